@@ -1,0 +1,326 @@
+#ifndef MK_SERVER_PLUGIN_H
+#define MK_SERVER_PLUGIN_H
+
+/*
+ * The plugin API: the one header a plugin includes (with the mk_core headers
+ * it uses). A plugin exports exactly one symbol, `mk_plugin_<name>`, a
+ * `const struct mk_plugin`; the loader checks `abi` against MK_PLUGIN_ABI.
+ *
+ * Stages (see docs/plugin-api.md):
+ *   10 connect  on_accept   after accept, before any byte is read
+ *   20 request  on_request  request head parsed; may answer (HANDLED)
+ *   30 content  on_content  the one handler chosen by vhost/location rules
+ *   40 response on_done     response finished or failed
+ *   50 close    on_close    connection closed
+ * Below the stages sit network I/O layers (struct mk_net_io: liana, tls)
+ * and protocol handlers (struct mk_proto: HTTP/1.1 built in; WebSocket,
+ * HTTP/2 as plugins switch a connection to their own).
+ *
+ * Threads: init/exit/conf callbacks run in the master; everything else runs
+ * in the worker thread that owns the connection. A worker never shares a
+ * connection, so stage callbacks take no locks. Work from another thread
+ * reaches a connection through an mk_channel on the worker's loop.
+ *
+ * Configuration generations: a reload (SIGHUP) builds a new `struct
+ * mk_server` with new plugin configs and new workers; old workers finish
+ * their connections with the old generation. So a plugin keeps no global
+ * config: it receives its parsed config (`conf`) in every callback.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "mk_core/mk_event.h"
+#include "mk_core/mk_list.h"
+#include "mk_core/mk_rconf.h"
+#include "mk_core/mk_string.h"
+#include "mk_server/mk_http_parser.h"
+
+#define MK_PLUGIN_ABI 1
+
+/* Plugins build with -fvisibility=hidden and export only their descriptor:
+ *     MK_PLUGIN_EXPORT const struct mk_plugin mk_plugin_acl = { ... };  */
+#define MK_PLUGIN_EXPORT __attribute__((visibility("default")))
+
+struct mk_server;
+struct mk_worker;
+struct mk_vhost;
+struct mk_conn;
+struct mk_request;
+
+enum mk_stage_result {
+    MK_STAGE_NEXT    = 0,   /* not mine / continue with the next plugin */
+    MK_STAGE_HANDLED = 1,   /* I answered (20) / I own the response (30) */
+    MK_STAGE_CLOSE   = -1,  /* close the connection now */
+    MK_STAGE_AGAIN   = 2,   /* (20 only) suspended; I call mk_request_resume */
+};
+
+/* ---- Network I/O layer --------------------------------------------------- */
+
+#define MK_IO_AGAIN  (-2)   /* would block; wait for the next event */
+#define MK_IO_ERROR  (-1)   /* fatal for the connection */
+
+struct mk_net_io {
+    const char *name;
+    /* Per-connection set-up after accept (e.g. a TLS session); 0 or -1. */
+    int     (*on_accept)(struct mk_conn *c);
+    /* > 0 bytes read, 0 orderly EOF, MK_IO_AGAIN, MK_IO_ERROR. */
+    ssize_t (*read)(struct mk_conn *c, void *buf, size_t len);
+    /* > 0 bytes written, MK_IO_AGAIN, MK_IO_ERROR. */
+    ssize_t (*writev)(struct mk_conn *c, const struct iovec *iov, int iovcnt);
+    /* Optional (NULL: the core pread()s files into memory chunks). */
+    ssize_t (*sendfile)(struct mk_conn *c, int fd, off_t *offset, size_t len);
+    /* Release per-connection state; the core closes the fd. */
+    void    (*on_close)(struct mk_conn *c);
+    /* Optional: TCP_CORK-like hint around a burst of writes. */
+    void    (*cork)(struct mk_conn *c, int on);
+};
+
+/* ---- Protocol handler --------------------------------------------------- */
+
+/* Return MK_PROTO_OK to keep the connection, MK_PROTO_CLOSE to close it. */
+#define MK_PROTO_OK     0
+#define MK_PROTO_CLOSE  (-1)
+
+struct mk_proto {
+    const char *name;
+    /* New bytes are in the connection's input buffer (mk_conn_input). */
+    int  (*on_read)(struct mk_conn *c);
+    /* The write queue became empty (flow control resumes here). */
+    int  (*on_drain)(struct mk_conn *c);
+    /* The connection's timer fired. */
+    int  (*on_timeout)(struct mk_conn *c);
+    /* The connection is closing; free the protocol state. */
+    void (*on_close)(struct mk_conn *c);
+};
+
+/* ---- The plugin ---------------------------------------------------------- */
+
+#define MK_PLUGIN_NETWORK  0x1   /* provides `net_io` */
+
+struct mk_plugin {
+    int abi;                              /* MK_PLUGIN_ABI */
+    const char *name;                     /* lower case, e.g. "logger" */
+    const char *description;
+    int flags;
+
+    /* Global config: the [NAME] section (upper-cased name), read from
+     * <confdir>/<name>.conf if that file exists, else from the main file.
+     * `conf` points to conf_size zeroed bytes filled by the schema. */
+    const struct mk_conf_key *conf_keys;
+    size_t conf_size;
+    int  (*conf_check)(void *conf, struct mk_server *srv,
+                       char *err, size_t errlen);       /* -1 refuses */
+    void (*conf_release)(void *conf);     /* free CUSTOM fields */
+
+    /* Per-vhost config: each [NAME] section of a site file, repeatable
+     * (e.g. one [AUTH] per protected location). */
+    const struct mk_conf_key *vhost_keys;
+    size_t vhost_conf_size;
+    int  (*vhost_check)(void *vconf, struct mk_vhost *vh,
+                        char *err, size_t errlen);
+    void (*vhost_release)(void *vconf);
+
+    /* Master: after all config of the generation is parsed (open files,
+     * sockets). Returns 0 or -1 (startup/reload fails, message logged). */
+    int  (*init)(void *conf, struct mk_server *srv);
+    void (*exit)(void *conf, struct mk_server *srv);
+    /* Worker thread start and end. */
+    int  (*worker_init)(void *conf, struct mk_worker *w);
+    void (*worker_exit)(void *conf, struct mk_worker *w);
+    /* Master, SIGUSR1: reopen log files. */
+    void (*on_reopen)(void *conf, struct mk_server *srv);
+
+    /* Stage 10: MK_STAGE_NEXT or MK_STAGE_CLOSE. */
+    int  (*on_accept)(void *conf, struct mk_conn *c);
+    /* Stage 20: NEXT, HANDLED (the plugin answered: mk_response_*),
+     * AGAIN or CLOSE. Runs for every request in plugin load order. */
+    int  (*on_request)(void *conf, struct mk_request *r);
+    /* Stage 30, only on the request's chosen handler: HANDLED (it owns
+     * the response, which may finish later), NEXT (declined: 404), CLOSE. */
+    int  (*on_content)(void *conf, struct mk_request *r);
+    /* Request body bytes for the content handler, de-chunked, as they
+     * arrive; a final call with len == 0 marks the end of the body.
+     * Return 0, or -1 to fail the request (the connection is closed). */
+    int  (*on_body)(void *conf, struct mk_request *r,
+                    const char *data, size_t len);
+    /* Stage 40: the response is complete (or failed); r is still valid. */
+    void (*on_done)(void *conf, struct mk_request *r);
+    /* Stage 50: the connection is closing. Runs for every plugin. */
+    void (*on_close)(void *conf, struct mk_conn *c);
+
+    /* MK_PLUGIN_NETWORK plugins: the I/O layer for listeners naming it. */
+    const struct mk_net_io *net_io;
+};
+
+/* ---- Server, vhost, worker accessors ----------------------------------- */
+
+/* This plugin's global config in a generation (NULL if not loaded). */
+void *mk_server_plugin_conf(struct mk_server *srv, const struct mk_plugin *p);
+/* Directory of the main config file (for relative paths in plugin conf). */
+const char *mk_server_conf_dir(const struct mk_server *srv);
+/* Resolves `path` against the config directory into out; returns out. */
+const char *mk_server_path(const struct mk_server *srv, const char *path,
+                           char *out, size_t outlen);
+int mk_server_worker_count(const struct mk_server *srv);
+
+const char *mk_vhost_name(const struct mk_vhost *vh);       /* first name */
+/* The per-vhost configs of plugin p (array of `count` pointers). */
+void **mk_vhost_plugin_confs(const struct mk_vhost *vh,
+                             const struct mk_plugin *p, size_t *count);
+/* Iterate every vhost of a generation. */
+struct mk_vhost *mk_server_vhost_next(struct mk_server *srv,
+                                      struct mk_vhost *prev);
+
+struct mk_event_loop *mk_worker_loop(struct mk_worker *w);
+int mk_worker_id(const struct mk_worker *w);
+
+/* ---- Connection ---------------------------------------------------------- */
+
+struct mk_conn_addr {
+    int family;                 /* AF_INET, AF_INET6 or AF_UNIX */
+    uint16_t port;              /* host order */
+    uint8_t addr[16];           /* network order: 4 bytes for AF_INET */
+};
+
+const struct mk_conn_addr *mk_conn_peer(const struct mk_conn *c);
+/* Textual peer address ("127.0.0.1", "::1"), cached per connection. */
+const char *mk_conn_peer_str(struct mk_conn *c);
+int  mk_conn_fd(const struct mk_conn *c);
+uint64_t mk_conn_id(const struct mk_conn *c);        /* unique per process */
+struct mk_worker *mk_conn_worker(const struct mk_conn *c);
+struct mk_server *mk_conn_server(const struct mk_conn *c);
+/* The listener's I/O layer state slot, for network plugins. */
+void *mk_conn_io_data(const struct mk_conn *c);
+void  mk_conn_set_io_data(struct mk_conn *c, void *data);
+/* Name given by the listener's config (e.g. "tls") and its I/O layer conf. */
+const char *mk_conn_listener_layer(const struct mk_conn *c);
+
+/* Unread input: bytes received and not consumed by the protocol. */
+struct mk_ptr mk_conn_input(const struct mk_conn *c);
+void mk_conn_consume(struct mk_conn *c, size_t n);
+
+/* Switches the connection to another protocol handler (WebSocket after a
+ * 101, HTTP/2 after ALPN). Bytes left in the input buffer are delivered to
+ * the new handler's on_read right after the current callback returns. */
+void  mk_conn_set_proto(struct mk_conn *c, const struct mk_proto *proto,
+                        void *data);
+void *mk_conn_proto_data(const struct mk_conn *c);
+
+/* Queues bytes for the client. Flags: */
+#define MK_WRITE_COPY    0x0   /* copy data now (caller keeps its buffer) */
+#define MK_WRITE_STATIC  0x1   /* data lives forever (string literals) */
+#define MK_WRITE_FREE    0x2   /* take ownership; mk_mem_free when sent */
+int mk_conn_write(struct mk_conn *c, const void *data, size_t len, int flags);
+/* Queues a file range; with close_fd the fd is closed when sent. */
+int mk_conn_write_file(struct mk_conn *c, int fd, off_t offset, size_t len,
+                       int close_fd);
+/* Shared immutable buffer (one broadcast frame to many connections):
+ * refcounted, freed when the last connection has sent it. */
+struct mk_shared_buf;
+struct mk_shared_buf *mk_shared_buf_create(const void *data, size_t len);
+void mk_shared_buf_release(struct mk_shared_buf *sb);
+int  mk_conn_write_shared(struct mk_conn *c, struct mk_shared_buf *sb);
+/* Bytes queued and not yet written (for backpressure decisions). */
+size_t mk_conn_queued(const struct mk_conn *c);
+/* Tries to write now (otherwise the core flushes when the event handler
+ * returns). Returns 0, or -1 if the connection failed (it will close). */
+int  mk_conn_flush(struct mk_conn *c);
+/* Close after the queue is flushed (graceful) or at once. */
+void mk_conn_close(struct mk_conn *c, int graceful);
+/* Re-arms the connection's single timer; 0 disarms. */
+void mk_conn_timeout(struct mk_conn *c, uint64_t ms_from_now);
+
+/* Per-connection slot for plugins (index = plugin's load position); lets a
+ * stage-10 plugin attach state read at stage 50. */
+void *mk_conn_plugin_data(const struct mk_conn *c, const struct mk_plugin *p);
+void  mk_conn_set_plugin_data(struct mk_conn *c, const struct mk_plugin *p,
+                              void *data);
+
+/* ---- Request ------------------------------------------------------------- */
+
+struct mk_conn *mk_request_conn(const struct mk_request *r);
+struct mk_vhost *mk_request_vhost(const struct mk_request *r);
+const struct mk_http_request_head *mk_request_head(const struct mk_request *r);
+/* Base of the buffer the head's spans point into (valid until the request
+ * ends; the head bytes are never moved while the request lives). */
+const char *mk_request_buf(const struct mk_request *r);
+enum mk_http_method mk_request_method(const struct mk_request *r);
+struct mk_ptr mk_request_target(const struct mk_request *r);
+struct mk_ptr mk_request_path(const struct mk_request *r);     /* raw */
+struct mk_ptr mk_request_query(const struct mk_request *r);
+struct mk_ptr mk_request_header(const struct mk_request *r, const char *name);
+int mk_request_version_minor(const struct mk_request *r);
+/* Percent-decoded, dot-segment-normalised path (always starts with '/';
+ * NUL-terminated), or NULL if the path was invalid (the core answers 400
+ * before any plugin sees such a request). */
+const char *mk_request_clean_path(const struct mk_request *r);
+/* The [LOCATION] prefix that matched ("/" if none). */
+const char *mk_request_location(const struct mk_request *r);
+/* Time the request head completed (monotonic ms) and request count on the
+ * connection (1 for the first). */
+uint64_t mk_request_start_ms(const struct mk_request *r);
+uint32_t mk_request_seq(const struct mk_request *r);
+/* Per-request slot for the content handler and stage plugins. */
+void *mk_request_plugin_data(const struct mk_request *r,
+                             const struct mk_plugin *p);
+void  mk_request_set_plugin_data(struct mk_request *r,
+                                 const struct mk_plugin *p, void *data);
+/* Resumes a request suspended by MK_STAGE_AGAIN at stage 20. */
+void mk_request_resume(struct mk_request *r);
+/* Stops reading the request body until mk_request_body_resume (flow
+ * control toward a slow backend). */
+void mk_request_body_pause(struct mk_request *r);
+void mk_request_body_resume(struct mk_request *r);
+
+/* ---- Response -----------------------------------------------------------
+ *
+ * Typical handler:
+ *     mk_response_status(r, 200);
+ *     mk_response_header(r, "Content-Type", "text/plain");
+ *     mk_response_content_length(r, 5);
+ *     mk_response_send_head(r);
+ *     mk_response_write(r, "hello", 5, MK_WRITE_STATIC);
+ *     mk_response_end(r);
+ *
+ * The core adds Date, Server (unless HideVersion), Content-Length or
+ * Transfer-Encoding: chunked (HTTP/1.1 with unknown length; HTTP/1.0 then
+ * closes), and Connection. HEAD requests get the head only: body writes
+ * are discarded. Every function returns 0 or -1 (the connection then closes;
+ * the handler still gets on_done and on_close).
+ */
+void mk_response_status(struct mk_request *r, int status);
+int  mk_response_header(struct mk_request *r, const char *name,
+                        const char *value);
+int  mk_response_header_n(struct mk_request *r, const char *name,
+                          const char *value, size_t vlen);
+/* -1: unknown length (default) */
+void mk_response_content_length(struct mk_request *r, int64_t len);
+/* Closes the connection after this response. */
+void mk_response_close(struct mk_request *r);
+int  mk_response_send_head(struct mk_request *r);
+int  mk_response_write(struct mk_request *r, const void *data, size_t len,
+                       int flags);
+int  mk_response_sendfile(struct mk_request *r, int fd, off_t offset,
+                          size_t len, int close_fd);
+/* Raw mode: the handler writes the whole response itself, status line and
+ * head included (the zmq gateway's `headers` are written verbatim). The
+ * handler tells at mk_response_end whether the connection may persist. */
+void mk_response_raw(struct mk_request *r);
+int  mk_response_write_raw(struct mk_request *r, const void *data, size_t len,
+                           int flags);
+int  mk_response_end(struct mk_request *r);
+/* A complete error response (vhost ErrorPage if configured, else a short
+ * HTML body), then end. */
+int  mk_response_error(struct mk_request *r, int status);
+int  mk_response_get_status(const struct mk_request *r);
+int  mk_response_head_sent(const struct mk_request *r);
+uint64_t mk_response_bytes(const struct mk_request *r);   /* body bytes */
+const char *mk_http_status_reason(int status);
+
+/* ---- Static files (core content handler "static") ---------------------- */
+const char *mk_vhost_document_root(const struct mk_vhost *vh);
+
+#endif
