@@ -14,7 +14,7 @@
  *         Workers  0
  *     [AUTH]
  *         Location /private
- *     @include sites/*.conf
+ *     @include sites/[a-z]*.conf
  *
  * - A section header is `[NAME]` or `[NAME ARG]` at column 0; NAME is
  *   upper-cased ASCII compare (sections are matched case-insensitively),

@@ -1,0 +1,822 @@
+/*
+ * Connections: accept-time set-up, the read path, the write queue, the one
+ * timer per connection, and closing (graceful, lingering or immediate).
+ *
+ * A connection belongs to one worker thread for its whole life; nothing
+ * here locks. Closed connections are freed after the event batch, so a
+ * handler further down the same batch never sees freed memory.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "mk_core/mk_log.h"
+#include "mk_core/mk_mem.h"
+#include "mk_server/mk_conn.h"
+
+#define MK_CONN_LINGER_MS 2000      /* read-and-drop time after an error */
+#define MK_IOV_MAX        64
+
+static _Atomic uint64_t conn_next_id = 1;
+
+static void conn_on_event(struct mk_event *ev, uint32_t events);
+static void conn_on_timer(struct mk_timer *t, void *data);
+static void conn_close_now(struct mk_conn *c);
+
+struct mk_conn *mk_conn_create(struct mk_server *srv, struct mk_listen *l,
+                               int fd, const struct sockaddr *sa)
+{
+    struct mk_conn *c = mk_mem_zalloc(sizeof(*c));
+
+    if (!c) {
+        return NULL;
+    }
+    c->ev.fd = fd;
+    c->srv = srv;
+    c->listen = l;
+    c->id = atomic_fetch_add(&conn_next_id, 1);
+    mk_list_init(&c->wq);
+    mk_list_init(&c->_head);
+    mk_timer_init(&c->timer, conn_on_timer, c);
+
+    c->peer.family = sa->sa_family;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *) sa;
+        memcpy(c->peer.addr, &in->sin_addr, 4);
+        c->peer.port = ntohs(in->sin_port);
+    }
+    else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) sa;
+        memcpy(c->peer.addr, &in6->sin6_addr, 16);
+        c->peer.port = ntohs(in6->sin6_port);
+    }
+    return c;
+}
+
+/* Runs in the owning worker: registers the socket and runs stage 10. */
+void mk_conn_start(struct mk_worker *w, struct mk_conn *c)
+{
+    struct mk_server *srv = c->srv;
+    size_t i;
+
+    c->worker = w;
+    mk_list_add(&c->_head, &w->conns);
+    atomic_fetch_add(&w->conn_count, 1);
+
+    if (mk_event_add(w->loop, &c->ev, c->ev.fd,
+                     MK_EVENT_READ | MK_EVENT_WRITE, conn_on_event) < 0) {
+        mk_err("[fd %d] cannot register connection: %s", c->ev.fd,
+               strerror(errno));
+        conn_close_now(c);
+        return;
+    }
+    for (i = 0; i < srv->n_accept; i++) {
+        struct mk_plugin_inst *pi = srv->on_accept[i];
+        if (pi->p->on_accept(pi->conf, c) == MK_STAGE_CLOSE) {
+            conn_close_now(c);
+            return;
+        }
+    }
+    if (c->listen->io->on_accept && c->listen->io->on_accept(c) < 0) {
+        conn_close_now(c);
+        return;
+    }
+    c->proto = &mk_http_proto;
+    mk_http_conn_start(c);
+
+    /* With TCP_DEFER_ACCEPT the request is usually there already: read now
+     * and save a trip through epoll. */
+    c->flags |= MK_CONN_F_READABLE | MK_CONN_F_IN_HANDLER;
+    mk_conn_read(c);
+    c->flags &= ~MK_CONN_F_IN_HANDLER;
+    if (c->state != MK_CONN_CLOSED && !mk_list_is_empty(&c->wq)) {
+        mk_conn_flush(c);
+    }
+}
+
+/* ---- Read path -------------------------------------------------------- */
+
+int mk_conn_in_reserve(struct mk_conn *c, size_t want, size_t max)
+{
+    size_t size;
+    char *nb;
+
+    if (!c->in) {
+        c->in = mk_worker_buf_get(c->worker);
+        if (!c->in) {
+            return -1;
+        }
+        c->in_size = MK_CONN_BUF_SIZE;
+        c->in_len = 0;
+    }
+    if (c->in_size - c->in_len >= want) {
+        return 0;
+    }
+    if (c->in_size >= max) {
+        return -1;
+    }
+    size = c->in_size;
+    while (size - c->in_len < want && size < max) {
+        size *= 2;
+    }
+    if (size > max) {
+        size = max;
+    }
+    if (c->in_size == MK_CONN_BUF_SIZE) {
+        /* pooled buffers are fixed-size: move to a private one */
+        nb = mk_mem_alloc(size);
+        if (!nb) {
+            return -1;
+        }
+        memcpy(nb, c->in, c->in_len);
+        mk_worker_buf_put(c->worker, c->in);
+    }
+    else {
+        nb = mk_mem_realloc(c->in, size);
+        if (!nb) {
+            return -1;
+        }
+    }
+    c->in = nb;
+    c->in_size = (uint32_t) size;
+    return c->in_size - c->in_len >= want ? 0 : -1;
+}
+
+/* Idle connections hold no buffer (the memory target per idle connection
+ * is well under 1 KiB). */
+void mk_conn_in_release_if_empty(struct mk_conn *c)
+{
+    if (!c->in || c->in_len > 0) {
+        return;
+    }
+    if (c->in_size == MK_CONN_BUF_SIZE) {
+        mk_worker_buf_put(c->worker, c->in);
+    }
+    else {
+        mk_mem_free(c->in);
+    }
+    c->in = NULL;
+    c->in_size = 0;
+}
+
+static void conn_linger_read(struct mk_conn *c)
+{
+    char drop[4096];
+    ssize_t n;
+
+    for (;;) {
+        n = c->listen->io->read(c, drop, sizeof(drop));
+        if (n > 0) {
+            continue;
+        }
+        if (n == MK_IO_AGAIN) {
+            return;
+        }
+        conn_close_now(c);            /* EOF or error: done lingering */
+        return;
+    }
+}
+
+void mk_conn_read(struct mk_conn *c)
+{
+    ssize_t n;
+
+    if (c->state == MK_CONN_CLOSING && (c->flags & MK_CONN_F_EOF) == 0 &&
+        mk_list_is_empty(&c->wq)) {
+        conn_linger_read(c);
+        return;
+    }
+    while (c->state == MK_CONN_OPEN && (c->flags & MK_CONN_F_READABLE)) {
+        if (!c->in || c->in_len == c->in_size) {
+            /* Full: the protocol must consume first (it resumes reading) */
+            if (!c->in && mk_conn_in_reserve(c, 1, MK_CONN_BUF_SIZE) < 0) {
+                mk_err("[fd %d] out of memory for the read buffer", c->ev.fd);
+                conn_close_now(c);
+                return;
+            }
+            if (c->in_len == c->in_size) {
+                return;
+            }
+        }
+        n = c->listen->io->read(c, c->in + c->in_len, c->in_size - c->in_len);
+        if (n > 0) {
+            c->in_len += (uint32_t) n;
+        }
+        else if (n == MK_IO_AGAIN) {
+            c->flags &= ~MK_CONN_F_READABLE;
+        }
+        else {
+            c->flags &= ~MK_CONN_F_READABLE;
+            if (n < 0) {
+                conn_close_now(c);     /* reset or I/O error */
+                return;
+            }
+            c->flags |= MK_CONN_F_EOF;
+        }
+        if (c->proto->on_read(c) == MK_PROTO_CLOSE) {
+            mk_conn_close(c, 1);
+            return;
+        }
+    }
+}
+
+/* ---- Timer -------------------------------------------------------------- */
+
+void mk_conn_set_deadline(struct mk_conn *c, uint64_t ms_from_now)
+{
+    struct mk_timer_heap *h = mk_event_loop_timers(c->worker->loop);
+
+    if (ms_from_now == 0) {
+        c->deadline = 0;
+        mk_timer_disarm(h, &c->timer);
+        return;
+    }
+    c->deadline = mk_event_loop_now(c->worker->loop) + ms_from_now;
+    /* Lazy re-arm: a timer already due earlier re-checks when it fires,
+     * so refreshing a deadline on every read costs no heap operation. */
+    if (!mk_timer_is_armed(&c->timer) || c->timer.expire_ms > c->deadline) {
+        mk_timer_arm(h, &c->timer, c->deadline);
+    }
+}
+
+void mk_conn_timeout(struct mk_conn *c, uint64_t ms_from_now)
+{
+    mk_conn_set_deadline(c, ms_from_now);
+}
+
+static void conn_on_timer(struct mk_timer *t, void *data)
+{
+    struct mk_conn *c = data;
+    uint64_t now = mk_event_loop_now(c->worker->loop);
+
+    if (c->state == MK_CONN_CLOSED || c->deadline == 0) {
+        return;
+    }
+    if (now < c->deadline) {
+        mk_timer_arm(mk_event_loop_timers(c->worker->loop), t, c->deadline);
+        return;
+    }
+    c->deadline = 0;
+    if (c->state == MK_CONN_CLOSING) {
+        if (!mk_list_is_empty(&c->wq)) {
+            mk_info("[fd %d] send timeout, closing", c->ev.fd);
+        }
+        conn_close_now(c);
+        return;
+    }
+    if (!mk_list_is_empty(&c->wq)) {
+        mk_info("[fd %d] send timeout: client stopped reading", c->ev.fd);
+        conn_close_now(c);
+        return;
+    }
+    c->flags |= MK_CONN_F_IN_HANDLER;
+    if (c->proto->on_timeout(c) == MK_PROTO_CLOSE) {
+        mk_conn_close(c, 1);
+    }
+    c->flags &= ~MK_CONN_F_IN_HANDLER;
+    if (c->state != MK_CONN_CLOSED && !mk_list_is_empty(&c->wq)) {
+        mk_conn_flush(c);
+    }
+}
+
+/* ---- Event handler -------------------------------------------------------- */
+
+static void conn_on_event(struct mk_event *ev, uint32_t events)
+{
+    struct mk_conn *c = (struct mk_conn *) ev;
+
+    if (c->state == MK_CONN_CLOSED) {
+        return;
+    }
+    c->flags |= MK_CONN_F_IN_HANDLER;
+    if (events & MK_EVENT_WRITE) {
+        c->flags &= ~MK_CONN_F_WANT_WRITE;
+    }
+    if (events & (MK_EVENT_READ | MK_EVENT_CLOSE)) {
+        c->flags |= MK_CONN_F_READABLE;
+        mk_conn_read(c);
+    }
+    c->flags &= ~MK_CONN_F_IN_HANDLER;
+    if (c->state != MK_CONN_CLOSED &&
+        (!mk_list_is_empty(&c->wq) || c->state == MK_CONN_CLOSING)) {
+        mk_conn_flush(c);
+    }
+}
+
+/* ---- Write queue ---------------------------------------------------------- */
+
+void mk_conn_chunk_free(struct mk_worker *w, struct mk_chunk *ch)
+{
+    if (ch->type == MK_CHUNK_FILE && ch->close_fd) {
+        close(ch->fd);
+    }
+    else if (ch->type == MK_CHUNK_SHARED) {
+        mk_shared_buf_release(ch->sb);
+    }
+    else if (ch->type == MK_CHUNK_MEM && ch->cap == 0 &&
+             (ch->flags & MK_WRITE_FREE)) {
+        mk_mem_free((void *) ch->data);
+    }
+    if (ch->pooled && w && w->n_free_chunks < MK_POOL_MAX) {
+        w->free_chunks[w->n_free_chunks++] = ch;
+        return;
+    }
+    mk_mem_free(ch);
+}
+
+static struct mk_chunk *conn_chunk_new(struct mk_conn *c, size_t inline_len)
+{
+    struct mk_chunk *ch;
+    size_t room = MK_CHUNK_BLOCK_SIZE - sizeof(struct mk_chunk);
+
+    if (inline_len <= room) {
+        ch = mk_worker_chunk_get(c->worker);
+        if (!ch) {
+            return NULL;
+        }
+        memset(ch, 0, sizeof(*ch));
+        ch->pooled = 1;
+        ch->cap = inline_len ? room : 0;
+    }
+    else {
+        ch = mk_mem_alloc(sizeof(*ch) + inline_len);
+        if (!ch) {
+            return NULL;
+        }
+        memset(ch, 0, sizeof(*ch));
+        ch->cap = inline_len;
+    }
+    ch->type = MK_CHUNK_MEM;
+    ch->data = ch->inline_data;
+    mk_list_add(&ch->_head, &c->wq);
+    return ch;
+}
+
+static int conn_queue_check(struct mk_conn *c)
+{
+    if (c->wq_bytes > c->srv->conf.write_queue_limit) {
+        mk_warn("[fd %d] write queue over WriteQueueLimit (%zu bytes): "
+                "closing a client that does not read", c->ev.fd, c->wq_bytes);
+        conn_close_now(c);
+        return -1;
+    }
+    if ((c->flags & MK_CONN_F_IN_HANDLER) == 0) {
+        return mk_conn_flush(c);
+    }
+    return 0;
+}
+
+int mk_conn_write(struct mk_conn *c, const void *data, size_t len, int flags)
+{
+    struct mk_chunk *ch = NULL;
+
+    if (c->state != MK_CONN_OPEN) {
+        return -1;
+    }
+    if (len == 0) {
+        return 0;
+    }
+    if (flags == MK_WRITE_COPY) {
+        if (!mk_list_is_empty(&c->wq)) {
+            ch = mk_list_entry(c->wq.prev, struct mk_chunk, _head);
+            /* append only where the unsent bytes end at the inline tail */
+            if (ch->type != MK_CHUNK_MEM || ch->cap == 0 ||
+                (size_t) (ch->data + ch->len - ch->inline_data) + len > ch->cap) {
+                ch = NULL;
+            }
+        }
+        if (!ch) {
+            ch = conn_chunk_new(c, len);
+            if (!ch) {
+                goto error;
+            }
+        }
+        memcpy((char *) ch->data + ch->len, data, len);
+        ch->len += len;
+    }
+    else {
+        ch = conn_chunk_new(c, 0);
+        if (!ch) {
+            goto error;
+        }
+        ch->data = data;
+        ch->len = len;
+        ch->flags = flags;
+    }
+    c->wq_bytes += len;
+    return conn_queue_check(c);
+
+error:
+    if (flags & MK_WRITE_FREE) {
+        mk_mem_free((void *) data);
+    }
+    mk_err("[fd %d] out of memory queueing a response", c->ev.fd);
+    conn_close_now(c);
+    return -1;
+}
+
+int mk_conn_write_file(struct mk_conn *c, int fd, off_t offset, size_t len,
+                       int close_fd)
+{
+    struct mk_chunk *ch;
+
+    if (c->state != MK_CONN_OPEN || len == 0) {
+        if (close_fd) {
+            close(fd);
+        }
+        return c->state == MK_CONN_OPEN ? 0 : -1;
+    }
+    ch = conn_chunk_new(c, 0);
+    if (!ch) {
+        if (close_fd) {
+            close(fd);
+        }
+        conn_close_now(c);
+        return -1;
+    }
+    ch->type = MK_CHUNK_FILE;
+    ch->fd = fd;
+    ch->offset = offset;
+    ch->len = len;
+    ch->close_fd = close_fd;
+    /* file bytes are not memory: they do not count against the limit */
+    return (c->flags & MK_CONN_F_IN_HANDLER) ? 0 : mk_conn_flush(c);
+}
+
+struct mk_shared_buf *mk_shared_buf_create(const void *data, size_t len)
+{
+    struct mk_shared_buf *sb = mk_mem_alloc(sizeof(*sb) + len);
+
+    if (!sb) {
+        return NULL;
+    }
+    atomic_init(&sb->refs, 1);
+    sb->len = len;
+    memcpy(sb->data, data, len);
+    return sb;
+}
+
+void mk_shared_buf_release(struct mk_shared_buf *sb)
+{
+    if (sb && atomic_fetch_sub(&sb->refs, 1) == 1) {
+        mk_mem_free(sb);
+    }
+}
+
+int mk_conn_write_shared(struct mk_conn *c, struct mk_shared_buf *sb)
+{
+    struct mk_chunk *ch;
+
+    if (c->state != MK_CONN_OPEN) {
+        return -1;
+    }
+    ch = conn_chunk_new(c, 0);
+    if (!ch) {
+        conn_close_now(c);
+        return -1;
+    }
+    atomic_fetch_add(&sb->refs, 1);
+    ch->type = MK_CHUNK_SHARED;
+    ch->sb = sb;
+    ch->data = sb->data;
+    ch->len = sb->len;
+    c->wq_bytes += sb->len;
+    return conn_queue_check(c);
+}
+
+size_t mk_conn_queued(const struct mk_conn *c)
+{
+    return c->wq_bytes;
+}
+
+/* Drops `n` written bytes from the front of the queue. */
+static void conn_advance(struct mk_conn *c, size_t n)
+{
+    struct mk_list *it, *tmp;
+
+    mk_list_foreach_safe(it, tmp, &c->wq) {
+        struct mk_chunk *ch = mk_list_entry(it, struct mk_chunk, _head);
+        size_t take;
+
+        if (n == 0 || ch->type == MK_CHUNK_FILE) {
+            break;
+        }
+        take = n < ch->len ? n : ch->len;
+        ch->data += take;
+        ch->len -= take;
+        c->wq_bytes -= take;
+        n -= take;
+        if (ch->len > 0) {
+            break;
+        }
+        mk_list_del(&ch->_head);
+        mk_conn_chunk_free(c->worker, ch);
+    }
+}
+
+/* Without a sendfile in the I/O layer (TLS), files go through memory. */
+static ssize_t conn_file_via_memory(struct mk_conn *c, struct mk_chunk *ch)
+{
+    char buf[16384];
+    struct iovec iov;
+    size_t want = ch->len < sizeof(buf) ? ch->len : sizeof(buf);
+    ssize_t n = pread(ch->fd, buf, want, ch->offset);
+
+    if (n <= 0) {
+        return MK_IO_ERROR;
+    }
+    iov.iov_base = buf;
+    iov.iov_len = (size_t) n;
+    /* A TLS layer must accept a retry with the same bytes; liana never
+     * takes this path. */
+    return c->listen->io->writev(c, &iov, 1);
+}
+
+static ssize_t conn_write_file(struct mk_conn *c, struct mk_chunk *ch)
+{
+    const struct mk_net_io *io = c->listen->io;
+    ssize_t n;
+
+    if (io->sendfile) {
+        off_t off = ch->offset;
+        n = io->sendfile(c, ch->fd, &off, ch->len);
+    }
+    else {
+        n = conn_file_via_memory(c, ch);
+    }
+    if (n > 0) {
+        ch->offset += n;
+        ch->len -= (size_t) n;
+        if (ch->len == 0) {
+            mk_list_del(&ch->_head);
+            mk_conn_chunk_free(c->worker, ch);
+        }
+    }
+    else if (n == 0) {
+        n = MK_IO_ERROR;               /* file shrank under us */
+    }
+    return n;
+}
+
+int mk_conn_flush(struct mk_conn *c)
+{
+    const struct mk_net_io *io = c->listen->io;
+    struct iovec iov[MK_IOV_MAX];
+    struct mk_list *it;
+    int cnt;
+    ssize_t n;
+
+    if (c->state == MK_CONN_CLOSED) {
+        return -1;
+    }
+    while (!mk_list_is_empty(&c->wq)) {
+        struct mk_chunk *first = mk_list_entry(c->wq.next, struct mk_chunk,
+                                               _head);
+        if (first->type == MK_CHUNK_FILE) {
+            n = conn_write_file(c, first);
+        }
+        else {
+            cnt = 0;
+            mk_list_foreach(it, &c->wq) {
+                struct mk_chunk *ch = mk_list_entry(it, struct mk_chunk, _head);
+                if (ch->type == MK_CHUNK_FILE || cnt == MK_IOV_MAX) {
+                    break;
+                }
+                iov[cnt].iov_base = (void *) ch->data;
+                iov[cnt].iov_len = ch->len;
+                cnt++;
+            }
+            n = io->writev(c, iov, cnt);
+            if (n > 0) {
+                conn_advance(c, (size_t) n);
+            }
+        }
+        if (n == MK_IO_AGAIN) {
+            c->flags |= MK_CONN_F_WANT_WRITE;
+            mk_conn_set_deadline(c, c->srv->conf.send_timeout);
+            return 0;
+        }
+        if (n < 0) {
+            conn_close_now(c);
+            return -1;
+        }
+    }
+    if (c->state == MK_CONN_CLOSING) {
+        /* Lingering close: stop sending, read and drop what the client is
+         * still sending for a moment, so our response is not destroyed by
+         * a TCP reset triggered by unread input. */
+        if ((c->flags & MK_CONN_F_EOF) == 0 && c->in_len > 0) {
+            shutdown(c->ev.fd, SHUT_WR);
+            mk_conn_set_deadline(c, MK_CONN_LINGER_MS);
+            conn_linger_read(c);
+            return 0;
+        }
+        conn_close_now(c);
+        return 0;
+    }
+    if (c->proto->on_drain && c->proto->on_drain(c) == MK_PROTO_CLOSE) {
+        mk_conn_close(c, 1);
+    }
+    return 0;
+}
+
+/* ---- Closing ---------------------------------------------------------- */
+
+void mk_conn_close(struct mk_conn *c, int graceful)
+{
+    if (c->state == MK_CONN_CLOSED) {
+        return;
+    }
+    if (graceful && c->state == MK_CONN_OPEN) {
+        c->state = MK_CONN_CLOSING;
+        if (!mk_list_is_empty(&c->wq)) {
+            mk_conn_set_deadline(c, c->srv->conf.send_timeout);
+        }
+        if ((c->flags & MK_CONN_F_IN_HANDLER) == 0) {
+            mk_conn_flush(c);
+        }
+        return;
+    }
+    if (graceful && c->state == MK_CONN_CLOSING) {
+        return;
+    }
+    conn_close_now(c);
+}
+
+static void conn_close_now(struct mk_conn *c)
+{
+    struct mk_server *srv = c->srv;
+    struct mk_worker *w = c->worker;
+    size_t i;
+
+    if (c->state == MK_CONN_CLOSED) {
+        return;
+    }
+    c->state = MK_CONN_CLOSED;
+    if (w) {
+        mk_event_del(w->loop, &c->ev);
+        mk_timer_disarm(mk_event_loop_timers(w->loop), &c->timer);
+    }
+    if (c->proto && c->proto->on_close) {
+        c->proto->on_close(c);
+    }
+    for (i = 0; i < srv->n_close; i++) {
+        struct mk_plugin_inst *pi = srv->on_close[i];
+        pi->p->on_close(pi->conf, c);
+    }
+    if (c->listen->io->on_close) {
+        c->listen->io->on_close(c);
+    }
+    close(c->ev.fd);
+    c->ev.fd = -1;
+    if (w) {
+        mk_worker_conn_closed(w, c);
+    }
+    else {
+        mk_conn_free(c);
+    }
+}
+
+void mk_conn_free(struct mk_conn *c)
+{
+    struct mk_list *it, *tmp;
+
+    mk_list_foreach_safe(it, tmp, &c->wq) {
+        struct mk_chunk *ch = mk_list_entry(it, struct mk_chunk, _head);
+        mk_list_del(&ch->_head);
+        mk_conn_chunk_free(c->worker, ch);
+    }
+    if (c->in) {
+        c->in_len = 0;
+        mk_conn_in_release_if_empty(c);
+    }
+    mk_mem_free(c->plugin_data);
+    mk_mem_free(c->peer_str);
+    mk_mem_free(c);
+}
+
+/* ---- Public accessors (mk_plugin.h) ------------------------------------ */
+
+const struct mk_conn_addr *mk_conn_peer(const struct mk_conn *c)
+{
+    return &c->peer;
+}
+
+const char *mk_conn_peer_str(struct mk_conn *c)
+{
+    char buf[INET6_ADDRSTRLEN];
+
+    if (c->peer_str) {
+        return c->peer_str;
+    }
+    if (c->peer.family == AF_INET || c->peer.family == AF_INET6) {
+        if (!inet_ntop(c->peer.family, c->peer.addr, buf, sizeof(buf))) {
+            return "-";
+        }
+    }
+    else {
+        return "unix";
+    }
+    c->peer_str = mk_mem_strdup(buf);
+    return c->peer_str ? c->peer_str : "-";
+}
+
+int mk_conn_fd(const struct mk_conn *c)
+{
+    return c->ev.fd;
+}
+
+uint64_t mk_conn_id(const struct mk_conn *c)
+{
+    return c->id;
+}
+
+struct mk_worker *mk_conn_worker(const struct mk_conn *c)
+{
+    return c->worker;
+}
+
+struct mk_server *mk_conn_server(const struct mk_conn *c)
+{
+    return c->srv;
+}
+
+void *mk_conn_io_data(const struct mk_conn *c)
+{
+    return c->io_data;
+}
+
+void mk_conn_set_io_data(struct mk_conn *c, void *data)
+{
+    c->io_data = data;
+}
+
+const char *mk_conn_listener_layer(const struct mk_conn *c)
+{
+    return c->listen->layer;
+}
+
+struct mk_ptr mk_conn_input(const struct mk_conn *c)
+{
+    return mk_ptr_make(c->in, c->in ? c->in_len : 0);
+}
+
+void mk_conn_consume(struct mk_conn *c, size_t n)
+{
+    if (n >= c->in_len) {
+        c->in_len = 0;
+        return;
+    }
+    memmove(c->in, c->in + n, c->in_len - n);
+    c->in_len -= (uint32_t) n;
+}
+
+void mk_conn_set_proto(struct mk_conn *c, const struct mk_proto *proto,
+                       void *data)
+{
+    c->proto = proto;
+    c->proto_data = data;
+}
+
+void *mk_conn_proto_data(const struct mk_conn *c)
+{
+    return c->proto_data;
+}
+
+void *mk_conn_plugin_data(const struct mk_conn *c, const struct mk_plugin *p)
+{
+    size_t i;
+
+    if (!c->plugin_data) {
+        return NULL;
+    }
+    for (i = 0; i < c->srv->plugin_count; i++) {
+        if (c->srv->plugins[i].p == p) {
+            return c->plugin_data[i];
+        }
+    }
+    return NULL;
+}
+
+void mk_conn_set_plugin_data(struct mk_conn *c, const struct mk_plugin *p,
+                             void *data)
+{
+    size_t i;
+
+    for (i = 0; i < c->srv->plugin_count; i++) {
+        if (c->srv->plugins[i].p != p) {
+            continue;
+        }
+        if (!c->plugin_data) {
+            c->plugin_data = mk_mem_zalloc(c->srv->plugin_count *
+                                           sizeof(void *));
+            if (!c->plugin_data) {
+                return;
+            }
+        }
+        c->plugin_data[i] = data;
+        return;
+    }
+}

@@ -1,0 +1,213 @@
+#ifndef MK_SERVER_CONN_H
+#define MK_SERVER_CONN_H
+
+/*
+ * Private to mk_server: workers, connections, the write queue and the
+ * HTTP/1.1 request state.
+ *
+ * Memory: an idle keep-alive connection is only its `struct mk_conn`. The
+ * read buffer, the request (with its parsed head) and write-queue blocks
+ * come from per-worker free lists when a request arrives and go back when
+ * the connection is idle again, so steady-state serving calls no malloc.
+ */
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "mk_core/mk_channel.h"
+#include "mk_core/mk_list.h"
+#include "mk_core/mk_timer.h"
+#include "mk_server/mk_server.h"
+
+#define MK_CONN_BUF_SIZE     8192     /* first read buffer */
+#define MK_CHUNK_BLOCK_SIZE  16384    /* pooled write-queue block (with header) */
+#define MK_POOL_MAX          64       /* free-list depth per kind per worker */
+
+/* ---- Write queue ---------------------------------------------------- */
+
+enum mk_chunk_type {
+    MK_CHUNK_MEM,          /* bytes: inline (pooled block) or external */
+    MK_CHUNK_FILE,
+    MK_CHUNK_SHARED,
+};
+
+struct mk_shared_buf {
+    atomic_int refs;
+    size_t len;
+    char data[];
+};
+
+struct mk_chunk {
+    struct mk_list _head;
+    enum mk_chunk_type type;
+    int flags;              /* MK_WRITE_* for external memory */
+    int pooled;             /* block from the worker pool */
+    const char *data;       /* MEM/SHARED: start of unsent bytes */
+    size_t len;             /* unsent bytes */
+    size_t cap;             /* inline capacity (appendable when > 0) */
+    int fd;                 /* FILE */
+    off_t offset;
+    int close_fd;
+    struct mk_shared_buf *sb;
+    char inline_data[];     /* MEM inline bytes */
+};
+
+/* ---- Request ---------------------------------------------------------- */
+
+struct mk_response {
+    int status;
+    int64_t content_length;  /* -1 unknown */
+    int head_sent;
+    int raw;
+    int chunked;             /* we frame the body */
+    int close;               /* close after this response */
+    int ended;
+    uint64_t bytes;          /* body bytes written by the handler */
+    char extra[1024];        /* "Name: value\r\n" lines added by handlers */
+    size_t extra_len;
+};
+
+struct mk_request {
+    struct mk_conn *conn;
+    struct mk_vhost *vhost;
+    const struct mk_location *location;
+    struct mk_plugin_inst *handler;    /* NULL: static */
+    struct mk_http_parser parser;
+    struct mk_http_request_head head;
+    struct mk_http_body body;
+    struct mk_response resp;
+    char clean_path[4096];
+    int clean_ok;
+    uint64_t start_ms;
+    uint32_t seq;
+    int head_done;
+    int suspended;          /* stage 20 returned AGAIN */
+    size_t stage_next;      /* stage-20 plugin to resume with */
+    int body_paused;
+    int discard_body;       /* nobody wants the body: read and drop */
+    int in_content;         /* stage 30 ran */
+    int done_run;           /* stage 40 ran */
+    void **plugin_data;     /* lazily allocated, plugin_count slots */
+    struct mk_list _head;   /* worker free list */
+};
+
+/* ---- Connection ------------------------------------------------------- */
+
+enum mk_conn_state {
+    MK_CONN_OPEN = 0,
+    MK_CONN_CLOSING,        /* flush the queue, then close */
+    MK_CONN_CLOSED,         /* waiting to be freed after the batch */
+};
+
+#define MK_CONN_F_IN_HANDLER  0x01   /* inside our event handler: defer flush */
+#define MK_CONN_F_READABLE    0x02   /* socket may hold unread bytes */
+#define MK_CONN_F_EOF         0x04   /* peer sent FIN */
+#define MK_CONN_F_WANT_WRITE  0x08   /* last write hit EAGAIN */
+#define MK_CONN_F_CORKED      0x10
+
+struct mk_conn {
+    struct mk_event ev;                 /* first member */
+    struct mk_channel_msg msg;          /* fair-mode hand-off */
+    struct mk_worker *worker;
+    struct mk_server *srv;
+    struct mk_listen *listen;
+    void *io_data;
+    const struct mk_proto *proto;
+    void *proto_data;
+    uint64_t id;
+    struct mk_conn_addr peer;
+    enum mk_conn_state state;
+    int flags;
+
+    char *in;                            /* read buffer, NULL when idle */
+    uint32_t in_len;
+    uint32_t in_size;
+
+    struct mk_list wq;                   /* of struct mk_chunk */
+    size_t wq_bytes;
+
+    struct mk_timer timer;
+    uint64_t deadline;                   /* lazy: timer may fire earlier */
+
+    struct mk_request *req;              /* current HTTP request */
+    uint32_t requests;                   /* served on this connection */
+    void **plugin_data;                  /* lazily allocated */
+    char *peer_str;                      /* lazily formatted */
+    struct mk_list _head;                /* worker's list */
+};
+
+/* ---- Worker ----------------------------------------------------------- */
+
+enum mk_worker_state {
+    MK_WORKER_RUNNING = 0,
+    MK_WORKER_DRAINING,
+    MK_WORKER_STOPPING,                  /* close everything now */
+};
+
+struct mk_worker_listener {
+    struct mk_event ev;                  /* first member */
+    struct mk_worker *worker;
+    struct mk_listen *listen;
+};
+
+struct mk_worker {
+    int id;
+    pthread_t thread;
+    struct mk_server *srv;
+    struct mk_event_loop *loop;
+    struct mk_channel channel;           /* fair-mode connections */
+    struct mk_worker_listener *listeners;
+    size_t listener_count;
+    struct mk_list conns;
+    struct mk_list closed;               /* freed after the event batch */
+    atomic_int conn_count;
+    atomic_int state;
+    _Atomic uint64_t drain_deadline;     /* 0: none */
+    atomic_int exited;
+    int draining_applied;
+    struct mk_timer drain_timer;
+
+    /* free lists (only this thread touches them) */
+    struct mk_list free_requests;
+    size_t n_free_requests;
+    char *free_bufs[MK_POOL_MAX];
+    size_t n_free_bufs;
+    struct mk_chunk *free_chunks[MK_POOL_MAX];
+    size_t n_free_chunks;
+};
+
+/* mk_conn.c */
+struct mk_conn *mk_conn_create(struct mk_server *srv, struct mk_listen *l,
+                               int fd, const struct sockaddr *sa);
+void mk_conn_start(struct mk_worker *w, struct mk_conn *c);
+void mk_conn_free(struct mk_conn *c);
+/* Ensures room for `want` more bytes in the read buffer (up to `max`). */
+int  mk_conn_in_reserve(struct mk_conn *c, size_t want, size_t max);
+void mk_conn_in_release_if_empty(struct mk_conn *c);
+/* Pulls bytes from the socket until EAGAIN or the buffer is full, then
+ * hands them to the protocol. */
+void mk_conn_read(struct mk_conn *c);
+/* Lazy deadline: the one timer fires at the earliest need. */
+void mk_conn_set_deadline(struct mk_conn *c, uint64_t ms_from_now);
+void mk_conn_chunk_free(struct mk_worker *w, struct mk_chunk *ch);
+
+/* mk_http.c: the built-in HTTP/1.1 protocol handler */
+extern const struct mk_proto mk_http_proto;
+void mk_http_conn_start(struct mk_conn *c);
+/* Called when the current response ended: next request or close. */
+void mk_http_request_finish(struct mk_request *r);
+void mk_http_request_free(struct mk_request *r);
+
+/* mk_worker.c */
+char *mk_worker_buf_get(struct mk_worker *w);
+void  mk_worker_buf_put(struct mk_worker *w, char *buf);
+struct mk_request *mk_worker_request_get(struct mk_worker *w);
+void  mk_worker_request_put(struct mk_worker *w, struct mk_request *r);
+struct mk_chunk *mk_worker_chunk_get(struct mk_worker *w);
+int   mk_worker_is_draining(const struct mk_worker *w);
+void  mk_worker_conn_closed(struct mk_worker *w, struct mk_conn *c);
+
+/* mk_response.c */
+int  mk_response_start_error_close(struct mk_conn *c, int status);
+
+#endif

@@ -1,0 +1,635 @@
+/*
+ * The built-in HTTP/1.1 protocol handler (RFC 9112): turns the bytes of a
+ * connection into requests, runs stages 20 (request) and 30 (content),
+ * streams request bodies to the content handler, and moves on to the next
+ * pipelined request once a response has ended and its body was read.
+ *
+ * Buffer layout while a request lives: the head stays at the start of the
+ * connection's read buffer (the parsed spans point into it), body bytes
+ * are consumed right after it, and pipelined bytes wait behind. Only when
+ * the request is complete is the head dropped from the buffer.
+ */
+#include <string.h>
+
+#include "mk_core/mk_log.h"
+#include "mk_core/mk_mem.h"
+#include "mk_server/mk_conn.h"
+
+#define MK_CONN_F_PROCESSING 0x100    /* http_process() is on the stack */
+
+static void http_process(struct mk_conn *c);
+
+void mk_http_conn_start(struct mk_conn *c)
+{
+    mk_conn_set_deadline(c, c->srv->conf.header_timeout);
+}
+
+static struct mk_request *http_request_new(struct mk_conn *c)
+{
+    struct mk_request *r = mk_worker_request_get(c->worker);
+
+    if (!r) {
+        return NULL;
+    }
+    r->conn = c;
+    r->vhost = c->srv->default_vhost;
+    r->location = NULL;
+    r->handler = NULL;
+    memset(&r->body, 0, sizeof(r->body));
+    r->body.done = 1;
+    memset(&r->resp, 0, sizeof(r->resp));
+    r->resp.content_length = -1;
+    r->head.method = MK_HTTP_METHOD_GET;
+    r->head.version_minor = 1;
+    r->head.head_len = 0;
+    r->head.header_count = 0;
+    r->clean_path[0] = '\0';
+    r->clean_ok = 0;
+    r->start_ms = mk_event_loop_now(c->worker->loop);
+    r->seq = c->requests + 1;
+    r->suspended = 0;
+    r->stage_next = 0;
+    r->body_paused = 0;
+    r->discard_body = 1;
+    r->in_content = 0;
+    r->done_run = 0;
+    r->head_done = 0;
+    r->plugin_data = NULL;
+    mk_http_parser_init(&r->parser, &c->srv->limits);
+    return r;
+}
+
+void mk_http_request_free(struct mk_request *r)
+{
+    struct mk_conn *c = r->conn;
+
+    mk_mem_free(r->plugin_data);
+    r->plugin_data = NULL;
+    if (c->req == r) {
+        c->req = NULL;
+    }
+    mk_worker_request_put(c->worker, r);
+}
+
+static void http_stage_done(struct mk_request *r)
+{
+    struct mk_server *srv = r->conn->srv;
+    size_t i;
+
+    if (r->done_run || !r->head_done) {
+        return;
+    }
+    r->done_run = 1;
+    for (i = 0; i < srv->n_done; i++) {
+        struct mk_plugin_inst *pi = srv->on_done[i];
+        pi->p->on_done(pi->conf, r);
+    }
+}
+
+/* A request the parser refused: answer and close (the rest of the input
+ * cannot be trusted to be framed). */
+static void http_fail(struct mk_request *r, int status)
+{
+    mk_response_close(r);
+    if (mk_response_error(r, status) < 0) {
+        mk_conn_close(r->conn, 0);
+    }
+}
+
+/* ---- Stages ------------------------------------------------------------- */
+
+static int http_vhost_and_path(struct mk_request *r)
+{
+    struct mk_conn *c = r->conn;
+    const struct mk_http_request_head *h = &r->head;
+    struct mk_ptr host = mk_http_header_known(h, c->in, MK_HDR_HOST);
+    struct mk_ptr path = mk_http_span_ptr(c->in, h->path);
+    long n;
+    size_t i;
+
+    if (host.data) {
+        /* strip the port, keeping [v6] literals whole */
+        for (i = host.len; i > 0; i--) {
+            if (host.data[i - 1] == ':') {
+                host.len = i - 1;
+                break;
+            }
+            if (host.data[i - 1] < '0' || host.data[i - 1] > '9') {
+                break;
+            }
+        }
+        r->vhost = mk_server_vhost_lookup(c->srv, host.data, host.len);
+    }
+    if (h->target.len == 1 && c->in[h->target.off] == '*') {
+        memcpy(r->clean_path, "*", 2);           /* OPTIONS * */
+        r->clean_ok = 1;
+        return 0;
+    }
+    if (h->method == MK_HTTP_METHOD_CONNECT) {
+        return 405;
+    }
+    if (path.len == 0) {
+        path = MK_PTR_LIT("/");
+    }
+    n = mk_path_clean(path.data, path.len, r->clean_path,
+                      sizeof(r->clean_path));
+    if (n < 0) {
+        return 400;
+    }
+    r->clean_ok = 1;
+    r->location = mk_vhost_location(r->vhost, r->clean_path);
+    return 0;
+}
+
+static void http_content(struct mk_request *r)
+{
+    struct mk_conn *c = r->conn;
+    struct mk_plugin_inst *pi = r->handler;
+    int ret;
+
+    r->in_content = 1;
+    if (pi && pi->p->on_body && !r->body.done) {
+        r->discard_body = 0;
+        /* RFC 9110 10.1.1: the handler wants the body, so invite it */
+        if (r->head.expect_continue && r->head.version_minor >= 1 &&
+            c->in_len == r->head.head_len) {
+            mk_conn_write(c, "HTTP/1.1 100 Continue\r\n\r\n", 25,
+                          MK_WRITE_STATIC);
+        }
+    }
+    if (!pi) {
+        ret = mk_static_handle(r, &c->srv->static_conf, &r->vhost->root);
+    }
+    else {
+        ret = pi->p->on_content(pi->conf, r);
+        if (ret == MK_STAGE_NEXT && c->state == MK_CONN_OPEN && c->req == r &&
+            !r->resp.ended) {
+            ret = mk_response_error(r, 404) < 0 ? MK_STAGE_CLOSE
+                                                : MK_STAGE_HANDLED;
+        }
+    }
+    if (ret == MK_STAGE_CLOSE) {
+        mk_conn_close(c, 0);
+    }
+}
+
+/* Stage 20 from plugin `from` on; then stage 30. */
+static void http_stages(struct mk_request *r, size_t from)
+{
+    struct mk_conn *c = r->conn;
+    struct mk_server *srv = c->srv;
+    size_t i;
+
+    for (i = from; i < srv->n_request; i++) {
+        struct mk_plugin_inst *pi = srv->on_request[i];
+        int ret = pi->p->on_request(pi->conf, r);
+
+        if (ret == MK_STAGE_NEXT) {
+            continue;
+        }
+        if (ret == MK_STAGE_AGAIN) {
+            r->suspended = 1;
+            r->stage_next = i + 1;
+            return;
+        }
+        if (ret == MK_STAGE_CLOSE) {
+            mk_conn_close(c, 0);
+        }
+        return;                         /* HANDLED: the plugin answered */
+    }
+    http_content(r);
+}
+
+void mk_request_resume(struct mk_request *r)
+{
+    struct mk_conn *c = r->conn;
+
+    if (!r->suspended || c->state != MK_CONN_OPEN) {
+        return;
+    }
+    r->suspended = 0;
+    c->flags |= MK_CONN_F_IN_HANDLER;
+    http_stages(r, r->stage_next);
+    c->flags &= ~MK_CONN_F_IN_HANDLER;
+    http_process(c);
+    if (c->state != MK_CONN_CLOSED) {
+        mk_conn_flush(c);
+    }
+}
+
+/* The head is complete: resolve vhost, path, location, limits; run 20/30. */
+static void http_begin(struct mk_request *r)
+{
+    struct mk_conn *c = r->conn;
+    struct mk_server *srv = c->srv;
+    const struct mk_location *loc;
+    int status;
+
+    r->head_done = 1;
+    c->requests++;
+    r->seq = c->requests;
+    r->start_ms = mk_event_loop_now(c->worker->loop);
+
+    status = http_vhost_and_path(r);
+    if (status) {
+        http_fail(r, status);
+        return;
+    }
+    loc = r->location;
+    if (loc) {
+        r->handler = loc->handler >= 0 ? &srv->plugins[loc->handler] : NULL;
+    }
+    else {
+        r->handler = r->vhost->handler >= 0 ? &srv->plugins[r->vhost->handler]
+                                            : NULL;
+    }
+    if (r->head.has_content_length &&
+        r->head.content_length > srv->conf.max_request_body) {
+        http_fail(r, 413);
+        return;
+    }
+    mk_http_body_init(&r->body, &r->head);
+    http_stages(r, 0);
+}
+
+/* ---- Body ---------------------------------------------------------------- */
+
+static int http_on_body_data(void *ctx, const char *data, size_t n)
+{
+    struct mk_request *r = ctx;
+    struct mk_plugin_inst *pi = r->handler;
+
+    if (r->body.total > r->conn->srv->conf.max_request_body) {
+        return -1;
+    }
+    if (r->discard_body || !pi || !pi->p->on_body) {
+        return 0;
+    }
+    return pi->p->on_body(pi->conf, r, data, n) < 0 ? -1 : 0;
+}
+
+/* Feeds buffered body bytes; returns -1 when the connection must close. */
+static int http_feed_body(struct mk_request *r)
+{
+    struct mk_conn *c = r->conn;
+    struct mk_plugin_inst *pi = r->handler;
+    uint32_t off = r->head.head_len;
+    long n;
+
+    if (r->body.done || r->body_paused || r->suspended || !r->in_content) {
+        return 0;
+    }
+    n = mk_http_body_feed(&r->body, c->in + off, c->in_len - off,
+                          http_on_body_data, r);
+    if (n < 0) {
+        if (r->body.total > c->srv->conf.max_request_body &&
+            !r->resp.head_sent) {
+            http_fail(r, 413);
+            return 0;
+        }
+        if (r->body.status && !r->resp.head_sent) {
+            http_fail(r, r->body.status);
+            return 0;
+        }
+        return -1;
+    }
+    if (n > 0) {
+        memmove(c->in + off, c->in + off + n, c->in_len - off - (size_t) n);
+        c->in_len -= (uint32_t) n;
+    }
+    if (r->body.done) {
+        if (!r->discard_body && pi && pi->p->on_body &&
+            pi->p->on_body(pi->conf, r, NULL, 0) < 0) {
+            return -1;
+        }
+    }
+    else {
+        mk_conn_set_deadline(c, c->srv->conf.body_timeout);
+    }
+    return 0;
+}
+
+/* ---- Request completion ------------------------------------------------ */
+
+static int http_request_complete(struct mk_request *r)
+{
+    return r->resp.ended && r->body.done;
+}
+
+/* Drops a finished request and decides: next request, idle or close. */
+static int http_next(struct mk_conn *c)
+{
+    struct mk_request *r = c->req;
+    int close_conn = r->resp.close;
+
+    http_stage_done(r);
+    mk_conn_consume(c, r->head.head_len);
+    mk_http_request_free(r);
+    if (close_conn || mk_worker_is_draining(c->worker)) {
+        mk_conn_close(c, 1);
+        return -1;
+    }
+    if (c->in_len == 0) {
+        mk_conn_in_release_if_empty(c);
+        if (c->flags & MK_CONN_F_EOF) {
+            mk_conn_close(c, 1);
+            return -1;
+        }
+        mk_conn_set_deadline(c, c->srv->conf.keepalive_timeout);
+    }
+    else {
+        mk_conn_set_deadline(c, c->srv->conf.header_timeout);
+    }
+    return 0;
+}
+
+void mk_http_request_finish(struct mk_request *r)
+{
+    struct mk_conn *c = r->conn;
+
+    if (c->flags & MK_CONN_F_PROCESSING) {
+        return;                          /* http_process picks it up */
+    }
+    c->flags |= MK_CONN_F_IN_HANDLER;
+    http_process(c);
+    /* Reading stopped while the buffer was full behind this response;
+     * edge-triggered epoll will not tell us again, so resume here. */
+    if (c->state == MK_CONN_OPEN && (c->flags & MK_CONN_F_READABLE)) {
+        mk_conn_read(c);
+    }
+    c->flags &= ~MK_CONN_F_IN_HANDLER;
+    if (c->state != MK_CONN_CLOSED) {
+        mk_conn_flush(c);
+    }
+}
+
+/* ---- The loop over buffered input ------------------------------------- */
+
+static int http_parse(struct mk_conn *c, struct mk_request *r)
+{
+    struct mk_server *srv = c->srv;
+    enum mk_http_parse_result res;
+    size_t max = srv->limits.max_head + 1;
+
+    res = mk_http_parse_head(&r->parser, c->in, c->in_len, &r->head);
+    if (res == MK_HTTP_PARSE_OK) {
+        http_begin(r);
+        return 1;
+    }
+    if (res == MK_HTTP_PARSE_ERROR) {
+        mk_debug("[fd %d] bad request: %s", c->ev.fd,
+                 r->parser.error ? r->parser.error : "?");
+        http_fail(r, r->parser.status ? r->parser.status : 400);
+        return 0;
+    }
+    /* PARTIAL: make room for the rest of the head (the parser bounds it) */
+    if (c->in_len == c->in_size && mk_conn_in_reserve(c, 1024, max) < 0) {
+        http_fail(r, 431);
+        return 0;
+    }
+    if (c->flags & MK_CONN_F_EOF) {
+        mk_conn_close(c, 0);             /* truncated request */
+    }
+    return 0;
+}
+
+static void http_process(struct mk_conn *c)
+{
+    struct mk_request *r;
+
+    c->flags |= MK_CONN_F_PROCESSING;
+    while (c->state == MK_CONN_OPEN) {
+        r = c->req;
+        if (!r) {
+            if (c->in_len == 0) {
+                break;
+            }
+            r = http_request_new(c);
+            if (!r) {
+                mk_err("[fd %d] out of memory for a request", c->ev.fd);
+                mk_conn_close(c, 0);
+                break;
+            }
+            c->req = r;
+            mk_conn_set_deadline(c, c->srv->conf.header_timeout);
+        }
+        if (!r->head_done) {
+            if (!http_parse(c, r)) {
+                break;
+            }
+            continue;
+        }
+        if (http_feed_body(r) < 0) {
+            mk_conn_close(c, 0);
+            break;
+        }
+        if (c->state != MK_CONN_OPEN || c->req != r) {
+            break;
+        }
+        if (!http_request_complete(r)) {
+            if (!r->body.done && (c->flags & MK_CONN_F_EOF)) {
+                mk_conn_close(c, 0);     /* body cut short */
+            }
+            break;                        /* wait: body bytes or response */
+        }
+        if (http_next(c) < 0) {
+            break;
+        }
+    }
+    c->flags &= ~MK_CONN_F_PROCESSING;
+}
+
+/* ---- mk_proto callbacks ------------------------------------------------ */
+
+static int http_on_read(struct mk_conn *c)
+{
+    if (c->flags & MK_CONN_F_PROCESSING) {
+        return MK_PROTO_OK;
+    }
+    http_process(c);
+    if (c->state == MK_CONN_OPEN && !c->req && c->in_len == 0 &&
+        (c->flags & MK_CONN_F_EOF)) {
+        return MK_PROTO_CLOSE;
+    }
+    return MK_PROTO_OK;
+}
+
+static int http_on_timeout(struct mk_conn *c)
+{
+    struct mk_request *r = c->req;
+
+    if (r && !r->head_done && c->in_len > 0) {
+        mk_info("[fd %d] client %s timed out sending the request head",
+                c->ev.fd, mk_conn_peer_str(c));
+        http_fail(r, 408);
+        return MK_PROTO_OK;
+    }
+    if (r && r->head_done && !r->body.done) {
+        mk_info("[fd %d] client %s timed out sending the request body",
+                c->ev.fd, mk_conn_peer_str(c));
+        if (!r->resp.head_sent) {
+            http_fail(r, 408);
+            return MK_PROTO_OK;
+        }
+    }
+    if (r && r->in_content && !r->resp.ended && r->body.done) {
+        /* the content handler owns its own deadlines */
+        return MK_PROTO_OK;
+    }
+    return MK_PROTO_CLOSE;               /* idle keep-alive connection */
+}
+
+static void http_on_close(struct mk_conn *c)
+{
+    struct mk_request *r = c->req;
+
+    if (!r) {
+        return;
+    }
+    http_stage_done(r);
+    mk_http_request_free(r);
+}
+
+const struct mk_proto mk_http_proto = {
+    .name       = "http/1.1",
+    .on_read    = http_on_read,
+    .on_drain   = NULL,
+    .on_timeout = http_on_timeout,
+    .on_close   = http_on_close,
+};
+
+/* ---- Request accessors (mk_plugin.h) ----------------------------------- */
+
+struct mk_conn *mk_request_conn(const struct mk_request *r)
+{
+    return r->conn;
+}
+
+struct mk_vhost *mk_request_vhost(const struct mk_request *r)
+{
+    return r->vhost;
+}
+
+const struct mk_http_request_head *mk_request_head(const struct mk_request *r)
+{
+    return &r->head;
+}
+
+const char *mk_request_buf(const struct mk_request *r)
+{
+    return r->conn->in;
+}
+
+enum mk_http_method mk_request_method(const struct mk_request *r)
+{
+    return r->head.method;
+}
+
+struct mk_ptr mk_request_target(const struct mk_request *r)
+{
+    return mk_http_span_ptr(r->conn->in, r->head.target);
+}
+
+struct mk_ptr mk_request_path(const struct mk_request *r)
+{
+    return mk_http_span_ptr(r->conn->in, r->head.path);
+}
+
+struct mk_ptr mk_request_query(const struct mk_request *r)
+{
+    return mk_http_span_ptr(r->conn->in, r->head.query);
+}
+
+struct mk_ptr mk_request_header(const struct mk_request *r, const char *name)
+{
+    return mk_http_header_get(&r->head, r->conn->in, name);
+}
+
+int mk_request_version_minor(const struct mk_request *r)
+{
+    return r->head.version_minor;
+}
+
+const char *mk_request_clean_path(const struct mk_request *r)
+{
+    return r->clean_ok ? r->clean_path : NULL;
+}
+
+const char *mk_request_location(const struct mk_request *r)
+{
+    return r->location ? r->location->prefix : "/";
+}
+
+uint64_t mk_request_start_ms(const struct mk_request *r)
+{
+    return r->start_ms;
+}
+
+uint32_t mk_request_seq(const struct mk_request *r)
+{
+    return r->seq;
+}
+
+void *mk_request_plugin_data(const struct mk_request *r,
+                             const struct mk_plugin *p)
+{
+    size_t i;
+
+    if (!r->plugin_data) {
+        return NULL;
+    }
+    for (i = 0; i < r->conn->srv->plugin_count; i++) {
+        if (r->conn->srv->plugins[i].p == p) {
+            return r->plugin_data[i];
+        }
+    }
+    return NULL;
+}
+
+void mk_request_set_plugin_data(struct mk_request *r,
+                                const struct mk_plugin *p, void *data)
+{
+    struct mk_server *srv = r->conn->srv;
+    size_t i;
+
+    for (i = 0; i < srv->plugin_count; i++) {
+        if (srv->plugins[i].p != p) {
+            continue;
+        }
+        if (!r->plugin_data) {
+            r->plugin_data = mk_mem_zalloc(srv->plugin_count * sizeof(void *));
+            if (!r->plugin_data) {
+                return;
+            }
+        }
+        r->plugin_data[i] = data;
+        return;
+    }
+}
+
+void mk_request_body_pause(struct mk_request *r)
+{
+    r->body_paused = 1;
+}
+
+void mk_request_body_resume(struct mk_request *r)
+{
+    struct mk_conn *c = r->conn;
+
+    if (!r->body_paused) {
+        return;
+    }
+    r->body_paused = 0;
+    if (c->flags & MK_CONN_F_PROCESSING) {
+        return;
+    }
+    c->flags |= MK_CONN_F_IN_HANDLER;
+    http_process(c);
+    if (c->state == MK_CONN_OPEN) {
+        mk_conn_read(c);                 /* the buffer has room again */
+    }
+    c->flags &= ~MK_CONN_F_IN_HANDLER;
+    if (c->state != MK_CONN_CLOSED) {
+        mk_conn_flush(c);
+    }
+}

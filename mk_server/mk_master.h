@@ -1,0 +1,12 @@
+#ifndef MK_SERVER_MASTER_H
+#define MK_SERVER_MASTER_H
+
+#include "mk_server/mk_server.h"
+
+/* Runs the server until stopped; returns the process exit code. */
+int mk_master_run(const char *conf_path, const struct mk_overrides *ov,
+                  int daemon);
+/* -t: loads the configuration, prints the verdict, returns the exit code. */
+int mk_master_check(const char *conf_path, const struct mk_overrides *ov);
+
+#endif

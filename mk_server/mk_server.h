@@ -1,0 +1,194 @@
+#ifndef MK_SERVER_SERVER_H
+#define MK_SERVER_SERVER_H
+
+/*
+ * Private to mk_server: one configuration generation ("struct mk_server"),
+ * its virtual hosts, plugins and listeners. A generation is immutable once
+ * its workers run; SIGHUP builds a new one and the old one is freed when
+ * its last worker has drained (mk_master.c).
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+#include "mk_core/mk_hash.h"
+#include "mk_core/mk_rconf.h"
+#include "mk_server/mk_http_parser.h"
+#include "mk_server/mk_plugin.h"
+#include "mk_server/mk_static.h"
+
+enum mk_sched_mode {
+    MK_SCHED_REUSEPORT = 0,
+    MK_SCHED_FAIR = 1,
+};
+
+/* [SERVER] */
+struct mk_server_conf {
+    struct mk_conf_list listen;
+    long long workers;
+    int scheduler;
+    char *user;
+    char *pid_file;
+    char *error_log;
+    int log_level_index;            /* enum mk_log_level */
+    int hide_version;
+    int keepalive;
+    uint64_t keepalive_timeout;
+    long long keepalive_max;
+    uint64_t header_timeout;
+    uint64_t body_timeout;
+    uint64_t send_timeout;
+    uint64_t max_request_line;
+    uint64_t max_request_head;
+    long long max_headers;
+    uint64_t max_request_body;
+    uint64_t write_queue_limit;
+    uint64_t drain_timeout;
+    uint64_t reload_drain_timeout;
+    char *mime_types;
+    char *index_files;
+    char *plugin_dir;
+};
+
+/* One `Listen` line. */
+struct mk_listen {
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    char text[80];                    /* "127.0.0.1:2001" as configured */
+    char *layer;                      /* network plugin name */
+    const struct mk_net_io *io;
+    int *fds;                         /* one per slot (worker or acceptor) */
+    int slots;
+};
+
+struct mk_plugin_inst {
+    const struct mk_plugin *p;
+    void *conf;                       /* conf_size bytes, or NULL */
+    int index;                        /* position in mk_server.plugins */
+};
+
+struct mk_location {
+    char *prefix;
+    size_t len;
+    int handler;                      /* plugin index, or -1 = static */
+};
+
+struct mk_error_page {
+    int status;
+    char *body;                       /* file content, read at load */
+    size_t len;
+    const char *type;
+};
+
+struct mk_vhost {
+    char **names;
+    size_t name_count;
+    int is_default;
+    struct mk_static_root root;
+    int handler;                      /* plugin index, or -1 = static */
+    struct mk_location *locations;    /* longest prefix first */
+    size_t location_count;
+    struct mk_error_page *error_pages;
+    size_t error_page_count;
+    /* per plugin index: the [NAME] sections of this site, parsed */
+    void ***plugin_confs;
+    size_t *plugin_conf_counts;
+    const char *file;
+    struct mk_server *srv;
+};
+
+struct mk_worker;
+
+struct mk_server {
+    atomic_int refs;
+    struct mk_server_conf conf;
+    char *conf_path;
+    char *conf_dir;
+    struct mk_rconf **rconfs;         /* kept: lists point at their names */
+    size_t rconf_count;
+
+    struct mk_plugin_inst *plugins;
+    size_t plugin_count;
+    /* stage lists: plugins that bind each stage, in load order */
+    struct mk_plugin_inst **on_accept, **on_request, **on_done, **on_close;
+    size_t n_accept, n_request, n_done, n_close;
+
+    struct mk_vhost **vhosts;
+    size_t vhost_count;
+    struct mk_vhost *default_vhost;
+    struct mk_hash *vhost_names;      /* exact names */
+    struct mk_listen *listens;
+    size_t listen_count;
+
+    struct mk_static_conf static_conf;
+    struct mk_http_limits limits;
+
+    int worker_count;
+    struct mk_worker *workers;
+    pthread_t acceptor;
+    int has_acceptor;
+    struct mk_event_loop *acceptor_loop;
+    void *acceptor_listeners;
+    atomic_int acceptor_stop;
+    int started;
+};
+
+/* mk_config.c: builds a generation from the files. Overrides from the
+ * command line replace Listen (when n_listen > 0) and Workers (>= 0). */
+struct mk_overrides {
+    const char **listen;
+    size_t n_listen;
+    long long workers;                /* -1: keep the config's */
+};
+struct mk_server *mk_server_load(const char *conf_path,
+                                 const struct mk_overrides *ov,
+                                 char *err, size_t errlen);
+void mk_server_free(struct mk_server *srv);
+/* mk_vhost.c */
+int  mk_vhosts_load(struct mk_server *srv, char *err, size_t errlen);
+void mk_vhost_free(struct mk_server *srv, struct mk_vhost *vh);
+int  mk_server_keep_rconf(struct mk_server *srv, struct mk_rconf *rc);
+struct mk_vhost *mk_server_vhost_lookup(struct mk_server *srv,
+                                        const char *host, size_t len);
+const struct mk_location *mk_vhost_location(const struct mk_vhost *vh,
+                                            const char *path);
+
+/* mk_plugin_loader.c */
+const struct mk_plugin *mk_plugin_find(const char *name_or_path,
+                                       const char *plugin_dir,
+                                       char *err, size_t errlen);
+int  mk_plugins_init(struct mk_server *srv, char *err, size_t errlen);
+void mk_plugins_exit(struct mk_server *srv);
+void mk_plugins_reopen(struct mk_server *srv);
+
+/* mk_listener.c: opens (or takes over from `prev`) every listening socket
+ * of srv. Sockets of prev that srv does not use are closed by
+ * mk_listeners_close_unused when prev is freed; on failure the caller runs
+ * mk_listeners_close_unused(srv, prev) to close what srv opened. */
+int  mk_listeners_open(struct mk_server *srv, struct mk_server *prev,
+                       char *err, size_t errlen);
+/* Closes old's sockets that cur does not use (cur may be NULL: all). */
+void mk_listeners_close_unused(struct mk_server *old, struct mk_server *cur);
+/* cur started: sockets it shares with old now belong to cur alone. */
+void mk_listeners_commit(struct mk_server *cur, struct mk_server *old);
+void mk_listeners_log_features(void);
+int  mk_listener_reuseport_available(void);
+int  mk_listen_parse(const char *value, struct mk_listen *out,
+                     char *err, size_t errlen);
+
+/* mk_worker.c */
+int  mk_workers_start(struct mk_server *srv, char *err, size_t errlen);
+/* Graceful: stop accepting, finish in-flight requests, close within
+ * `deadline_ms` (0: no deadline). Fast: close everything now. */
+void mk_workers_drain(struct mk_server *srv, uint64_t deadline_ms);
+void mk_workers_stop_now(struct mk_server *srv);
+/* True once every worker thread of srv has exited (then joined). */
+int  mk_workers_done(struct mk_server *srv);
+void mk_workers_join(struct mk_server *srv);
+
+/* mk_path.c: percent-decodes and removes dot segments. Returns the length
+ * written to out (NUL-terminated), or -1 for an invalid path (bad escape,
+ * NUL byte, climbing above the root). */
+long mk_path_clean(const char *path, size_t len, char *out, size_t outlen);
+
+#endif
