@@ -1,0 +1,530 @@
+/*
+ * The typed schema of mk_rconf.h: value parsers and mk_conf_apply, which
+ * turns one section of the reader's tree into a C struct. Kept apart from
+ * the reader (mk_rconf.c): this half never sees raw bytes, only entries.
+ */
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mk_core/mk_mem.h"
+#include "mk_core/mk_rconf.h"
+#include "mk_core/mk_string.h"
+
+static int conf_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Writes the message (if there is room for one) and returns -1. */
+static int conf_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err != NULL && errlen > 0) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+/* ---- Value parsers ---------------------------------------------------- */
+
+/* Leading decimal digits of `*s` into `*out`, advancing `*s`. Returns 0,
+ * -1 when there is no digit, -2 on overflow of 64 bits. */
+static int conf_digits(const char **s, uint64_t *out)
+{
+    const char *p = *s;
+    uint64_t v = 0;
+
+    if (*p < '0' || *p > '9') {
+        return -1;
+    }
+    for (; *p >= '0' && *p <= '9'; p++) {
+        unsigned d = (unsigned) (*p - '0');
+        if (v > (UINT64_MAX - d) / 10) {
+            return -2;
+        }
+        v = v * 10 + d;
+    }
+    *s = p;
+    *out = v;
+    return 0;
+}
+
+static int conf_case_eq(const char *a, const char *b)
+{
+    return mk_str_case_eq(a, strlen(a), b, strlen(b));
+}
+
+int mk_conf_parse_int(const char *v, long long min, long long max,
+                      long long *out, char *err, size_t errlen)
+{
+    const char *p = v;
+    uint64_t mag;
+    long long val;
+    int neg = 0;
+    int ret;
+
+    /* A '-' is always read; a negative value then fails the bounds check
+     * when min >= 0, which says more than "not a number" would. */
+    if (*p == '-') {
+        neg = 1;
+        p++;
+    }
+    ret = conf_digits(&p, &mag);
+    if (ret == -1 || (ret == 0 && *p != '\0')) {
+        return conf_fail(err, errlen, "\"%s\" is not a whole number", v);
+    }
+    if (ret == -2 || mag > (uint64_t) LLONG_MAX + (uint64_t) neg) {
+        return conf_fail(err, errlen, "\"%s\" is out of range", v);
+    }
+    if (neg) {
+        val = mag == (uint64_t) LLONG_MAX + 1 ? LLONG_MIN : -(long long) mag;
+    }
+    else {
+        val = (long long) mag;
+    }
+    if (!(min == 0 && max == 0)) {
+        if (max == 0 && val < min) {
+            return conf_fail(err, errlen, "%lld is below the minimum %lld",
+                              val, min);
+        }
+        if (max != 0 && (val < min || val > max)) {
+            return conf_fail(err, errlen, "%lld out of range %lld..%lld",
+                              val, min, max);
+        }
+    }
+    *out = val;
+    return 0;
+}
+
+int mk_conf_parse_bool(const char *v, int *out, char *err, size_t errlen)
+{
+    static const char *const yes[] = { "on", "yes", "true", "1" };
+    static const char *const no[] = { "off", "no", "false", "0" };
+    size_t i;
+
+    for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (conf_case_eq(v, yes[i])) {
+            *out = 1;
+            return 0;
+        }
+        if (conf_case_eq(v, no[i])) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return conf_fail(err, errlen, "\"%s\" is not a boolean (on/off, yes/no, "
+                      "true/false, 1/0)", v);
+}
+
+/* Parses "<digits><unit>" where units[i] scales by mult[i]. */
+static int conf_parse_scaled(const char *v, const char *const *units,
+                             const uint64_t *mult, size_t nunits,
+                             uint64_t *out)
+{
+    const char *p = v;
+    uint64_t n;
+    size_t i;
+    int ret = conf_digits(&p, &n);
+
+    if (ret != 0) {
+        return ret;
+    }
+    for (i = 0; i < nunits; i++) {
+        if (conf_case_eq(p, units[i])) {
+            if (mult[i] != 0 && n > UINT64_MAX / mult[i]) {
+                return -2;
+            }
+            *out = n * mult[i];
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int mk_conf_parse_size(const char *v, uint64_t *out, char *err, size_t errlen)
+{
+    static const char *const units[] = {
+        "", "B", "K", "KB", "KiB", "M", "MB", "MiB", "G", "GB", "GiB",
+        "T", "TB", "TiB",
+    };
+    static const uint64_t mult[] = {
+        1, 1, 1ULL << 10, 1ULL << 10, 1ULL << 10, 1ULL << 20, 1ULL << 20,
+        1ULL << 20, 1ULL << 30, 1ULL << 30, 1ULL << 30, 1ULL << 40,
+        1ULL << 40, 1ULL << 40,
+    };
+    int ret = conf_parse_scaled(v, units, mult, sizeof(mult) / sizeof(mult[0]),
+                                out);
+
+    if (ret == -2) {
+        return conf_fail(err, errlen, "\"%s\" is too large", v);
+    }
+    if (ret != 0) {
+        return conf_fail(err, errlen, "\"%s\" is not a size (e.g. 512, 64K, "
+                          "8M, 2G)", v);
+    }
+    return 0;
+}
+
+int mk_conf_parse_time(const char *v, uint64_t *out_ms, char *err,
+                       size_t errlen)
+{
+    static const char *const units[] = { "", "ms", "s", "m", "h", "d" };
+    static const uint64_t mult[] = {
+        1000, 1, 1000, 60 * 1000, 3600 * 1000, 86400 * 1000,
+    };
+    int ret = conf_parse_scaled(v, units, mult, sizeof(mult) / sizeof(mult[0]),
+                                out_ms);
+
+    if (ret == -2) {
+        return conf_fail(err, errlen, "\"%s\" is too large", v);
+    }
+    if (ret != 0) {
+        return conf_fail(err, errlen, "\"%s\" is not a time (e.g. 250ms, "
+                          "30s, 5m, 1h; bare = seconds)", v);
+    }
+    return 0;
+}
+
+/* ---- Schema ----------------------------------------------------------- */
+
+/* Writes `v` with the largest unit that divides it exactly. */
+static void conf_fmt_unit(char *buf, size_t size, uint64_t v,
+                          const char *const *units, const uint64_t *mult,
+                          size_t n)
+{
+    size_t i;
+
+    for (i = n; i-- > 0;) {
+        if (v != 0 && v % mult[i] == 0) {
+            snprintf(buf, size, "%llu%s",
+                     (unsigned long long) (v / mult[i]), units[i]);
+            return;
+        }
+    }
+    snprintf(buf, size, "%llu%s", (unsigned long long) v, units[0]);
+}
+
+static void conf_fmt(char *buf, size_t size, enum mk_conf_type type,
+                     uint64_t v)
+{
+    static const char *const sunits[] = { "", "K", "M", "G", "T" };
+    static const uint64_t smult[] = {
+        1, 1ULL << 10, 1ULL << 20, 1ULL << 30, 1ULL << 40,
+    };
+    static const char *const tunits[] = { "ms", "s", "m", "h" };
+    static const uint64_t tmult[] = { 1, 1000, 60 * 1000, 3600 * 1000 };
+
+    if (type == MK_CONF_T_SIZE) {
+        conf_fmt_unit(buf, size, v, sunits, smult, 5);
+    }
+    else {
+        conf_fmt_unit(buf, size, v, tunits, tmult, 4);
+    }
+}
+
+/* Bounds of SIZE and TIME keys; a negative min counts as 0. */
+static int conf_check_u64(const struct mk_conf_key *k, const char *value,
+                          uint64_t v, char *why, size_t whylen)
+{
+    uint64_t lo = k->min > 0 ? (uint64_t) k->min : 0;
+    char a[32], b[32];
+
+    conf_fmt(a, sizeof(a), k->type, lo);
+    if (k->max > 0 && (v < lo || v > (uint64_t) k->max)) {
+        conf_fmt(b, sizeof(b), k->type, (uint64_t) k->max);
+        return conf_fail(why, whylen, "%s out of range %s..%s", value, a, b);
+    }
+    if (v < lo) {
+        return conf_fail(why, whylen, "%s is below the minimum %s", value, a);
+    }
+    return 0;
+}
+
+static int conf_parse_enum(const char *v, const char *choices, int *out,
+                           char *why, size_t whylen)
+{
+    const char *p = choices != NULL ? choices : "";
+    size_t vlen = strlen(v);
+    int index = 0;
+
+    for (;;) {
+        const char *bar = strchr(p, '|');
+        size_t n = bar != NULL ? (size_t) (bar - p) : strlen(p);
+
+        if (mk_str_case_eq(p, n, v, vlen)) {
+            *out = index;
+            return 0;
+        }
+        if (bar == NULL) {
+            break;
+        }
+        p = bar + 1;
+        index++;
+    }
+    return conf_fail(why, whylen, "\"%s\" is not one of %s", v,
+                      choices != NULL ? choices : "(none)");
+}
+
+/* Appends to a list whose capacity is implied by count: arrays grow to the
+ * next power of two (min 4), so n appends cost O(n). The list owns copies
+ * of the file names, so it outlives the mk_rconf it came from; consecutive
+ * values from the same file share one copy (see mk_conf_release). */
+static int conf_list_add(struct mk_conf_list *l, const char *value,
+                         const char *file, int line)
+{
+    size_t count = l->count;
+
+    if (count == 0 || (count >= 4 && (count & (count - 1)) == 0)) {
+        size_t cap = count == 0 ? 4 : count * 2;
+        void *p;
+
+        if (cap > SIZE_MAX / sizeof(char *)) {
+            return -1;
+        }
+        /* Each array is replaced as soon as it grows, so a failure part
+         * way leaves a consistent list with some spare room. */
+        if ((p = mk_mem_realloc(l->values, cap * sizeof(char *))) == NULL) {
+            return -1;
+        }
+        l->values = p;
+        if ((p = mk_mem_realloc(l->files, cap * sizeof(char *))) == NULL) {
+            return -1;
+        }
+        l->files = p;
+        if ((p = mk_mem_realloc(l->lines, cap * sizeof(int))) == NULL) {
+            return -1;
+        }
+        l->lines = p;
+    }
+    if (count > 0 && strcmp(l->files[count - 1], file) == 0) {
+        l->files[count] = l->files[count - 1];
+    }
+    else if ((l->files[count] = mk_mem_strdup(file)) == NULL) {
+        return -1;
+    }
+    l->values[count] = mk_mem_strdup(value);
+    if (l->values[count] == NULL) {
+        if (count == 0 || l->files[count] != l->files[count - 1]) {
+            mk_mem_free((void *) l->files[count]);
+        }
+        return -1;
+    }
+    l->lines[count] = line;
+    l->count = count + 1;
+    return 0;
+}
+
+/* Converts `value` and stores it in `k`'s field; reason in `why`. */
+static int conf_set(const struct mk_conf_key *k, const char *value,
+                    const char *file, int line, void *out,
+                    char *why, size_t whylen)
+{
+    void *field = (char *) out + k->offset;
+    uint64_t u;
+    char *s;
+
+    switch (k->type) {
+    case MK_CONF_T_STR:
+        /* Kept as written: quotes are not special in this format, so
+         * `"a b"` stores the quotes too. */
+        if ((s = mk_mem_strdup(value)) == NULL) {
+            return conf_fail(why, whylen, "out of memory");
+        }
+        mk_mem_free(*(char **) field);
+        *(char **) field = s;
+        return 0;
+    case MK_CONF_T_INT:
+        return mk_conf_parse_int(value, k->min, k->max, (long long *) field,
+                                 why, whylen);
+    case MK_CONF_T_BOOL:
+        return mk_conf_parse_bool(value, (int *) field, why, whylen);
+    case MK_CONF_T_SIZE:
+    case MK_CONF_T_TIME:
+        if ((k->type == MK_CONF_T_SIZE
+                 ? mk_conf_parse_size(value, &u, why, whylen)
+                 : mk_conf_parse_time(value, &u, why, whylen)) != 0 ||
+            conf_check_u64(k, value, u, why, whylen) != 0) {
+            return -1;
+        }
+        *(uint64_t *) field = u;
+        return 0;
+    case MK_CONF_T_ENUM:
+        return conf_parse_enum(value, k->choices, (int *) field, why, whylen);
+    case MK_CONF_T_LIST:
+        if (conf_list_add(field, value, file, line) != 0) {
+            return conf_fail(why, whylen, "out of memory");
+        }
+        return 0;
+    case MK_CONF_T_CUSTOM:
+        if (k->parse == NULL) {
+            return conf_fail(why, whylen, "no parser for this key");
+        }
+        why[0] = '\0';
+        if (k->parse(value, field, why, whylen) != 0) {
+            if (why[0] == '\0') {
+                conf_fail(why, whylen, "invalid value \"%s\"", value);
+            }
+            return -1;
+        }
+        return 0;
+    }
+    return conf_fail(why, whylen, "unknown key type %d", (int) k->type);
+}
+
+static int conf_find(const struct mk_conf_key *keys, const char *name)
+{
+    size_t nlen = strlen(name);
+    int i;
+
+    for (i = 0; keys[i].name != NULL; i++) {
+        if (mk_str_case_eq(keys[i].name, strlen(keys[i].name), name, nlen)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Keys whose default is applied only when the key is absent: applying it
+ * first would leave it in front of the configured values. */
+static int conf_default_when_absent(const struct mk_conf_key *k)
+{
+    return k->type == MK_CONF_T_LIST || k->type == MK_CONF_T_CUSTOM;
+}
+
+static int conf_apply_default(const struct mk_conf_key *k,
+                              const struct mk_rconf_section *s, void *out,
+                              char *err, size_t errlen)
+{
+    char why[256];
+
+    if (conf_set(k, k->def, s != NULL ? s->file : "(default)",
+                 s != NULL ? s->line : 0, out, why, sizeof(why)) != 0) {
+        return conf_fail(err, errlen, "%s: default \"%s\": %s", k->name,
+                          k->def, why);
+    }
+    return 0;
+}
+
+static int conf_apply_entry(const struct mk_rconf_section *s,
+                            const struct mk_rconf_entry *e,
+                            const struct mk_conf_key *keys,
+                            const struct mk_rconf_entry **seen, void *out,
+                            char *err, size_t errlen)
+{
+    const struct mk_conf_key *k;
+    char why[256];
+    int i = conf_find(keys, e->key);
+
+    if (i < 0) {
+        return conf_fail(err, errlen, "%s:%d: unknown key \"%s\" in [%s%s%s]",
+                          e->file, e->line, e->key, s->name,
+                          s->arg[0] != '\0' ? " " : "", s->arg);
+    }
+    k = &keys[i];
+    if (seen[i] != NULL && !(k->flags & MK_CONF_MULTI)) {
+        return conf_fail(err, errlen, "%s:%d: %s: given twice (first at "
+                          "line %d)", e->file, e->line, k->name,
+                          seen[i]->line);
+    }
+    if (seen[i] == NULL) {
+        seen[i] = e;
+    }
+    if (conf_set(k, e->value, e->file, e->line, out, why, sizeof(why)) != 0) {
+        return conf_fail(err, errlen, "%s:%d: %s: %s", e->file, e->line,
+                          k->name, why);
+    }
+    return 0;
+}
+
+/* On error everything this call allocated in `out` is released again, so
+ * the caller only owns `out` after success (mk_conf_release is still safe
+ * to call, the fields are reset). */
+int mk_conf_apply(const struct mk_rconf_section *s,
+                  const struct mk_conf_key *keys, void *out,
+                  char *err, size_t errlen)
+{
+    const struct mk_rconf_entry **seen;
+    const struct mk_list *h;
+    size_t nkeys = 0, i;
+
+    while (keys[nkeys].name != NULL) {
+        nkeys++;
+    }
+    seen = mk_mem_zalloc((nkeys + 1) * sizeof(*seen));
+    if (seen == NULL) {
+        return conf_fail(err, errlen, "out of memory");
+    }
+    for (i = 0; i < nkeys; i++) {
+        if (keys[i].def != NULL && !conf_default_when_absent(&keys[i]) &&
+            conf_apply_default(&keys[i], s, out, err, errlen) != 0) {
+            goto error;
+        }
+    }
+    if (s != NULL) {
+        mk_list_foreach(h, &s->entries) {
+            const struct mk_rconf_entry *e =
+                mk_list_entry(h, struct mk_rconf_entry, _head);
+            if (conf_apply_entry(s, e, keys, seen, out, err, errlen) != 0) {
+                goto error;
+            }
+        }
+    }
+    for (i = 0; i < nkeys; i++) {
+        if (seen[i] == NULL && keys[i].def != NULL &&
+            conf_default_when_absent(&keys[i]) &&
+            conf_apply_default(&keys[i], s, out, err, errlen) != 0) {
+            goto error;
+        }
+    }
+    for (i = 0; i < nkeys; i++) {
+        if (seen[i] != NULL || !(keys[i].flags & MK_CONF_REQUIRED)) {
+            continue;
+        }
+        if (s != NULL) {
+            conf_fail(err, errlen, "%s:%d: [%s%s%s]: %s is required",
+                       s->file, s->line, s->name, s->arg[0] != '\0' ? " " : "",
+                       s->arg, keys[i].name);
+        }
+        else {
+            conf_fail(err, errlen, "%s is required", keys[i].name);
+        }
+        goto error;
+    }
+    mk_mem_free(seen);
+    return 0;
+
+error:
+    mk_mem_free(seen);
+    mk_conf_release(keys, out);
+    return -1;
+}
+
+void mk_conf_release(const struct mk_conf_key *keys, void *out)
+{
+    size_t i, j;
+
+    for (i = 0; keys[i].name != NULL; i++) {
+        void *field = (char *) out + keys[i].offset;
+
+        if (keys[i].type == MK_CONF_T_STR) {
+            mk_mem_free(*(char **) field);
+            *(char **) field = NULL;
+        }
+        else if (keys[i].type == MK_CONF_T_LIST) {
+            struct mk_conf_list *l = field;
+            for (j = 0; j < l->count; j++) {
+                mk_mem_free(l->values[j]);
+                if (j == 0 || l->files[j] != l->files[j - 1]) {
+                    mk_mem_free((void *) l->files[j]);
+                }
+            }
+            mk_mem_free(l->values);
+            mk_mem_free((void *) l->files);
+            mk_mem_free(l->lines);
+            memset(l, 0, sizeof(*l));
+        }
+    }
+}
