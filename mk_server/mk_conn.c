@@ -181,6 +181,7 @@ static void conn_linger_read(struct mk_conn *c)
 
 void mk_conn_read(struct mk_conn *c)
 {
+    size_t space;
     ssize_t n;
 
     if (c->state == MK_CONN_CLOSING && (c->flags & MK_CONN_F_EOF) == 0 &&
@@ -200,12 +201,20 @@ void mk_conn_read(struct mk_conn *c)
                 return;
             }
         }
-        n = c->listen->io->read(c, c->in + c->in_len, c->in_size - c->in_len);
+        space = c->in_size - c->in_len;
+        n = c->listen->io->read(c, c->in + c->in_len, space);
         if (n > 0) {
             c->in_len += (uint32_t) n;
+            /* A short read emptied the socket: edge-triggered epoll reports
+             * the next bytes, so skip the read that would say EAGAIN (one
+             * syscall per request). Not for layers that buffer (TLS). */
+            if ((size_t) n < space && !c->listen->io->buffered) {
+                c->flags &= ~MK_CONN_F_READABLE;
+            }
         }
         else if (n == MK_IO_AGAIN) {
             c->flags &= ~MK_CONN_F_READABLE;
+            return;                    /* nothing new for the protocol */
         }
         else {
             c->flags &= ~MK_CONN_F_READABLE;

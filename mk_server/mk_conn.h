@@ -81,6 +81,7 @@ struct mk_request {
     uint64_t start_ms;
     uint32_t seq;
     int head_done;
+    int failed;             /* answered with an error; closing */
     int suspended;          /* stage 20 returned AGAIN */
     size_t stage_next;      /* stage-20 plugin to resume with */
     int body_paused;

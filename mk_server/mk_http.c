@@ -54,6 +54,7 @@ static struct mk_request *http_request_new(struct mk_conn *c)
     r->in_content = 0;
     r->done_run = 0;
     r->head_done = 0;
+    r->failed = 0;
     r->plugin_data = NULL;
     mk_http_parser_init(&r->parser, &c->srv->limits);
     return r;
@@ -90,10 +91,15 @@ static void http_stage_done(struct mk_request *r)
  * cannot be trusted to be framed). */
 static void http_fail(struct mk_request *r, int status)
 {
+    struct mk_conn *c = r->conn;         /* r may be gone after the answer */
+
+    r->failed = 1;
     mk_response_close(r);
     if (mk_response_error(r, status) < 0) {
-        mk_conn_close(r->conn, 0);
+        mk_conn_close(c, 0);
+        return;
     }
+    mk_conn_close(c, 1);                 /* flush, linger, close */
 }
 
 /* ---- Stages ------------------------------------------------------------- */
@@ -412,6 +418,9 @@ static void http_process(struct mk_conn *c)
             }
             c->req = r;
             mk_conn_set_deadline(c, c->srv->conf.header_timeout);
+        }
+        if (r->failed) {
+            break;                        /* answered; the connection closes */
         }
         if (!r->head_done) {
             if (!http_parse(c, r)) {

@@ -76,6 +76,10 @@ struct mk_net_io {
     void    (*on_close)(struct mk_conn *c);
     /* Optional: TCP_CORK-like hint around a burst of writes. */
     void    (*cork)(struct mk_conn *c, int on);
+    /* Non-zero if the layer may hold bytes already taken from the socket
+     * (TLS records): the core then reads until MK_IO_AGAIN instead of
+     * trusting a short read to mean the socket is drained. */
+    int     buffered;
 };
 
 /* ---- Protocol handler --------------------------------------------------- */
