@@ -14,7 +14,14 @@
 #include "mk_core/mk_log.h"
 #include "mk_server/mk_server.h"
 
-extern const struct mk_plugin *const mk_plugins_builtin[];
+/* The binary's built-in plugins (a table CMake generates into the
+ * executable only, so the library and its tests do not depend on it). */
+static const struct mk_plugin *const *plugins_builtin;
+
+void mk_plugin_set_builtins(const struct mk_plugin *const *table)
+{
+    plugins_builtin = table;
+}
 
 static const struct mk_plugin *plugin_check(const struct mk_plugin *p,
                                             const char *where,
@@ -82,7 +89,7 @@ const struct mk_plugin *mk_plugin_find(const char *name_or_path,
         name[n] = '\0';
         return plugin_dlopen(name_or_path, name, err, errlen);
     }
-    for (b = mk_plugins_builtin; *b; b++) {
+    for (b = plugins_builtin; b && *b; b++) {
         if (strcasecmp((*b)->name, name_or_path) == 0) {
             return plugin_check(*b, (*b)->name, err, errlen);
         }

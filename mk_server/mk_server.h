@@ -153,7 +153,8 @@ struct mk_vhost *mk_server_vhost_lookup(struct mk_server *srv,
 const struct mk_location *mk_vhost_location(const struct mk_vhost *vh,
                                             const char *path);
 
-/* mk_plugin_loader.c */
+/* mk_plugin_loader.c; main() registers the NULL-terminated built-in table */
+void mk_plugin_set_builtins(const struct mk_plugin *const *table);
 const struct mk_plugin *mk_plugin_find(const char *name_or_path,
                                        const char *plugin_dir,
                                        char *err, size_t errlen);

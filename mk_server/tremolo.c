@@ -11,6 +11,8 @@
 
 #define MK_MAX_LISTEN_ARGS 64
 
+extern const struct mk_plugin *const mk_plugins_builtin[];   /* generated */
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -39,6 +41,7 @@ int main(int argc, char **argv)
     long long workers;
     int opt, test = 0, daemon = 0;
 
+    mk_plugin_set_builtins(mk_plugins_builtin);
     while ((opt = getopt(argc, argv, "c:l:w:tDVh")) != -1) {
         switch (opt) {
         case 'c':
