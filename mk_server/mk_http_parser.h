@@ -102,7 +102,10 @@ struct mk_http_request_head {
     enum mk_http_method method;
     struct mk_http_span method_name;
     struct mk_http_span target;    /* the raw request-target */
-    struct mk_http_span path;      /* target up to '?' (not decoded) */
+    struct mk_http_span path;      /* target up to '?' (not decoded); for
+                                    * absolute-form the part after the
+                                    * authority, empty (meaning "/") if none;
+                                    * the whole target for "*" and CONNECT */
     struct mk_http_span query;     /* after '?', len 0 if none */
     int      version_minor;        /* 0 or 1 (higher minors clamp to 1) */
     int      connection;           /* MK_HTTP_CONN_* flags */
