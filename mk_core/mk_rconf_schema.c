@@ -419,7 +419,7 @@ static int conf_apply_entry(const struct mk_rconf_section *s,
     int i = conf_find(keys, e->key);
 
     if (i < 0) {
-        return conf_fail(err, errlen, "%s:%d: unknown key \"%s\" in [%s%s%s]",
+        return conf_fail(err, errlen, "%s:%d: %s: unknown key in [%s%s%s]",
                           e->file, e->line, e->key, s->name,
                           s->arg[0] != '\0' ? " " : "", s->arg);
     }

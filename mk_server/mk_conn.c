@@ -22,6 +22,7 @@
 static _Atomic uint64_t conn_next_id = 1;
 
 static void conn_on_event(struct mk_event *ev, uint32_t events);
+static void conn_after_handler(struct mk_conn *c);
 static void conn_on_timer(struct mk_timer *t, void *data);
 static void conn_close_now(struct mk_conn *c);
 
@@ -90,10 +91,7 @@ void mk_conn_start(struct mk_worker *w, struct mk_conn *c)
      * and save a trip through epoll. */
     c->flags |= MK_CONN_F_READABLE | MK_CONN_F_IN_HANDLER;
     mk_conn_read(c);
-    c->flags &= ~MK_CONN_F_IN_HANDLER;
-    if (c->state != MK_CONN_CLOSED && !mk_list_is_empty(&c->wq)) {
-        mk_conn_flush(c);
-    }
+    conn_after_handler(c);
 }
 
 /* ---- Read path -------------------------------------------------------- */
@@ -284,10 +282,7 @@ static void conn_on_timer(struct mk_timer *t, void *data)
     if (c->proto->on_timeout(c) == MK_PROTO_CLOSE) {
         mk_conn_close(c, 1);
     }
-    c->flags &= ~MK_CONN_F_IN_HANDLER;
-    if (c->state != MK_CONN_CLOSED && !mk_list_is_empty(&c->wq)) {
-        mk_conn_flush(c);
-    }
+    conn_after_handler(c);
 }
 
 /* ---- Event handler -------------------------------------------------------- */
@@ -307,6 +302,14 @@ static void conn_on_event(struct mk_event *ev, uint32_t events)
         c->flags |= MK_CONN_F_READABLE;
         mk_conn_read(c);
     }
+    conn_after_handler(c);
+}
+
+/* Writes deferred while inside a handler go out now, in one writev; a
+ * graceful close requested inside it completes here even when nothing is
+ * queued. */
+static void conn_after_handler(struct mk_conn *c)
+{
     c->flags &= ~MK_CONN_F_IN_HANDLER;
     if (c->state != MK_CONN_CLOSED &&
         (!mk_list_is_empty(&c->wq) || c->state == MK_CONN_CLOSING)) {
@@ -616,7 +619,11 @@ int mk_conn_flush(struct mk_conn *c)
         /* Lingering close: stop sending, read and drop what the client is
          * still sending for a moment, so our response is not destroyed by
          * a TCP reset triggered by unread input. */
+        if (c->flags & MK_CONN_F_LINGERING) {
+            return 0;                  /* the linger deadline ends it */
+        }
         if ((c->flags & MK_CONN_F_EOF) == 0 && c->in_len > 0) {
+            c->flags |= MK_CONN_F_LINGERING;
             shutdown(c->ev.fd, SHUT_WR);
             mk_conn_set_deadline(c, MK_CONN_LINGER_MS);
             conn_linger_read(c);

@@ -105,6 +105,7 @@ enum mk_conn_state {
 #define MK_CONN_F_EOF         0x04   /* peer sent FIN */
 #define MK_CONN_F_WANT_WRITE  0x08   /* last write hit EAGAIN */
 #define MK_CONN_F_CORKED      0x10
+#define MK_CONN_F_LINGERING   0x20   /* SHUT_WR sent, dropping input */
 
 struct mk_conn {
     struct mk_event ev;                 /* first member */
@@ -165,7 +166,7 @@ struct mk_worker {
     atomic_int state;
     _Atomic uint64_t drain_deadline;     /* 0: none */
     atomic_int exited;
-    int draining_applied;
+    atomic_int draining_applied;         /* listeners left the loop */
     struct mk_timer drain_timer;
 
     /* free lists (only this thread touches them) */

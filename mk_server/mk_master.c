@@ -242,6 +242,15 @@ static void master_stop(struct master *m, int graceful)
             mk_workers_stop_now(m->old[i]);
         }
     }
+    /* Refuse new clients at once: closed listening sockets make the kernel
+     * reset connection attempts instead of queueing them for nobody. The
+     * acceptor (fair mode) stops by itself; workers must first take the
+     * sockets out of their loops. */
+    while (!mk_workers_left_listeners(m->cur) &&
+           mk_clock_monotonic_ms() - start < 1000) {
+        usleep(1000);
+    }
+    mk_listeners_close_unused(m->cur, NULL);
     /* workers enforce the deadline; this is only a safety net */
     while (!mk_workers_done(m->cur) || m->n_old > 0) {
         master_reap(m);

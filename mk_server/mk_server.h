@@ -130,6 +130,7 @@ struct mk_server {
     struct mk_event_loop *acceptor_loop;
     void *acceptor_listeners;
     atomic_int acceptor_stop;
+    atomic_int acceptor_exited;
     int started;
 };
 
@@ -183,6 +184,7 @@ int  mk_workers_start(struct mk_server *srv, char *err, size_t errlen);
  * `deadline_ms` (0: no deadline). Fast: close everything now. */
 void mk_workers_drain(struct mk_server *srv, uint64_t deadline_ms);
 void mk_workers_stop_now(struct mk_server *srv);
+int  mk_workers_left_listeners(struct mk_server *srv);
 /* True once every worker thread of srv has exited (then joined). */
 int  mk_workers_done(struct mk_server *srv);
 void mk_workers_join(struct mk_server *srv);

@@ -258,10 +258,10 @@ static void worker_apply_drain(struct mk_worker *w)
     uint64_t deadline = atomic_load(&w->drain_deadline);
     size_t i;
 
-    w->draining_applied = 1;
     for (i = 0; i < w->listener_count; i++) {
         mk_event_del(w->loop, &w->listeners[i].ev);
     }
+    atomic_store(&w->draining_applied, 1);
     worker_close_idle(w);
     if (deadline) {
         mk_timer_init(&w->drain_timer, worker_on_drain_timer, w);
@@ -310,7 +310,7 @@ static void *worker_main(void *arg)
     }
     for (;;) {
         st = atomic_load(&w->state);
-        if (st != MK_WORKER_RUNNING && !w->draining_applied) {
+        if (st != MK_WORKER_RUNNING && !atomic_load(&w->draining_applied)) {
             worker_apply_drain(w);
         }
         if (st == MK_WORKER_STOPPING) {
@@ -388,6 +388,7 @@ static void *acceptor_main(void *arg)
             break;
         }
     }
+    atomic_store(&srv->acceptor_exited, 1);
     return NULL;
 }
 
@@ -484,6 +485,24 @@ void mk_workers_stop_now(struct mk_server *srv)
         atomic_store(&srv->workers[i].state, MK_WORKER_STOPPING);
         mk_event_loop_wakeup(srv->workers[i].loop);
     }
+}
+
+/* Every worker has taken its listening sockets out of its loop (so the
+ * master may close them without a worker accepting on a stale fd). */
+int mk_workers_left_listeners(struct mk_server *srv)
+{
+    int i;
+
+    if (srv->has_acceptor && !atomic_load(&srv->acceptor_exited)) {
+        return 0;
+    }
+    for (i = 0; i < srv->started; i++) {
+        if (!atomic_load(&srv->workers[i].draining_applied) &&
+            !atomic_load(&srv->workers[i].exited)) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 int mk_workers_done(struct mk_server *srv)

@@ -530,9 +530,9 @@ MK_TEST(schema_errors)
     expect_apply_error("[SERVER]\n User a\n\n Listen 70000\n",
                        "x.conf:4: Listen: port 70000 out of range 1..65535");
     expect_apply_error("[SERVER]\n User a\n IndexFiles a\n Wrokers 1\n",
-                       "x.conf:4: unknown key \"Wrokers\" in [SERVER]");
+                       "x.conf:4: Wrokers: unknown key in [SERVER]");
     expect_apply_error("[LOCATION /img]\n Wrokers 1\n",
-                       "x.conf:2: unknown key \"Wrokers\" in "
+                       "x.conf:2: Wrokers: unknown key in "
                        "[LOCATION /img]");
     expect_apply_error("[SERVER]\n User a\n\n Workers 1\n Name n\n\n\n\n"
                        " workers 2\n",
