@@ -363,9 +363,18 @@ static int vhost_load(struct mk_server *srv, struct mk_rconf *rc,
             goto out;
         }
         if (ret > 0) {
-            snprintf(err, errlen, "%s:%d: unknown section [%s]: not HOST, "
-                     "LOCATION or a loaded plugin (see plugins.load)",
-                     s->file, s->line, s->name);
+            char reason[256];
+            if (mk_plugin_find(s->name, srv->conf.plugin_dir, reason,
+                               sizeof(reason))) {
+                snprintf(err, errlen, "%s:%d: section [%s] belongs to plugin "
+                         "%s, which is not loaded (see plugins.load)",
+                         s->file, s->line, s->name, s->name);
+            }
+            else {
+                snprintf(err, errlen, "%s:%d: unknown section [%s]: not HOST, "
+                         "LOCATION or a loaded plugin", s->file, s->line,
+                         s->name);
+            }
             ret = -1;
             goto out;
         }

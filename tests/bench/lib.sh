@@ -1,0 +1,179 @@
+# tests/bench/lib.sh -- shell helpers shared by the tests/bench/*.sh
+# benchmarks. Source it from bash (`. tests/bench/lib.sh`); it defines
+# functions only, plus BENCH_CLK_TCK, and starts nothing.
+#
+# Conventions: functions print their result on stdout; numbers are plain
+# decimals; PIDs are the ones the caller started (bench_stop only signals
+# the PID it is given and waits for it).
+
+# `make bench` runs every tests/bench/*.sh, this one too: run directly, it
+# has nothing to do.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    exit 0
+fi
+
+BENCH_CLK_TCK=$(getconf CLK_TCK)
+
+# bench_log MSG...: progress to stderr, so stdout stays the report.
+bench_log() {
+    printf '[bench] %s\n' "$*" >&2
+}
+
+# bench_raise_nofile WANT: raise the soft descriptor limit of this shell
+# (and its children) to WANT, or to the hard limit when WANT is not
+# allowed (an unprivileged container cannot raise the hard limit). Call it
+# directly, not in $(...): a subshell's limit dies with it. Read the
+# result with `ulimit -n`.
+bench_raise_nofile() {
+    local want=$1 hard
+    if ! ulimit -n "$want" 2>/dev/null; then
+        hard=$(ulimit -Hn)
+        [ "$hard" = unlimited ] && hard=$want
+        ulimit -n "$hard"
+    fi
+}
+
+# bench_port_is_free PORT: true when nothing listens on PORT (TCP).
+bench_port_is_free() {
+    [ -z "$(ss -Htln "( sport = :$1 )" 2>/dev/null)" ]
+}
+
+# bench_free_port [SKIP...]: a free TCP port in 20000-29999 that is not one
+# of the SKIP ports (ports picked but not bound yet).
+bench_free_port() {
+    local p s tries=0 taken
+    while [ $tries -lt 200 ]; do
+        p=$((20000 + RANDOM % 10000))
+        tries=$((tries + 1))
+        taken=0
+        for s in "$@"; do [ "$s" = "$p" ] && taken=1; done
+        [ $taken = 0 ] && bench_port_is_free "$p" && { echo "$p"; return 0; }
+    done
+    echo "bench_free_port: no free port found" >&2
+    return 1
+}
+
+# bench_wait_http URL PID [SECONDS]: wait until URL answers 2xx, failing
+# early if PID dies. Default 10 s.
+bench_wait_http() {
+    local url=$1 pid=$2 secs=${3:-10} i code
+    for ((i = 0; i < secs * 20; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 1
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url" \
+               2>/dev/null || true)
+        case $code in 2??) return 0 ;; esac
+        sleep 0.05
+    done
+    return 1
+}
+
+# bench_pid_tree PID: PID and all its descendants (processes, not threads),
+# one per line. Children are read from /proc/<pid>/task/*/children, so a
+# child forked by any thread is found.
+bench_pid_tree() {
+    local pid=$1 c
+    [ -d "/proc/$pid" ] || return 0
+    echo "$pid"
+    for c in $(cat /proc/"$pid"/task/*/children 2>/dev/null); do
+        bench_pid_tree "$c"
+    done
+}
+
+# bench_pin CPULIST PID: pin every process and every thread of the tree
+# rooted at PID to CPULIST (e.g. 0 or 0-1).
+bench_pin() {
+    local cpus=$1 pid=$2 p
+    for p in $(bench_pid_tree "$pid"); do
+        taskset -a -p -c "$cpus" "$p" >/dev/null
+    done
+}
+
+# bench_cpu_ticks PID: utime+stime, in clock ticks, of the tree rooted at
+# PID. /proc/<pid>/stat of a process already sums all its threads, so only
+# processes are added (a multi-threaded server is counted once; nginx's
+# master + workers are summed). Fields are counted after the last ')' so a
+# command name with spaces cannot shift them.
+bench_cpu_ticks() {
+    local total=0 p rest
+    for p in $(bench_pid_tree "$1"); do
+        rest=$(cat /proc/"$p"/stat 2>/dev/null) || continue
+        rest=${rest##*) }
+        # After "comm) ": state=$1 ... utime=$12 stime=$13
+        set -- $rest
+        total=$((total + ${12} + ${13}))
+    done
+    echo "$total"
+}
+
+# bench_rss_kb PID: VmRSS in KiB, summed over the tree rooted at PID.
+bench_rss_kb() {
+    local total=0 p kb
+    for p in $(bench_pid_tree "$1"); do
+        kb=$(awk '/^VmRSS:/ { print $2 }' /proc/"$p"/status 2>/dev/null)
+        total=$((total + ${kb:-0}))
+    done
+    echo "$total"
+}
+
+# bench_stop PID [SECONDS]: SIGTERM the PID, wait up to SECONDS (default 5)
+# for it to exit, then SIGKILL it. Only that PID is signalled: a server's
+# master is expected to stop its own workers.
+bench_stop() {
+    local pid=$1 secs=${2:-5} i
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < secs * 20; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        bench_log "pid $pid ignored SIGTERM for ${secs}s: SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+# bench_stats V...: "median min max" of the numbers given (median of an
+# even count = mean of the middle two). Prints "- - -" for no numbers.
+bench_stats() {
+    [ $# -gt 0 ] || { echo "- - -"; return 0; }
+    printf '%s\n' "$@" | sort -g | awk '
+        { v[NR] = $1 }
+        END {
+            if (NR % 2) m = v[(NR + 1) / 2]
+            else        m = (v[NR / 2] + v[NR / 2 + 1]) / 2
+            printf "%.6g %.6g %.6g\n", m, v[1], v[NR]
+        }'
+}
+
+# bench_div A B [FORMAT]: A / B with awk, "-" when B is 0 or either is "-".
+bench_div() {
+    awk -v a="$1" -v b="$2" -v f="${3:-%.3f}" 'BEGIN {
+        if (a == "-" || b == "-" || b + 0 == 0) print "-"
+        else printf f "\n", a / b }'
+}
+
+# bench_wrk_parse FILE: reads `wrk --latency` output and prints
+# "requests req_per_s p99_ms errors", errors = socket errors + non-2xx/3xx
+# responses (wrk counts status > 399).
+bench_wrk_parse() {
+    awk '
+        function ms(v) {
+            if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
+            if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
+            if (v ~ /m$/)  return substr(v, 1, length(v) - 1) * 60000
+            if (v ~ /s$/)  return substr(v, 1, length(v) - 1) * 1000
+            return v + 0
+        }
+        /requests in/        { req = $1 }
+        /^Requests\/sec:/    { rps = $2 }
+        $1 == "99%"          { p99 = ms($2) }
+        /Socket errors:/     {
+            for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) err += $i + 0
+        }
+        /Non-2xx or 3xx/     { err += $NF }
+        END {
+            if (req == "" || rps == "" || p99 == "") { print "- - - 1"; exit }
+            printf "%d %.2f %.3f %d\n", req, rps, p99, err
+        }' "$1"
+}
