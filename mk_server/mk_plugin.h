@@ -41,8 +41,15 @@
 #define MK_PLUGIN_ABI 1
 
 /* Plugins build with -fvisibility=hidden and export only their descriptor:
- *     MK_PLUGIN_EXPORT const struct mk_plugin mk_plugin_acl = { ... };  */
+ *     MK_PLUGIN_EXPORT const struct mk_plugin mk_plugin_acl = { ... };
+ * Only a shared object exports it. A built-in descriptor stays hidden: the
+ * binary exports its symbols to shared plugins (-rdynamic), and a visible
+ * built-in mk_plugin_x would interpose on the same plugin loaded as .so. */
+#ifdef TREMOLO_PLUGIN_BUILTIN
+#define MK_PLUGIN_EXPORT __attribute__((visibility("hidden")))
+#else
 #define MK_PLUGIN_EXPORT __attribute__((visibility("default")))
+#endif
 
 struct mk_server;
 struct mk_worker;
