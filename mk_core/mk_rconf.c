@@ -45,22 +45,6 @@ struct rconf_ctx {
 static int rconf_read_file(struct rconf_ctx *ctx, const char *path, int depth,
                            const char *from, int from_line);
 
-static int rconf_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Writes the message (if there is room for one) and returns -1. */
-static int rconf_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err != NULL && errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 static int rconf_is_blank(char c)
 {
     return c == ' ' || c == '\t';
@@ -153,21 +137,21 @@ static int rconf_header(struct rconf_ctx *ctx, const char *file, int line,
 
     if (h.data[h.len - 1] != ']') {
         if (memchr(h.data, ']', h.len) != NULL) {
-            return rconf_fail(ctx->err, ctx->errlen,
+            return mk_str_fail(ctx->err, ctx->errlen,
                               "%s:%d: unexpected text after section header",
                               file, line);
         }
-        return rconf_fail(ctx->err, ctx->errlen,
+        return mk_str_fail(ctx->err, ctx->errlen,
                           "%s:%d: unterminated section header", file, line);
     }
     inner = mk_ptr_trim(mk_ptr_make(h.data + 1, h.len - 2));
     if (inner.len == 0) {
-        return rconf_fail(ctx->err, ctx->errlen, "%s:%d: empty section name",
+        return mk_str_fail(ctx->err, ctx->errlen, "%s:%d: empty section name",
                           file, line);
     }
     if (memchr(inner.data, '[', inner.len) != NULL ||
         memchr(inner.data, ']', inner.len) != NULL) {
-        return rconf_fail(ctx->err, ctx->errlen,
+        return mk_str_fail(ctx->err, ctx->errlen,
                           "%s:%d: malformed section header", file, line);
     }
     nlen = rconf_word_len(inner.data, inner.len);
@@ -175,7 +159,7 @@ static int rconf_header(struct rconf_ctx *ctx, const char *file, int line,
     arg = mk_ptr_trim(mk_ptr_make(inner.data + nlen, inner.len - nlen));
     *section = rconf_section_add(ctx->conf, file, line, name, arg);
     if (*section == NULL) {
-        return rconf_fail(ctx->err, ctx->errlen, "%s:%d: out of memory",
+        return mk_str_fail(ctx->err, ctx->errlen, "%s:%d: out of memory",
                           file, line);
     }
     return 0;
@@ -217,13 +201,13 @@ static int rconf_include(struct rconf_ctx *ctx, const char *file,
     int ret;
 
     if (depth + 1 > RCONF_DEPTH_MAX) {
-        return rconf_fail(ctx->err, ctx->errlen,
+        return mk_str_fail(ctx->err, ctx->errlen,
                           "%s:%d: @include nesting deeper than %d "
                           "(include loop?)", file, line, RCONF_DEPTH_MAX);
     }
     pattern = rconf_include_pattern(file, dirlen, pat.data, pat.len);
     if (pattern == NULL) {
-        return rconf_fail(ctx->err, ctx->errlen, "%s:%d: out of memory",
+        return mk_str_fail(ctx->err, ctx->errlen, "%s:%d: out of memory",
                           file, line);
     }
     /* glob() sorts its result, which gives the documented order. */
@@ -233,7 +217,7 @@ static int rconf_include(struct rconf_ctx *ctx, const char *file,
         return 0;
     }
     if (ret != 0) {
-        rconf_fail(ctx->err, ctx->errlen, "%s:%d: @include %s: cannot list "
+        mk_str_fail(ctx->err, ctx->errlen, "%s:%d: @include %s: cannot list "
                    "files", file, line, pattern);
         mk_mem_free(pattern);
         return -1;
@@ -258,13 +242,13 @@ static int rconf_directive(struct rconf_ctx *ctx, const char *file,
     struct mk_ptr pat;
 
     if (!(wlen == 8 && memcmp(p.data, "@include", 8) == 0)) {
-        return rconf_fail(ctx->err, ctx->errlen,
+        return mk_str_fail(ctx->err, ctx->errlen,
                           "%s:%d: unknown directive \"%.*s\"", file, line,
                           (int) wlen, p.data);
     }
     pat = mk_ptr_trim(mk_ptr_make(p.data + wlen, p.len - wlen));
     if (pat.len == 0) {
-        return rconf_fail(ctx->err, ctx->errlen,
+        return mk_str_fail(ctx->err, ctx->errlen,
                           "%s:%d: @include needs a file pattern", file, line);
     }
     return rconf_include(ctx, file, dirlen, line, pat, depth);
@@ -292,24 +276,24 @@ static int rconf_line(struct rconf_ctx *ctx, const char *file, size_t dirlen,
         return rconf_directive(ctx, file, dirlen, line, p, depth);
     }
     if (!rconf_is_blank(start[0])) {
-        return rconf_fail(ctx->err, ctx->errlen,
+        return mk_str_fail(ctx->err, ctx->errlen,
                           "%s:%d: expected a [SECTION] header or an indented "
                           "entry", file, line);
     }
     if (p.data[0] == '[') {
-        return rconf_fail(ctx->err, ctx->errlen,
+        return mk_str_fail(ctx->err, ctx->errlen,
                           "%s:%d: section header must start at column 0",
                           file, line);
     }
     if (*section == NULL) {
-        return rconf_fail(ctx->err, ctx->errlen,
+        return mk_str_fail(ctx->err, ctx->errlen,
                           "%s:%d: entry outside of any section", file, line);
     }
     klen = rconf_word_len(p.data, p.len);
     key = mk_ptr_make(p.data, klen);
     value = mk_ptr_trim(mk_ptr_make(p.data + klen, p.len - klen));
     if (rconf_entry_add(*section, file, line, key, value) != 0) {
-        return rconf_fail(ctx->err, ctx->errlen, "%s:%d: out of memory",
+        return mk_str_fail(ctx->err, ctx->errlen, "%s:%d: out of memory",
                           file, line);
     }
     return 0;
@@ -339,12 +323,12 @@ static int rconf_read_buf(struct rconf_ctx *ctx, const char *file,
             n--;
         }
         if (n > RCONF_LINE_MAX) {
-            return rconf_fail(ctx->err, ctx->errlen,
+            return mk_str_fail(ctx->err, ctx->errlen,
                               "%s:%d: line longer than %d bytes", file, line,
                               RCONF_LINE_MAX);
         }
         if (memchr(start, '\0', n) != NULL) {
-            return rconf_fail(ctx->err, ctx->errlen, "%s:%d: NUL byte in line",
+            return mk_str_fail(ctx->err, ctx->errlen, "%s:%d: NUL byte in line",
                               file, line);
         }
         if (rconf_line(ctx, file, dirlen, line, start, n, depth,
@@ -397,7 +381,7 @@ static int rconf_read_file(struct rconf_ctx *ctx, const char *path, int depth,
     int ret = -1;
 
     if (++ctx->nfiles > RCONF_FILES_MAX) {
-        return rconf_fail(ctx->err, ctx->errlen, "%s:%d: more than %d files "
+        return mk_str_fail(ctx->err, ctx->errlen, "%s:%d: more than %d files "
                           "included", from, from_line, RCONF_FILES_MAX);
     }
     fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -432,11 +416,11 @@ static int rconf_read_file(struct rconf_ctx *ctx, const char *path, int depth,
 
 error:
     if (from != NULL) {
-        rconf_fail(ctx->err, ctx->errlen, "%s:%d: @include %s: %s", from,
+        mk_str_fail(ctx->err, ctx->errlen, "%s:%d: @include %s: %s", from,
                    from_line, path, why);
     }
     else {
-        rconf_fail(ctx->err, ctx->errlen, "%s: %s", path, why);
+        mk_str_fail(ctx->err, ctx->errlen, "%s: %s", path, why);
     }
 out:
     mk_mem_free(data);
@@ -471,7 +455,7 @@ struct mk_rconf *mk_rconf_open(const char *path, char *err, size_t errlen)
 
     ctx.conf = rconf_create(path);
     if (ctx.conf == NULL) {
-        rconf_fail(err, errlen, "%s: out of memory", path);
+        mk_str_fail(err, errlen, "%s: out of memory", path);
         return NULL;
     }
     if (rconf_read_file(&ctx, path, 0, NULL, 0) != 0) {
@@ -489,12 +473,12 @@ struct mk_rconf *mk_rconf_parse(const char *name, const char *data, size_t len,
 
     ctx.conf = rconf_create(name);
     if (ctx.conf == NULL) {
-        rconf_fail(err, errlen, "%s: out of memory", name);
+        mk_str_fail(err, errlen, "%s: out of memory", name);
         return NULL;
     }
     file = rconf_intern(ctx.conf, name);
     if (file == NULL) {
-        rconf_fail(err, errlen, "%s: out of memory", name);
+        mk_str_fail(err, errlen, "%s: out of memory", name);
         goto error;
     }
     /* dirlen 0: includes from memory resolve against the current dir. */

@@ -12,22 +12,6 @@
 #include "mk_core/mk_rconf.h"
 #include "mk_core/mk_string.h"
 
-static int conf_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Writes the message (if there is room for one) and returns -1. */
-static int conf_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err != NULL && errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 /* ---- Value parsers ---------------------------------------------------- */
 
 /* Leading decimal digits of `*s` into `*out`, advancing `*s`. Returns 0,
@@ -74,10 +58,10 @@ int mk_conf_parse_int(const char *v, long long min, long long max,
     }
     ret = conf_digits(&p, &mag);
     if (ret == -1 || (ret == 0 && *p != '\0')) {
-        return conf_fail(err, errlen, "\"%s\" is not a whole number", v);
+        return mk_str_fail(err, errlen, "\"%s\" is not a whole number", v);
     }
     if (ret == -2 || mag > (uint64_t) LLONG_MAX + (uint64_t) neg) {
-        return conf_fail(err, errlen, "\"%s\" is out of range", v);
+        return mk_str_fail(err, errlen, "\"%s\" is out of range", v);
     }
     if (neg) {
         val = mag == (uint64_t) LLONG_MAX + 1 ? LLONG_MIN : -(long long) mag;
@@ -87,11 +71,11 @@ int mk_conf_parse_int(const char *v, long long min, long long max,
     }
     if (!(min == 0 && max == 0)) {
         if (max == 0 && val < min) {
-            return conf_fail(err, errlen, "%lld is below the minimum %lld",
+            return mk_str_fail(err, errlen, "%lld is below the minimum %lld",
                               val, min);
         }
         if (max != 0 && (val < min || val > max)) {
-            return conf_fail(err, errlen, "%lld out of range %lld..%lld",
+            return mk_str_fail(err, errlen, "%lld out of range %lld..%lld",
                               val, min, max);
         }
     }
@@ -115,7 +99,7 @@ int mk_conf_parse_bool(const char *v, int *out, char *err, size_t errlen)
             return 0;
         }
     }
-    return conf_fail(err, errlen, "\"%s\" is not a boolean (on/off, yes/no, "
+    return mk_str_fail(err, errlen, "\"%s\" is not a boolean (on/off, yes/no, "
                       "true/false, 1/0)", v);
 }
 
@@ -159,10 +143,10 @@ int mk_conf_parse_size(const char *v, uint64_t *out, char *err, size_t errlen)
                                 out);
 
     if (ret == -2) {
-        return conf_fail(err, errlen, "\"%s\" is too large", v);
+        return mk_str_fail(err, errlen, "\"%s\" is too large", v);
     }
     if (ret != 0) {
-        return conf_fail(err, errlen, "\"%s\" is not a size (e.g. 512, 64K, "
+        return mk_str_fail(err, errlen, "\"%s\" is not a size (e.g. 512, 64K, "
                           "8M, 2G)", v);
     }
     return 0;
@@ -179,10 +163,10 @@ int mk_conf_parse_time(const char *v, uint64_t *out_ms, char *err,
                                 out_ms);
 
     if (ret == -2) {
-        return conf_fail(err, errlen, "\"%s\" is too large", v);
+        return mk_str_fail(err, errlen, "\"%s\" is too large", v);
     }
     if (ret != 0) {
-        return conf_fail(err, errlen, "\"%s\" is not a time (e.g. 250ms, "
+        return mk_str_fail(err, errlen, "\"%s\" is not a time (e.g. 250ms, "
                           "30s, 5m, 1h; bare = seconds)", v);
     }
     return 0;
@@ -235,10 +219,10 @@ static int conf_check_u64(const struct mk_conf_key *k, const char *value,
     conf_fmt(a, sizeof(a), k->type, lo);
     if (k->max > 0 && (v < lo || v > (uint64_t) k->max)) {
         conf_fmt(b, sizeof(b), k->type, (uint64_t) k->max);
-        return conf_fail(why, whylen, "%s out of range %s..%s", value, a, b);
+        return mk_str_fail(why, whylen, "%s out of range %s..%s", value, a, b);
     }
     if (v < lo) {
-        return conf_fail(why, whylen, "%s is below the minimum %s", value, a);
+        return mk_str_fail(why, whylen, "%s is below the minimum %s", value, a);
     }
     return 0;
 }
@@ -264,7 +248,7 @@ static int conf_parse_enum(const char *v, const char *choices, int *out,
         p = bar + 1;
         index++;
     }
-    return conf_fail(why, whylen, "\"%s\" is not one of %s", v,
+    return mk_str_fail(why, whylen, "\"%s\" is not one of %s", v,
                       choices != NULL ? choices : "(none)");
 }
 
@@ -331,7 +315,7 @@ static int conf_set(const struct mk_conf_key *k, const char *value,
         /* Kept as written: quotes are not special in this format, so
          * `"a b"` stores the quotes too. */
         if ((s = mk_mem_strdup(value)) == NULL) {
-            return conf_fail(why, whylen, "out of memory");
+            return mk_str_fail(why, whylen, "out of memory");
         }
         mk_mem_free(*(char **) field);
         *(char **) field = s;
@@ -355,23 +339,23 @@ static int conf_set(const struct mk_conf_key *k, const char *value,
         return conf_parse_enum(value, k->choices, (int *) field, why, whylen);
     case MK_CONF_T_LIST:
         if (conf_list_add(field, value, file, line) != 0) {
-            return conf_fail(why, whylen, "out of memory");
+            return mk_str_fail(why, whylen, "out of memory");
         }
         return 0;
     case MK_CONF_T_CUSTOM:
         if (k->parse == NULL) {
-            return conf_fail(why, whylen, "no parser for this key");
+            return mk_str_fail(why, whylen, "no parser for this key");
         }
         why[0] = '\0';
         if (k->parse(value, field, why, whylen) != 0) {
             if (why[0] == '\0') {
-                conf_fail(why, whylen, "invalid value \"%s\"", value);
+                mk_str_fail(why, whylen, "invalid value \"%s\"", value);
             }
             return -1;
         }
         return 0;
     }
-    return conf_fail(why, whylen, "unknown key type %d", (int) k->type);
+    return mk_str_fail(why, whylen, "unknown key type %d", (int) k->type);
 }
 
 static int conf_find(const struct mk_conf_key *keys, const char *name)
@@ -402,7 +386,7 @@ static int conf_apply_default(const struct mk_conf_key *k,
 
     if (conf_set(k, k->def, s != NULL ? s->file : "(default)",
                  s != NULL ? s->line : 0, out, why, sizeof(why)) != 0) {
-        return conf_fail(err, errlen, "%s: default \"%s\": %s", k->name,
+        return mk_str_fail(err, errlen, "%s: default \"%s\": %s", k->name,
                           k->def, why);
     }
     return 0;
@@ -419,13 +403,13 @@ static int conf_apply_entry(const struct mk_rconf_section *s,
     int i = conf_find(keys, e->key);
 
     if (i < 0) {
-        return conf_fail(err, errlen, "%s:%d: %s: unknown key in [%s%s%s]",
+        return mk_str_fail(err, errlen, "%s:%d: %s: unknown key in [%s%s%s]",
                           e->file, e->line, e->key, s->name,
                           s->arg[0] != '\0' ? " " : "", s->arg);
     }
     k = &keys[i];
     if (seen[i] != NULL && !(k->flags & MK_CONF_MULTI)) {
-        return conf_fail(err, errlen, "%s:%d: %s: given twice (first at "
+        return mk_str_fail(err, errlen, "%s:%d: %s: given twice (first at "
                           "line %d)", e->file, e->line, k->name,
                           seen[i]->line);
     }
@@ -433,7 +417,7 @@ static int conf_apply_entry(const struct mk_rconf_section *s,
         seen[i] = e;
     }
     if (conf_set(k, e->value, e->file, e->line, out, why, sizeof(why)) != 0) {
-        return conf_fail(err, errlen, "%s:%d: %s: %s", e->file, e->line,
+        return mk_str_fail(err, errlen, "%s:%d: %s: %s", e->file, e->line,
                           k->name, why);
     }
     return 0;
@@ -455,7 +439,7 @@ int mk_conf_apply(const struct mk_rconf_section *s,
     }
     seen = mk_mem_zalloc((nkeys + 1) * sizeof(*seen));
     if (seen == NULL) {
-        return conf_fail(err, errlen, "out of memory");
+        return mk_str_fail(err, errlen, "out of memory");
     }
     for (i = 0; i < nkeys; i++) {
         if (keys[i].def != NULL && !conf_default_when_absent(&keys[i]) &&
@@ -484,12 +468,12 @@ int mk_conf_apply(const struct mk_rconf_section *s,
             continue;
         }
         if (s != NULL) {
-            conf_fail(err, errlen, "%s:%d: [%s%s%s]: %s is required",
+            mk_str_fail(err, errlen, "%s:%d: [%s%s%s]: %s is required",
                        s->file, s->line, s->name, s->arg[0] != '\0' ? " " : "",
                        s->arg, keys[i].name);
         }
         else {
-            conf_fail(err, errlen, "%s is required", keys[i].name);
+            mk_str_fail(err, errlen, "%s is required", keys[i].name);
         }
         goto error;
     }

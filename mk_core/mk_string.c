@@ -136,3 +136,15 @@ size_t mk_str_printf(char *buf, size_t size, const char *fmt, ...)
     }
     return (size_t) n;
 }
+
+int mk_str_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err != NULL && errlen > 0) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}

@@ -61,4 +61,9 @@ struct mk_ptr mk_ptr_trim(struct mk_ptr p);
 size_t mk_str_printf(char *buf, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Formats a one-line error into err (when there is room) and returns -1,
+ * so a failing path reads `return mk_str_fail(err, errlen, "...", ...)`. */
+int mk_str_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif

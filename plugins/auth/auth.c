@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mk_core/mk_base64.h"
 #include "mk_core/mk_clock.h"
 #include "mk_core/mk_mem.h"
 #include "mk_core/mk_rconf.h"
@@ -317,7 +318,7 @@ static int auth_verify(const struct auth_vconf *vc, struct mk_ptr v)
     if (v.len < 7 || !mk_str_case_eq(v.data, 6, "Basic ", 6))
         return 0;
     v = mk_ptr_trim(mk_ptr_make(v.data + 6, v.len - 6));
-    n = auth_base64_decode(v.data, v.len, cred, AUTH_CREDENTIALS_MAX);
+    n = mk_base64_decode(v.data, v.len, cred, AUTH_CREDENTIALS_MAX);
     /* A NUL would end the password early for crypt: "pw\0junk" must not
      * pass as "pw". */
     if (n <= 0 || memchr(cred, '\0', (size_t) n))

@@ -12,13 +12,6 @@
 /* Longest user name tremolo-passwd and the users file accept. */
 #define AUTH_USER_MAX         255
 
-/*
- * Strict base64 (RFC 4648 section 4, padding required, no whitespace, zero
- * pad bits): a lenient decoder would let two different header values mean
- * the same credentials, which the verification cache keys on. Writes at
- * most outcap bytes; returns the decoded length or -1.
- */
-long auth_base64_decode(const char *in, size_t len, char *out, size_t outcap);
 
 /* Is `user` acceptable in a users file (non-empty, at most AUTH_USER_MAX
  * bytes, no ':' and no control bytes or blanks)? */

@@ -1,5 +1,5 @@
 /*
- * auth: the pure parts (base64, users files, location prefixes, the
+ * auth: the pure parts (users files, location prefixes, the
  * tremolo-passwd edit), shared by the plugin and the tool and reachable by
  * unit tests without libcrypt or a server.
  */
@@ -9,60 +9,6 @@
 #include "mk_core/mk_mem.h"
 #include "mk_core/mk_string.h"
 #include "plugins/auth/auth.h"
-
-static int auth_b64_value(unsigned char ch)
-{
-    if (ch >= 'A' && ch <= 'Z')
-        return ch - 'A';
-    if (ch >= 'a' && ch <= 'z')
-        return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9')
-        return ch - '0' + 52;
-    if (ch == '+')
-        return 62;
-    if (ch == '/')
-        return 63;
-    return -1;
-}
-
-long auth_base64_decode(const char *in, size_t len, char *out, size_t outcap)
-{
-    size_t i, n = 0, pad = 0;
-    uint32_t acc = 0;
-    int d;
-
-    if (len == 0 || len % 4 != 0)
-        return -1;
-    if (in[len - 1] == '=')
-        pad = in[len - 2] == '=' ? 2 : 1;
-    if ((len / 4) * 3 - pad > outcap)
-        return -1;
-    for (i = 0; i < len - pad; i++) {
-        d = auth_b64_value((unsigned char) in[i]);
-        if (d < 0)
-            return -1;
-        acc = (acc << 6) | (uint32_t) d;
-        if (i % 4 == 3) {
-            out[n++] = (char) (acc >> 16);
-            out[n++] = (char) (acc >> 8);
-            out[n++] = (char) acc;
-            acc = 0;
-        }
-    }
-    /* The last quantum: 2 or 3 symbols whose unused bits must be zero. */
-    if (pad == 2) {
-        if (acc & 0xf)
-            return -1;
-        out[n++] = (char) (acc >> 4);
-    }
-    else if (pad == 1) {
-        if (acc & 0x3)
-            return -1;
-        out[n++] = (char) (acc >> 10);
-        out[n++] = (char) (acc >> 2);
-    }
-    return (long) n;
-}
 
 int auth_user_valid(const char *user, size_t len)
 {

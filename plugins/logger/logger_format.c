@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mk_core/mk_base64.h"
 #include "mk_core/mk_string.h"
 #include "plugins/logger/logger.h"
 
@@ -260,58 +261,33 @@ size_t logger_format_json(const struct logger_entry *e, char *out)
     return o.len;
 }
 
-static int logger_b64_value(unsigned char ch)
-{
-    if (ch >= 'A' && ch <= 'Z')
-        return ch - 'A';
-    if (ch >= 'a' && ch <= 'z')
-        return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9')
-        return ch - '0' + 52;
-    if (ch == '+')
-        return 62;
-    if (ch == '/')
-        return 63;
-    return -1;
-}
-
 /*
- * Decodes just enough base64 to reach the ':' that ends the user name:
- * the password is never materialised in this plugin. Not a validator (the
- * auth plugin decides who gets in); a malformed value gives no user.
+ * The user name of Basic credentials, for %remote_user. Not a validator
+ * (the auth plugin decides who gets in): a malformed value gives no user.
+ * The decoded password is wiped from the stack at once.
  */
 size_t logger_basic_user(struct mk_ptr authorization, char *out,
                          size_t outlen)
 {
     struct mk_ptr v = mk_ptr_trim(authorization);
-    size_t i, n = 0;
-    uint32_t acc = 0;
-    int bits = 0;
+    char cred[768];
+    const char *colon;
+    long n;
+    size_t ulen = 0;
 
     if (outlen == 0 || v.len < 6 || !mk_str_case_eq(v.data, 5, "Basic", 5) ||
         (v.data[5] != ' ' && v.data[5] != '\t'))
         return 0;
     v = mk_ptr_trim(mk_ptr_make(v.data + 6, v.len - 6));
-    for (i = 0; i < v.len && v.data[i] != '='; i++) {
-        int d = logger_b64_value((unsigned char) v.data[i]);
-
-        if (d < 0)
-            return 0;
-        acc = (acc << 6) | (uint32_t) d;
-        bits += 6;
-        if (bits < 8)
-            continue;
-        bits -= 8;
-        char ch = (char) ((acc >> bits) & 0xff);
-        if (ch == ':') {
-            out[n] = '\0';
-            return n;
-        }
-        if (n + 1 >= outlen)
-            return 0;
-        out[n++] = ch;
+    n = mk_base64_decode(v.data, v.len, cred, sizeof(cred));
+    colon = n > 0 ? memchr(cred, ':', (size_t) n) : NULL;
+    if (colon && (size_t) (colon - cred) < outlen) {
+        ulen = (size_t) (colon - cred);
+        memcpy(out, cred, ulen);
+        out[ulen] = '\0';
     }
-    return 0;           /* no ':': not Basic credentials */
+    explicit_bzero(cred, sizeof(cred));
+    return ulen;
 }
 
 /* strftime per line would cost a localtime_r (and its tz lock) each time;
