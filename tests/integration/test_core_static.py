@@ -371,3 +371,24 @@ def test_virtual_hosts(tremolo):
     for host, want in cases:
         status, _, body = srv.http("GET", "/", {"Host": host})
         assert (status, body) == (200, want), host
+
+
+def test_custom_error_page(tremolo):
+    site = ("[HOST]\n    ServerName 127.0.0.1 localhost\n    Default on\n"
+            "    DocumentRoot htdocs\n    ErrorPage 404 /errors/404.html\n")
+    page = b"<h1>nothing here, sorry</h1>\n"
+    srv = tremolo(sites={"default": site},
+                  files={"htdocs/index.html": b"x", "htdocs/errors/404.html": page})
+    status, headers, body = srv.http("GET", "/missing")
+    assert status == 404 and body == page
+    assert headers["content-type"].startswith("text/html")
+    # statuses without an ErrorPage keep the built-in body
+    status, _, body = srv.http("DELETE", "/index.html")
+    assert status == 405 and b"405 Method Not Allowed" in body
+
+
+def test_error_page_file_must_exist(check_config):
+    site = ("[HOST]\n    ServerName a\n    DocumentRoot htdocs\n"
+            "    ErrorPage 404 /nope.html\n")
+    rc, out = check_config(sites={"a": site})
+    assert rc == 1 and "a.conf:4: ErrorPage:" in out, out
