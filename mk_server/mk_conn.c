@@ -572,6 +572,24 @@ static ssize_t conn_write_file(struct mk_conn *c, struct mk_chunk *ch)
     return n;
 }
 
+/* A response head queued before a file goes out with the file's first
+ * bytes instead of in a packet of its own (TCP_CORK while both are sent). */
+static void conn_cork_if_file_follows(struct mk_conn *c)
+{
+    struct mk_chunk *first, *second;
+
+    if ((c->flags & MK_CONN_F_CORKED) || !c->listen->io->cork ||
+        c->wq.next == &c->wq || c->wq.next->next == &c->wq) {
+        return;
+    }
+    first = mk_list_entry(c->wq.next, struct mk_chunk, _head);
+    second = mk_list_entry(c->wq.next->next, struct mk_chunk, _head);
+    if (first->type != MK_CHUNK_FILE && second->type == MK_CHUNK_FILE) {
+        c->flags |= MK_CONN_F_CORKED;
+        c->listen->io->cork(c, 1);
+    }
+}
+
 int mk_conn_flush(struct mk_conn *c)
 {
     const struct mk_net_io *io = c->listen->io;
@@ -583,6 +601,7 @@ int mk_conn_flush(struct mk_conn *c)
     if (c->state == MK_CONN_CLOSED) {
         return -1;
     }
+    conn_cork_if_file_follows(c);
     while (!mk_list_is_empty(&c->wq)) {
         struct mk_chunk *first = mk_list_entry(c->wq.next, struct mk_chunk,
                                                _head);
@@ -614,6 +633,10 @@ int mk_conn_flush(struct mk_conn *c)
             conn_close_now(c);
             return -1;
         }
+    }
+    if (c->flags & MK_CONN_F_CORKED) {
+        c->flags &= ~MK_CONN_F_CORKED;
+        io->cork(c, 0);                /* push the last partial frame */
     }
     if (c->state == MK_CONN_CLOSING) {
         /* Lingering close: stop sending, read and drop what the client is

@@ -60,7 +60,7 @@ static ssize_t liana_writev(struct mk_conn *c, const struct iovec *iov,
 #ifdef MSG_NOSIGNAL
         n = sendmsg(mk_conn_fd(c), &msg, MSG_NOSIGNAL);
 #else
-        /* BSD/macOS: the core sets SO_NOSIGPIPE on accepted sockets. */
+        /* BSD/macOS: the master ignores SIGPIPE for the whole process. */
         n = sendmsg(mk_conn_fd(c), &msg, 0);
 #endif
     } while (n < 0 && errno == EINTR);
