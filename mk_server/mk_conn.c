@@ -40,6 +40,7 @@ struct mk_conn *mk_conn_create(struct mk_server *srv, struct mk_listen *l,
     c->id = atomic_fetch_add(&conn_next_id, 1);
     mk_list_init(&c->wq);
     mk_list_init(&c->_head);
+    mk_list_init(&c->_posted);
     mk_timer_init(&c->timer, conn_on_timer, c);
 
     c->peer.family = sa->sa_family;
@@ -187,7 +188,9 @@ void mk_conn_read(struct mk_conn *c)
         conn_linger_read(c);
         return;
     }
-    while (c->state == MK_CONN_OPEN && (c->flags & MK_CONN_F_READABLE)) {
+    while (c->state == MK_CONN_OPEN &&
+           (c->flags & (MK_CONN_F_READABLE | MK_CONN_F_DEAD)) ==
+           MK_CONN_F_READABLE) {
         if (!c->in || c->in_len == c->in_size) {
             /* Full: the protocol must consume first (it resumes reading) */
             if (!c->in && mk_conn_in_reserve(c, 1, MK_CONN_BUF_SIZE) < 0) {
@@ -223,7 +226,7 @@ void mk_conn_read(struct mk_conn *c)
             c->flags |= MK_CONN_F_EOF;
         }
         if (c->proto->on_read(c) == MK_PROTO_CLOSE) {
-            mk_conn_close(c, 1);
+            mk_conn_close_internal(c, 1);
             return;
         }
     }
@@ -280,7 +283,7 @@ static void conn_on_timer(struct mk_timer *t, void *data)
     }
     c->flags |= MK_CONN_F_IN_HANDLER;
     if (c->proto->on_timeout(c) == MK_PROTO_CLOSE) {
-        mk_conn_close(c, 1);
+        mk_conn_close_internal(c, 1);
     }
     conn_after_handler(c);
 }
@@ -311,10 +314,72 @@ static void conn_on_event(struct mk_event *ev, uint32_t events)
 static void conn_after_handler(struct mk_conn *c)
 {
     c->flags &= ~MK_CONN_F_IN_HANDLER;
-    if (c->state != MK_CONN_CLOSED &&
-        (!mk_list_is_empty(&c->wq) || c->state == MK_CONN_CLOSING)) {
-        mk_conn_flush(c);
+    if (c->state == MK_CONN_CLOSED) {
+        return;
     }
+    if (c->flags & MK_CONN_F_DEAD) {
+        conn_close_now(c);
+        return;
+    }
+    if (!mk_list_is_empty(&c->wq) || c->state == MK_CONN_CLOSING) {
+        mk_conn_flush_now(c);
+    }
+}
+
+/* ---- Posted work ----------------------------------------------------------- */
+
+void mk_conn_post(struct mk_conn *c, int flags)
+{
+    c->flags |= flags;
+    if (c->state == MK_CONN_CLOSED || (c->flags & MK_CONN_F_POSTED) ||
+        !c->worker) {
+        return;
+    }
+    c->flags |= MK_CONN_F_POSTED;
+    mk_list_add(&c->_posted, &c->worker->posted);
+}
+
+/* A failure found inside a plugin's call into the core: the connection is
+ * closed at the posted pass, not under the caller's feet. */
+static int conn_fail(struct mk_conn *c)
+{
+    mk_conn_post(c, MK_CONN_F_DEAD);
+    return -1;
+}
+
+int mk_worker_run_posted(struct mk_worker *w)
+{
+    struct mk_list batch, *it;
+    struct mk_conn *c;
+
+    if (mk_list_is_empty(&w->posted)) {
+        return 0;
+    }
+    /* A snapshot: work posted while running waits for the next pass, so a
+     * connection that keeps posting cannot starve the others. */
+    batch = w->posted;
+    batch.next->prev = &batch;
+    batch.prev->next = &batch;
+    mk_list_init(&w->posted);
+    while (!mk_list_is_empty(&batch)) {
+        it = batch.next;
+        c = mk_list_entry(it, struct mk_conn, _posted);
+        mk_list_del(it);
+        c->flags &= ~MK_CONN_F_POSTED;
+        if (c->state == MK_CONN_CLOSED) {
+            continue;
+        }
+        c->flags |= MK_CONN_F_IN_HANDLER;
+        if ((c->flags & (MK_CONN_F_WANT_PROCESS | MK_CONN_F_DEAD)) ==
+            MK_CONN_F_WANT_PROCESS) {
+            c->flags &= ~MK_CONN_F_WANT_PROCESS;
+            if (c->proto == &mk_http_proto) {
+                mk_http_on_posted(c);
+            }
+        }
+        conn_after_handler(c);
+    }
+    return !mk_list_is_empty(&w->posted);
 }
 
 /* ---- Write queue ---------------------------------------------------------- */
@@ -371,20 +436,27 @@ static int conn_queue_check(struct mk_conn *c)
     if (c->wq_bytes > c->srv->conf.write_queue_limit) {
         mk_warn("[fd %d] write queue over WriteQueueLimit (%zu bytes): "
                 "closing a client that does not read", c->ev.fd, c->wq_bytes);
-        conn_close_now(c);
-        return -1;
+        return conn_fail(c);
     }
     if ((c->flags & MK_CONN_F_IN_HANDLER) == 0) {
-        return mk_conn_flush(c);
+        mk_conn_post(c, 0);            /* one writev for a burst of writes */
     }
     return 0;
+}
+
+static int conn_writable(const struct mk_conn *c)
+{
+    return c->state == MK_CONN_OPEN && (c->flags & MK_CONN_F_DEAD) == 0;
 }
 
 int mk_conn_write(struct mk_conn *c, const void *data, size_t len, int flags)
 {
     struct mk_chunk *ch = NULL;
 
-    if (c->state != MK_CONN_OPEN) {
+    if (!conn_writable(c)) {
+        if (flags & MK_WRITE_FREE) {
+            mk_mem_free((void *) data);
+        }
         return -1;
     }
     if (len == 0) {
@@ -425,8 +497,7 @@ error:
         mk_mem_free((void *) data);
     }
     mk_err("[fd %d] out of memory queueing a response", c->ev.fd);
-    conn_close_now(c);
-    return -1;
+    return conn_fail(c);
 }
 
 int mk_conn_write_file(struct mk_conn *c, int fd, off_t offset, size_t len,
@@ -434,19 +505,18 @@ int mk_conn_write_file(struct mk_conn *c, int fd, off_t offset, size_t len,
 {
     struct mk_chunk *ch;
 
-    if (c->state != MK_CONN_OPEN || len == 0) {
+    if (!conn_writable(c) || len == 0) {
         if (close_fd) {
             close(fd);
         }
-        return c->state == MK_CONN_OPEN ? 0 : -1;
+        return conn_writable(c) ? 0 : -1;
     }
     ch = conn_chunk_new(c, 0);
     if (!ch) {
         if (close_fd) {
             close(fd);
         }
-        conn_close_now(c);
-        return -1;
+        return conn_fail(c);
     }
     ch->type = MK_CHUNK_FILE;
     ch->fd = fd;
@@ -454,7 +524,10 @@ int mk_conn_write_file(struct mk_conn *c, int fd, off_t offset, size_t len,
     ch->len = len;
     ch->close_fd = close_fd;
     /* file bytes are not memory: they do not count against the limit */
-    return (c->flags & MK_CONN_F_IN_HANDLER) ? 0 : mk_conn_flush(c);
+    if ((c->flags & MK_CONN_F_IN_HANDLER) == 0) {
+        mk_conn_post(c, 0);
+    }
+    return 0;
 }
 
 struct mk_shared_buf *mk_shared_buf_create(const void *data, size_t len)
@@ -481,13 +554,12 @@ int mk_conn_write_shared(struct mk_conn *c, struct mk_shared_buf *sb)
 {
     struct mk_chunk *ch;
 
-    if (c->state != MK_CONN_OPEN) {
+    if (!conn_writable(c)) {
         return -1;
     }
     ch = conn_chunk_new(c, 0);
     if (!ch) {
-        conn_close_now(c);
-        return -1;
+        return conn_fail(c);
     }
     atomic_fetch_add(&sb->refs, 1);
     ch->type = MK_CHUNK_SHARED;
@@ -590,7 +662,7 @@ static void conn_cork_if_file_follows(struct mk_conn *c)
     }
 }
 
-int mk_conn_flush(struct mk_conn *c)
+int mk_conn_flush_now(struct mk_conn *c)
 {
     const struct mk_net_io *io = c->listen->io;
     struct iovec iov[MK_IOV_MAX];
@@ -656,25 +728,43 @@ int mk_conn_flush(struct mk_conn *c)
         return 0;
     }
     if (c->proto->on_drain && c->proto->on_drain(c) == MK_PROTO_CLOSE) {
-        mk_conn_close(c, 1);
+        mk_conn_close_internal(c, 1);
+    }
+    return 0;
+}
+
+/* Public: writes happen at the end of the current handler or at the
+ * posted pass; a plugin never sees the connection fail inside this call. */
+int mk_conn_flush(struct mk_conn *c)
+{
+    if (!conn_writable(c) && c->state != MK_CONN_CLOSING) {
+        return -1;
+    }
+    if ((c->flags & MK_CONN_F_IN_HANDLER) == 0) {
+        mk_conn_post(c, 0);
     }
     return 0;
 }
 
 /* ---- Closing ---------------------------------------------------------- */
 
-void mk_conn_close(struct mk_conn *c, int graceful)
+static void conn_start_closing(struct mk_conn *c)
+{
+    c->state = MK_CONN_CLOSING;
+    if (!mk_list_is_empty(&c->wq)) {
+        mk_conn_set_deadline(c, c->srv->conf.send_timeout);
+    }
+}
+
+void mk_conn_close_internal(struct mk_conn *c, int graceful)
 {
     if (c->state == MK_CONN_CLOSED) {
         return;
     }
     if (graceful && c->state == MK_CONN_OPEN) {
-        c->state = MK_CONN_CLOSING;
-        if (!mk_list_is_empty(&c->wq)) {
-            mk_conn_set_deadline(c, c->srv->conf.send_timeout);
-        }
+        conn_start_closing(c);
         if ((c->flags & MK_CONN_F_IN_HANDLER) == 0) {
-            mk_conn_flush(c);
+            mk_conn_flush_now(c);
         }
         return;
     }
@@ -682,6 +772,25 @@ void mk_conn_close(struct mk_conn *c, int graceful)
         return;
     }
     conn_close_now(c);
+}
+
+/* Public: takes effect at the end of the current handler or at the posted
+ * pass, so stage 40/50 callbacks never run inside the caller's call. */
+void mk_conn_close(struct mk_conn *c, int graceful)
+{
+    if (c->state == MK_CONN_CLOSED) {
+        return;
+    }
+    if (!graceful) {
+        conn_fail(c);
+        return;
+    }
+    if (c->state == MK_CONN_OPEN) {
+        conn_start_closing(c);
+    }
+    if ((c->flags & MK_CONN_F_IN_HANDLER) == 0) {
+        mk_conn_post(c, 0);
+    }
 }
 
 static void conn_close_now(struct mk_conn *c)
@@ -694,6 +803,10 @@ static void conn_close_now(struct mk_conn *c)
         return;
     }
     c->state = MK_CONN_CLOSED;
+    if (c->flags & MK_CONN_F_POSTED) {
+        mk_list_del(&c->_posted);
+        c->flags &= ~MK_CONN_F_POSTED;
+    }
     if (w) {
         mk_event_del(w->loop, &c->ev);
         mk_timer_disarm(mk_event_loop_timers(w->loop), &c->timer);

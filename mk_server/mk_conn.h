@@ -82,7 +82,9 @@ struct mk_request {
     uint32_t seq;
     int head_done;
     int failed;             /* answered with an error; closing */
+    int body_too_large;     /* over MaxRequestBody: 413 */
     int suspended;          /* stage 20 returned AGAIN */
+    int resume_pending;     /* mk_request_resume was called */
     size_t stage_next;      /* stage-20 plugin to resume with */
     int body_paused;
     int discard_body;       /* nobody wants the body: read and drop */
@@ -106,6 +108,10 @@ enum mk_conn_state {
 #define MK_CONN_F_WANT_WRITE  0x08   /* last write hit EAGAIN */
 #define MK_CONN_F_CORKED      0x10
 #define MK_CONN_F_LINGERING   0x20   /* SHUT_WR sent, dropping input */
+#define MK_CONN_F_POSTED      0x40   /* on the worker's posted list */
+#define MK_CONN_F_DEAD        0x80   /* failed: closes at the posted pass */
+#define MK_CONN_F_PROCESSING  0x100  /* the HTTP loop is on the stack */
+#define MK_CONN_F_WANT_PROCESS 0x200 /* run the HTTP loop at the posted pass */
 
 struct mk_conn {
     struct mk_event ev;                 /* first member */
@@ -136,6 +142,7 @@ struct mk_conn {
     void **plugin_data;                  /* lazily allocated */
     char *peer_str;                      /* lazily formatted */
     struct mk_list _head;                /* worker's list */
+    struct mk_list _posted;              /* worker's posted list */
 };
 
 /* ---- Worker ----------------------------------------------------------- */
@@ -162,6 +169,10 @@ struct mk_worker {
     size_t listener_count;
     struct mk_list conns;
     struct mk_list closed;               /* freed after the event batch */
+    /* Connections with work posted by plugin API calls (flush, close,
+     * request resumption): done after the event batch, so no API call ever
+     * frees state under its caller. */
+    struct mk_list posted;
     atomic_int conn_count;
     atomic_int state;
     _Atomic uint64_t drain_deadline;     /* 0: none */
@@ -192,6 +203,14 @@ void mk_conn_read(struct mk_conn *c);
 /* Lazy deadline: the one timer fires at the earliest need. */
 void mk_conn_set_deadline(struct mk_conn *c, uint64_t ms_from_now);
 void mk_conn_chunk_free(struct mk_worker *w, struct mk_chunk *ch);
+/* Core-only variants with immediate effect, for safe points (our own event
+ * handlers and the posted pass), never from inside a plugin call. */
+void mk_conn_close_internal(struct mk_conn *c, int graceful);
+int  mk_conn_flush_now(struct mk_conn *c);
+/* Queues c for the posted pass (MK_CONN_F_WANT_PROCESS: run HTTP too). */
+void mk_conn_post(struct mk_conn *c, int flags);
+/* The posted pass; returns non-zero if more work was posted meanwhile. */
+int  mk_worker_run_posted(struct mk_worker *w);
 
 /* mk_http.c: the built-in HTTP/1.1 protocol handler */
 extern const struct mk_proto mk_http_proto;
@@ -199,6 +218,9 @@ void mk_http_conn_start(struct mk_conn *c);
 /* Called when the current response ended: next request or close. */
 void mk_http_request_finish(struct mk_request *r);
 void mk_http_request_free(struct mk_request *r);
+/* Posted pass for an HTTP connection: resumed stages, the next pipelined
+ * request, reading again after the buffer had filled. */
+void mk_http_on_posted(struct mk_conn *c);
 
 /* mk_worker.c */
 char *mk_worker_buf_get(struct mk_worker *w);

@@ -15,8 +15,6 @@
 #include "mk_core/mk_mem.h"
 #include "mk_server/mk_conn.h"
 
-#define MK_CONN_F_PROCESSING 0x100    /* http_process() is on the stack */
-
 static void http_process(struct mk_conn *c);
 
 void mk_http_conn_start(struct mk_conn *c)
@@ -48,6 +46,7 @@ static struct mk_request *http_request_new(struct mk_conn *c)
     r->start_ms = mk_event_loop_now(c->worker->loop);
     r->seq = c->requests + 1;
     r->suspended = 0;
+    r->resume_pending = 0;
     r->stage_next = 0;
     r->body_paused = 0;
     r->discard_body = 1;
@@ -55,6 +54,7 @@ static struct mk_request *http_request_new(struct mk_conn *c)
     r->done_run = 0;
     r->head_done = 0;
     r->failed = 0;
+    r->body_too_large = 0;
     r->plugin_data = NULL;
     mk_http_parser_init(&r->parser, &c->srv->limits);
     return r;
@@ -96,10 +96,10 @@ static void http_fail(struct mk_request *r, int status)
     r->failed = 1;
     mk_response_close(r);
     if (mk_response_error(r, status) < 0) {
-        mk_conn_close(c, 0);
+        mk_conn_close_internal(c, 0);
         return;
     }
-    mk_conn_close(c, 1);                 /* flush, linger, close */
+    mk_conn_close_internal(c, 1);                 /* flush, linger, close */
 }
 
 /* ---- Stages ------------------------------------------------------------- */
@@ -173,9 +173,17 @@ static void http_content(struct mk_request *r)
             ret = mk_response_error(r, 404) < 0 ? MK_STAGE_CLOSE
                                                 : MK_STAGE_HANDLED;
         }
+        /* The end-of-body call comes for every request, so a handler never
+         * has to ask whether a body exists. */
+        else if (ret == MK_STAGE_HANDLED && pi->p->on_body &&
+                 r->body.mode == MK_HTTP_BODY_NONE && c->req == r &&
+                 c->state == MK_CONN_OPEN &&
+                 pi->p->on_body(pi->conf, r, NULL, 0) < 0) {
+            ret = MK_STAGE_CLOSE;
+        }
     }
     if (ret == MK_STAGE_CLOSE) {
-        mk_conn_close(c, 0);
+        mk_conn_close_internal(c, 0);
     }
 }
 
@@ -199,7 +207,7 @@ static void http_stages(struct mk_request *r, size_t from)
             return;
         }
         if (ret == MK_STAGE_CLOSE) {
-            mk_conn_close(c, 0);
+            mk_conn_close_internal(c, 0);
         }
         return;                         /* HANDLED: the plugin answered */
     }
@@ -208,19 +216,12 @@ static void http_stages(struct mk_request *r, size_t from)
 
 void mk_request_resume(struct mk_request *r)
 {
-    struct mk_conn *c = r->conn;
-
-    if (!r->suspended || c->state != MK_CONN_OPEN) {
+    if (!r->suspended) {
         return;
     }
     r->suspended = 0;
-    c->flags |= MK_CONN_F_IN_HANDLER;
-    http_stages(r, r->stage_next);
-    c->flags &= ~MK_CONN_F_IN_HANDLER;
-    http_process(c);
-    if (c->state != MK_CONN_CLOSED) {
-        mk_conn_flush(c);
-    }
+    r->resume_pending = 1;               /* the posted pass runs the stages */
+    mk_conn_post(r->conn, MK_CONN_F_WANT_PROCESS);
 }
 
 /* The head is complete: resolve vhost, path, location, limits; run 20/30. */
@@ -265,7 +266,9 @@ static int http_on_body_data(void *ctx, const char *data, size_t n)
     struct mk_request *r = ctx;
     struct mk_plugin_inst *pi = r->handler;
 
-    if (r->body.total > r->conn->srv->conf.max_request_body) {
+    /* the decoder counts `n` into body.total only after this call */
+    if (r->body.total + n > r->conn->srv->conf.max_request_body) {
+        r->body_too_large = 1;
         return -1;
     }
     if (r->discard_body || !pi || !pi->p->on_body) {
@@ -288,8 +291,7 @@ static int http_feed_body(struct mk_request *r)
     n = mk_http_body_feed(&r->body, c->in + off, c->in_len - off,
                           http_on_body_data, r);
     if (n < 0) {
-        if (r->body.total > c->srv->conf.max_request_body &&
-            !r->resp.head_sent) {
+        if (r->body_too_large && !r->resp.head_sent) {
             http_fail(r, 413);
             return 0;
         }
@@ -332,13 +334,13 @@ static int http_next(struct mk_conn *c)
     mk_conn_consume(c, r->head.head_len);
     mk_http_request_free(r);
     if (close_conn || mk_worker_is_draining(c->worker)) {
-        mk_conn_close(c, 1);
+        mk_conn_close_internal(c, 1);
         return -1;
     }
     if (c->in_len == 0) {
         mk_conn_in_release_if_empty(c);
         if (c->flags & MK_CONN_F_EOF) {
-            mk_conn_close(c, 1);
+            mk_conn_close_internal(c, 1);
             return -1;
         }
         mk_conn_set_deadline(c, c->srv->conf.keepalive_timeout);
@@ -356,16 +358,16 @@ void mk_http_request_finish(struct mk_request *r)
     if (c->flags & MK_CONN_F_PROCESSING) {
         return;                          /* http_process picks it up */
     }
-    c->flags |= MK_CONN_F_IN_HANDLER;
+    mk_conn_post(c, MK_CONN_F_WANT_PROCESS);
+}
+
+void mk_http_on_posted(struct mk_conn *c)
+{
     http_process(c);
-    /* Reading stopped while the buffer was full behind this response;
-     * edge-triggered epoll will not tell us again, so resume here. */
+    /* Reading stopped while the buffer was full behind a response or a
+     * paused body; edge-triggered epoll will not tell us again. */
     if (c->state == MK_CONN_OPEN && (c->flags & MK_CONN_F_READABLE)) {
         mk_conn_read(c);
-    }
-    c->flags &= ~MK_CONN_F_IN_HANDLER;
-    if (c->state != MK_CONN_CLOSED) {
-        mk_conn_flush(c);
     }
 }
 
@@ -394,7 +396,7 @@ static int http_parse(struct mk_conn *c, struct mk_request *r)
         return 0;
     }
     if (c->flags & MK_CONN_F_EOF) {
-        mk_conn_close(c, 0);             /* truncated request */
+        mk_conn_close_internal(c, 0);             /* truncated request */
     }
     return 0;
 }
@@ -404,7 +406,7 @@ static void http_process(struct mk_conn *c)
     struct mk_request *r;
 
     c->flags |= MK_CONN_F_PROCESSING;
-    while (c->state == MK_CONN_OPEN) {
+    while (c->state == MK_CONN_OPEN && (c->flags & MK_CONN_F_DEAD) == 0) {
         r = c->req;
         if (!r) {
             if (c->in_len == 0) {
@@ -413,7 +415,7 @@ static void http_process(struct mk_conn *c)
             r = http_request_new(c);
             if (!r) {
                 mk_err("[fd %d] out of memory for a request", c->ev.fd);
-                mk_conn_close(c, 0);
+                mk_conn_close_internal(c, 0);
                 break;
             }
             c->req = r;
@@ -422,6 +424,11 @@ static void http_process(struct mk_conn *c)
         if (r->failed) {
             break;                        /* answered; the connection closes */
         }
+        if (r->resume_pending) {
+            r->resume_pending = 0;
+            http_stages(r, r->stage_next);
+            continue;
+        }
         if (!r->head_done) {
             if (!http_parse(c, r)) {
                 break;
@@ -429,7 +436,7 @@ static void http_process(struct mk_conn *c)
             continue;
         }
         if (http_feed_body(r) < 0) {
-            mk_conn_close(c, 0);
+            mk_conn_close_internal(c, 0);
             break;
         }
         if (c->state != MK_CONN_OPEN || c->req != r) {
@@ -437,7 +444,7 @@ static void http_process(struct mk_conn *c)
         }
         if (!http_request_complete(r)) {
             if (!r->body.done && (c->flags & MK_CONN_F_EOF)) {
-                mk_conn_close(c, 0);     /* body cut short */
+                mk_conn_close_internal(c, 0);     /* body cut short */
             }
             break;                        /* wait: body bytes or response */
         }
@@ -623,22 +630,11 @@ void mk_request_body_pause(struct mk_request *r)
 
 void mk_request_body_resume(struct mk_request *r)
 {
-    struct mk_conn *c = r->conn;
-
     if (!r->body_paused) {
         return;
     }
     r->body_paused = 0;
-    if (c->flags & MK_CONN_F_PROCESSING) {
-        return;
-    }
-    c->flags |= MK_CONN_F_IN_HANDLER;
-    http_process(c);
-    if (c->state == MK_CONN_OPEN) {
-        mk_conn_read(c);                 /* the buffer has room again */
-    }
-    c->flags &= ~MK_CONN_F_IN_HANDLER;
-    if (c->state != MK_CONN_CLOSED) {
-        mk_conn_flush(c);
+    if ((r->conn->flags & MK_CONN_F_PROCESSING) == 0) {
+        mk_conn_post(r->conn, MK_CONN_F_WANT_PROCESS);
     }
 }

@@ -153,8 +153,9 @@ struct mk_plugin {
      * the response, which may finish later), NEXT (declined: 404), CLOSE. */
     int  (*on_content)(void *conf, struct mk_request *r);
     /* Request body bytes for the content handler, de-chunked, as they
-     * arrive; a final call with len == 0 marks the end of the body.
-     * Return 0, or -1 to fail the request (the connection is closed). */
+     * arrive; a final call with len == 0 marks the end of the body. That
+     * call always comes, right after on_content for a request without a
+     * body. Return 0, or -1 to fail the request (the connection closes). */
     int  (*on_body)(void *conf, struct mk_request *r,
                     const char *data, size_t len);
     /* Stage 40: the response is complete (or failed); r is still valid. */

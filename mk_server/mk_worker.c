@@ -229,7 +229,7 @@ static void worker_close_idle(struct mk_worker *w)
     mk_list_foreach_safe(it, tmp, &w->conns) {
         struct mk_conn *c = mk_list_entry(it, struct mk_conn, _head);
         if (!c->req && mk_list_is_empty(&c->wq) && c->in_len == 0) {
-            mk_conn_close(c, 0);
+            mk_conn_close_internal(c, 0);
         }
     }
 }
@@ -240,7 +240,7 @@ static void worker_close_all(struct mk_worker *w)
 
     mk_list_foreach_safe(it, tmp, &w->conns) {
         struct mk_conn *c = mk_list_entry(it, struct mk_conn, _head);
-        mk_conn_close(c, 0);
+        mk_conn_close_internal(c, 0);
     }
 }
 
@@ -301,7 +301,7 @@ static void *worker_main(void *arg)
 {
     struct mk_worker *w = arg;
     char name[16];
-    int st;
+    int st, more = 0;
 
     snprintf(name, sizeof(name), "tremolo-w%d", w->id);
     pthread_setname_np(pthread_self(), name);
@@ -320,10 +320,12 @@ static void *worker_main(void *arg)
         if (st != MK_WORKER_RUNNING && mk_list_is_empty(&w->conns)) {
             break;
         }
-        if (mk_event_loop_run_once(w->loop, st == MK_WORKER_RUNNING ? -1 : 1000) < 0) {
+        if (mk_event_loop_run_once(w->loop, more ? 0 :
+                                   st == MK_WORKER_RUNNING ? -1 : 1000) < 0) {
             mk_err("worker %d: event loop failed: %s", w->id, strerror(errno));
             atomic_store(&w->state, MK_WORKER_STOPPING);
         }
+        more = mk_worker_run_posted(w);
         worker_free_closed(w);
     }
     worker_plugins_exit(w);
@@ -342,6 +344,7 @@ static int worker_setup(struct mk_server *srv, struct mk_worker *w, int id,
     w->srv = srv;
     mk_list_init(&w->conns);
     mk_list_init(&w->closed);
+    mk_list_init(&w->posted);
     mk_list_init(&w->free_requests);
     w->loop = mk_event_loop_create(256);
     if (!w->loop) {
