@@ -167,3 +167,8 @@ const char *mk_event_backend(void)
 {
     return MK_EVENT_BACKEND_NAME;
 }
+
+int mk_event_loop_fd(const struct mk_event_loop *loop)
+{
+    return backend_fd(&loop->backend);
+}

@@ -64,6 +64,11 @@ struct mk_timer_heap *mk_event_loop_timers(struct mk_event_loop *loop);
 /* Monotonic ms cached at the last wake-up (cheap; use for timer deadlines). */
 uint64_t mk_event_loop_now(const struct mk_event_loop *loop);
 
+/* The loop's own descriptor (the epoll or kqueue fd): readable whenever
+ * run_once would find work. It lets a foreign poller embed the loop, as the
+ * ZeroMQ gateway does inside zmq_poll(); then call run_once(loop, 0). */
+int mk_event_loop_fd(const struct mk_event_loop *loop);
+
 /* Name of the compiled backend: "epoll" or "kqueue". */
 const char *mk_event_backend(void);
 

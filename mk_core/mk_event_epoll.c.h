@@ -186,3 +186,8 @@ static void mk_event_backend_wake_drain(struct mk_event_backend *b)
         n = read(b->wake_fd, &v, sizeof(v));
     } while (n < 0 && errno == EINTR);
 }
+
+static int backend_fd(const struct mk_event_backend *b)
+{
+    return b->epfd;
+}

@@ -180,3 +180,8 @@ static void mk_event_backend_wake_drain(struct mk_event_backend *b)
 {
     (void) b;                   /* EV_CLEAR resets the user event */
 }
+
+static int backend_fd(const struct mk_event_backend *b)
+{
+    return b->kq;
+}

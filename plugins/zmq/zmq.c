@@ -1,0 +1,175 @@
+/*
+ * zmq: the ZeroMQ gateway to application nodes (BlastBeat's protocol).
+ * This file holds the configuration and binds the stages; the gateway
+ * thread is zmq_gateway.c, the worker side zmq_session.c. Design:
+ * docs/zmq-gateway.md.
+ */
+#include <string.h>
+
+#include "mk_core/mk_log.h"
+#include "mk_core/mk_mem.h"
+#include "plugins/zmq/zmq.h"
+
+static const struct mk_conf_key zmq_keys[] = {
+    MK_CONF_LIST("Bind", struct zmq_conf, bind),
+    MK_CONF_TIME("PingFreq", struct zmq_conf, ping_freq, "3s", 10, 0),
+    MK_CONF_SIZE("MaxFrameSize", struct zmq_conf, max_frame, "16M", 1024, 0),
+    MK_CONF_INT("MaxNodes", struct zmq_conf, max_nodes, "1024", 1, 1000000),
+    MK_CONF_END
+};
+
+static const struct mk_conf_key zmq_vhost_keys[] = {
+    MK_CONF_LIST("Node", struct zmq_vconf, node),
+    MK_CONF_END
+};
+
+static int zmq_conf_check(void *conf, struct mk_server *srv, char *err,
+                          size_t errlen)
+{
+    struct zmq_conf *zc = conf;
+
+    if (zc->bind.count == 0) {
+        return mk_str_fail(err, errlen, "[ZMQ]: Bind is required (the "
+                           "endpoint nodes connect to, e.g. "
+                           "tcp://127.0.0.1:5000)");
+    }
+    if (zc->bind.count > ZMQ_MAX_ROUTERS) {
+        return mk_str_fail(err, errlen, "%s:%d: Bind: at most %d endpoints",
+                           zc->bind.files[ZMQ_MAX_ROUTERS],
+                           zc->bind.lines[ZMQ_MAX_ROUTERS], ZMQ_MAX_ROUTERS);
+    }
+    return 0;
+}
+
+static void zmq_vhost_release(void *vconf)
+{
+    struct zmq_vconf *vc = vconf;
+
+    mk_mem_free(vc->patterns);
+}
+
+/* Registers every site's node patterns on every ROUTER: a node may
+ * connect to any endpoint; it is one node per (endpoint, identity). */
+static int zmq_sites(struct zmq_gw *gw, struct mk_server *srv, int nrouters)
+{
+    struct mk_vhost *vh = NULL;
+    size_t i, k, count;
+    void **confs;
+    int r;
+
+    while ((vh = mk_server_vhost_next(srv, vh)) != NULL) {
+        confs = mk_vhost_plugin_confs(vh, &mk_plugin_zmq, &count);
+        for (k = 0; k < count; k++) {
+            struct zmq_vconf *vc = confs[k];
+            vc->patterns = mk_mem_alloc((vc->node.count * (size_t) nrouters + 1) *
+                                        sizeof(size_t));
+            if (!vc->patterns) {
+                return -1;
+            }
+            for (i = 0; i < vc->node.count; i++) {
+                for (r = 0; r < nrouters; r++) {
+                    long idx = zmq_nodes_add_pattern(&gw->nodes, r,
+                                                     vc->node.values[i]);
+                    if (idx < 0) {
+                        return -1;
+                    }
+                    vc->patterns[vc->site.count++] = (size_t) idx;
+                }
+            }
+            vc->site.patterns = vc->patterns;
+        }
+    }
+    return 0;
+}
+
+static int zmq_plugin_init(void *conf, struct mk_server *srv)
+{
+    struct zmq_conf *zc = conf;
+    char err[512];
+
+    zc->gw = mk_mem_zalloc(sizeof(*zc->gw));
+    if (!zc->gw || zmq_nodes_init(&zc->gw->nodes, (size_t) zc->max_nodes) < 0) {
+        mk_err("zmq: out of memory");
+        return -1;
+    }
+    /* site patterns are registered per ROUTER, one per Bind */
+    if (zmq_sites(zc->gw, srv, (int) zc->bind.count) < 0) {
+        mk_err("zmq: out of memory");
+        return -1;
+    }
+    if (zmq_gw_start(zc->gw, zc, mk_server_worker_count(srv), err,
+                     sizeof(err)) < 0) {
+        mk_err("%s", err);
+        zmq_gw_stop(zc->gw);
+        mk_mem_free(zc->gw);
+        zc->gw = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void zmq_plugin_exit(void *conf, struct mk_server *srv)
+{
+    struct zmq_conf *zc = conf;
+
+    if (zc->gw) {
+        zmq_gw_stop(zc->gw);
+        mk_mem_free(zc->gw);
+        zc->gw = NULL;
+    }
+}
+
+static int zmq_plugin_worker_init(void *conf, struct mk_worker *w)
+{
+    return zmq_worker_start(((struct zmq_conf *) conf)->gw, w);
+}
+
+static void zmq_plugin_worker_exit(void *conf, struct mk_worker *w)
+{
+    zmq_worker_stop(((struct zmq_conf *) conf)->gw, w);
+}
+
+static int zmq_plugin_content(void *conf, struct mk_request *r)
+{
+    size_t count;
+    void **confs = mk_vhost_plugin_confs(mk_request_vhost(r), &mk_plugin_zmq,
+                                         &count);
+
+    return zmq_session_request(conf, r, count ? confs[0] : NULL);
+}
+
+static int zmq_plugin_body(void *conf, struct mk_request *r, const char *data,
+                    size_t len)
+{
+    return zmq_session_body(conf, r, data, len);
+}
+
+static void zmq_plugin_done(void *conf, struct mk_request *r)
+{
+    zmq_session_done(r);
+}
+
+static void zmq_plugin_close(void *conf, struct mk_conn *c)
+{
+    zmq_session_close(conf, c);
+}
+
+MK_PLUGIN_EXPORT const struct mk_plugin mk_plugin_zmq = {
+    .abi             = MK_PLUGIN_ABI,
+    .name            = "zmq",
+    .description     = "ZeroMQ gateway to application nodes",
+    .conf_keys       = zmq_keys,
+    .conf_size       = sizeof(struct zmq_conf),
+    .conf_check      = zmq_conf_check,
+    .vhost_keys      = zmq_vhost_keys,
+    .vhost_conf_size = sizeof(struct zmq_vconf),
+    .vhost_release   = zmq_vhost_release,
+    .init            = zmq_plugin_init,
+    .exit            = zmq_plugin_exit,
+    .worker_init     = zmq_plugin_worker_init,
+    .worker_exit     = zmq_plugin_worker_exit,
+    .on_content      = zmq_plugin_content,
+    .on_body         = zmq_plugin_body,
+    .on_done         = zmq_plugin_done,
+    .on_close        = zmq_plugin_close,
+};

@@ -1,0 +1,106 @@
+#ifndef TREMOLO_ZMQ_H
+#define TREMOLO_ZMQ_H
+
+/*
+ * The zmq plugin: private structures shared by zmq.c (configuration and
+ * stages), zmq_gateway.c (the gateway thread) and zmq_session.c (the
+ * worker side). See docs/zmq-gateway.md for the design.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <zmq.h>
+
+#include "mk_core/mk_buf.h"
+#include "mk_core/mk_channel.h"
+#include "mk_core/mk_hash.h"
+#include "mk_core/mk_rconf.h"
+#include "mk_server/mk_plugin.h"
+#include "plugins/zmq/zmq_nodes.h"
+#include "plugins/zmq/zmq_proto.h"
+
+#define ZMQ_MAX_ROUTERS 16
+
+/* [ZMQ] in zmq.conf */
+struct zmq_conf {
+    struct mk_conf_list bind;
+    uint64_t ping_freq;
+    uint64_t max_frame;
+    long long max_nodes;
+    long long max_headers;
+    struct zmq_gw *gw;                 /* set by init */
+};
+
+/* [ZMQ] in a site file */
+struct zmq_vconf {
+    struct mk_conf_list node;
+    size_t *patterns;                  /* indexes into the registry */
+    struct zmq_site_nodes site;
+};
+
+/* Messages between workers and the gateway thread. */
+enum zmq_wire_kind {
+    ZMQ_WIRE_REQUEST,                  /* worker -> gw: uwsgi packet */
+    ZMQ_WIRE_BODY,                     /* worker -> gw: body (empty = end) */
+    ZMQ_WIRE_END,                      /* worker -> gw: session closed */
+    ZMQ_WIRE_NODE,                     /* gw -> worker: a node's message */
+    ZMQ_WIRE_NO_NODE,                  /* gw -> worker: nobody to ask */
+};
+
+struct zmq_wire {
+    struct mk_channel_msg msg;         /* first member */
+    enum zmq_wire_kind kind;
+    int worker;
+    uint8_t sid[ZMQ_SID_LEN];
+    const struct zmq_site_nodes *site;
+    enum zmq_msg_type type;
+    zmq_msg_t payload;                 /* moved, never copied, between threads */
+};
+
+struct zmq_worker;
+
+struct zmq_gw {
+    void *ctx;
+    void *routers[ZMQ_MAX_ROUTERS];
+    int nrouters;
+    struct mk_event_loop *loop;        /* inbox and timers, inside zmq_poll */
+    struct mk_channel inbox;
+    struct zmq_nodes nodes;
+    struct mk_hash *bindings;          /* sid -> struct zmq_binding */
+    struct zmq_worker **workers;       /* by worker id */
+    int nworkers;
+    uint64_t ping_ms;
+    size_t max_frame;
+    uint64_t rejects[ZMQ_REJECT_COUNT];
+    uint64_t last_reject_log;
+    atomic_int stop;
+    pthread_t thread;
+    int running;
+};
+
+struct zmq_binding {
+    struct zmq_node *node;
+    int worker;
+};
+
+/* zmq_gateway.c */
+int  zmq_gw_start(struct zmq_gw *gw, const struct zmq_conf *conf,
+                  int nworkers, char *err, size_t errlen);
+void zmq_gw_stop(struct zmq_gw *gw);
+struct zmq_wire *zmq_wire_new(enum zmq_wire_kind kind, const uint8_t *sid);
+void zmq_wire_free(struct zmq_wire *w);
+
+/* zmq_session.c: the worker side */
+int  zmq_worker_start(struct zmq_gw *gw, struct mk_worker *w);
+void zmq_worker_stop(struct zmq_gw *gw, struct mk_worker *w);
+void zmq_worker_deliver(struct zmq_gw *gw, int worker, struct zmq_wire *w);
+int  zmq_session_request(struct zmq_conf *conf, struct mk_request *r,
+                         const struct zmq_vconf *vc);
+int  zmq_session_body(struct zmq_conf *conf, struct mk_request *r,
+                      const char *data, size_t len);
+void zmq_session_done(struct mk_request *r);
+void zmq_session_close(struct zmq_conf *conf, struct mk_conn *c);
+
+extern const struct mk_plugin mk_plugin_zmq;
+
+#endif

@@ -1,0 +1,397 @@
+/*
+ * The gateway thread: owns the ROUTER sockets (ZeroMQ sockets are not
+ * thread-safe) and every node-side structure: the node registry, the
+ * sid -> node bindings, the health ticks. Workers talk to it through its
+ * inbox channel; it answers through each worker's inbox. It waits in
+ * zmq_poll() over the ROUTERs and its own mk_event_loop's descriptor.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "mk_core/mk_clock.h"
+#include "mk_core/mk_log.h"
+#include "mk_core/mk_mem.h"
+#include "plugins/zmq/zmq.h"
+
+#define ZMQ_RECV_BATCH 256          /* per ROUTER per wake-up: fairness */
+#define ZMQ_FIRST_TICK_MS 1000      /* spec 5: first ping 1 s after start */
+
+struct zmq_wire *zmq_wire_new(enum zmq_wire_kind kind, const uint8_t *sid)
+{
+    struct zmq_wire *w = mk_mem_zalloc(sizeof(*w));
+
+    if (!w) {
+        return NULL;
+    }
+    w->kind = kind;
+    memcpy(w->sid, sid, ZMQ_SID_LEN);
+    zmq_msg_init(&w->payload);
+    return w;
+}
+
+void zmq_wire_free(struct zmq_wire *w)
+{
+    zmq_msg_close(&w->payload);
+    mk_mem_free(w);
+}
+
+/* ---- Sending to nodes ------------------------------------------------------ */
+
+/* [identity, sid, type, body]; `body` is consumed. Never blocks: a node at
+ * its high-water mark or gone loses the message, which the caller learns. */
+static int gw_send(struct zmq_gw *gw, const struct zmq_node *n,
+                   const uint8_t *sid, const char *type, zmq_msg_t *body)
+{
+    void *s = gw->routers[n->router];
+    int flags = ZMQ_DONTWAIT | ZMQ_SNDMORE;
+    zmq_msg_t empty;
+
+    if (zmq_send(s, n->id, n->id_len, flags) < 0 ||
+        zmq_send(s, sid, sid ? ZMQ_SID_LEN : 0, flags) < 0 ||
+        zmq_send(s, type, strlen(type), flags) < 0) {
+        goto error;
+    }
+    if (!body) {
+        zmq_msg_init(&empty);
+        body = &empty;
+    }
+    if (zmq_msg_send(body, s, ZMQ_DONTWAIT) < 0) {
+        goto error;
+    }
+    return 0;
+
+error:
+    if (body) {
+        zmq_msg_close(body);
+    }
+    return -1;
+}
+
+static void gw_to_worker(struct zmq_gw *gw, int worker, struct zmq_wire *w)
+{
+    if (worker < 0 || worker >= gw->nworkers || !gw->workers[worker]) {
+        zmq_wire_free(w);
+        return;
+    }
+    zmq_worker_deliver(gw, worker, w);
+}
+
+static void gw_no_node(struct zmq_gw *gw, const uint8_t *sid, int worker)
+{
+    struct zmq_wire *w = zmq_wire_new(ZMQ_WIRE_NO_NODE, sid);
+
+    if (w) {
+        gw_to_worker(gw, worker, w);
+    }
+}
+
+static void gw_unbind(struct zmq_gw *gw, const uint8_t *sid)
+{
+    struct zmq_binding *b = mk_hash_del(gw->bindings, (const char *) sid,
+                                        ZMQ_SID_LEN);
+    if (b) {
+        b->node->load--;
+        mk_mem_free(b);
+    }
+}
+
+/* ---- Messages from workers -------------------------------------------------- */
+
+static void gw_request(struct zmq_gw *gw, struct zmq_wire *w)
+{
+    struct zmq_binding *b = mk_hash_get(gw->bindings, (const char *) w->sid,
+                                        ZMQ_SID_LEN);
+    struct zmq_node *n;
+
+    /* One node per connection (spec 4.2); a node that died since is left
+     * for another one. */
+    if (b && !b->node->available) {
+        gw_unbind(gw, w->sid);
+        b = NULL;
+    }
+    if (!b) {
+        n = zmq_nodes_pick(&gw->nodes, w->site, NULL, 0);
+        b = n ? mk_mem_alloc(sizeof(*b)) : NULL;
+        if (!b || mk_hash_set(gw->bindings, (const char *) w->sid,
+                              ZMQ_SID_LEN, b) < 0) {
+            mk_mem_free(b);
+            gw_no_node(gw, w->sid, w->worker);
+            return;
+        }
+        b->node = n;
+        b->worker = w->worker;
+        n->load++;
+    }
+    if (gw_send(gw, b->node, w->sid, "uwsgi", &w->payload) < 0) {
+        mk_warn("zmq: cannot queue a request for node %.*s: %s",
+                (int) b->node->id_len, b->node->id, zmq_strerror(errno));
+        gw_unbind(gw, w->sid);
+        gw_no_node(gw, w->sid, w->worker);
+    }
+}
+
+static void gw_on_inbox(struct mk_channel *ch, struct mk_channel_msg *msg)
+{
+    struct zmq_gw *gw = ch->data;
+    struct zmq_wire *w = (struct zmq_wire *) msg;
+    struct zmq_binding *b;
+
+    switch (w->kind) {
+    case ZMQ_WIRE_REQUEST:
+        gw_request(gw, w);
+        break;
+    case ZMQ_WIRE_BODY:
+        b = mk_hash_get(gw->bindings, (const char *) w->sid, ZMQ_SID_LEN);
+        if (b) {
+            gw_send(gw, b->node, w->sid, "body", &w->payload);
+        }
+        break;
+    case ZMQ_WIRE_END:
+        b = mk_hash_get(gw->bindings, (const char *) w->sid, ZMQ_SID_LEN);
+        if (b) {
+            gw_send(gw, b->node, w->sid, "end", NULL);
+            gw_unbind(gw, w->sid);
+        }
+        break;
+    default:
+        break;
+    }
+    zmq_wire_free(w);
+}
+
+/* ---- Messages from nodes ---------------------------------------------------- */
+
+static void gw_reject(struct zmq_gw *gw, enum zmq_reject why)
+{
+    uint64_t now = mk_clock_monotonic_ms();
+
+    gw->rejects[why]++;
+    /* counted always, logged at most once a second (spec 1.3 FIX) */
+    if (now - gw->last_reject_log >= 1000) {
+        gw->last_reject_log = now;
+        mk_info("zmq: dropped a node message (%s); %llu such so far",
+                zmq_reject_name(why), (unsigned long long) gw->rejects[why]);
+    }
+}
+
+static void gw_node_message(struct zmq_gw *gw, int router, zmq_msg_t *parts,
+                            size_t n)
+{
+    struct zmq_frame frames[4];
+    struct zmq_node_msg m;
+    struct zmq_binding *b;
+    struct zmq_node *node;
+    struct zmq_wire *w;
+    enum zmq_reject why;
+    size_t i;
+    int up;
+
+    for (i = 0; i < n && i < 4; i++) {
+        frames[i].data = zmq_msg_data(&parts[i]);
+        frames[i].len = zmq_msg_size(&parts[i]);
+    }
+    why = zmq_msg_check(frames, n, gw->max_frame, &m);
+    if (why != ZMQ_REJECT_NONE) {
+        gw_reject(gw, why);
+        return;
+    }
+    if (m.is_pong) {
+        node = zmq_nodes_seen(&gw->nodes, router, m.identity, m.identity_len,
+                              mk_clock_monotonic_ms(), &up);
+        if (!node) {
+            gw_reject(gw, ZMQ_REJECT_WRONG_NODE);
+        }
+        else if (up) {
+            mk_info("zmq: node \"%.*s\" is available", (int) node->id_len,
+                    node->id);
+        }
+        return;
+    }
+    b = mk_hash_get(gw->bindings, m.sid, ZMQ_SID_LEN);
+    if (!b) {
+        gw_reject(gw, ZMQ_REJECT_UNKNOWN_SID);
+        return;
+    }
+    if (b->node->router != router || b->node->id_len != m.identity_len ||
+        memcmp(b->node->id, m.identity, m.identity_len) != 0) {
+        gw_reject(gw, ZMQ_REJECT_WRONG_NODE);
+        return;
+    }
+    zmq_nodes_seen(&gw->nodes, router, m.identity, m.identity_len,
+                   mk_clock_monotonic_ms(), &up);     /* traffic is liveness */
+    w = zmq_wire_new(ZMQ_WIRE_NODE, (const uint8_t *) m.sid);
+    if (!w) {
+        return;
+    }
+    w->type = m.type;
+    zmq_msg_move(&w->payload, &parts[3]);
+    gw_to_worker(gw, b->worker, w);
+}
+
+/* Reads whole multipart messages: more than 4 frames never leak into the
+ * next message as BlastBeat let them (spec 10.2). */
+static void gw_drain_router(struct zmq_gw *gw, int router)
+{
+    zmq_msg_t parts[4], extra;
+    int batch, more;
+    size_t n, i;
+
+    for (batch = 0; batch < ZMQ_RECV_BATCH; batch++) {
+        n = 0;
+        do {
+            zmq_msg_t *dst = n < 4 ? &parts[n] : &extra;
+            zmq_msg_init(dst);
+            if (zmq_msg_recv(dst, gw->routers[router],
+                             n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+                zmq_msg_close(dst);
+                for (i = 0; i < n && i < 4; i++) {
+                    zmq_msg_close(&parts[i]);
+                }
+                return;                       /* EAGAIN: drained */
+            }
+            more = zmq_msg_more(dst);
+            if (dst == &extra) {
+                zmq_msg_close(&extra);
+            }
+            n++;
+        } while (more);
+        gw_node_message(gw, router, parts, n);
+        for (i = 0; i < n && i < 4; i++) {
+            zmq_msg_close(&parts[i]);
+        }
+    }
+}
+
+/* ---- Health ----------------------------------------------------------------- */
+
+static void gw_ping(void *ctx, struct zmq_node *n)
+{
+    gw_send(ctx, n, NULL, "ping", NULL);
+}
+
+static void gw_spawn(void *ctx, struct zmq_node *n)
+{
+    gw_send(ctx, n, NULL, "spawn", NULL);
+}
+
+static void gw_off(void *ctx, struct zmq_node *n)
+{
+    mk_warn("zmq: node \"%.*s\" is OFF", (int) n->id_len, n->id);
+}
+
+static void *gw_main(void *arg)
+{
+    struct zmq_gw *gw = arg;
+    struct zmq_tick_ops ops = { gw_ping, gw_spawn, gw_off, gw };
+    zmq_pollitem_t items[ZMQ_MAX_ROUTERS + 1];
+    uint64_t now, next_tick = mk_clock_monotonic_ms() + ZMQ_FIRST_TICK_MS;
+    int i;
+
+    pthread_setname_np(pthread_self(), "tremolo-zmq");
+    for (i = 0; i < gw->nrouters; i++) {
+        items[i] = (zmq_pollitem_t) { gw->routers[i], 0, ZMQ_POLLIN, 0 };
+    }
+    items[gw->nrouters] = (zmq_pollitem_t) { NULL, mk_event_loop_fd(gw->loop),
+                                             ZMQ_POLLIN, 0 };
+    while (!atomic_load(&gw->stop)) {
+        now = mk_clock_monotonic_ms();
+        if (zmq_poll(items, gw->nrouters + 1,
+                     next_tick > now ? (long) (next_tick - now) : 0) < 0 &&
+            errno != EINTR) {
+            mk_err("zmq: poll failed: %s", zmq_strerror(errno));
+            break;
+        }
+        for (i = 0; i < gw->nrouters; i++) {
+            if (items[i].revents & ZMQ_POLLIN) {
+                gw_drain_router(gw, i);
+            }
+        }
+        mk_event_loop_run_once(gw->loop, 0);          /* the inbox */
+        now = mk_clock_monotonic_ms();
+        if (now >= next_tick) {
+            zmq_nodes_tick(&gw->nodes, now, gw->ping_ms, &ops);
+            next_tick = now + gw->ping_ms;
+        }
+    }
+    return NULL;
+}
+
+/* ---- Start and stop (master thread) ------------------------------------------ */
+
+int zmq_gw_start(struct zmq_gw *gw, const struct zmq_conf *conf,
+                 int nworkers, char *err, size_t errlen)
+{
+    size_t i;
+    int linger = 0;
+
+    gw->ping_ms = conf->ping_freq;
+    gw->max_frame = conf->max_frame;
+    gw->nworkers = nworkers;
+    gw->workers = mk_mem_zalloc((size_t) nworkers * sizeof(*gw->workers));
+    gw->bindings = mk_hash_create(1024, 0);
+    gw->loop = mk_event_loop_create(64);
+    gw->ctx = zmq_ctx_new();
+    if (!gw->workers || !gw->bindings || !gw->loop || !gw->ctx ||
+        mk_channel_init(&gw->inbox, gw->loop, gw_on_inbox, gw) < 0) {
+        return mk_str_fail(err, errlen, "zmq: out of resources");
+    }
+    for (i = 0; i < conf->bind.count; i++) {
+        void *s = zmq_socket(gw->ctx, ZMQ_ROUTER);
+        if (!s) {
+            return mk_str_fail(err, errlen, "zmq: socket: %s",
+                               zmq_strerror(errno));
+        }
+        gw->routers[gw->nrouters++] = s;
+        zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+        if (zmq_bind(s, conf->bind.values[i]) < 0) {
+            return mk_str_fail(err, errlen, "%s:%d: Bind: %s: %s",
+                               conf->bind.files[i], conf->bind.lines[i],
+                               conf->bind.values[i], zmq_strerror(errno));
+        }
+        mk_info("zmq: nodes connect to %s", conf->bind.values[i]);
+    }
+    if (pthread_create(&gw->thread, NULL, gw_main, gw) != 0) {
+        return mk_str_fail(err, errlen, "zmq: cannot start the gateway thread");
+    }
+    gw->running = 1;
+    return 0;
+}
+
+static int gw_free_binding(const char *k, size_t kl, void *v, void *ctx)
+{
+    mk_mem_free(v);
+    return 0;
+}
+
+void zmq_gw_stop(struct zmq_gw *gw)
+{
+    int i;
+
+    if (gw->running) {
+        atomic_store(&gw->stop, 1);
+        mk_event_loop_wakeup(gw->loop);
+        pthread_join(gw->thread, NULL);
+        gw->running = 0;
+    }
+    for (i = 0; i < gw->nrouters; i++) {
+        zmq_close(gw->routers[i]);
+    }
+    gw->nrouters = 0;
+    if (gw->ctx) {
+        zmq_ctx_term(gw->ctx);
+        gw->ctx = NULL;
+    }
+    if (gw->loop) {
+        mk_channel_release(&gw->inbox);
+        mk_event_loop_destroy(gw->loop);
+        gw->loop = NULL;
+    }
+    if (gw->bindings) {
+        mk_hash_foreach(gw->bindings, gw_free_binding, NULL);
+        mk_hash_destroy(gw->bindings, NULL);
+        gw->bindings = NULL;
+    }
+    zmq_nodes_release(&gw->nodes);
+    mk_mem_free(gw->workers);
+    gw->workers = NULL;
+}

@@ -1,0 +1,389 @@
+/*
+ * The worker side of the gateway: one session (a 16-byte sid) per client
+ * connection, the `uwsgi` packet of each request, the request body as
+ * `body` messages (an empty one ends it), and the node's messages applied
+ * to the HTTP response. Only the worker that owns a connection touches its
+ * session; the gateway thread reaches it through this worker's inbox.
+ */
+#include <string.h>
+#include <uuid/uuid.h>
+
+#include "mk_core/mk_log.h"
+#include "mk_core/mk_mem.h"
+#include "plugins/zmq/zmq.h"
+
+struct zmq_worker {
+    struct mk_channel inbox;
+    struct mk_hash *sessions;          /* sid -> struct zmq_session */
+    struct zmq_gw *gw;
+    int id;
+};
+
+struct zmq_session {
+    uint8_t sid[ZMQ_SID_LEN];
+    struct mk_conn *conn;
+    struct mk_request *r;              /* the request being answered */
+    int64_t content_length;            /* from the node's head; -1 unknown */
+    uint64_t sent;
+    int head_done;
+    int ended;                         /* response ended; r lives until on_done */
+};
+
+static _Thread_local struct zmq_worker *zmq_self;
+
+/* ---- Worker start and stop ---------------------------------------------------- */
+
+static void zmq_on_inbox(struct mk_channel *ch, struct mk_channel_msg *msg);
+
+int zmq_worker_start(struct zmq_gw *gw, struct mk_worker *w)
+{
+    struct zmq_worker *zw = mk_mem_zalloc(sizeof(*zw));
+
+    if (!zw) {
+        return -1;
+    }
+    zw->gw = gw;
+    zw->id = mk_worker_id(w);
+    zw->sessions = mk_hash_create(256, 0);
+    if (!zw->sessions ||
+        mk_channel_init(&zw->inbox, mk_worker_loop(w), zmq_on_inbox, zw) < 0) {
+        mk_hash_destroy(zw->sessions, NULL);
+        mk_mem_free(zw);
+        return -1;
+    }
+    zmq_self = zw;
+    /* published after set-up: the gateway only writes to workers that
+     * already sent it a request, which happens after this */
+    gw->workers[zw->id] = zw;
+    return 0;
+}
+
+void zmq_worker_stop(struct zmq_gw *gw, struct mk_worker *w)
+{
+    struct zmq_worker *zw = zmq_self;
+
+    if (!zw) {
+        return;
+    }
+    gw->workers[zw->id] = NULL;
+    mk_channel_release(&zw->inbox);
+    mk_hash_destroy(zw->sessions, mk_mem_free);   /* none left after drain */
+    mk_mem_free(zw);
+    zmq_self = NULL;
+}
+
+void zmq_worker_deliver(struct zmq_gw *gw, int worker, struct zmq_wire *w)
+{
+    mk_channel_push(&gw->workers[worker]->inbox, &w->msg);
+}
+
+static void zmq_to_gateway(struct zmq_wire *w)
+{
+    mk_channel_push(&zmq_self->gw->inbox, &w->msg);
+}
+
+/* ---- The uwsgi packet (spec 2.2) ---------------------------------------------- */
+
+static int zmq_add(struct mk_buf *b, const char *k, struct mk_ptr v)
+{
+    return zmq_uwsgi_add(b, k, strlen(k), v.data ? v.data : "", v.len);
+}
+
+static int zmq_packet(struct mk_request *r, struct mk_buf *b)
+{
+    const struct mk_http_request_head *h = mk_request_head(r);
+    const char *buf = mk_request_buf(r), *name, *colon;
+    struct mk_conn *c = mk_request_conn(r);
+    struct mk_ptr target = mk_request_target(r), path = target;
+    const char *q = memchr(target.data, '?', target.len);
+    char port[8], proto[16], key[ZMQ_IDENTITY_MAX + 8];
+    uint32_t i;
+    size_t kl;
+    int ret = 0;
+
+    if (q) {
+        path.len = (size_t) (q - target.data);
+    }
+    name = mk_vhost_name(mk_request_vhost(r));
+    colon = strchr(name, ':');
+    mk_str_printf(port, sizeof(port), "%u", mk_conn_peer(c)->port);
+    mk_str_printf(proto, sizeof(proto), "HTTP/1.%d", h->version_minor);
+    zmq_uwsgi_begin(b);
+    ret |= zmq_add(b, "REQUEST_METHOD", mk_http_span_ptr(buf, h->method_name));
+    ret |= zmq_add(b, "SCRIPT_NAME", MK_PTR_NONE);
+    ret |= zmq_add(b, "PATH_INFO", path);
+    ret |= zmq_add(b, "QUERY_STRING", mk_request_query(r));
+    if (h->known[MK_HDR_CONTENT_TYPE] >= 0) {
+        ret |= zmq_add(b, "CONTENT_TYPE",
+                       mk_http_header_known(h, buf, MK_HDR_CONTENT_TYPE));
+    }
+    if (h->known[MK_HDR_CONTENT_LENGTH] >= 0) {
+        ret |= zmq_add(b, "CONTENT_LENGTH",
+                       mk_http_header_known(h, buf, MK_HDR_CONTENT_LENGTH));
+    }
+    ret |= zmq_add(b, "SERVER_NAME", mk_ptr_make(name, colon ? (size_t) (colon - name)
+                                                         : strlen(name)));
+    ret |= zmq_add(b, "SERVER_PORT", colon ? mk_ptr_make(colon + 1, strlen(colon + 1))
+                                           : MK_PTR_LIT("80"));
+    ret |= zmq_add(b, "SERVER_PROTOCOL", mk_ptr_make(proto, strlen(proto)));
+    ret |= zmq_add(b, "REMOTE_ADDR", mk_ptr_make(mk_conn_peer_str(c),
+                                                 strlen(mk_conn_peer_str(c))));
+    /* the real port, not BlastBeat's byte-swapped one (spec 10.5) */
+    ret |= zmq_add(b, "REMOTE_PORT", mk_ptr_make(port, strlen(port)));
+    ret |= zmq_add(b, "REQUEST_URI", target);
+    for (i = 0; i < h->header_count; i++) {
+        const struct mk_http_header *hd = &h->headers[i];
+        kl = zmq_uwsgi_header_key(buf + hd->name.off, hd->name.len, key,
+                                  sizeof(key));
+        if (kl == 0) {
+            continue;               /* spoofable name (has '_'): dropped */
+        }
+        ret |= zmq_uwsgi_add(b, key, kl, buf + hd->value.off, hd->value.len);
+    }
+    if (ret != 0) {
+        return -1;
+    }
+    return zmq_uwsgi_finish(b);
+}
+
+/* ---- Stages (called from zmq.c) ------------------------------------------------ */
+
+static struct zmq_session *zmq_session_get(struct mk_conn *c)
+{
+    struct zmq_session *s = mk_conn_plugin_data(c, &mk_plugin_zmq);
+
+    if (s) {
+        return s;
+    }
+    s = mk_mem_zalloc(sizeof(*s));
+    if (!s) {
+        return NULL;
+    }
+    /* the kernel CSPRNG: a sid is a capability (spec 1.5) */
+    uuid_generate_random(s->sid);
+    s->conn = c;
+    if (mk_hash_set(zmq_self->sessions, (const char *) s->sid, ZMQ_SID_LEN,
+                    s) < 0) {
+        mk_mem_free(s);
+        return NULL;
+    }
+    mk_conn_set_plugin_data(c, &mk_plugin_zmq, s);
+    return s;
+}
+
+int zmq_session_request(struct zmq_conf *conf, struct mk_request *r,
+                        const struct zmq_vconf *vc)
+{
+    struct zmq_session *s;
+    struct zmq_wire *w;
+    struct mk_buf b;
+
+    if (!vc || vc->site.count == 0) {
+        return mk_response_error(r, 503) < 0 ? MK_STAGE_CLOSE
+                                              : MK_STAGE_HANDLED;
+    }
+    s = zmq_session_get(mk_request_conn(r));
+    if (!s) {
+        return MK_STAGE_CLOSE;
+    }
+    s->r = r;
+    s->content_length = -1;
+    s->sent = 0;
+    s->head_done = 0;
+    s->ended = 0;
+    mk_buf_init(&b);
+    if (zmq_packet(r, &b) < 0) {
+        mk_buf_release(&b);
+        return mk_response_error(r, 431) < 0 ? MK_STAGE_CLOSE
+                                              : MK_STAGE_HANDLED;
+    }
+    w = zmq_wire_new(ZMQ_WIRE_REQUEST, s->sid);
+    if (!w || zmq_msg_init_size(&w->payload, b.len) < 0) {
+        mk_buf_release(&b);
+        mk_mem_free(w);
+        return MK_STAGE_CLOSE;
+    }
+    memcpy(zmq_msg_data(&w->payload), b.data, b.len);
+    mk_buf_release(&b);
+    w->worker = zmq_self->id;
+    w->site = &vc->site;
+    zmq_to_gateway(w);
+    return MK_STAGE_HANDLED;
+}
+
+int zmq_session_body(struct zmq_conf *conf, struct mk_request *r,
+                     const char *data, size_t len)
+{
+    struct zmq_session *s = mk_conn_plugin_data(mk_request_conn(r),
+                                                &mk_plugin_zmq);
+    struct zmq_wire *w;
+
+    if (!s) {
+        return -1;
+    }
+    w = zmq_wire_new(ZMQ_WIRE_BODY, s->sid);
+    if (!w || zmq_msg_init_size(&w->payload, len) < 0) {
+        mk_mem_free(w);
+        return -1;
+    }
+    if (len) {
+        memcpy(zmq_msg_data(&w->payload), data, len);
+    }
+    zmq_to_gateway(w);               /* empty: the end-of-body marker */
+    return 0;
+}
+
+void zmq_session_done(struct mk_request *r)
+{
+    struct zmq_session *s = mk_conn_plugin_data(mk_request_conn(r),
+                                                &mk_plugin_zmq);
+    if (s && s->r == r) {
+        s->r = NULL;
+    }
+}
+
+void zmq_session_close(struct zmq_conf *conf, struct mk_conn *c)
+{
+    struct zmq_session *s = mk_conn_plugin_data(c, &mk_plugin_zmq);
+    struct zmq_wire *w;
+
+    if (!s) {
+        return;
+    }
+    mk_hash_del(zmq_self->sessions, (const char *) s->sid, ZMQ_SID_LEN);
+    w = zmq_wire_new(ZMQ_WIRE_END, s->sid);
+    if (w) {
+        zmq_to_gateway(w);           /* the node gets `end` */
+    }
+    mk_conn_set_plugin_data(c, &mk_plugin_zmq, NULL);
+    mk_mem_free(s);
+}
+
+/* ---- Node messages applied to the response --------------------------------------- */
+
+static void zmq_end(struct zmq_session *s)
+{
+    if (!s->ended) {
+        s->ended = 1;
+        mk_response_end(s->r);
+    }
+}
+
+static void zmq_write(struct zmq_session *s, const void *data, size_t len)
+{
+    if (!mk_response_head_sent(s->r)) {
+        mk_response_raw(s->r);       /* a node may skip `headers` (spec 6.2) */
+    }
+    mk_response_write_raw(s->r, data, len, MK_WRITE_COPY);
+    s->sent += len;
+}
+
+static void zmq_headers(struct zmq_session *s, const char *data, size_t len)
+{
+    struct zmq_resp_head h;
+    int max = (int) MK_HTTP_MAX_HEADERS_CAP;
+
+    if (s->head_done || zmq_resp_head_parse(data, len, max, &h) < 0 ||
+        h.head_len != len) {
+        mk_warn("zmq: a node sent an invalid response head");
+        if (!mk_response_head_sent(s->r)) {
+            mk_response_error(s->r, 502);
+        }
+        else {
+            mk_conn_close(s->conn, 0);
+        }
+        return;
+    }
+    s->head_done = 1;
+    mk_response_raw(s->r);
+    mk_response_status(s->r, h.status);
+    if (h.non_persistent) {
+        mk_response_close(s->r);
+    }
+    mk_response_write_raw(s->r, data, len, MK_WRITE_COPY);   /* verbatim */
+    s->content_length = h.content_length;
+    s->sent = 0;
+    if (h.status == 204 || h.status == 304 || h.content_length == 0 ||
+        mk_request_method(s->r) == MK_HTTP_METHOD_HEAD) {
+        zmq_end(s);
+    }
+}
+
+static void zmq_chunk(struct zmq_session *s, const char *data, size_t len)
+{
+    char line[24];
+    size_t n;
+
+    /* framing follows the request this response answers (spec 10.3) */
+    if (mk_request_version_minor(s->r) >= 1) {
+        n = mk_str_hex(line, len);
+        memcpy(line + n, "\r\n", 2);
+        zmq_write(s, line, n + 2);
+        if (len) {
+            zmq_write(s, data, len);
+        }
+        zmq_write(s, "\r\n", 2);
+    }
+    else if (len) {
+        zmq_write(s, data, len);
+    }
+    if (len == 0) {
+        zmq_end(s);
+    }
+}
+
+static void zmq_apply(struct zmq_session *s, struct zmq_wire *w)
+{
+    const char *data = zmq_msg_data(&w->payload);
+    size_t len = zmq_msg_size(&w->payload);
+
+    if (w->type == ZMQ_MSG_END) {
+        if (s->r) {
+            zmq_end(s);
+        }
+        mk_conn_close(s->conn, 1);   /* as BlastBeat: end closes (spec 2.3) */
+        return;
+    }
+    if (!s->r || s->ended) {
+        return;                      /* between requests: nothing to answer */
+    }
+    switch (w->type) {
+    case ZMQ_MSG_HEADERS:
+        zmq_headers(s, data, len);
+        break;
+    case ZMQ_MSG_BODY:
+        if (len == 0) {
+            break;
+        }
+        zmq_write(s, data, len);
+        if (s->content_length >= 0 &&
+            s->sent >= (uint64_t) s->content_length) {
+            zmq_end(s);
+        }
+        break;
+    case ZMQ_MSG_CHUNK:
+        zmq_chunk(s, data, len);
+        break;
+    default:
+        break;                       /* types of later plugins: ignored */
+    }
+}
+
+static void zmq_on_inbox(struct mk_channel *ch, struct mk_channel_msg *msg)
+{
+    struct zmq_worker *zw = ch->data;
+    struct zmq_wire *w = (struct zmq_wire *) msg;
+    struct zmq_session *s = mk_hash_get(zw->sessions, (const char *) w->sid,
+                                        ZMQ_SID_LEN);
+
+    if (s && w->kind == ZMQ_WIRE_NO_NODE && s->r && !s->ended &&
+        !mk_response_head_sent(s->r)) {
+        s->ended = 1;
+        mk_response_header(s->r, "Retry-After", "1");
+        mk_response_error(s->r, 503);
+    }
+    else if (s && w->kind == ZMQ_WIRE_NODE) {
+        zmq_apply(s, w);
+    }
+    zmq_wire_free(w);
+}
