@@ -1,0 +1,468 @@
+"""Unit tests of the Python node helper.  No Tremolo needed: each test plays
+the gateway with a real ZeroMQ ROUTER bound on a free loopback port.
+
+    /usr/bin/python3 -m pytest plugins/zmq/nodes/python -q
+"""
+
+import os
+import struct
+import sys
+import threading
+import time
+
+import pytest
+import zmq
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tremolo_node as tn  # noqa: E402
+import tremolo_wsgi as tw  # noqa: E402
+
+TIMEOUT_MS = 3000
+SID = bytes(range(0xA0, 0xB0))          # 16 bytes
+SID2 = b"0123456789:@\x00abc"           # ':' '@' NUL inside: must be opaque
+
+
+class Gateway:
+    """The ROUTER side, plus a Node running its loop in a thread."""
+
+    def __init__(self, handler=None, identity=b"node-a", n_routers=1):
+        self.ctx = zmq.Context()
+        self.routers = []
+        endpoints = []
+        for _ in range(n_routers):
+            r = self.ctx.socket(zmq.ROUTER)
+            r.setsockopt(zmq.LINGER, 0)
+            port = r.bind_to_random_port("tcp://127.0.0.1")
+            self.routers.append(r)
+            endpoints.append("tcp://127.0.0.1:%d" % port)
+        self.endpoints = endpoints
+        self.identity = identity
+        self.spawned = []
+        self.node = tn.Node(identity, endpoints, context=self.ctx, linger=0,
+                            on_spawn=lambda: self.spawned.append(True))
+        self.handler = handler or tn.Handler()
+        self.thread = threading.Thread(
+            target=self.node.run, args=(self.handler,),
+            kwargs={"install_signals": False}, daemon=True)
+        self.thread.start()
+
+    def recv(self, idx=0, timeout=TIMEOUT_MS):
+        r = self.routers[idx]
+        if not r.poll(timeout):
+            raise AssertionError("no message from the node within %d ms" % timeout)
+        return r.recv_multipart()
+
+    def quiet(self, idx=0, timeout=200):
+        """True if nothing arrives within timeout ms."""
+        return not self.routers[idx].poll(timeout)
+
+    def send(self, sid, mtype, body=b"", idx=0):
+        self.routers[idx].send_multipart([self.identity, sid, mtype, body])
+
+    def close(self):
+        self.node.stop()
+        self.thread.join(5)
+        assert not self.thread.is_alive()
+        self.node.close(linger=0)
+        for r in self.routers:
+            r.close(linger=0)
+        self.ctx.term()
+
+
+@pytest.fixture
+def gw_factory():
+    made = []
+
+    def make(**kw):
+        g = Gateway(**kw)
+        made.append(g)
+        # The initial pong proves the connection is up; the ROUTER drops
+        # messages for identities it has not seen yet.
+        for i in range(len(g.routers)):
+            assert g.recv(i) == [g.identity, b"", b"pong", b""]
+        return g
+
+    yield make
+    for g in made:
+        g.close()
+
+
+class Recorder(tn.Handler):
+    def __init__(self):
+        self.events = []
+        self.cond = threading.Condition()
+
+    def _add(self, *ev):
+        with self.cond:
+            self.events.append(ev)
+            self.cond.notify_all()
+
+    def wait(self, n, timeout=3.0):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while len(self.events) < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("only %r" % (self.events,))
+                self.cond.wait(left)
+        return list(self.events)
+
+    def on_request(self, sid, v):
+        self._add("request", sid, v)
+
+    def on_body(self, sid, d):
+        self._add("body", sid, d)
+
+    def on_body_end(self, sid):
+        self._add("body_end", sid)
+
+    def on_end(self, sid):
+        self._add("end", sid)
+
+    def on_msg(self, sid, d):
+        self._add("msg", sid, d)
+
+    def on_websocket(self, sid, d):
+        self._add("websocket", sid, d)
+
+    def on_spawn(self):
+        self._add("spawn",)
+
+    def on_message(self, sid, t, d):
+        self._add("other", sid, t, d)
+
+
+def packet(pairs):
+    """Hand-built packet, byte layout straight from spec 2.2 (independent of
+    tn.build_uwsgi so that the encoder is checked too)."""
+    body = b""
+    for k, v in pairs:
+        body += struct.pack("<H", len(k)) + k + struct.pack("<H", len(v)) + v
+    return bytes([0]) + struct.pack("<H", len(body) + 4) + bytes([0]) + body
+
+
+def request(method=b"GET", path=b"/", proto=b"HTTP/1.1", extra=()):
+    pairs = [(b"REQUEST_METHOD", method), (b"SCRIPT_NAME", b""),
+             (b"PATH_INFO", path), (b"QUERY_STRING", b"a=1"),
+             (b"SERVER_NAME", b"example.com"), (b"SERVER_PORT", b"8080"),
+             (b"SERVER_PROTOCOL", proto), (b"REMOTE_ADDR", b"127.0.0.1"),
+             (b"REMOTE_PORT", b"40000"), (b"HTTP_HOST", b"example.com:8080")]
+    return packet(pairs + list(extra))
+
+
+# ---------------------------------------------------------------- uwsgi --
+
+def test_parse_uwsgi_hand_built_packet():
+    pkt = packet([(b"REQUEST_METHOD", b"POST"), (b"PATH_INFO", b"/a%20b"),
+                  (b"QUERY_STRING", b""), (b"HTTP_X", b"1"), (b"HTTP_X", b"2"),
+                  (b"HTTP_COOKIE", b"a=1"), (b"HTTP_COOKIE", b"b=2"),
+                  (b"HTTP_BIN", b"\xff\x00")])
+    assert pkt[0] == 0 and pkt[3] == 0
+    assert struct.unpack("<H", pkt[1:3])[0] == len(pkt)
+    v = tn.parse_uwsgi(pkt)
+    assert v["REQUEST_METHOD"] == "POST"
+    assert v["PATH_INFO"] == "/a%20b"           # not percent-decoded
+    assert v["QUERY_STRING"] == ""
+    assert v["HTTP_X"] == "1, 2"
+    assert v["HTTP_COOKIE"] == "a=1; b=2"
+    assert v["HTTP_BIN"] == "\xff\x00"          # latin-1 round trip
+    assert tn.parse_uwsgi_pairs(pkt)[3] == (b"HTTP_X", b"1")
+    assert tn.build_uwsgi(tn.parse_uwsgi_pairs(pkt)) == pkt
+
+
+def test_parse_uwsgi_empty_and_exact_layout():
+    assert tn.parse_uwsgi(b"\x00\x04\x00\x00") == {}
+    raw = b"\x00\x0c\x00\x00" + b"\x01\x00K" + b"\x03\x00abc"
+    assert len(raw) == 12
+    assert tn.parse_uwsgi(raw) == {"K": "abc"}
+
+
+@pytest.mark.parametrize("bad", [
+    b"",                                            # no header
+    b"\x00\x04\x00",                                # short header
+    b"\x01\x04\x00\x00",                            # modifier1 != 0
+    b"\x00\x04\x00\x05",                            # modifier2 != 0
+    b"\x00\x08\x00\x00" + b"\x01\x00K",             # SIZE > length
+    b"\x00\x05\x00\x00" + b"\x01\x00K\x00\x00",     # SIZE < length
+    b"\x00\x08\x00\x00" + b"\x01\x00K\x03\x00",     # SIZE=len-? mismatch
+    b"\x00\x05\x00\x00\x01",                        # truncated key length
+    b"\x00\x08\x00\x00\x05\x00KE",                  # key overruns
+    b"\x00\x09\x00\x00\x01\x00K\x00",               # truncated value length
+    b"\x00\x0b\x00\x00\x01\x00K\x09\x00ab",         # value overruns
+    b"\x00\x08\x00\x00\x00\x00\x00\x00",            # empty key
+    b"\x00\x08\x00\x00" + b"\x01\x00K\x00",         # SIZE=len+0 but cut
+])
+def test_parse_uwsgi_rejects_malformed(bad):
+    with pytest.raises(ValueError):
+        tn.parse_uwsgi(bad)
+
+
+def test_environ_from_uwsgi():
+    v = tn.parse_uwsgi(request(extra=[(b"HTTPS", b"on")]))
+    body = tn.io.BytesIO(b"xyz")
+    env = tn.environ_from_uwsgi(v, body)
+    assert env["wsgi.url_scheme"] == "https"
+    assert env["wsgi.input"] is body
+    assert env["wsgi.version"] == (1, 0)
+    assert env["SERVER_PORT"] == "8080" and env["PATH_INFO"] == "/"
+    assert tn.environ_from_uwsgi(tn.parse_uwsgi(request()))["wsgi.url_scheme"] == "http"
+
+
+# ---------------------------------------------------- ping / pong / spawn --
+
+def test_initial_pong_and_ping(gw_factory):
+    g = gw_factory(n_routers=2)         # the initial pong goes to every ROUTER
+    for i in (0, 1):
+        g.send(b"", b"ping", idx=i)
+        assert g.recv(i) == [b"node-a", b"", b"pong", b""]
+    g.send(b"", b"ping")
+    g.send(b"", b"ping")
+    assert g.recv() == [b"node-a", b"", b"pong", b""]
+    assert g.recv() == [b"node-a", b"", b"pong", b""]
+
+
+def test_spawn_clears_sessions(gw_factory):
+    rec = Recorder()
+    g = gw_factory(handler=rec)
+    g.send(SID, b"uwsgi", request())
+    rec.wait(1)
+    assert SID in g.node.sessions
+    g.send(b"", b"spawn")
+    ev = rec.wait(2)
+    assert ev[1] == ("spawn",)
+    assert g.spawned == [True]
+    assert g.node.sessions == {}
+    g.send(b"", b"ping")                # still alive after spawn
+    assert g.recv() == [b"node-a", b"", b"pong", b""]
+
+
+def test_dispatch_and_discards(gw_factory):
+    rec = Recorder()
+    g = gw_factory(handler=rec)
+    g.send(b"short", b"uwsgi", request())           # bad sid: dropped
+    g.send(SID, b"uwsgi", b"\x00\x09\x00\x00")      # bad packet: dropped
+    g.routers[0].send_multipart([b"node-a", SID, b"body", b"x", b"extra"])
+    g.send(SID2, b"uwsgi", request(path=b"/p"))
+    g.send(SID2, b"body", b"abc")
+    g.send(SID2, b"body", b"")
+    g.send(SID2, b"websocket", b"hi")
+    g.send(SID2, b"msg", b"m")
+    g.send(SID2, b"socket.io/event", b"e")
+    g.send(SID2, b"end")
+    ev = rec.wait(7)
+    assert ev[0][0] == "request" and ev[0][1] == SID2
+    assert ev[0][2]["PATH_INFO"] == "/p"
+    assert ev[1:] == [("body", SID2, b"abc"), ("body_end", SID2),
+                      ("websocket", SID2, b"hi"), ("msg", SID2, b"m"),
+                      ("other", SID2, "socket.io/event", b"e"), ("end", SID2)]
+    time.sleep(0.1)
+    assert len(rec.events) == 7
+    assert SID2 not in g.node.sessions              # `end` drops the session
+
+
+# ------------------------------------------------------------ routing ----
+
+def test_send_helpers_exact_frames(gw_factory):
+    g = gw_factory()
+    n = g.node
+    n.headers(SID, "200 OK", [("A", "b")])
+    n.body(SID, b"x")
+    n.chunk(SID, b"y")
+    n.chunk(SID, b"")
+    n.end(SID)
+    n.join(SID, "room")
+    n.leave(SID, b"room")
+    n.msg(SID, "room", b"hello")
+    n.msg(SID, tn.sid_route(SID2), b"direct")
+    n.msg(SID, "a:b", b"colon")
+    n.websocket(SID, b"w")
+    n.websocket(SID, b"w2", route="room")
+    n.chunk(SID, b"c", route="room")
+    expected = [
+        (b"headers", b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n"),
+        (b"body", b"x"), (b"chunk", b"y"), (b"chunk", b""), (b"end", b""),
+        (b"join", b"room"), (b"leave", b"room"),
+        (b"room:msg", b"hello"), (b"@" + SID2 + b":msg", b"direct"),
+        (b"a:b:msg", b"colon"),
+        (b"websocket", b"w"), (b"room:websocket", b"w2"),
+        (b"room:chunk", b"c"),
+    ]
+    for mtype, body in expected:
+        assert g.recv() == [b"node-a", SID, mtype, body]
+    # The gateway splits at the LAST colon: the route comes back intact.
+    route, _, typ = (b"@" + SID2 + b":msg").rpartition(b":")
+    assert route == b"@" + SID2 and typ == b"msg"
+
+
+def test_route_validation(gw_factory):
+    g = gw_factory()
+    with pytest.raises(ValueError):
+        g.node.join(SID, "")
+    with pytest.raises(ValueError):
+        g.node.join(SID, "@x")
+    with pytest.raises(ValueError):
+        g.node.join(SID, "x" * 65)
+    with pytest.raises(ValueError):
+        g.node.msg(SID, b"@short", b"")
+    with pytest.raises(ValueError):
+        g.node.send(b"short", b"body", b"")
+    with pytest.raises(ValueError):
+        tn.sid_route(b"123")
+    assert g.quiet()
+
+
+def test_reply_goes_through_owning_socket(gw_factory):
+    rec = Recorder()
+    g = gw_factory(handler=rec, n_routers=2)
+    g.send(SID, b"uwsgi", request(), idx=1)
+    rec.wait(1)
+    g.node.body(SID, b"back")
+    assert g.recv(1) == [b"node-a", SID, b"body", b"back"]
+    assert g.quiet(0)
+
+
+# --------------------------------------------------------------- WSGI ----
+
+def echo_app(environ, start_response):
+    data = environ["wsgi.input"].read()
+    out = b"%s %s %s|%s" % (environ["REQUEST_METHOD"].encode(),
+                            environ["PATH_INFO"].encode(),
+                            environ["QUERY_STRING"].encode(), data)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [out]
+
+
+def stream_app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+
+    def gen():
+        yield b"one"
+        yield b""               # must not become a premature terminator
+        yield b"two"
+    return gen()
+
+
+def test_wsgi_full_request_with_body(gw_factory):
+    g = gw_factory(handler=tw.WSGIHandler(echo_app))
+    g.send(SID2, b"uwsgi", request(b"POST", b"/up", extra=[
+        (b"TRANSFER_ENCODING", b"x"), (b"HTTP_TRANSFER_ENCODING", b"chunked")]))
+    g.send(SID2, b"body", b"hello ")
+    assert g.quiet()                    # no reply before the end marker
+    g.send(SID2, b"body", b"world")
+    g.send(SID2, b"body", b"")
+    ident, sid, mtype, head = g.recv()
+    assert (ident, sid, mtype) == (b"node-a", SID2, b"headers")
+    body = b"POST /up a=1|hello world"
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert head.endswith(b"\r\n\r\n")
+    assert b"\r\nContent-Length: %d\r\n" % len(body) in head
+    assert b"Transfer-Encoding" not in head
+    assert g.recv() == [b"node-a", SID2, b"body", body]
+    assert g.quiet()                    # keep-alive: no `end`
+
+    # Content-Length upload on the same sid (keep-alive): dispatched when the
+    # length is reached; a following empty marker is ignored.
+    g.send(SID2, b"uwsgi", request(b"PUT", b"/cl", extra=[
+        (b"CONTENT_LENGTH", b"3"), (b"HTTP_CONTENT_LENGTH", b"3")]))
+    g.send(SID2, b"body", b"abc")
+    assert g.recv()[2] == b"headers"
+    assert g.recv()[3] == b"PUT /cl a=1|abc"
+    g.send(SID2, b"body", b"")
+    g.send(SID2, b"uwsgi", request())   # GET: no body, dispatched at once
+    assert g.recv()[2] == b"headers"
+    assert g.recv()[3] == b"GET / a=1|"
+    assert g.quiet()
+
+
+def test_wsgi_chunked_iterator_http11(gw_factory):
+    g = gw_factory(handler=tw.WSGIHandler(stream_app))
+    g.send(SID, b"uwsgi", request())
+    _, sid, mtype, head = g.recv()
+    assert (sid, mtype) == (SID, b"headers")
+    assert b"\r\nTransfer-Encoding: chunked\r\n" in head
+    assert b"Content-Length" not in head
+    assert g.recv() == [b"node-a", SID, b"chunk", b"one"]
+    assert g.recv() == [b"node-a", SID, b"chunk", b"two"]
+    assert g.recv() == [b"node-a", SID, b"chunk", b""]
+    assert g.quiet()                    # keep-alive: no `end`
+
+
+def test_wsgi_iterator_http10_close_delimited(gw_factory):
+    g = gw_factory(handler=tw.WSGIHandler(stream_app))
+    g.send(SID, b"uwsgi", request(proto=b"HTTP/1.0"))
+    _, _, mtype, head = g.recv()
+    assert mtype == b"headers" and head.startswith(b"HTTP/1.0 200 OK\r\n")
+    assert b"chunked" not in head and b"Content-Length" not in head
+    assert b"\r\nConnection: close\r\n" in head
+    assert g.recv()[2:] == [b"body", b"one"]
+    assert g.recv()[2:] == [b"body", b"two"]
+    assert g.recv()[2:] == [b"end", b""]
+
+
+def test_wsgi_http10_keepalive_and_connection_close(gw_factory):
+    g = gw_factory(handler=tw.WSGIHandler(echo_app))
+    g.send(SID, b"uwsgi", request(proto=b"HTTP/1.0",
+                                  extra=[(b"HTTP_CONNECTION", b"keep-alive")]))
+    head = g.recv()[3]
+    assert b"\r\nConnection: keep-alive\r\n" in head
+    assert g.recv()[2] == b"body"
+    assert g.quiet()
+    g.send(SID, b"uwsgi", request(extra=[(b"HTTP_CONNECTION", b"close")]))
+    head = g.recv()[3]
+    assert b"\r\nConnection: close\r\n" in head
+    assert g.recv()[2] == b"body"
+    assert g.recv()[2:] == [b"end", b""]
+
+
+def test_wsgi_head_and_errors(gw_factory):
+    def boom(environ, start_response):
+        raise RuntimeError("expected test failure")
+
+    g = gw_factory(handler=tw.WSGIHandler(stream_app))
+    g.send(SID, b"uwsgi", request(method=b"HEAD"))
+    head = g.recv()[3]
+    assert b"\r\nContent-Length: 6\r\n" in head
+    assert g.quiet()                    # no body, no chunk for HEAD
+
+    g.node.stop()
+    g.thread.join(5)
+    g.handler = tw.WSGIHandler(boom)
+    g.node._stop.clear()
+    g.thread = threading.Thread(target=g.node.run, args=(g.handler,),
+                                kwargs={"install_signals": False}, daemon=True)
+    g.thread.start()
+    g.send(SID, b"uwsgi", request())
+    head = g.recv()[3]
+    assert head.startswith(b"HTTP/1.1 500 ")
+    assert g.recv()[2] == b"body"
+    assert g.recv()[2] == b"end"
+
+    g.send(SID, b"uwsgi", request(extra=[(b"CONTENT_LENGTH", b"abc")]))
+    assert g.recv()[3].startswith(b"HTTP/1.1 400 ")
+
+
+def test_wsgi_write_callable_and_given_length(gw_factory):
+    def app(environ, start_response):
+        write = start_response("201 Created", [("Content-Length", "4")])
+        write(b"ab")
+        return iter([b"cd"])
+
+    g = gw_factory(handler=tw.WSGIHandler(app))
+    g.send(SID, b"uwsgi", request())
+    head = g.recv()[3]
+    assert head.startswith(b"HTTP/1.1 201 Created\r\n")
+    assert head.count(b"Content-Length") == 1 and b"chunked" not in head
+    assert g.recv()[2:] == [b"body", b"ab"]
+    assert g.recv()[2:] == [b"body", b"cd"]
+    assert g.quiet()
+
+
+def test_cli_parses_arguments(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(tw, "serve", lambda app, ident, eps, max_body: seen.update(
+        app=app, ident=ident, eps=eps))
+    assert tw.main(["tremolo_wsgi:load_app", "--id", "n1",
+                    "--connect", "tcp://127.0.0.1:1", "--connect",
+                    "tcp://127.0.0.1:2"]) == 0
+    assert seen == {"app": tw.load_app, "ident": "n1",
+                    "eps": ["tcp://127.0.0.1:1", "tcp://127.0.0.1:2"]}

@@ -1,0 +1,439 @@
+"""Tremolo node helper: the node side of the BlastBeat/Tremolo ZeroMQ protocol.
+
+A node is a ZeroMQ DEALER that connects to the gateway's ROUTER(s), with its
+node name as ZMQ_IDENTITY.  Every message is three frames, [sid, type, body]
+(spec section 1.2).  This module gives:
+
+* parse_uwsgi() / environ_from_uwsgi(): decoding of the request packet;
+* Node: the sockets, ping/pong/spawn handling, per-session bookkeeping and
+  the send helpers (headers, body, chunk, end, join, leave, msg, websocket);
+* Handler: the callback base class that Node.run() dispatches to.
+
+Only the standard library and pyzmq (Debian python3-zmq) are used.
+"""
+
+import io
+import signal
+import struct
+import sys
+import threading
+
+import zmq
+
+__all__ = [
+    "Node", "Handler", "Session", "parse_uwsgi", "parse_uwsgi_pairs",
+    "environ_from_uwsgi", "sid_route", "SID_LEN", "UWSGI_MAX",
+]
+
+SID_LEN = 16
+UWSGI_MAX = 65535           # spec 2.2: the packet never exceeds 65 535 bytes
+GROUP_MAX = 64              # spec 2.3 join: group names are 1..64 bytes
+
+
+def _b(value):
+    """Accept str (encoded UTF-8) or bytes-like for every wire field."""
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return bytes(value)
+
+
+# --------------------------------------------------------------------------
+# uwsgi packet decoding (spec 2.2)
+# --------------------------------------------------------------------------
+
+def parse_uwsgi_pairs(packet):
+    """Decode a gateway uwsgi packet into a list of (key, value) bytes pairs.
+
+    Layout: u8 modifier1 (0), u16le SIZE = total length including the 4-byte
+    header, u8 modifier2 (0), then (u16le klen, key, u16le vlen, value)
+    repeated while offset < SIZE.  Strict: anything else raises ValueError,
+    because a half-decoded request is worse than a dropped one.
+    """
+    packet = bytes(packet)
+    if len(packet) < 4:
+        raise ValueError("uwsgi packet shorter than its 4-byte header")
+    mod1, size, mod2 = struct.unpack_from("<BHB", packet, 0)
+    if mod1 != 0 or mod2 != 0:
+        raise ValueError("uwsgi modifiers must be 0/0, got %d/%d" % (mod1, mod2))
+    if size != len(packet):
+        # SIZE includes the header (a BlastBeat quirk kept by Tremolo); a
+        # mismatch means truncation or a standard-uwsgi sender.
+        raise ValueError("uwsgi SIZE %d != packet length %d" % (size, len(packet)))
+    pairs = []
+    off = 4
+    while off < size:
+        if off + 2 > size:
+            raise ValueError("truncated key length at offset %d" % off)
+        (klen,) = struct.unpack_from("<H", packet, off)
+        off += 2
+        if off + klen > size:
+            raise ValueError("key overruns the packet at offset %d" % off)
+        key = packet[off:off + klen]
+        off += klen
+        if off + 2 > size:
+            raise ValueError("truncated value length at offset %d" % off)
+        (vlen,) = struct.unpack_from("<H", packet, off)
+        off += 2
+        if off + vlen > size:
+            raise ValueError("value overruns the packet at offset %d" % off)
+        value = packet[off:off + vlen]
+        off += vlen
+        if not key:
+            raise ValueError("empty uwsgi key")
+        pairs.append((key, value))
+    return pairs
+
+
+def parse_uwsgi(packet):
+    """Decode a uwsgi packet into a dict of str -> str (latin-1, as PEP 3333
+    wants for native strings).  Repeated HTTP_* keys (one per request header,
+    duplicates included, spec 2.2) are joined the way a CGI server would:
+    "; " for cookies, ", " otherwise."""
+    out = {}
+    for key, value in parse_uwsgi_pairs(packet):
+        k = key.decode("latin-1")
+        v = value.decode("latin-1")
+        if k in out:
+            sep = "; " if k == "HTTP_COOKIE" else ", "
+            out[k] = out[k] + sep + v
+        else:
+            out[k] = v
+    return out
+
+
+def build_uwsgi(pairs):
+    """Encode (key, value) pairs the way the gateway does (used by tests and
+    by nodes that forward requests).  SIZE includes the 4-byte header."""
+    body = bytearray()
+    for key, value in pairs:
+        key, value = _b(key), _b(value)
+        body += struct.pack("<H", len(key)) + key
+        body += struct.pack("<H", len(value)) + value
+    total = len(body) + 4
+    if total > UWSGI_MAX:
+        raise ValueError("uwsgi packet too large (%d bytes)" % total)
+    return struct.pack("<BHB", 0, total, 0) + bytes(body)
+
+
+def environ_from_uwsgi(uwsgi_vars, body_stream=None):
+    """Build a WSGI environ from parse_uwsgi() output and a body stream."""
+    env = dict(uwsgi_vars)
+    env.setdefault("REQUEST_METHOD", "GET")
+    env.setdefault("SCRIPT_NAME", "")
+    env.setdefault("PATH_INFO", "/")
+    env.setdefault("QUERY_STRING", "")
+    env.setdefault("SERVER_NAME", "localhost")
+    env.setdefault("SERVER_PORT", "80")
+    env.setdefault("SERVER_PROTOCOL", "HTTP/1.0")
+    # The gateway adds HTTPS=on / UWSGI_SCHEME=https on TLS listeners (2.2).
+    https = env.get("HTTPS", "").lower() in ("on", "1", "yes")
+    scheme = env.get("UWSGI_SCHEME") or ("https" if https else "http")
+    if body_stream is None:
+        body_stream = io.BytesIO(b"")
+    env.update({
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scheme,
+        "wsgi.input": body_stream,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    })
+    return env
+
+
+def sid_route(target_sid):
+    """Route naming one session: b"@" + its 16 raw sid bytes (spec 3)."""
+    target_sid = bytes(target_sid)
+    if len(target_sid) != SID_LEN:
+        raise ValueError("a sid is exactly 16 bytes")
+    return b"@" + target_sid
+
+
+def _check_route(route):
+    route = _b(route)
+    if route.startswith(b"@"):
+        if len(route) != SID_LEN + 1:
+            raise ValueError("an @sid route is '@' plus exactly 16 bytes")
+    elif not 1 <= len(route) <= GROUP_MAX:
+        raise ValueError("a group name is 1..64 bytes")
+    # No colon check: the gateway splits at the LAST colon and types never
+    # contain one, so group names and sids with ':' still route correctly.
+    return route
+
+
+def _check_group(group):
+    group = _b(group)
+    if not 1 <= len(group) <= GROUP_MAX or group.startswith(b"@"):
+        # The gateway destroys the session on an invalid join; fail early.
+        raise ValueError("group names are 1..64 bytes and do not start with '@'")
+    return group
+
+
+# --------------------------------------------------------------------------
+# Node
+# --------------------------------------------------------------------------
+
+class Session:
+    """What the node knows about one sid: the socket it came through (replies
+    must go back through the front end that owns it) and free-form data."""
+
+    __slots__ = ("sid", "socket", "data")
+
+    def __init__(self, sid, socket):
+        self.sid = sid
+        self.socket = socket
+        self.data = {}
+
+
+class Handler:
+    """Callback base class for Node.run(); every method is a no-op.
+
+    `self.node` is set by Node.run() before the first callback.
+    """
+
+    node = None
+
+    def on_request(self, sid, uwsgi_vars):
+        """A `uwsgi` message: dict of str -> str (see parse_uwsgi)."""
+
+    def on_body(self, sid, data):
+        """A non-empty `body` message (request-body bytes)."""
+
+    def on_body_end(self, sid):
+        """An empty `body` message: Tremolo's end-of-body marker."""
+
+    def on_end(self, sid):
+        """The session is gone (client closed, error, timeout, our `end`)."""
+
+    def on_msg(self, sid, data):
+        """A routed `msg` for session sid."""
+
+    def on_websocket(self, sid, data):
+        """One complete WebSocket message from the client."""
+
+    def on_spawn(self):
+        """The gateway restarted: every old sid is gone."""
+
+    def on_message(self, sid, mtype, data):
+        """Any other type (socket.io/*, future types)."""
+
+
+class Node:
+    """One DEALER per front-end endpoint, all with the same identity."""
+
+    def __init__(self, identity, endpoints, on_spawn=None, context=None,
+                 linger=1000):
+        if isinstance(endpoints, (str, bytes)):
+            endpoints = [endpoints]
+        if not endpoints:
+            raise ValueError("at least one endpoint is needed")
+        self.identity = _b(identity)
+        if not self.identity:
+            raise ValueError("the node identity must not be empty")
+        self.on_spawn = on_spawn
+        self.sessions = {}
+        self.ctx = context or zmq.Context.instance()
+        self.sockets = []
+        self._stop = threading.Event()
+        self._closed = False
+        try:
+            for endpoint in endpoints:
+                sock = self.ctx.socket(zmq.DEALER)
+                self.sockets.append(sock)
+                # The identity is the node's only credential (spec 1.1): it
+                # must be set before connect or libzmq picks a random one.
+                sock.setsockopt(zmq.IDENTITY, self.identity)
+                sock.setsockopt(zmq.LINGER, linger)
+                sock.connect(endpoint if isinstance(endpoint, str)
+                             else endpoint.decode())
+        except Exception:
+            self.close(linger=0)
+            raise
+        # Unsolicited pong: usable before the gateway's first ping (2.3).
+        for sock in self.sockets:
+            self._send_on(sock, b"", b"pong", b"")
+
+    # -- low level ---------------------------------------------------------
+
+    @staticmethod
+    def _send_on(sock, sid, mtype, body):
+        sock.send_multipart([bytes(sid), bytes(mtype), bytes(body)], copy=True)
+
+    def session(self, sid):
+        return self.sessions.get(bytes(sid))
+
+    def _socket_for(self, sid):
+        sess = self.sessions.get(bytes(sid))
+        if sess is not None:
+            return sess.socket
+        # Unknown sid (e.g. already ended): the gateway will discard it
+        # anyway; the first socket is as good as any.
+        return self.sockets[0]
+
+    def send(self, sid, mtype, body=b""):
+        """Send [sid, type, body] through the socket the sid came from."""
+        sid = bytes(sid)
+        if len(sid) != SID_LEN:
+            raise ValueError("session messages need a 16-byte sid")
+        self._send_on(self._socket_for(sid), sid, _b(mtype), _b(body))
+
+    # -- response helpers --------------------------------------------------
+
+    def headers(self, sid, status, header_list=(), protocol="HTTP/1.1"):
+        """Send a raw response head; status is "200 OK" or an int."""
+        if isinstance(status, int):
+            status = "%d %s" % (status, _REASONS.get(status, "Unknown"))
+        head = ["%s %s\r\n" % (protocol, status)]
+        for name, value in header_list:
+            name, value = str(name), str(value)
+            if any(c in name + value for c in "\r\n"):
+                raise ValueError("CR/LF in a response header")
+            head.append("%s: %s\r\n" % (name, value))
+        head.append("\r\n")
+        self.send(sid, b"headers", "".join(head).encode("latin-1"))
+
+    def body(self, sid, data):
+        self.send(sid, b"body", data)
+
+    def chunk(self, sid, data, route=None):
+        """One chunk; empty data sends the terminating 0-length chunk."""
+        self.send(sid, self._routed(route, b"chunk"), data)
+
+    def end(self, sid):
+        """End the response; on HTTP/1.x this CLOSES the connection."""
+        self.send(sid, b"end", b"")
+
+    def join(self, sid, group):
+        self.send(sid, b"join", _check_group(group))
+
+    def leave(self, sid, group):
+        self.send(sid, b"leave", _check_group(group))
+
+    def msg(self, sid, route, data):
+        """Routed msg: route is a group name or sid_route(target_sid)."""
+        self.send(sid, self._routed(route, b"msg"), data)
+
+    def websocket(self, sid, data, route=None):
+        self.send(sid, self._routed(route, b"websocket"), data)
+
+    def retry(self, sid):
+        self.send(sid, b"retry", b"")
+
+    @staticmethod
+    def _routed(route, mtype):
+        if route is None:
+            return mtype
+        return _check_route(route) + b":" + mtype
+
+    # -- receiving ---------------------------------------------------------
+
+    def handle(self, sock, frames, handler):
+        """Process one received multipart message; returns its type or None
+        if it was discarded."""
+        if len(frames) != 3:
+            return None             # the protocol is exactly 3 frames (1.2)
+        sid, mtype, body = frames
+        if mtype == b"ping":
+            self._send_on(sock, sid, b"pong", b"")
+            return mtype
+        if mtype == b"spawn":
+            self.sessions.clear()   # old sids are gone (spec 5)
+            if self.on_spawn is not None:
+                self.on_spawn()
+            handler.on_spawn()
+            return mtype
+        if len(sid) != SID_LEN:
+            return None
+        if mtype == b"end":
+            try:
+                handler.on_end(sid)
+            finally:
+                self.sessions.pop(sid, None)
+            return mtype
+        sess = self.sessions.get(sid)
+        if sess is None:
+            sess = self.sessions[sid] = Session(sid, sock)
+        else:
+            sess.socket = sock
+        if mtype == b"uwsgi":
+            try:
+                uwsgi_vars = parse_uwsgi(body)
+            except ValueError as exc:
+                print("tremolo_node: bad uwsgi packet: %s" % exc, file=sys.stderr)
+                return None
+            handler.on_request(sid, uwsgi_vars)
+        elif mtype == b"body":
+            if body:
+                handler.on_body(sid, body)
+            else:
+                handler.on_body_end(sid)
+        elif mtype == b"msg":
+            handler.on_msg(sid, body)
+        elif mtype == b"websocket":
+            handler.on_websocket(sid, body)
+        else:
+            handler.on_message(sid, mtype.decode("latin-1"), body)
+        return mtype
+
+    def poll_once(self, handler, timeout_ms=100):
+        """Wait up to timeout_ms and process every message ready."""
+        poller = zmq.Poller()
+        for sock in self.sockets:
+            poller.register(sock, zmq.POLLIN)
+        return self._drain(poller, handler, timeout_ms)
+
+    def _drain(self, poller, handler, timeout_ms):
+        count = 0
+        for sock, _ in poller.poll(timeout_ms):
+            while True:
+                try:
+                    frames = sock.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                self.handle(sock, frames, handler)
+                count += 1
+        return count
+
+    def run(self, handler=None, install_signals=True):
+        """Event loop until stop() (or SIGTERM/SIGINT in the main thread)."""
+        handler = handler or Handler()
+        handler.node = self
+        if install_signals and threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, lambda *_: self.stop())
+        poller = zmq.Poller()
+        for sock in self.sockets:
+            poller.register(sock, zmq.POLLIN)
+        # A bounded poll keeps stop() responsive without a wake-up socket.
+        while not self._stop.is_set():
+            self._drain(poller, handler, 100)
+
+    def stop(self):
+        self._stop.set()
+
+    def close(self, linger=None):
+        if self._closed:
+            return
+        self._closed = True
+        for sock in self.sockets:
+            sock.close(linger=linger)
+        self.sockets = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+_REASONS = {
+    100: "Continue", 101: "Switching Protocols", 200: "OK", 201: "Created",
+    202: "Accepted", 204: "No Content", 206: "Partial Content",
+    301: "Moved Permanently", 302: "Found", 303: "See Other",
+    304: "Not Modified", 307: "Temporary Redirect", 308: "Permanent Redirect",
+    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+    404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
+    411: "Length Required", 413: "Content Too Large", 500: "Internal Server Error",
+    501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
+}

@@ -1,0 +1,327 @@
+"""Run a WSGI application as a Tremolo (BlastBeat protocol) node.
+
+    /usr/bin/python3 tremolo_wsgi.py module:app --id NAME \\
+        --connect tcp://127.0.0.1:5000 [--connect ...]
+
+Request side: the body is collected until CONTENT_LENGTH bytes arrived, or
+until Tremolo's end-of-body marker (an empty `body` message) for chunked
+uploads; a request without Content-Length or Transfer-Encoding has no body
+and is dispatched at once (a later empty marker is then ignored).
+
+Response side (spec 6.2): Content-Length when the app gives one or when the
+whole body is known (a list/tuple result); otherwise `Transfer-Encoding:
+chunked` + `chunk` messages for HTTP/1.1 requests, or a close-delimited body
+followed by `end` for HTTP/1.0.  `end` closes the client connection, so it is
+only sent for non-persistent responses, never for keep-alive.
+"""
+
+import argparse
+import importlib
+import io
+import os
+import sys
+import traceback
+
+from tremolo_node import Handler, Node, environ_from_uwsgi, _REASONS
+
+__all__ = ["WSGIHandler", "serve", "main"]
+
+NO_BODY_STATUS = (204, 304)
+
+
+class _Pending:
+    """A request whose body is still arriving."""
+
+    __slots__ = ("vars", "body", "expected", "chunked")
+
+    def __init__(self, uwsgi_vars, expected, chunked):
+        self.vars = uwsgi_vars
+        self.body = bytearray()
+        self.expected = expected
+        self.chunked = chunked
+
+
+def _header(headers, name):
+    name = name.lower()
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _tokens(value):
+    return {t.strip().lower() for t in (value or "").split(",")}
+
+
+class _Response:
+    """Framing state of one WSGI response."""
+
+    def __init__(self, node, sid, environ):
+        self.node = node
+        self.sid = sid
+        self.method = environ.get("REQUEST_METHOD", "GET").upper()
+        self.protocol = environ.get("SERVER_PROTOCOL", "HTTP/1.0")
+        conn = _tokens(environ.get("HTTP_CONNECTION"))
+        if self.protocol == "HTTP/1.1":
+            self.client_keepalive = "close" not in conn
+        elif self.protocol == "HTTP/1.0":
+            self.client_keepalive = "keep-alive" in conn
+        else:
+            # HTTP/2 streams: `end` only finishes the stream, and there is
+            # no chunked coding; treat each response as self-contained.
+            self.client_keepalive = False
+        self.status = None
+        self.headers = None
+        self.sent_headers = False
+        self.mode = None            # "length", "chunked", "close" or "none"
+        self.persistent = False
+        self.sent = 0
+
+    def start(self, status, headers, exc_info=None):
+        if exc_info is not None:
+            try:
+                if self.sent_headers:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.status is not None:
+            raise AssertionError("start_response called twice")
+        self.status = status
+        self.headers = list(headers)
+        return self.write
+
+    def _status_code(self):
+        try:
+            return int(self.status.split(None, 1)[0])
+        except (ValueError, IndexError):
+            raise ValueError("bad WSGI status %r" % (self.status,))
+
+    def send_headers(self, known_length=None):
+        """Choose the framing and send the head.  known_length is the body
+        length if the whole body is already known."""
+        code = self._status_code()
+        headers = [(k, v) for k, v in self.headers
+                   if k.lower() not in ("transfer-encoding",)]
+        app_close = "close" in _tokens(_header(headers, "connection"))
+        given = _header(headers, "content-length")
+        http1 = self.protocol in ("HTTP/1.0", "HTTP/1.1")
+        if code in NO_BODY_STATUS or code < 200:
+            self.mode = "none"
+        elif given is not None:
+            self.mode = "length"
+        elif known_length is not None:
+            self.mode = "length"
+            headers.append(("Content-Length", str(known_length)))
+        elif self.method == "HEAD":
+            self.mode = "none"
+        elif self.protocol == "HTTP/1.1":
+            self.mode = "chunked"
+            headers.append(("Transfer-Encoding", "chunked"))
+        else:
+            self.mode = "close"
+        self.persistent = (self.client_keepalive and not app_close
+                           and self.mode != "close")
+        if http1 and _header(headers, "connection") is None:
+            if not self.persistent:
+                headers.append(("Connection", "close"))
+            elif self.protocol == "HTTP/1.0":
+                headers.append(("Connection", "keep-alive"))
+        proto = "HTTP/1.0" if self.protocol == "HTTP/1.0" else "HTTP/1.1"
+        self.node.headers(self.sid, self.status, headers, protocol=proto)
+        self.sent_headers = True
+
+    def write(self, data):
+        """WSGI write(): streams at once, so the length is not known."""
+        if self.status is None:
+            raise AssertionError("write() before start_response()")
+        if not self.sent_headers:
+            self.send_headers()
+        self._send(data)
+
+    def _send(self, data):
+        if not data or self.method == "HEAD" or self.mode == "none":
+            return
+        data = bytes(data)
+        self.sent += len(data)
+        if self.mode == "chunked":
+            self.node.chunk(self.sid, data)
+        else:
+            self.node.body(self.sid, data)
+
+    def finish(self):
+        if self.mode == "chunked" and self.method != "HEAD":
+            self.node.chunk(self.sid, b"")
+        if not self.persistent:
+            # Close-delimited or Connection: close: only `end` closes the
+            # HTTP/1.x connection (the gateway does not close after a
+            # Content-Length of 0, nor after a HEAD).
+            self.node.end(self.sid)
+
+
+class WSGIHandler(Handler):
+    """Node callbacks that feed a WSGI application."""
+
+    def __init__(self, app, max_body=64 * 1024 * 1024):
+        self.app = app
+        self.max_body = max_body
+        self.pending = {}
+
+    # -- request side ------------------------------------------------------
+
+    def on_request(self, sid, uwsgi_vars):
+        old = self.pending.pop(sid, None)
+        if old is not None:
+            # A new request implies the previous body ended (a BlastBeat
+            # gateway sends no end-of-body marker).
+            self._dispatch(sid, old.vars, bytes(old.body))
+        chunked = "chunked" in _tokens(uwsgi_vars.get("HTTP_TRANSFER_ENCODING"))
+        length = uwsgi_vars.get("CONTENT_LENGTH", "")
+        expected = None
+        if length.strip() and not chunked:
+            try:
+                expected = int(length)
+                if expected < 0:
+                    raise ValueError
+            except ValueError:
+                self._error(sid, 400, uwsgi_vars)
+                return
+            if expected > self.max_body:
+                self._error(sid, 413, uwsgi_vars)
+                return
+        if not chunked and not expected:
+            self._dispatch(sid, uwsgi_vars, b"")
+            return
+        self.pending[sid] = _Pending(uwsgi_vars, expected, chunked)
+
+    def on_body(self, sid, data):
+        req = self.pending.get(sid)
+        if req is None:
+            return                  # body of an already-dispatched request
+        req.body += data
+        if len(req.body) > self.max_body:
+            del self.pending[sid]
+            self._error(sid, 413, req.vars)
+            return
+        if req.expected is not None and len(req.body) >= req.expected:
+            del self.pending[sid]
+            self._dispatch(sid, req.vars, bytes(req.body[:req.expected]))
+
+    def on_body_end(self, sid):
+        req = self.pending.pop(sid, None)
+        if req is not None:
+            self._dispatch(sid, req.vars, bytes(req.body))
+
+    def on_end(self, sid):
+        self.pending.pop(sid, None)
+
+    def on_spawn(self):
+        self.pending.clear()
+
+    # -- response side -----------------------------------------------------
+
+    def _error(self, sid, code, uwsgi_vars):
+        text = ("%d %s\n" % (code, _REASONS.get(code, "Error"))).encode()
+        env = environ_from_uwsgi(uwsgi_vars, io.BytesIO(b""))
+        resp = _Response(self.node, sid, env)
+        resp.client_keepalive = False   # the unread body desyncs the stream
+        resp.start("%d %s" % (code, _REASONS.get(code, "Error")),
+                   [("Content-Type", "text/plain")])
+        resp.send_headers(known_length=len(text))
+        resp._send(text)
+        resp.finish()
+
+    def _dispatch(self, sid, uwsgi_vars, body):
+        environ = environ_from_uwsgi(uwsgi_vars, io.BytesIO(body))
+        resp = _Response(self.node, sid, environ)
+        result = None
+        try:
+            result = self.app(environ, resp.start)
+            self._stream(resp, result)
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            if not resp.sent_headers:
+                resp.status, resp.headers = None, None
+                self._error(sid, 500, uwsgi_vars)
+            else:
+                # The framing is broken mid-response: only closing is honest.
+                self.node.end(sid)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    traceback.print_exc(file=sys.stderr)
+
+    @staticmethod
+    def _stream(resp, result):
+        if isinstance(result, (list, tuple)):
+            # The whole body is known: Content-Length framing (keep-alive).
+            if resp.status is None:
+                raise AssertionError("app returned without start_response()")
+            if not resp.sent_headers:
+                resp.send_headers(known_length=sum(len(p) for p in result))
+            for piece in result:
+                resp._send(piece)
+        elif resp.method == "HEAD":
+            # No body goes out, so measure it for an honest Content-Length.
+            total = sum(len(p) for p in result)
+            if not resp.sent_headers:
+                if resp.status is None:
+                    raise AssertionError("app returned without start_response()")
+                resp.send_headers(known_length=total)
+        else:
+            for piece in result:
+                if not resp.sent_headers:
+                    if not piece:
+                        continue    # headers wait for the first real byte
+                    resp.send_headers()
+                resp._send(piece)
+            if not resp.sent_headers:
+                if resp.status is None:
+                    raise AssertionError("app returned without start_response()")
+                resp.send_headers(known_length=0)
+        resp.finish()
+
+
+def serve(app, identity, endpoints, max_body=64 * 1024 * 1024, node=None):
+    """Run app as node `identity` until SIGTERM/SIGINT (or node.stop())."""
+    own = node is None
+    if own:
+        node = Node(identity, endpoints)
+    try:
+        node.run(WSGIHandler(app, max_body=max_body))
+    finally:
+        if own:
+            node.close()
+
+
+def load_app(spec):
+    """Import "module:attr" (attr defaults to "application")."""
+    module_name, _, attr = spec.partition(":")
+    module = importlib.import_module(module_name)
+    obj = module
+    for part in (attr or "application").split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Run a WSGI application as a Tremolo ZeroMQ node.")
+    parser.add_argument("app", help="module:callable, e.g. myapp:app")
+    parser.add_argument("--id", required=True, help="node name (ZMQ identity)")
+    parser.add_argument("--connect", action="append", required=True,
+                        metavar="ENDPOINT", help="gateway ROUTER endpoint; "
+                        "repeat for several front ends")
+    parser.add_argument("--max-body", type=int, default=64 * 1024 * 1024,
+                        help="largest request body in bytes (413 above)")
+    args = parser.parse_args(argv)
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    serve(load_app(args.app), args.id, args.connect, max_body=args.max_body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

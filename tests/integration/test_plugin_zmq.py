@@ -1,0 +1,308 @@
+"""The zmq gateway against real pyzmq nodes (Debian's python3-zmq): the
+uwsgi packet, responses, keep-alive, chunked framing, request bodies with
+the end marker, least-connection balancing, zero-config nodes, refused
+identities and hostile messages. Nodes here are raw DEALER sockets so the
+wire format itself is checked."""
+
+import socket
+import struct
+import threading
+import time
+
+import pytest
+import zmq
+
+from tremolo_harness import build_request, free_port, parse_responses
+
+
+def uwsgi_vars(packet):
+    """Strict parse of the gateway's packet: SIZE is the total length."""
+    assert packet[0] == 0 and packet[3] == 0
+    size = struct.unpack("<H", packet[1:3])[0]
+    assert size == len(packet), (size, len(packet))
+    off, pairs = 4, []
+    while off < size:
+        kl = struct.unpack("<H", packet[off:off + 2])[0]
+        key = packet[off + 2:off + 2 + kl]
+        off += 2 + kl
+        vl = struct.unpack("<H", packet[off:off + 2])[0]
+        pairs.append((key, packet[off + 2:off + 2 + vl]))
+        off += 2 + vl
+    assert off == size
+    return pairs
+
+
+class Node:
+    """A DEALER node in a thread. `app(node, sid, vars)` answers a request;
+    every message received is recorded in `log` as (sid, type, body)."""
+
+    def __init__(self, endpoint, identity, app=None, pong=True):
+        self.ctx = zmq.Context.instance()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.IDENTITY, identity)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.connect(endpoint)
+        self.identity = identity
+        self.app = app
+        self.pong = pong
+        self.log = []
+        self.bodies = {}
+        self.lock = threading.Lock()
+        self.running = True
+        if pong:
+            self.sock.send_multipart([b"", b"pong", b""])
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        poller = zmq.Poller()
+        poller.register(self.sock, zmq.POLLIN)
+        while self.running:
+            if not poller.poll(50):
+                continue
+            parts = self.sock.recv_multipart()
+            sid, typ, body = parts
+            with self.lock:
+                self.log.append((sid, typ, body))
+            if typ == b"ping":
+                if self.pong:
+                    self.sock.send_multipart([b"", b"pong", b""])
+            elif typ == b"uwsgi" and self.app:
+                self.app(self, sid, dict(uwsgi_vars(body)))
+            elif typ == b"body":
+                self.bodies.setdefault(sid, []).append(body)
+
+    def send(self, *frames):
+        self.sock.send_multipart(list(frames))
+
+    def types(self, sid=None):
+        with self.lock:
+            return [t for s, t, _ in self.log if sid is None or s == sid]
+
+    def close(self):
+        self.running = False
+        self.thread.join(2)
+        self.sock.close()
+
+
+def hello(node, sid, env):
+    body = b"hello from " + node.identity
+    node.send(sid, b"headers",
+              b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
+    node.send(sid, b"body", body)
+
+
+def wait_for(pred, timeout=5):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.fixture
+def gateway(tremolo):
+    nodes = []
+
+    def start(node_list="node1", server="", workers=1):
+        port = free_port()
+        endpoint = "tcp://127.0.0.1:%d" % port
+        site = ("[HOST]\n    ServerName 127.0.0.1 localhost\n    Default on\n"
+                "    Handler zmq\n[ZMQ]\n")
+        for n in node_list.split():
+            site += "    Node %s\n" % n
+        srv = tremolo(plugins=("liana", "zmq"), sites={"default": site},
+                      plugin_confs={"zmq": "[ZMQ]\n    Bind %s\n"
+                                           "    PingFreq 200ms\n" % endpoint},
+                      server=server, workers=workers)
+        srv.endpoint = endpoint
+
+        def node(identity, app=hello, pong=True):
+            n = Node(endpoint, identity, app, pong)
+            nodes.append(n)
+            return n
+        srv.node = node
+        return srv
+
+    yield start
+    for n in nodes:
+        n.close()
+
+
+def get_ok(srv, path="/", timeout=5):
+    """Nodes become available at their first pong: retry briefly."""
+    end = time.monotonic() + timeout
+    while True:
+        status, headers, body = srv.http("GET", path)
+        if status != 503 or time.monotonic() > end:
+            return status, headers, body
+        time.sleep(0.05)
+
+
+def test_no_node_is_503_with_retry_after(gateway):
+    srv = gateway()
+    status, headers, _ = srv.http("GET", "/")
+    assert status == 503 and headers.get("retry-after") == "1"
+
+
+def test_request_reaches_node_and_uwsgi_packet(gateway):
+    srv = gateway()
+    seen = []
+
+    def app(node, sid, env):
+        seen.append((sid, env))
+        hello(node, sid, env)
+    srv.node(b"node1", app)
+    assert get_ok(srv, "/p/a?x=1&y=2")[2] == b"hello from node1"
+    s = socket.create_connection(("127.0.0.1", srv.port))
+    myport = s.getsockname()[1]
+    s.sendall(build_request("GET", "/v?q", {"X-Real_IP": "spoof", "X-A": "1",
+                                            "Connection": "close"}))
+    data = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    assert parse_responses(data)[0].status == 200
+    sid, env = seen[-1]
+    assert len(sid) == 16
+    assert env[b"REQUEST_METHOD"] == b"GET"
+    assert env[b"PATH_INFO"] == b"/v" and env[b"QUERY_STRING"] == b"q"
+    assert env[b"REMOTE_ADDR"] == b"127.0.0.1"
+    assert env[b"REMOTE_PORT"] == str(myport).encode()    # not byte-swapped
+    assert env[b"SERVER_PROTOCOL"] == b"HTTP/1.1"
+    assert env[b"HTTP_X_A"] == b"1" and b"HTTP_HOST" in env
+    assert not any(k.startswith(b"HTTP_X_REAL") for k in env)  # '_' dropped
+
+
+def test_keepalive_same_sid_and_chunked_framing(gateway):
+    srv = gateway()
+    sids = []
+
+    def app(node, sid, env):
+        sids.append(sid)
+        node.send(sid, b"headers",
+                  b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for part in (b"one ", b"two"):
+            node.send(sid, b"chunk", part)
+        node.send(sid, b"chunk", b"")
+    srv.node(b"node1", app)
+    assert get_ok(srv)[0] == 200
+    c = srv.connect()
+    for _ in range(3):                 # framing survives keep-alive (10.3)
+        r = c.request("GET", "/c")
+        assert (r.status, r.body) == (200, b"one two")
+    c.close()
+    assert len(set(sids[1:])) == 1     # one session per connection
+
+
+def test_http10_chunk_is_unframed(gateway):
+    srv = gateway()
+
+    def app(node, sid, env):
+        node.send(sid, b"headers", b"HTTP/1.0 200 OK\r\n\r\n")
+        node.send(sid, b"chunk", b"raw")
+        node.send(sid, b"chunk", b"")
+    srv.node(b"node1", app)
+    assert get_ok(srv)[0] == 200
+    data, closed = srv.raw(b"GET / HTTP/1.0\r\n\r\n")
+    assert data.endswith(b"\r\n\r\nraw") and closed
+
+
+def test_body_streamed_with_end_marker(gateway):
+    srv = gateway()
+
+    def app(node, sid, env):
+        pass                           # answer when the body is complete
+    node = srv.node(b"node1", app)
+    srv.wait_log(r'node "node1" is available')
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+    s.sendall(b"POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked"
+              b"\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+    assert wait_for(lambda: any(b == b"" for bs in node.bodies.values()
+                                for b in bs))
+    sid, parts = next((k, v) for k, v in node.bodies.items() if b"" in v)
+    assert b"".join(parts) == b"hello world" and parts[-1] == b""
+    node.send(sid, b"headers", b"HTTP/1.1 204 No Content\r\n\r\n")
+    assert s.recv(100).startswith(b"HTTP/1.1 204")
+    s.close()
+    assert wait_for(lambda: b"end" in node.types(sid))   # client gone: end
+
+
+def test_least_connections_between_two_nodes(gateway):
+    srv = gateway("a b")
+    pending = []
+
+    def hold(node, sid, env):
+        pending.append((node, sid))
+    a = srv.node(b"a", hold)
+    b = srv.node(b"b", hold)
+    time.sleep(0.3)                    # both pong'ed
+    conns = []
+    for _ in range(4):
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        s.sendall(build_request("GET", "/"))
+        conns.append(s)
+    assert wait_for(lambda: len(pending) == 4)
+    by_node = [n.identity for n, _ in pending]
+    assert by_node.count(b"a") == 2 and by_node.count(b"b") == 2
+    for n, sid in pending:
+        hello(n, sid, None)
+    for s in conns:
+        assert s.recv(4096).startswith(b"HTTP/1.1 200")
+        s.close()
+
+
+def test_zero_config_glob_node_and_refused_identity(gateway):
+    srv = gateway("web-*")
+    srv.node(b"db-1")                  # pongs, but no pattern admits it
+    time.sleep(0.3)
+    assert srv.http("GET", "/")[0] == 503
+    srv.node(b"web-7")                 # joins with no config change
+    assert get_ok(srv)[2] == b"hello from web-7"
+
+
+def test_end_from_node_closes_connection(gateway):
+    srv = gateway()
+
+    def app(node, sid, env):
+        hello(node, sid, env)
+        node.send(sid, b"end", b"")
+    srv.node(b"node1", app)
+    assert get_ok(srv)[0] == 200
+    data, closed = srv.raw(build_request("GET", "/"))
+    assert parse_responses(data)[0].body == b"hello from node1" and closed
+
+
+def test_invalid_head_is_502(gateway):
+    srv = gateway()
+
+    def app(node, sid, env):
+        node.send(sid, b"headers", b"HTTP/1.1 OK\r\nbad\r\n\r\n")
+    srv.node(b"node1", app)
+    assert get_ok(srv)[0] == 502
+
+
+def test_hostile_node_messages_are_dropped(gateway):
+    srv = gateway("node1 evil")
+    sids = []
+
+    def app(node, sid, env):
+        sids.append(sid)
+        hello(node, sid, env)
+    good = srv.node(b"node1", app)
+    assert get_ok(srv)[0] == 200
+    evil = srv.node(b"evil", None)
+    sid = sids[-1]
+    evil.send(b"", b"pong", b"", b"extra", b"frames")     # 5 frames
+    evil.send(sid, b"headers", b"HTTP/1.1 200 OK\r\n\r\n")  # not its session
+    evil.send(b"short", b"body", b"x")                    # sid not 16 bytes
+    evil.send(b"\0" * 16, b"body", b"x" * (17 << 20))     # over MaxFrameSize
+    evil.send(sid, b"g:", b"x")                           # bad route
+    time.sleep(0.3)
+    for _ in range(5):
+        assert srv.http("GET", "/")[2] in (b"hello from node1", b"hello from evil")
+    assert srv.alive()
+    assert "dropped a node message" in srv.error_log()
