@@ -28,10 +28,16 @@ build:
 	cmake --build $(BUILD) -j$(JOBS)
 
 # Each step is its own sub-make so that `make -j run` still goes in order.
+# The demo node answers /node/ (see conf/sites/default.conf); it stops with
+# the server.
 run:
 	$(MAKE) deps
 	$(MAKE) build
-	exec $(BUILD)/tremolo -c conf/tremolo.conf
+	@PYTHONPATH=docs/examples /usr/bin/python3 \
+	    plugins/zmq/nodes/python/tremolo_wsgi.py welcome_app:app \
+	    --id demo-1 --connect tcp://127.0.0.1:5000 & node=$$!; \
+	trap 'kill $$node 2>/dev/null' EXIT INT TERM; \
+	$(BUILD)/tremolo -c conf/tremolo.conf
 
 test:
 	$(MAKE) deps

@@ -105,8 +105,8 @@ def wait_for(pred, timeout=5):
 def gateway(tremolo):
     nodes = []
 
-    def start(node_list="node1", server="", workers=1):
-        port = free_port()
+    def start(node_list="node1", server="", workers=1, port=None):
+        port = port or free_port()
         endpoint = "tcp://127.0.0.1:%d" % port
         site = ("[HOST]\n    ServerName 127.0.0.1 localhost\n    Default on\n"
                 "    Handler zmq\n[ZMQ]\n")
@@ -306,3 +306,33 @@ def test_hostile_node_messages_are_dropped(gateway):
         assert srv.http("GET", "/")[2] in (b"hello from node1", b"hello from evil")
     assert srv.alive()
     assert "dropped a node message" in srv.error_log()
+
+
+def test_node_started_before_the_server(gateway):
+    """The Python helper re-announces itself (pong) while a front end is
+    silent, so a glob-admitted node that started first, or outlived a
+    restart of the server, is found without a restart of its own."""
+    import os
+    import sys
+    sys.path.insert(0, os.path.join(os.environ["TREMOLO_SRC"], "plugins",
+                                    "zmq", "nodes", "python"))
+    from tremolo_node import Handler, Node as PyNode
+
+    class Hi(Handler):
+        def on_request(self, sid, req):
+            self.node.headers(sid, "200 OK", [("Content-Length", "2")])
+            self.node.body(sid, b"hi")
+
+    port = free_port()
+    node = PyNode("late-1", ["tcp://127.0.0.1:%d" % port])
+    t = threading.Thread(target=node.run, args=(Hi(),),
+                         kwargs={"install_signals": False}, daemon=True)
+    t.start()
+    try:
+        time.sleep(0.3)                  # its first pong is lost
+        srv = gateway("late-*", port=port)
+        assert get_ok(srv)[2] == b"hi"
+    finally:
+        node.stop()
+        t.join(2)
+        node.close(linger=0)

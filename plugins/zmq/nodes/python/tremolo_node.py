@@ -17,6 +17,7 @@ import signal
 import struct
 import sys
 import threading
+import time
 
 import zmq
 
@@ -186,6 +187,10 @@ class Session:
         self.data = {}
 
 
+# Seconds of silence from a front end before the node announces itself again.
+ANNOUNCE_AFTER = 1.0
+
+
 class Handler:
     """Callback base class for Node.run(); every method is a no-op.
 
@@ -251,8 +256,10 @@ class Node:
             self.close(linger=0)
             raise
         # Unsolicited pong: usable before the gateway's first ping (2.3).
+        self._heard = {}
         for sock in self.sockets:
             self._send_on(sock, b"", b"pong", b"")
+            self._heard[sock] = time.monotonic()
 
     # -- low level ---------------------------------------------------------
 
@@ -391,9 +398,23 @@ class Node:
                     frames = sock.recv_multipart(zmq.NOBLOCK)
                 except zmq.Again:
                     break
+                self._heard[sock] = time.monotonic()
                 self.handle(sock, frames, handler)
                 count += 1
+        self._announce()
         return count
+
+    def _announce(self):
+        """A front end that knows this node pings it every PingFreq. One that
+        has been silent for ANNOUNCE_AFTER seconds may not know it: it was
+        started after this node (the first pong went nowhere) or restarted,
+        and a node admitted by a glob pattern is only pinged once it has
+        spoken. So say pong again."""
+        now = time.monotonic()
+        for sock in self.sockets:
+            if now - self._heard.get(sock, 0) >= ANNOUNCE_AFTER:
+                self._send_on(sock, b"", b"pong", b"")
+                self._heard[sock] = now
 
     def run(self, handler=None, install_signals=True):
         """Event loop until stop() (or SIGTERM/SIGINT in the main thread)."""
