@@ -13,6 +13,7 @@
 static const struct mk_conf_key zmq_keys[] = {
     MK_CONF_LIST("Bind", struct zmq_conf, bind),
     MK_CONF_TIME("PingFreq", struct zmq_conf, ping_freq, "3s", 10, 0),
+    MK_CONF_TIME("NodeTimeout", struct zmq_conf, node_timeout, "60s", 10, 0),
     MK_CONF_SIZE("MaxFrameSize", struct zmq_conf, max_frame, "16M", 1024, 0),
     MK_CONF_INT("MaxNodes", struct zmq_conf, max_nodes, "1024", 1, 1000000),
     MK_CONF_END
@@ -121,7 +122,9 @@ static void zmq_plugin_exit(void *conf, struct mk_server *srv)
 
 static int zmq_plugin_worker_init(void *conf, struct mk_worker *w)
 {
-    return zmq_worker_start(((struct zmq_conf *) conf)->gw, w);
+    struct zmq_conf *zc = conf;
+
+    return zmq_worker_start(zc->gw, w, zc->node_timeout);
 }
 
 static void zmq_plugin_worker_exit(void *conf, struct mk_worker *w)

@@ -25,6 +25,7 @@
 struct zmq_conf {
     struct mk_conf_list bind;
     uint64_t ping_freq;
+    uint64_t node_timeout;
     uint64_t max_frame;
     long long max_nodes;
     long long max_headers;
@@ -45,6 +46,7 @@ enum zmq_wire_kind {
     ZMQ_WIRE_END,                      /* worker -> gw: session closed */
     ZMQ_WIRE_NODE,                     /* gw -> worker: a node's message */
     ZMQ_WIRE_NO_NODE,                  /* gw -> worker: nobody to ask */
+    ZMQ_WIRE_NODE_GONE,                /* gw -> worker: the node went OFF */
 };
 
 struct zmq_wire {
@@ -91,7 +93,8 @@ struct zmq_wire *zmq_wire_new(enum zmq_wire_kind kind, const uint8_t *sid);
 void zmq_wire_free(struct zmq_wire *w);
 
 /* zmq_session.c: the worker side */
-int  zmq_worker_start(struct zmq_gw *gw, struct mk_worker *w);
+int  zmq_worker_start(struct zmq_gw *gw, struct mk_worker *w,
+                      uint64_t node_timeout);
 void zmq_worker_stop(struct zmq_gw *gw, struct mk_worker *w);
 void zmq_worker_deliver(struct zmq_gw *gw, int worker, struct zmq_wire *w);
 int  zmq_session_request(struct zmq_conf *conf, struct mk_request *r,

@@ -274,9 +274,55 @@ static void gw_spawn(void *ctx, struct zmq_node *n)
     gw_send(ctx, n, NULL, "spawn", NULL);
 }
 
+struct gw_collect {
+    const struct zmq_node *node;
+    uint8_t (*sids)[ZMQ_SID_LEN];
+    size_t count, size;
+};
+
+static int gw_collect_sid(const char *k, size_t kl, void *v, void *ctx)
+{
+    struct gw_collect *gc = ctx;
+    struct zmq_binding *b = v;
+
+    if (b->node == gc->node && gc->count < gc->size) {
+        memcpy(gc->sids[gc->count++], k, ZMQ_SID_LEN);
+    }
+    return 0;
+}
+
+/* A dead node's sessions fail over: each worker answers 502 where nothing
+ * was sent yet, or closes (spec 4.2 FIX). Its bindings go, so its load is
+ * zero again when it comes back. */
 static void gw_off(void *ctx, struct zmq_node *n)
 {
-    mk_warn("zmq: node \"%.*s\" is OFF", (int) n->id_len, n->id);
+    struct zmq_gw *gw = ctx;
+    struct gw_collect gc = { n, NULL, 0, n->load };
+    size_t i;
+
+    mk_warn("zmq: node \"%.*s\" is OFF (%u session(s) failed over)",
+            (int) n->id_len, n->id, n->load);
+    if (n->load == 0) {
+        return;
+    }
+    gc.sids = mk_mem_alloc(gc.size * ZMQ_SID_LEN);
+    if (!gc.sids) {
+        return;
+    }
+    mk_hash_foreach(gw->bindings, gw_collect_sid, &gc);
+    for (i = 0; i < gc.count; i++) {
+        struct zmq_binding *b = mk_hash_get(gw->bindings,
+                                            (const char *) gc.sids[i],
+                                            ZMQ_SID_LEN);
+        struct zmq_wire *w = zmq_wire_new(ZMQ_WIRE_NODE_GONE, gc.sids[i]);
+        int worker = b->worker;
+
+        gw_unbind(gw, gc.sids[i]);
+        if (w) {
+            gw_to_worker(gw, worker, w);
+        }
+    }
+    mk_mem_free(gc.sids);
 }
 
 static void *gw_main(void *arg)

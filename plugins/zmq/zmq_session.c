@@ -16,6 +16,9 @@ struct zmq_worker {
     struct mk_channel inbox;
     struct mk_hash *sessions;          /* sid -> struct zmq_session */
     struct zmq_gw *gw;
+    struct mk_timer_heap *timers;
+    struct mk_event_loop *loop;
+    uint64_t node_timeout;
     int id;
 };
 
@@ -27,6 +30,7 @@ struct zmq_session {
     uint64_t sent;
     int head_done;
     int ended;                         /* response ended; r lives until on_done */
+    struct mk_timer timer;             /* NodeTimeout until the head arrives */
 };
 
 static _Thread_local struct zmq_worker *zmq_self;
@@ -35,7 +39,8 @@ static _Thread_local struct zmq_worker *zmq_self;
 
 static void zmq_on_inbox(struct mk_channel *ch, struct mk_channel_msg *msg);
 
-int zmq_worker_start(struct zmq_gw *gw, struct mk_worker *w)
+int zmq_worker_start(struct zmq_gw *gw, struct mk_worker *w,
+                     uint64_t node_timeout)
 {
     struct zmq_worker *zw = mk_mem_zalloc(sizeof(*zw));
 
@@ -43,6 +48,9 @@ int zmq_worker_start(struct zmq_gw *gw, struct mk_worker *w)
         return -1;
     }
     zw->gw = gw;
+    zw->loop = mk_worker_loop(w);
+    zw->timers = mk_event_loop_timers(zw->loop);
+    zw->node_timeout = node_timeout;
     zw->id = mk_worker_id(w);
     zw->sessions = mk_hash_create(256, 0);
     if (!zw->sessions ||
@@ -148,6 +156,16 @@ static int zmq_packet(struct mk_request *r, struct mk_buf *b)
 
 /* ---- Stages (called from zmq.c) ------------------------------------------------ */
 
+static void zmq_fail(struct zmq_session *s, int status);
+
+static void zmq_on_node_timeout(struct mk_timer *t, void *data)
+{
+    struct zmq_session *s = data;
+
+    mk_warn("zmq: no answer from the node within NodeTimeout");
+    zmq_fail(s, 504);
+}
+
 static struct zmq_session *zmq_session_get(struct mk_conn *c)
 {
     struct zmq_session *s = mk_conn_plugin_data(c, &mk_plugin_zmq);
@@ -162,6 +180,7 @@ static struct zmq_session *zmq_session_get(struct mk_conn *c)
     /* the kernel CSPRNG: a sid is a capability (spec 1.5) */
     uuid_generate_random(s->sid);
     s->conn = c;
+    mk_timer_init(&s->timer, zmq_on_node_timeout, s);
     if (mk_hash_set(zmq_self->sessions, (const char *) s->sid, ZMQ_SID_LEN,
                     s) < 0) {
         mk_mem_free(s);
@@ -208,6 +227,8 @@ int zmq_session_request(struct zmq_conf *conf, struct mk_request *r,
     w->worker = zmq_self->id;
     w->site = &vc->site;
     zmq_to_gateway(w);
+    mk_timer_arm(zmq_self->timers, &s->timer,
+                 mk_event_loop_now(zmq_self->loop) + zmq_self->node_timeout);
     return MK_STAGE_HANDLED;
 }
 
@@ -251,6 +272,7 @@ void zmq_session_close(struct zmq_conf *conf, struct mk_conn *c)
         return;
     }
     mk_hash_del(zmq_self->sessions, (const char *) s->sid, ZMQ_SID_LEN);
+    mk_timer_disarm(zmq_self->timers, &s->timer);
     w = zmq_wire_new(ZMQ_WIRE_END, s->sid);
     if (w) {
         zmq_to_gateway(w);           /* the node gets `end` */
@@ -265,8 +287,28 @@ static void zmq_end(struct zmq_session *s)
 {
     if (!s->ended) {
         s->ended = 1;
+        mk_timer_disarm(zmq_self->timers, &s->timer);
         mk_response_end(s->r);
     }
+}
+
+/* An error status while nothing was sent; once bytes went out, closing is
+ * the only honest signal left. */
+static void zmq_fail(struct zmq_session *s, int status)
+{
+    mk_timer_disarm(zmq_self->timers, &s->timer);
+    if (!s->r || s->ended) {
+        return;
+    }
+    s->ended = 1;
+    if (mk_response_head_sent(s->r)) {
+        mk_conn_close(s->conn, 0);
+        return;
+    }
+    if (status == 503) {
+        mk_response_header(s->r, "Retry-After", "1");
+    }
+    mk_response_error(s->r, status);
 }
 
 static void zmq_write(struct zmq_session *s, const void *data, size_t len)
@@ -286,15 +328,11 @@ static void zmq_headers(struct zmq_session *s, const char *data, size_t len)
     if (s->head_done || zmq_resp_head_parse(data, len, max, &h) < 0 ||
         h.head_len != len) {
         mk_warn("zmq: a node sent an invalid response head");
-        if (!mk_response_head_sent(s->r)) {
-            mk_response_error(s->r, 502);
-        }
-        else {
-            mk_conn_close(s->conn, 0);
-        }
+        zmq_fail(s, 502);
         return;
     }
     s->head_done = 1;
+    mk_timer_disarm(zmq_self->timers, &s->timer);
     mk_response_raw(s->r);
     mk_response_status(s->r, h.status);
     if (h.non_persistent) {
@@ -376,11 +414,11 @@ static void zmq_on_inbox(struct mk_channel *ch, struct mk_channel_msg *msg)
     struct zmq_session *s = mk_hash_get(zw->sessions, (const char *) w->sid,
                                         ZMQ_SID_LEN);
 
-    if (s && w->kind == ZMQ_WIRE_NO_NODE && s->r && !s->ended &&
-        !mk_response_head_sent(s->r)) {
-        s->ended = 1;
-        mk_response_header(s->r, "Retry-After", "1");
-        mk_response_error(s->r, 503);
+    if (s && w->kind == ZMQ_WIRE_NO_NODE) {
+        zmq_fail(s, 503);
+    }
+    else if (s && w->kind == ZMQ_WIRE_NODE_GONE) {
+        zmq_fail(s, 502);
     }
     else if (s && w->kind == ZMQ_WIRE_NODE) {
         zmq_apply(s, w);

@@ -105,7 +105,7 @@ def wait_for(pred, timeout=5):
 def gateway(tremolo):
     nodes = []
 
-    def start(node_list="node1", server="", workers=1, port=None):
+    def start(node_list="node1", server="", workers=1, port=None, zmq=""):
         port = port or free_port()
         endpoint = "tcp://127.0.0.1:%d" % port
         site = ("[HOST]\n    ServerName 127.0.0.1 localhost\n    Default on\n"
@@ -114,7 +114,8 @@ def gateway(tremolo):
             site += "    Node %s\n" % n
         srv = tremolo(plugins=("liana", "zmq"), sites={"default": site},
                       plugin_confs={"zmq": "[ZMQ]\n    Bind %s\n"
-                                           "    PingFreq 200ms\n" % endpoint},
+                                           "    PingFreq 200ms\n%s"
+                                           % (endpoint, zmq)},
                       server=server, workers=workers)
         srv.endpoint = endpoint
 
@@ -336,3 +337,30 @@ def test_node_started_before_the_server(gateway):
         node.stop()
         t.join(2)
         node.close(linger=0)
+
+
+def test_node_dying_mid_request_is_502_then_failover(gateway):
+    srv = gateway("a b")
+    a = srv.node(b"a", lambda node, sid, env: None)     # takes, never answers
+    srv.wait_log(r'node "a" is available')
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    s.sendall(build_request("GET", "/"))
+    assert wait_for(lambda: b"uwsgi" in a.types())
+    a.pong = False                     # it stops answering pings: dead
+    srv.node(b"b")                     # a live one joins
+    t0 = time.monotonic()
+    data = s.recv(4096)
+    assert data.startswith(b"HTTP/1.1 502"), data
+    assert time.monotonic() - t0 < 3   # 3 x PingFreq (200 ms), not a hang
+    s.close()
+    srv.wait_log(r'node "a" is OFF')
+    assert get_ok(srv)[2] == b"hello from b"            # new work goes to b
+
+
+def test_node_timeout_is_504(gateway):
+    srv = gateway(zmq="    NodeTimeout 300ms\n")
+    srv.node(b"node1", lambda node, sid, env: None)     # alive, never answers
+    srv.wait_log(r'node "node1" is available')
+    t0 = time.monotonic()
+    status = srv.http("GET", "/")[0]
+    assert status == 504 and 0.25 < time.monotonic() - t0 < 3
