@@ -69,6 +69,7 @@ struct zmq_gw {
     struct mk_channel inbox;
     struct zmq_nodes nodes;
     struct mk_hash *bindings;          /* sid -> struct zmq_binding */
+    struct mk_hash *groups;            /* site + name -> struct zmq_group */
     struct zmq_worker **workers;       /* by worker id */
     int nworkers;
     uint64_t ping_ms;
@@ -83,6 +84,10 @@ struct zmq_gw {
 struct zmq_binding {
     struct zmq_node *node;
     int worker;
+    uint8_t sid[ZMQ_SID_LEN];
+    const struct zmq_site_nodes *site; /* stands for the vhost */
+    int echo_default;                  /* for future joins (spec 2.3) */
+    struct mk_list memberships;        /* of struct zmq_member */
 };
 
 /* zmq_gateway.c */
@@ -91,6 +96,18 @@ int  zmq_gw_start(struct zmq_gw *gw, const struct zmq_conf *conf,
 void zmq_gw_stop(struct zmq_gw *gw);
 struct zmq_wire *zmq_wire_new(enum zmq_wire_kind kind, const uint8_t *sid);
 void zmq_wire_free(struct zmq_wire *w);
+
+/* zmq_groups.c (gateway thread): join, leave, echo, noecho, routed msg */
+int  zmq_groups_init(struct zmq_gw *gw);
+void zmq_groups_release(struct zmq_gw *gw);
+/* Handles a group or routing message from b's node; returns -1 when the
+ * session must be destroyed (invalid group name, spec 2.3). */
+int  zmq_groups_message(struct zmq_gw *gw, struct zmq_binding *b,
+                        const struct zmq_node_msg *m);
+void zmq_groups_leave_all(struct zmq_gw *gw, struct zmq_binding *b);
+int  zmq_gw_send(struct zmq_gw *gw, const struct zmq_node *n,
+                 const uint8_t *sid, const char *type, const void *body,
+                 size_t len);
 
 /* zmq_session.c: the worker side */
 int  zmq_worker_start(struct zmq_gw *gw, struct mk_worker *w,

@@ -67,6 +67,23 @@ error:
     return -1;
 }
 
+/* A body given as bytes (routed messages, fan-out): copied once per send,
+ * since ZeroMQ owns what it sends. */
+int zmq_gw_send(struct zmq_gw *gw, const struct zmq_node *n,
+                const uint8_t *sid, const char *type, const void *body,
+                size_t len)
+{
+    zmq_msg_t m;
+
+    if (zmq_msg_init_size(&m, len) < 0) {
+        return -1;
+    }
+    if (len) {
+        memcpy(zmq_msg_data(&m), body, len);
+    }
+    return gw_send(gw, n, sid, type, &m);
+}
+
 static void gw_to_worker(struct zmq_gw *gw, int worker, struct zmq_wire *w)
 {
     if (worker < 0 || worker >= gw->nworkers || !gw->workers[worker]) {
@@ -91,6 +108,7 @@ static void gw_unbind(struct zmq_gw *gw, const uint8_t *sid)
                                         ZMQ_SID_LEN);
     if (b) {
         b->node->load--;
+        zmq_groups_leave_all(gw, b);      /* memberships die with the session */
         mk_mem_free(b);
     }
 }
@@ -120,6 +138,10 @@ static void gw_request(struct zmq_gw *gw, struct zmq_wire *w)
         }
         b->node = n;
         b->worker = w->worker;
+        memcpy(b->sid, w->sid, ZMQ_SID_LEN);
+        b->site = w->site;
+        b->echo_default = 1;
+        mk_list_init(&b->memberships);
         n->load++;
     }
     if (gw_send(gw, b->node, w->sid, "uwsgi", &w->payload) < 0) {
@@ -219,6 +241,22 @@ static void gw_node_message(struct zmq_gw *gw, int router, zmq_msg_t *parts,
     }
     zmq_nodes_seen(&gw->nodes, router, m.identity, m.identity_len,
                    mk_clock_monotonic_ms(), &up);     /* traffic is liveness */
+    switch (m.type) {
+    case ZMQ_MSG_JOIN:
+    case ZMQ_MSG_LEAVE:
+    case ZMQ_MSG_ECHO:
+    case ZMQ_MSG_NOECHO:
+    case ZMQ_MSG_MSG:
+        if (zmq_groups_message(gw, b, &m) == 0) {
+            return;
+        }
+        /* an invalid group name destroys the session (spec 2.3): the
+         * worker closes it and the node gets `end` */
+        m.type = ZMQ_MSG_END;
+        break;
+    default:
+        break;
+    }
     w = zmq_wire_new(ZMQ_WIRE_NODE, (const uint8_t *) m.sid);
     if (!w) {
         return;
@@ -330,8 +368,15 @@ static void *gw_main(void *arg)
     struct zmq_gw *gw = arg;
     struct zmq_tick_ops ops = { gw_ping, gw_spawn, gw_off, gw };
     zmq_pollitem_t items[ZMQ_MAX_ROUTERS + 1];
-    uint64_t now, next_tick = mk_clock_monotonic_ms() + ZMQ_FIRST_TICK_MS;
+    uint64_t now, next_tick;
     int i;
+
+    /* Spec 5: first tick 1 s after start; never later than one PingFreq,
+     * or a short PingFreq would find nodes "silent" that were never
+     * pinged and mark them OFF. */
+    next_tick = mk_clock_monotonic_ms() +
+                (gw->ping_ms < ZMQ_FIRST_TICK_MS ? gw->ping_ms
+                                                 : ZMQ_FIRST_TICK_MS);
 
     pthread_setname_np(pthread_self(), "tremolo-zmq");
     for (i = 0; i < gw->nrouters; i++) {
@@ -375,6 +420,9 @@ int zmq_gw_start(struct zmq_gw *gw, const struct zmq_conf *conf,
     gw->nworkers = nworkers;
     gw->workers = mk_mem_zalloc((size_t) nworkers * sizeof(*gw->workers));
     gw->bindings = mk_hash_create(1024, 0);
+    if (!gw->bindings || zmq_groups_init(gw) < 0) {
+        return mk_str_fail(err, errlen, "zmq: out of memory");
+    }
     gw->loop = mk_event_loop_create(64);
     gw->ctx = zmq_ctx_new();
     if (!gw->workers || !gw->bindings || !gw->loop || !gw->ctx ||
@@ -405,6 +453,7 @@ int zmq_gw_start(struct zmq_gw *gw, const struct zmq_conf *conf,
 
 static int gw_free_binding(const char *k, size_t kl, void *v, void *ctx)
 {
+    zmq_groups_leave_all(ctx, v);
     mk_mem_free(v);
     return 0;
 }
@@ -433,9 +482,12 @@ void zmq_gw_stop(struct zmq_gw *gw)
         gw->loop = NULL;
     }
     if (gw->bindings) {
-        mk_hash_foreach(gw->bindings, gw_free_binding, NULL);
+        mk_hash_foreach(gw->bindings, gw_free_binding, gw);
         mk_hash_destroy(gw->bindings, NULL);
         gw->bindings = NULL;
+    }
+    if (gw->groups) {
+        zmq_groups_release(gw);
     }
     zmq_nodes_release(&gw->nodes);
     mk_mem_free(gw->workers);

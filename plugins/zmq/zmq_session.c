@@ -376,10 +376,15 @@ static void zmq_apply(struct zmq_session *s, struct zmq_wire *w)
     size_t len = zmq_msg_size(&w->payload);
 
     if (w->type == ZMQ_MSG_END) {
-        if (s->r) {
+        /* as BlastBeat: end closes (spec 2.3); a node that ends a request
+         * it never answered gets the client a 502, not an empty 200 */
+        if (s->r && !mk_response_head_sent(s->r)) {
+            zmq_fail(s, 502);
+        }
+        else if (s->r) {
             zmq_end(s);
         }
-        mk_conn_close(s->conn, 1);   /* as BlastBeat: end closes (spec 2.3) */
+        mk_conn_close(s->conn, 1);
         return;
     }
     if (!s->r || s->ended) {

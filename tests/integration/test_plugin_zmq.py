@@ -364,3 +364,78 @@ def test_node_timeout_is_504(gateway):
     t0 = time.monotonic()
     status = srv.http("GET", "/")[0]
     assert status == 504 and 0.25 < time.monotonic() - t0 < 3
+
+
+def _held_sessions(srv, node_log, count):
+    """Opens `count` client connections whose requests the node holds."""
+    conns = []
+    for _ in range(count):
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        s.sendall(build_request("GET", "/"))
+        conns.append(s)
+    assert wait_for(lambda: len(node_log) == count)
+    return conns
+
+
+def _msgs(node, since):
+    with node.lock:
+        return [(s, b) for s, t, b in node.log[since:] if t == b"msg"]
+
+
+def test_groups_msg_echo_rule_sid_route_and_leave(gateway):
+    srv = gateway()
+    sids = []
+    node = srv.node(b"node1", lambda n, sid, env: sids.append(sid))
+    srv.wait_log(r'node "node1" is available')
+    conns = _held_sessions(srv, sids, 3)
+    a, b, c = sids
+    node.send(a, b"noecho", b"")           # a's future joins: no echo
+    for sid in sids:
+        node.send(sid, b"join", b"room")
+    mark = len(node.log)
+    node.send(a, b"room:msg", b"hello room")
+    assert wait_for(lambda: len(_msgs(node, mark)) == 2)
+    time.sleep(0.1)
+    got = _msgs(node, mark)
+    assert sorted(got) == sorted([(b, b"hello room"), (c, b"hello room")])
+
+    mark = len(node.log)
+    node.send(b, b"room:msg", b"from b")   # b echoes (default on)
+    assert wait_for(lambda: len(_msgs(node, mark)) == 3)
+
+    mark = len(node.log)
+    node.send(a, b"@" + c + b":msg", b"direct")   # split at the LAST colon
+    assert wait_for(lambda: _msgs(node, mark) == [(c, b"direct")])
+
+    node.send(c, b"leave", b"room")
+    mark = len(node.log)
+    node.send(a, b"room:msg", b"after leave")
+    assert wait_for(lambda: _msgs(node, mark) == [(b, b"after leave")])
+    time.sleep(0.1)
+    assert _msgs(node, mark) == [(b, b"after leave")]
+
+    mark = len(node.log)
+    node.send(a, b"nosuchroom:msg", b"x")  # no group: dropped whole
+    node.send(a, b"msg", b"x")             # no route: ignored
+    time.sleep(0.2)
+    assert _msgs(node, mark) == []
+    for s in conns:
+        s.close()
+
+
+def test_invalid_join_destroys_the_session(gateway):
+    srv = gateway()
+    sids = []
+    node = srv.node(b"node1", lambda n, sid, env: sids.append(sid))
+    srv.wait_log(r'node "node1" is available')
+    (conn,) = _held_sessions(srv, sids, 1)
+    node.send(sids[0], b"join", b"@bad")
+    conn.settimeout(3)
+    data = b""
+    while True:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break                              # closed
+        data += chunk
+    assert data.startswith(b"HTTP/1.1 502")    # never an empty 200
+    assert wait_for(lambda: b"end" in node.types(sids[0]))
