@@ -18,11 +18,13 @@
 
 #define MK_CONN_LINGER_MS 2000      /* read-and-drop time after an error */
 #define MK_IOV_MAX        64
+#define MK_CONN_EAGER_FLUSH (64 * 1024)
 
 static _Atomic uint64_t conn_next_id = 1;
 
 static void conn_on_event(struct mk_event *ev, uint32_t events);
 static void conn_after_handler(struct mk_conn *c);
+static int conn_write_queue(struct mk_conn *c);
 static void conn_on_timer(struct mk_timer *t, void *data);
 static void conn_close_now(struct mk_conn *c);
 
@@ -439,6 +441,13 @@ static int conn_queue_check(struct mk_conn *c)
         return conn_fail(c);
     }
     if ((c->flags & MK_CONN_F_IN_HANDLER) == 0) {
+        /* A burst of backend messages in one batch would otherwise all be
+         * queued before the posted flush and hit the limit even for a
+         * client that reads fast: past a threshold, write now (failures
+         * still close later, at the posted pass). */
+        if (c->wq_bytes >= MK_CONN_EAGER_FLUSH && conn_write_queue(c) < 0) {
+            return conn_fail(c);
+        }
         mk_conn_post(c, 0);            /* one writev for a burst of writes */
     }
     return 0;
@@ -662,7 +671,9 @@ static void conn_cork_if_file_follows(struct mk_conn *c)
     }
 }
 
-int mk_conn_flush_now(struct mk_conn *c)
+/* Writes queued bytes until the queue is empty (1), the socket is full
+ * (0) or the connection failed (-1); closes nothing. */
+static int conn_write_queue(struct mk_conn *c)
 {
     const struct mk_net_io *io = c->listen->io;
     struct iovec iov[MK_IOV_MAX];
@@ -670,9 +681,6 @@ int mk_conn_flush_now(struct mk_conn *c)
     int cnt;
     ssize_t n;
 
-    if (c->state == MK_CONN_CLOSED) {
-        return -1;
-    }
     conn_cork_if_file_follows(c);
     while (!mk_list_is_empty(&c->wq)) {
         struct mk_chunk *first = mk_list_entry(c->wq.next, struct mk_chunk,
@@ -702,9 +710,27 @@ int mk_conn_flush_now(struct mk_conn *c)
             return 0;
         }
         if (n < 0) {
-            conn_close_now(c);
             return -1;
         }
+    }
+    return 1;
+}
+
+int mk_conn_flush_now(struct mk_conn *c)
+{
+    const struct mk_net_io *io = c->listen->io;
+    int ret;
+
+    if (c->state == MK_CONN_CLOSED) {
+        return -1;
+    }
+    ret = conn_write_queue(c);
+    if (ret < 0) {
+        conn_close_now(c);
+        return -1;
+    }
+    if (ret == 0) {
+        return 0;
     }
     if (c->flags & MK_CONN_F_CORKED) {
         c->flags &= ~MK_CONN_F_CORKED;

@@ -15,8 +15,9 @@ want libjemalloc-dev libmbedtls-dev libzmq3-dev uuid-dev zlib1g-dev \
      libnghttp2-dev libcrypt-dev
 # Test runners and the real clients the integration tests drive.
 want python3-pytest python3-zmq curl nghttp2-client
-# Benchmark: load generator and the peer server we compare with.
-want wrk nginx-light
+# Benchmark: load generator and the peers we compare with (nginx for static
+# files; Mongrel2 and nginx + uWSGI for the ZeroMQ gateway).
+want wrk nginx-light mongrel2-core uwsgi-core uwsgi-plugin-python3
 # Tools the tests use to look at a running server (ps, ss) and make certs.
 want procps iproute2 openssl
 

@@ -439,3 +439,69 @@ def test_invalid_join_destroys_the_session(gateway):
         data += chunk
     assert data.startswith(b"HTTP/1.1 502")    # never an empty 200
     assert wait_for(lambda: b"end" in node.types(sids[0]))
+
+
+WSGI_APP = '''
+def app(environ, start_response):
+    body = environ["wsgi.input"].read()
+    out = b"%s %s %d:%s" % (environ["REQUEST_METHOD"].encode(),
+                            environ["PATH_INFO"].encode(), len(body), body)
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", str(len(out)))])
+    return [out]
+'''
+
+
+def test_wsgi_app_through_tremolo(gateway, tmp_path):
+    import os
+    import subprocess
+    srv = gateway("wsgi-*")
+    (tmp_path / "wsgiapp.py").write_text(WSGI_APP)
+    helper = os.path.join(os.environ["TREMOLO_SRC"], "plugins", "zmq",
+                          "nodes", "python", "tremolo_wsgi.py")
+    procs = [subprocess.Popen(["/usr/bin/python3", helper, "wsgiapp:" + app,
+                               "--id", "wsgi-" + app, "--connect",
+                               srv.endpoint], cwd=str(tmp_path))
+             for app in ("app",)]
+    try:
+        srv.wait_log(r'node "wsgi-app" is available')
+        status, _, body = srv.http("POST", "/form", body=b"a=1&b=2")
+        assert (status, body) == (200, b"POST /form 7:a=1&b=2")
+        c = srv.connect()
+        for i in range(3):                   # keep-alive through the node
+            r = c.request("GET", "/k%d" % i)
+            assert r.body == b"GET /k%d 0:" % i
+        c.close()
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(5)
+
+
+def test_slow_client_bounded_by_write_queue(gateway):
+    """A node streams 100 MB to a client that reads nothing: the session is
+    closed at WriteQueueLimit, the node gets `end`, memory stays bounded."""
+    srv = gateway(server="WriteQueueLimit 1M")
+    piece = b"x" * (512 * 1024)
+
+    def flood(node, sid, env):
+        if env[b"PATH_INFO"] != b"/flood":
+            return hello(node, sid, env)
+        node.send(sid, b"headers",
+                  b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n"
+                  % (200 * len(piece)))
+        for _ in range(200):
+            node.send(sid, b"body", piece)
+    node = srv.node(b"node1", flood)
+    srv.wait_log(r'node "node1" is available')
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", srv.port))
+    s.sendall(build_request("GET", "/flood"))   # and never read
+    srv.wait_log(r"over WriteQueueLimit", timeout=10)
+    assert wait_for(lambda: b"end" in node.types(), 10)
+    with open("/proc/%d/status" % srv.pid) as f:
+        rss_kb = int(next(l for l in f if l.startswith("VmRSS")).split()[1])
+    assert rss_kb < 64 * 1024, rss_kb          # not the 100 MB sent
+    s.close()
+    assert srv.http("GET", "/")[0] == 200       # still serving
