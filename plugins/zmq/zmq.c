@@ -14,6 +14,7 @@ static const struct mk_conf_key zmq_keys[] = {
     MK_CONF_LIST("Bind", struct zmq_conf, bind),
     MK_CONF_TIME("PingFreq", struct zmq_conf, ping_freq, "3s", 10, 0),
     MK_CONF_TIME("NodeTimeout", struct zmq_conf, node_timeout, "60s", 10, 0),
+    MK_CONF_INT("MaxHops", struct zmq_conf, max_hops, "10", 0, ZMQ_MAX_HOPS),
     MK_CONF_SIZE("MaxFrameSize", struct zmq_conf, max_frame, "16M", 1024, 0),
     MK_CONF_INT("MaxNodes", struct zmq_conf, max_nodes, "1024", 1, 1000000),
     MK_CONF_END

@@ -20,12 +20,15 @@
 #include "plugins/zmq/zmq_proto.h"
 
 #define ZMQ_MAX_ROUTERS 16
+#define ZMQ_MAX_HOPS 32              /* upper bound of MaxHops */
+#define ZMQ_RETRY_BODY_MAX (1024 * 1024) /* body kept for a retry */
 
 /* [ZMQ] in zmq.conf */
 struct zmq_conf {
     struct mk_conf_list bind;
     uint64_t ping_freq;
     uint64_t node_timeout;
+    long long max_hops;
     uint64_t max_frame;
     long long max_nodes;
     long long max_headers;
@@ -73,6 +76,7 @@ struct zmq_gw {
     struct zmq_worker **workers;       /* by worker id */
     int nworkers;
     uint64_t ping_ms;
+    int max_hops;
     size_t max_frame;
     uint64_t rejects[ZMQ_REJECT_COUNT];
     uint64_t last_reject_log;
@@ -88,6 +92,14 @@ struct zmq_binding {
     const struct zmq_site_nodes *site; /* stands for the vhost */
     int echo_default;                  /* for future joins (spec 2.3) */
     struct mk_list memberships;        /* of struct zmq_member */
+    /* retry (spec 2.3 FIX): the request is kept until the response starts */
+    zmq_msg_t packet;                  /* shares the bytes sent (refcount) */
+    struct mk_list pieces;             /* body messages, incl. the end marker */
+    size_t body_kept;
+    int body_replayable;               /* every piece is still kept */
+    int responded;                     /* a response message was forwarded */
+    int hops;
+    struct zmq_node *refused[ZMQ_MAX_HOPS];
 };
 
 /* zmq_gateway.c */

@@ -35,6 +35,46 @@ void zmq_wire_free(struct zmq_wire *w)
     mk_mem_free(w);
 }
 
+/* ---- What a retry replays ------------------------------------------------------- */
+
+struct zmq_piece {
+    zmq_msg_t m;
+    struct mk_list _head;
+};
+
+static void gw_pieces_drop(struct zmq_binding *b)
+{
+    while (!mk_list_is_empty(&b->pieces)) {
+        struct zmq_piece *p = mk_list_entry(b->pieces.next, struct zmq_piece,
+                                            _head);
+        mk_list_del(&p->_head);
+        zmq_msg_close(&p->m);
+        mk_mem_free(p);
+    }
+    b->body_kept = 0;
+}
+
+/* zmq_msg_copy shares the bytes (a reference count), it does not copy. */
+static void gw_keep_piece(struct zmq_binding *b, zmq_msg_t *m)
+{
+    struct zmq_piece *p;
+
+    if (!b->body_replayable) {
+        return;
+    }
+    p = b->body_kept + zmq_msg_size(m) <= ZMQ_RETRY_BODY_MAX ?
+        mk_mem_alloc(sizeof(*p)) : NULL;
+    if (!p) {
+        gw_pieces_drop(b);
+        b->body_replayable = 0;             /* too big to replay: no retry */
+        return;
+    }
+    zmq_msg_init(&p->m);
+    zmq_msg_copy(&p->m, m);
+    b->body_kept += zmq_msg_size(m);
+    mk_list_add(&p->_head, &b->pieces);
+}
+
 /* ---- Sending to nodes ------------------------------------------------------ */
 
 /* [identity, sid, type, body]; `body` is consumed. Never blocks: a node at
@@ -109,6 +149,8 @@ static void gw_unbind(struct zmq_gw *gw, const uint8_t *sid)
     if (b) {
         b->node->load--;
         zmq_groups_leave_all(gw, b);      /* memberships die with the session */
+        gw_pieces_drop(b);
+        zmq_msg_close(&b->packet);
         mk_mem_free(b);
     }
 }
@@ -142,8 +184,18 @@ static void gw_request(struct zmq_gw *gw, struct zmq_wire *w)
         b->site = w->site;
         b->echo_default = 1;
         mk_list_init(&b->memberships);
+        mk_list_init(&b->pieces);
+        zmq_msg_init(&b->packet);
         n->load++;
     }
+    /* a new request on the connection: what a retry replays starts over */
+    gw_pieces_drop(b);
+    b->body_replayable = 1;
+    b->responded = 0;
+    b->hops = 0;
+    zmq_msg_close(&b->packet);
+    zmq_msg_init(&b->packet);
+    zmq_msg_copy(&b->packet, &w->payload);
     if (gw_send(gw, b->node, w->sid, "uwsgi", &w->payload) < 0) {
         mk_warn("zmq: cannot queue a request for node %.*s: %s",
                 (int) b->node->id_len, b->node->id, zmq_strerror(errno));
@@ -165,6 +217,7 @@ static void gw_on_inbox(struct mk_channel *ch, struct mk_channel_msg *msg)
     case ZMQ_WIRE_BODY:
         b = mk_hash_get(gw->bindings, (const char *) w->sid, ZMQ_SID_LEN);
         if (b) {
+            gw_keep_piece(b, &w->payload);
             gw_send(gw, b->node, w->sid, "body", &w->payload);
         }
         break;
@@ -193,6 +246,43 @@ static void gw_reject(struct zmq_gw *gw, enum zmq_reject why)
         gw->last_reject_log = now;
         mk_info("zmq: dropped a node message (%s); %llu such so far",
                 zmq_reject_name(why), (unsigned long long) gw->rejects[why]);
+    }
+}
+
+/* `retry` (spec 2.3): the request and its body so far go to another node,
+ * never one that already refused, at most MaxHops times and only before
+ * any response byte was forwarded; otherwise the client gets 502. */
+static void gw_retry(struct zmq_gw *gw, struct zmq_binding *b)
+{
+    struct zmq_piece *p;
+    struct zmq_node *n = NULL;
+    struct zmq_wire *w;
+    struct mk_list *it;
+    zmq_msg_t m;
+
+    if (!b->responded && b->body_replayable && b->hops < gw->max_hops) {
+        b->refused[b->hops++] = b->node;
+        n = zmq_nodes_pick(&gw->nodes, b->site, b->refused, (size_t) b->hops);
+    }
+    if (!n) {
+        w = zmq_wire_new(ZMQ_WIRE_NODE_GONE, b->sid);
+        if (w) {
+            gw_to_worker(gw, b->worker, w);
+        }
+        gw_unbind(gw, b->sid);
+        return;
+    }
+    b->node->load--;
+    n->load++;
+    b->node = n;
+    zmq_msg_init(&m);
+    zmq_msg_copy(&m, &b->packet);
+    gw_send(gw, n, b->sid, "uwsgi", &m);
+    mk_list_foreach(it, &b->pieces) {
+        p = mk_list_entry(it, struct zmq_piece, _head);
+        zmq_msg_init(&m);
+        zmq_msg_copy(&m, &p->m);
+        gw_send(gw, n, b->sid, "body", &m);
     }
 }
 
@@ -242,6 +332,9 @@ static void gw_node_message(struct zmq_gw *gw, int router, zmq_msg_t *parts,
     zmq_nodes_seen(&gw->nodes, router, m.identity, m.identity_len,
                    mk_clock_monotonic_ms(), &up);     /* traffic is liveness */
     switch (m.type) {
+    case ZMQ_MSG_RETRY:
+        gw_retry(gw, b);
+        return;
     case ZMQ_MSG_JOIN:
     case ZMQ_MSG_LEAVE:
     case ZMQ_MSG_ECHO:
@@ -257,6 +350,7 @@ static void gw_node_message(struct zmq_gw *gw, int router, zmq_msg_t *parts,
     default:
         break;
     }
+    b->responded = 1;                    /* from now on no retry */
     w = zmq_wire_new(ZMQ_WIRE_NODE, (const uint8_t *) m.sid);
     if (!w) {
         return;
@@ -416,6 +510,7 @@ int zmq_gw_start(struct zmq_gw *gw, const struct zmq_conf *conf,
     int linger = 0;
 
     gw->ping_ms = conf->ping_freq;
+    gw->max_hops = (int) conf->max_hops;
     gw->max_frame = conf->max_frame;
     gw->nworkers = nworkers;
     gw->workers = mk_mem_zalloc((size_t) nworkers * sizeof(*gw->workers));
@@ -453,8 +548,12 @@ int zmq_gw_start(struct zmq_gw *gw, const struct zmq_conf *conf,
 
 static int gw_free_binding(const char *k, size_t kl, void *v, void *ctx)
 {
-    zmq_groups_leave_all(ctx, v);
-    mk_mem_free(v);
+    struct zmq_binding *b = v;
+
+    zmq_groups_leave_all(ctx, b);
+    gw_pieces_drop(b);
+    zmq_msg_close(&b->packet);
+    mk_mem_free(b);
     return 0;
 }
 
