@@ -297,22 +297,6 @@ measure() {
     echo "$rps $p99 $us $err"
 }
 
-fmt_stats() {
-    [ -n "${1:-}" ] || { echo "-"; return; }
-    local m lo hi
-    read -r m lo hi <<< "$(bench_stats "$@")"
-    echo "$m [$lo-$hi]"
-}
-
-better() {
-    local ratio=$1 dir=$2 a=$3 b=$4
-    [ "$ratio" = - ] && { echo "no data"; return; }
-    awk -v r="$ratio" -v d="$dir" -v a="$a" -v b="$b" 'BEGIN {
-        if (r > 0.97 && r < 1.03) { print "tie"; exit }
-        win = (d == "high") ? (r > 1) : (r < 1)
-        print (win ? a : b) " better" }'
-}
-
 # scenario TITLE SHORT A KIND_A WORKERS_A B KIND_B WORKERS_B SRVCPU WRKCPU
 scenario() {
     local title=$1 short=$2 A=$3 ka=$4 wa=$5 B=$6 kb=$7 wb=$8 scpu=$9 wcpu=${10}

@@ -177,3 +177,22 @@ bench_wrk_parse() {
             printf "%d %.2f %.3f %d\n", req, rps, p99, err
         }' "$1"
 }
+
+# fmt_stats V...: "median [min-max]" or "-" for no values.
+fmt_stats() {
+    [ -n "${1:-}" ] || { echo "-"; return; }
+    local m lo hi
+    read -r m lo hi <<< "$(bench_stats "$@")"
+    echo "$m [$lo-$hi]"
+}
+
+# better RATIO high|low A B: which server wins given ratio A/B. Within 3 %
+# is called a tie: rounds drift more than that.
+better() {
+    local ratio=$1 dir=$2 a=$3 b=$4
+    [ "$ratio" = - ] && { echo "no data"; return; }
+    awk -v r="$ratio" -v d="$dir" -v a="$a" -v b="$b" 'BEGIN {
+        if (r > 0.97 && r < 1.03) { print "tie"; exit }
+        win = (d == "high") ? (r > 1) : (r < 1)
+        print (win ? a : b) " better" }'
+}
