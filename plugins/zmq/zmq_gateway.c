@@ -350,6 +350,19 @@ static void gw_node_message(struct zmq_gw *gw, int router, zmq_msg_t *parts,
     default:
         break;
     }
+    if (m.type != ZMQ_MSG_HEADERS && m.type != ZMQ_MSG_BODY &&
+        m.type != ZMQ_MSG_CHUNK && m.type != ZMQ_MSG_END) {
+        /* websocket, cache, push, pipe, socket.io messages: their plugins
+         * register them later; until then, say so once per node */
+        if (m.type < 32 && !(b->node->warned_types & (1u << m.type))) {
+            b->node->warned_types |= 1u << m.type;
+            mk_warn("zmq: node \"%.*s\" sent \"%s\", which no loaded plugin "
+                    "handles: dropped (logged once per node)",
+                    (int) b->node->id_len, b->node->id,
+                    zmq_msg_type_name(m.type));
+        }
+        return;
+    }
     b->responded = 1;                    /* from now on no retry */
     w = zmq_wire_new(ZMQ_WIRE_NODE, (const uint8_t *) m.sid);
     if (!w) {

@@ -25,6 +25,7 @@ struct zmq_node {
     uint64_t last_seen;        /* ms; 0 = never */
     unsigned load;             /* live sessions bound to it */
     int spawn_sent;
+    uint32_t warned_types;     /* unhandled types already logged (bit/type) */
     uint64_t seq;              /* admission order: ties among glob matches */
 };
 

@@ -544,3 +544,21 @@ def test_retry_with_nobody_else_is_502(gateway):
     srv.node(b"node1", lambda node, sid, env: node.send(sid, b"retry", b""))
     srv.wait_log(r'node "node1" is available')
     assert srv.http("GET", "/")[0] == 502
+
+
+def test_unhandled_type_logged_once_per_node(gateway):
+    srv = gateway()
+    sids = []
+    node = srv.node(b"node1", lambda n, sid, env: sids.append(sid))
+    srv.wait_log(r'node "node1" is available')
+    (conn,) = _held_sessions(srv, sids, 1)
+    for _ in range(3):
+        node.send(sids[0], b"push", b"x")
+        node.send(sids[0], b"nosuchtype", b"x")
+    hello(node, sids[0], None)               # the session still works
+    conn.settimeout(5)
+    assert conn.recv(4096).startswith(b"HTTP/1.1 200")
+    log = srv.error_log()
+    assert log.count('sent "push", which no loaded plugin handles') == 1
+    assert log.count('sent "unknown", which no loaded plugin handles') == 1
+    conn.close()
