@@ -17,6 +17,9 @@ static const struct mk_conf_key zmq_keys[] = {
     MK_CONF_INT("MaxHops", struct zmq_conf, max_hops, "10", 0, ZMQ_MAX_HOPS),
     MK_CONF_SIZE("MaxFrameSize", struct zmq_conf, max_frame, "16M", 1024, 0),
     MK_CONF_INT("MaxNodes", struct zmq_conf, max_nodes, "1024", 1, 1000000),
+    MK_CONF_BOOL("Curve", struct zmq_conf, curve, "off"),
+    MK_CONF_STR("CurveSecretKey", struct zmq_conf, curve_secret, ""),
+    MK_CONF_STR("CurveKeys", struct zmq_conf, curve_keys, ""),
     MK_CONF_END
 };
 
@@ -39,6 +42,25 @@ static int zmq_conf_check(void *conf, struct mk_server *srv, char *err,
         return mk_str_fail(err, errlen, "%s:%d: Bind: at most %d endpoints",
                            zc->bind.files[ZMQ_MAX_ROUTERS],
                            zc->bind.lines[ZMQ_MAX_ROUTERS], ZMQ_MAX_ROUTERS);
+    }
+    if (zc->curve) {
+        char path[4096];
+
+        if (strlen(zc->curve_secret) != 40) {
+            return mk_str_fail(err, errlen, "[ZMQ]: Curve on needs "
+                               "CurveSecretKey, the server's 40-character "
+                               "Z85 secret key");
+        }
+        if (!zc->curve_keys[0]) {
+            return mk_str_fail(err, errlen, "[ZMQ]: Curve on needs CurveKeys, "
+                               "the file of allowed node public keys");
+        }
+        mk_server_path(srv, zc->curve_keys, path, sizeof(path));
+        mk_mem_free(zc->curve_keys);
+        zc->curve_keys = mk_mem_strdup(path);
+        if (!zc->curve_keys) {
+            return mk_str_fail(err, errlen, "out of memory");
+        }
     }
     return 0;
 }

@@ -31,6 +31,9 @@ struct zmq_conf {
     long long max_hops;
     uint64_t max_frame;
     long long max_nodes;
+    int curve;
+    char *curve_secret;               /* Z85, 40 characters */
+    char *curve_keys;                 /* allow-list file of node public keys */
     long long max_headers;
     struct zmq_gw *gw;                 /* set by init */
 };
@@ -74,6 +77,8 @@ struct zmq_gw {
     struct mk_hash *bindings;          /* sid -> struct zmq_binding */
     struct mk_hash *groups;            /* site + name -> struct zmq_group */
     struct zmq_worker **workers;       /* by worker id */
+    void *zap;                         /* ZAP handler (CURVE allow-list) */
+    struct mk_hash *curve_allowed;     /* 32-byte public key -> 1 */
     int nworkers;
     uint64_t ping_ms;
     int max_hops;
@@ -101,6 +106,14 @@ struct zmq_binding {
     int hops;
     struct zmq_node *refused[ZMQ_MAX_HOPS];
 };
+
+/* zmq_curve.c: CURVE on every ROUTER, nodes allowed by public key */
+int  zmq_curve_setup(struct zmq_gw *gw, const struct zmq_conf *conf,
+                     char *err, size_t errlen);
+int  zmq_curve_socket(struct zmq_gw *gw, const struct zmq_conf *conf,
+                      void *router, char *err, size_t errlen);
+void zmq_curve_handle(struct zmq_gw *gw);       /* one ZAP request */
+void zmq_curve_release(struct zmq_gw *gw);
 
 /* zmq_gateway.c */
 int  zmq_gw_start(struct zmq_gw *gw, const struct zmq_conf *conf,

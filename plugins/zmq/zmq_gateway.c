@@ -474,9 +474,9 @@ static void *gw_main(void *arg)
 {
     struct zmq_gw *gw = arg;
     struct zmq_tick_ops ops = { gw_ping, gw_spawn, gw_off, gw };
-    zmq_pollitem_t items[ZMQ_MAX_ROUTERS + 1];
+    zmq_pollitem_t items[ZMQ_MAX_ROUTERS + 2];
     uint64_t now, next_tick;
-    int i;
+    int i, nitems;
 
     /* Spec 5: first tick 1 s after start; never later than one PingFreq,
      * or a short PingFreq would find nodes "silent" that were never
@@ -491,9 +491,13 @@ static void *gw_main(void *arg)
     }
     items[gw->nrouters] = (zmq_pollitem_t) { NULL, mk_event_loop_fd(gw->loop),
                                              ZMQ_POLLIN, 0 };
+    nitems = gw->nrouters + 1;
+    if (gw->zap) {
+        items[nitems++] = (zmq_pollitem_t) { gw->zap, 0, ZMQ_POLLIN, 0 };
+    }
     while (!atomic_load(&gw->stop)) {
         now = mk_clock_monotonic_ms();
-        if (zmq_poll(items, gw->nrouters + 1,
+        if (zmq_poll(items, nitems,
                      next_tick > now ? (long) (next_tick - now) : 0) < 0 &&
             errno != EINTR) {
             mk_err("zmq: poll failed: %s", zmq_strerror(errno));
@@ -503,6 +507,9 @@ static void *gw_main(void *arg)
             if (items[i].revents & ZMQ_POLLIN) {
                 gw_drain_router(gw, i);
             }
+        }
+        if (gw->zap && (items[nitems - 1].revents & ZMQ_POLLIN)) {
+            zmq_curve_handle(gw);
         }
         mk_event_loop_run_once(gw->loop, 0);          /* the inbox */
         now = mk_clock_monotonic_ms();
@@ -537,6 +544,9 @@ int zmq_gw_start(struct zmq_gw *gw, const struct zmq_conf *conf,
         mk_channel_init(&gw->inbox, gw->loop, gw_on_inbox, gw) < 0) {
         return mk_str_fail(err, errlen, "zmq: out of resources");
     }
+    if (zmq_curve_setup(gw, conf, err, errlen) < 0) {
+        return -1;
+    }
     for (i = 0; i < conf->bind.count; i++) {
         void *s = zmq_socket(gw->ctx, ZMQ_ROUTER);
         if (!s) {
@@ -545,6 +555,9 @@ int zmq_gw_start(struct zmq_gw *gw, const struct zmq_conf *conf,
         }
         gw->routers[gw->nrouters++] = s;
         zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+        if (zmq_curve_socket(gw, conf, s, err, errlen) < 0) {
+            return -1;
+        }
         if (zmq_bind(s, conf->bind.values[i]) < 0) {
             return mk_str_fail(err, errlen, "%s:%d: Bind: %s: %s",
                                conf->bind.files[i], conf->bind.lines[i],
@@ -584,6 +597,7 @@ void zmq_gw_stop(struct zmq_gw *gw)
         zmq_close(gw->routers[i]);
     }
     gw->nrouters = 0;
+    zmq_curve_release(gw);
     if (gw->ctx) {
         zmq_ctx_term(gw->ctx);
         gw->ctx = NULL;

@@ -36,11 +36,15 @@ class Node:
     """A DEALER node in a thread. `app(node, sid, vars)` answers a request;
     every message received is recorded in `log` as (sid, type, body)."""
 
-    def __init__(self, endpoint, identity, app=None, pong=True):
+    def __init__(self, endpoint, identity, app=None, pong=True, curve=None):
         self.ctx = zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.IDENTITY, identity)
         self.sock.setsockopt(zmq.LINGER, 0)
+        if curve:                      # (server public, public, secret)
+            self.sock.setsockopt(zmq.CURVE_SERVERKEY, curve[0])
+            self.sock.setsockopt(zmq.CURVE_PUBLICKEY, curve[1])
+            self.sock.setsockopt(zmq.CURVE_SECRETKEY, curve[2])
         self.sock.connect(endpoint)
         self.identity = identity
         self.app = app
@@ -119,8 +123,8 @@ def gateway(tremolo):
                       server=server, workers=workers)
         srv.endpoint = endpoint
 
-        def node(identity, app=hello, pong=True):
-            n = Node(endpoint, identity, app, pong)
+        def node(identity, app=hello, pong=True, curve=None):
+            n = Node(endpoint, identity, app, pong, curve)
             nodes.append(n)
             return n
         srv.node = node
@@ -562,3 +566,28 @@ def test_unhandled_type_logged_once_per_node(gateway):
     assert log.count('sent "push", which no loaded plugin handles') == 1
     assert log.count('sent "unknown", which no loaded plugin handles') == 1
     conn.close()
+
+
+def test_curve_allows_listed_node_keys_only(gateway, tmp_path):
+    spub, ssec = zmq.curve_keypair()
+    apub, asec = zmq.curve_keypair()
+    bpub, bsec = zmq.curve_keypair()
+    keys = tmp_path / "nodes.keys"
+    keys.write_text("# allowed nodes\n%s  web-ok\n" % apub.decode())
+    srv = gateway("web-*", zmq="    Curve on\n    CurveSecretKey %s\n"
+                               "    CurveKeys %s\n" % (ssec.decode(), keys))
+    srv.node(b"web-bad", curve=(spub, bpub, bsec))    # key not listed
+    srv.node(b"web-plain")                            # no CURVE at all
+    srv.wait_log(r"refused a node whose CURVE key is not in CurveKeys")
+    time.sleep(0.5)
+    assert srv.http("GET", "/")[0] == 503
+    srv.node(b"web-ok", curve=(spub, apub, asec))
+    assert get_ok(srv)[2] == b"hello from web-ok"
+    assert "web-bad\" is available" not in srv.error_log()
+    assert "web-plain\" is available" not in srv.error_log()
+
+
+def test_curve_config_errors(check_config, tmp_path):
+    rc, out = check_config(plugins=("liana", "zmq"), plugin_confs={
+        "zmq": "[ZMQ]\n    Bind tcp://127.0.0.1:5999\n    Curve on\n"})
+    assert rc == 1 and "Curve on needs CurveSecretKey" in out, out
