@@ -106,6 +106,10 @@ static int zmq_sites(struct zmq_gw *gw, struct mk_server *srv, int nrouters)
     return 0;
 }
 
+/* The gateway of the running generation (master thread only): a reload
+ * takes its endpoints over. */
+static struct zmq_gw *zmq_running;
+
 static int zmq_plugin_init(void *conf, struct mk_server *srv)
 {
     struct zmq_conf *zc = conf;
@@ -121,6 +125,9 @@ static int zmq_plugin_init(void *conf, struct mk_server *srv)
         mk_err("zmq: out of memory");
         return -1;
     }
+    if (zmq_running) {
+        zmq_gw_release_endpoints(zmq_running);
+    }
     if (zmq_gw_start(zc->gw, zc, mk_server_worker_count(srv), err,
                      sizeof(err)) < 0) {
         mk_err("%s", err);
@@ -129,6 +136,7 @@ static int zmq_plugin_init(void *conf, struct mk_server *srv)
         zc->gw = NULL;
         return -1;
     }
+    zmq_running = zc->gw;
     return 0;
 }
 
@@ -137,6 +145,9 @@ static void zmq_plugin_exit(void *conf, struct mk_server *srv)
     struct zmq_conf *zc = conf;
 
     if (zc->gw) {
+        if (zmq_running == zc->gw) {
+            zmq_running = NULL;
+        }
         zmq_gw_stop(zc->gw);
         mk_mem_free(zc->gw);
         zc->gw = NULL;

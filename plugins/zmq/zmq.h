@@ -86,6 +86,8 @@ struct zmq_gw {
     uint64_t rejects[ZMQ_REJECT_COUNT];
     uint64_t last_reject_log;
     atomic_int stop;
+    atomic_int release;                /* reload: give up the endpoints */
+    atomic_int released;
     pthread_t thread;
     int running;
 };
@@ -119,6 +121,9 @@ void zmq_curve_release(struct zmq_gw *gw);
 int  zmq_gw_start(struct zmq_gw *gw, const struct zmq_conf *conf,
                   int nworkers, char *err, size_t errlen);
 void zmq_gw_stop(struct zmq_gw *gw);
+/* Reload (master thread): the running gateway fails its sessions with 502
+ * and closes its ROUTERs so the new generation can bind the endpoints. */
+void zmq_gw_release_endpoints(struct zmq_gw *gw);
 struct zmq_wire *zmq_wire_new(enum zmq_wire_kind kind, const uint8_t *sid);
 void zmq_wire_free(struct zmq_wire *w);
 

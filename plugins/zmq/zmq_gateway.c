@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mk_core/mk_clock.h"
 #include "mk_core/mk_log.h"
@@ -470,6 +471,68 @@ static void gw_off(void *ctx, struct zmq_node *n)
     mk_mem_free(gc.sids);
 }
 
+static int gw_collect_all(const char *k, size_t kl, void *v, void *ctx)
+{
+    struct gw_collect *gc = ctx;
+
+    if (gc->count < gc->size) {
+        memcpy(gc->sids[gc->count++], k, ZMQ_SID_LEN);
+    }
+    return 0;
+}
+
+/* Reload: the next generation takes the endpoints. Sessions still waiting
+ * for a node get 502 now rather than a hang (their nodes will answer the
+ * new gateway, which does not know these sids). */
+static void gw_give_up_endpoints(struct zmq_gw *gw)
+{
+    struct gw_collect gc = { NULL, NULL, 0, mk_hash_count(gw->bindings) };
+    size_t i;
+    int r;
+
+    gc.sids = gc.size ? mk_mem_alloc(gc.size * ZMQ_SID_LEN) : NULL;
+    if (gc.sids) {
+        mk_hash_foreach(gw->bindings, gw_collect_all, &gc);
+    }
+    for (i = 0; i < gc.count; i++) {
+        struct zmq_binding *b = mk_hash_get(gw->bindings,
+                                            (const char *) gc.sids[i],
+                                            ZMQ_SID_LEN);
+        struct zmq_wire *w = zmq_wire_new(ZMQ_WIRE_NODE_GONE, gc.sids[i]);
+        int worker = b->worker;
+
+        gw_unbind(gw, gc.sids[i]);
+        if (w) {
+            gw_to_worker(gw, worker, w);
+        }
+    }
+    mk_mem_free(gc.sids);
+    for (r = 0; r < gw->nrouters; r++) {
+        zmq_close(gw->routers[r]);
+    }
+    gw->nrouters = 0;
+    if (gw->zap) {
+        zmq_close(gw->zap);
+        gw->zap = NULL;
+    }
+    mk_info("zmq: endpoints handed over to the new configuration");
+    atomic_store(&gw->released, 1);
+}
+
+void zmq_gw_release_endpoints(struct zmq_gw *gw)
+{
+    uint64_t t0 = mk_clock_monotonic_ms();
+
+    if (!gw->running) {
+        return;
+    }
+    atomic_store(&gw->release, 1);
+    mk_event_loop_wakeup(gw->loop);
+    while (!atomic_load(&gw->released) && mk_clock_monotonic_ms() - t0 < 2000) {
+        usleep(1000);
+    }
+}
+
 static void *gw_main(void *arg)
 {
     struct zmq_gw *gw = arg;
@@ -496,6 +559,12 @@ static void *gw_main(void *arg)
         items[nitems++] = (zmq_pollitem_t) { gw->zap, 0, ZMQ_POLLIN, 0 };
     }
     while (!atomic_load(&gw->stop)) {
+        if (atomic_load(&gw->release) && !atomic_load(&gw->released)) {
+            gw_give_up_endpoints(gw);
+            items[0] = (zmq_pollitem_t) { NULL, mk_event_loop_fd(gw->loop),
+                                          ZMQ_POLLIN, 0 };
+            nitems = 1;
+        }
         now = mk_clock_monotonic_ms();
         if (zmq_poll(items, nitems,
                      next_tick > now ? (long) (next_tick - now) : 0) < 0 &&
@@ -558,7 +627,15 @@ int zmq_gw_start(struct zmq_gw *gw, const struct zmq_conf *conf,
         if (zmq_curve_socket(gw, conf, s, err, errlen) < 0) {
             return -1;
         }
-        if (zmq_bind(s, conf->bind.values[i]) < 0) {
+        /* after a reload libzmq releases the old socket asynchronously */
+        uint64_t t0 = mk_clock_monotonic_ms();
+        int rc;
+        while ((rc = zmq_bind(s, conf->bind.values[i])) < 0 &&
+               zmq_errno() == EADDRINUSE &&
+               mk_clock_monotonic_ms() - t0 < 1000) {
+            usleep(10 * 1000);
+        }
+        if (rc < 0) {
             return mk_str_fail(err, errlen, "%s:%d: Bind: %s: %s",
                                conf->bind.files[i], conf->bind.lines[i],
                                conf->bind.values[i], zmq_strerror(errno));

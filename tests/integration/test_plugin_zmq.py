@@ -591,3 +591,14 @@ def test_curve_config_errors(check_config, tmp_path):
     rc, out = check_config(plugins=("liana", "zmq"), plugin_confs={
         "zmq": "[ZMQ]\n    Bind tcp://127.0.0.1:5999\n    Curve on\n"})
     assert rc == 1 and "Curve on needs CurveSecretKey" in out, out
+
+
+def test_reload_hands_the_endpoints_over(gateway):
+    srv = gateway("node1 web-*")
+    srv.node(b"node1")
+    srv.node(b"web-2")
+    assert get_ok(srv)[0] == 200
+    for _ in range(2):                      # twice: the handover repeats
+        srv.reload()
+        assert "reload failed" not in srv.error_log()
+        assert get_ok(srv, timeout=8)[0] == 200   # nodes reconnect by themselves
