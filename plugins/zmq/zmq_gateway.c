@@ -421,7 +421,7 @@ static void gw_spawn(void *ctx, struct zmq_node *n)
 }
 
 struct gw_collect {
-    const struct zmq_node *node;
+    const struct zmq_node *node;       /* NULL: every session */
     uint8_t (*sids)[ZMQ_SID_LEN];
     size_t count, size;
 };
@@ -431,24 +431,20 @@ static int gw_collect_sid(const char *k, size_t kl, void *v, void *ctx)
     struct gw_collect *gc = ctx;
     struct zmq_binding *b = v;
 
-    if (b->node == gc->node && gc->count < gc->size) {
+    if ((!gc->node || b->node == gc->node) && gc->count < gc->size) {
         memcpy(gc->sids[gc->count++], k, ZMQ_SID_LEN);
     }
     return 0;
 }
 
-/* A dead node's sessions fail over: each worker answers 502 where nothing
- * was sent yet, or closes (spec 4.2 FIX). Its bindings go, so its load is
- * zero again when it comes back. */
-static void gw_off(void *ctx, struct zmq_node *n)
+/* Unbinds the sessions of `node` (NULL: all of them) and has each owning
+ * worker answer 502 where nothing was sent yet, or close (spec 4.2 FIX). */
+static void gw_fail_sessions(struct zmq_gw *gw, const struct zmq_node *node)
 {
-    struct zmq_gw *gw = ctx;
-    struct gw_collect gc = { n, NULL, 0, n->load };
+    struct gw_collect gc = { node, NULL, 0, mk_hash_count(gw->bindings) };
     size_t i;
 
-    mk_warn("zmq: node \"%.*s\" is OFF (%u session(s) failed over)",
-            (int) n->id_len, n->id, n->load);
-    if (n->load == 0) {
+    if (gc.size == 0) {
         return;
     }
     gc.sids = mk_mem_alloc(gc.size * ZMQ_SID_LEN);
@@ -471,14 +467,15 @@ static void gw_off(void *ctx, struct zmq_node *n)
     mk_mem_free(gc.sids);
 }
 
-static int gw_collect_all(const char *k, size_t kl, void *v, void *ctx)
+/* A dead node's sessions fail over; its bindings go, so its load is zero
+ * again when it comes back. */
+static void gw_off(void *ctx, struct zmq_node *n)
 {
-    struct gw_collect *gc = ctx;
-
-    if (gc->count < gc->size) {
-        memcpy(gc->sids[gc->count++], k, ZMQ_SID_LEN);
+    mk_warn("zmq: node \"%.*s\" is OFF (%u session(s) failed over)",
+            (int) n->id_len, n->id, n->load);
+    if (n->load > 0) {
+        gw_fail_sessions(ctx, n);
     }
-    return 0;
 }
 
 /* Reload: the next generation takes the endpoints. Sessions still waiting
@@ -486,27 +483,9 @@ static int gw_collect_all(const char *k, size_t kl, void *v, void *ctx)
  * new gateway, which does not know these sids). */
 static void gw_give_up_endpoints(struct zmq_gw *gw)
 {
-    struct gw_collect gc = { NULL, NULL, 0, mk_hash_count(gw->bindings) };
-    size_t i;
     int r;
 
-    gc.sids = gc.size ? mk_mem_alloc(gc.size * ZMQ_SID_LEN) : NULL;
-    if (gc.sids) {
-        mk_hash_foreach(gw->bindings, gw_collect_all, &gc);
-    }
-    for (i = 0; i < gc.count; i++) {
-        struct zmq_binding *b = mk_hash_get(gw->bindings,
-                                            (const char *) gc.sids[i],
-                                            ZMQ_SID_LEN);
-        struct zmq_wire *w = zmq_wire_new(ZMQ_WIRE_NODE_GONE, gc.sids[i]);
-        int worker = b->worker;
-
-        gw_unbind(gw, gc.sids[i]);
-        if (w) {
-            gw_to_worker(gw, worker, w);
-        }
-    }
-    mk_mem_free(gc.sids);
+    gw_fail_sessions(gw, NULL);
     for (r = 0; r < gw->nrouters; r++) {
         zmq_close(gw->routers[r]);
     }
