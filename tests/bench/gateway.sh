@@ -300,8 +300,6 @@ measure() {
 # scenario TITLE SHORT A KIND_A WORKERS_A B KIND_B WORKERS_B SRVCPU WRKCPU
 scenario() {
     local title=$1 short=$2 A=$3 ka=$4 wa=$5 B=$6 kb=$7 wb=$8 scpu=$9 wcpu=${10}
-    local r n first second rps p99 us err flag bad
-    local -a rps_a=() rps_b=() p99_a=() p99_b=() us_a=() us_b=() r_rps=() r_p99=() r_us=()
 
     echo
     echo "== $title: wrk -t1 -c$CONNS -d${SECONDS_PER_RUN}s, $ROUNDS rounds =="
@@ -317,47 +315,8 @@ scenario() {
         echo "INVALID: wrong response"; STATUS=1
         SUMMARY+=("$short: wrong response"); stop_slot "$A"; stop_slot "$B"; return 0
     fi
-    for n in "$A" "$B"; do measure "$n" 1 "$wcpu" > /dev/null; done   # warm-up
-
-    printf '%-6s %-14s %12s %9s %9s  %s\n' round stack "req/s" "p99 ms" "us/req" ""
-    for ((r = 1; r <= ROUNDS; r++)); do
-        if ((r % 2)); then first=$A; second=$B; else first=$B; second=$A; fi
-        local -A res=()
-        bad=0
-        for n in "$first" "$second"; do
-            res[$n]=$(measure "$n" "$SECONDS_PER_RUN" "$wcpu")
-            read -r rps p99 us err <<< "${res[$n]}"
-            flag=""
-            if [ "$rps" = - ] || [ "$err" != 0 ]; then flag="INVALID ($err errors)"; bad=1; fi
-            printf '%-6s %-14s %12s %9s %9s  %s\n' "$r" "$n" "$rps" "$p99" "$us" "$flag"
-        done
-        [ $bad = 1 ] && continue
-        read -r ra pa ua _ <<< "${res[$A]}"
-        read -r rb pb ub _ <<< "${res[$B]}"
-        rps_a+=("$ra"); p99_a+=("$pa"); us_a+=("$ua")
-        rps_b+=("$rb"); p99_b+=("$pb"); us_b+=("$ub")
-        r_rps+=("$(bench_div "$ra" "$rb")")
-        r_p99+=("$(bench_div "$pa" "$pb")")
-        r_us+=("$(bench_div "$ua" "$ub")")
-    done
-
-    echo
-    echo "-- $title: median [min-max] over ${#rps_a[@]} valid rounds"
-    printf '%-14s %28s %24s %24s\n' stack "req/s" "p99 ms" "us/req (stack CPU)"
-    printf '%-14s %28s %24s %24s\n' "$A" "$(fmt_stats ${rps_a[@]+"${rps_a[@]}"})" \
-        "$(fmt_stats ${p99_a[@]+"${p99_a[@]}"})" "$(fmt_stats ${us_a[@]+"${us_a[@]}"})"
-    printf '%-14s %28s %24s %24s\n' "$B" "$(fmt_stats ${rps_b[@]+"${rps_b[@]}"})" \
-        "$(fmt_stats ${p99_b[@]+"${p99_b[@]}"})" "$(fmt_stats ${us_b[@]+"${us_b[@]}"})"
-    local mr mp mu
-    read -r mr _ _ <<< "$(bench_stats ${r_rps[@]+"${r_rps[@]}"})"
-    read -r mp _ _ <<< "$(bench_stats ${r_p99[@]+"${r_p99[@]}"})"
-    read -r mu _ _ <<< "$(bench_stats ${r_us[@]+"${r_us[@]}"})"
-    mr=$(bench_div "$mr" 1 %.3f); mp=$(bench_div "$mp" 1 %.3f); mu=$(bench_div "$mu" 1 %.3f)
-    echo "ratio $A/$B (median of per-round ratios):"
-    echo "  req/s  $mr  ($(better "$mr" high "$A" "$B"))"
-    echo "  p99    $mp  ($(better "$mp" low "$A" "$B"))"
-    echo "  us/req $mu  ($(better "$mu" low "$A" "$B"))"
-    SUMMARY+=("$short: req/s x$mr, p99 x$mp, CPU/req x$mu")
+    TITLE=$title bench_rounds "$A" "$B" "$wcpu" stack "stack CPU"
+    SUMMARY+=("$short: $BENCH_RATIOS")
     stop_slot "$A"; stop_slot "$B"
 }
 

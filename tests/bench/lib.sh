@@ -196,3 +196,60 @@ better() {
         win = (d == "high") ? (r > 1) : (r < 1)
         print (win ? a : b) " better" }'
 }
+
+# bench_rounds A B WRKCPU LABEL CPULABEL: the measurement core of every
+# benchmark. Warms both up, then ROUNDS rounds alternating which goes first,
+# each calling the script's own `measure NAME SECONDS WRKCPU` (which prints
+# "req/s p99_ms us/req errors"); prints the per-round table, medians and the
+# median of per-round ratios A/B. Sets BENCH_RATIOS ("req/s xR, p99 xP,
+# CPU/req xU") and BENCH_INVALID=1 if any run had errors.
+bench_rounds() {
+    local A=$1 B=$2 wcpu=$3 label=$4 cpulabel=$5
+    local r n first second rps p99 us err flag bad ra pa ua rb pb ub
+    local -a rps_a=() rps_b=() p99_a=() p99_b=() us_a=() us_b=()
+    local -a r_rps=() r_p99=() r_us=()
+
+    BENCH_INVALID=0
+    for n in "$A" "$B"; do measure "$n" 1 "$wcpu" > /dev/null; done   # warm-up
+    printf '%-6s %-14s %12s %9s %9s  %s\n' round "$label" "req/s" "p99 ms" "us/req" ""
+    for ((r = 1; r <= ROUNDS; r++)); do
+        if ((r % 2)); then first=$A; second=$B; else first=$B; second=$A; fi
+        local -A res=()
+        bad=0
+        for n in "$first" "$second"; do
+            res[$n]=$(measure "$n" "$SECONDS_PER_RUN" "$wcpu")
+            read -r rps p99 us err <<< "${res[$n]}"
+            flag=""
+            if [ "$rps" = - ] || [ "$err" != 0 ]; then
+                flag="INVALID ($err errors)"; bad=1; BENCH_INVALID=1
+            fi
+            printf '%-6s %-14s %12s %9s %9s  %s\n' "$r" "$n" "$rps" "$p99" "$us" "$flag"
+        done
+        [ $bad = 1 ] && continue      # a round with an invalid run gives no ratio
+        read -r ra pa ua _ <<< "${res[$A]}"
+        read -r rb pb ub _ <<< "${res[$B]}"
+        rps_a+=("$ra"); p99_a+=("$pa"); us_a+=("$ua")
+        rps_b+=("$rb"); p99_b+=("$pb"); us_b+=("$ub")
+        r_rps+=("$(bench_div "$ra" "$rb")")
+        r_p99+=("$(bench_div "$pa" "$pb")")
+        r_us+=("$(bench_div "$ua" "$ub")")
+    done
+
+    echo
+    echo "-- $TITLE: median [min-max] over ${#rps_a[@]} valid rounds"
+    printf '%-14s %28s %24s %24s\n' "$label" "req/s" "p99 ms" "us/req ($cpulabel)"
+    printf '%-14s %28s %24s %24s\n' "$A" "$(fmt_stats ${rps_a[@]+"${rps_a[@]}"})" \
+        "$(fmt_stats ${p99_a[@]+"${p99_a[@]}"})" "$(fmt_stats ${us_a[@]+"${us_a[@]}"})"
+    printf '%-14s %28s %24s %24s\n' "$B" "$(fmt_stats ${rps_b[@]+"${rps_b[@]}"})" \
+        "$(fmt_stats ${p99_b[@]+"${p99_b[@]}"})" "$(fmt_stats ${us_b[@]+"${us_b[@]}"})"
+    local mr mp mu
+    read -r mr _ _ <<< "$(bench_stats ${r_rps[@]+"${r_rps[@]}"})"
+    read -r mp _ _ <<< "$(bench_stats ${r_p99[@]+"${r_p99[@]}"})"
+    read -r mu _ _ <<< "$(bench_stats ${r_us[@]+"${r_us[@]}"})"
+    mr=$(bench_div "$mr" 1 %.3f); mp=$(bench_div "$mp" 1 %.3f); mu=$(bench_div "$mu" 1 %.3f)
+    echo "ratio $A/$B (median of per-round ratios):"
+    echo "  req/s  $mr  ($(better "$mr" high "$A" "$B"))"
+    echo "  p99    $mp  ($(better "$mp" low "$A" "$B"))"
+    echo "  us/req $mu  ($(better "$mu" low "$A" "$B"))"
+    BENCH_RATIOS="req/s x$mr, p99 x$mp, CPU/req x$mu"
+}

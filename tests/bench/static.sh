@@ -246,10 +246,8 @@ measure() {
 # the alternating rounds, print the table, stop the servers.
 scenario() {
     local title=$1 workers=$2 scpu=$3 wcpu=$4
-    local A=tremolo B=nginx r first second n
+    local A=tremolo B=nginx n
     [ "$SELFTEST" = 1 ] && { A=nginx-a; B=nginx-b; }
-    local -a rps_a=() rps_b=() p99_a=() p99_b=() us_a=() us_b=()
-    local -a r_rps=() r_p99=() r_us=()
 
     echo
     echo "== $title: wrk -t1 -c$CONNS -d${SECONDS_PER_RUN}s, $ROUNDS rounds =="
@@ -265,53 +263,9 @@ scenario() {
         SUMMARY+=("${title%%,*}: not measured"); return 0
     fi
 
-    for n in "$A" "$B"; do measure "$n" 1 "$wcpu" > /dev/null; done   # warm-up
-
-    printf '%-6s %-8s %12s %9s %9s  %s\n' round server "req/s" "p99 ms" "us/req" ""
-    for ((r = 1; r <= ROUNDS; r++)); do
-        if ((r % 2)); then first=$A; second=$B; else first=$B; second=$A; fi
-        local -A res=()
-        local bad=0
-        for n in "$first" "$second"; do
-            res[$n]=$(measure "$n" "$SECONDS_PER_RUN" "$wcpu")
-            read -r rps p99 us err <<< "${res[$n]}"
-            local flag=""
-            if [ "$rps" = - ] || [ "$err" != 0 ]; then
-                flag="INVALID ($err errors)"; bad=1; STATUS=1
-            fi
-            printf '%-6s %-8s %12s %9s %9s  %s\n' "$r" "$n" "$rps" "$p99" "$us" "$flag"
-        done
-        [ $bad = 1 ] && continue      # a round with an invalid run gives no ratio
-        read -r ra pa ua _ <<< "${res[$A]}"
-        read -r rb pb ub _ <<< "${res[$B]}"
-        rps_a+=("$ra"); p99_a+=("$pa"); us_a+=("$ua")
-        rps_b+=("$rb"); p99_b+=("$pb"); us_b+=("$ub")
-        r_rps+=("$(bench_div "$ra" "$rb")")
-        r_p99+=("$(bench_div "$pa" "$pb")")
-        r_us+=("$(bench_div "$ua" "$ub")")
-    done
-
-    echo
-    echo "-- $title: median [min-max] over ${#rps_a[@]} valid rounds"
-    printf '%-8s %28s %24s %24s\n' server "req/s" "p99 ms" "us/req (server CPU)"
-    local s
-    for s in A B; do
-        local nm=${!s} arr_r arr_p arr_u
-        if [ $s = A ]; then arr_r=("${rps_a[@]:-}"); arr_p=("${p99_a[@]:-}"); arr_u=("${us_a[@]:-}")
-        else arr_r=("${rps_b[@]:-}"); arr_p=("${p99_b[@]:-}"); arr_u=("${us_b[@]:-}"); fi
-        printf '%-8s %28s %24s %24s\n' "$nm" \
-            "$(fmt_stats "${arr_r[@]}")" "$(fmt_stats "${arr_p[@]}")" "$(fmt_stats "${arr_u[@]}")"
-    done
-    local mr mp mu
-    read -r mr _ _ <<< "$(bench_stats ${r_rps[@]:+"${r_rps[@]}"})"
-    read -r mp _ _ <<< "$(bench_stats ${r_p99[@]:+"${r_p99[@]}"})"
-    read -r mu _ _ <<< "$(bench_stats ${r_us[@]:+"${r_us[@]}"})"
-    mr=$(bench_div "$mr" 1 %.3f); mp=$(bench_div "$mp" 1 %.3f); mu=$(bench_div "$mu" 1 %.3f)
-    echo "ratio $A/$B (median of per-round ratios):"
-    echo "  req/s  $mr  ($(better "$mr" high "$A" "$B"))"
-    echo "  p99    $mp  ($(better "$mp" low "$A" "$B"))"
-    echo "  us/req $mu  ($(better "$mu" low "$A" "$B"))"
-    SUMMARY+=("${title%%,*}: req/s x$mr, p99 x$mp, CPU/req x$mu")
+    TITLE=$title bench_rounds "$A" "$B" "$wcpu" server "server CPU"
+    [ "$BENCH_INVALID" = 1 ] && STATUS=1
+    SUMMARY+=("${title%%,*}: $BENCH_RATIOS")
 
     if [ "$SYSCALLS" = 1 ]; then
         echo "syscalls per request (strace -c -f, one ${STRACE_SECONDS}s run each, not timed):"
