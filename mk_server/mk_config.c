@@ -249,7 +249,6 @@ static int plugins_load(struct mk_server *srv, struct mk_rconf *main_rc,
 
 out:
     mk_conf_release(plugins_load_keys, &pl);
-    (void) main_rc;
     return ret;
 }
 
