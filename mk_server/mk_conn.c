@@ -435,7 +435,10 @@ static struct mk_chunk *conn_chunk_new(struct mk_conn *c, size_t inline_len)
 
 static int conn_queue_check(struct mk_conn *c)
 {
-    if (c->wq_bytes > c->srv->conf.write_queue_limit) {
+    size_t limit = c->wq_limit ? c->wq_limit
+                               : (size_t) c->srv->conf.write_queue_limit;
+
+    if (c->wq_bytes > limit) {
         mk_warn("[fd %d] write queue over WriteQueueLimit (%zu bytes): "
                 "closing a client that does not read", c->ev.fd, c->wq_bytes);
         return conn_fail(c);
@@ -577,6 +580,11 @@ int mk_conn_write_shared(struct mk_conn *c, struct mk_shared_buf *sb)
     ch->len = sb->len;
     c->wq_bytes += sb->len;
     return conn_queue_check(c);
+}
+
+void mk_conn_set_write_limit(struct mk_conn *c, size_t bytes)
+{
+    c->wq_limit = bytes;
 }
 
 size_t mk_conn_queued(const struct mk_conn *c)

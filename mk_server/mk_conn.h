@@ -133,6 +133,7 @@ struct mk_conn {
 
     struct mk_list wq;                   /* of struct mk_chunk */
     size_t wq_bytes;
+    size_t wq_limit;                     /* 0: the server's WriteQueueLimit */
 
     struct mk_timer timer;
     uint64_t deadline;                   /* lazy: timer may fire earlier */

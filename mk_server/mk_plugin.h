@@ -235,6 +235,9 @@ struct mk_shared_buf;
 struct mk_shared_buf *mk_shared_buf_create(const void *data, size_t len);
 void mk_shared_buf_release(struct mk_shared_buf *sb);
 int  mk_conn_write_shared(struct mk_conn *c, struct mk_shared_buf *sb);
+/* This connection's WriteQueueLimit in bytes (0: the server's): a site
+ * may allow its clients more or less than the server default. */
+void mk_conn_set_write_limit(struct mk_conn *c, size_t bytes);
 /* Bytes queued and not yet written (for backpressure decisions). */
 size_t mk_conn_queued(const struct mk_conn *c);
 /* Tries to write now (otherwise the core flushes when the event handler

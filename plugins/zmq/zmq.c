@@ -4,6 +4,7 @@
  * thread is zmq_gateway.c, the worker side zmq_session.c. Design:
  * docs/zmq-gateway.md.
  */
+#include <limits.h>
 #include <string.h>
 
 #include "mk_core/mk_log.h"
@@ -17,6 +18,8 @@ static const struct mk_conf_key zmq_keys[] = {
     MK_CONF_INT("MaxHops", struct zmq_conf, max_hops, "10", 0, ZMQ_MAX_HOPS),
     MK_CONF_SIZE("MaxFrameSize", struct zmq_conf, max_frame, "16M", 1024, 0),
     MK_CONF_INT("MaxNodes", struct zmq_conf, max_nodes, "1024", 1, 1000000),
+    MK_CONF_INT("Sessions", struct zmq_conf, sessions, "0", 0, LLONG_MAX),
+    MK_CONF_TIME("StatsFreq", struct zmq_conf, stats_freq, "0", 0, 0),
     MK_CONF_BOOL("Curve", struct zmq_conf, curve, "off"),
     MK_CONF_STR("CurveSecretKey", struct zmq_conf, curve_secret, ""),
     MK_CONF_STR("CurveKeys", struct zmq_conf, curve_keys, ""),
@@ -25,23 +28,95 @@ static const struct mk_conf_key zmq_keys[] = {
 
 static const struct mk_conf_key zmq_vhost_keys[] = {
     MK_CONF_LIST("Node", struct zmq_vconf, node),
+    MK_CONF_LIST("Bind", struct zmq_vconf, bind),
+    MK_CONF_INT("Sessions", struct zmq_vconf, sessions, "0", 0, LLONG_MAX),
+    MK_CONF_TIME("NodeTimeout", struct zmq_vconf, node_timeout, "0", 0, 0),
+    MK_CONF_INT("MaxHops", struct zmq_vconf, max_hops, "-1", -1, ZMQ_MAX_HOPS),
+    MK_CONF_SIZE("WriteQueueLimit", struct zmq_vconf, write_queue, "0", 0, 0),
+    MK_CONF_TIME("PingFreq", struct zmq_vconf, ping_freq, "0", 0, 0),
     MK_CONF_END
 };
+
+/* Adds an endpoint to the ROUTER list unless it is there already (sites
+ * sharing an endpoint share its ROUTER); returns its index or -1. */
+static int zmq_endpoint(struct zmq_conf *zc, const struct mk_conf_list *l,
+                        size_t i, char *err, size_t errlen)
+{
+    int r;
+
+    for (r = 0; r < zc->nendpoints; r++) {
+        if (strcmp(zc->endpoints[r], l->values[i]) == 0) {
+            return r;
+        }
+    }
+    if (zc->nendpoints == ZMQ_MAX_ROUTERS) {
+        return mk_str_fail(err, errlen, "%s:%d: Bind: at most %d endpoints in "
+                           "all", l->files[i], l->lines[i], ZMQ_MAX_ROUTERS);
+    }
+    zc->endpoints[zc->nendpoints] = l->values[i];
+    zc->endpoint_files[zc->nendpoints] = l->files[i];
+    zc->endpoint_lines[zc->nendpoints] = l->lines[i];
+    return zc->nendpoints++;
+}
+
+/* A site's own settings fall back to [ZMQ] in zmq.conf; its nodes need a
+ * ROUTER to connect to (spec 1.4: BlastBeat crashed on such a config). */
+static int zmq_site_check(struct zmq_conf *zc, struct zmq_vconf *vc,
+                          const char *site, char *err, size_t errlen)
+{
+    size_t i;
+
+    if (!vc->node_timeout) {
+        vc->node_timeout = zc->node_timeout;
+    }
+    if (vc->max_hops < 0) {
+        vc->max_hops = zc->max_hops;
+    }
+    if (!vc->ping_freq) {
+        vc->ping_freq = zc->ping_freq;
+    }
+    for (i = 0; i < vc->bind.count; i++) {
+        if (zmq_endpoint(zc, &vc->bind, i, err, errlen) < 0) {
+            return -1;
+        }
+    }
+    if (vc->node.count && !vc->bind.count && !zc->bind.count) {
+        return mk_str_fail(err, errlen, "%s:%d: Node: site %s has no endpoint "
+                           "for its nodes: add Bind to this [ZMQ] section or "
+                           "to [ZMQ] in zmq.conf", vc->node.files[0],
+                           vc->node.lines[0], site);
+    }
+    return 0;
+}
 
 static int zmq_conf_check(void *conf, struct mk_server *srv, char *err,
                           size_t errlen)
 {
     struct zmq_conf *zc = conf;
+    struct mk_vhost *vh = NULL;
+    size_t i, k, count;
+    void **confs;
 
-    if (zc->bind.count == 0) {
+    zc->nendpoints = 0;
+    for (i = 0; i < zc->bind.count; i++) {
+        if (zmq_endpoint(zc, &zc->bind, i, err, errlen) < 0) {
+            return -1;
+        }
+    }
+    while ((vh = mk_server_vhost_next(srv, vh)) != NULL) {
+        confs = mk_vhost_plugin_confs(vh, &mk_plugin_zmq, &count);
+        for (k = 0; k < count; k++) {
+            if (zmq_site_check(zc, confs[k], mk_vhost_name(vh), err,
+                               errlen) < 0) {
+                return -1;
+            }
+        }
+    }
+    if (zc->nendpoints == 0) {
         return mk_str_fail(err, errlen, "[ZMQ]: Bind is required (the "
                            "endpoint nodes connect to, e.g. "
-                           "tcp://127.0.0.1:5000)");
-    }
-    if (zc->bind.count > ZMQ_MAX_ROUTERS) {
-        return mk_str_fail(err, errlen, "%s:%d: Bind: at most %d endpoints",
-                           zc->bind.files[ZMQ_MAX_ROUTERS],
-                           zc->bind.lines[ZMQ_MAX_ROUTERS], ZMQ_MAX_ROUTERS);
+                           "tcp://127.0.0.1:5000), in zmq.conf or in a "
+                           "site's [ZMQ]");
     }
     if (zc->curve) {
         char path[4096];
@@ -72,28 +147,44 @@ static void zmq_vhost_release(void *vconf)
     mk_mem_free(vc->patterns);
 }
 
-/* Registers every site's node patterns on every ROUTER: a node may
- * connect to any endpoint; it is one node per (endpoint, identity). */
-static int zmq_sites(struct zmq_gw *gw, struct mk_server *srv, int nrouters)
+static int zmq_router_of(const struct zmq_conf *zc, const char *endpoint)
+{
+    int r;
+
+    for (r = 0; strcmp(zc->endpoints[r], endpoint) != 0; r++) {
+    }
+    return r;
+}
+
+/* Registers every site's node patterns: on the site's own ROUTERs if it
+ * has some (BlastBeat's vhost `zmq`), else on every global one. It is one
+ * node per (endpoint, identity). */
+static int zmq_sites(struct zmq_gw *gw, struct zmq_conf *zc,
+                     struct mk_server *srv)
 {
     struct mk_vhost *vh = NULL;
-    size_t i, k, count;
+    size_t i, k, b, count, nrouters;
     void **confs;
-    int r;
+    long idx;
 
     while ((vh = mk_server_vhost_next(srv, vh)) != NULL) {
         confs = mk_vhost_plugin_confs(vh, &mk_plugin_zmq, &count);
         for (k = 0; k < count; k++) {
             struct zmq_vconf *vc = confs[k];
-            vc->patterns = mk_mem_alloc((vc->node.count * (size_t) nrouters + 1) *
+            const struct mk_conf_list *binds = vc->bind.count ? &vc->bind
+                                                              : &zc->bind;
+            nrouters = binds->count;
+            vc->patterns = mk_mem_alloc((vc->node.count * nrouters + 1) *
                                         sizeof(size_t));
             if (!vc->patterns) {
                 return -1;
             }
             for (i = 0; i < vc->node.count; i++) {
-                for (r = 0; r < nrouters; r++) {
-                    long idx = zmq_nodes_add_pattern(&gw->nodes, r,
-                                                     vc->node.values[i]);
+                for (b = 0; b < nrouters; b++) {
+                    idx = zmq_nodes_add_pattern(&gw->nodes,
+                                                zmq_router_of(zc, binds->values[b]),
+                                                vc->node.values[i],
+                                                vc->ping_freq);
                     if (idx < 0) {
                         return -1;
                     }
@@ -120,8 +211,7 @@ static int zmq_plugin_init(void *conf, struct mk_server *srv)
         mk_err("zmq: out of memory");
         return -1;
     }
-    /* site patterns are registered per ROUTER, one per Bind */
-    if (zmq_sites(zc->gw, srv, (int) zc->bind.count) < 0) {
+    if (zmq_sites(zc->gw, zc, srv) < 0) {
         mk_err("zmq: out of memory");
         return -1;
     }
@@ -158,7 +248,7 @@ static int zmq_plugin_worker_init(void *conf, struct mk_worker *w)
 {
     struct zmq_conf *zc = conf;
 
-    return zmq_worker_start(zc->gw, w, zc->node_timeout);
+    return zmq_worker_start(zc->gw, w);
 }
 
 static void zmq_plugin_worker_exit(void *conf, struct mk_worker *w)

@@ -19,7 +19,7 @@
 #include "plugins/zmq/zmq_nodes.h"
 #include "plugins/zmq/zmq_proto.h"
 
-#define ZMQ_MAX_ROUTERS 16
+#define ZMQ_MAX_ROUTERS 64
 #define ZMQ_MAX_HOPS 32              /* upper bound of MaxHops */
 #define ZMQ_RETRY_BODY_MAX (1024 * 1024) /* body kept for a retry */
 
@@ -31,18 +31,33 @@ struct zmq_conf {
     long long max_hops;
     uint64_t max_frame;
     long long max_nodes;
+    long long sessions;               /* live sessions, all sites; 0: no cap */
+    uint64_t stats_freq;              /* stats log line period; 0: none */
     int curve;
     char *curve_secret;               /* Z85, 40 characters */
     char *curve_keys;                 /* allow-list file of node public keys */
-    long long max_headers;
-    struct zmq_gw *gw;                 /* set by init */
+    /* every ROUTER endpoint: the global Binds, then the sites' own */
+    const char *endpoints[ZMQ_MAX_ROUTERS];
+    const char *endpoint_files[ZMQ_MAX_ROUTERS];
+    int endpoint_lines[ZMQ_MAX_ROUTERS];
+    int nendpoints;
+    atomic_long live;                 /* sessions now, against `sessions` */
+    struct zmq_gw *gw;                /* set by init */
 };
 
-/* [ZMQ] in a site file */
+/* [ZMQ] in a site file. The numbers that may be left to zmq.conf default
+ * to 0 (-1 for MaxHops) and are resolved by the site check. */
 struct zmq_vconf {
     struct mk_conf_list node;
-    size_t *patterns;                  /* indexes into the registry */
+    struct mk_conf_list bind;         /* ROUTERs only this site's nodes use */
+    long long sessions;               /* 0: no cap */
+    uint64_t node_timeout;
+    long long max_hops;
+    uint64_t write_queue;             /* 0: the server's WriteQueueLimit */
+    uint64_t ping_freq;
+    size_t *patterns;                 /* indexes into the registry */
     struct zmq_site_nodes site;
+    atomic_long live;                 /* this site's sessions now */
 };
 
 /* Messages between workers and the gateway thread. */
@@ -53,6 +68,8 @@ enum zmq_wire_kind {
     ZMQ_WIRE_NODE,                     /* gw -> worker: a node's message */
     ZMQ_WIRE_NO_NODE,                  /* gw -> worker: nobody to ask */
     ZMQ_WIRE_NODE_GONE,                /* gw -> worker: the node went OFF */
+    ZMQ_WIRE_PAUSE,                    /* gw -> worker: node queue full */
+    ZMQ_WIRE_RESUME,                   /* gw -> worker: it drained */
 };
 
 struct zmq_wire {
@@ -60,8 +77,9 @@ struct zmq_wire {
     enum zmq_wire_kind kind;
     int worker;
     uint8_t sid[ZMQ_SID_LEN];
-    const struct zmq_site_nodes *site;
+    const struct zmq_vconf *vc;        /* REQUEST: the request's site */
     enum zmq_msg_type type;
+    int routed;                        /* NODE: sent by another session's node */
     zmq_msg_t payload;                 /* moved, never copied, between threads */
 };
 
@@ -80,9 +98,10 @@ struct zmq_gw {
     void *zap;                         /* ZAP handler (CURVE allow-list) */
     struct mk_hash *curve_allowed;     /* 32-byte public key -> 1 */
     int nworkers;
-    uint64_t ping_ms;
-    int max_hops;
+    struct zmq_conf *conf;
+    uint64_t tick_ms;                  /* the shortest PingFreq */
     size_t max_frame;
+    struct mk_list blocked;            /* bindings holding back body pieces */
     uint64_t rejects[ZMQ_REJECT_COUNT];
     uint64_t last_reject_log;
     atomic_int stop;
@@ -96,7 +115,7 @@ struct zmq_binding {
     struct zmq_node *node;
     int worker;
     uint8_t sid[ZMQ_SID_LEN];
-    const struct zmq_site_nodes *site; /* stands for the vhost */
+    const struct zmq_vconf *vc;        /* the site; stands for the vhost */
     int echo_default;                  /* for future joins (spec 2.3) */
     struct mk_list memberships;        /* of struct zmq_member */
     /* retry (spec 2.3 FIX): the request is kept until the response starts */
@@ -105,6 +124,11 @@ struct zmq_binding {
     size_t body_kept;
     int body_replayable;               /* every piece is still kept */
     int responded;                     /* a response message was forwarded */
+    /* backpressure: body pieces the node's queue had no room for, sent in
+     * order once it drains; the worker stops reading meanwhile */
+    struct mk_list held;
+    size_t held_bytes;
+    struct mk_list _blocked;           /* on gw->blocked while held */
     int hops;
     struct zmq_node *refused[ZMQ_MAX_HOPS];
 };
@@ -118,7 +142,7 @@ void zmq_curve_handle(struct zmq_gw *gw);       /* one ZAP request */
 void zmq_curve_release(struct zmq_gw *gw);
 
 /* zmq_gateway.c */
-int  zmq_gw_start(struct zmq_gw *gw, const struct zmq_conf *conf,
+int  zmq_gw_start(struct zmq_gw *gw, struct zmq_conf *conf,
                   int nworkers, char *err, size_t errlen);
 void zmq_gw_stop(struct zmq_gw *gw);
 /* Reload (master thread): the running gateway fails its sessions with 502
@@ -135,17 +159,22 @@ void zmq_groups_release(struct zmq_gw *gw);
 int  zmq_groups_message(struct zmq_gw *gw, struct zmq_binding *b,
                         const struct zmq_node_msg *m);
 void zmq_groups_leave_all(struct zmq_gw *gw, struct zmq_binding *b);
+/* A routed type for clients (`g:chunk`, `@sid:chunk`): to each recipient's
+ * worker, sharing `body`. */
+void zmq_groups_fanout(struct zmq_gw *gw, struct zmq_binding *from,
+                       const struct zmq_node_msg *m, zmq_msg_t *body);
+void zmq_gw_forward(struct zmq_gw *gw, const struct zmq_binding *to,
+                    enum zmq_msg_type type, zmq_msg_t *body, int routed);
 int  zmq_gw_send(struct zmq_gw *gw, const struct zmq_node *n,
                  const uint8_t *sid, const char *type, const void *body,
                  size_t len);
 
 /* zmq_session.c: the worker side */
-int  zmq_worker_start(struct zmq_gw *gw, struct mk_worker *w,
-                      uint64_t node_timeout);
+int  zmq_worker_start(struct zmq_gw *gw, struct mk_worker *w);
 void zmq_worker_stop(struct zmq_gw *gw, struct mk_worker *w);
 void zmq_worker_deliver(struct zmq_gw *gw, int worker, struct zmq_wire *w);
 int  zmq_session_request(struct zmq_conf *conf, struct mk_request *r,
-                         const struct zmq_vconf *vc);
+                         struct zmq_vconf *vc);
 int  zmq_session_body(struct zmq_conf *conf, struct mk_request *r,
                       const char *data, size_t len);
 void zmq_session_done(struct mk_request *r);

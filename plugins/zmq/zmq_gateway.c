@@ -16,6 +16,8 @@
 
 #define ZMQ_RECV_BATCH 256          /* per ROUTER per wake-up: fairness */
 #define ZMQ_FIRST_TICK_MS 1000      /* spec 5: first ping 1 s after start */
+#define ZMQ_HELD_MAX (4 * 1024 * 1024) /* body held for a full node queue */
+#define ZMQ_HELD_RETRY_MS 5         /* how soon a full queue is tried again */
 
 struct zmq_wire *zmq_wire_new(enum zmq_wire_kind kind, const uint8_t *sid)
 {
@@ -36,50 +38,58 @@ void zmq_wire_free(struct zmq_wire *w)
     mk_mem_free(w);
 }
 
-/* ---- What a retry replays ------------------------------------------------------- */
+/* ---- Pieces: what a retry replays, what a full node queue holds back ---- */
 
 struct zmq_piece {
     zmq_msg_t m;
     struct mk_list _head;
 };
 
-static void gw_pieces_drop(struct zmq_binding *b)
+static void gw_pieces_drop(struct mk_list *list)
 {
-    while (!mk_list_is_empty(&b->pieces)) {
-        struct zmq_piece *p = mk_list_entry(b->pieces.next, struct zmq_piece,
+    while (!mk_list_is_empty(list)) {
+        struct zmq_piece *p = mk_list_entry(list->next, struct zmq_piece,
                                             _head);
         mk_list_del(&p->_head);
         zmq_msg_close(&p->m);
         mk_mem_free(p);
     }
-    b->body_kept = 0;
 }
 
 /* zmq_msg_copy shares the bytes (a reference count), it does not copy. */
-static void gw_keep_piece(struct zmq_binding *b, zmq_msg_t *m)
+static int gw_piece_add(struct mk_list *list, zmq_msg_t *m)
 {
-    struct zmq_piece *p;
+    struct zmq_piece *p = mk_mem_alloc(sizeof(*p));
 
-    if (!b->body_replayable) {
-        return;
-    }
-    p = b->body_kept + zmq_msg_size(m) <= ZMQ_RETRY_BODY_MAX ?
-        mk_mem_alloc(sizeof(*p)) : NULL;
     if (!p) {
-        gw_pieces_drop(b);
-        b->body_replayable = 0;             /* too big to replay: no retry */
-        return;
+        return -1;
     }
     zmq_msg_init(&p->m);
     zmq_msg_copy(&p->m, m);
+    mk_list_add(&p->_head, list);
+    return 0;
+}
+
+static void gw_keep_piece(struct zmq_binding *b, zmq_msg_t *m)
+{
+    if (!b->body_replayable) {
+        return;
+    }
+    if (b->body_kept + zmq_msg_size(m) > ZMQ_RETRY_BODY_MAX ||
+        gw_piece_add(&b->pieces, m) < 0) {
+        gw_pieces_drop(&b->pieces);
+        b->body_kept = 0;
+        b->body_replayable = 0;             /* too big to replay: no retry */
+        return;
+    }
     b->body_kept += zmq_msg_size(m);
-    mk_list_add(&p->_head, &b->pieces);
 }
 
 /* ---- Sending to nodes ------------------------------------------------------ */
 
-/* [identity, sid, type, body]; `body` is consumed. Never blocks: a node at
- * its high-water mark or gone loses the message, which the caller learns. */
+/* [identity, sid, type, body]; `body` is consumed. Never blocks: with
+ * ROUTER_MANDATORY a node that is gone (EHOSTUNREACH) or at its high-water
+ * mark (EAGAIN) fails the send before any frame is queued. */
 static int gw_send(struct zmq_gw *gw, const struct zmq_node *n,
                    const uint8_t *sid, const char *type, zmq_msg_t *body)
 {
@@ -134,9 +144,10 @@ static void gw_to_worker(struct zmq_gw *gw, int worker, struct zmq_wire *w)
     zmq_worker_deliver(gw, worker, w);
 }
 
-static void gw_no_node(struct zmq_gw *gw, const uint8_t *sid, int worker)
+static void gw_tell(struct zmq_gw *gw, const uint8_t *sid, int worker,
+                    enum zmq_wire_kind kind)
 {
-    struct zmq_wire *w = zmq_wire_new(ZMQ_WIRE_NO_NODE, sid);
+    struct zmq_wire *w = zmq_wire_new(kind, sid);
 
     if (w) {
         gw_to_worker(gw, worker, w);
@@ -150,47 +161,76 @@ static void gw_unbind(struct zmq_gw *gw, const uint8_t *sid)
     if (b) {
         b->node->load--;
         zmq_groups_leave_all(gw, b);      /* memberships die with the session */
-        gw_pieces_drop(b);
+        gw_pieces_drop(&b->pieces);
+        if (!mk_list_is_empty(&b->held)) {
+            gw_pieces_drop(&b->held);
+            mk_list_del(&b->_blocked);
+        }
         zmq_msg_close(&b->packet);
         mk_mem_free(b);
     }
 }
 
+/* Ends the binding and tells the owning worker why (502, 503). */
+static void gw_fail(struct zmq_gw *gw, struct zmq_binding *b,
+                    enum zmq_wire_kind why)
+{
+    uint8_t sid[ZMQ_SID_LEN];
+    int worker = b->worker;
+
+    memcpy(sid, b->sid, ZMQ_SID_LEN);
+    gw_unbind(gw, sid);
+    gw_tell(gw, sid, worker, why);
+}
+
 /* ---- Messages from workers -------------------------------------------------- */
+
+static struct zmq_binding *gw_bind_session(struct zmq_gw *gw,
+                                           struct zmq_wire *w)
+{
+    struct zmq_node *n = zmq_nodes_pick(&gw->nodes, &w->vc->site, NULL, 0);
+    struct zmq_binding *b = n ? mk_mem_zalloc(sizeof(*b)) : NULL;
+
+    if (!b || mk_hash_set(gw->bindings, (const char *) w->sid, ZMQ_SID_LEN,
+                          b) < 0) {
+        mk_mem_free(b);
+        return NULL;
+    }
+    b->node = n;
+    b->worker = w->worker;
+    memcpy(b->sid, w->sid, ZMQ_SID_LEN);
+    b->vc = w->vc;
+    b->echo_default = 1;
+    mk_list_init(&b->memberships);
+    mk_list_init(&b->pieces);
+    mk_list_init(&b->held);
+    zmq_msg_init(&b->packet);
+    n->load++;
+    return b;
+}
 
 static void gw_request(struct zmq_gw *gw, struct zmq_wire *w)
 {
     struct zmq_binding *b = mk_hash_get(gw->bindings, (const char *) w->sid,
                                         ZMQ_SID_LEN);
-    struct zmq_node *n;
 
-    /* One node per connection (spec 4.2); a node that died since is left
-     * for another one. */
-    if (b && !b->node->available) {
+    /* One node per connection (spec 4.2). A node that died since is left
+     * for another one; a keep-alive request for another site is that
+     * site's work (spec 10.14): the old node hears `end`. */
+    if (b && (!b->node->available || b->vc != w->vc)) {
+        if (b->node->available) {
+            gw_send(gw, b->node, w->sid, "end", NULL);
+        }
         gw_unbind(gw, w->sid);
         b = NULL;
     }
-    if (!b) {
-        n = zmq_nodes_pick(&gw->nodes, w->site, NULL, 0);
-        b = n ? mk_mem_alloc(sizeof(*b)) : NULL;
-        if (!b || mk_hash_set(gw->bindings, (const char *) w->sid,
-                              ZMQ_SID_LEN, b) < 0) {
-            mk_mem_free(b);
-            gw_no_node(gw, w->sid, w->worker);
-            return;
-        }
-        b->node = n;
-        b->worker = w->worker;
-        memcpy(b->sid, w->sid, ZMQ_SID_LEN);
-        b->site = w->site;
-        b->echo_default = 1;
-        mk_list_init(&b->memberships);
-        mk_list_init(&b->pieces);
-        zmq_msg_init(&b->packet);
-        n->load++;
+    if (!b && !(b = gw_bind_session(gw, w))) {
+        gw_tell(gw, w->sid, w->worker, ZMQ_WIRE_NO_NODE);
+        return;
     }
     /* a new request on the connection: what a retry replays starts over */
-    gw_pieces_drop(b);
+    gw_pieces_drop(&b->pieces);
+    b->body_kept = 0;
     b->body_replayable = 1;
     b->responded = 0;
     b->hops = 0;
@@ -200,8 +240,71 @@ static void gw_request(struct zmq_gw *gw, struct zmq_wire *w)
     if (gw_send(gw, b->node, w->sid, "uwsgi", &w->payload) < 0) {
         mk_warn("zmq: cannot queue a request for node %.*s: %s",
                 (int) b->node->id_len, b->node->id, zmq_strerror(errno));
-        gw_unbind(gw, w->sid);
-        gw_no_node(gw, w->sid, w->worker);
+        gw_fail(gw, b, ZMQ_WIRE_NO_NODE);
+    }
+}
+
+/* A body piece goes out now, or waits behind those already held: a node
+ * whose queue is full (EAGAIN) makes the worker pause reading the client
+ * until the held pieces are gone (docs/zmq-gateway.md, backpressure). */
+static void gw_body(struct zmq_gw *gw, struct zmq_binding *b, zmq_msg_t *m)
+{
+    gw_keep_piece(b, m);
+    if (mk_list_is_empty(&b->held)) {
+        if (gw_send(gw, b->node, b->sid, "body", m) == 0) {
+            return;
+        }
+        if (errno != EAGAIN) {
+            gw_fail(gw, b, ZMQ_WIRE_NODE_GONE);        /* the node is gone */
+            return;
+        }
+        mk_list_add(&b->_blocked, &gw->blocked);
+        gw_tell(gw, b->sid, b->worker, ZMQ_WIRE_PAUSE);
+    }
+    /* bounded: the worker stops at PAUSE; this is only what was already
+     * on its way, plus a whole body for a worker that cannot pause */
+    if (b->held_bytes + zmq_msg_size(m) > ZMQ_HELD_MAX ||
+        gw_piece_add(&b->held, m) < 0) {
+        mk_warn("zmq: node %.*s does not take a request body fast enough",
+                (int) b->node->id_len, b->node->id);
+        gw_fail(gw, b, ZMQ_WIRE_NO_NODE);
+        return;
+    }
+    b->held_bytes += zmq_msg_size(m);
+}
+
+/* Sends what bindings held back, in order, as far as their nodes take it. */
+static void gw_flush_held(struct zmq_gw *gw)
+{
+    struct mk_list *it, *tmp;
+
+    mk_list_foreach_safe(it, tmp, &gw->blocked) {
+        struct zmq_binding *b = mk_list_entry(it, struct zmq_binding,
+                                              _blocked);
+        while (!mk_list_is_empty(&b->held)) {
+            struct zmq_piece *p = mk_list_entry(b->held.next,
+                                                struct zmq_piece, _head);
+            size_t len = zmq_msg_size(&p->m);
+            zmq_msg_t m;
+
+            zmq_msg_init(&m);
+            zmq_msg_copy(&m, &p->m);
+            if (gw_send(gw, b->node, b->sid, "body", &m) < 0) {
+                break;
+            }
+            mk_list_del(&p->_head);
+            zmq_msg_close(&p->m);
+            mk_mem_free(p);
+            b->held_bytes -= len;
+        }
+        if (!mk_list_is_empty(&b->held)) {
+            if (errno != EAGAIN) {
+                gw_fail(gw, b, ZMQ_WIRE_NODE_GONE);
+            }
+            continue;
+        }
+        mk_list_del(&b->_blocked);
+        gw_tell(gw, b->sid, b->worker, ZMQ_WIRE_RESUME);
     }
 }
 
@@ -218,8 +321,7 @@ static void gw_on_inbox(struct mk_channel *ch, struct mk_channel_msg *msg)
     case ZMQ_WIRE_BODY:
         b = mk_hash_get(gw->bindings, (const char *) w->sid, ZMQ_SID_LEN);
         if (b) {
-            gw_keep_piece(b, &w->payload);
-            gw_send(gw, b->node, w->sid, "body", &w->payload);
+            gw_body(gw, b, &w->payload);
         }
         break;
     case ZMQ_WIRE_END:
@@ -257,20 +359,17 @@ static void gw_retry(struct zmq_gw *gw, struct zmq_binding *b)
 {
     struct zmq_piece *p;
     struct zmq_node *n = NULL;
-    struct zmq_wire *w;
     struct mk_list *it;
     zmq_msg_t m;
 
-    if (!b->responded && b->body_replayable && b->hops < gw->max_hops) {
+    if (!b->responded && b->body_replayable && mk_list_is_empty(&b->held) &&
+        b->hops < b->vc->max_hops) {
         b->refused[b->hops++] = b->node;
-        n = zmq_nodes_pick(&gw->nodes, b->site, b->refused, (size_t) b->hops);
+        n = zmq_nodes_pick(&gw->nodes, &b->vc->site, b->refused,
+                           (size_t) b->hops);
     }
     if (!n) {
-        w = zmq_wire_new(ZMQ_WIRE_NODE_GONE, b->sid);
-        if (w) {
-            gw_to_worker(gw, b->worker, w);
-        }
-        gw_unbind(gw, b->sid);
+        gw_fail(gw, b, ZMQ_WIRE_NODE_GONE);
         return;
     }
     b->node->load--;
@@ -287,6 +386,74 @@ static void gw_retry(struct zmq_gw *gw, struct zmq_binding *b)
     }
 }
 
+/* A node's message for a session goes to the worker that owns it; the
+ * body's bytes are shared (zmq_msg_copy counts a reference), not copied,
+ * so a group fan-out costs one small message per member. */
+void zmq_gw_forward(struct zmq_gw *gw, const struct zmq_binding *to,
+                    enum zmq_msg_type type, zmq_msg_t *body, int routed)
+{
+    struct zmq_wire *w = zmq_wire_new(ZMQ_WIRE_NODE, to->sid);
+
+    if (!w) {
+        return;
+    }
+    w->type = type;
+    w->routed = routed;
+    zmq_msg_copy(&w->payload, body);
+    gw_to_worker(gw, to->worker, w);
+}
+
+static int gw_is_response(enum zmq_msg_type type)
+{
+    return type == ZMQ_MSG_HEADERS || type == ZMQ_MSG_BODY ||
+           type == ZMQ_MSG_CHUNK || type == ZMQ_MSG_END;
+}
+
+/* Accepted message of a bound session (spec 2.3). */
+static void gw_dispatch(struct zmq_gw *gw, struct zmq_binding *b,
+                        struct zmq_node_msg *m, zmq_msg_t *body)
+{
+    switch (m->type) {
+    case ZMQ_MSG_RETRY:
+        gw_retry(gw, b);
+        return;
+    case ZMQ_MSG_JOIN:
+    case ZMQ_MSG_LEAVE:
+    case ZMQ_MSG_ECHO:
+    case ZMQ_MSG_NOECHO:
+    case ZMQ_MSG_MSG:
+        if (zmq_groups_message(gw, b, m) == 0) {
+            return;
+        }
+        /* an invalid group name destroys the session (spec 2.3): the
+         * worker closes it and the node gets `end` */
+        m->type = ZMQ_MSG_END;
+        break;
+    case ZMQ_MSG_CHUNK:
+        if (m->route.kind != ZMQ_ROUTE_NONE) {
+            zmq_groups_fanout(gw, b, m, body);    /* spec 3: group:chunk */
+            return;
+        }
+        break;
+    default:
+        break;
+    }
+    if (!gw_is_response(m->type)) {
+        /* websocket, cache, push, pipe, socket.io messages: their plugins
+         * register them later; until then, say so once per node */
+        if (m->type < 32 && !(b->node->warned_types & (1u << m->type))) {
+            b->node->warned_types |= 1u << m->type;
+            mk_warn("zmq: node \"%.*s\" sent \"%s\", which no loaded plugin "
+                    "handles: dropped (logged once per node)",
+                    (int) b->node->id_len, b->node->id,
+                    zmq_msg_type_name(m->type));
+        }
+        return;
+    }
+    b->responded = 1;                    /* from now on no retry */
+    zmq_gw_forward(gw, b, m->type, body, 0);
+}
+
 static void gw_node_message(struct zmq_gw *gw, int router, zmq_msg_t *parts,
                             size_t n)
 {
@@ -294,7 +461,6 @@ static void gw_node_message(struct zmq_gw *gw, int router, zmq_msg_t *parts,
     struct zmq_node_msg m;
     struct zmq_binding *b;
     struct zmq_node *node;
-    struct zmq_wire *w;
     enum zmq_reject why;
     size_t i;
     int up;
@@ -332,46 +498,7 @@ static void gw_node_message(struct zmq_gw *gw, int router, zmq_msg_t *parts,
     }
     zmq_nodes_seen(&gw->nodes, router, m.identity, m.identity_len,
                    mk_clock_monotonic_ms(), &up);     /* traffic is liveness */
-    switch (m.type) {
-    case ZMQ_MSG_RETRY:
-        gw_retry(gw, b);
-        return;
-    case ZMQ_MSG_JOIN:
-    case ZMQ_MSG_LEAVE:
-    case ZMQ_MSG_ECHO:
-    case ZMQ_MSG_NOECHO:
-    case ZMQ_MSG_MSG:
-        if (zmq_groups_message(gw, b, &m) == 0) {
-            return;
-        }
-        /* an invalid group name destroys the session (spec 2.3): the
-         * worker closes it and the node gets `end` */
-        m.type = ZMQ_MSG_END;
-        break;
-    default:
-        break;
-    }
-    if (m.type != ZMQ_MSG_HEADERS && m.type != ZMQ_MSG_BODY &&
-        m.type != ZMQ_MSG_CHUNK && m.type != ZMQ_MSG_END) {
-        /* websocket, cache, push, pipe, socket.io messages: their plugins
-         * register them later; until then, say so once per node */
-        if (m.type < 32 && !(b->node->warned_types & (1u << m.type))) {
-            b->node->warned_types |= 1u << m.type;
-            mk_warn("zmq: node \"%.*s\" sent \"%s\", which no loaded plugin "
-                    "handles: dropped (logged once per node)",
-                    (int) b->node->id_len, b->node->id,
-                    zmq_msg_type_name(m.type));
-        }
-        return;
-    }
-    b->responded = 1;                    /* from now on no retry */
-    w = zmq_wire_new(ZMQ_WIRE_NODE, (const uint8_t *) m.sid);
-    if (!w) {
-        return;
-    }
-    w->type = m.type;
-    zmq_msg_move(&w->payload, &parts[3]);
-    gw_to_worker(gw, b->worker, w);
+    gw_dispatch(gw, b, &m, &parts[3]);
 }
 
 /* Reads whole multipart messages: more than 4 frames never leak into the
@@ -453,16 +580,8 @@ static void gw_fail_sessions(struct zmq_gw *gw, const struct zmq_node *node)
     }
     mk_hash_foreach(gw->bindings, gw_collect_sid, &gc);
     for (i = 0; i < gc.count; i++) {
-        struct zmq_binding *b = mk_hash_get(gw->bindings,
-                                            (const char *) gc.sids[i],
-                                            ZMQ_SID_LEN);
-        struct zmq_wire *w = zmq_wire_new(ZMQ_WIRE_NODE_GONE, gc.sids[i]);
-        int worker = b->worker;
-
-        gw_unbind(gw, gc.sids[i]);
-        if (w) {
-            gw_to_worker(gw, worker, w);
-        }
+        gw_fail(gw, mk_hash_get(gw->bindings, (const char *) gc.sids[i],
+                                ZMQ_SID_LEN), ZMQ_WIRE_NODE_GONE);
     }
     mk_mem_free(gc.sids);
 }
@@ -512,20 +631,67 @@ void zmq_gw_release_endpoints(struct zmq_gw *gw)
     }
 }
 
+/* StatsFreq: BlastBeat's periodic stats line (spec 8.2 stats-freq). */
+static void gw_stats(struct zmq_gw *gw)
+{
+    uint64_t dropped = 0;
+    size_t i, up = 0;
+
+    for (i = 0; i < ZMQ_REJECT_COUNT; i++) {
+        dropped += gw->rejects[i];
+    }
+    for (i = 0; i < gw->nodes.count; i++) {
+        up += gw->nodes.nodes[i]->available != 0;
+    }
+    mk_info("zmq: stats: %ld live sessions, %zu bound to nodes, %zu/%zu nodes "
+            "available, %zu groups, %llu node messages dropped",
+            atomic_load(&gw->conf->live), mk_hash_count(gw->bindings), up,
+            gw->nodes.count, mk_hash_count(gw->groups),
+            (unsigned long long) dropped);
+}
+
+/* Milliseconds zmq_poll may sleep: until the next timer, or a few ms while
+ * a node's queue holds a body back (ZeroMQ tells no per-peer POLLOUT). */
+static long gw_wait_ms(const struct zmq_gw *gw, uint64_t now, uint64_t next)
+{
+    uint64_t wait = next > now ? next - now : 0;
+
+    if (!mk_list_is_empty(&gw->blocked) && wait > ZMQ_HELD_RETRY_MS) {
+        wait = ZMQ_HELD_RETRY_MS;
+    }
+    return (long) wait;
+}
+
+static void gw_timers(struct zmq_gw *gw, const struct zmq_tick_ops *ops,
+                      uint64_t *next_tick, uint64_t *next_stats)
+{
+    uint64_t now = mk_clock_monotonic_ms();
+
+    if (now >= *next_tick) {
+        zmq_nodes_tick(&gw->nodes, now, ops);
+        *next_tick = now + gw->tick_ms;
+    }
+    if (gw->conf->stats_freq && now >= *next_stats) {
+        gw_stats(gw);
+        *next_stats = now + gw->conf->stats_freq;
+    }
+}
+
 static void *gw_main(void *arg)
 {
     struct zmq_gw *gw = arg;
     struct zmq_tick_ops ops = { gw_ping, gw_spawn, gw_off, gw };
     zmq_pollitem_t items[ZMQ_MAX_ROUTERS + 2];
-    uint64_t now, next_tick;
+    uint64_t now, next_tick, next_stats;
     int i, nitems;
 
     /* Spec 5: first tick 1 s after start; never later than one PingFreq,
      * or a short PingFreq would find nodes "silent" that were never
      * pinged and mark them OFF. */
-    next_tick = mk_clock_monotonic_ms() +
-                (gw->ping_ms < ZMQ_FIRST_TICK_MS ? gw->ping_ms
-                                                 : ZMQ_FIRST_TICK_MS);
+    now = mk_clock_monotonic_ms();
+    next_tick = now + (gw->tick_ms < ZMQ_FIRST_TICK_MS ? gw->tick_ms
+                                                       : ZMQ_FIRST_TICK_MS);
+    next_stats = now + gw->conf->stats_freq;
 
     pthread_setname_np(pthread_self(), "tremolo-zmq");
     for (i = 0; i < gw->nrouters; i++) {
@@ -546,7 +712,9 @@ static void *gw_main(void *arg)
         }
         now = mk_clock_monotonic_ms();
         if (zmq_poll(items, nitems,
-                     next_tick > now ? (long) (next_tick - now) : 0) < 0 &&
+                     gw_wait_ms(gw, now, gw->conf->stats_freq &&
+                                next_stats < next_tick ? next_stats
+                                                       : next_tick)) < 0 &&
             errno != EINTR) {
             mk_err("zmq: poll failed: %s", zmq_strerror(errno));
             break;
@@ -560,27 +728,72 @@ static void *gw_main(void *arg)
             zmq_curve_handle(gw);
         }
         mk_event_loop_run_once(gw->loop, 0);          /* the inbox */
-        now = mk_clock_monotonic_ms();
-        if (now >= next_tick) {
-            zmq_nodes_tick(&gw->nodes, now, gw->ping_ms, &ops);
-            next_tick = now + gw->ping_ms;
+        if (!mk_list_is_empty(&gw->blocked)) {
+            gw_flush_held(gw);
         }
+        gw_timers(gw, &ops, &next_tick, &next_stats);
     }
     return NULL;
 }
 
 /* ---- Start and stop (master thread) ------------------------------------------ */
 
-int zmq_gw_start(struct zmq_gw *gw, const struct zmq_conf *conf,
-                 int nworkers, char *err, size_t errlen)
+/* The gateway ticks as often as the most demanding site pings. */
+static uint64_t gw_tick_ms(const struct zmq_gw *gw, uint64_t ping_ms)
 {
     size_t i;
-    int linger = 0;
 
-    gw->ping_ms = conf->ping_freq;
-    gw->max_hops = (int) conf->max_hops;
+    for (i = 0; i < gw->nodes.pattern_count; i++) {
+        if (gw->nodes.patterns[i].ping_ms < ping_ms) {
+            ping_ms = gw->nodes.patterns[i].ping_ms;
+        }
+    }
+    return ping_ms;
+}
+
+static int gw_bind(struct zmq_gw *gw, const struct zmq_conf *conf, int i,
+                   char *err, size_t errlen)
+{
+    /* MANDATORY: a send to a node that is gone or at its high-water mark
+     * fails instead of being dropped silently, so a request is failed and
+     * a body is held back (spec 1.6 FIX, 6.1.7) */
+    int linger = 0, mandatory = 1, rc;
+    uint64_t t0 = mk_clock_monotonic_ms();
+    void *s = zmq_socket(gw->ctx, ZMQ_ROUTER);
+
+    if (!s) {
+        return mk_str_fail(err, errlen, "zmq: socket: %s", zmq_strerror(errno));
+    }
+    gw->routers[gw->nrouters++] = s;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+    zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof(mandatory));
+    if (zmq_curve_socket(gw, conf, s, err, errlen) < 0) {
+        return -1;
+    }
+    /* after a reload libzmq releases the old socket asynchronously */
+    while ((rc = zmq_bind(s, conf->endpoints[i])) < 0 &&
+           zmq_errno() == EADDRINUSE && mk_clock_monotonic_ms() - t0 < 1000) {
+        usleep(10 * 1000);
+    }
+    if (rc < 0) {
+        return mk_str_fail(err, errlen, "%s:%d: Bind: %s: %s",
+                           conf->endpoint_files[i], conf->endpoint_lines[i],
+                           conf->endpoints[i], zmq_strerror(errno));
+    }
+    mk_info("zmq: nodes connect to %s", conf->endpoints[i]);
+    return 0;
+}
+
+int zmq_gw_start(struct zmq_gw *gw, struct zmq_conf *conf,
+                 int nworkers, char *err, size_t errlen)
+{
+    int i;
+
+    gw->conf = conf;
+    gw->tick_ms = gw_tick_ms(gw, conf->ping_freq);
     gw->max_frame = conf->max_frame;
     gw->nworkers = nworkers;
+    mk_list_init(&gw->blocked);
     gw->workers = mk_mem_zalloc((size_t) nworkers * sizeof(*gw->workers));
     gw->bindings = mk_hash_create(1024, 0);
     if (!gw->bindings || zmq_groups_init(gw) < 0) {
@@ -595,31 +808,10 @@ int zmq_gw_start(struct zmq_gw *gw, const struct zmq_conf *conf,
     if (zmq_curve_setup(gw, conf, err, errlen) < 0) {
         return -1;
     }
-    for (i = 0; i < conf->bind.count; i++) {
-        void *s = zmq_socket(gw->ctx, ZMQ_ROUTER);
-        if (!s) {
-            return mk_str_fail(err, errlen, "zmq: socket: %s",
-                               zmq_strerror(errno));
-        }
-        gw->routers[gw->nrouters++] = s;
-        zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
-        if (zmq_curve_socket(gw, conf, s, err, errlen) < 0) {
+    for (i = 0; i < conf->nendpoints; i++) {
+        if (gw_bind(gw, conf, i, err, errlen) < 0) {
             return -1;
         }
-        /* after a reload libzmq releases the old socket asynchronously */
-        uint64_t t0 = mk_clock_monotonic_ms();
-        int rc;
-        while ((rc = zmq_bind(s, conf->bind.values[i])) < 0 &&
-               zmq_errno() == EADDRINUSE &&
-               mk_clock_monotonic_ms() - t0 < 1000) {
-            usleep(10 * 1000);
-        }
-        if (rc < 0) {
-            return mk_str_fail(err, errlen, "%s:%d: Bind: %s: %s",
-                               conf->bind.files[i], conf->bind.lines[i],
-                               conf->bind.values[i], zmq_strerror(errno));
-        }
-        mk_info("zmq: nodes connect to %s", conf->bind.values[i]);
     }
     if (pthread_create(&gw->thread, NULL, gw_main, gw) != 0) {
         return mk_str_fail(err, errlen, "zmq: cannot start the gateway thread");
@@ -633,7 +825,8 @@ static int gw_free_binding(const char *k, size_t kl, void *v, void *ctx)
     struct zmq_binding *b = v;
 
     zmq_groups_leave_all(ctx, b);
-    gw_pieces_drop(b);
+    gw_pieces_drop(&b->pieces);
+    gw_pieces_drop(&b->held);
     zmq_msg_close(&b->packet);
     mk_mem_free(b);
     return 0;

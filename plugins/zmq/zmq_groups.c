@@ -4,6 +4,7 @@
  * destroyed with its last member; `NAME:msg` reaches every other member's
  * node, and the sender's own node only when it is a member with echo on;
  * `@sid:msg` reaches one session of the same vhost (spec 10.10 fix).
+ * `NAME:chunk` and `@sid:chunk` reach the same recipients' clients.
  */
 #include <string.h>
 
@@ -84,7 +85,7 @@ static void groups_remove(struct zmq_gw *gw, struct zmq_member *m)
 static int groups_join(struct zmq_gw *gw, struct zmq_binding *b,
                        const char *name, size_t len)
 {
-    struct zmq_group *g = groups_find(gw, b->site, name, len);
+    struct zmq_group *g = groups_find(gw, b->vc, name, len);
     struct zmq_member *m;
 
     if (!g) {
@@ -92,7 +93,7 @@ static int groups_join(struct zmq_gw *gw, struct zmq_binding *b,
         if (!g) {
             return -1;
         }
-        g->key_len = groups_key(g->key, b->site, name, len);
+        g->key_len = groups_key(g->key, b->vc, name, len);
         mk_list_init(&g->members);
         if (mk_hash_set(gw->groups, g->key, g->key_len, g) < 0) {
             mk_mem_free(g);
@@ -126,39 +127,65 @@ void zmq_groups_leave_all(struct zmq_gw *gw, struct zmq_binding *b)
     }
 }
 
-static void groups_msg(struct zmq_gw *gw, struct zmq_binding *from,
-                       const struct zmq_node_msg *m)
+typedef void (*groups_deliver_fn)(struct zmq_gw *gw, struct zmq_binding *to,
+                                  const struct zmq_node_msg *m, void *ctx);
+
+/* The recipients of a routed message (spec 3): `@sid` is one session of
+ * the sender's vhost, never the sender itself; `NAME` is every other
+ * member of the vhost's group, then the sender if it is a member with
+ * echo on. A group that does not exist drops the message whole. */
+static void groups_route(struct zmq_gw *gw, struct zmq_binding *from,
+                         const struct zmq_node_msg *m,
+                         groups_deliver_fn deliver, void *ctx)
 {
     const struct zmq_route *rt = &m->route;
-    struct zmq_member *self;
+    struct zmq_member *self = NULL;
     struct zmq_group *g;
     struct zmq_binding *to;
     struct mk_list *it;
 
     if (rt->kind == ZMQ_ROUTE_SID) {
         to = mk_hash_get(gw->bindings, rt->name, ZMQ_SID_LEN);
-        /* never the sender itself, never another vhost's session */
-        if (to && to != from && to->site == from->site) {
-            zmq_gw_send(gw, to->node, to->sid, "msg", m->body, m->body_len);
+        if (to && to != from && to->vc == from->vc) {
+            deliver(gw, to, m, ctx);
         }
         return;
     }
-    g = groups_find(gw, from->site, rt->name, rt->name_len);
+    g = groups_find(gw, from->vc, rt->name, rt->name_len);
     if (!g) {
-        return;                            /* no such group: dropped whole */
+        return;
     }
-    self = NULL;
     mk_list_foreach(it, &g->members) {
         struct zmq_member *mb = mk_list_entry(it, struct zmq_member, _group);
         if (mb->b == from) {
             self = mb;
             continue;
         }
-        zmq_gw_send(gw, mb->b->node, mb->b->sid, "msg", m->body, m->body_len);
+        deliver(gw, mb->b, m, ctx);
     }
     if (self && self->echo) {
-        zmq_gw_send(gw, from->node, from->sid, "msg", m->body, m->body_len);
+        deliver(gw, from, m, ctx);
     }
+}
+
+/* `msg` goes to each recipient's node. */
+static void groups_to_node(struct zmq_gw *gw, struct zmq_binding *to,
+                           const struct zmq_node_msg *m, void *ctx)
+{
+    zmq_gw_send(gw, to->node, to->sid, "msg", m->body, m->body_len);
+}
+
+/* Other types go to each recipient's client, through its worker. */
+static void groups_to_client(struct zmq_gw *gw, struct zmq_binding *to,
+                             const struct zmq_node_msg *m, void *ctx)
+{
+    zmq_gw_forward(gw, to, m->type, ctx, 1);
+}
+
+void zmq_groups_fanout(struct zmq_gw *gw, struct zmq_binding *from,
+                       const struct zmq_node_msg *m, zmq_msg_t *body)
+{
+    groups_route(gw, from, m, groups_to_client, body);
 }
 
 int zmq_groups_message(struct zmq_gw *gw, struct zmq_binding *b,
@@ -175,7 +202,7 @@ int zmq_groups_message(struct zmq_gw *gw, struct zmq_binding *b,
         return groups_join(gw, b, m->body, m->body_len);
     case ZMQ_MSG_LEAVE:
         g = zmq_group_name_is_valid(m->body, m->body_len) ?
-            groups_find(gw, b->site, m->body, m->body_len) : NULL;
+            groups_find(gw, b->vc, m->body, m->body_len) : NULL;
         mb = g ? groups_member(b, g) : NULL;
         if (mb) {
             groups_remove(gw, mb);
@@ -187,7 +214,7 @@ int zmq_groups_message(struct zmq_gw *gw, struct zmq_binding *b,
             b->echo_default = m->type == ZMQ_MSG_ECHO;
             return 0;
         }
-        g = groups_find(gw, b->site, m->body,
+        g = groups_find(gw, b->vc, m->body,
                         m->body_len > ZMQ_GROUP_MAX ? 0 : m->body_len);
         mb = g ? groups_member(b, g) : NULL;
         if (mb) {
@@ -196,8 +223,8 @@ int zmq_groups_message(struct zmq_gw *gw, struct zmq_binding *b,
         return 0;
     case ZMQ_MSG_MSG:
         if (m->route.kind != ZMQ_ROUTE_NONE) {
-            groups_msg(gw, b, m);          /* msg without a route: ignored */
-        }
+            groups_route(gw, b, m, groups_to_node, NULL);
+        }                                  /* msg without a route: ignored */
         return 0;
     default:
         return 0;

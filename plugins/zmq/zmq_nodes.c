@@ -54,6 +54,27 @@ struct zmq_node *zmq_nodes_get(struct zmq_nodes *ns, int router,
                        nodes_key(key, sizeof(key), router, id, len));
 }
 
+static int nodes_match(const struct zmq_pattern *p, int router,
+                       const char *id)
+{
+    return p->router == router && (p->is_glob ? fnmatch(p->text, id, 0) == 0
+                                              : strcmp(p->text, id) == 0);
+}
+
+/* A node is pinged as often as the most demanding site that lists it. */
+static void nodes_ping_freq(const struct zmq_nodes *ns, struct zmq_node *n)
+{
+    size_t i;
+
+    for (i = 0; i < ns->pattern_count; i++) {
+        const struct zmq_pattern *p = &ns->patterns[i];
+        if (nodes_match(p, n->router, n->id) &&
+            (n->ping_ms == 0 || p->ping_ms < n->ping_ms)) {
+            n->ping_ms = p->ping_ms;
+        }
+    }
+}
+
 static struct zmq_node *nodes_add(struct zmq_nodes *ns, int router,
                                   const char *id, size_t len)
 {
@@ -81,6 +102,7 @@ static struct zmq_node *nodes_add(struct zmq_nodes *ns, int router,
     n->id_len = len;
     n->router = router;
     n->seq = ns->next_seq++;
+    nodes_ping_freq(ns, n);
     if (mk_hash_set(ns->by_key, key,
                     nodes_key(key, sizeof(key), router, id, len), n) < 0) {
         mk_mem_free(n);
@@ -90,16 +112,34 @@ static struct zmq_node *nodes_add(struct zmq_nodes *ns, int router,
     return n;
 }
 
-long zmq_nodes_add_pattern(struct zmq_nodes *ns, int router, const char *text)
+/* Nodes already known that a new or faster pattern matches. */
+static void nodes_reping(struct zmq_nodes *ns, const struct zmq_pattern *p)
+{
+    size_t i;
+
+    for (i = 0; i < ns->count; i++) {
+        struct zmq_node *n = ns->nodes[i];
+        if (nodes_match(p, n->router, n->id) && p->ping_ms < n->ping_ms) {
+            n->ping_ms = p->ping_ms;
+        }
+    }
+}
+
+long zmq_nodes_add_pattern(struct zmq_nodes *ns, int router, const char *text,
+                           uint64_t ping_ms)
 {
     struct zmq_pattern *grown, *p;
     struct zmq_node *n;
     size_t i;
 
     for (i = 0; i < ns->pattern_count; i++) {
-        if (ns->patterns[i].router == router &&
-            strcmp(ns->patterns[i].text, text) == 0) {
-            return (long) i;                 /* listed by several sites */
+        p = &ns->patterns[i];
+        if (p->router == router && strcmp(p->text, text) == 0) {
+            if (ping_ms < p->ping_ms) {      /* listed by several sites */
+                p->ping_ms = ping_ms;
+                nodes_reping(ns, p);
+            }
+            return (long) i;
         }
     }
     grown = mk_mem_realloc(ns->patterns,
@@ -115,18 +155,22 @@ long zmq_nodes_add_pattern(struct zmq_nodes *ns, int router, const char *text)
     }
     p->router = router;
     p->is_glob = strpbrk(text, "*?[") != NULL;
+    p->ping_ms = ping_ms;
+    ns->pattern_count++;
+    nodes_reping(ns, p);
     if (!p->is_glob) {
         n = zmq_nodes_get(ns, router, text, strlen(text));
         if (!n) {
             n = nodes_add(ns, router, text, strlen(text));
         }
         if (!n) {
+            ns->pattern_count--;
             mk_mem_free(p->text);
             return -1;
         }
         n->configured = 1;
     }
-    return (long) ns->pattern_count++;
+    return (long) ns->pattern_count - 1;
 }
 
 static int nodes_admitted(const struct zmq_nodes *ns, int router,
@@ -242,14 +286,14 @@ static void nodes_forget(struct zmq_nodes *ns, size_t i)
     mk_mem_free(n);
 }
 
-void zmq_nodes_tick(struct zmq_nodes *ns, uint64_t now, uint64_t ping_ms,
+void zmq_nodes_tick(struct zmq_nodes *ns, uint64_t now,
                     const struct zmq_tick_ops *ops)
 {
     size_t i = 0;
 
     while (i < ns->count) {
         struct zmq_node *n = ns->nodes[i];
-        uint64_t silent = now - n->last_seen;
+        uint64_t silent = now - n->last_seen, ping_ms = n->ping_ms;
 
         if (!n->configured && !n->available && n->load == 0 &&
             silent > 10 * ping_ms) {

@@ -27,12 +27,14 @@ struct zmq_node {
     int spawn_sent;
     uint32_t warned_types;     /* unhandled types already logged (bit/type) */
     uint64_t seq;              /* admission order: ties among glob matches */
+    uint64_t ping_ms;          /* the shortest PingFreq of the sites listing it */
 };
 
 struct zmq_pattern {
     char *text;
     int router;
     int is_glob;
+    uint64_t ping_ms;          /* the site's PingFreq (the shortest, if shared) */
 };
 
 struct zmq_nodes {
@@ -52,9 +54,11 @@ struct zmq_site_nodes {
 
 int  zmq_nodes_init(struct zmq_nodes *ns, size_t max_nodes);
 void zmq_nodes_release(struct zmq_nodes *ns);
-/* Registers a pattern (exact identities become nodes at once, so they are
- * pinged and sent `spawn` before they ever connect). Returns its index. */
-long zmq_nodes_add_pattern(struct zmq_nodes *ns, int router, const char *text);
+/* Registers a pattern of a site pinging every ping_ms (exact identities
+ * become nodes at once, so they are pinged and sent `spawn` before they
+ * ever connect). Returns its index. */
+long zmq_nodes_add_pattern(struct zmq_nodes *ns, int router, const char *text,
+                           uint64_t ping_ms);
 
 /* A pong or accepted message from `id` on `router`. Returns the node (new
  * if a pattern admits it), or NULL for an identity nobody admits or past
@@ -78,11 +82,12 @@ struct zmq_tick_ops {
     void (*off)(void *ctx, struct zmq_node *n);      /* went OFF */
     void *ctx;
 };
-/* One health tick: ping nodes silent for >= ping_ms, mark OFF those silent
- * for more than 3 x ping_ms, send `spawn` once, and forget glob-admitted
- * nodes that are OFF, idle and silent for 10 x ping_ms (a hostile peer
- * cycling identities cannot grow the registry without bound). */
-void zmq_nodes_tick(struct zmq_nodes *ns, uint64_t now, uint64_t ping_ms,
+/* One health tick: ping nodes silent for >= their ping_ms, mark OFF those
+ * silent for more than 3 x ping_ms, send `spawn` once, and forget
+ * glob-admitted nodes that are OFF, idle and silent for 10 x ping_ms (a
+ * hostile peer cycling identities cannot grow the registry without
+ * bound). The caller ticks at least as often as the shortest ping_ms. */
+void zmq_nodes_tick(struct zmq_nodes *ns, uint64_t now,
                     const struct zmq_tick_ops *ops);
 
 #endif

@@ -18,13 +18,14 @@ struct zmq_worker {
     struct zmq_gw *gw;
     struct mk_timer_heap *timers;
     struct mk_event_loop *loop;
-    uint64_t node_timeout;
     int id;
 };
 
 struct zmq_session {
     uint8_t sid[ZMQ_SID_LEN];
     struct mk_conn *conn;
+    struct zmq_vconf *vc;              /* the site it counts against */
+    struct zmq_conf *zc;
     struct mk_request *r;              /* the request being answered */
     int64_t content_length;            /* from the node's head; -1 unknown */
     uint64_t sent;
@@ -39,8 +40,7 @@ static _Thread_local struct zmq_worker *zmq_self;
 
 static void zmq_on_inbox(struct mk_channel *ch, struct mk_channel_msg *msg);
 
-int zmq_worker_start(struct zmq_gw *gw, struct mk_worker *w,
-                     uint64_t node_timeout)
+int zmq_worker_start(struct zmq_gw *gw, struct mk_worker *w)
 {
     struct zmq_worker *zw = mk_mem_zalloc(sizeof(*zw));
 
@@ -50,7 +50,6 @@ int zmq_worker_start(struct zmq_gw *gw, struct mk_worker *w,
     zw->gw = gw;
     zw->loop = mk_worker_loop(w);
     zw->timers = mk_event_loop_timers(zw->loop);
-    zw->node_timeout = node_timeout;
     zw->id = mk_worker_id(w);
     zw->sessions = mk_hash_create(256, 0);
     if (!zw->sessions ||
@@ -190,20 +189,79 @@ static struct zmq_session *zmq_session_get(struct mk_conn *c)
     return s;
 }
 
+/* Takes one place under a cap (0: none); the counter is shared by every
+ * worker, so the test and the increment are one atomic step. */
+static int zmq_take(atomic_long *live, long long cap)
+{
+    long n = atomic_fetch_add(live, 1);
+
+    if (cap && n >= cap) {
+        atomic_fetch_sub(live, 1);
+        return -1;
+    }
+    return 0;
+}
+
+static void zmq_session_unsite(struct zmq_session *s)
+{
+    if (s->vc) {
+        atomic_fetch_sub(&s->vc->live, 1);
+        atomic_fetch_sub(&s->zc->live, 1);
+        s->vc = NULL;
+    }
+}
+
+/* A session counts against the global and its site's Sessions from its
+ * first request; a keep-alive request for another site moves it there
+ * (the gateway rebinds it to that site's nodes). */
+static int zmq_session_site(struct zmq_session *s, struct zmq_conf *zc,
+                            struct zmq_vconf *vc, struct mk_request *r)
+{
+    if (s->vc == vc) {
+        return 0;
+    }
+    zmq_session_unsite(s);
+    if (zmq_take(&zc->live, zc->sessions) < 0) {
+        mk_warn("zmq: [ZMQ] Sessions (%lld) reached: 503", zc->sessions);
+        return -1;
+    }
+    if (zmq_take(&vc->live, vc->sessions) < 0) {
+        atomic_fetch_sub(&zc->live, 1);
+        mk_warn("zmq: site %s: Sessions (%lld) reached: 503",
+                mk_vhost_name(mk_request_vhost(r)), vc->sessions);
+        return -1;
+    }
+    s->vc = vc;
+    s->zc = zc;
+    mk_conn_set_write_limit(s->conn, vc->write_queue);
+    return 0;
+}
+
+static int zmq_refuse(struct mk_request *r, int status)
+{
+    if (status == 503) {
+        mk_response_header(r, "Retry-After", "1");
+    }
+    return mk_response_error(r, status) < 0 ? MK_STAGE_CLOSE
+                                            : MK_STAGE_HANDLED;
+}
+
 int zmq_session_request(struct zmq_conf *conf, struct mk_request *r,
-                        const struct zmq_vconf *vc)
+                        struct zmq_vconf *vc)
 {
     struct zmq_session *s;
     struct zmq_wire *w;
     struct mk_buf b;
 
     if (!vc || vc->site.count == 0) {
-        return mk_response_error(r, 503) < 0 ? MK_STAGE_CLOSE
-                                              : MK_STAGE_HANDLED;
+        return zmq_refuse(r, 503);
     }
     s = zmq_session_get(mk_request_conn(r));
     if (!s) {
         return MK_STAGE_CLOSE;
+    }
+    if (zmq_session_site(s, conf, vc, r) < 0) {
+        return zmq_refuse(r, 503);
     }
     s->r = r;
     s->content_length = -1;
@@ -213,8 +271,7 @@ int zmq_session_request(struct zmq_conf *conf, struct mk_request *r,
     mk_buf_init(&b);
     if (zmq_packet(r, &b) < 0) {
         mk_buf_release(&b);
-        return mk_response_error(r, 431) < 0 ? MK_STAGE_CLOSE
-                                              : MK_STAGE_HANDLED;
+        return zmq_refuse(r, 431);
     }
     w = zmq_wire_new(ZMQ_WIRE_REQUEST, s->sid);
     if (!w || zmq_msg_init_size(&w->payload, b.len) < 0) {
@@ -225,10 +282,10 @@ int zmq_session_request(struct zmq_conf *conf, struct mk_request *r,
     memcpy(zmq_msg_data(&w->payload), b.data, b.len);
     mk_buf_release(&b);
     w->worker = zmq_self->id;
-    w->site = &vc->site;
+    w->vc = vc;
     zmq_to_gateway(w);
     mk_timer_arm(zmq_self->timers, &s->timer,
-                 mk_event_loop_now(zmq_self->loop) + zmq_self->node_timeout);
+                 mk_event_loop_now(zmq_self->loop) + vc->node_timeout);
     return MK_STAGE_HANDLED;
 }
 
@@ -273,6 +330,7 @@ void zmq_session_close(struct zmq_conf *conf, struct mk_conn *c)
     }
     mk_hash_del(zmq_self->sessions, (const char *) s->sid, ZMQ_SID_LEN);
     mk_timer_disarm(zmq_self->timers, &s->timer);
+    zmq_session_unsite(s);
     w = zmq_wire_new(ZMQ_WIRE_END, s->sid);
     if (w) {
         zmq_to_gateway(w);           /* the node gets `end` */
@@ -305,10 +363,7 @@ static void zmq_fail(struct zmq_session *s, int status)
         mk_conn_close(s->conn, 0);
         return;
     }
-    if (status == 503) {
-        mk_response_header(s->r, "Retry-After", "1");
-    }
-    mk_response_error(s->r, status);
+    zmq_refuse(s->r, status);
 }
 
 static void zmq_write(struct zmq_session *s, const void *data, size_t len)
@@ -370,11 +425,27 @@ static void zmq_chunk(struct zmq_session *s, const char *data, size_t len)
     }
 }
 
+/* `g:chunk` or `@sid:chunk` from another session's node: it joins this
+ * session's response only while one is streaming; between responses the
+ * bytes would corrupt the HTTP stream (spec 10.11: never the wrong
+ * victim, never raw bytes into an idle connection). */
+static void zmq_apply_routed(struct zmq_session *s, struct zmq_wire *w)
+{
+    if (w->type == ZMQ_MSG_CHUNK && s->r && !s->ended &&
+        mk_response_head_sent(s->r)) {
+        zmq_chunk(s, zmq_msg_data(&w->payload), zmq_msg_size(&w->payload));
+    }
+}
+
 static void zmq_apply(struct zmq_session *s, struct zmq_wire *w)
 {
     const char *data = zmq_msg_data(&w->payload);
     size_t len = zmq_msg_size(&w->payload);
 
+    if (w->routed) {
+        zmq_apply_routed(s, w);
+        return;
+    }
     if (w->type == ZMQ_MSG_END) {
         /* as BlastBeat: end closes (spec 2.3); a node that ends a request
          * it never answered gets the client a 502, not an empty 200 */
@@ -427,6 +498,12 @@ static void zmq_on_inbox(struct mk_channel *ch, struct mk_channel_msg *msg)
     }
     else if (s && w->kind == ZMQ_WIRE_NODE) {
         zmq_apply(s, w);
+    }
+    else if (s && s->r && w->kind == ZMQ_WIRE_PAUSE) {
+        mk_request_body_pause(s->r);        /* the node's queue is full */
+    }
+    else if (s && s->r && w->kind == ZMQ_WIRE_RESUME) {
+        mk_request_body_resume(s->r);
     }
     zmq_wire_free(w);
 }
