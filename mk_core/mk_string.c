@@ -148,3 +148,17 @@ int mk_str_fail(char *err, size_t errlen, const char *fmt, ...)
     }
     return -1;
 }
+
+char *mk_str_printable(char *buf, size_t size, const char *src, size_t len)
+{
+    size_t i;
+
+    if (size == 0) {
+        return buf;
+    }
+    for (i = 0; i < len && i < size - 1; i++) {
+        buf[i] = src[i] >= 0x20 && src[i] < 0x7f ? src[i] : '?';
+    }
+    buf[i] = '\0';
+    return buf;
+}

@@ -56,6 +56,11 @@ size_t mk_str_hex(char *buf, uint64_t v);
 /* Trims ASCII spaces and tabs on both ends. */
 struct mk_ptr mk_ptr_trim(struct mk_ptr p);
 
+/* Copies at most `size - 1` bytes of untrusted `src` into `buf` for a log
+ * line, each byte outside printable ASCII written as '?', so a peer
+ * cannot forge log lines; always NUL-terminates. Returns buf. */
+char *mk_str_printable(char *buf, size_t size, const char *src, size_t len);
+
 /* snprintf that returns the bytes written (clamped to size - 1), never a
  * negative or larger-than-buffer value. */
 size_t mk_str_printf(char *buf, size_t size, const char *fmt, ...)

@@ -356,7 +356,7 @@ static int server_finish(struct mk_server *srv, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    return 0;
+    return mk_msg_types_build(srv, err, errlen);
 }
 
 static int set_paths(struct mk_server *srv, const char *conf_path,
@@ -448,6 +448,7 @@ void mk_server_free(struct mk_server *srv)
     mk_mem_free(srv->on_request);
     mk_mem_free(srv->on_done);
     mk_mem_free(srv->on_close);
+    mk_mem_free(srv->msg_types);
     for (i = 0; i < srv->listen_count; i++) {
         mk_mem_free(srv->listens[i].layer);
         mk_mem_free(srv->listens[i].fds);

@@ -107,6 +107,34 @@ struct mk_proto {
     void (*on_close)(struct mk_conn *c);
 };
 
+/* ---- Node message types ---------------------------------------------------
+ *
+ * A backend transport (the zmq gateway) carries typed messages between an
+ * application node and a session's client. HTTP responses (`headers`,
+ * `body`, `chunk`, `end`) are the transport's own; every other type
+ * (`websocket`, `socket.io/event`, `cache`, ...) belongs to the plugin
+ * that lists it in its descriptor's `msg_types`. The transport hands each
+ * such message, also one routed to a group or `@sid`, to that plugin on
+ * the worker that owns the connection. A type no loaded plugin lists is
+ * dropped (and logged once per node). Two loaded plugins listing the same
+ * type is a configuration error.
+ */
+struct mk_msg_type {
+    const char *name;                     /* wire name, e.g. "websocket" */
+    /* Worker thread. `type` is `name`; `body` is borrowed for the call. */
+    void (*on_message)(void *conf, struct mk_conn *c, const char *type,
+                       const void *body, size_t len);
+};
+
+/* For transports. Whether a loaded plugin handles `type` (any thread: the
+ * table is read-only once the generation is built). */
+int mk_server_handles_msg(const struct mk_server *srv, const char *type,
+                          size_t len);
+/* Hands a message to the plugin handling `type` (the connection's worker
+ * thread); -1 when no loaded plugin handles it. */
+int mk_conn_deliver_msg(struct mk_conn *c, const char *type, size_t tlen,
+                        const void *body, size_t len);
+
 /* ---- The plugin ---------------------------------------------------------- */
 
 #define MK_PLUGIN_NETWORK  0x1   /* provides `net_io` */
@@ -165,6 +193,9 @@ struct mk_plugin {
 
     /* MK_PLUGIN_NETWORK plugins: the I/O layer for listeners naming it. */
     const struct mk_net_io *net_io;
+
+    /* Node message types this plugin handles, ended by { NULL }. */
+    const struct mk_msg_type *msg_types;
 };
 
 /* ---- Server, vhost, worker accessors ----------------------------------- */

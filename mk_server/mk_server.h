@@ -67,6 +67,12 @@ struct mk_plugin_inst {
     int index;                        /* position in mk_server.plugins */
 };
 
+/* A node message type and the plugin that handles it (mk_msg_types.c). */
+struct mk_msg_entry {
+    const struct mk_msg_type *type;
+    struct mk_plugin_inst *plugin;
+};
+
 struct mk_location {
     char *prefix;
     size_t len;
@@ -112,6 +118,8 @@ struct mk_server {
     /* stage lists: plugins that bind each stage, in load order */
     struct mk_plugin_inst **on_accept, **on_request, **on_done, **on_close;
     size_t n_accept, n_request, n_done, n_close;
+    struct mk_msg_entry *msg_types;   /* node message types, by plugin */
+    size_t msg_type_count;
 
     struct mk_vhost **vhosts;
     size_t vhost_count;
@@ -153,6 +161,9 @@ struct mk_vhost *mk_server_vhost_lookup(struct mk_server *srv,
                                         const char *host, size_t len);
 const struct mk_location *mk_vhost_location(const struct mk_vhost *vh,
                                             const char *path);
+
+/* mk_msg_types.c: the node message types of the loaded plugins */
+int  mk_msg_types_build(struct mk_server *srv, char *err, size_t errlen);
 
 /* mk_plugin_loader.c; main() registers the NULL-terminated built-in table */
 void mk_plugin_set_builtins(const struct mk_plugin *const *table);

@@ -218,8 +218,7 @@ static int zmq_plugin_init(void *conf, struct mk_server *srv)
     if (zmq_running) {
         zmq_gw_release_endpoints(zmq_running);
     }
-    if (zmq_gw_start(zc->gw, zc, mk_server_worker_count(srv), err,
-                     sizeof(err)) < 0) {
+    if (zmq_gw_start(zc->gw, zc, srv, err, sizeof(err)) < 0) {
         mk_err("%s", err);
         zmq_gw_stop(zc->gw);
         mk_mem_free(zc->gw);

@@ -99,6 +99,7 @@ struct zmq_gw {
     struct mk_hash *curve_allowed;     /* 32-byte public key -> 1 */
     int nworkers;
     struct zmq_conf *conf;
+    struct mk_server *srv;             /* its message-type registry */
     uint64_t tick_ms;                  /* the shortest PingFreq */
     size_t max_frame;
     struct mk_list blocked;            /* bindings holding back body pieces */
@@ -143,7 +144,7 @@ void zmq_curve_release(struct zmq_gw *gw);
 
 /* zmq_gateway.c */
 int  zmq_gw_start(struct zmq_gw *gw, struct zmq_conf *conf,
-                  int nworkers, char *err, size_t errlen);
+                  struct mk_server *srv, char *err, size_t errlen);
 void zmq_gw_stop(struct zmq_gw *gw);
 /* Reload (master thread): the running gateway fails its sessions with 502
  * and closes its ROUTERs so the new generation can bind the endpoints. */

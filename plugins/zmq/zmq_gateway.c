@@ -403,10 +403,29 @@ void zmq_gw_forward(struct zmq_gw *gw, const struct zmq_binding *to,
     gw_to_worker(gw, to->worker, w);
 }
 
-static int gw_is_response(enum zmq_msg_type type)
+/* A type that is neither HTTP nor the gateway's own goes to the plugin
+ * that registered it (mk_plugin.h, node message types); with none
+ * loaded, or for a type nobody knows, it is dropped and said once per
+ * node and kind (every unknown name shares one warning). */
+static int gw_plugin_type(struct zmq_gw *gw, struct zmq_binding *b,
+                          const struct zmq_node_msg *m)
 {
-    return type == ZMQ_MSG_HEADERS || type == ZMQ_MSG_BODY ||
-           type == ZMQ_MSG_CHUNK || type == ZMQ_MSG_END;
+    const char *name = zmq_msg_type_name(m->type);
+    char shown[65];
+
+    if (m->type != ZMQ_MSG_UNKNOWN &&
+        mk_server_handles_msg(gw->srv, name, strlen(name))) {
+        return 1;
+    }
+    if (m->type < 32 && !(b->node->warned_types & (1u << m->type))) {
+        b->node->warned_types |= 1u << m->type;
+        mk_warn("zmq: node \"%.*s\" sent \"%s\", which no loaded plugin "
+                "handles: dropped (logged once per node)",
+                (int) b->node->id_len, b->node->id,
+                mk_str_printable(shown, sizeof(shown), m->route.type,
+                                 m->route.type_len));
+    }
+    return 0;
 }
 
 /* Accepted message of a bound session (spec 2.3). */
@@ -429,25 +448,22 @@ static void gw_dispatch(struct zmq_gw *gw, struct zmq_binding *b,
          * worker closes it and the node gets `end` */
         m->type = ZMQ_MSG_END;
         break;
+    case ZMQ_MSG_HEADERS:
+    case ZMQ_MSG_BODY:
     case ZMQ_MSG_CHUNK:
-        if (m->route.kind != ZMQ_ROUTE_NONE) {
-            zmq_groups_fanout(gw, b, m, body);    /* spec 3: group:chunk */
-            return;
-        }
+    case ZMQ_MSG_END:
         break;
     default:
+        if (!gw_plugin_type(gw, b, m)) {
+            return;                       /* unknown types: ignored (1.3) */
+        }
         break;
     }
-    if (!gw_is_response(m->type)) {
-        /* websocket, cache, push, pipe, socket.io messages: their plugins
-         * register them later; until then, say so once per node */
-        if (m->type < 32 && !(b->node->warned_types & (1u << m->type))) {
-            b->node->warned_types |= 1u << m->type;
-            mk_warn("zmq: node \"%.*s\" sent \"%s\", which no loaded plugin "
-                    "handles: dropped (logged once per node)",
-                    (int) b->node->id_len, b->node->id,
-                    zmq_msg_type_name(m->type));
-        }
+    /* spec 3: a group or @sid route reaches other sessions' clients; the
+     * types without routing support act on the sender's own session */
+    if (m->route.kind != ZMQ_ROUTE_NONE && m->type != ZMQ_MSG_HEADERS &&
+        m->type != ZMQ_MSG_BODY && m->type != ZMQ_MSG_END) {
+        zmq_groups_fanout(gw, b, m, body);
         return;
     }
     b->responded = 1;                    /* from now on no retry */
@@ -785,16 +801,17 @@ static int gw_bind(struct zmq_gw *gw, const struct zmq_conf *conf, int i,
 }
 
 int zmq_gw_start(struct zmq_gw *gw, struct zmq_conf *conf,
-                 int nworkers, char *err, size_t errlen)
+                 struct mk_server *srv, char *err, size_t errlen)
 {
     int i;
 
     gw->conf = conf;
+    gw->srv = srv;
     gw->tick_ms = gw_tick_ms(gw, conf->ping_freq);
     gw->max_frame = conf->max_frame;
-    gw->nworkers = nworkers;
+    gw->nworkers = mk_server_worker_count(srv);
     mk_list_init(&gw->blocked);
-    gw->workers = mk_mem_zalloc((size_t) nworkers * sizeof(*gw->workers));
+    gw->workers = mk_mem_zalloc((size_t) gw->nworkers * sizeof(*gw->workers));
     gw->bindings = mk_hash_create(1024, 0);
     if (!gw->bindings || zmq_groups_init(gw) < 0) {
         return mk_str_fail(err, errlen, "zmq: out of memory");

@@ -437,11 +437,30 @@ static void zmq_apply_routed(struct zmq_session *s, struct zmq_wire *w)
     }
 }
 
+/* A type a plugin registered (the gateway checked that one is loaded). */
+static void zmq_deliver(struct zmq_session *s, struct zmq_wire *w)
+{
+    const char *name = zmq_msg_type_name(w->type);
+
+    mk_conn_deliver_msg(s->conn, name, strlen(name),
+                        zmq_msg_data(&w->payload), zmq_msg_size(&w->payload));
+}
+
 static void zmq_apply(struct zmq_session *s, struct zmq_wire *w)
 {
     const char *data = zmq_msg_data(&w->payload);
     size_t len = zmq_msg_size(&w->payload);
 
+    switch (w->type) {
+    case ZMQ_MSG_HEADERS:
+    case ZMQ_MSG_BODY:
+    case ZMQ_MSG_CHUNK:
+    case ZMQ_MSG_END:
+        break;
+    default:
+        zmq_deliver(s, w);
+        return;
+    }
     if (w->routed) {
         zmq_apply_routed(s, w);
         return;
@@ -479,7 +498,7 @@ static void zmq_apply(struct zmq_session *s, struct zmq_wire *w)
         zmq_chunk(s, data, len);
         break;
     default:
-        break;                       /* types of later plugins: ignored */
+        break;
     }
 }
 

@@ -4,6 +4,7 @@ the end marker, least-connection balancing, zero-config nodes, refused
 identities and hostile messages. Nodes here are raw DEALER sockets so the
 wire format itself is checked."""
 
+import os
 import socket
 import struct
 import threading
@@ -109,14 +110,16 @@ def wait_for(pred, timeout=5):
 def gateway(tremolo):
     nodes = []
 
-    def start(node_list="node1", server="", workers=1, port=None, zmq=""):
+    def start(node_list="node1", server="", workers=1, port=None, zmq="",
+              extra_plugins=()):
         port = port or free_port()
         endpoint = "tcp://127.0.0.1:%d" % port
         site = ("[HOST]\n    ServerName 127.0.0.1 localhost\n    Default on\n"
                 "    Handler zmq\n[ZMQ]\n")
         for n in node_list.split():
             site += "    Node %s\n" % n
-        srv = tremolo(plugins=("liana", "zmq"), sites={"default": site},
+        srv = tremolo(plugins=("liana", "zmq") + tuple(extra_plugins),
+                      sites={"default": site},
                       plugin_confs={"zmq": "[ZMQ]\n    Bind %s\n"
                                            "    PingFreq 500ms\n%s"
                                            % (endpoint, zmq)},
@@ -569,7 +572,7 @@ def test_unhandled_type_logged_once_per_node(gateway):
     assert conn.recv(4096).startswith(b"HTTP/1.1 200")
     log = srv.error_log()
     assert log.count('sent "push", which no loaded plugin handles') == 1
-    assert log.count('sent "unknown", which no loaded plugin handles') == 1
+    assert log.count('sent "nosuchtype", which no loaded plugin handles') == 1
     conn.close()
 
 
@@ -607,3 +610,85 @@ def test_reload_hands_the_endpoints_over(gateway):
         srv.reload()
         assert "reload failed" not in srv.error_log()
         assert get_ok(srv, timeout=8)[0] == 200   # nodes reconnect by themselves
+
+
+MSGPROBE = os.path.join(os.environ["TREMOLO_BUILD"], "tests", "plugins",
+                        "tremolo-msgprobe.so")
+
+
+def _streams(srv, node_sids, count):
+    """`count` clients whose node answered a chunked head and keeps the
+    response open; returns {sid: socket} (the head says X-Sid)."""
+    conns = _held_sessions(srv, node_sids, count)
+    by_sid = {}
+    for s in conns:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += s.recv(4096)
+        sid = bytes.fromhex(head.split(b"X-Sid: ")[1][:32].decode())
+        by_sid[sid] = s
+    return by_sid
+
+
+def _stream_app(node, sid, env):
+    node.send(sid, b"headers", b"HTTP/1.1 200 OK\r\nX-Sid: %s\r\n"
+              b"Transfer-Encoding: chunked\r\n\r\n" % sid.hex().encode())
+
+
+def _recv_exactly(s, want, timeout=3):
+    s.settimeout(timeout)
+    data = b""
+    while len(data) < len(want):
+        data += s.recv(4096)
+    return data
+
+
+def test_plugin_message_types_direct_and_routed(gateway):
+    """A type a plugin registers (here the msgprobe test plugin claims
+    `websocket`) reaches that plugin on the session's connection, also
+    when routed to a group (with the echo rule) or to one `@sid`."""
+    srv = gateway(extra_plugins=(MSGPROBE,))
+    sids = []
+    node = srv.node(b"node1", lambda n, sid, env: (sids.append(sid),
+                                                   _stream_app(n, sid, env)))
+    srv.wait_log(r'node "node1" is available')
+    conns = _streams(srv, sids, 3)
+    a, b, c = sids
+    node.send(a, b"websocket", b"one")
+    assert _recv_exactly(conns[a], b"[websocket:one]") == b"[websocket:one]"
+    node.send(c, b"noecho", b"")
+    for sid in sids:
+        node.send(sid, b"join", b"room")
+    node.send(c, b"room:websocket", b"all")        # c has echo off
+    for sid in (a, b):
+        assert _recv_exactly(conns[sid], b"[websocket:all]") == \
+            b"[websocket:all]"
+    node.send(a, b"@" + c + b":websocket", b"direct")
+    assert _recv_exactly(conns[c], b"[websocket:direct]") == \
+        b"[websocket:direct]"                      # c got only this one
+    for sid in (a, b):                             # and nobody else did
+        conns[sid].settimeout(0.3)
+        with pytest.raises(socket.timeout):
+            conns[sid].recv(1)
+    for s in conns.values():
+        s.close()
+
+
+def test_routed_chunk_reaches_streaming_members(gateway):
+    srv = gateway()
+    sids = []
+    node = srv.node(b"node1", lambda n, sid, env: (sids.append(sid),
+                                                   _stream_app(n, sid, env)))
+    srv.wait_log(r'node "node1" is available')
+    conns = _streams(srv, sids, 2)
+    a, b = sids
+    for sid in sids:
+        node.send(sid, b"join", b"feed")
+    node.send(a, b"feed:chunk", b"news")           # a echoes (default)
+    for sid in sids:
+        assert _recv_exactly(conns[sid], b"4\r\nnews\r\n") == \
+            b"4\r\nnews\r\n"
+    node.send(b, b"@" + a + b":chunk", b"hi")
+    assert _recv_exactly(conns[a], b"2\r\nhi\r\n") == b"2\r\nhi\r\n"
+    for s in conns.values():
+        s.close()

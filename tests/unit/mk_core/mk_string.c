@@ -118,6 +118,18 @@ MK_TEST(printf_clamps)
     CHECK(mk_str_printf(buf, 0, "%s", "abc") == 0);
 }
 
+MK_TEST(printable_for_logs)
+{
+    char buf[8];
+
+    CHECK_EQ_STR(mk_str_printable(buf, sizeof(buf), "ok", 2), "ok");
+    CHECK_EQ_STR(mk_str_printable(buf, sizeof(buf), "a\nb\x7f\xff", 5),
+                 "a?b??");
+    CHECK_EQ_STR(mk_str_printable(buf, sizeof(buf), "0123456789", 10),
+                 "0123456");                   /* cut, still terminated */
+    CHECK_EQ_STR(mk_str_printable(buf, 1, "x", 1), "");
+}
+
 int main(void)
 {
     RUN(case_eq);
@@ -126,5 +138,6 @@ int main(void)
     RUN(u64_and_hex);
     RUN(trim);
     RUN(printf_clamps);
+    RUN(printable_for_logs);
     return mk_test_done();
 }
