@@ -582,6 +582,19 @@ int mk_conn_write_shared(struct mk_conn *c, struct mk_shared_buf *sb)
     return conn_queue_check(c);
 }
 
+uint16_t mk_conn_local_port(const struct mk_conn *c)
+{
+    const struct sockaddr_storage *a = &c->listen->addr;
+
+    if (a->ss_family == AF_INET) {
+        return ntohs(((const struct sockaddr_in *) a)->sin_port);
+    }
+    if (a->ss_family == AF_INET6) {
+        return ntohs(((const struct sockaddr_in6 *) a)->sin6_port);
+    }
+    return 0;
+}
+
 void mk_conn_set_write_limit(struct mk_conn *c, size_t bytes)
 {
     c->wq_limit = bytes;

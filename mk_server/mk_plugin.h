@@ -232,6 +232,9 @@ const struct mk_conn_addr *mk_conn_peer(const struct mk_conn *c);
 /* Textual peer address ("127.0.0.1", "::1"), cached per connection. */
 const char *mk_conn_peer_str(struct mk_conn *c);
 int  mk_conn_fd(const struct mk_conn *c);
+/* Port of the listener the connection came in on (host order; 0 for a
+ * Unix socket). */
+uint16_t mk_conn_local_port(const struct mk_conn *c);
 uint64_t mk_conn_id(const struct mk_conn *c);        /* unique per process */
 struct mk_worker *mk_conn_worker(const struct mk_conn *c);
 struct mk_server *mk_conn_server(const struct mk_conn *c);

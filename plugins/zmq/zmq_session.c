@@ -103,7 +103,7 @@ static int zmq_packet(struct mk_request *r, struct mk_buf *b)
     struct mk_conn *c = mk_request_conn(r);
     struct mk_ptr target = mk_request_target(r), path = target;
     const char *q = memchr(target.data, '?', target.len);
-    char port[8], proto[16], key[ZMQ_IDENTITY_MAX + 8];
+    char port[8], proto[16], key[ZMQ_IDENTITY_MAX + 8], sport[8];
     uint32_t i;
     size_t kl;
     int ret = 0;
@@ -114,6 +114,14 @@ static int zmq_packet(struct mk_request *r, struct mk_buf *b)
     name = mk_vhost_name(mk_request_vhost(r));
     colon = strchr(name, ':');
     mk_str_printf(port, sizeof(port), "%u", mk_conn_peer(c)->port);
+    /* the site name's port, else the one the client really used, not
+     * BlastBeat's "80" even on TLS listeners (spec 10.15) */
+    if (colon) {
+        mk_str_printf(sport, sizeof(sport), "%s", colon + 1);
+    }
+    else {
+        mk_str_printf(sport, sizeof(sport), "%u", mk_conn_local_port(c));
+    }
     mk_str_printf(proto, sizeof(proto), "HTTP/1.%d", h->version_minor);
     zmq_uwsgi_begin(b);
     ret |= zmq_add(b, "REQUEST_METHOD", mk_http_span_ptr(buf, h->method_name));
@@ -130,8 +138,7 @@ static int zmq_packet(struct mk_request *r, struct mk_buf *b)
     }
     ret |= zmq_add(b, "SERVER_NAME", mk_ptr_make(name, colon ? (size_t) (colon - name)
                                                          : strlen(name)));
-    ret |= zmq_add(b, "SERVER_PORT", colon ? mk_ptr_make(colon + 1, strlen(colon + 1))
-                                           : MK_PTR_LIT("80"));
+    ret |= zmq_add(b, "SERVER_PORT", mk_ptr_make(sport, strlen(sport)));
     ret |= zmq_add(b, "SERVER_PROTOCOL", mk_ptr_make(proto, strlen(proto)));
     ret |= zmq_add(b, "REMOTE_ADDR", mk_ptr_make(mk_conn_peer_str(c),
                                                  strlen(mk_conn_peer_str(c))));

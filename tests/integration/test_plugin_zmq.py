@@ -181,6 +181,8 @@ def test_request_reaches_node_and_uwsgi_packet(gateway):
     assert env[b"REMOTE_ADDR"] == b"127.0.0.1"
     assert env[b"REMOTE_PORT"] == str(myport).encode()    # not byte-swapped
     assert env[b"SERVER_PROTOCOL"] == b"HTTP/1.1"
+    assert env[b"SERVER_NAME"] == b"127.0.0.1"        # the site's name
+    assert env[b"SERVER_PORT"] == str(srv.port).encode()   # not "80"
     assert env[b"HTTP_X_A"] == b"1" and b"HTTP_HOST" in env
     assert not any(k.startswith(b"HTTP_X_REAL") for k in env)  # '_' dropped
 
