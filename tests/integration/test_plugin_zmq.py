@@ -694,3 +694,49 @@ def test_routed_chunk_reaches_streaming_members(gateway):
     assert _recv_exactly(conns[a], b"2\r\nhi\r\n") == b"2\r\nhi\r\n"
     for s in conns.values():
         s.close()
+
+
+def _path_app(node, sid, env):
+    body = env[b"PATH_INFO"]
+    node.send(sid, b"headers",
+              b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
+    node.send(sid, b"body", body)
+
+
+def test_pipelined_requests_answered_in_order(gateway):
+    srv = gateway()
+    node = srv.node(b"node1", _path_app)
+    srv.wait_log(r'node "node1" is available')
+    paths = ["/p%d" % i for i in range(5)]
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+    s.sendall(b"".join(build_request("GET", p) for p in paths))
+    data = b""
+    while len(parse_responses(data)) < len(paths):
+        chunk = s.recv(65536)
+        assert chunk, "closed before every pipelined response came"
+        data += chunk
+    got = [r.body.decode() for r in parse_responses(data)]
+    assert got == paths
+    sids = {sid for sid, t, _ in node.log if t == b"uwsgi"}
+    assert len(sids) == 1                      # one connection, one session
+    s.close()
+
+
+def test_large_streamed_response_is_intact(gateway):
+    import hashlib
+    srv = gateway()
+    piece = os.urandom(64 * 1024)
+    count = 320                                # 20 MiB
+
+    def big(node, sid, env):
+        node.send(sid, b"headers", b"HTTP/1.1 200 OK\r\nContent-Length: %d"
+                  b"\r\n\r\n" % (count * len(piece)))
+        for i in range(count):
+            node.send(sid, b"body", bytes([i & 0xff]) + piece[1:])
+    srv.node(b"node1", big)
+    srv.wait_log(r'node "node1" is available')
+    status, _, body = srv.http("GET", "/big", timeout=30)
+    want = hashlib.sha256(b"".join(bytes([i & 0xff]) + piece[1:]
+                                   for i in range(count))).hexdigest()
+    assert status == 200 and len(body) == count * len(piece)
+    assert hashlib.sha256(body).hexdigest() == want
