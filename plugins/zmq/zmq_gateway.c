@@ -668,9 +668,15 @@ static void gw_stats(struct zmq_gw *gw)
 
 /* Milliseconds zmq_poll may sleep: until the next timer, or a few ms while
  * a node's queue holds a body back (ZeroMQ tells no per-peer POLLOUT). */
-static long gw_wait_ms(const struct zmq_gw *gw, uint64_t now, uint64_t next)
+static long gw_wait_ms(const struct zmq_gw *gw, uint64_t next_tick,
+                       uint64_t next_stats)
 {
-    uint64_t wait = next > now ? next - now : 0;
+    uint64_t now = mk_clock_monotonic_ms(), next = next_tick, wait;
+
+    if (gw->conf->stats_freq && next_stats < next) {
+        next = next_stats;
+    }
+    wait = next > now ? next - now : 0;
 
     if (!mk_list_is_empty(&gw->blocked) && wait > ZMQ_HELD_RETRY_MS) {
         wait = ZMQ_HELD_RETRY_MS;
@@ -726,11 +732,7 @@ static void *gw_main(void *arg)
                                           ZMQ_POLLIN, 0 };
             nitems = 1;
         }
-        now = mk_clock_monotonic_ms();
-        if (zmq_poll(items, nitems,
-                     gw_wait_ms(gw, now, gw->conf->stats_freq &&
-                                next_stats < next_tick ? next_stats
-                                                       : next_tick)) < 0 &&
+        if (zmq_poll(items, nitems, gw_wait_ms(gw, next_tick, next_stats)) < 0 &&
             errno != EINTR) {
             mk_err("zmq: poll failed: %s", zmq_strerror(errno));
             break;
