@@ -249,17 +249,20 @@ static void gw_request(struct zmq_gw *gw, struct zmq_wire *w)
  * until the held pieces are gone (docs/zmq-gateway.md, backpressure). */
 static void gw_body(struct zmq_gw *gw, struct zmq_binding *b, zmq_msg_t *m)
 {
+    int first = mk_list_is_empty(&b->held);
+    zmq_msg_t out;
+
     gw_keep_piece(b, m);
-    if (mk_list_is_empty(&b->held)) {
-        if (gw_send(gw, b->node, b->sid, "body", m) == 0) {
+    if (first) {
+        zmq_msg_init(&out);
+        zmq_msg_copy(&out, m);            /* a failed send closes `out` */
+        if (gw_send(gw, b->node, b->sid, "body", &out) == 0) {
             return;
         }
         if (errno != EAGAIN) {
             gw_fail(gw, b, ZMQ_WIRE_NODE_GONE);        /* the node is gone */
             return;
         }
-        mk_list_add(&b->_blocked, &gw->blocked);
-        gw_tell(gw, b->sid, b->worker, ZMQ_WIRE_PAUSE);
     }
     /* bounded: the worker stops at PAUSE; this is only what was already
      * on its way, plus a whole body for a worker that cannot pause */
@@ -267,10 +270,18 @@ static void gw_body(struct zmq_gw *gw, struct zmq_binding *b, zmq_msg_t *m)
         gw_piece_add(&b->held, m) < 0) {
         mk_warn("zmq: node %.*s does not take a request body fast enough",
                 (int) b->node->id_len, b->node->id);
+        if (!first) {
+            mk_list_del(&b->_blocked);
+        }
+        gw_pieces_drop(&b->held);
         gw_fail(gw, b, ZMQ_WIRE_NO_NODE);
         return;
     }
     b->held_bytes += zmq_msg_size(m);
+    if (first) {
+        mk_list_add(&b->_blocked, &gw->blocked);
+        gw_tell(gw, b->sid, b->worker, ZMQ_WIRE_PAUSE);
+    }
 }
 
 /* Sends what bindings held back, in order, as far as their nodes take it. */
