@@ -67,28 +67,40 @@ static int open_error_log(struct mk_server *srv)
     return 0;
 }
 
-static int drop_privileges(const char *user)
+/* User and Group: the group is User's own unless Group names another; a
+ * Group alone replaces every group but keeps the user. Unknown names are
+ * errors: Tremolo never silently stays root. */
+static int drop_privileges(const char *user, const char *group)
 {
-    struct passwd *pw;
+    struct passwd *pw = NULL;
+    struct group *gr = NULL;
+    gid_t gid;
 
-    if (!user[0]) {
+    if (!user[0] && !group[0]) {
         return 0;
     }
     if (geteuid() != 0) {
-        mk_warn("User %s ignored: not started as root", user);
+        mk_warn("User/Group %s%s%s ignored: not started as root", user,
+                user[0] && group[0] ? ":" : "", group);
         return 0;
     }
-    pw = getpwnam(user);
-    if (!pw) {
-        mk_err("User %s: no such user", user);     /* never stay root */
+    if (user[0] && !(pw = getpwnam(user))) {
+        mk_err("User %s: no such user", user);
         return -1;
     }
-    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
-        setuid(pw->pw_uid) < 0) {
-        mk_err("User %s: cannot switch: %s", user, strerror(errno));
+    if (group[0] && !(gr = getgrnam(group))) {
+        mk_err("Group %s: no such group", group);
         return -1;
     }
-    mk_info("running as user %s", user);
+    gid = gr ? gr->gr_gid : pw->pw_gid;
+    if ((pw ? initgroups(pw->pw_name, gid) : setgroups(1, &gid)) < 0 ||
+        setgid(gid) < 0 || (pw && setuid(pw->pw_uid) < 0)) {
+        mk_err("User %s Group %s: cannot switch: %s", user, group,
+               strerror(errno));
+        return -1;
+    }
+    mk_info("running as user %s, group %s", pw ? pw->pw_name : "(unchanged)",
+            gr ? gr->gr_name : "(the user's)");
     return 0;
 }
 
@@ -292,7 +304,7 @@ int mk_master_run(const char *conf_path, const struct mk_overrides *ov,
         }
         goto fail;
     }
-    if ((daemon && daemonize() < 0) || drop_privileges(m.cur->conf.user) < 0 ||
+    if ((daemon && daemonize() < 0) || drop_privileges(m.cur->conf.user, m.cur->conf.group) < 0 ||
         write_pid_file(&m) < 0) {
         goto fail;
     }
