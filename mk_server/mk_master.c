@@ -26,6 +26,7 @@
 #include "mk_core/mk_event.h"
 #include "mk_core/mk_log.h"
 #include "mk_core/mk_mem.h"
+#include "mk_server/mk_blastbeat.h"
 #include "mk_server/mk_master.h"
 #include "mk_server/mk_server.h"
 
@@ -36,8 +37,21 @@ struct master {
     struct mk_server *old[MK_MAX_OLD_GENERATIONS];
     size_t n_old;
     const struct mk_overrides *ov;
+    const char *bb_ini;               /* -b: re-translated at each reload */
     char pid_file[4096];
 };
+
+/* One configuration path: a BlastBeat .ini is translated into native
+ * files and read by mk_server_load like any other. */
+static struct mk_server *master_load(const char *conf_path, const char *bb_ini,
+                                     const struct mk_overrides *ov,
+                                     char *err, size_t errlen)
+{
+    if (bb_ini) {
+        return mk_bb_server_load(bb_ini, ov, err, errlen);
+    }
+    return mk_server_load(conf_path, ov, err, errlen);
+}
 
 static void raise_nofile(void)
 {
@@ -195,7 +209,7 @@ static void master_reload(struct master *m)
                m->n_old);
         return;
     }
-    next = mk_server_load(m->cur->conf_path, m->ov, err, sizeof(err));
+    next = master_load(m->cur->conf_path, m->bb_ini, m->ov, err, sizeof(err));
     if (!next) {
         mk_err("reload failed, keeping the running configuration: %s", err);
         return;
@@ -278,17 +292,17 @@ static void master_stop(struct master *m, int graceful)
     m->cur = NULL;
 }
 
-int mk_master_run(const char *conf_path, const struct mk_overrides *ov,
-                  int daemon)
+int mk_master_run(const char *conf_path, const char *bb_ini,
+                  const struct mk_overrides *ov, int daemon)
 {
-    struct master m = { .ov = ov };
+    struct master m = { .ov = ov, .bb_ini = bb_ini };
     char err[1024] = "";
     sigset_t set;
     siginfo_t si;
     struct timespec tick = { 0, 200 * 1000 * 1000 };
     int sig, running = 1, graceful = 1;
 
-    m.cur = mk_server_load(conf_path, ov, err, sizeof(err));
+    m.cur = master_load(conf_path, bb_ini, ov, err, sizeof(err));
     if (!m.cur) {
         fprintf(stderr, "tremolo: %s\n", err);
         return 1;
@@ -374,19 +388,21 @@ fail:
     return 1;
 }
 
-int mk_master_check(const char *conf_path, const struct mk_overrides *ov)
+int mk_master_check(const char *conf_path, const char *bb_ini,
+                    const struct mk_overrides *ov)
 {
     char err[1024] = "";
-    struct mk_server *srv = mk_server_load(conf_path, ov, err, sizeof(err));
+    struct mk_server *srv = master_load(conf_path, bb_ini, ov, err,
+                                        sizeof(err));
 
     if (!srv) {
         fprintf(stderr, "tremolo: %s\n", err);
         fprintf(stderr, "tremolo: configuration file %s test failed\n",
-                conf_path);
+                bb_ini ? bb_ini : conf_path);
         return 1;
     }
     printf("tremolo: configuration file %s test is successful\n",
-           srv->conf_path);
+           bb_ini ? bb_ini : srv->conf_path);
     mk_server_free(srv);
     return 0;
 }

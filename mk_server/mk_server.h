@@ -157,6 +157,10 @@ void mk_server_free(struct mk_server *srv);
 int  mk_vhosts_load(struct mk_server *srv, char *err, size_t errlen);
 void mk_vhost_free(struct mk_server *srv, struct mk_vhost *vh);
 int  mk_server_keep_rconf(struct mk_server *srv, struct mk_rconf *rc);
+/* Length of a ServerName without its `:PORT` suffix: requests are matched
+ * on the Host without its port; the port stays in the name for
+ * mk_vhost_name() (the zmq plugin's SERVER_PORT). */
+size_t mk_vhost_host_len(const char *name);
 /* The site for Host `host` (the port already stripped; NULL: no Host) on
  * listener `l`: an exact name, a `*.suffix` name, else the listener's
  * default. NULL when that site is not served on `l` (answer 421). */

@@ -78,9 +78,7 @@ static int handler_index(struct mk_server *srv, const char *name,
     return -2;
 }
 
-/* Length of `name` without a `:PORT` suffix: requests are matched on the
- * Host without its port, the port stays in the name for mk_vhost_name(). */
-static size_t vhost_host_len(const char *name)
+size_t mk_vhost_host_len(const char *name)
 {
     size_t len = strlen(name), i = len;
 
@@ -114,7 +112,7 @@ static int vhost_names(struct mk_server *srv, struct mk_vhost *vh,
             goto nomem;
         }
         vh->name_count++;
-        hlen = vhost_host_len(tok);
+        hlen = mk_vhost_host_len(tok);
         other = mk_hash_get(srv->vhost_names, tok, hlen);
         if (other == vh) {
             continue;                   /* a:80 and a:8080 in one site */
@@ -608,7 +606,7 @@ struct mk_vhost *mk_server_vhost_lookup(struct mk_server *srv,
         struct mk_vhost *cand = srv->vhosts[i];
         for (k = 0; k < cand->name_count; k++) {
             const char *n = cand->names[k];
-            size_t nl = vhost_host_len(n);
+            size_t nl = mk_vhost_host_len(n);
             if (n[0] == '*' && n[1] == '.' && len > nl - 1 &&
                 mk_str_case_eq(host + len - (nl - 1), nl - 1, n + 1, nl - 1)) {
                 vh = cand;
