@@ -153,16 +153,6 @@ static int bb_emit_row(struct bb_gen *g, const struct mk_bb_section *s,
     for (i = 0; i < vs->count; i++) {
         v = vs->v[i].value;
         line = vs->v[i].line;
-        if (bb_plugin_need(g, o, line) < 0) {
-            return -1;
-        }
-        if (!bb_native_known(g, o, where)) {
-            return mk_str_fail(g->err, g->errlen, "%s:%d: %s: needs the %s "
-                               "plugin's %s%s setting, which this build does "
-                               "not have", g->bb->path, line, o->key,
-                               o->plugin, where == MK_BB_VHOST ? "per-site " :
-                               "", o->native);
-        }
         if (mk_bb_convert(o, v, g->bb->path, out, sizeof(out), why,
                           sizeof(why)) < 0) {
             return mk_str_fail(g->err, g->errlen, "%s:%d: %s: %s", g->bb->path,
@@ -175,6 +165,16 @@ static int bb_emit_row(struct bb_gen *g, const struct mk_bb_section *s,
                                      o->kind == MK_BB_SECONDS_INT) &&
             strtoll(out, NULL, 10) == 0) {
             continue;
+        }
+        if (bb_plugin_need(g, o, line) < 0) {
+            return -1;
+        }
+        if (!bb_native_known(g, o, where)) {
+            return mk_str_fail(g->err, g->errlen, "%s:%d: %s: needs the %s "
+                               "plugin's %s%s setting, which this build does "
+                               "not have", g->bb->path, line, o->key,
+                               o->plugin, where == MK_BB_VHOST ? "per-site " :
+                               "", o->native);
         }
         if (*header) {
             bb_emit_section(g, s->line ? s->line : 1, *header);
