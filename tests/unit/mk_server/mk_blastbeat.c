@@ -143,6 +143,14 @@ static const char *value(const struct mk_bb_section *s, const char *key,
     return i < vs->count ? vs->v[i].value : NULL;
 }
 
+static void cleanup(const char *dir)
+{
+    char cmd[128];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+}
+
 /* Translates `text` into a fresh directory; returns it (static) or NULL. */
 static const char *translate(const char *text)
 {
@@ -150,16 +158,30 @@ static const char *translate(const char *text)
     struct mk_bb *bb = parse(text);
     int ret;
 
-    CHECK(bb != NULL);
     if (!bb) {
-        fprintf(stderr, "parse: %s\n", err);
         return NULL;
     }
     snprintf(dir, sizeof(dir), "/tmp/tremolo-bb-test-XXXXXX");
     CHECK(mkdtemp(dir) != NULL);
     ret = mk_bb_write(bb, dir, "/nonexistent", err, sizeof(err));
     mk_bb_free(bb);
-    return ret == 0 ? dir : NULL;
+    if (ret < 0) {
+        cleanup(dir);
+        return NULL;
+    }
+    return dir;
+}
+
+/* translate() that must succeed: a failure is a failed check with why */
+static const char *translate_ok(const char *text)
+{
+    const char *dir = translate(text);
+
+    CHECK(dir != NULL);
+    if (!dir) {
+        fprintf(stderr, "translate: %s\n", err);
+    }
+    return dir;
 }
 
 static char *slurp(const char *dir, const char *name)
@@ -179,14 +201,6 @@ static char *slurp(const char *dir, const char *name)
     buf[n] = '\0';
     fclose(f);
     return buf;
-}
-
-static void cleanup(const char *dir)
-{
-    char cmd[128];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    CHECK(system(cmd) == 0);
 }
 
 /* `needle` (may span lines) is in file `name` of `dir`. */
@@ -461,10 +475,8 @@ MK_TEST(translate_minimal)
     const char *dir;
 
     mk_plugin_set_builtins(with_all);
-    dir = translate(MINIMAL);
-    CHECK(dir != NULL);
+    dir = translate_ok(MINIMAL);
     if (!dir) {
-        fprintf(stderr, "%s\n", err);
         return;
     }
     expect_in(dir, "plugins.load", "[PLUGINS]\n    Load liana\n    Load zmq\n");
@@ -503,7 +515,7 @@ MK_TEST(translate_listeners)
     const char *dir;
 
     mk_plugin_set_builtins(with_all);
-    dir = translate("[blastbeat]\n"
+    dir = translate_ok("[blastbeat]\n"
                     "bind = 127.0.0.1:1001\n"
                     "zmq = tcp://127.0.0.1:5000\n"
                     "[blastbeat:own]\n"
@@ -518,9 +530,7 @@ MK_TEST(translate_listeners)
                     "zmq = tcp://127.0.0.1:5001\n"
                     "sessions = 5\n"
                     "timeout = 30\n");
-    CHECK(dir != NULL);
     if (!dir) {
-        fprintf(stderr, "%s\n", err);
         return;
     }
     expect_in(dir, "tremolo.conf", "    Listen 127.0.0.1:1001\n"
@@ -545,15 +555,13 @@ MK_TEST(translate_plugin_options)
     const char *dir;
 
     mk_plugin_set_builtins(with_all);
-    dir = translate("[blastbeat]\n"
+    dir = translate_ok("[blastbeat]\n"
                     "bind-ssl = 127.0.0.1:443\n"
                     "zmq = tcp://127.0.0.1:5000\n"
                     "[blastbeat:x]\n"
                     "certificate = /etc/x.pem\n"
                     "key = x.key\n");
-    CHECK(dir != NULL);
     if (!dir) {
-        fprintf(stderr, "%s\n", err);
         return;
     }
     expect_in(dir, "plugins.load", "    Load liana\n    Load tls\n"
@@ -592,10 +600,9 @@ MK_TEST(translate_plugin_options)
     CHECK_EQ_STR(err, "bb.ini:5: bandwidth: needs the bandwidth plugin, "
                  "which is not available in this build");
     /* 0 is BlastBeat's "off": it needs no plugin */
-    dir = translate("[blastbeat]\nbind = 127.0.0.1:80\n"
+    dir = translate_ok("[blastbeat]\nbind = 127.0.0.1:80\n"
                     "zmq = tcp://127.0.0.1:5000\n[blastbeat:x]\ncache = 0\n"
                     "bandwidth = 0\n");
-    CHECK(dir != NULL);
     if (dir) {
         expect_not_in(dir, "plugins.load", "cache");
         cleanup(dir);
@@ -608,10 +615,8 @@ MK_TEST(translate_with_an_older_zmq)
 
     /* defaults for keys the zmq plugin lacks are left out ... */
     mk_plugin_set_builtins(with_old_zmq);
-    dir = translate(MINIMAL);
-    CHECK(dir != NULL);
+    dir = translate_ok(MINIMAL);
     if (!dir) {
-        fprintf(stderr, "%s\n", err);
         return;
     }
     expect_not_in(dir, "tremolo.conf", "Sessions");
@@ -626,8 +631,7 @@ MK_TEST(translate_with_an_older_zmq)
     CHECK_EQ_STR(err, "bb.ini:9: stats-freq: needs the zmq plugin's "
                  "StatsFreq setting, which this build does not have");
     /* vhost sessions = 0 means unlimited: nothing to write, no error */
-    dir = translate(MINIMAL "sessions = 0\n");
-    CHECK(dir != NULL);
+    dir = translate_ok(MINIMAL "sessions = 0\n");
     if (dir) {
         cleanup(dir);
     }
@@ -646,10 +650,9 @@ MK_TEST(translate_host_collisions)
                  "with \"a:8080\" of [blastbeat:a:8080] (line 4): Tremolo "
                  "matches Host without its port and ignoring case");
     /* one vhost may name the same host with two ports */
-    dir = translate("[blastbeat]\nbind = 127.0.0.1:80\n"
+    dir = translate_ok("[blastbeat]\nbind = 127.0.0.1:80\n"
                     "zmq = tcp://127.0.0.1:5000\n"
                     "[blastbeat:a:8080]\nnode = x\nalias = a:9090\n");
-    CHECK(dir != NULL);
     if (dir) {
         cleanup(dir);
     }
