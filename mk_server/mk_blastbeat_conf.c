@@ -119,42 +119,58 @@ static int bb_native_known(struct bb_gen *g, const struct mk_bb_opt *o,
     return 0;
 }
 
-/* Writes the values of row `o` from section `s`. Returns 1 if anything was
- * written, 0 if not, -1 on error. `header` is written before the first
- * entry of a section (then cleared). */
+/* One entry of section `s`, after the section's header if it is the
+ * first (`*header` is then cleared). */
+static void bb_emit_entry(struct bb_gen *g, const struct mk_bb_section *s,
+                          const char **header, int line, const char *key,
+                          const char *value)
+{
+    if (*header) {
+        bb_emit_section(g, s->line ? s->line : 1, *header);
+        *header = NULL;
+    }
+    bb_emit(g, line, key, value);
+}
+
+/* Row `o` has no value in `s`: BlastBeat's default, where it has one and
+ * the native key exists (uid/gid: nobody/nogroup only when root). */
+static int bb_emit_default(struct bb_gen *g, const struct mk_bb_section *s,
+                           const struct mk_bb_opt *o, unsigned where,
+                           const char **header)
+{
+    char out[4096], why[512];
+
+    if (!o->def || ((o->kind == MK_BB_USER || o->kind == MK_BB_GROUP) &&
+                    geteuid() != 0) || !bb_native_known(g, o, where)) {
+        return 0;
+    }
+    if (mk_bb_convert(o, o->def, g->bb->path, out, sizeof(out), why,
+                      sizeof(why)) < 0) {
+        return mk_str_fail(g->err, g->errlen, "%s: %s: the default \"%s\" "
+                           "cannot be used: %s; set %s in [blastbeat]",
+                           g->bb->path, o->key, o->def, why, o->key);
+    }
+    bb_emit_entry(g, s, header, s->line ? s->line : 1, o->native, out);
+    return 0;
+}
+
+/* Writes the values of row `o` from section `s`, or its default. */
 static int bb_emit_row(struct bb_gen *g, const struct mk_bb_section *s,
                        const struct mk_bb_opt *o, unsigned where,
                        const char **header)
 {
     const struct mk_bb_values *vs = bb_values(s, o, where);
-    int line = s->line ? s->line : 1;
     char out[4096], why[512];
-    const char *v;
     size_t i;
+    int line;
 
     if (vs->count == 0) {
-        /* uid/gid default to nobody/nogroup only when started as root */
-        if (!o->def || ((o->kind == MK_BB_USER || o->kind == MK_BB_GROUP) &&
-                        geteuid() != 0)) {
-            return 0;
-        }
-        if (!o->plugin || bb_native_known(g, o, where)) {
-            if (mk_bb_convert(o, o->def, g->bb->path, out, sizeof(out), why,
-                              sizeof(why)) < 0) {
-                return mk_str_fail(g->err, g->errlen, "%s: %s: the default "
-                                   "\"%s\" cannot be used: %s; set %s in "
-                                   "[blastbeat]", g->bb->path, o->key, o->def,
-                                   why, o->key);
-            }
-            goto write_default;
-        }
-        return 0;
+        return bb_emit_default(g, s, o, where, header);
     }
     for (i = 0; i < vs->count; i++) {
-        v = vs->v[i].value;
         line = vs->v[i].line;
-        if (mk_bb_convert(o, v, g->bb->path, out, sizeof(out), why,
-                          sizeof(why)) < 0) {
+        if (mk_bb_convert(o, vs->v[i].value, g->bb->path, out, sizeof(out),
+                          why, sizeof(why)) < 0) {
             return mk_str_fail(g->err, g->errlen, "%s:%d: %s: %s", g->bb->path,
                                line, o->key, why);
         }
@@ -176,21 +192,9 @@ static int bb_emit_row(struct bb_gen *g, const struct mk_bb_section *s,
                                o->plugin, where == MK_BB_VHOST ? "per-site " :
                                "", o->native);
         }
-        if (*header) {
-            bb_emit_section(g, s->line ? s->line : 1, *header);
-            *header = NULL;
-        }
-        bb_emit(g, line, o->native, out);
+        bb_emit_entry(g, s, header, line, o->native, out);
     }
-    return 1;
-
-write_default:
-    if (*header) {
-        bb_emit_section(g, line, *header);
-        *header = NULL;
-    }
-    bb_emit(g, line, o->native, out);
-    return 1;
+    return 0;
 }
 
 /* Every native section of the rows valid in `where`, in table order.

@@ -141,7 +141,7 @@ node = n
     assert srv.http("GET", "/", {"Host": "shared.test"}, port=own)[0] == 421
 
 
-def test_plugins_not_built_are_refused(bb):
+def test_plugins_not_built_are_refused(bb, check_config):
     base = ("[blastbeat]\nbind = 127.0.0.1:{port}\n"
             "zmq = tcp://127.0.0.1:{port9}\n%s[blastbeat:x]\nnode = a\n%s")
     cases = [
@@ -160,10 +160,17 @@ def test_plugins_not_built_are_refused(bb):
         (("", "certificate = x.pem\n"),
          "bb.ini:6: certificate: needs the tls plugin"),
     ]
+    tested = 0
     for parts, msg in cases:
+        plugin = re.search(r"needs the (\w+) plugin", msg).group(1)
+        if check_config(plugins=("liana", plugin))[0] == 0:
+            continue                        # built here: nothing to refuse
         srv = bb(base % parts, start=False)
         rc, out = srv.run()                 # a real start, not only -t
         assert rc != 0 and msg in out, out
+        tested += 1
+    if not tested:
+        pytest.skip("every optional plugin is built")
 
 
 def test_bad_values_name_their_line(bb):
