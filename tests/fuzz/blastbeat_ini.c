@@ -98,7 +98,8 @@ static void fz_check_dir(const char *dir)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char err[1024], dir[] = "/tmp/tremolo-fuzz-bb-XXXXXX";
+    /* a tmpfs where there is one: every parsed input writes a few files */
+    char err[1024], dir[64];
     struct mk_bb *bb;
 
     mk_plugin_set_builtins(fz_builtins);
@@ -108,6 +109,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(err[0] != '\0' && strchr(err, '\n') == NULL);
         return 0;
     }
+    snprintf(dir, sizeof(dir), "%s/tremolo-fuzz-bb-XXXXXX",
+             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
     FUZZ_CHECK(mkdtemp(dir) != NULL);
     err[0] = '\0';
     if (mk_bb_write(bb, dir, "/nonexistent", err, sizeof(err)) < 0) {
