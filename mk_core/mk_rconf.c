@@ -192,8 +192,8 @@ static char *rconf_include_pattern(const char *file, size_t dirlen,
 }
 
 static int rconf_include(struct rconf_ctx *ctx, const char *file,
-                         size_t dirlen, int line, struct mk_ptr pat,
-                         int depth)
+                         const char *dir, size_t dirlen, int line,
+                         struct mk_ptr pat, int depth)
 {
     glob_t g;
     char *pattern;
@@ -205,7 +205,7 @@ static int rconf_include(struct rconf_ctx *ctx, const char *file,
                           "%s:%d: @include nesting deeper than %d "
                           "(include loop?)", file, line, RCONF_DEPTH_MAX);
     }
-    pattern = rconf_include_pattern(file, dirlen, pat.data, pat.len);
+    pattern = rconf_include_pattern(dir, dirlen, pat.data, pat.len);
     if (pattern == NULL) {
         return mk_str_fail(ctx->err, ctx->errlen, "%s:%d: out of memory",
                           file, line);
@@ -235,8 +235,8 @@ static int rconf_include(struct rconf_ctx *ctx, const char *file,
 
 /* `@include PATTERN`; any other directive is an error. */
 static int rconf_directive(struct rconf_ctx *ctx, const char *file,
-                           size_t dirlen, int line, struct mk_ptr p,
-                           int depth)
+                           const char *dir, size_t dirlen, int line,
+                           struct mk_ptr p, int depth)
 {
     size_t wlen = rconf_word_len(p.data, p.len);
     struct mk_ptr pat;
@@ -251,13 +251,15 @@ static int rconf_directive(struct rconf_ctx *ctx, const char *file,
         return mk_str_fail(ctx->err, ctx->errlen,
                           "%s:%d: @include needs a file pattern", file, line);
     }
-    return rconf_include(ctx, file, dirlen, line, pat, depth);
+    return rconf_include(ctx, file, dir, dirlen, line, pat, depth);
 }
 
-/* One line without its terminator; `*section` is the open section. */
-static int rconf_line(struct rconf_ctx *ctx, const char *file, size_t dirlen,
-                      int line, const char *start, size_t n, int depth,
-                      struct mk_rconf_section **section)
+/* One line without its terminator; `*section` is the open section. `file`
+ * and `line` are what messages and entries show (see #line); includes are
+ * resolved against the first `dirlen` bytes of `dir`, the real file. */
+static int rconf_line(struct rconf_ctx *ctx, const char *file, const char *dir,
+                      size_t dirlen, int line, const char *start, size_t n,
+                      int depth, struct mk_rconf_section **section)
 {
     struct mk_ptr p = mk_ptr_trim(mk_ptr_make(start, n));
     struct mk_ptr key, value;
@@ -273,7 +275,7 @@ static int rconf_line(struct rconf_ctx *ctx, const char *file, size_t dirlen,
         /* Entries after an include would otherwise land in a section that
          * now sits before the included ones: make the author say which. */
         *section = NULL;
-        return rconf_directive(ctx, file, dirlen, line, p, depth);
+        return rconf_directive(ctx, file, dir, dirlen, line, p, depth);
     }
     if (!rconf_is_blank(start[0])) {
         return mk_str_fail(ctx->err, ctx->errlen,
@@ -299,6 +301,59 @@ static int rconf_line(struct rconf_ctx *ctx, const char *file, size_t dirlen,
     return 0;
 }
 
+/* The interned copy of `name`, reusing one already interned: a generated
+ * file repeats the same #line file name before every entry. */
+static const char *rconf_intern_once(struct mk_rconf *conf, const char *name)
+{
+    struct mk_list *h;
+
+    mk_list_foreach(h, &conf->files) {
+        struct rconf_file *f = mk_list_entry(h, struct rconf_file, _head);
+        if (strcmp(f->name, name) == 0) {
+            return f->name;
+        }
+    }
+    return rconf_intern(conf, name);
+}
+
+/* `#line N "FILE"` at column 0: the next line is line N of FILE, for every
+ * message and entry (a generated file points back at its source, as cpp
+ * does). Returns 1 if `start` is not such a line (an ordinary comment), 0
+ * when applied, -1 on a malformed directive. */
+static int rconf_line_directive(struct rconf_ctx *ctx, const char *real,
+                                int real_line, const char *start, size_t n,
+                                const char **file, int *line)
+{
+    char name[RCONF_LINE_MAX + 1];
+    const char *p = start + 6, *end = start + n, *q;
+    long long num = 0;
+
+    if (n < 7 || memcmp(start, "#line ", 6) != 0 || p[0] < '0' || p[0] > '9') {
+        return 1;
+    }
+    while (p < end && *p >= '0' && *p <= '9' && num <= 100000000) {
+        num = num * 10 + (*p++ - '0');
+    }
+    if (p < end && *p == ' ') {
+        p++;
+    }
+    q = p < end && *p == '"' ? memchr(p + 1, '"', (size_t) (end - p - 1))
+                             : NULL;
+    if (num < 1 || num > 100000000 || q == NULL || q == p + 1 || q + 1 != end) {
+        return mk_str_fail(ctx->err, ctx->errlen, "%s:%d: expected "
+                           "#line N \"FILE\"", real, real_line);
+    }
+    memcpy(name, p + 1, (size_t) (q - p - 1));
+    name[q - p - 1] = '\0';
+    *file = rconf_intern_once(ctx->conf, name);
+    if (*file == NULL) {
+        return mk_str_fail(ctx->err, ctx->errlen, "%s:%d: out of memory",
+                           real, real_line);
+    }
+    *line = (int) num - 1;
+    return 0;
+}
+
 /* Splits `data` into lines. `file` is interned; relative includes are
  * resolved against its first `dirlen` bytes. */
 static int rconf_read_buf(struct rconf_ctx *ctx, const char *file,
@@ -306,8 +361,9 @@ static int rconf_read_buf(struct rconf_ctx *ctx, const char *file,
                           int depth)
 {
     struct mk_rconf_section *section = NULL;
+    const char *shown = file;
     size_t pos = 0;
-    int line = 0;
+    int line = 0, shown_line = 0, ret;
 
     if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0) {
         pos = 3;                               /* UTF-8 byte order mark */
@@ -319,6 +375,7 @@ static int rconf_read_buf(struct rconf_ctx *ctx, const char *file,
 
         pos += n + (nl != NULL);
         line++;
+        shown_line++;
         if (n > 0 && start[n - 1] == '\r') {
             n--;
         }
@@ -331,8 +388,13 @@ static int rconf_read_buf(struct rconf_ctx *ctx, const char *file,
             return mk_str_fail(ctx->err, ctx->errlen, "%s:%d: NUL byte in line",
                               file, line);
         }
-        if (rconf_line(ctx, file, dirlen, line, start, n, depth,
-                       &section) != 0) {
+        ret = rconf_line_directive(ctx, file, line, start, n, &shown,
+                                   &shown_line);
+        if (ret < 0) {
+            return -1;
+        }
+        if (ret > 0 && rconf_line(ctx, shown, file, dirlen, shown_line, start,
+                                  n, depth, &section) != 0) {
             return -1;
         }
     }

@@ -28,6 +28,12 @@
  *   included file's sections are appended. No match is fine; nesting deeper
  *   than 8 levels is an error (include loop). Lines end with \n or \r\n; a
  *   NUL byte or a line longer than 8 KiB is an error.
+ * - `#line N "FILE"` at column 0 (as in cpp) makes the next line line N of
+ *   FILE for every message and entry that follows, until the next #line:
+ *   a generated file (tremolo -b) points its errors back at its source.
+ *   Any other line starting with `#` stays a comment; `#line` followed by
+ *   a digit but malformed is an error. Includes still resolve against the
+ *   real file's directory.
  *
  * Every section and entry remembers its file and line so that errors read
  * `file:line: key: reason`.

@@ -24,6 +24,7 @@ static const struct mk_conf_key server_keys[] = {
     MK_CONF_ENUM("Scheduler", struct mk_server_conf, scheduler, "reuseport",
                  "reuseport|fair"),
     MK_CONF_STR("User", struct mk_server_conf, user, ""),
+    MK_CONF_STR("Group", struct mk_server_conf, group, ""),
     MK_CONF_STR("PidFile", struct mk_server_conf, pid_file, ""),
     MK_CONF_STR("ErrorLog", struct mk_server_conf, error_log, "-"),
     MK_CONF_ENUM("LogLevel", struct mk_server_conf, log_level_index, "info",

@@ -30,7 +30,9 @@ static struct mk_request *http_request_new(struct mk_conn *c)
         return NULL;
     }
     r->conn = c;
-    r->vhost = c->srv->default_vhost;
+    /* error pages of a request refused before its Host was read */
+    r->vhost = c->listen->default_vhost ? c->listen->default_vhost
+                                        : c->srv->default_vhost;
     r->location = NULL;
     r->handler = NULL;
     memset(&r->body, 0, sizeof(r->body));
@@ -110,6 +112,7 @@ static int http_vhost_and_path(struct mk_request *r)
     const struct mk_http_request_head *h = &r->head;
     struct mk_ptr host = mk_http_header_known(h, c->in, MK_HDR_HOST);
     struct mk_ptr path = mk_http_span_ptr(c->in, h->path);
+    struct mk_vhost *vh;
     long n;
     size_t i;
 
@@ -124,8 +127,12 @@ static int http_vhost_and_path(struct mk_request *r)
                 break;
             }
         }
-        r->vhost = mk_server_vhost_lookup(c->srv, host.data, host.len);
     }
+    vh = mk_server_vhost_lookup(c->srv, c->listen, host.data, host.len);
+    if (!vh) {
+        return 421;              /* that site is not served on this listener */
+    }
+    r->vhost = vh;
     if (h->target.len == 1 && c->in[h->target.off] == '*') {
         memcpy(r->clean_path, "*", 2);           /* OPTIONS * */
         r->clean_ok = 1;

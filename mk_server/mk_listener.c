@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -75,7 +76,8 @@ int mk_listener_reuseport_available(void)
     return features.reuseport;
 }
 
-/* "2001", "127.0.0.1:2001", "[::1]:2001", "*:2001", "[::]:2001" + layer */
+/* "2001", "127.0.0.1:2001", "[::1]:2001", "*:2001", "[::]:2001",
+ * "[fe80::1%eth0]:2001" + layer */
 int mk_listen_parse(const char *value, struct mk_listen *out,
                     char *err, size_t errlen)
 {
@@ -133,6 +135,17 @@ int mk_listen_parse(const char *value, struct mk_listen *out,
     }
     if (strchr(addr, ':')) {
         struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) &out->addr;
+        char *scope = strchr(addr, '%');
+        /* a link-local address needs its interface: [fe80::1%eth0]:80 */
+        if (scope) {
+            *scope++ = '\0';
+            in6->sin6_scope_id = if_nametoindex(scope);
+            if (!in6->sin6_scope_id) {
+                snprintf(err, errlen, "\"%s\": no network interface \"%s\"",
+                         out->text, scope);
+                return -1;
+            }
+        }
         if (inet_pton(AF_INET6, addr, &in6->sin6_addr) != 1) {
             goto bad_addr;
         }

@@ -26,6 +26,7 @@
 #include "mk_core/mk_event.h"
 #include "mk_core/mk_log.h"
 #include "mk_core/mk_mem.h"
+#include "mk_server/mk_blastbeat.h"
 #include "mk_server/mk_master.h"
 #include "mk_server/mk_server.h"
 
@@ -36,8 +37,21 @@ struct master {
     struct mk_server *old[MK_MAX_OLD_GENERATIONS];
     size_t n_old;
     const struct mk_overrides *ov;
+    const char *bb_ini;               /* -b: re-translated at each reload */
     char pid_file[4096];
 };
+
+/* One configuration path: a BlastBeat .ini is translated into native
+ * files and read by mk_server_load like any other. */
+static struct mk_server *master_load(const char *conf_path, const char *bb_ini,
+                                     const struct mk_overrides *ov,
+                                     char *err, size_t errlen)
+{
+    if (bb_ini) {
+        return mk_bb_server_load(bb_ini, ov, err, errlen);
+    }
+    return mk_server_load(conf_path, ov, err, errlen);
+}
 
 static void raise_nofile(void)
 {
@@ -67,28 +81,40 @@ static int open_error_log(struct mk_server *srv)
     return 0;
 }
 
-static int drop_privileges(const char *user)
+/* User and Group: the group is User's own unless Group names another; a
+ * Group alone replaces every group but keeps the user. Unknown names are
+ * errors: Tremolo never silently stays root. */
+static int drop_privileges(const char *user, const char *group)
 {
-    struct passwd *pw;
+    struct passwd *pw = NULL;
+    struct group *gr = NULL;
+    gid_t gid;
 
-    if (!user[0]) {
+    if (!user[0] && !group[0]) {
         return 0;
     }
     if (geteuid() != 0) {
-        mk_warn("User %s ignored: not started as root", user);
+        mk_warn("User/Group %s%s%s ignored: not started as root", user,
+                user[0] && group[0] ? ":" : "", group);
         return 0;
     }
-    pw = getpwnam(user);
-    if (!pw) {
-        mk_err("User %s: no such user", user);     /* never stay root */
+    if (user[0] && !(pw = getpwnam(user))) {
+        mk_err("User %s: no such user", user);
         return -1;
     }
-    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
-        setuid(pw->pw_uid) < 0) {
-        mk_err("User %s: cannot switch: %s", user, strerror(errno));
+    if (group[0] && !(gr = getgrnam(group))) {
+        mk_err("Group %s: no such group", group);
         return -1;
     }
-    mk_info("running as user %s", user);
+    gid = gr ? gr->gr_gid : pw->pw_gid;
+    if ((pw ? initgroups(pw->pw_name, gid) : setgroups(1, &gid)) < 0 ||
+        setgid(gid) < 0 || (pw && setuid(pw->pw_uid) < 0)) {
+        mk_err("User %s Group %s: cannot switch: %s", user, group,
+               strerror(errno));
+        return -1;
+    }
+    mk_info("running as user %s, group %s", pw ? pw->pw_name : "(unchanged)",
+            gr ? gr->gr_name : "(the user's)");
     return 0;
 }
 
@@ -183,7 +209,7 @@ static void master_reload(struct master *m)
                m->n_old);
         return;
     }
-    next = mk_server_load(m->cur->conf_path, m->ov, err, sizeof(err));
+    next = master_load(m->cur->conf_path, m->bb_ini, m->ov, err, sizeof(err));
     if (!next) {
         mk_err("reload failed, keeping the running configuration: %s", err);
         return;
@@ -266,17 +292,17 @@ static void master_stop(struct master *m, int graceful)
     m->cur = NULL;
 }
 
-int mk_master_run(const char *conf_path, const struct mk_overrides *ov,
-                  int daemon)
+int mk_master_run(const char *conf_path, const char *bb_ini,
+                  const struct mk_overrides *ov, int daemon)
 {
-    struct master m = { .ov = ov };
+    struct master m = { .ov = ov, .bb_ini = bb_ini };
     char err[1024] = "";
     sigset_t set;
     siginfo_t si;
     struct timespec tick = { 0, 200 * 1000 * 1000 };
     int sig, running = 1, graceful = 1;
 
-    m.cur = mk_server_load(conf_path, ov, err, sizeof(err));
+    m.cur = master_load(conf_path, bb_ini, ov, err, sizeof(err));
     if (!m.cur) {
         fprintf(stderr, "tremolo: %s\n", err);
         return 1;
@@ -292,7 +318,7 @@ int mk_master_run(const char *conf_path, const struct mk_overrides *ov,
         }
         goto fail;
     }
-    if ((daemon && daemonize() < 0) || drop_privileges(m.cur->conf.user) < 0 ||
+    if ((daemon && daemonize() < 0) || drop_privileges(m.cur->conf.user, m.cur->conf.group) < 0 ||
         write_pid_file(&m) < 0) {
         goto fail;
     }
@@ -362,19 +388,21 @@ fail:
     return 1;
 }
 
-int mk_master_check(const char *conf_path, const struct mk_overrides *ov)
+int mk_master_check(const char *conf_path, const char *bb_ini,
+                    const struct mk_overrides *ov)
 {
     char err[1024] = "";
-    struct mk_server *srv = mk_server_load(conf_path, ov, err, sizeof(err));
+    struct mk_server *srv = master_load(conf_path, bb_ini, ov, err,
+                                        sizeof(err));
 
     if (!srv) {
         fprintf(stderr, "tremolo: %s\n", err);
         fprintf(stderr, "tremolo: configuration file %s test failed\n",
-                conf_path);
+                bb_ini ? bb_ini : conf_path);
         return 1;
     }
     printf("tremolo: configuration file %s test is successful\n",
-           srv->conf_path);
+           bb_ini ? bb_ini : srv->conf_path);
     mk_server_free(srv);
     return 0;
 }

@@ -28,6 +28,7 @@ struct mk_server_conf {
     long long workers;
     int scheduler;
     char *user;
+    char *group;
     char *pid_file;
     char *error_log;
     int log_level_index;            /* enum mk_log_level */
@@ -59,6 +60,10 @@ struct mk_listen {
     const struct mk_net_io *io;
     int *fds;                         /* one per slot (worker or acceptor) */
     int slots;
+    int reserved;                     /* named by some site's [HOST] Listen */
+    /* Host-less or unknown-Host requests here; NULL: no site is served on
+     * this listener (every request is misdirected, 421) */
+    struct mk_vhost *default_vhost;
 };
 
 struct mk_plugin_inst {
@@ -87,8 +92,11 @@ struct mk_error_page {
 };
 
 struct mk_vhost {
-    char **names;
+    char **names;                     /* as written; names[0] keeps its :port */
     size_t name_count;
+    /* [HOST] Listen: per mk_server.listens index, 1 if this site is served
+     * there; NULL: served on every listener no site reserved */
+    unsigned char *on_listen;
     int is_default;
     struct mk_static_root root;
     int handler;                      /* plugin index, or -1 = static */
@@ -157,7 +165,15 @@ void mk_server_free(struct mk_server *srv);
 int  mk_vhosts_load(struct mk_server *srv, char *err, size_t errlen);
 void mk_vhost_free(struct mk_server *srv, struct mk_vhost *vh);
 int  mk_server_keep_rconf(struct mk_server *srv, struct mk_rconf *rc);
+/* Length of a ServerName without its `:PORT` suffix: requests are matched
+ * on the Host without its port; the port stays in the name for
+ * mk_vhost_name() (the zmq plugin's SERVER_PORT). */
+size_t mk_vhost_host_len(const char *name);
+/* The site for Host `host` (the port already stripped; NULL: no Host) on
+ * listener `l`: an exact name, a `*.suffix` name, else the listener's
+ * default. NULL when that site is not served on `l` (answer 421). */
 struct mk_vhost *mk_server_vhost_lookup(struct mk_server *srv,
+                                        const struct mk_listen *l,
                                         const char *host, size_t len);
 const struct mk_location *mk_vhost_location(const struct mk_vhost *vh,
                                             const char *path);

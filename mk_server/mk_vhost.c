@@ -3,7 +3,8 @@
  * section, optional [LOCATION /prefix] sections choosing another content
  * handler, and [PLUGIN] sections holding that plugin's per-vhost settings.
  * Host lookup: exact names in a hash map, then `*.suffix` wildcards, then
- * the default vhost.
+ * the listener's default vhost; a site that names listeners ([HOST] Listen)
+ * is served only on those (otherwise the answer is 421).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@ struct host_conf {
     int allow_symlinks;
     char *handler;
     struct mk_conf_list error_pages;
+    struct mk_conf_list listen;
 };
 
 static const struct mk_conf_key host_keys[] = {
@@ -39,6 +41,7 @@ static const struct mk_conf_key host_keys[] = {
                  "off"),
     MK_CONF_STR("Handler", struct host_conf, handler, "static"),
     MK_CONF_LIST("ErrorPage", struct host_conf, error_pages),
+    MK_CONF_LIST("Listen", struct host_conf, listen),
     MK_CONF_END
 };
 
@@ -75,12 +78,23 @@ static int handler_index(struct mk_server *srv, const char *name,
     return -2;
 }
 
+size_t mk_vhost_host_len(const char *name)
+{
+    size_t len = strlen(name), i = len;
+
+    while (i > 0 && name[i - 1] >= '0' && name[i - 1] <= '9') {
+        i--;
+    }
+    return i > 1 && i < len && name[i - 1] == ':' ? i - 1 : len;
+}
+
 static int vhost_names(struct mk_server *srv, struct mk_vhost *vh,
                        const char *names, const struct mk_rconf_section *s,
                        char *err, size_t errlen)
 {
     char *copy = mk_mem_strdup(names), *tok, *save = NULL;
     struct mk_vhost *other;
+    size_t hlen;
 
     if (!copy) {
         goto nomem;
@@ -98,14 +112,18 @@ static int vhost_names(struct mk_server *srv, struct mk_vhost *vh,
             goto nomem;
         }
         vh->name_count++;
-        other = mk_hash_get(srv->vhost_names, tok, strlen(tok));
+        hlen = mk_vhost_host_len(tok);
+        other = mk_hash_get(srv->vhost_names, tok, hlen);
+        if (other == vh) {
+            continue;                   /* a:80 and a:8080 in one site */
+        }
         if (other) {
-            snprintf(err, errlen, "%s:%d: ServerName: \"%s\" is already used "
-                     "by %s", s->file, s->line, tok, other->file);
+            snprintf(err, errlen, "%s:%d: ServerName: \"%.*s\" is already used "
+                     "by %s", s->file, s->line, (int) hlen, tok, other->file);
             mk_mem_free(copy);
             return -1;
         }
-        if (mk_hash_set(srv->vhost_names, tok, strlen(tok), vh) < 0) {
+        if (mk_hash_set(srv->vhost_names, tok, hlen, vh) < 0) {
             goto nomem;
         }
     }
@@ -121,6 +139,90 @@ nomem:
     mk_mem_free(copy);
     snprintf(err, errlen, "out of memory");
     return -1;
+}
+
+/* [HOST] Listen ADDR:PORT: each must be the address of a [SERVER] Listen;
+ * the site is then served only there and those listeners are reserved. */
+static int vhost_listens(struct mk_server *srv, struct mk_vhost *vh,
+                         const struct mk_conf_list *list,
+                         char *err, size_t errlen)
+{
+    struct mk_listen want;
+    char reason[256];
+    size_t i, k;
+
+    if (list->count == 0) {
+        return 0;
+    }
+    vh->on_listen = mk_mem_zalloc(srv->listen_count + 1);
+    if (!vh->on_listen) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (i = 0; i < list->count; i++) {
+        if (strpbrk(list->values[i], " \t")) {
+            snprintf(err, errlen, "%s:%d: Listen: \"%s\": expected ADDR:PORT "
+                     "(the layer is [SERVER] Listen's)", list->files[i],
+                     list->lines[i], list->values[i]);
+            return -1;
+        }
+        if (mk_listen_parse(list->values[i], &want, reason,
+                            sizeof(reason)) < 0) {
+            snprintf(err, errlen, "%s:%d: Listen: %s", list->files[i],
+                     list->lines[i], reason);
+            return -1;
+        }
+        mk_mem_free(want.layer);
+        for (k = 0; k < srv->listen_count; k++) {
+            const struct mk_listen *l = &srv->listens[k];
+            if (l->addrlen == want.addrlen &&
+                memcmp(&l->addr, &want.addr, want.addrlen) == 0) {
+                break;
+            }
+        }
+        if (k == srv->listen_count) {
+            snprintf(err, errlen, "%s:%d: Listen: %s is not one of [SERVER] "
+                     "Listen", list->files[i], list->lines[i],
+                     list->values[i]);
+            return -1;
+        }
+        vh->on_listen[k] = 1;
+        srv->listens[k].reserved = 1;
+    }
+    return 0;
+}
+
+static int vhost_serves(const struct mk_vhost *vh, const struct mk_listen *l)
+{
+    const struct mk_server *srv = vh->srv;
+
+    return vh->on_listen ? vh->on_listen[l - srv->listens] : !l->reserved;
+}
+
+/* Each listener's default: the default site if it is served there, else
+ * the first site (sorted) that is. */
+static void vhost_listen_defaults(struct mk_server *srv)
+{
+    size_t i, k;
+
+    for (i = 0; i < srv->listen_count; i++) {
+        struct mk_listen *l = &srv->listens[i];
+
+        l->default_vhost = NULL;
+        if (vhost_serves(srv->default_vhost, l)) {
+            l->default_vhost = srv->default_vhost;
+            continue;
+        }
+        for (k = 0; k < srv->vhost_count && !l->default_vhost; k++) {
+            if (vhost_serves(srv->vhosts[k], l)) {
+                l->default_vhost = srv->vhosts[k];
+            }
+        }
+        if (!l->default_vhost) {
+            mk_warn("Listen %s: no site is served on this listener: every "
+                    "request there is answered 421", l->text);
+        }
+    }
 }
 
 static int vhost_error_pages(struct mk_server *srv, struct mk_vhost *vh,
@@ -315,7 +417,8 @@ static int vhost_load(struct mk_server *srv, struct mk_rconf *rc,
         return -1;
     }
     if (vhost_names(srv, vh, hc.server_name ? hc.server_name : "", host,
-                    err, errlen) < 0) {
+                    err, errlen) < 0 ||
+        vhost_listens(srv, vh, &hc.listen, err, errlen) < 0) {
         goto out;
     }
     vh->is_default = hc.is_default;
@@ -448,6 +551,7 @@ int mk_vhosts_load(struct mk_server *srv, char *err, size_t errlen)
     if (!srv->default_vhost) {
         srv->default_vhost = srv->vhosts[0];   /* files are read sorted */
     }
+    vhost_listen_defaults(srv);
     ret = 0;
 
 out:
@@ -463,6 +567,7 @@ void mk_vhost_free(struct mk_server *srv, struct mk_vhost *vh)
         mk_mem_free(vh->names[i]);
     }
     mk_mem_free(vh->names);
+    mk_mem_free(vh->on_listen);
     for (i = 0; i < vh->location_count; i++) {
         mk_mem_free(vh->locations[i].prefix);
     }
@@ -489,27 +594,30 @@ void mk_vhost_free(struct mk_server *srv, struct mk_vhost *vh)
 }
 
 struct mk_vhost *mk_server_vhost_lookup(struct mk_server *srv,
+                                        const struct mk_listen *l,
                                         const char *host, size_t len)
 {
-    struct mk_vhost *vh = mk_hash_get(srv->vhost_names, host, len);
+    struct mk_vhost *vh = host ? mk_hash_get(srv->vhost_names, host, len)
+                               : NULL;
     size_t i, k;
 
-    if (vh) {
-        return vh;
-    }
     /* wildcard names: "*.example.com" matches "a.example.com" */
-    for (i = 0; i < srv->vhost_count; i++) {
+    for (i = 0; host && !vh && i < srv->vhost_count; i++) {
         struct mk_vhost *cand = srv->vhosts[i];
         for (k = 0; k < cand->name_count; k++) {
             const char *n = cand->names[k];
-            size_t nl = strlen(n);
+            size_t nl = mk_vhost_host_len(n);
             if (n[0] == '*' && n[1] == '.' && len > nl - 1 &&
                 mk_str_case_eq(host + len - (nl - 1), nl - 1, n + 1, nl - 1)) {
-                return cand;
+                vh = cand;
+                break;
             }
         }
     }
-    return srv->default_vhost;
+    if (!vh) {
+        return l->default_vhost;
+    }
+    return vhost_serves(vh, l) ? vh : NULL;
 }
 
 const struct mk_location *mk_vhost_location(const struct mk_vhost *vh,

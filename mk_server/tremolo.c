@@ -20,6 +20,8 @@ static void usage(FILE *out)
         "\n"
         "  -c FILE         main configuration file (default conf/tremolo.conf);\n"
         "                  plugins.load and sites/ are read beside it\n"
+        "  -b FILE.ini     start from a BlastBeat .ini file instead (its\n"
+        "                  options, units and defaults; not with -c)\n"
         "  -l [ADDR:]PORT  listen here instead of the configured Listen lines\n"
         "                  (repeatable; ADDR is IPv4 or [IPv6])\n"
         "  -w N            worker threads (0 = one per CPU core)\n"
@@ -34,18 +36,22 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    const char *conf = "conf/tremolo.conf";
+    const char *conf = "conf/tremolo.conf", *bb_ini = NULL;
     const char *listen[MK_MAX_LISTEN_ARGS];
     struct mk_overrides ov = { listen, 0, -1 };
     char err[256];
     long long workers;
-    int opt, test = 0, daemon = 0;
+    int opt, test = 0, daemon = 0, conf_given = 0;
 
     mk_plugin_set_builtins(mk_plugins_builtin);
-    while ((opt = getopt(argc, argv, "c:l:w:tDVh")) != -1) {
+    while ((opt = getopt(argc, argv, "c:b:l:w:tDVh")) != -1) {
         switch (opt) {
         case 'c':
             conf = optarg;
+            conf_given = 1;
+            break;
+        case 'b':
+            bb_ini = optarg;
             break;
         case 'l':
             if (ov.n_listen == MK_MAX_LISTEN_ARGS) {
@@ -84,8 +90,13 @@ int main(int argc, char **argv)
         usage(stderr);
         return 1;
     }
-    if (test) {
-        return mk_master_check(conf, &ov);
+    if (bb_ini && conf_given) {
+        fprintf(stderr, "tremolo: -b and -c exclude each other: the .ini "
+                "file is the whole configuration\n");
+        return 1;
     }
-    return mk_master_run(conf, &ov, daemon);
+    if (test) {
+        return mk_master_check(conf, bb_ini, &ov);
+    }
+    return mk_master_run(conf, bb_ini, &ov, daemon);
 }

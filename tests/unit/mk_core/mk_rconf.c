@@ -559,6 +559,55 @@ MK_TEST(schema_bad_default)
     CHECK(s.name == NULL);
 }
 
+/* ---- #line: a generated file names its source --------------------------- */
+
+MK_TEST(line_directive)
+{
+    struct mk_rconf *c = parse("# generated\n"
+                               "#line 7 \"/etc/bb.ini\"\n"
+                               "[SERVER]\n"
+                               "    Listen 80\n"
+                               "#line 12 \"/etc/bb.ini\"\n"
+                               "    Workers 2\n"
+                               "#liner is a comment\n"
+                               "#line is a comment too\n"
+                               "    User x\n");
+    struct mk_rconf_section *s;
+    struct mk_rconf_entry *e;
+
+    CHECK(c != NULL);
+    if (!c) {
+        return;
+    }
+    s = nth(c, 0);
+    CHECK_EQ_STR(s->file, "/etc/bb.ini");
+    CHECK_EQ_INT(s->line, 7);
+    e = mk_list_entry(s->entries.next, struct mk_rconf_entry, _head);
+    CHECK_EQ_STR(e->file, "/etc/bb.ini");
+    CHECK_EQ_INT(e->line, 8);
+    e = mk_list_entry(e->_head.next, struct mk_rconf_entry, _head);
+    CHECK_EQ_INT(e->line, 12);
+    e = mk_list_entry(e->_head.next, struct mk_rconf_entry, _head);
+    CHECK_EQ_STR(e->key, "User");
+    CHECK_EQ_INT(e->line, 15);
+    /* the same name is interned once however often it is repeated */
+    CHECK(s->file == e->file);
+    mk_rconf_free(c);
+
+    /* a schema error names the ini file and line */
+    EXPECT_PARSE_ERROR("#line 3 \"bb.ini\"\nWorkers 2\n",
+                       "bb.ini:3: expected a [SECTION] header or an indented "
+                       "entry");
+    EXPECT_PARSE_ERROR("[A]\n#line 3 bb.ini\n",
+                       "x.conf:2: expected #line N \"FILE\"");
+    EXPECT_PARSE_ERROR("#line 0 \"a\"\n", "x.conf:1: expected #line N \"FILE\"");
+    EXPECT_PARSE_ERROR("#line 3 \"\"\n", "x.conf:1: expected #line N \"FILE\"");
+    EXPECT_PARSE_ERROR("#line 3 \"a\" x\n",
+                       "x.conf:1: expected #line N \"FILE\"");
+    EXPECT_PARSE_ERROR("#line 99999999999 \"a\"\n",
+                       "x.conf:1: expected #line N \"FILE\"");
+}
+
 int main(void)
 {
     RUN(open_main_with_includes);
@@ -571,5 +620,6 @@ int main(void)
     RUN(schema_list_growth);
     RUN(schema_errors);
     RUN(schema_bad_default);
+    RUN(line_directive);
     return mk_test_done();
 }
