@@ -9,13 +9,14 @@ import os
 import pwd
 import re
 import signal
+import socket
 import subprocess
 
 import pytest
 
 import tremolo_harness
 from test_plugin_zmq import Node, hello, wait_for
-from tremolo_harness import tremolo_bin
+from tremolo_harness import build_request, tremolo_bin
 
 # spec 8.5, with free ports
 MINIMAL = """[blastbeat]
@@ -233,3 +234,28 @@ def test_sighup_rereads_the_ini(bb):
     srv.wait_log(r"reload failed, keeping the running configuration: "
                  r"\S*bb.ini:11: ping-freq")
     assert srv.http("GET", "/", {"Host": "new.test"})[2] == b"hello from node1"
+
+
+def test_vhost_router_sessions_and_stats(bb):
+    """A vhost's own `zmq` is where its nodes connect (spec 1.4), its
+    `sessions` caps it (503 instead of BlastBeat's silent close), and
+    `stats-freq` prints BlastBeat's periodic stats line."""
+    srv = bb("""[blastbeat]
+bind = 127.0.0.1:{port}
+stats-freq = 0.2
+[blastbeat:app.test]
+node = n
+zmq = tcp://127.0.0.1:{port9}
+sessions = 1
+""")
+    held = []
+    srv.node(b"n", lambda node, sid, env: held.append(sid))
+    srv.wait_log(r'node "n" is available')
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+    s.sendall(build_request("GET", "/", {"Host": "app.test"}))
+    assert wait_for(lambda: len(held) == 1)
+    status, headers, _ = srv.http("GET", "/", {"Host": "app.test"})
+    assert status == 503 and headers.get("retry-after") == "1"
+    srv.wait_log(r"zmq: stats: 1 live sessions, 1 bound to nodes, "
+                 r"1/1 nodes available")
+    s.close()
