@@ -453,6 +453,15 @@ static void http_process(struct mk_conn *c)
             if (!r->body.done && (c->flags & MK_CONN_F_EOF)) {
                 mk_conn_close_internal(c, 0);     /* body cut short */
             }
+            else if ((c->flags & MK_CONN_F_EOF) &&
+                     c->in_len <= r->head.head_len) {
+                /* the client left while its response was pending and
+                 * nothing pipelined remains: abort, so the handler's
+                 * backend (a zmq node) hears `end` now, not at a timeout */
+                mk_debug("[fd %d] client closed before its response",
+                         c->ev.fd);
+                mk_conn_close_internal(c, 0);
+            }
             break;                        /* wait: body bytes or response */
         }
         if (http_next(c) < 0) {

@@ -22,6 +22,12 @@
 #define ZMQ_MAX_ROUTERS 64
 #define ZMQ_MAX_HOPS 32              /* upper bound of MaxHops */
 #define ZMQ_RETRY_BODY_MAX (1024 * 1024) /* body kept for a retry */
+/* Request-body flow control (docs/zmq-gateway.md): a worker has at most
+ * ZMQ_BODY_WINDOW bytes of a session's body on their way to the node; the
+ * gateway acknowledges what the node's queue took every ZMQ_BODY_ACK
+ * bytes, and the worker reads on below half the window. */
+#define ZMQ_BODY_WINDOW (1024 * 1024)
+#define ZMQ_BODY_ACK (256 * 1024)
 
 /* [ZMQ] in zmq.conf */
 struct zmq_conf {
@@ -68,8 +74,7 @@ enum zmq_wire_kind {
     ZMQ_WIRE_NODE,                     /* gw -> worker: a node's message */
     ZMQ_WIRE_NO_NODE,                  /* gw -> worker: nobody to ask */
     ZMQ_WIRE_NODE_GONE,                /* gw -> worker: the node went OFF */
-    ZMQ_WIRE_PAUSE,                    /* gw -> worker: node queue full */
-    ZMQ_WIRE_RESUME,                   /* gw -> worker: it drained */
+    ZMQ_WIRE_ACK,                      /* gw -> worker: body bytes sent on */
 };
 
 struct zmq_wire {
@@ -80,6 +85,7 @@ struct zmq_wire {
     const struct zmq_vconf *vc;        /* REQUEST: the request's site */
     enum zmq_msg_type type;
     int routed;                        /* NODE: sent by another session's node */
+    uint64_t acked;                    /* ACK: body bytes the node's queue took */
     zmq_msg_t payload;                 /* moved, never copied, between threads */
 };
 
@@ -129,6 +135,7 @@ struct zmq_binding {
      * order once it drains; the worker stops reading meanwhile */
     struct mk_list held;
     size_t held_bytes;
+    uint64_t unacked;                  /* body bytes sent, not yet acked */
     struct mk_list _blocked;           /* on gw->blocked while held */
     int hops;
     struct zmq_node *refused[ZMQ_MAX_HOPS];

@@ -154,11 +154,32 @@ static void gw_tell(struct zmq_gw *gw, const uint8_t *sid, int worker,
     }
 }
 
+/* Body bytes the node's queue took count toward the worker's window. */
+static void gw_sent_body(struct zmq_gw *gw, struct zmq_binding *b,
+                         size_t len, int flush)
+{
+    struct zmq_wire *w;
+
+    b->unacked += len;
+    if (b->unacked == 0 || (!flush && b->unacked < ZMQ_BODY_ACK)) {
+        return;
+    }
+    w = zmq_wire_new(ZMQ_WIRE_ACK, b->sid);
+    if (w) {
+        w->acked = b->unacked;
+        b->unacked = 0;
+        gw_to_worker(gw, b->worker, w);
+    }
+}
+
 static void gw_unbind(struct zmq_gw *gw, const uint8_t *sid)
 {
     struct zmq_binding *b = mk_hash_del(gw->bindings, (const char *) sid,
                                         ZMQ_SID_LEN);
     if (b) {
+        /* every body byte a worker posted is acknowledged once: sent,
+         * or dropped here, so its window never stays closed */
+        gw_sent_body(gw, b, b->held_bytes, 1);
         b->node->load--;
         zmq_groups_leave_all(gw, b);      /* memberships die with the session */
         gw_pieces_drop(&b->pieces);
@@ -244,12 +265,14 @@ static void gw_request(struct zmq_gw *gw, struct zmq_wire *w)
     }
 }
 
-/* A body piece goes out now, or waits behind those already held: a node
- * whose queue is full (EAGAIN) makes the worker pause reading the client
- * until the held pieces are gone (docs/zmq-gateway.md, backpressure). */
+/* A body piece goes out now, or waits behind those already held while
+ * the node's queue is full (EAGAIN); the worker's window stops it reading
+ * the client meanwhile, since held bytes are not acknowledged
+ * (docs/zmq-gateway.md, backpressure). */
 static void gw_body(struct zmq_gw *gw, struct zmq_binding *b, zmq_msg_t *m)
 {
     int first = mk_list_is_empty(&b->held);
+    size_t len = zmq_msg_size(m);
     zmq_msg_t out;
 
     gw_keep_piece(b, m);
@@ -257,6 +280,7 @@ static void gw_body(struct zmq_gw *gw, struct zmq_binding *b, zmq_msg_t *m)
         zmq_msg_init(&out);
         zmq_msg_copy(&out, m);            /* a failed send closes `out` */
         if (gw_send(gw, b->node, b->sid, "body", &out) == 0) {
+            gw_sent_body(gw, b, len, len == 0);   /* the end: ack it all */
             return;
         }
         if (errno != EAGAIN) {
@@ -264,23 +288,22 @@ static void gw_body(struct zmq_gw *gw, struct zmq_binding *b, zmq_msg_t *m)
             return;
         }
     }
-    /* bounded: the worker stops at PAUSE; this is only what was already
-     * on its way, plus a whole body for a worker that cannot pause */
-    if (b->held_bytes + zmq_msg_size(m) > ZMQ_HELD_MAX ||
-        gw_piece_add(&b->held, m) < 0) {
+    /* bounded by the window; the limit guards against a worker that
+     * does not keep to it */
+    if (b->held_bytes + len > ZMQ_HELD_MAX || gw_piece_add(&b->held, m) < 0) {
         mk_warn("zmq: node %.*s does not take a request body fast enough",
                 (int) b->node->id_len, b->node->id);
         if (!first) {
             mk_list_del(&b->_blocked);
         }
         gw_pieces_drop(&b->held);
+        gw_send(gw, b->node, b->sid, "end", NULL);
         gw_fail(gw, b, ZMQ_WIRE_NO_NODE);
         return;
     }
-    b->held_bytes += zmq_msg_size(m);
+    b->held_bytes += len;
     if (first) {
         mk_list_add(&b->_blocked, &gw->blocked);
-        gw_tell(gw, b->sid, b->worker, ZMQ_WIRE_PAUSE);
     }
 }
 
@@ -307,6 +330,7 @@ static void gw_flush_held(struct zmq_gw *gw)
             zmq_msg_close(&p->m);
             mk_mem_free(p);
             b->held_bytes -= len;
+            gw_sent_body(gw, b, len, len == 0);
         }
         if (!mk_list_is_empty(&b->held)) {
             if (errno != EAGAIN) {
@@ -315,7 +339,16 @@ static void gw_flush_held(struct zmq_gw *gw)
             continue;
         }
         mk_list_del(&b->_blocked);
-        gw_tell(gw, b->sid, b->worker, ZMQ_WIRE_RESUME);
+    }
+}
+
+static void gw_ack_unbound(struct zmq_gw *gw, struct zmq_wire *body)
+{
+    struct zmq_wire *w = zmq_wire_new(ZMQ_WIRE_ACK, body->sid);
+
+    if (w) {
+        w->acked = zmq_msg_size(&body->payload);
+        gw_to_worker(gw, body->worker, w);
     }
 }
 
@@ -333,6 +366,9 @@ static void gw_on_inbox(struct mk_channel *ch, struct mk_channel_msg *msg)
         b = mk_hash_get(gw->bindings, (const char *) w->sid, ZMQ_SID_LEN);
         if (b) {
             gw_body(gw, b, &w->payload);
+        }
+        else if (zmq_msg_size(&w->payload)) {
+            gw_ack_unbound(gw, w);        /* the session failed meanwhile */
         }
         break;
     case ZMQ_WIRE_END:

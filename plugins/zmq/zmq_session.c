@@ -31,6 +31,9 @@ struct zmq_session {
     uint64_t sent;
     int head_done;
     int ended;                         /* response ended; r lives until on_done */
+    /* body flow control: cumulative bytes posted and acknowledged */
+    uint64_t body_posted, body_acked;
+    int body_held;                     /* we paused the request body */
     struct mk_timer timer;             /* NodeTimeout until the head arrives */
 };
 
@@ -86,6 +89,7 @@ void zmq_worker_deliver(struct zmq_gw *gw, int worker, struct zmq_wire *w)
 
 static void zmq_to_gateway(struct zmq_wire *w)
 {
+    w->worker = zmq_self->id;
     mk_channel_push(&zmq_self->gw->inbox, &w->msg);
 }
 
@@ -275,6 +279,7 @@ int zmq_session_request(struct zmq_conf *conf, struct mk_request *r,
     s->sent = 0;
     s->head_done = 0;
     s->ended = 0;
+    s->body_held = 0;                /* a new request is not paused */
     mk_buf_init(&b);
     if (zmq_packet(r, &b) < 0) {
         mk_buf_release(&b);
@@ -288,7 +293,6 @@ int zmq_session_request(struct zmq_conf *conf, struct mk_request *r,
     }
     memcpy(zmq_msg_data(&w->payload), b.data, b.len);
     mk_buf_release(&b);
-    w->worker = zmq_self->id;
     w->vc = vc;
     zmq_to_gateway(w);
     mk_timer_arm(zmq_self->timers, &s->timer,
@@ -315,6 +319,11 @@ int zmq_session_body(struct zmq_conf *conf, struct mk_request *r,
         memcpy(zmq_msg_data(&w->payload), data, len);
     }
     zmq_to_gateway(w);               /* empty: the end-of-body marker */
+    s->body_posted += len;
+    if (s->body_posted - s->body_acked > ZMQ_BODY_WINDOW && !s->body_held) {
+        s->body_held = 1;            /* the node is behind: stop reading */
+        mk_request_body_pause(r);
+    }
     return 0;
 }
 
@@ -357,11 +366,30 @@ static void zmq_end(struct zmq_session *s)
     }
 }
 
+static void zmq_body_resume(struct zmq_session *s)
+{
+    if (s->body_held) {
+        s->body_held = 0;
+        if (s->r) {
+            mk_request_body_resume(s->r);
+        }
+    }
+}
+
+static void zmq_body_acked(struct zmq_session *s, uint64_t n)
+{
+    s->body_acked += n;
+    if (s->body_posted - s->body_acked <= ZMQ_BODY_WINDOW / 2) {
+        zmq_body_resume(s);
+    }
+}
+
 /* An error status while nothing was sent; once bytes went out, closing is
  * the only honest signal left. */
 static void zmq_fail(struct zmq_session *s, int status)
 {
     mk_timer_disarm(zmq_self->timers, &s->timer);
+    zmq_body_resume(s);              /* the core reads the rest and closes */
     if (!s->r || s->ended) {
         return;
     }
@@ -525,11 +553,8 @@ static void zmq_on_inbox(struct mk_channel *ch, struct mk_channel_msg *msg)
     else if (s && w->kind == ZMQ_WIRE_NODE) {
         zmq_apply(s, w);
     }
-    else if (s && s->r && w->kind == ZMQ_WIRE_PAUSE) {
-        mk_request_body_pause(s->r);        /* the node's queue is full */
-    }
-    else if (s && s->r && w->kind == ZMQ_WIRE_RESUME) {
-        mk_request_body_resume(s->r);
+    else if (s && w->kind == ZMQ_WIRE_ACK) {
+        zmq_body_acked(s, w->acked);
     }
     zmq_wire_free(w);
 }
