@@ -495,13 +495,8 @@ static void gw_dispatch(struct zmq_gw *gw, struct zmq_binding *b,
          * worker closes it and the node gets `end` */
         m->type = ZMQ_MSG_END;
         break;
-    case ZMQ_MSG_HEADERS:
-    case ZMQ_MSG_BODY:
-    case ZMQ_MSG_CHUNK:
-    case ZMQ_MSG_END:
-        break;
     default:
-        if (!gw_plugin_type(gw, b, m)) {
+        if (!zmq_msg_type_is_http(m->type) && !gw_plugin_type(gw, b, m)) {
             return;                       /* unknown types: ignored (1.3) */
         }
         break;

@@ -51,6 +51,12 @@ enum zmq_msg_type zmq_msg_type(const char *t, size_t len)
     return ZMQ_MSG_UNKNOWN;
 }
 
+int zmq_msg_type_is_http(enum zmq_msg_type type)
+{
+    return type == ZMQ_MSG_HEADERS || type == ZMQ_MSG_BODY ||
+           type == ZMQ_MSG_CHUNK || type == ZMQ_MSG_END;
+}
+
 const char *zmq_msg_type_name(enum zmq_msg_type type)
 {
     if ((int) type < 0 || type >= ZMQ_MSG_TYPE_COUNT) {

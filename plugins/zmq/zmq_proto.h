@@ -93,6 +93,9 @@ enum zmq_msg_type {
 
 /* Exact, case-sensitive match of a type without its route. */
 enum zmq_msg_type zmq_msg_type(const char *t, size_t len);
+/* `headers`, `body`, `chunk`, `end`: the HTTP response types the gateway
+ * applies itself; every other type belongs to a plugin (or is dropped). */
+int zmq_msg_type_is_http(enum zmq_msg_type type);
 /* The wire name ("websocket"), "unknown" for ZMQ_MSG_UNKNOWN. */
 const char *zmq_msg_type_name(enum zmq_msg_type type);
 

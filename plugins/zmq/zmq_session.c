@@ -486,13 +486,7 @@ static void zmq_apply(struct zmq_session *s, struct zmq_wire *w)
     const char *data = zmq_msg_data(&w->payload);
     size_t len = zmq_msg_size(&w->payload);
 
-    switch (w->type) {
-    case ZMQ_MSG_HEADERS:
-    case ZMQ_MSG_BODY:
-    case ZMQ_MSG_CHUNK:
-    case ZMQ_MSG_END:
-        break;
-    default:
+    if (!zmq_msg_type_is_http(w->type)) {
         zmq_deliver(s, w);
         return;
     }

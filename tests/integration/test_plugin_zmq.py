@@ -5,6 +5,7 @@ identities and hostile messages. Nodes here are raw DEALER sockets so the
 wire format itself is checked."""
 
 import os
+import queue
 import socket
 import struct
 import threading
@@ -35,7 +36,9 @@ def uwsgi_vars(packet):
 
 class Node:
     """A DEALER node in a thread. `app(node, sid, vars)` answers a request;
-    every message received is recorded in `log` as (sid, type, body)."""
+    every message received is recorded in `log` as (sid, type, body).
+    A ZeroMQ socket is not thread-safe: send() only queues the frames and
+    the node's own thread sends them."""
 
     def __init__(self, endpoint, identity, app=None, pong=True, curve=None):
         self.ctx = zmq.Context.instance()
@@ -52,6 +55,7 @@ class Node:
         self.pong = pong
         self.log = []
         self.bodies = {}
+        self.outq = queue.Queue()
         self.lock = threading.Lock()
         self.running = True
         if pong:
@@ -59,26 +63,38 @@ class Node:
         self.thread = threading.Thread(target=self.loop, daemon=True)
         self.thread.start()
 
+    def _flush(self):
+        while True:
+            try:
+                frames = self.outq.get_nowait()
+            except queue.Empty:
+                return
+            self.sock.send_multipart(frames)
+
     def loop(self):
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLIN)
         while self.running:
-            if not poller.poll(50):
+            self._flush()
+            if not poller.poll(5):
                 continue
-            parts = self.sock.recv_multipart()
-            sid, typ, body = parts
-            with self.lock:
-                self.log.append((sid, typ, body))
-            if typ == b"ping":
-                if self.pong:
-                    self.sock.send_multipart([b"", b"pong", b""])
-            elif typ == b"uwsgi" and self.app:
-                self.app(self, sid, dict(uwsgi_vars(body)))
-            elif typ == b"body":
-                self.bodies.setdefault(sid, []).append(body)
+            while self.sock.poll(0):
+                self.handle(*self.sock.recv_multipart())
+                self._flush()
+
+    def handle(self, sid, typ, body):
+        with self.lock:
+            self.log.append((sid, typ, body))
+        if typ == b"ping":
+            if self.pong:
+                self.sock.send_multipart([b"", b"pong", b""])
+        elif typ == b"uwsgi" and self.app:
+            self.app(self, sid, dict(uwsgi_vars(body)))
+        elif typ == b"body":
+            self.bodies.setdefault(sid, []).append(body)
 
     def send(self, *frames):
-        self.sock.send_multipart(list(frames))
+        self.outq.put(list(frames))
 
     def types(self, sid=None):
         with self.lock:

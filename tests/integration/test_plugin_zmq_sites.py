@@ -10,7 +10,6 @@ Sites are picked by the Host header; every site file is [HOST] + [ZMQ]."""
 
 import hashlib
 import os
-import queue
 import re
 import select
 import socket
@@ -41,44 +40,8 @@ def site(names, nodes=(), zmq_lines=(), default=False):
     return text
 
 
-class SafeNode(Node):
-    """Node whose sends all happen in its own thread (a ZeroMQ socket is not
-    thread-safe): send() from the test only queues the frames."""
-
-    def __init__(self, *args, **kwargs):
-        self.outq = queue.Queue()
-        super().__init__(*args, **kwargs)
-
-    def send(self, *frames):
-        self.outq.put(list(frames))
-
-    def _flush(self):
-        while True:
-            try:
-                frames = self.outq.get_nowait()
-            except queue.Empty:
-                return
-            self.sock.send_multipart(frames)
-
-    def loop(self):
-        poller = zmq.Poller()
-        poller.register(self.sock, zmq.POLLIN)
-        while self.running:
-            self._flush()
-            if not poller.poll(5):
-                continue
-            while self.sock.poll(0):
-                sid, typ, body = self.sock.recv_multipart()
-                with self.lock:
-                    self.log.append((sid, typ, body))
-                if typ == b"ping":
-                    if self.pong:
-                        self.sock.send_multipart([b"", b"pong", b""])
-                elif typ == b"uwsgi" and self.app:
-                    self.app(self, sid, dict(uwsgi_vars(body)))
-                elif typ == b"body":
-                    self.bodies.setdefault(sid, []).append(body)
-                self._flush()
+class SiteNode(Node):
+    """Node with look-ups by message type."""
 
     def sids(self, typ=b"uwsgi"):
         with self.lock:
@@ -133,7 +96,7 @@ def zsites(tremolo):
             return "tcp://127.0.0.1:%d" % srv.ports[name]
 
         def node(endpoint, identity, app=hello, pong=True):
-            n = SafeNode(endpoint, identity, app, pong)
+            n = SiteNode(endpoint, identity, app, pong)
             nodes.append(n)
             return n
         srv.endpoint = endpoint

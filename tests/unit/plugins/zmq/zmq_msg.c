@@ -129,6 +129,14 @@ MK_TEST(types)
     size_t i;
     enum zmq_msg_type t;
 
+    /* the gateway applies these; everything else belongs to plugins */
+    for (t = ZMQ_MSG_UNKNOWN; t < ZMQ_MSG_TYPE_COUNT; t++) {
+        CHECK_EQ_INT(zmq_msg_type_is_http(t),
+                     t == ZMQ_MSG_HEADERS || t == ZMQ_MSG_BODY ||
+                     t == ZMQ_MSG_CHUNK || t == ZMQ_MSG_END);
+    }
+    CHECK(!zmq_msg_type_is_http(ZMQ_MSG_WEBSOCKET));
+
     for (i = 0; i < sizeof(type_cases) / sizeof(type_cases[0]); i++) {
         t = zmq_msg_type(type_cases[i].name, strlen(type_cases[i].name));
         if (t != type_cases[i].type) {
