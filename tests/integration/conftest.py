@@ -41,12 +41,13 @@ def tremolo(request, tmp_path):
 
     def factory(server="", sites=None, plugins=("liana",), plugin_confs=None,
                 files=None, workers=1, listen=None, start=True,
-                extra_args=()):
+                extra_args=(), env=None):
         conf_dir = tmp_path / ("srv%d" % len(servers))
         srv = tremolo_harness.Tremolo(
             conf_dir, server=server, sites=sites, plugins=plugins,
             plugin_confs=plugin_confs, files=files, workers=workers,
             listen=listen, extra_args=extra_args)
+        srv.env = env
         servers.append(srv)
         if start:
             srv.start()

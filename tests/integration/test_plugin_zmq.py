@@ -14,7 +14,8 @@ import time
 import pytest
 import zmq
 
-from tremolo_harness import build_request, free_port, parse_responses
+from tremolo_harness import (build_request, free_port, memory_env,
+                              parse_responses)
 
 
 def uwsgi_vars(packet):
@@ -127,7 +128,7 @@ def gateway(tremolo):
     nodes = []
 
     def start(node_list="node1", server="", workers=1, port=None, zmq="",
-              extra_plugins=()):
+              extra_plugins=(), env=None):
         port = port or free_port()
         endpoint = "tcp://127.0.0.1:%d" % port
         site = ("[HOST]\n    ServerName 127.0.0.1 localhost\n    Default on\n"
@@ -139,7 +140,7 @@ def gateway(tremolo):
                       plugin_confs={"zmq": "[ZMQ]\n    Bind %s\n"
                                            "    PingFreq 500ms\n%s"
                                            % (endpoint, zmq)},
-                      server=server, workers=workers)
+                      server=server, workers=workers, env=env)
         srv.endpoint = endpoint
 
         def node(identity, app=hello, pong=True, curve=None):
@@ -514,7 +515,7 @@ def rss_kb(pid):
 def test_slow_client_bounded_by_write_queue(gateway):
     """A node streams 100 MB to a client that reads nothing: the session is
     closed at WriteQueueLimit, the node gets `end`, memory stays bounded."""
-    srv = gateway(server="WriteQueueLimit 1M")
+    srv = gateway(server="WriteQueueLimit 1M", env=memory_env())
     piece = b"x" * (512 * 1024)
 
     def flood(node, sid, env):

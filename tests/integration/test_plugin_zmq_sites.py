@@ -21,7 +21,7 @@ import pytest
 import zmq
 
 from test_plugin_zmq import Node, hello, uwsgi_vars, wait_for, rss_kb
-from tremolo_harness import build_request, parse_one
+from tremolo_harness import memory_env, build_request, parse_one
 
 A, B = "a.test", "b.test"
 CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -80,7 +80,7 @@ def zsites(tremolo):
     their own."""
     nodes = []
 
-    def start(sites, zmq_conf="", bind=True, server="", workers=1):
+    def start(sites, zmq_conf="", bind=True, server="", workers=1, env=None):
         conf = "[ZMQ]\n"
         if bind:
             conf += "    Bind tcp://127.0.0.1:{port1}\n"
@@ -90,7 +90,7 @@ def zsites(tremolo):
                         for ln in zmq_conf.splitlines() if ln.strip())
         srv = tremolo(plugins=("liana", "zmq"), sites=sites,
                       plugin_confs={"zmq": conf}, server=server,
-                      workers=workers)
+                      workers=workers, env=env)
 
         def endpoint(name="port1"):
             return "tcp://127.0.0.1:%d" % srv.ports[name]
@@ -611,7 +611,8 @@ def _upload_to_stalled_node(zsites, size, check_memory):
     reading for 2 s after the request; checks the node got them all, in
     order, then the end marker, and the client got the node's answer."""
     srv = zsites({"a": site(A, ["slow"], default=True)},
-                 server="MaxRequestBody 128M\nDrainTimeout 3s")
+                 server="MaxRequestBody 128M\nDrainTimeout 3s",
+                 env=memory_env() if check_memory else None)
     assert get(srv, A)[0] == 503                 # warm; no node yet
     base = rss_kb(srv.pid)
     node = StallingNode(srv.endpoint(), b"slow", stall=2.0)
