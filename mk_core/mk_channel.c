@@ -94,12 +94,23 @@ static void mk_channel_signal(struct mk_channel *ch)
 
 static void mk_channel_consume_wake(struct mk_channel *ch)
 {
+#ifdef __linux__
+    uint64_t count;
+    ssize_t n;
+
+    /* One read resets an eventfd's counter: reading on to EAGAIN would be
+     * a second system call per wake-up for nothing. */
+    do {
+        n = read(ch->wake_fd[0], &count, sizeof(count));
+    } while (n < 0 && errno == EINTR);
+#else
     char buf[64];
     ssize_t n;
 
     do {
         n = read(ch->wake_fd[0], buf, sizeof(buf));
     } while (n > 0 || (n < 0 && errno == EINTR));
+#endif
 }
 
 /* Hands out messages until the queue is empty, broken or the batch is
