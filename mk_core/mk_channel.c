@@ -223,3 +223,21 @@ void mk_channel_push(struct mk_channel *ch, struct mk_channel_msg *msg)
         mk_channel_signal(ch);
     }
 }
+
+static void mk_channel_signal_deferred(void *arg)
+{
+    mk_channel_signal(arg);
+}
+
+/* Whoever flips `sleeping` owes the consumer its wake-up; other producers
+ * skip theirs until the consumer sleeps again, so the owed one may wait
+ * for the end of our batch: our loop sends it before it sleeps itself. */
+void mk_channel_push_deferred(struct mk_channel *ch, struct mk_channel_msg *msg,
+                              struct mk_event_loop *from)
+{
+    mk_channel_enqueue(ch, msg);
+    if (atomic_exchange(&ch->sleeping, 0) == 1 &&
+        mk_event_loop_defer(from, mk_channel_signal_deferred, ch) < 0) {
+        mk_channel_signal(ch);
+    }
+}
