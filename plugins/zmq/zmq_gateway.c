@@ -612,8 +612,11 @@ static void *gw_main(void *arg)
             goto out;
         }
     }
-    if (gw->zap && gw_zfd_add(gw, &zfd[nzfd++], gw->zap, -1) < 0) {
-        goto out;
+    if (gw->zap) {
+        if (gw_zfd_add(gw, &zfd[nzfd++], gw->zap, -1) < 0) {
+            goto out;
+        }
+        gw_on_zfd(&zfd[nzfd - 1].ev, 0);  /* what came before we watched */
     }
     gw->unread = (1u << gw->nrouters) - 1;
     while (!atomic_load(&gw->stop)) {
