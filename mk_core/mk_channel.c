@@ -94,12 +94,23 @@ static void mk_channel_signal(struct mk_channel *ch)
 
 static void mk_channel_consume_wake(struct mk_channel *ch)
 {
+#ifdef __linux__
+    uint64_t count;
+    ssize_t n;
+
+    /* One read resets an eventfd's counter: reading on to EAGAIN would be
+     * a second system call per wake-up for nothing. */
+    do {
+        n = read(ch->wake_fd[0], &count, sizeof(count));
+    } while (n < 0 && errno == EINTR);
+#else
     char buf[64];
     ssize_t n;
 
     do {
         n = read(ch->wake_fd[0], buf, sizeof(buf));
     } while (n > 0 || (n < 0 && errno == EINTR));
+#endif
 }
 
 /* Hands out messages until the queue is empty, broken or the batch is
@@ -209,6 +220,24 @@ void mk_channel_push(struct mk_channel *ch, struct mk_channel_msg *msg)
 {
     mk_channel_enqueue(ch, msg);
     if (atomic_exchange(&ch->sleeping, 0) == 1) {
+        mk_channel_signal(ch);
+    }
+}
+
+static void mk_channel_signal_deferred(void *arg)
+{
+    mk_channel_signal(arg);
+}
+
+/* Whoever flips `sleeping` owes the consumer its wake-up; other producers
+ * skip theirs until the consumer sleeps again, so the owed one may wait
+ * for the end of our batch: our loop sends it before it sleeps itself. */
+void mk_channel_push_deferred(struct mk_channel *ch, struct mk_channel_msg *msg,
+                              struct mk_event_loop *from)
+{
+    mk_channel_enqueue(ch, msg);
+    if (atomic_exchange(&ch->sleeping, 0) == 1 &&
+        mk_event_loop_defer(from, mk_channel_signal_deferred, ch) < 0) {
         mk_channel_signal(ch);
     }
 }

@@ -38,5 +38,11 @@ int  mk_channel_init(struct mk_channel *ch, struct mk_event_loop *loop,
 void mk_channel_release(struct mk_channel *ch);   /* pending msgs are dropped */
 /* Thread-safe, never blocks, never fails. */
 void mk_channel_push(struct mk_channel *ch, struct mk_channel_msg *msg);
+/* The same from a thread that runs event loop `from`: a wake-up the
+ * consumer needs is sent when `from` has dispatched its current batch or
+ * before it sleeps (mk_event_loop_defer), so a burst of pushes reaches
+ * the consumer as one batch. `ch` must outlive that moment. */
+void mk_channel_push_deferred(struct mk_channel *ch, struct mk_channel_msg *msg,
+                              struct mk_event_loop *from);
 
 #endif

@@ -16,13 +16,24 @@
 #error "define MK_EVENT_BACKEND_epoll or MK_EVENT_BACKEND_kqueue"
 #endif
 
+#define MK_EVENT_DEFER_MAX 32
+
+struct mk_event_deferred {
+    void (*fn)(void *);
+    void *arg;
+};
+
 struct mk_event_loop {
     struct mk_event_backend backend;
     struct mk_timer_heap timers;
     uint64_t now_ms;
     /* Address used as the wake-up report's pointer; never dispatched. */
     struct mk_event wake_ev;
+    struct mk_event_deferred deferred[MK_EVENT_DEFER_MAX];
+    int n_deferred;
 };
+
+static void mk_event_run_deferred(struct mk_event_loop *loop);
 
 struct mk_event_loop *mk_event_loop_create(int max_events)
 {
@@ -51,6 +62,9 @@ void mk_event_loop_destroy(struct mk_event_loop *loop)
     if (loop == NULL) {
         return;
     }
+    /* a thread that stopped between a push and its next wait still owes
+     * the wake-up (a channel left claimed would never wake again) */
+    mk_event_run_deferred(loop);
     mk_event_backend_release(&loop->backend);
     mk_timer_heap_release(&loop->timers);
     mk_mem_free(loop);
@@ -114,12 +128,44 @@ static int mk_event_wait_ms(struct mk_event_loop *loop, int max_wait_ms)
     return max_wait_ms;
 }
 
+int mk_event_loop_defer(struct mk_event_loop *loop, void (*fn)(void *),
+                        void *arg)
+{
+    int i;
+
+    for (i = 0; i < loop->n_deferred; i++) {
+        if (loop->deferred[i].fn == fn && loop->deferred[i].arg == arg) {
+            return 0;
+        }
+    }
+    if (loop->n_deferred == MK_EVENT_DEFER_MAX) {
+        return -1;
+    }
+    loop->deferred[loop->n_deferred].fn = fn;
+    loop->deferred[loop->n_deferred].arg = arg;
+    loop->n_deferred++;
+    return 0;
+}
+
+static void mk_event_run_deferred(struct mk_event_loop *loop)
+{
+    int i, n = loop->n_deferred;
+
+    loop->n_deferred = 0;
+    for (i = 0; i < n; i++) {
+        loop->deferred[i].fn(loop->deferred[i].arg);
+    }
+}
+
 int mk_event_loop_run_once(struct mk_event_loop *loop, int max_wait_ms)
 {
     int dispatched = 0;
     int n;
     int i;
 
+    /* work done between two run_once calls (posted work, a foreign
+     * poller's handlers) deferred its wake-ups too */
+    mk_event_run_deferred(loop);
     loop->now_ms = mk_clock_monotonic_ms();
     n = mk_event_backend_wait(&loop->backend,
                               mk_event_wait_ms(loop, max_wait_ms));
@@ -145,6 +191,7 @@ int mk_event_loop_run_once(struct mk_event_loop *loop, int max_wait_ms)
     }
     mk_event_backend_batch_done(&loop->backend);
     mk_timer_run(&loop->timers, loop->now_ms);
+    mk_event_run_deferred(loop);
     return dispatched;
 }
 

@@ -60,6 +60,19 @@ int  mk_event_loop_run_once(struct mk_event_loop *loop, int max_wait_ms);
 /* Thread-safe: makes a blocked run_once return soon. */
 void mk_event_loop_wakeup(struct mk_event_loop *loop);
 
+/*
+ * Loop thread only: calls fn(arg) when run_once has dispatched its current
+ * batch of events, or before the loop next sleeps, whichever comes first.
+ * A pair already pending is not added twice. Meant for waking another
+ * thread (mk_channel_push_deferred): on a busy core the woken thread would
+ * otherwise preempt this one after its first message, and both would then
+ * work one message per wake-up. mk_event_loop_destroy runs what is still
+ * pending. Returns -1 when the set is full; the caller then calls fn
+ * itself.
+ */
+int mk_event_loop_defer(struct mk_event_loop *loop, void (*fn)(void *),
+                        void *arg);
+
 struct mk_timer_heap *mk_event_loop_timers(struct mk_event_loop *loop);
 /* Monotonic ms cached at the last wake-up (cheap; use for timer deadlines). */
 uint64_t mk_event_loop_now(const struct mk_event_loop *loop);

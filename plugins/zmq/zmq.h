@@ -95,8 +95,9 @@ struct zmq_gw {
     void *ctx;
     void *routers[ZMQ_MAX_ROUTERS];
     int nrouters;
-    struct mk_event_loop *loop;        /* inbox and timers, inside zmq_poll */
+    struct mk_event_loop *loop;        /* the wait: inbox and ZMQ_FDs */
     struct mk_channel inbox;
+    uint64_t unread;                   /* ROUTERs to read to EAGAIN, by bit */
     struct zmq_nodes nodes;
     struct mk_hash *bindings;          /* sid -> struct zmq_binding */
     struct mk_hash *groups;            /* site + name -> struct zmq_group */

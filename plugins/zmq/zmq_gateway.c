@@ -2,8 +2,9 @@
  * The gateway thread: owns the ROUTER sockets (ZeroMQ sockets are not
  * thread-safe) and every node-side structure: the node registry, the
  * sid -> node bindings, the health ticks. Workers talk to it through its
- * inbox channel; it answers through each worker's inbox. It waits in
- * zmq_poll() over the ROUTERs and its own mk_event_loop's descriptor.
+ * inbox channel; it answers through each worker's inbox. It waits in its
+ * own mk_event_loop, where the inbox and every ZeroMQ socket's ZMQ_FD are
+ * registered (see gw_main for why not zmq_poll()).
  */
 #include <errno.h>
 #include <string.h>
@@ -109,9 +110,11 @@ static int gw_send(struct zmq_gw *gw, const struct zmq_node *n,
     if (zmq_msg_send(body, s, ZMQ_DONTWAIT) < 0) {
         goto error;
     }
+    gw->unread |= UINT64_C(1) << n->router; /* a send may eat ZMQ_FD's edge */
     return 0;
 
 error:
+    gw->unread |= UINT64_C(1) << n->router;
     if (body) {
         zmq_msg_close(body);
     }
@@ -560,8 +563,9 @@ static void gw_node_message(struct zmq_gw *gw, int router, zmq_msg_t *parts,
 }
 
 /* Reads whole multipart messages: more than 4 frames never leak into the
- * next message as BlastBeat let them (spec 10.2). */
-static void gw_drain_router(struct zmq_gw *gw, int router)
+ * next message as BlastBeat let them (spec 10.2). Returns 0 at EAGAIN, 1
+ * when the batch ran out first. */
+static int gw_drain_router(struct zmq_gw *gw, int router)
 {
     zmq_msg_t parts[4], extra;
     int batch, more;
@@ -578,7 +582,7 @@ static void gw_drain_router(struct zmq_gw *gw, int router)
                 for (i = 0; i < n && i < 4; i++) {
                     zmq_msg_close(&parts[i]);
                 }
-                return;                       /* EAGAIN: drained */
+                return 0;                     /* EAGAIN: drained */
             }
             more = zmq_msg_more(dst);
             if (dst == &extra) {
@@ -591,6 +595,7 @@ static void gw_drain_router(struct zmq_gw *gw, int router)
             zmq_msg_close(&parts[i]);
         }
     }
+    return 1;
 }
 
 /* ---- Health ----------------------------------------------------------------- */
@@ -689,6 +694,86 @@ void zmq_gw_release_endpoints(struct zmq_gw *gw)
     }
 }
 
+/*
+ * ZMQ_FD is an edge: readable when a command reached the socket, and any
+ * zmq_send()/zmq_recv() may consume it. So a socket is read to EAGAIN (which
+ * makes libzmq process its pending commands) whenever its fd fired or we
+ * sent on it since, and that read is the last ZeroMQ call before we sleep.
+ */
+struct gw_zfd {
+    struct mk_event ev;                /* first member */
+    struct zmq_gw *gw;
+    int router;                        /* -1: the ZAP socket */
+};
+
+static void gw_on_zfd(struct mk_event *ev, uint32_t events)
+{
+    struct gw_zfd *z = (struct gw_zfd *) ev;
+
+    (void) events;
+    if (z->router >= 0) {
+        z->gw->unread |= UINT64_C(1) << z->router;
+        return;
+    }
+    for (;;) {
+        int zevents = 0;
+        size_t len = sizeof(zevents);
+
+        if (zmq_getsockopt(z->gw->zap, ZMQ_EVENTS, &zevents, &len) < 0 ||
+            !(zevents & ZMQ_POLLIN)) {
+            return;
+        }
+        zmq_curve_handle(z->gw);
+    }
+}
+
+static int gw_zfd_add(struct zmq_gw *gw, struct gw_zfd *z, void *sock,
+                      int router)
+{
+    int fd;
+    size_t len = sizeof(fd);
+
+    z->ev.fd = -1;
+    z->ev.mask = 0;
+    z->gw = gw;
+    z->router = router;
+    if (zmq_getsockopt(sock, ZMQ_FD, &fd, &len) < 0 ||
+        mk_event_add(gw->loop, &z->ev, fd, MK_EVENT_READ, gw_on_zfd) < 0) {
+        mk_err("zmq: cannot watch a ZeroMQ socket: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static uint64_t gw_all_routers(const struct zmq_gw *gw)
+{
+    return gw->nrouters >= 64 ? ~UINT64_C(0)
+                              : (UINT64_C(1) << gw->nrouters) - 1;
+}
+
+/* One batch from every ROUTER that may hold messages. A ROUTER stays
+ * marked when its batch ran out, or when handling a message sent on it
+ * (retry, routed msg): then the loop must not sleep. */
+static void gw_read_routers(struct zmq_gw *gw)
+{
+    uint64_t todo = gw->unread;
+    int i;
+
+    gw->unread = 0;
+    for (i = 0; i < gw->nrouters; i++) {
+        if ((todo & (UINT64_C(1) << i)) && gw_drain_router(gw, i)) {
+            gw->unread |= UINT64_C(1) << i;
+        }
+    }
+    gw->unread &= gw_all_routers(gw);
+}
+
+/*
+ * Not zmq_poll(): every call polls with timeout 0, asks each socket for
+ * ZMQ_EVENTS (getpid() + poll() inside libzmq), sleeps in poll() and asks
+ * again -- some ten system calls per wake-up before any work, on a thread
+ * that wakes for every few requests. One epoll_wait() does the waiting.
+ */
 /* StatsFreq: BlastBeat's periodic stats line (spec 8.2 stats-freq). */
 static void gw_stats(struct zmq_gw *gw)
 {
@@ -708,13 +793,17 @@ static void gw_stats(struct zmq_gw *gw)
             (unsigned long long) dropped);
 }
 
-/* Milliseconds zmq_poll may sleep: until the next timer, or a few ms while
- * a node's queue holds a body back (ZeroMQ tells no per-peer POLLOUT). */
-static long gw_wait_ms(const struct zmq_gw *gw, uint64_t next_tick,
+/* Milliseconds the gateway may sleep: none while a ROUTER may hold
+ * messages, else until the next timer, or a few ms while a node's queue
+ * holds a body back (ZeroMQ tells no per-peer POLLOUT). */
+static int gw_wait_ms(const struct zmq_gw *gw, uint64_t next_tick,
                        uint64_t next_stats)
 {
     uint64_t now = mk_clock_monotonic_ms(), next = next_tick, wait;
 
+    if (gw->unread) {
+        return 0;
+    }
     if (gw->conf->stats_freq && next_stats < next) {
         next = next_stats;
     }
@@ -723,7 +812,7 @@ static long gw_wait_ms(const struct zmq_gw *gw, uint64_t next_tick,
     if (!mk_list_is_empty(&gw->blocked) && wait > ZMQ_HELD_RETRY_MS) {
         wait = ZMQ_HELD_RETRY_MS;
     }
-    return (long) wait;
+    return (int) wait;
 }
 
 static void gw_timers(struct zmq_gw *gw, const struct zmq_tick_ops *ops,
@@ -745,9 +834,9 @@ static void *gw_main(void *arg)
 {
     struct zmq_gw *gw = arg;
     struct zmq_tick_ops ops = { gw_ping, gw_spawn, gw_off, gw };
-    zmq_pollitem_t items[ZMQ_MAX_ROUTERS + 2];
+    struct gw_zfd zfd[ZMQ_MAX_ROUTERS + 1];
     uint64_t now, next_tick, next_stats;
-    int i, nitems;
+    int i, nzfd = 0;
 
     /* Spec 5: first tick 1 s after start; never later than one PingFreq,
      * or a short PingFreq would find nodes "silent" that were never
@@ -759,39 +848,40 @@ static void *gw_main(void *arg)
 
     pthread_setname_np(pthread_self(), "tremolo-zmq");
     for (i = 0; i < gw->nrouters; i++) {
-        items[i] = (zmq_pollitem_t) { gw->routers[i], 0, ZMQ_POLLIN, 0 };
+        if (gw_zfd_add(gw, &zfd[nzfd++], gw->routers[i], i) < 0) {
+            goto out;
+        }
     }
-    items[gw->nrouters] = (zmq_pollitem_t) { NULL, mk_event_loop_fd(gw->loop),
-                                             ZMQ_POLLIN, 0 };
-    nitems = gw->nrouters + 1;
     if (gw->zap) {
-        items[nitems++] = (zmq_pollitem_t) { gw->zap, 0, ZMQ_POLLIN, 0 };
+        if (gw_zfd_add(gw, &zfd[nzfd++], gw->zap, -1) < 0) {
+            goto out;
+        }
+        gw_on_zfd(&zfd[nzfd - 1].ev, 0);  /* what came before we watched */
     }
+    gw->unread = gw_all_routers(gw);
     while (!atomic_load(&gw->stop)) {
         if (atomic_load(&gw->release) && !atomic_load(&gw->released)) {
+            while (nzfd > 0) {
+                mk_event_del(gw->loop, &zfd[--nzfd].ev);
+            }
             gw_give_up_endpoints(gw);
-            items[0] = (zmq_pollitem_t) { NULL, mk_event_loop_fd(gw->loop),
-                                          ZMQ_POLLIN, 0 };
-            nitems = 1;
+            gw->unread = 0;
         }
-        if (zmq_poll(items, nitems, gw_wait_ms(gw, next_tick, next_stats)) < 0 &&
-            errno != EINTR) {
-            mk_err("zmq: poll failed: %s", zmq_strerror(errno));
+        gw_read_routers(gw);
+        /* the inbox and the ZMQ_FDs; inbox messages are sent at once */
+        if (mk_event_loop_run_once(gw->loop,
+                                   gw_wait_ms(gw, next_tick, next_stats)) < 0) {
+            mk_err("zmq: event loop failed: %s", strerror(errno));
             break;
         }
-        for (i = 0; i < gw->nrouters; i++) {
-            if (items[i].revents & ZMQ_POLLIN) {
-                gw_drain_router(gw, i);
-            }
-        }
-        if (gw->zap && (items[nitems - 1].revents & ZMQ_POLLIN)) {
-            zmq_curve_handle(gw);
-        }
-        mk_event_loop_run_once(gw->loop, 0);          /* the inbox */
         if (!mk_list_is_empty(&gw->blocked)) {
             gw_flush_held(gw);
         }
         gw_timers(gw, &ops, &next_tick, &next_stats);
+    }
+out:
+    while (nzfd > 0) {
+        mk_event_del(gw->loop, &zfd[--nzfd].ev);
     }
     return NULL;
 }

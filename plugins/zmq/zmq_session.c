@@ -87,10 +87,12 @@ void zmq_worker_deliver(struct zmq_gw *gw, int worker, struct zmq_wire *w)
     mk_channel_push(&gw->workers[worker]->inbox, &w->msg);
 }
 
+/* The gateway is woken once this worker's batch of events is done, not
+ * at the first request of the batch (it outlives the workers). */
 static void zmq_to_gateway(struct zmq_wire *w)
 {
     w->worker = zmq_self->id;
-    mk_channel_push(&zmq_self->gw->inbox, &w->msg);
+    mk_channel_push_deferred(&zmq_self->gw->inbox, &w->msg, zmq_self->loop);
 }
 
 /* ---- The uwsgi packet (spec 2.2) ---------------------------------------------- */

@@ -187,10 +187,51 @@ MK_TEST(broken_link_is_retried)
     mk_event_loop_destroy(loop);
 }
 
+/* A deferred push wakes the consumer when the producer's loop is done with
+ * its batch: a burst arrives as one batch, and none is lost. */
+static void on_batch(struct mk_channel *ch, struct mk_channel_msg *msg)
+{
+    received++;
+}
+
+MK_TEST(deferred_push_wakes_after_the_batch)
+{
+    struct mk_event_loop *consumer = mk_event_loop_create(16);
+    struct mk_event_loop *producer = mk_event_loop_create(16);
+    struct mk_channel ch;
+    struct item it[3];
+    int i;
+
+    received = 0;
+    CHECK(mk_channel_init(&ch, consumer, on_batch, NULL) == 0);
+    for (i = 0; i < 3; i++) {
+        mk_channel_push_deferred(&ch, &it[i].msg, producer);
+    }
+    /* queued, but nobody woke the consumer yet */
+    CHECK_EQ_INT(mk_event_loop_run_once(consumer, 20), 0);
+    CHECK_EQ_INT(received, 0);
+    /* the producer's loop sends the wake-up before it would sleep */
+    mk_event_loop_run_once(producer, 0);
+    CHECK_EQ_INT(mk_event_loop_run_once(consumer, 1000), 1);
+    CHECK_EQ_INT(received, 3);
+    /* a producer loop destroyed with a wake-up owed still sends it */
+    mk_channel_push_deferred(&ch, &it[0].msg, producer);
+    mk_event_loop_destroy(producer);
+    CHECK_EQ_INT(mk_event_loop_run_once(consumer, 1000), 1);
+    CHECK_EQ_INT(received, 4);
+    /* and immediate pushes still work after deferred ones */
+    mk_channel_push(&ch, &it[1].msg);
+    CHECK_EQ_INT(mk_event_loop_run_once(consumer, 1000), 1);
+    CHECK_EQ_INT(received, 5);
+    mk_channel_release(&ch);
+    mk_event_loop_destroy(consumer);
+}
+
 int main(void)
 {
     RUN(four_producers);
     RUN(push_from_handler);
     RUN(broken_link_is_retried);
+    RUN(deferred_push_wakes_after_the_batch);
     return mk_test_done();
 }

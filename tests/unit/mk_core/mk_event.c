@@ -289,6 +289,48 @@ MK_TEST(timers_in_order)
     mk_event_loop_destroy(loop);
 }
 
+/* Deferred calls: after the batch, before sleeping, once per pair. */
+static int deferred_calls[2];
+static int filler_calls;
+
+static void on_deferred(void *arg)
+{
+    deferred_calls[(int) (long) arg]++;
+}
+
+static void on_filler(void *arg)
+{
+    (void) arg;
+    filler_calls++;
+}
+
+MK_TEST(defer_runs_once_per_pair)
+{
+    struct mk_event_loop *loop = mk_event_loop_create(8);
+    long i;
+
+    CHECK(mk_event_loop_defer(loop, on_deferred, (void *) 0L) == 0);
+    CHECK(mk_event_loop_defer(loop, on_deferred, (void *) 0L) == 0);
+    CHECK(mk_event_loop_defer(loop, on_deferred, (void *) 1L) == 0);
+    CHECK_EQ_INT(deferred_calls[0], 0);
+    /* they run before the wait, so a long wait cannot make them late */
+    CHECK_EQ_INT(mk_event_loop_run_once(loop, 0), 0);
+    CHECK_EQ_INT(deferred_calls[0], 1);
+    CHECK_EQ_INT(deferred_calls[1], 1);
+    CHECK_EQ_INT(mk_event_loop_run_once(loop, 0), 0);
+    CHECK_EQ_INT(deferred_calls[0], 1);
+    /* a full set refuses (the caller then calls fn itself) */
+    for (i = 0; i < 1000; i++) {
+        if (mk_event_loop_defer(loop, on_filler, (void *) i) < 0) {
+            break;
+        }
+    }
+    CHECK(i > 0 && i < 1000);
+    /* destroy runs what is still pending */
+    mk_event_loop_destroy(loop);
+    CHECK_EQ_INT(filler_calls, (int) i);
+}
+
 int main(void)
 {
     RUN(backend_name);
@@ -299,5 +341,6 @@ int main(void)
     RUN(del_and_readd);
     RUN(wakeup_from_thread);
     RUN(timers_in_order);
+    RUN(defer_runs_once_per_pair);
     return mk_test_done();
 }
