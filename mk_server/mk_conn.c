@@ -83,12 +83,14 @@ void mk_conn_start(struct mk_worker *w, struct mk_conn *c)
             return;
         }
     }
+    c->proto = &mk_http_proto;
+    mk_http_conn_start(c);
+    /* after the protocol's deadline: a layer may set its own (a TLS
+     * handshake timeout) */
     if (c->listen->io->on_accept && c->listen->io->on_accept(c) < 0) {
         conn_close_now(c);
         return;
     }
-    c->proto = &mk_http_proto;
-    mk_http_conn_start(c);
 
     /* With TCP_DEFER_ACCEPT the request is usually there already: read now
      * and save a trip through epoll. */
@@ -302,6 +304,10 @@ static void conn_on_event(struct mk_event *ev, uint32_t events)
     c->flags |= MK_CONN_F_IN_HANDLER;
     if (events & MK_EVENT_WRITE) {
         c->flags &= ~MK_CONN_F_WANT_WRITE;
+    }
+    if ((events & MK_EVENT_WRITE) && (c->flags & MK_CONN_F_IO_WANT_WRITE)) {
+        c->flags &= ~MK_CONN_F_IO_WANT_WRITE;
+        events |= MK_EVENT_READ;          /* the layer's read goes on now */
     }
     if (events & (MK_EVENT_READ | MK_EVENT_CLOSE)) {
         c->flags |= MK_CONN_F_READABLE;
@@ -940,6 +946,16 @@ struct mk_worker *mk_conn_worker(const struct mk_conn *c)
 struct mk_server *mk_conn_server(const struct mk_conn *c)
 {
     return c->srv;
+}
+
+int mk_conn_is_secure(const struct mk_conn *c)
+{
+    return c->listen->io->secure;
+}
+
+void mk_conn_io_want_write(struct mk_conn *c)
+{
+    c->flags |= MK_CONN_F_IO_WANT_WRITE;
 }
 
 void *mk_conn_io_data(const struct mk_conn *c)

@@ -112,6 +112,7 @@ enum mk_conn_state {
 #define MK_CONN_F_DEAD        0x80   /* failed: closes at the posted pass */
 #define MK_CONN_F_PROCESSING  0x100  /* the HTTP loop is on the stack */
 #define MK_CONN_F_WANT_PROCESS 0x200 /* run the HTTP loop at the posted pass */
+#define MK_CONN_F_IO_WANT_WRITE 0x400 /* the I/O layer reads on when writable */
 
 struct mk_conn {
     struct mk_event ev;                 /* first member */

@@ -87,6 +87,8 @@ struct mk_net_io {
      * (TLS records): the core then reads until MK_IO_AGAIN instead of
      * trusting a short read to mean the socket is drained. */
     int     buffered;
+    /* Non-zero if the bytes are encrypted (HTTPS=on for backends). */
+    int     secure;
 };
 
 /* ---- Protocol handler --------------------------------------------------- */
@@ -213,6 +215,11 @@ const char *mk_vhost_name(const struct mk_vhost *vh);       /* first name */
 /* The per-vhost configs of plugin p (array of `count` pointers). */
 void **mk_vhost_plugin_confs(const struct mk_vhost *vh,
                              const struct mk_plugin *p, size_t *count);
+/* The site one of whose ServerNames matches `host` (port excluded), as the
+ * Host header is matched, or NULL: no fall-back to the default site (the
+ * tls plugin picks a certificate by SNI with it). */
+struct mk_vhost *mk_server_vhost_match(struct mk_server *srv,
+                                       const char *host, size_t len);
 /* Iterate every vhost of a generation. */
 struct mk_vhost *mk_server_vhost_next(struct mk_server *srv,
                                       struct mk_vhost *prev);
@@ -241,6 +248,12 @@ struct mk_server *mk_conn_server(const struct mk_conn *c);
 /* The listener's I/O layer state slot, for network plugins. */
 void *mk_conn_io_data(const struct mk_conn *c);
 void  mk_conn_set_io_data(struct mk_conn *c, void *data);
+/* The connection came through a secure layer (TLS). */
+int   mk_conn_is_secure(const struct mk_conn *c);
+/* For network layers whose read must first write (a TLS handshake flight
+ * the socket did not take): the core calls read again at the next
+ * writable event. */
+void  mk_conn_io_want_write(struct mk_conn *c);
 /* Name given by the listener's config (e.g. "tls") and its I/O layer conf. */
 const char *mk_conn_listener_layer(const struct mk_conn *c);
 

@@ -593,27 +593,33 @@ void mk_vhost_free(struct mk_server *srv, struct mk_vhost *vh)
     mk_mem_free(vh);
 }
 
-struct mk_vhost *mk_server_vhost_lookup(struct mk_server *srv,
-                                        const struct mk_listen *l,
-                                        const char *host, size_t len)
+struct mk_vhost *mk_server_vhost_match(struct mk_server *srv,
+                                       const char *host, size_t len)
 {
-    struct mk_vhost *vh = host ? mk_hash_get(srv->vhost_names, host, len)
-                               : NULL;
+    struct mk_vhost *vh = mk_hash_get(srv->vhost_names, host, len);
     size_t i, k;
 
     /* wildcard names: "*.example.com" matches "a.example.com" */
-    for (i = 0; host && !vh && i < srv->vhost_count; i++) {
+    for (i = 0; !vh && i < srv->vhost_count; i++) {
         struct mk_vhost *cand = srv->vhosts[i];
         for (k = 0; k < cand->name_count; k++) {
             const char *n = cand->names[k];
             size_t nl = mk_vhost_host_len(n);
             if (n[0] == '*' && n[1] == '.' && len > nl - 1 &&
                 mk_str_case_eq(host + len - (nl - 1), nl - 1, n + 1, nl - 1)) {
-                vh = cand;
-                break;
+                return cand;
             }
         }
     }
+    return vh;
+}
+
+struct mk_vhost *mk_server_vhost_lookup(struct mk_server *srv,
+                                        const struct mk_listen *l,
+                                        const char *host, size_t len)
+{
+    struct mk_vhost *vh = host ? mk_server_vhost_match(srv, host, len) : NULL;
+
     if (!vh) {
         return l->default_vhost;
     }

@@ -151,6 +151,10 @@ static int zmq_packet(struct mk_request *r, struct mk_buf *b)
     /* the real port, not BlastBeat's byte-swapped one (spec 10.5) */
     ret |= zmq_add(b, "REMOTE_PORT", mk_ptr_make(port, strlen(port)));
     ret |= zmq_add(b, "REQUEST_URI", target);
+    if (mk_conn_is_secure(c)) {        /* spec 2.2 FIX: nodes see HTTPS */
+        ret |= zmq_add(b, "HTTPS", MK_PTR_LIT("on"));
+        ret |= zmq_add(b, "UWSGI_SCHEME", MK_PTR_LIT("https"));
+    }
     for (i = 0; i < h->header_count; i++) {
         const struct mk_http_header *hd = &h->headers[i];
         kl = zmq_uwsgi_header_key(buf + hd->name.off, hd->name.len, key,

@@ -1,0 +1,298 @@
+/*
+ * tls: HTTPS listeners (`Listen 443 tls`) on mbedTLS. Configuration,
+ * certificates, SNI and the shared mbedTLS configuration live here; the
+ * I/O layer itself is tls_io.c. Why mbedTLS: the project's required TLS
+ * library, small enough for the ARM boards Tremolo also targets.
+ */
+#include <string.h>
+
+#include <mbedtls/error.h>
+
+#include "mk_core/mk_log.h"
+#include "mk_core/mk_mem.h"
+#include "plugins/tls/tls.h"
+
+static const struct mk_conf_key tls_keys[] = {
+    MK_CONF_LIST("Certificate", struct tls_conf, certificate),
+    MK_CONF_LIST("Key", struct tls_conf, key),
+    MK_CONF_TIME("HandshakeTimeout", struct tls_conf, handshake_timeout,
+                 "10s", 100, 0),
+    MK_CONF_TIME("TicketLifetime", struct tls_conf, ticket_lifetime, "1h", 0,
+                 7 * 24 * 3600 * 1000ULL),
+    MK_CONF_END
+};
+
+static const struct mk_conf_key tls_vhost_keys[] = {
+    MK_CONF_LIST("Certificate", struct tls_vconf, certificate),
+    MK_CONF_LIST("Key", struct tls_vconf, key),
+    MK_CONF_END
+};
+
+/* Forward-secret AEAD suites only, in the server's order of preference
+ * (mbedTLS 2.x servers choose by their own order). */
+static const int tls_suites[] = {
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    0
+};
+
+/* ALPN: http/1.1 now; the HTTP/2 plugin adds "h2" in front. */
+static const char *tls_alpn[] = { "http/1.1", NULL };
+
+static int tls_mbed_fail(char *err, size_t errlen, const char *file, int line,
+                         const char *key, const char *path, int ret)
+{
+    char why[128];
+
+    mbedtls_strerror(ret, why, sizeof(why));
+    return mk_str_fail(err, errlen, "%s:%d: %s: %s: %s", file, line, key,
+                       path, why);
+}
+
+static void tls_cert_release(struct tls_cert *tc)
+{
+    if (tc->loaded) {
+        mbedtls_x509_crt_free(&tc->chain);
+        mbedtls_pk_free(&tc->key);
+        tc->loaded = 0;
+    }
+}
+
+/* Certificate and Key, both or neither, each once; read and matched now
+ * so that `tremolo -t` finds a bad file as start-up would. */
+static int tls_cert_load(struct mk_server *srv, struct tls_cert *tc,
+                         const struct mk_conf_list *cert,
+                         const struct mk_conf_list *key,
+                         char *err, size_t errlen)
+{
+    char cpath[4096], kpath[4096];
+    int ret;
+
+    if (cert->count > 1 || key->count > 1) {
+        const struct mk_conf_list *l = cert->count > 1 ? cert : key;
+        return mk_str_fail(err, errlen, "%s:%d: %s: given twice", l->files[1],
+                           l->lines[1], l == cert ? "Certificate" : "Key");
+    }
+    if (cert->count != key->count) {
+        const struct mk_conf_list *l = cert->count ? cert : key;
+        return mk_str_fail(err, errlen, "%s:%d: %s: needs %s as well",
+                           l->files[0], l->lines[0],
+                           l == cert ? "Certificate" : "Key",
+                           l == cert ? "Key" : "Certificate");
+    }
+    if (cert->count == 0) {
+        return 0;
+    }
+    mk_server_path(srv, cert->values[0], cpath, sizeof(cpath));
+    mk_server_path(srv, key->values[0], kpath, sizeof(kpath));
+    mbedtls_x509_crt_init(&tc->chain);
+    mbedtls_pk_init(&tc->key);
+    tc->loaded = 1;
+    ret = mbedtls_x509_crt_parse_file(&tc->chain, cpath);
+    if (ret != 0) {
+        return tls_mbed_fail(err, errlen, cert->files[0], cert->lines[0],
+                             "Certificate", cpath, ret);
+    }
+    ret = mbedtls_pk_parse_keyfile(&tc->key, kpath, NULL);
+    if (ret != 0) {
+        return tls_mbed_fail(err, errlen, key->files[0], key->lines[0], "Key",
+                             kpath, ret);
+    }
+    if (mbedtls_pk_check_pair(&tc->chain.pk, &tc->key) != 0) {
+        return mk_str_fail(err, errlen, "%s:%d: Key: %s does not match the "
+                           "certificate %s", key->files[0], key->lines[0],
+                           kpath, cpath);
+    }
+    return 0;
+}
+
+static int tls_conf_check(void *conf, struct mk_server *srv, char *err,
+                          size_t errlen)
+{
+    struct tls_conf *tc = conf;
+    struct mk_vhost *vh = NULL;
+    size_t k, count;
+    void **confs;
+    int certs;
+
+    if (tls_cert_load(srv, &tc->cert, &tc->certificate, &tc->key, err,
+                      errlen) < 0) {
+        return -1;
+    }
+    certs = tc->cert.loaded;
+    while ((vh = mk_server_vhost_next(srv, vh)) != NULL) {
+        confs = mk_vhost_plugin_confs(vh, &mk_plugin_tls, &count);
+        for (k = 0; k < count; k++) {
+            struct tls_vconf *vc = confs[k];
+            if (tls_cert_load(srv, &vc->cert, &vc->certificate, &vc->key,
+                              err, errlen) < 0) {
+                return -1;
+            }
+            certs += vc->cert.loaded;
+        }
+    }
+    if (!certs) {
+        return mk_str_fail(err, errlen, "[TLS]: Certificate and Key are "
+                           "required (in tls.conf, or in a site's [TLS]) when "
+                           "the tls plugin is loaded");
+    }
+    return 0;
+}
+
+static void tls_vhost_release(void *vconf)
+{
+    tls_cert_release(&((struct tls_vconf *) vconf)->cert);
+}
+
+/* The certificate of the site the client names, else the default. */
+static const struct tls_cert *tls_site_cert(struct mk_server *srv,
+                                            const char *name, size_t len)
+{
+    struct mk_vhost *vh = mk_server_vhost_match(srv, name, len);
+    size_t k, count;
+    void **confs;
+
+    if (!vh) {
+        return NULL;
+    }
+    confs = mk_vhost_plugin_confs(vh, &mk_plugin_tls, &count);
+    for (k = 0; k < count; k++) {
+        struct tls_vconf *vc = confs[k];
+        if (vc->cert.loaded) {
+            return &vc->cert;
+        }
+    }
+    return NULL;
+}
+
+static int tls_on_sni(void *data, mbedtls_ssl_context *ssl,
+                      const unsigned char *name, size_t len)
+{
+    struct tls_conf *tc = data;
+    const struct tls_cert *cert = tls_site_cert(tc->srv, (const char *) name,
+                                                len);
+
+    if (!cert) {
+        return 0;                 /* the listener's default certificate */
+    }
+    return mbedtls_ssl_set_hs_own_cert(ssl, (mbedtls_x509_crt *) &cert->chain,
+                                       (mbedtls_pk_context *) &cert->key);
+}
+
+/* Without a [TLS] certificate in tls.conf, the first site's is the one
+ * served to clients that name no known site. */
+static const struct tls_cert *tls_default_cert(struct tls_conf *tc)
+{
+    struct mk_vhost *vh = NULL;
+    size_t k, count;
+    void **confs;
+
+    if (tc->cert.loaded) {
+        return &tc->cert;
+    }
+    while ((vh = mk_server_vhost_next(tc->srv, vh)) != NULL) {
+        confs = mk_vhost_plugin_confs(vh, &mk_plugin_tls, &count);
+        for (k = 0; k < count; k++) {
+            if (((struct tls_vconf *) confs[k])->cert.loaded) {
+                return &((struct tls_vconf *) confs[k])->cert;
+            }
+        }
+    }
+    return NULL;
+}
+
+static int tls_setup(struct tls_conf *tc)
+{
+    mbedtls_ssl_config *ssl = &tc->ssl;
+    const struct tls_cert *def = tls_default_cert(tc);
+    static const char pers[] = "tremolo-tls";
+
+    if (mbedtls_ctr_drbg_seed(&tc->drbg, mbedtls_entropy_func, &tc->entropy,
+                              (const unsigned char *) pers,
+                              sizeof(pers) - 1) != 0 ||
+        mbedtls_ssl_config_defaults(ssl, MBEDTLS_SSL_IS_SERVER,
+                                    MBEDTLS_SSL_TRANSPORT_STREAM,
+                                    MBEDTLS_SSL_PRESET_DEFAULT) != 0) {
+        return -1;
+    }
+    mbedtls_ssl_conf_rng(ssl, mbedtls_ctr_drbg_random, &tc->drbg);
+    /* TLS 1.2 only: the packaged mbedTLS 2.28 has no 1.3 */
+    mbedtls_ssl_conf_min_version(ssl, MBEDTLS_SSL_MAJOR_VERSION_3,
+                                 MBEDTLS_SSL_MINOR_VERSION_3);
+    mbedtls_ssl_conf_max_version(ssl, MBEDTLS_SSL_MAJOR_VERSION_3,
+                                 MBEDTLS_SSL_MINOR_VERSION_3);
+    mbedtls_ssl_conf_ciphersuites(ssl, tls_suites);
+    mbedtls_ssl_conf_renegotiation(ssl, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
+    if (mbedtls_ssl_conf_alpn_protocols(ssl, tls_alpn) != 0 ||
+        mbedtls_ssl_conf_own_cert(ssl, (mbedtls_x509_crt *) &def->chain,
+                                  (mbedtls_pk_context *) &def->key) != 0) {
+        return -1;
+    }
+    mbedtls_ssl_conf_sni(ssl, tls_on_sni, tc);
+    if (tc->ticket_lifetime) {
+        /* one ticket key set per generation, shared by every worker: a
+         * session resumes on any of them; mbedTLS rotates the key every
+         * lifetime */
+        if (mbedtls_ssl_ticket_setup(&tc->ticket, mbedtls_ctr_drbg_random,
+                                     &tc->drbg, MBEDTLS_CIPHER_AES_256_GCM,
+                                     (uint32_t) (tc->ticket_lifetime / 1000))
+            != 0) {
+            return -1;
+        }
+        mbedtls_ssl_conf_session_tickets_cb(ssl, mbedtls_ssl_ticket_write,
+                                            mbedtls_ssl_ticket_parse,
+                                            &tc->ticket);
+    }
+    return 0;
+}
+
+static int tls_plugin_init(void *conf, struct mk_server *srv)
+{
+    struct tls_conf *tc = conf;
+
+    tc->srv = srv;
+    mbedtls_entropy_init(&tc->entropy);
+    mbedtls_ctr_drbg_init(&tc->drbg);
+    mbedtls_ssl_ticket_init(&tc->ticket);
+    mbedtls_ssl_config_init(&tc->ssl);
+    tc->ready = 1;
+    if (tls_setup(tc) < 0) {
+        mk_err("tls: cannot set up mbedTLS");
+        return -1;
+    }
+    return 0;
+}
+
+static void tls_conf_release(void *conf)
+{
+    struct tls_conf *tc = conf;
+
+    if (tc->ready) {
+        mbedtls_ssl_config_free(&tc->ssl);
+        mbedtls_ssl_ticket_free(&tc->ticket);
+        mbedtls_ctr_drbg_free(&tc->drbg);
+        mbedtls_entropy_free(&tc->entropy);
+        tc->ready = 0;
+    }
+    tls_cert_release(&tc->cert);
+}
+
+MK_PLUGIN_EXPORT const struct mk_plugin mk_plugin_tls = {
+    .abi             = MK_PLUGIN_ABI,
+    .name            = "tls",
+    .description     = "TLS 1.2 listeners on mbedTLS: SNI, ALPN, tickets",
+    .flags           = MK_PLUGIN_NETWORK,
+    .conf_keys       = tls_keys,
+    .conf_size       = sizeof(struct tls_conf),
+    .conf_check      = tls_conf_check,
+    .conf_release    = tls_conf_release,
+    .vhost_keys      = tls_vhost_keys,
+    .vhost_conf_size = sizeof(struct tls_vconf),
+    .vhost_release   = tls_vhost_release,
+    .init            = tls_plugin_init,
+    .net_io          = &tls_net_io,
+};

@@ -1,0 +1,209 @@
+/*
+ * The TLS network layer: one mbedtls_ssl_context per connection on the
+ * generation's shared configuration, non-blocking handshakes driven from
+ * the core's read calls, application data in records of at most 16 KiB.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "mk_core/mk_log.h"
+#include "mk_core/mk_mem.h"
+#include <mbedtls/error.h>
+#include <mbedtls/net_sockets.h>
+
+#include "plugins/tls/tls.h"
+
+#define TLS_RECORD 16384              /* MBEDTLS_SSL_OUT_CONTENT_LEN */
+
+struct tls_conn {
+    mbedtls_ssl_context ssl;
+    int fd;
+    int established;
+    size_t pending;                   /* bytes of a record mbedTLS holds */
+};
+
+static int tls_bio_send(void *ctx, const unsigned char *buf, size_t len)
+{
+    struct tls_conn *t = ctx;
+    ssize_t n;
+
+    do {
+        n = send(t->fd, buf, len, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n >= 0) {
+        return (int) n;
+    }
+    return errno == EAGAIN || errno == EWOULDBLOCK ?
+           MBEDTLS_ERR_SSL_WANT_WRITE : MBEDTLS_ERR_NET_SEND_FAILED;
+}
+
+static int tls_bio_recv(void *ctx, unsigned char *buf, size_t len)
+{
+    struct tls_conn *t = ctx;
+    ssize_t n;
+
+    do {
+        n = recv(t->fd, buf, len, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n >= 0) {
+        return (int) n;
+    }
+    return errno == EAGAIN || errno == EWOULDBLOCK ?
+           MBEDTLS_ERR_SSL_WANT_READ : MBEDTLS_ERR_NET_RECV_FAILED;
+}
+
+static int tls_on_accept(struct mk_conn *c)
+{
+    struct tls_conf *tc = mk_server_plugin_conf(mk_conn_server(c),
+                                                &mk_plugin_tls);
+    struct tls_conn *t = mk_mem_zalloc(sizeof(*t));
+
+    if (!t) {
+        return -1;
+    }
+    mbedtls_ssl_init(&t->ssl);
+    if (mbedtls_ssl_setup(&t->ssl, &tc->ssl) != 0) {
+        mk_err("[fd %d] tls: out of memory for a session", mk_conn_fd(c));
+        mbedtls_ssl_free(&t->ssl);
+        mk_mem_free(t);
+        return -1;
+    }
+    t->fd = mk_conn_fd(c);
+    mbedtls_ssl_set_bio(&t->ssl, t, tls_bio_send, tls_bio_recv, NULL);
+    mk_conn_set_io_data(c, t);
+    mk_conn_timeout(c, tc->handshake_timeout);
+    return 0;
+}
+
+/* MK_IO_AGAIN while mbedTLS waits for the socket (asking the core for a
+ * writable event when it must write first), MK_IO_ERROR when the
+ * connection is lost or the peer broke the protocol. */
+static ssize_t tls_again(struct mk_conn *c, int ret)
+{
+    if (ret == MBEDTLS_ERR_SSL_WANT_READ) {
+        return MK_IO_AGAIN;
+    }
+    if (ret == MBEDTLS_ERR_SSL_WANT_WRITE) {
+        mk_conn_io_want_write(c);
+        return MK_IO_AGAIN;
+    }
+    if (mk_log_get_level() >= MK_LOG_DEBUG) {
+        char why[128];
+        mbedtls_strerror(ret, why, sizeof(why));
+        mk_debug("[fd %d] tls: %s", mk_conn_fd(c), why);
+    }
+    return MK_IO_ERROR;
+}
+
+static ssize_t tls_read(struct mk_conn *c, void *buf, size_t len)
+{
+    struct tls_conn *t = mk_conn_io_data(c);
+    int ret;
+
+    if (!t->established) {
+        ret = mbedtls_ssl_handshake(&t->ssl);
+        if (ret != 0) {
+            return tls_again(c, ret);
+        }
+        t->established = 1;
+    }
+    ret = mbedtls_ssl_read(&t->ssl, buf, len);
+    if (ret > 0) {
+        return ret;
+    }
+    if (ret == 0 || ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY ||
+        ret == MBEDTLS_ERR_SSL_CONN_EOF) {
+        return 0;                     /* orderly end, with or without alert */
+    }
+    return tls_again(c, ret);
+}
+
+/* The next `want` bytes of iov past `skip`, pointed to in place when one
+ * iovec holds them, else gathered into buf. */
+static const unsigned char *tls_gather(const struct iovec *iov, int iovcnt,
+                                       size_t skip, size_t want,
+                                       unsigned char *buf)
+{
+    size_t got = 0, n;
+    int i = 0;
+
+    while (i < iovcnt && skip >= iov[i].iov_len) {
+        skip -= iov[i++].iov_len;
+    }
+    if (i < iovcnt && iov[i].iov_len - skip >= want) {
+        return (const unsigned char *) iov[i].iov_base + skip;
+    }
+    for (; i < iovcnt && got < want; i++, skip = 0) {
+        n = iov[i].iov_len - skip;
+        if (n > want - got) {
+            n = want - got;
+        }
+        memcpy(buf + got, (const char *) iov[i].iov_base + skip, n);
+        got += n;
+    }
+    return buf;
+}
+
+/* One record per TLS_RECORD bytes, small iovecs gathered so a response
+ * head and its body leave in one record. After WANT_WRITE mbedTLS holds
+ * the encrypted record and must be called with the same length again:
+ * the core re-offers the same bytes first, and `pending` remembers it. */
+static ssize_t tls_writev(struct mk_conn *c, const struct iovec *iov,
+                          int iovcnt)
+{
+    struct tls_conn *t = mk_conn_io_data(c);
+    unsigned char buf[TLS_RECORD];
+    size_t all = 0, done = 0, want;
+    int i, ret;
+
+    if (!t->established) {
+        return MK_IO_AGAIN;          /* nothing to say before the handshake */
+    }
+    for (i = 0; i < iovcnt; i++) {
+        all += iov[i].iov_len;
+    }
+    while (done < all) {
+        want = t->pending ? t->pending
+                          : (all - done < TLS_RECORD ? all - done : TLS_RECORD);
+        ret = mbedtls_ssl_write(&t->ssl,
+                                tls_gather(iov, iovcnt, done, want, buf), want);
+        if (ret == MBEDTLS_ERR_SSL_WANT_WRITE ||
+            ret == MBEDTLS_ERR_SSL_WANT_READ) {
+            t->pending = want;
+            break;
+        }
+        if (ret < 0) {
+            return done ? (ssize_t) done : tls_again(c, ret);
+        }
+        t->pending = 0;
+        done += (size_t) ret;
+    }
+    return done ? (ssize_t) done : MK_IO_AGAIN;
+}
+
+static void tls_on_close(struct mk_conn *c)
+{
+    struct tls_conn *t = mk_conn_io_data(c);
+
+    if (!t) {
+        return;
+    }
+    if (t->established) {
+        mbedtls_ssl_close_notify(&t->ssl);       /* best effort, no wait */
+    }
+    mbedtls_ssl_free(&t->ssl);
+    mk_mem_free(t);
+    mk_conn_set_io_data(c, NULL);
+}
+
+const struct mk_net_io tls_net_io = {
+    .name      = "tls",
+    .on_accept = tls_on_accept,
+    .read      = tls_read,
+    .writev    = tls_writev,
+    .on_close  = tls_on_close,
+    .buffered  = 1,                   /* records hold bytes the socket gave */
+    .secure    = 1,
+};
