@@ -948,6 +948,11 @@ struct mk_server *mk_conn_server(const struct mk_conn *c)
     return c->srv;
 }
 
+struct mk_vhost *mk_conn_default_vhost(const struct mk_conn *c)
+{
+    return c->listen->default_vhost;
+}
+
 int mk_conn_is_secure(const struct mk_conn *c)
 {
     return c->listen->io->secure;

@@ -248,6 +248,9 @@ struct mk_server *mk_conn_server(const struct mk_conn *c);
 /* The listener's I/O layer state slot, for network plugins. */
 void *mk_conn_io_data(const struct mk_conn *c);
 void  mk_conn_set_io_data(struct mk_conn *c, void *data);
+/* The site that answers on this connection's listener when the client
+ * names none it serves (its Default site, or the first one served there). */
+struct mk_vhost *mk_conn_default_vhost(const struct mk_conn *c);
 /* The connection came through a secure layer (TLS). */
 int   mk_conn_is_secure(const struct mk_conn *c);
 /* For network layers whose read must first write (a TLS handshake flight

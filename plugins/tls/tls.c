@@ -148,11 +148,8 @@ static void tls_vhost_release(void *vconf)
     tls_cert_release(&((struct tls_vconf *) vconf)->cert);
 }
 
-/* The certificate of the site the client names, else the default. */
-static const struct tls_cert *tls_site_cert(struct mk_server *srv,
-                                            const char *name, size_t len)
+const struct tls_cert *tls_vhost_cert(struct mk_vhost *vh)
 {
-    struct mk_vhost *vh = mk_server_vhost_match(srv, name, len);
     size_t k, count;
     void **confs;
 
@@ -169,15 +166,22 @@ static const struct tls_cert *tls_site_cert(struct mk_server *srv,
     return NULL;
 }
 
+/* SNI: the certificate of the site the client names; for a name no site
+ * with a certificate matches, that of the listener's default site; else
+ * the configuration's own (tls.conf's, or the first site's). */
 static int tls_on_sni(void *data, mbedtls_ssl_context *ssl,
                       const unsigned char *name, size_t len)
 {
     struct tls_conf *tc = data;
-    const struct tls_cert *cert = tls_site_cert(tc->srv, (const char *) name,
-                                                len);
+    const struct tls_conn *t = (const struct tls_conn *) ssl;
+    const struct tls_cert *cert = tls_vhost_cert(
+        mk_server_vhost_match(tc->srv, (const char *) name, len));
 
     if (!cert) {
-        return 0;                 /* the listener's default certificate */
+        cert = t->fallback;
+    }
+    if (!cert) {
+        return 0;
     }
     return mbedtls_ssl_set_hs_own_cert(ssl, (mbedtls_x509_crt *) &cert->chain,
                                        (mbedtls_pk_context *) &cert->key);
@@ -187,22 +191,13 @@ static int tls_on_sni(void *data, mbedtls_ssl_context *ssl,
  * served to clients that name no known site. */
 static const struct tls_cert *tls_default_cert(struct tls_conf *tc)
 {
+    const struct tls_cert *cert = tc->cert.loaded ? &tc->cert : NULL;
     struct mk_vhost *vh = NULL;
-    size_t k, count;
-    void **confs;
 
-    if (tc->cert.loaded) {
-        return &tc->cert;
+    while (!cert && (vh = mk_server_vhost_next(tc->srv, vh)) != NULL) {
+        cert = tls_vhost_cert(vh);
     }
-    while ((vh = mk_server_vhost_next(tc->srv, vh)) != NULL) {
-        confs = mk_vhost_plugin_confs(vh, &mk_plugin_tls, &count);
-        for (k = 0; k < count; k++) {
-            if (((struct tls_vconf *) confs[k])->cert.loaded) {
-                return &((struct tls_vconf *) confs[k])->cert;
-            }
-        }
-    }
-    return NULL;
+    return cert;
 }
 
 static int tls_setup(struct tls_conf *tc)

@@ -47,6 +47,19 @@ struct tls_vconf {
     struct tls_cert cert;
 };
 
+/* A connection's TLS state (tls_io.c); `ssl` first, so the SNI callback
+ * finds the connection from the context mbedTLS hands it. */
+struct tls_conn {
+    mbedtls_ssl_context ssl;
+    int fd;
+    int established;
+    size_t pending;                    /* bytes of a record mbedTLS holds */
+    const struct tls_cert *fallback;   /* the listener's default site's */
+};
+
+/* tls.c: the certificate of a site's [TLS], or NULL */
+const struct tls_cert *tls_vhost_cert(struct mk_vhost *vh);
+
 extern const struct mk_plugin mk_plugin_tls;
 extern const struct mk_net_io tls_net_io;
 

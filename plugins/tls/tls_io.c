@@ -17,13 +17,6 @@
 
 #define TLS_RECORD 16384              /* MBEDTLS_SSL_OUT_CONTENT_LEN */
 
-struct tls_conn {
-    mbedtls_ssl_context ssl;
-    int fd;
-    int established;
-    size_t pending;                   /* bytes of a record mbedTLS holds */
-};
-
 static int tls_bio_send(void *ctx, const unsigned char *buf, size_t len)
 {
     struct tls_conn *t = ctx;
@@ -71,6 +64,7 @@ static int tls_on_accept(struct mk_conn *c)
         return -1;
     }
     t->fd = mk_conn_fd(c);
+    t->fallback = tls_vhost_cert(mk_conn_default_vhost(c));
     mbedtls_ssl_set_bio(&t->ssl, t, tls_bio_send, tls_bio_recv, NULL);
     mk_conn_set_io_data(c, t);
     mk_conn_timeout(c, tc->handshake_timeout);
