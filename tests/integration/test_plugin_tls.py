@@ -104,6 +104,7 @@ def pki(tmp_path_factory):
     _issue(d, "b", "b.test", "inter", _leaf_ext(["b.test", "www.b.test"]))
     _issue(d, "default", "default.test", "ca", _leaf_ext(["default.test"]))
     _issue(d, "c", "c.test", "ca", _leaf_ext(["c.test"]), kind="ec")
+    _issue(d, "w", "*.w.test", "ca", _leaf_ext(["*.w.test"]))
     # b.test's chain: leaf first, then the intermediate; its key in the
     # traditional "BEGIN RSA PRIVATE KEY" form (the others are PKCS#8).
     (d / "b-chain.pem").write_bytes((d / "b.pem").read_bytes() +
@@ -124,6 +125,8 @@ def cert_files(pki):
         "certs/b.key": pki.read("b-trad.key"),
         "certs/c.pem": pki.read("c.pem"),
         "certs/c.key": pki.read("c.key"),
+        "certs/w.pem": pki.read("w.pem"),
+        "certs/w.key": pki.read("w.key"),
     }
 
 
@@ -161,6 +164,7 @@ def sites_abc():
         "b": site("b.test www.b.test", "htdocs_b", "certs/b.pem",
                   "certs/b.key"),
         "c": site("c.test", "htdocs_c", "certs/c.pem", "certs/c.key"),
+        "w": site("*.w.test", "htdocs_c", "certs/w.pem", "certs/w.key"),
     }
 
 
@@ -578,6 +582,7 @@ def test_alpn_h2_only_gets_none_or_failure(tremolo, pki):
     ("b.test", "b.test", INTER_CN),
     ("www.b.test", "b.test", INTER_CN),      # another ServerName of site b
     ("c.test", "c.test", ROOT_CN),
+    ("x.w.test", "*.w.test", ROOT_CN),           # a *.suffix site
     ("default.test", "default.test", ROOT_CN),   # global, via the default site
     ("unknown.test", "default.test", ROOT_CN),   # no site: the default cert
 ])
@@ -610,6 +615,22 @@ def test_sni_and_host_each_site_its_own_cert_and_content(tremolo, pki):
     # the intermediate is sent: curl trusts only the root
     rc, out, err = curl_https(srv, pki, "www.b.test", url(srv, "www.b.test"))
     assert rc == 0 and out == INDEX_B, err
+
+
+def test_unknown_name_gets_the_default_sites_certificate(tremolo, pki):
+    """When the listener's default site has a certificate, a name no site
+    matches gets it; a client sending no name gets tls.conf's."""
+    sites = sites_abc()
+    sites["default"] = site("127.0.0.1 localhost", "htdocs", "certs/c.pem",
+                            "certs/c.key", default=True)
+    srv = tls_server(tremolo, pki, sites=sites)
+    rc, out = s_client(srv.port, "-servername", "unknown.test",
+                       "-CAfile", pki.ca)
+    assert served_subject(out) == "c.test", out
+    rc, out = s_client(srv.port, "-noservername", "-CAfile", pki.ca)
+    assert served_subject(out) == "default.test", out
+    rc, out = s_client(srv.port, "-servername", "a.test", "-CAfile", pki.ca)
+    assert served_subject(out) == "a.test", out
 
 
 def test_sni_is_case_insensitive(tremolo, pki):
@@ -832,13 +853,6 @@ def test_tls_listener_without_any_certificate(check_config, pki, tls):
     assert rc != 0, out
     # names the file (and line) to fix: tls.conf, or the tls Listen line
     assert re.search(r"(?i)\S+\.conf(:\d+)?: .*certificate", out), out
-
-
-def test_no_certificate_is_fine_without_tls_listener(check_config, pki):
-    sites = {"default": site("127.0.0.1 localhost", "htdocs", default=True)}
-    rc, out = check_tls(check_config, pki, tls="[TLS]\n", sites=sites,
-                        server="Listen 127.0.0.1:{port}")
-    assert rc == 0, out
 
 
 def test_tls_listener_needs_the_plugin(check_config, pki):
