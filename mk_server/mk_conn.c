@@ -958,6 +958,13 @@ int mk_conn_is_secure(const struct mk_conn *c)
     return c->listen->io->secure;
 }
 
+void mk_conn_io_established(struct mk_conn *c)
+{
+    if (c->proto == &mk_http_proto && !c->req) {
+        mk_http_conn_start(c);
+    }
+}
+
 void mk_conn_io_want_write(struct mk_conn *c)
 {
     c->flags |= MK_CONN_F_IO_WANT_WRITE;

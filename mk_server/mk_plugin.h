@@ -253,6 +253,10 @@ void  mk_conn_set_io_data(struct mk_conn *c, void *data);
 struct mk_vhost *mk_conn_default_vhost(const struct mk_conn *c);
 /* The connection came through a secure layer (TLS). */
 int   mk_conn_is_secure(const struct mk_conn *c);
+/* For network layers: their own set-up (a TLS handshake) is done, so the
+ * protocol's deadline (HeaderTimeout for the first request) starts now in
+ * place of the layer's. */
+void  mk_conn_io_established(struct mk_conn *c);
 /* For network layers whose read must first write (a TLS handshake flight
  * the socket did not take): the core calls read again at the next
  * writable event. */

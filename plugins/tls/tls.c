@@ -136,9 +136,10 @@ static int tls_conf_check(void *conf, struct mk_server *srv, char *err,
         }
     }
     if (!certs) {
-        return mk_str_fail(err, errlen, "[TLS]: Certificate and Key are "
-                           "required (in tls.conf, or in a site's [TLS]) when "
-                           "the tls plugin is loaded");
+        return mk_str_fail(err, errlen, "%s/tls.conf: [TLS]: Certificate and "
+                           "Key are required there, or in a site's [TLS], "
+                           "when the tls plugin is loaded",
+                           mk_server_conf_dir(srv));
     }
     return 0;
 }

@@ -102,6 +102,7 @@ static ssize_t tls_read(struct mk_conn *c, void *buf, size_t len)
             return tls_again(c, ret);
         }
         t->established = 1;
+        mk_conn_io_established(c);   /* HandshakeTimeout no longer applies */
     }
     ret = mbedtls_ssl_read(&t->ssl, buf, len);
     if (ret > 0) {
