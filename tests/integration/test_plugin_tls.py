@@ -917,3 +917,52 @@ def test_zmq_gateway_marks_https(tremolo, pki):
         assert secure[b"SERVER_PORT"] == str(tls_port).encode(), secure
     finally:
         node.close()
+
+
+# ---- resumption and reload --------------------------------------------------
+
+def test_session_ticket_resumes_on_any_worker(tremolo, pki, tmp_path):
+    """A ticket issued by one worker resumes on the others (the ticket keys
+    belong to the generation); with TicketLifetime 0 nothing resumes."""
+    srv = tls_server(tremolo, pki, workers=2)
+    sess = str(tmp_path / "sess")
+    rc, out = s_client(srv.port, "-servername", "a.test", "-sess_out", sess)
+    assert rc == 0 and "New, TLSv1.2" in out, out
+    reused = 0
+    for _ in range(6):                 # reuseport spreads them over workers
+        rc, out = s_client(srv.port, "-servername", "a.test", "-sess_in", sess)
+        reused += "Reused, TLSv1.2" in out
+    assert reused == 6
+    srv.stop()
+    off = tls_server(tremolo, pki, tls=tls_conf("TicketLifetime 0"))
+    rc, out = s_client(off.port, "-sess_out", sess)
+    rc, out = s_client(off.port, "-sess_in", sess)
+    assert "New, TLSv1.2" in out and "Reused" not in out, out
+
+
+def test_sighup_reloads_certificates(tremolo, pki):
+    """New connections get the new certificate; a download under way on a
+    connection opened before the reload finishes on the old generation."""
+    srv = tls_server(tremolo, pki)
+    ctx = ssl.create_default_context(cafile=pki.ca)
+    raw = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    old = ctx.wrap_socket(raw, server_hostname="a.test")
+    old.sendall(b"GET /big.bin HTTP/1.1\r\nHost: a.test\r\n"
+                b"Connection: close\r\n\r\n")
+    data = old.recv(4096)                  # the download has started
+    assert served_subject(s_client(srv.port, "-servername", "a.test")[1]) == \
+        "a.test"
+    srv.write("sites/a.conf", site("a.test", "htdocs_a", "certs/b.pem",
+                                   "certs/b.key"))
+    srv.reload()
+    assert served_subject(s_client(srv.port, "-servername", "a.test")[1]) == \
+        "b.test"
+    while True:
+        chunk = old.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and body == BIG
+    old.close()
