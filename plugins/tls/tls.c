@@ -4,7 +4,9 @@
  * I/O layer itself is tls_io.c. Why mbedTLS: the project's required TLS
  * library, small enough for the ARM boards Tremolo also targets.
  */
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <mbedtls/error.h>
 
@@ -62,6 +64,24 @@ static void tls_cert_release(struct tls_cert *tc)
     }
 }
 
+/* mbedTLS sizes its read buffer by seeking to the end, which a directory
+ * or a device answers with nonsense: only regular files go to it. */
+static int tls_regular_file(const char *path, char *err, size_t errlen,
+                            const struct mk_conf_list *l, const char *key)
+{
+    struct stat st;
+
+    if (stat(path, &st) < 0) {
+        return mk_str_fail(err, errlen, "%s:%d: %s: %s: %s", l->files[0],
+                           l->lines[0], key, path, strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return mk_str_fail(err, errlen, "%s:%d: %s: %s: not a regular file",
+                           l->files[0], l->lines[0], key, path);
+    }
+    return 0;
+}
+
 /* Certificate and Key, both or neither, each once; read and matched now
  * so that `tremolo -t` finds a bad file as start-up would. */
 static int tls_cert_load(struct mk_server *srv, struct tls_cert *tc,
@@ -89,6 +109,10 @@ static int tls_cert_load(struct mk_server *srv, struct tls_cert *tc,
     }
     mk_server_path(srv, cert->values[0], cpath, sizeof(cpath));
     mk_server_path(srv, key->values[0], kpath, sizeof(kpath));
+    if (tls_regular_file(cpath, err, errlen, cert, "Certificate") < 0 ||
+        tls_regular_file(kpath, err, errlen, key, "Key") < 0) {
+        return -1;
+    }
     mbedtls_x509_crt_init(&tc->chain);
     mbedtls_pk_init(&tc->key);
     tc->loaded = 1;

@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# tests/bench/tls.sh -- HTTPS (issue 4): Tremolo's tls plugin (mbedTLS) vs
+# nginx (OpenSSL) serving the same 13-byte file with the same certificate
+# (ECDSA P-256, generated here), TLS 1.2, ECDHE-ECDSA-AES128-GCM-SHA256,
+# session tickets on, access logs off, 1 worker each on CPU 0, the load on
+# CPU 1 (../shared/BENCHMARKING.md: alternating rounds, ratios per round):
+#   1. keep-alive requests/s (wrk -c50 over one TLS session per connection);
+#   2. full handshakes/s: wrk with `Connection: close`, a new connection
+#      and a full handshake per request (wrk never resumes sessions);
+#   3. resumed handshakes/s: `openssl s_time -reuse` (ticket resumption);
+#   4. memory per idle TLS connection: N clients that each made one
+#      request and stay connected, the server's VmRSS growth / N.
+# Issue 4's targets: >= 0.8x nginx on full handshakes, >= 1.0x on
+# keep-alive requests/s. It reports; it does not assert.
+#
+#   BENCH_ROUNDS [3]  BENCH_SECONDS [5]  BENCH_CONNS [50]  BENCH_IDLE [1000]
+set -euo pipefail
+
+cd "${TREMOLO_SRC:-$(dirname "$0")/../..}"
+REPO=$(pwd)
+. tests/bench/lib.sh
+
+TREMOLO=${BENCH_TREMOLO:-${TREMOLO_BIN:-build/tremolo}}
+ROUNDS=${BENCH_ROUNDS:-3}
+SECONDS_PER_RUN=${BENCH_SECONDS:-5}
+CONNS=${BENCH_CONNS:-50}
+IDLE=${BENCH_IDLE:-1000}
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+PYTHON=/usr/bin/python3
+CIPHER=ECDHE-ECDSA-AES128-GCM-SHA256
+
+for tool in wrk curl openssl taskset "$NGINX" "$PYTHON"; do
+    command -v "$tool" >/dev/null || { echo "tls.sh: $tool not found (make deps)" >&2; exit 1; }
+done
+[ -x "$TREMOLO" ] || { echo "tls.sh: $TREMOLO not built (run make)" >&2; exit 1; }
+[ "$(nproc)" -ge 2 ] || { echo "tls.sh: needs 2 CPUs" >&2; exit 1; }
+bench_raise_nofile 65536
+
+TMP=$(mktemp -d /tmp/tremolo-tlsbench.XXXXXX)
+declare -A PID PORT MEM
+SUMMARY=()
+cleanup() {
+    local n
+    set +e
+    for n in "${!PID[@]}"; do bench_stop "${PID[$n]}"; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$TMP/htdocs"
+printf 'hello, world\n' > "$TMP/htdocs/hello.txt"
+URL_PATH=/hello.txt
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$TMP/key.pem" -out "$TMP/cert.pem" -days 2 \
+    -subj /CN=127.0.0.1 2>/dev/null
+
+start_tremolo() {
+    local d="$TMP/tremolo" port=$1
+    mkdir -p "$d/sites"
+    cat > "$d/tremolo.conf" <<CONF
+[SERVER]
+    Listen 127.0.0.1:$port tls
+    Workers 1
+    ErrorLog $d/error.log
+    LogLevel warn
+    MimeTypes $REPO/conf/mime.types
+    KeepAliveMaxRequests 1000000
+    KeepAliveTimeout 60s
+CONF
+    printf '[PLUGINS]\n    Load liana\n    Load tls\n' > "$d/plugins.load"
+    printf '[TLS]\n    Certificate %s\n    Key %s\n' "$TMP/cert.pem" \
+        "$TMP/key.pem" > "$d/tls.conf"
+    printf '[HOST]\n    ServerName 127.0.0.1\n    Default on\n    DocumentRoot %s\n' \
+        "$TMP/htdocs" > "$d/sites/default.conf"
+    taskset -c 0 "$TREMOLO" -c "$d/tremolo.conf" > "$d/out.log" 2>&1 < /dev/null &
+    echo $!
+}
+
+start_nginx() {
+    local d="$TMP/nginx" port=$1
+    mkdir -p "$d/tmp"
+    cat > "$d/nginx.conf" <<CONF
+daemon off;
+user root;
+worker_processes 1;
+worker_rlimit_nofile 65536;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { use epoll; worker_connections 20000; accept_mutex off; }
+http {
+    types { text/plain txt; }
+    access_log off;
+    sendfile on; tcp_nopush on; tcp_nodelay on;
+    keepalive_requests 1000000; keepalive_timeout 60s;
+    client_body_temp_path $d/tmp/body; proxy_temp_path $d/tmp/proxy;
+    fastcgi_temp_path $d/tmp/fcgi; uwsgi_temp_path $d/tmp/uwsgi;
+    scgi_temp_path $d/tmp/scgi;
+    server {
+        listen 127.0.0.1:$port ssl reuseport;
+        ssl_certificate $TMP/cert.pem;
+        ssl_certificate_key $TMP/key.pem;
+        ssl_protocols TLSv1.2;
+        ssl_ciphers $CIPHER;
+        ssl_session_tickets on;
+        root $TMP/htdocs;
+    }
+}
+CONF
+    taskset -c 0 "$NGINX" -c "$d/nginx.conf" -p "$d/" -e "$d/error.log" \
+        > "$d/out.log" 2>&1 < /dev/null &
+    echo $!
+}
+
+wait_https() {
+    local port=$1 i
+    for ((i = 0; i < 100; i++)); do
+        curl -sk -o /dev/null "https://127.0.0.1:$port$URL_PATH" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+for n in tremolo nginx; do
+    PORT[$n]=$(bench_free_port "${PORT[@]:-}")
+    PID[$n]=$("start_$n" "${PORT[$n]}")
+    if ! wait_https "${PORT[$n]}"; then
+        echo "tls.sh: $n did not start"; cat "$TMP/$n/"*.log >&2; exit 1
+    fi
+    bench_pin 0 "${PID[$n]}"
+    body=$(curl -sk --ciphers "$CIPHER" "https://127.0.0.1:${PORT[$n]}$URL_PATH")
+    [ "$body" = "hello, world" ] || { echo "tls.sh: $n serves the wrong bytes"; exit 1; }
+done
+
+# measure NAME SECONDS WRKCPU: "req/s p99_ms us/req errors" for bench_rounds;
+# MODE=keepalive or full.
+measure() {
+    local name=$1 secs=$2 wcpu=$3 out="$TMP/wrk.$1.txt" t0 t1 hdr=()
+    [ "$MODE" = full ] && hdr=(-H "Connection: close")
+    t0=$(bench_cpu_ticks "${PID[$name]}")
+    taskset -c "$wcpu" wrk -t1 -c"$CONNS" -d"${secs}s" --latency "${hdr[@]}" \
+        "https://127.0.0.1:${PORT[$name]}$URL_PATH" > "$out" 2>&1 || true
+    t1=$(bench_cpu_ticks "${PID[$name]}")
+    read -r req rps p99 err < <(bench_wrk_parse "$out")
+    awk -v r="$rps" -v p="$p99" -v e="$err" -v d=$((t1 - t0)) \
+        -v hz="$BENCH_CLK_TCK" -v n="$req" 'BEGIN {
+        us = n + 0 > 0 ? sprintf("%.2f", d / hz * 1e6 / n) : "-"
+        print r, p, us, e }'
+}
+
+for MODE in keepalive full; do
+    echo
+    echo "== $MODE: wrk -t1 -c$CONNS -d${SECONDS_PER_RUN}s https$([ $MODE = full ] && echo ', Connection: close'), $ROUNDS rounds =="
+    TITLE=$MODE bench_rounds tremolo nginx 1 server "server CPU"
+    SUMMARY+=("$MODE: $BENCH_RATIOS$([ "$BENCH_INVALID" = 1 ] && echo ' INVALID')")
+done
+
+# Resumed handshakes: s_time opens connections back to back, resuming.
+echo
+echo "== resumed handshakes: openssl s_time -reuse -time $SECONDS_PER_RUN, $ROUNDS rounds =="
+declare -A RES
+for ((r = 1; r <= ROUNDS; r++)); do
+    for n in tremolo nginx; do
+        c=$(taskset -c 1 openssl s_time -connect "127.0.0.1:${PORT[$n]}" \
+              -reuse -cipher "$CIPHER" -time "$SECONDS_PER_RUN" 2>/dev/null |
+            awk '/connections in .* real seconds/ { printf "%.0f", $1 / $4 }')
+        RES[$n]="${RES[$n]:-} ${c:-0}"
+        echo "round $r $n: ${c:-0} conn/s"
+    done
+done
+rt=$(bench_stats ${RES[tremolo]}); rn=$(bench_stats ${RES[nginx]})
+echo "tremolo: $rt; nginx: $rn (median [min-max])"
+SUMMARY+=("resumed: conn/s x$(bench_div "${rt%% *}" "${rn%% *}")")
+
+# Idle memory: N TLS clients, one request each, then idle.
+echo
+echo "== memory per idle TLS connection, $IDLE connections =="
+for n in tremolo nginx; do
+    before=$(bench_rss_kb "${PID[$n]}")
+    "$PYTHON" - "${PORT[$n]}" "$IDLE" "$TMP/idle.$n" <<'PY' &
+import socket, ssl, sys, time
+port, n, flag = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+held = []
+for _ in range(n):
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)))
+    s.sendall(b"GET /hello.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    got = b""
+    while not got.endswith(b"hello, world\n"):
+        got += s.recv(4096)
+    held.append(s)
+open(flag, "w").write("ready")
+time.sleep(30)
+PY
+    IDLE_PID=$!
+    for ((i = 0; i < 600 && ! -e "$TMP/idle.$n"; i++)); do sleep 0.1; done
+    sleep 0.5
+    after=$(bench_rss_kb "${PID[$n]}")
+    kill "$IDLE_PID" 2>/dev/null; wait "$IDLE_PID" 2>/dev/null || true
+    per=$(awk -v a="$after" -v b="$before" -v n="$IDLE" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }')
+    echo "$n: RSS $before -> $after KiB: $per bytes per idle TLS connection"
+    MEM[$n]=$per
+done
+SUMMARY+=("idle memory: tremolo ${MEM[tremolo]} B, nginx ${MEM[nginx]} B per connection")
+
+echo
+echo "SUMMARY (tremolo/nginx): ${SUMMARY[*]}"
+echo "targets (issue 4): full handshakes >= 0.8x nginx; keep-alive req/s >= 1.0x"
