@@ -150,9 +150,13 @@ measure() {
 
 for MODE in keepalive full; do
     echo
-    echo "== $MODE: wrk -t1 -c$CONNS -d${SECONDS_PER_RUN}s https$([ $MODE = full ] && echo ', Connection: close'), $ROUNDS rounds =="
+    echo "== $MODE: wrk -t1 -c$CONNS -d${SECONDS_PER_RUN}s https ($MODE), $ROUNDS rounds =="
     TITLE=$MODE bench_rounds tremolo nginx 1 server "server CPU"
-    SUMMARY+=("$MODE: $BENCH_RATIOS$([ "$BENCH_INVALID" = 1 ] && echo ' INVALID')")
+    if [ "$BENCH_INVALID" = 1 ]; then
+        SUMMARY+=("$MODE: INVALID (errors)")
+    else
+        SUMMARY+=("$MODE: $BENCH_RATIOS")
+    fi
 done
 
 # Resumed handshakes: s_time opens connections back to back, resuming.
@@ -195,7 +199,10 @@ open(flag, "w").write("ready")
 time.sleep(30)
 PY
     IDLE_PID=$!
-    for ((i = 0; i < 600 && ! -e "$TMP/idle.$n"; i++)); do sleep 0.1; done
+    for ((i = 0; i < 600; i++)); do
+        [ -e "$TMP/idle.$n" ] && break
+        sleep 0.1
+    done
     sleep 0.5
     after=$(bench_rss_kb "${PID[$n]}")
     kill "$IDLE_PID" 2>/dev/null; wait "$IDLE_PID" 2>/dev/null || true
