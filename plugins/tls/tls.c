@@ -295,6 +295,11 @@ static int tls_plugin_init(void *conf, struct mk_server *srv)
     return 0;
 }
 
+static void tls_plugin_worker_exit(void *conf, struct mk_worker *w)
+{
+    tls_pool_drain();
+}
+
 static void tls_conf_release(void *conf)
 {
     struct tls_conf *tc = conf;
@@ -322,5 +327,6 @@ MK_PLUGIN_EXPORT const struct mk_plugin mk_plugin_tls = {
     .vhost_conf_size = sizeof(struct tls_vconf),
     .vhost_release   = tls_vhost_release,
     .init            = tls_plugin_init,
+    .worker_exit     = tls_plugin_worker_exit,
     .net_io          = &tls_net_io,
 };

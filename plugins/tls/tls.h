@@ -60,6 +60,9 @@ struct tls_conn {
 /* tls.c: the certificate of a site's [TLS], or NULL */
 const struct tls_cert *tls_vhost_cert(struct mk_vhost *vh);
 
+/* tls_io.c: frees the calling worker's pooled contexts (worker exit) */
+void tls_pool_drain(void);
+
 extern const struct mk_plugin mk_plugin_tls;
 extern const struct mk_net_io tls_net_io;
 

@@ -47,20 +47,63 @@ static int tls_bio_recv(void *ctx, unsigned char *buf, size_t len)
            MBEDTLS_ERR_SSL_WANT_READ : MBEDTLS_ERR_NET_RECV_FAILED;
 }
 
+/* mbedtls_ssl_setup() allocates two 16 KiB record buffers; freeing them
+ * with every connection made the allocator hand pages back and fault them
+ * in again, most of a handshake-bound worker's time (perf: madvise TLB
+ * flushes and page faults). A worker keeps a few contexts of closed
+ * connections and resets them for the next ones. Workers belong to one
+ * generation, so a pooled context's configuration is always current. */
+#define TLS_POOL_MAX 16
+
+static _Thread_local struct tls_conn *tls_pool[TLS_POOL_MAX];
+static _Thread_local int tls_pooled;
+
+static void tls_conn_free(struct tls_conn *t)
+{
+    mbedtls_ssl_free(&t->ssl);
+    mk_mem_free(t);
+}
+
+void tls_pool_drain(void)
+{
+    while (tls_pooled > 0) {
+        tls_conn_free(tls_pool[--tls_pooled]);
+    }
+}
+
+static struct tls_conn *tls_conn_get(struct tls_conf *tc)
+{
+    struct tls_conn *t;
+
+    while (tls_pooled > 0) {
+        t = tls_pool[--tls_pooled];
+        if (t->ssl.conf == &tc->ssl && mbedtls_ssl_session_reset(&t->ssl) == 0) {
+            t->established = 0;
+            t->pending = 0;
+            return t;
+        }
+        tls_conn_free(t);
+    }
+    t = mk_mem_zalloc(sizeof(*t));
+    if (!t) {
+        return NULL;
+    }
+    mbedtls_ssl_init(&t->ssl);
+    if (mbedtls_ssl_setup(&t->ssl, &tc->ssl) != 0) {
+        tls_conn_free(t);
+        return NULL;
+    }
+    return t;
+}
+
 static int tls_on_accept(struct mk_conn *c)
 {
     struct tls_conf *tc = mk_server_plugin_conf(mk_conn_server(c),
                                                 &mk_plugin_tls);
-    struct tls_conn *t = mk_mem_zalloc(sizeof(*t));
+    struct tls_conn *t = tls_conn_get(tc);
 
     if (!t) {
-        return -1;
-    }
-    mbedtls_ssl_init(&t->ssl);
-    if (mbedtls_ssl_setup(&t->ssl, &tc->ssl) != 0) {
         mk_err("[fd %d] tls: out of memory for a session", mk_conn_fd(c));
-        mbedtls_ssl_free(&t->ssl);
-        mk_mem_free(t);
         return -1;
     }
     t->fd = mk_conn_fd(c);
@@ -188,8 +231,12 @@ static void tls_on_close(struct mk_conn *c)
     if (t->established) {
         mbedtls_ssl_close_notify(&t->ssl);       /* best effort, no wait */
     }
-    mbedtls_ssl_free(&t->ssl);
-    mk_mem_free(t);
+    if (tls_pooled < TLS_POOL_MAX) {
+        tls_pool[tls_pooled++] = t;
+    }
+    else {
+        tls_conn_free(t);
+    }
     mk_conn_set_io_data(c, NULL);
 }
 
