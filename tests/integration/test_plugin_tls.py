@@ -21,7 +21,8 @@ import time
 import pytest
 
 from plugin_util import start_fails
-from tremolo_harness import Conn, build_request, free_port, parse_responses
+from tremolo_harness import (Conn, build_request, free_port, parse_responses,
+                              raw_exchange)
 
 PLUGINS = ("liana", "tls")
 GET = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -310,41 +311,6 @@ def client_hello(name="a.test", **ctx_args):
     data = out.read()
     assert data[:1] == b"\x16" and len(data) > 100, data[:20]
     return data
-
-
-def raw_exchange(port, data, shut_wr=False, timeout=5.0):
-    """Send bytes to a port; read until the server closes or `timeout`.
-    Returns (received bytes, closed by the server, seconds it took)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    t0 = time.monotonic()
-    out, closed = b"", False
-    try:
-        try:
-            s.sendall(data)
-            if shut_wr:
-                s.shutdown(socket.SHUT_WR)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        deadline = t0 + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            s.settimeout(left)
-            try:
-                chunk = s.recv(65536)
-            except socket.timeout:
-                break
-            except ConnectionResetError:
-                closed = True
-                break
-            if not chunk:
-                closed = True
-                break
-            out += chunk
-    finally:
-        s.close()
-    return out, closed, time.monotonic() - t0
 
 
 def assert_serves(srv, pki):

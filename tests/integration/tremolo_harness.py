@@ -121,6 +121,43 @@ def memory_env():
     return env
 
 
+def raw_exchange(port, data, shut_wr=False, timeout=5.0):
+    """Send bytes to a loopback port (optionally half-closing after them);
+    read until the server closes or `timeout`. Returns (received bytes,
+    closed by the server, seconds it took)."""
+    if isinstance(data, str):
+        data = data.encode("latin-1")
+    s = socket.create_connection((HOST, port), timeout=timeout)
+    t0 = time.monotonic()
+    out, closed = b"", False
+    try:
+        try:
+            s.sendall(data)
+            if shut_wr:
+                s.shutdown(socket.SHUT_WR)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        while True:
+            left = t0 + timeout - time.monotonic()
+            if left <= 0:
+                break
+            r, _, _ = select.select([s], [], [], left)
+            if not r:
+                break
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                closed = True
+                break
+            if not chunk:
+                closed = True
+                break
+            out += chunk
+    finally:
+        s.close()
+    return out, closed, time.monotonic() - t0
+
+
 def can_connect(host, port, family=socket.AF_INET, timeout=0.5):
     s = socket.socket(family, socket.SOCK_STREAM)
     s.settimeout(timeout)
@@ -622,35 +659,7 @@ class Tremolo:
     def raw(self, data, timeout=5.0, port=None):
         """Send `data`, read until the server closes or `timeout`; returns
         (bytes, closed) where closed tells whether the server closed."""
-        if isinstance(data, str):
-            data = data.encode("latin-1")
-        s = socket.create_connection((HOST, port or self.port), timeout=timeout)
-        out, closed = b"", False
-        deadline = time.monotonic() + timeout
-        try:
-            try:
-                s.sendall(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                r, _, _ = select.select([s], [], [], left)
-                if not r:
-                    break
-                try:
-                    chunk = s.recv(65536)
-                except ConnectionResetError:
-                    closed = True
-                    break
-                if not chunk:
-                    closed = True
-                    break
-                out += chunk
-        finally:
-            s.close()
-        return out, closed
+        return raw_exchange(port or self.port, data, timeout=timeout)[:2]
 
     def request(self, raw_bytes, timeout=5, port=None):
         """Raw exchange: send bytes, read until close or timeout."""
