@@ -42,9 +42,7 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 BODY='hello, world
 '
 
-for tool in wrk curl ss taskset cc; do
-    command -v "$tool" >/dev/null || { echo "gateway.sh: $tool not found (make deps)" >&2; exit 1; }
-done
+bench_require wrk curl ss taskset cc
 if [ ! -x "$TREMOLO" ]; then
     echo "gateway.sh: $TREMOLO not built (run make)" >&2
     exit 1

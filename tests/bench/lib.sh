@@ -19,6 +19,17 @@ bench_log() {
     printf '[bench] %s\n' "$*" >&2
 }
 
+# bench_require TOOL...: exits the calling script (status 1, naming it)
+# when a tool is not installed.
+bench_require() {
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null && continue
+        echo "$(basename "$0"): $tool not found (make deps)" >&2
+        exit 1
+    done
+}
+
 # bench_raise_nofile WANT: raise the soft descriptor limit of this shell
 # (and its children) to WANT, or to the hard limit when WANT is not
 # allowed (an unprivileged container cannot raise the hard limit). Call it

@@ -38,9 +38,7 @@ SYSCALLS=${BENCH_SYSCALLS:-1}
 command -v strace >/dev/null || SYSCALLS=0
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-for tool in wrk curl ss taskset cc "$NGINX"; do
-    command -v "$tool" >/dev/null || { echo "static.sh: $tool not found (make deps)" >&2; exit 1; }
-done
+bench_require wrk curl ss taskset cc "$NGINX"
 if [ "$SELFTEST" != 1 ] && [ ! -x "$TREMOLO" ]; then
     echo "static.sh: $TREMOLO not built (run make)" >&2
     exit 1

@@ -29,9 +29,7 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 PYTHON=/usr/bin/python3
 CIPHER=ECDHE-ECDSA-AES128-GCM-SHA256
 
-for tool in wrk curl openssl taskset "$NGINX" "$PYTHON"; do
-    command -v "$tool" >/dev/null || { echo "tls.sh: $tool not found (make deps)" >&2; exit 1; }
-done
+bench_require wrk curl openssl taskset "$NGINX" "$PYTHON"
 [ -x "$TREMOLO" ] || { echo "tls.sh: $TREMOLO not built (run make)" >&2; exit 1; }
 [ "$(nproc)" -ge 2 ] || { echo "tls.sh: needs 2 CPUs" >&2; exit 1; }
 bench_raise_nofile 65536
