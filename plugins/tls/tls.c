@@ -232,6 +232,40 @@ static const struct tls_cert *tls_default_cert(struct tls_conf *tc)
     return cert;
 }
 
+/* mbedTLS builds an EC key's table of multiples of the base point at the
+ * key's first signature and stores it in the key without a lock: workers
+ * signing their first handshakes at once could free a table another one
+ * is reading. One signature here, before the workers start, leaves them
+ * only reading it (and spares the first clients the wait). */
+static int tls_key_warm(struct tls_conf *tc, const struct tls_cert *cert)
+{
+    unsigned char hash[32] = { 0 }, sig[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
+    size_t len;
+
+    if (!cert || !cert->loaded ||
+        !mbedtls_pk_can_do(&cert->key, MBEDTLS_PK_ECKEY)) {
+        return 0;
+    }
+    return mbedtls_pk_sign((mbedtls_pk_context *) &cert->key,
+                           MBEDTLS_MD_SHA256, hash, sizeof(hash), sig, &len,
+                           mbedtls_ctr_drbg_random, &tc->drbg) == 0 ? 0 : -1;
+}
+
+static int tls_keys_warm(struct tls_conf *tc)
+{
+    struct mk_vhost *vh = NULL;
+
+    if (tls_key_warm(tc, &tc->cert) < 0) {
+        return -1;
+    }
+    while ((vh = mk_server_vhost_next(tc->srv, vh)) != NULL) {
+        if (tls_key_warm(tc, tls_vhost_cert(vh)) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int tls_setup(struct tls_conf *tc)
 {
     mbedtls_ssl_config *ssl = &tc->ssl;
@@ -243,7 +277,8 @@ static int tls_setup(struct tls_conf *tc)
                               sizeof(pers) - 1) != 0 ||
         mbedtls_ssl_config_defaults(ssl, MBEDTLS_SSL_IS_SERVER,
                                     MBEDTLS_SSL_TRANSPORT_STREAM,
-                                    MBEDTLS_SSL_PRESET_DEFAULT) != 0) {
+                                    MBEDTLS_SSL_PRESET_DEFAULT) != 0 ||
+        tls_keys_warm(tc) < 0) {
         return -1;
     }
     mbedtls_ssl_conf_rng(ssl, mbedtls_ctr_drbg_random, &tc->drbg);

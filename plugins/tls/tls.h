@@ -15,6 +15,7 @@
 #include <mbedtls/x509_crt.h>
 
 #include "mk_server/mk_plugin.h"
+#include "plugins/tls/tls_wire.h"
 
 /* A certificate chain and its private key, read at start-up. */
 struct tls_cert {
@@ -51,7 +52,7 @@ struct tls_vconf {
  * finds the connection from the context mbedTLS hands it. */
 struct tls_conn {
     mbedtls_ssl_context ssl;
-    int fd;
+    struct tls_wire wire;              /* mbedTLS's bio */
     int established;
     size_t pending;                    /* bytes of a record mbedTLS holds */
     const struct tls_cert *fallback;   /* the listener's default site's */

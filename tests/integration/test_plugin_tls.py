@@ -408,6 +408,131 @@ def test_pipelined_requests_in_one_record(tremolo, pki):
     assert bodies == [HELLO, HELLO, INDEX_A]
 
 
+def memory_tls(srv, pki, name="a.test", rcvbuf=None, stall=0.0):
+    """A handshaken client whose TLS records we move ourselves, so a test
+    decides which records share a TCP segment: (sock, obj, inc, out).
+    rcvbuf shrinks the client's receive window; stall waits that long
+    after the ClientHello before reading the server's flight."""
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = client_ctx(pki).wrap_bio(inc, out, server_hostname=name)
+    sock = socket.socket()
+    if rcvbuf:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(5)
+    sock.connect(("127.0.0.1", srv.port))
+    first = True
+    while True:
+        try:
+            obj.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            sock.sendall(out.read())
+            if first and stall:
+                time.sleep(stall)
+            first = False
+            data = sock.recv(65536)
+            assert data, "the server closed during the handshake"
+            inc.write(data)
+    sock.sendall(out.read())                  # the client's Finished
+    return sock, obj, inc, out
+
+
+def memory_tls_responses(sock, obj, inc, count):
+    data = b""
+    while len(parse_responses(data)) < count:
+        try:
+            data += obj.read(65536)
+            continue
+        except ssl.SSLWantReadError:
+            pass
+        except ssl.SSLZeroReturnError:
+            break
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        inc.write(chunk)
+    return parse_responses(data)
+
+
+def test_records_sharing_a_segment_are_all_read(tremolo, pki):
+    """Three requests in three records sent in one segment: the layer
+    reads them in one go and must keep what mbedTLS has not asked for
+    yet between reads (the records of a segment are read ahead)."""
+    srv = tls_server(tremolo, pki)
+    sock, obj, inc, out = memory_tls(srv, pki)
+    with sock:
+        reqs = [build_request("GET", "/hello.txt", {"Host": "a.test"}),
+                build_request("GET", "/", {"Host": "a.test"}),
+                build_request("GET", "/hello.txt", {"Host": "a.test",
+                                                    "Connection": "close"})]
+        for r in reqs:
+            obj.write(r)                      # one record each
+        sock.sendall(out.read())
+        got = memory_tls_responses(sock, obj, inc, 3)
+    assert [(r.status, r.body) for r in got] == [
+        (200, HELLO), (200, INDEX_A), (200, HELLO)]
+
+
+def test_certificate_flight_of_a_whole_record(tremolo, pki, tmp_path):
+    """A certificate of almost 16 KiB, the most one record holds, to a
+    client with a tiny receive window that reads nothing for a second:
+    the staged first flight gets through whole. (The socket here always
+    takes it; a flight it refuses is tests/unit/plugins/tls/tls_wire.c.)"""
+    d = tmp_path / "big"
+    d.mkdir()
+    for f in ("ca.pem", "ca.key"):
+        (d / f).write_bytes(pki.read(f))
+    names = ["host-%04d.a.test" % i for i in range(850)] + ["a.test"]
+    _issue(d, "big", "a.test", "ca", _leaf_ext(names))
+    files = dict(cert_files(pki), **content_files())
+    files["certs/big.pem"] = (d / "big.pem").read_bytes()
+    files["certs/big.key"] = (d / "big.key").read_bytes()
+    assert len(files["certs/big.pem"]) > 21000     # PEM of ~16 KB DER
+    srv = tremolo(plugins=PLUGINS, files=files,
+                  sites={"a": site("a.test", "htdocs_a", "certs/big.pem",
+                                   "certs/big.key", default=True)},
+                  plugin_confs={"tls": tls_conf()},
+                  listen=["127.0.0.1:{port} tls"])
+    sock, obj, inc, out = memory_tls(srv, pki, rcvbuf=1024, stall=1.0)
+    with sock:
+        assert len(obj.getpeercert(binary_form=True)) > 15500
+        obj.write(build_request("GET", "/hello.txt",
+                                {"Host": "a.test", "Connection": "close"}))
+        sock.sendall(out.read())
+        got = memory_tls_responses(sock, obj, inc, 1)
+    assert [(r.status, r.body) for r in got] == [(200, HELLO)]
+
+
+def test_upload_over_tls_reaches_the_node_whole(tremolo, pki):
+    """3 MiB in 16 KiB records, read ahead across segment boundaries, must
+    reach a node byte for byte."""
+    pytest.importorskip("zmq")
+    from test_plugin_zmq import Node, wait_for
+
+    endpoint = "tcp://127.0.0.1:%d" % free_port()
+    zsite = ("[HOST]\n    ServerName a.test\n    Default on\n"
+             "    Handler zmq\n[ZMQ]\n    Node node1\n"
+             "[TLS]\n    Certificate certs/a.pem\n    Key certs/a.key\n")
+    srv = tremolo(listen=["127.0.0.1:{port} tls"],
+                  plugins=("liana", "tls", "zmq"), sites={"default": zsite},
+                  plugin_confs={"tls": tls_conf(),
+                                "zmq": "[ZMQ]\n    Bind %s\n" % endpoint},
+                  files=cert_files(pki))
+    node = Node(endpoint, b"node1", lambda node, sid, env: None)
+    try:
+        srv.wait_log(r'node "node1" is available')
+        with tls_socket(srv, pki, "a.test", timeout=20) as s:
+            s.sendall(build_request("POST", "/up", {
+                "Host": "a.test", "Content-Length": str(len(BIG))}) + BIG)
+
+            def whole():
+                return any(b"".join(v) == BIG for v in node.bodies.values())
+            assert wait_for(whole, timeout=20), sorted(
+                len(b"".join(v)) for v in node.bodies.values())
+    finally:
+        node.close()
+
+
 def test_many_concurrent_clients(tremolo, pki):
     srv = tls_server(tremolo, pki, workers=2)
     errors, done = [], []
