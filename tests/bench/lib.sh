@@ -239,11 +239,14 @@ bench_rounds() {
         [ $bad = 1 ] && continue      # a round with an invalid run gives no ratio
         read -r ra pa ua _ <<< "${res[$A]}"
         read -r rb pb ub _ <<< "${res[$B]}"
-        rps_a+=("$ra"); p99_a+=("$pa"); us_a+=("$ua")
-        rps_b+=("$rb"); p99_b+=("$pb"); us_b+=("$ub")
+        rps_a+=("$ra"); us_a+=("$ua")
+        rps_b+=("$rb"); us_b+=("$ub")
         r_rps+=("$(bench_div "$ra" "$rb")")
-        r_p99+=("$(bench_div "$pa" "$pb")")
         r_us+=("$(bench_div "$ua" "$ub")")
+        if [ "$pa" != - ] && [ "$pb" != - ]; then   # a load without latencies
+            p99_a+=("$pa"); p99_b+=("$pb")
+            r_p99+=("$(bench_div "$pa" "$pb")")
+        fi
     done
 
     echo

@@ -5,15 +5,21 @@
 # session tickets on, access logs off, 1 worker each on CPU 0, the load on
 # CPU 1 (../shared/BENCHMARKING.md: alternating rounds, ratios per round):
 #   1. keep-alive requests/s (wrk -c50 over one TLS session per connection);
-#   2. full handshakes/s: wrk with `Connection: close`, a new connection
-#      and a full handshake per request (wrk never resumes sessions);
-#   3. resumed handshakes/s: `openssl s_time -reuse` (ticket resumption);
+#   2. resumed handshakes/s: wrk with `Connection: close`, a new connection
+#      per request; wrk keeps its session across reconnects (SSL_clear), so
+#      every handshake after the first resumes with the ticket;
+#   3. full handshakes/s: BENCH_FULL_CLIENTS parallel `openssl s_time -new`
+#      (a new session every time, no request);
 #   4. memory per idle TLS connection: N clients that each made one
 #      request and stay connected, the server's VmRSS growth / N.
-# Issue 4's targets: >= 0.8x nginx on full handshakes, >= 1.0x on
-# keep-alive requests/s. It reports; it does not assert.
+# The client saturates first in 2 and 3 (OpenSSL 3's handshakes are not
+# cheap either): rank by the server's CPU per handshake, as
+# BENCHMARKING.md says. Issue 4's targets: >= 0.8x nginx on full
+# handshakes, >= 1.0x on keep-alive requests/s. It reports; it does not
+# assert.
 #
 #   BENCH_ROUNDS [3]  BENCH_SECONDS [5]  BENCH_CONNS [50]  BENCH_IDLE [1000]
+#   BENCH_FULL_CLIENTS [4]
 set -euo pipefail
 
 cd "${TREMOLO_SRC:-$(dirname "$0")/../..}"
@@ -25,11 +31,12 @@ ROUNDS=${BENCH_ROUNDS:-3}
 SECONDS_PER_RUN=${BENCH_SECONDS:-5}
 CONNS=${BENCH_CONNS:-50}
 IDLE=${BENCH_IDLE:-1000}
+FULL_CLIENTS=${BENCH_FULL_CLIENTS:-4}
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 PYTHON=/usr/bin/python3
 CIPHER=ECDHE-ECDSA-AES128-GCM-SHA256
 
-bench_require wrk curl openssl taskset "$NGINX" "$PYTHON"
+bench_require wrk curl openssl taskset cc "$NGINX" "$PYTHON"
 [ -x "$TREMOLO" ] || { echo "tls.sh: $TREMOLO not built (run make)" >&2; exit 1; }
 [ "$(nproc)" -ge 2 ] || { echo "tls.sh: needs 2 CPUs" >&2; exit 1; }
 bench_raise_nofile 65536
@@ -131,24 +138,58 @@ for n in tremolo nginx; do
 done
 
 # measure NAME SECONDS WRKCPU: "req/s p99_ms us/req errors" for bench_rounds;
-# MODE=keepalive or full.
+# MODE=keepalive or resumed (wrk), or full (s_time: no p99).
 measure() {
     local name=$1 secs=$2 wcpu=$3 out="$TMP/wrk.$1.txt" t0 t1 hdr=()
-    [ "$MODE" = full ] && hdr=(-H "Connection: close")
+    if [ "$MODE" = full ]; then
+        measure_full "$@"
+        return
+    fi
+    [ "$MODE" = resumed ] && hdr=(-H "Connection: close")
     t0=$(bench_cpu_ticks "${PID[$name]}")
     taskset -c "$wcpu" wrk -t1 -c"$CONNS" -d"${secs}s" --latency "${hdr[@]}" \
         "https://127.0.0.1:${PORT[$name]}$URL_PATH" > "$out" 2>&1 || true
     t1=$(bench_cpu_ticks "${PID[$name]}")
     read -r req rps p99 err < <(bench_wrk_parse "$out")
-    awk -v r="$rps" -v p="$p99" -v e="$err" -v d=$((t1 - t0)) \
-        -v hz="$BENCH_CLK_TCK" -v n="$req" 'BEGIN {
+    per_request "$rps" "$p99" "$err" $((t1 - t0)) "$req"
+}
+
+# per_request RPS P99 ERRORS TICKS COUNT: the measure line
+per_request() {
+    awk -v r="$1" -v p="$2" -v e="$3" -v d="$4" -v n="$5" \
+        -v hz="$BENCH_CLK_TCK" 'BEGIN {
         us = n + 0 > 0 ? sprintf("%.2f", d / hz * 1e6 / n) : "-"
         print r, p, us, e }'
 }
 
-for MODE in keepalive full; do
+# Full handshakes: parallel s_time clients, each serial; a client that
+# fails to connect says so on stderr and counts as an error.
+measure_full() {
+    local name=$1 secs=$2 wcpu=$3 out="$TMP/stime.$1" t0 t1 i pids=()
+    rm -f "$out".*
+    t0=$(bench_cpu_ticks "${PID[$name]}")
+    for ((i = 0; i < FULL_CLIENTS; i++)); do
+        taskset -c "$wcpu" openssl s_time -connect "127.0.0.1:${PORT[$name]}" \
+            -new -cipher "$CIPHER" -time "$secs" > "$out.$i" 2>&1 &
+        pids+=($!)
+    done
+    wait "${pids[@]}" || true
+    t1=$(bench_cpu_ticks "${PID[$name]}")
+    read -r n rate err < <(cat "$out".* | awk '
+        /connections in .* real seconds/ { n += $1; rate += $1 / $4 }
+        /[Ee]rror|connect:/ { err++ }
+        END { printf "%d %.0f %d\n", n, rate, err }')
+    [ "$n" -gt 0 ] || rate=-
+    per_request "$rate" - "$err" $((t1 - t0)) "$n"
+}
+
+for MODE in keepalive resumed full; do
     echo
-    echo "== $MODE: wrk -t1 -c$CONNS -d${SECONDS_PER_RUN}s https ($MODE), $ROUNDS rounds =="
+    if [ "$MODE" = full ]; then
+        echo "== full handshakes: $FULL_CLIENTS x openssl s_time -new -time $SECONDS_PER_RUN, $ROUNDS rounds (req/s = handshakes/s) =="
+    else
+        echo "== $MODE: wrk -t1 -c$CONNS -d${SECONDS_PER_RUN}s https, $ROUNDS rounds =="
+    fi
     TITLE=$MODE bench_rounds tremolo nginx 1 server "server CPU"
     if [ "$BENCH_INVALID" = 1 ]; then
         SUMMARY+=("$MODE: INVALID (errors)")
@@ -156,23 +197,6 @@ for MODE in keepalive full; do
         SUMMARY+=("$MODE: $BENCH_RATIOS")
     fi
 done
-
-# Resumed handshakes: s_time opens connections back to back, resuming.
-echo
-echo "== resumed handshakes: openssl s_time -reuse -time $SECONDS_PER_RUN, $ROUNDS rounds =="
-declare -A RES
-for ((r = 1; r <= ROUNDS; r++)); do
-    for n in tremolo nginx; do
-        c=$(taskset -c 1 openssl s_time -connect "127.0.0.1:${PORT[$n]}" \
-              -reuse -cipher "$CIPHER" -time "$SECONDS_PER_RUN" 2>/dev/null |
-            awk '/connections in .* real seconds/ { printf "%.0f", $1 / $4 }')
-        RES[$n]="${RES[$n]:-} ${c:-0}"
-        echo "round $r $n: ${c:-0} conn/s"
-    done
-done
-rt=$(bench_stats ${RES[tremolo]}); rn=$(bench_stats ${RES[nginx]})
-echo "tremolo: $rt; nginx: $rn (median [min-max])"
-SUMMARY+=("resumed: conn/s x$(bench_div "${rt%% *}" "${rn%% *}")")
 
 # Idle memory: N TLS clients, one request each, then idle.
 echo
@@ -210,6 +234,26 @@ PY
 done
 SUMMARY+=("idle memory: tremolo ${MEM[tremolo]} B, nginx ${MEM[nginx]} B per connection")
 
+# The floor under a full handshake: the EC arithmetic alone, mbedTLS
+# (tests/bench/ecc_floor.c) vs OpenSSL (`openssl speed`), on the idle CPU 0.
+echo
+echo "== EC arithmetic per full handshake (ECDSA P-256 sign + X25519 ECDHE) =="
+if cc -O2 -o "$TMP/ecc_floor" tests/bench/ecc_floor.c -lmbedcrypto; then
+    mb=$(taskset -c 0 "$TMP/ecc_floor" 2000 | tee /dev/stderr |
+         awk '/floor per full handshake/ { print $(NF - 1) }')
+    os=$(taskset -c 0 openssl speed -seconds 2 ecdsap256 ecdhx25519 2>/dev/null |
+         awk '/bits ecdsa \(nistp256\)/ { s = $(NF - 1) }
+              /bits ecdh \(X25519\)/ { e = $NF }
+              END { if (s && e) printf "%.0f %.0f %.0f", s, e, 1e6 / s + 1e6 / e }')
+    read -r os_sign os_ecdh os_floor <<< "$os"
+    echo "OpenSSL: ecdsa-p256 sign $os_sign/s, ecdhe x25519 $os_ecdh/s"
+    echo "OpenSSL floor per full handshake: $os_floor us"
+    SUMMARY+=("full-handshake EC floor: mbedTLS ${mb} us, OpenSSL ${os_floor} us (x$(bench_div "$mb" "$os_floor" %.1f))")
+else
+    echo "tls.sh: cannot build tests/bench/ecc_floor.c (libmbedtls-dev?)" >&2
+fi
+
 echo
 echo "SUMMARY (tremolo/nginx): ${SUMMARY[*]}"
 echo "targets (issue 4): full handshakes >= 0.8x nginx; keep-alive req/s >= 1.0x"
+echo "(a full handshake cannot cost Tremolo less than the mbedTLS EC floor above)"
