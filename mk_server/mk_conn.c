@@ -355,6 +355,19 @@ static int conn_fail(struct mk_conn *c)
     return -1;
 }
 
+/* The backend has room again: the protocol takes up the input it left,
+ * then reading goes on if it had stopped behind a full buffer. */
+static void conn_proto_read(struct mk_conn *c)
+{
+    if (c->proto->on_read(c) == MK_PROTO_CLOSE) {
+        mk_conn_close_internal(c, 1);
+        return;
+    }
+    if (c->state == MK_CONN_OPEN && (c->flags & MK_CONN_F_READABLE)) {
+        mk_conn_read(c);
+    }
+}
+
 int mk_worker_run_posted(struct mk_worker *w)
 {
     struct mk_list batch, *it;
@@ -384,6 +397,11 @@ int mk_worker_run_posted(struct mk_worker *w)
             if (c->proto == &mk_http_proto) {
                 mk_http_on_posted(c);
             }
+        }
+        if ((c->flags & (MK_CONN_F_WANT_PROTO_READ | MK_CONN_F_DEAD)) ==
+            MK_CONN_F_WANT_PROTO_READ && c->state == MK_CONN_OPEN) {
+            c->flags &= ~MK_CONN_F_WANT_PROTO_READ;
+            conn_proto_read(c);
         }
         conn_after_handler(c);
     }
@@ -558,6 +576,29 @@ struct mk_shared_buf *mk_shared_buf_create(const void *data, size_t len)
     atomic_init(&sb->refs, 1);
     sb->len = len;
     memcpy(sb->data, data, len);
+    return sb;
+}
+
+struct mk_shared_buf *mk_shared_buf_createv(const struct iovec *iov,
+                                            int iovcnt)
+{
+    struct mk_shared_buf *sb;
+    size_t len = 0, off = 0;
+    int i;
+
+    for (i = 0; i < iovcnt; i++) {
+        len += iov[i].iov_len;
+    }
+    sb = mk_mem_alloc(sizeof(*sb) + len);
+    if (!sb) {
+        return NULL;
+    }
+    atomic_init(&sb->refs, 1);
+    sb->len = len;
+    for (i = 0; i < iovcnt; i++) {
+        memcpy(sb->data + off, iov[i].iov_base, iov[i].iov_len);
+        off += iov[i].iov_len;
+    }
     return sb;
 }
 
@@ -1010,6 +1051,41 @@ void mk_conn_set_proto(struct mk_conn *c, const struct mk_proto *proto,
 void *mk_conn_proto_data(const struct mk_conn *c)
 {
     return c->proto_data;
+}
+
+void mk_conn_set_backend(struct mk_conn *c, const struct mk_backend *b,
+                         void *data)
+{
+    c->backend = b;
+    c->backend_data = data;
+}
+
+int mk_conn_backend_send(struct mk_conn *c, const char *type,
+                         const void *body, size_t len)
+{
+    if (!c->backend) {
+        return -1;
+    }
+    return c->backend->send(c->backend_data, c, type, body, len);
+}
+
+void mk_conn_backend_ready(struct mk_conn *c)
+{
+    if (c->state == MK_CONN_OPEN && c->proto != &mk_http_proto) {
+        mk_conn_post(c, MK_CONN_F_WANT_PROTO_READ);
+    }
+}
+
+void mk_conn_backend_end(struct mk_conn *c, int failed)
+{
+    if (c->state != MK_CONN_OPEN) {
+        return;
+    }
+    c->backend = NULL;                   /* nothing more goes to it */
+    if (c->proto->on_end && c->proto->on_end(c, failed) != MK_PROTO_CLOSE) {
+        return;
+    }
+    mk_conn_close(c, 1);
 }
 
 void *mk_conn_plugin_data(const struct mk_conn *c, const struct mk_plugin *p)

@@ -90,6 +90,13 @@ struct mk_request {
     int discard_body;       /* nobody wants the body: read and drop */
     int in_content;         /* stage 30 ran */
     int done_run;           /* stage 40 ran */
+    /* an upgrade claimed at stage 20, and once accepted the protocol that
+     * takes the connection when the request is done */
+    const struct mk_upgrade *upgrade;
+    void *upgrade_data;
+    int upgrade_wants_choice;
+    const struct mk_proto *upgrade_proto;
+    void *upgrade_proto_data;
     void **plugin_data;     /* lazily allocated, plugin_count slots */
     struct mk_list _head;   /* worker free list */
 };
@@ -113,6 +120,7 @@ enum mk_conn_state {
 #define MK_CONN_F_PROCESSING  0x100  /* the HTTP loop is on the stack */
 #define MK_CONN_F_WANT_PROCESS 0x200 /* run the HTTP loop at the posted pass */
 #define MK_CONN_F_IO_WANT_WRITE 0x400 /* the I/O layer reads on when writable */
+#define MK_CONN_F_WANT_PROTO_READ 0x800 /* run the protocol's on_read when posted */
 
 struct mk_conn {
     struct mk_event ev;                 /* first member */
@@ -138,6 +146,9 @@ struct mk_conn {
 
     struct mk_timer timer;
     uint64_t deadline;                   /* lazy: timer may fire earlier */
+
+    const struct mk_backend *backend;    /* an upgraded session's */
+    void *backend_data;
 
     struct mk_request *req;              /* current HTTP request */
     uint32_t requests;                   /* served on this connection */

@@ -54,6 +54,11 @@ static struct mk_request *http_request_new(struct mk_conn *c)
     r->discard_body = 1;
     r->in_content = 0;
     r->done_run = 0;
+    r->upgrade = NULL;
+    r->upgrade_data = NULL;
+    r->upgrade_wants_choice = 0;
+    r->upgrade_proto = NULL;
+    r->upgrade_proto_data = NULL;
     r->head_done = 0;
     r->failed = 0;
     r->body_too_large = 0;
@@ -66,6 +71,21 @@ void mk_http_request_free(struct mk_request *r)
 {
     struct mk_conn *c = r->conn;
 
+    if (r->upgrade && r->upgrade_data && r->upgrade->release) {
+        r->upgrade->release(r->upgrade_data);     /* never accepted */
+    }
+    if (r->upgrade_proto && r->upgrade_proto->on_close) {
+        /* accepted, but the connection closes before the switch: the
+         * protocol's state is freed the way the connection's would be */
+        const struct mk_proto *keep = c->proto;
+        void *keep_data = c->proto_data;
+
+        c->proto = r->upgrade_proto;
+        c->proto_data = r->upgrade_proto_data;
+        r->upgrade_proto->on_close(c);
+        c->proto = keep;
+        c->proto_data = keep_data;
+    }
     mk_mem_free(r->plugin_data);
     r->plugin_data = NULL;
     if (c->req == r) {
@@ -331,6 +351,28 @@ static int http_request_complete(struct mk_request *r)
     return r->resp.ended && r->body.done;
 }
 
+/* The upgraded request is done: the claimant's protocol takes the
+ * connection, and the bytes the client sent after the request are its
+ * first input. Always -1: the HTTP loop stops here. */
+static int http_switch(struct mk_conn *c, struct mk_request *r)
+{
+    const struct mk_proto *proto = r->upgrade_proto;
+    void *data = r->upgrade_proto_data;
+
+    r->upgrade_proto = NULL;             /* the connection owns it now */
+    mk_http_request_free(r);
+    mk_conn_set_proto(c, proto, data);
+    if (c->in_len > 0 || (c->flags & MK_CONN_F_EOF)) {
+        if (proto->on_read(c) == MK_PROTO_CLOSE) {
+            mk_conn_close_internal(c, 1);
+        }
+    }
+    else {
+        mk_conn_in_release_if_empty(c);
+    }
+    return -1;
+}
+
 /* Drops a finished request and decides: next request, idle or close. */
 static int http_next(struct mk_conn *c)
 {
@@ -339,6 +381,9 @@ static int http_next(struct mk_conn *c)
 
     http_stage_done(r);
     mk_conn_consume(c, r->head.head_len);
+    if (r->upgrade_proto) {
+        return http_switch(c, r);
+    }
     mk_http_request_free(r);
     if (close_conn || mk_worker_is_draining(c->worker)) {
         mk_conn_close_internal(c, 1);
@@ -653,4 +698,57 @@ void mk_request_body_resume(struct mk_request *r)
     if ((r->conn->flags & MK_CONN_F_PROCESSING) == 0) {
         mk_conn_post(r->conn, MK_CONN_F_WANT_PROCESS);
     }
+}
+
+/* ---- Upgrades (mk_plugin.h) --------------------------------------------- */
+
+int mk_request_upgrade(struct mk_request *r, const struct mk_upgrade *u,
+                       void *data, int wants_choice)
+{
+    if (r->upgrade || r->in_content) {
+        return -1;                       /* one claim, before stage 30 */
+    }
+    r->upgrade = u;
+    r->upgrade_data = data;
+    r->upgrade_wants_choice = wants_choice;
+    return 0;
+}
+
+int mk_request_is_upgrade(const struct mk_request *r)
+{
+    return r->upgrade != NULL && r->upgrade_data != NULL;
+}
+
+int mk_request_upgrade_wants_choice(const struct mk_request *r)
+{
+    return mk_request_is_upgrade(r) && r->upgrade_wants_choice;
+}
+
+int mk_request_upgrade_accept(struct mk_request *r, const char *choice,
+                              size_t len)
+{
+    struct mk_conn *c = r->conn;
+    void *data = r->upgrade_data;
+    const struct mk_proto *proto;
+
+    if (!mk_request_is_upgrade(r) || r->resp.head_sent || r->resp.ended ||
+        c->req != r || c->state != MK_CONN_OPEN) {
+        return -1;
+    }
+    r->upgrade_data = NULL;              /* the claimant's again */
+    r->resp.status = 101;
+    r->resp.raw = 1;
+    r->resp.head_sent = 1;
+    proto = r->upgrade->accept(data, r, choice, len, &r->upgrade_proto_data);
+    if (!proto) {
+        mk_conn_close_internal(c, 1);
+        return -1;
+    }
+    r->upgrade_proto = proto;
+    /* an upgrade request has no body (stage 20 refused those): what
+     * follows the head is the new protocol's */
+    r->body.done = 1;
+    r->resp.ended = 1;
+    mk_http_request_finish(r);
+    return 0;
 }

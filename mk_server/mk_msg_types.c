@@ -68,13 +68,13 @@ int mk_server_handles_msg(const struct mk_server *srv, const char *type,
 }
 
 int mk_conn_deliver_msg(struct mk_conn *c, const char *type, size_t tlen,
-                        const void *body, size_t len)
+                        const void *body, size_t len, uint64_t share)
 {
     const struct mk_msg_entry *e = msg_type_find(c->srv, type, tlen);
 
     if (!e) {
         return -1;
     }
-    e->type->on_message(e->plugin->conf, c, e->type->name, body, len);
+    e->type->on_message(e->plugin->conf, c, e->type->name, body, len, share);
     return 0;
 }

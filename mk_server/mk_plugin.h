@@ -99,7 +99,8 @@ struct mk_net_io {
 
 struct mk_proto {
     const char *name;
-    /* New bytes are in the connection's input buffer (mk_conn_input). */
+    /* New bytes are in the connection's input buffer (mk_conn_input), or
+     * the backend has room again (mk_conn_backend_ready). */
     int  (*on_read)(struct mk_conn *c);
     /* The write queue became empty (flow control resumes here). */
     int  (*on_drain)(struct mk_conn *c);
@@ -107,7 +108,78 @@ struct mk_proto {
     int  (*on_timeout)(struct mk_conn *c);
     /* The connection is closing; free the protocol state. */
     void (*on_close)(struct mk_conn *c);
+    /* Optional: the backend ended the session, by its own choice (a
+     * node's `end`) or failing (the node is gone); the protocol says
+     * goodbye its own way (a WebSocket close frame). NULL: the connection
+     * closes after its queue is written. */
+    int  (*on_end)(struct mk_conn *c, int failed);
 };
+
+/* ---- Upgrades (WebSocket) -------------------------------------------------
+ *
+ * A stage-20 plugin claims an upgrade request (mk_request_upgrade) and
+ * returns NEXT; the request then reaches its content handler as usual. A
+ * handler that knows upgrades (the zmq gateway) opens its session with the
+ * backend and, instead of answering, accepts the upgrade: at once, or when
+ * the backend has chosen among what the client offered (a subprotocol), or
+ * it refuses with an ordinary response. A handler that knows nothing of
+ * upgrades just answers, and the connection stays HTTP.
+ */
+struct mk_upgrade {
+    const char *name;                     /* "websocket" */
+    /* Accepted: write the 101 (with `choice`, the backend's pick, or NULL)
+     * and return the protocol handler that takes the connection over, its
+     * state in *proto_data; NULL refuses (the connection closes). `data`
+     * is the claim's, owned by the callee from here on. */
+    const struct mk_proto *(*accept)(void *data, struct mk_request *r,
+                                     const char *choice, size_t len,
+                                     void **proto_data);
+    /* The request ended without the upgrade: free `data`. */
+    void (*release)(void *data);
+};
+
+/* Stage 20: claims the request for an upgrade. wants_choice: the backend
+ * must choose before the 101 (the client offered subprotocols). */
+int  mk_request_upgrade(struct mk_request *r, const struct mk_upgrade *u,
+                        void *data, int wants_choice);
+/* Content handlers: whether the request was claimed, and whether the
+ * claim waits for the backend's choice. */
+int  mk_request_is_upgrade(const struct mk_request *r);
+int  mk_request_upgrade_wants_choice(const struct mk_request *r);
+/* Content handlers: accepts the claimed upgrade; the request ends (stage
+ * 40 sees status 101) and the claiming plugin's protocol handler gets the
+ * connection, with any bytes the client sent after the request. 0 or -1
+ * (no claim, a response already started, or the claimant refused). */
+int  mk_request_upgrade_accept(struct mk_request *r, const char *choice,
+                               size_t len);
+
+/* ---- Backends: where a session's client-side messages go -----------------
+ *
+ * The content handler serving an upgraded connection (the zmq gateway)
+ * registers itself as the connection's backend; the protocol handler (the
+ * websocket plugin) sends the client's messages through it without
+ * knowing the transport.
+ */
+struct mk_backend {
+    const char *name;
+    /* One message for the session's application. 0: taken; 1: taken, but
+     * the backend is full: send nothing more until the protocol's on_read
+     * runs again (mk_conn_backend_ready); -1: failed (close). */
+    int (*send)(void *data, struct mk_conn *c, const char *type,
+                const void *body, size_t len);
+};
+
+/* Content handlers: register (NULL clears) the connection's backend. */
+void mk_conn_set_backend(struct mk_conn *c, const struct mk_backend *b,
+                         void *data);
+/* Protocol handlers: as mk_backend.send; -1 when there is no backend. */
+int  mk_conn_backend_send(struct mk_conn *c, const char *type,
+                          const void *body, size_t len);
+/* Backends: room again (the protocol's on_read runs after this batch),
+ * and the session ended from the backend's side, by choice or failing
+ * (the protocol's on_end, else a graceful close). */
+void mk_conn_backend_ready(struct mk_conn *c);
+void mk_conn_backend_end(struct mk_conn *c, int failed);
 
 /* ---- Node message types ---------------------------------------------------
  *
@@ -123,9 +195,12 @@ struct mk_proto {
  */
 struct mk_msg_type {
     const char *name;                     /* wire name, e.g. "websocket" */
-    /* Worker thread. `type` is `name`; `body` is borrowed for the call. */
+    /* Worker thread. `type` is `name`; `body` is borrowed for the call.
+     * `share` is non-zero for a message fanned out to many sessions (a
+     * group broadcast): deliveries with the same `share` carry the same
+     * bytes, so a plugin may encode them once (ids are never reused). */
     void (*on_message)(void *conf, struct mk_conn *c, const char *type,
-                       const void *body, size_t len);
+                       const void *body, size_t len, uint64_t share);
 };
 
 /* For transports. Whether a loaded plugin handles `type` (any thread: the
@@ -135,7 +210,7 @@ int mk_server_handles_msg(const struct mk_server *srv, const char *type,
 /* Hands a message to the plugin handling `type` (the connection's worker
  * thread); -1 when no loaded plugin handles it. */
 int mk_conn_deliver_msg(struct mk_conn *c, const char *type, size_t tlen,
-                        const void *body, size_t len);
+                        const void *body, size_t len, uint64_t share);
 
 /* ---- The plugin ---------------------------------------------------------- */
 
@@ -287,6 +362,9 @@ int mk_conn_write_file(struct mk_conn *c, int fd, off_t offset, size_t len,
  * refcounted, freed when the last connection has sent it. */
 struct mk_shared_buf;
 struct mk_shared_buf *mk_shared_buf_create(const void *data, size_t len);
+/* The same from pieces (a frame header and its payload). */
+struct mk_shared_buf *mk_shared_buf_createv(const struct iovec *iov,
+                                            int iovcnt);
 void mk_shared_buf_release(struct mk_shared_buf *sb);
 int  mk_conn_write_shared(struct mk_conn *c, struct mk_shared_buf *sb);
 /* This connection's WriteQueueLimit in bytes (0: the server's): a site

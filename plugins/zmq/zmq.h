@@ -86,6 +86,7 @@ struct zmq_wire {
     enum zmq_msg_type type;
     int routed;                        /* NODE: sent by another session's node */
     uint64_t acked;                    /* ACK: body bytes the node's queue took */
+    uint64_t share;                    /* NODE: a fan-out's id (mk_msg_type) */
     zmq_msg_t payload;                 /* moved, never copied, between threads */
 };
 
@@ -108,6 +109,7 @@ struct zmq_gw {
     struct zmq_conf *conf;
     struct mk_server *srv;             /* its message-type registry */
     uint64_t tick_ms;                  /* the shortest PingFreq */
+    uint64_t shares;                   /* fan-outs so far: their ids */
     size_t max_frame;
     struct mk_list blocked;            /* bindings holding back body pieces */
     uint64_t rejects[ZMQ_REJECT_COUNT];
@@ -173,7 +175,8 @@ void zmq_groups_leave_all(struct zmq_gw *gw, struct zmq_binding *b);
 void zmq_groups_fanout(struct zmq_gw *gw, struct zmq_binding *from,
                        const struct zmq_node_msg *m, zmq_msg_t *body);
 void zmq_gw_forward(struct zmq_gw *gw, const struct zmq_binding *to,
-                    enum zmq_msg_type type, zmq_msg_t *body, int routed);
+                    enum zmq_msg_type type, zmq_msg_t *body, int routed,
+                    uint64_t share);
 int  zmq_gw_send(struct zmq_gw *gw, const struct zmq_node *n,
                  const uint8_t *sid, const char *type, const void *body,
                  size_t len);

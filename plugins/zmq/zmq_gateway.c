@@ -43,6 +43,7 @@ void zmq_wire_free(struct zmq_wire *w)
 
 struct zmq_piece {
     zmq_msg_t m;
+    enum zmq_msg_type type;           /* body, or a WebSocket message */
     struct mk_list _head;
 };
 
@@ -58,13 +59,15 @@ static void gw_pieces_drop(struct mk_list *list)
 }
 
 /* zmq_msg_copy shares the bytes (a reference count), it does not copy. */
-static int gw_piece_add(struct mk_list *list, zmq_msg_t *m)
+static int gw_piece_add(struct mk_list *list, zmq_msg_t *m,
+                        enum zmq_msg_type type)
 {
     struct zmq_piece *p = mk_mem_alloc(sizeof(*p));
 
     if (!p) {
         return -1;
     }
+    p->type = type;
     zmq_msg_init(&p->m);
     zmq_msg_copy(&p->m, m);
     mk_list_add(&p->_head, list);
@@ -77,7 +80,7 @@ static void gw_keep_piece(struct zmq_binding *b, zmq_msg_t *m)
         return;
     }
     if (b->body_kept + zmq_msg_size(m) > ZMQ_RETRY_BODY_MAX ||
-        gw_piece_add(&b->pieces, m) < 0) {
+        gw_piece_add(&b->pieces, m, ZMQ_MSG_BODY) < 0) {
         gw_pieces_drop(&b->pieces);
         b->body_kept = 0;
         b->body_replayable = 0;             /* too big to replay: no retry */
@@ -272,18 +275,25 @@ static void gw_request(struct zmq_gw *gw, struct zmq_wire *w)
  * the node's queue is full (EAGAIN); the worker's window stops it reading
  * the client meanwhile, since held bytes are not acknowledged
  * (docs/zmq-gateway.md, backpressure). */
-static void gw_body(struct zmq_gw *gw, struct zmq_binding *b, zmq_msg_t *m)
+/* A piece of a session's client-side stream for its node: request body
+ * (empty: the end marker) or, on an upgraded session, a WebSocket message
+ * (empty is a message). Both share the credit window and the order. */
+static void gw_body(struct zmq_gw *gw, struct zmq_binding *b, zmq_msg_t *m,
+                    enum zmq_msg_type type)
 {
     int first = mk_list_is_empty(&b->held);
     size_t len = zmq_msg_size(m);
+    int end = type == ZMQ_MSG_BODY && len == 0;
     zmq_msg_t out;
 
-    gw_keep_piece(b, m);
+    if (type == ZMQ_MSG_BODY) {
+        gw_keep_piece(b, m);
+    }
     if (first) {
         zmq_msg_init(&out);
         zmq_msg_copy(&out, m);            /* a failed send closes `out` */
-        if (gw_send(gw, b->node, b->sid, "body", &out) == 0) {
-            gw_sent_body(gw, b, len, len == 0);   /* the end: ack it all */
+        if (gw_send(gw, b->node, b->sid, zmq_msg_type_name(type), &out) == 0) {
+            gw_sent_body(gw, b, len, end);        /* the end: ack it all */
             return;
         }
         if (errno != EAGAIN) {
@@ -293,9 +303,11 @@ static void gw_body(struct zmq_gw *gw, struct zmq_binding *b, zmq_msg_t *m)
     }
     /* bounded by the window; the limit guards against a worker that
      * does not keep to it */
-    if (b->held_bytes + len > ZMQ_HELD_MAX || gw_piece_add(&b->held, m) < 0) {
-        mk_warn("zmq: node %.*s does not take a request body fast enough",
-                (int) b->node->id_len, b->node->id);
+    if (b->held_bytes + len > ZMQ_HELD_MAX ||
+        gw_piece_add(&b->held, m, type) < 0) {
+        mk_warn("zmq: node %.*s does not take a session's %s fast enough",
+                (int) b->node->id_len, b->node->id,
+                type == ZMQ_MSG_BODY ? "request body" : "messages");
         if (!first) {
             mk_list_del(&b->_blocked);
         }
@@ -322,18 +334,20 @@ static void gw_flush_held(struct zmq_gw *gw)
             struct zmq_piece *p = mk_list_entry(b->held.next,
                                                 struct zmq_piece, _head);
             size_t len = zmq_msg_size(&p->m);
+            int end = p->type == ZMQ_MSG_BODY && len == 0;
             zmq_msg_t m;
 
             zmq_msg_init(&m);
             zmq_msg_copy(&m, &p->m);
-            if (gw_send(gw, b->node, b->sid, "body", &m) < 0) {
+            if (gw_send(gw, b->node, b->sid, zmq_msg_type_name(p->type),
+                        &m) < 0) {
                 break;
             }
             mk_list_del(&p->_head);
             zmq_msg_close(&p->m);
             mk_mem_free(p);
             b->held_bytes -= len;
-            gw_sent_body(gw, b, len, len == 0);
+            gw_sent_body(gw, b, len, end);
         }
         if (!mk_list_is_empty(&b->held)) {
             if (errno != EAGAIN) {
@@ -368,7 +382,7 @@ static void gw_on_inbox(struct mk_channel *ch, struct mk_channel_msg *msg)
     case ZMQ_WIRE_BODY:
         b = mk_hash_get(gw->bindings, (const char *) w->sid, ZMQ_SID_LEN);
         if (b) {
-            gw_body(gw, b, &w->payload);
+            gw_body(gw, b, &w->payload, w->type);
         }
         else if (zmq_msg_size(&w->payload)) {
             gw_ack_unbound(gw, w);        /* the session failed meanwhile */
@@ -440,7 +454,8 @@ static void gw_retry(struct zmq_gw *gw, struct zmq_binding *b)
  * body's bytes are shared (zmq_msg_copy counts a reference), not copied,
  * so a group fan-out costs one small message per member. */
 void zmq_gw_forward(struct zmq_gw *gw, const struct zmq_binding *to,
-                    enum zmq_msg_type type, zmq_msg_t *body, int routed)
+                    enum zmq_msg_type type, zmq_msg_t *body, int routed,
+                    uint64_t share)
 {
     struct zmq_wire *w = zmq_wire_new(ZMQ_WIRE_NODE, to->sid);
 
@@ -449,6 +464,7 @@ void zmq_gw_forward(struct zmq_gw *gw, const struct zmq_binding *to,
     }
     w->type = type;
     w->routed = routed;
+    w->share = share;
     zmq_msg_copy(&w->payload, body);
     gw_to_worker(gw, to->worker, w);
 }
@@ -512,7 +528,7 @@ static void gw_dispatch(struct zmq_gw *gw, struct zmq_binding *b,
         return;
     }
     b->responded = 1;                    /* from now on no retry */
-    zmq_gw_forward(gw, b, m->type, body, 0);
+    zmq_gw_forward(gw, b, m->type, body, 0, 0);
 }
 
 static void gw_node_message(struct zmq_gw *gw, int router, zmq_msg_t *parts,

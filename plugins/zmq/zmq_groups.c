@@ -175,17 +175,27 @@ static void groups_to_node(struct zmq_gw *gw, struct zmq_binding *to,
     zmq_gw_send(gw, to->node, to->sid, "msg", m->body, m->body_len);
 }
 
-/* Other types go to each recipient's client, through its worker. */
+/* Other types go to each recipient's client, through its worker; every
+ * delivery of one fan-out shares the bytes and carries the fan-out's id. */
+struct groups_fan {
+    zmq_msg_t *body;
+    uint64_t share;
+};
+
 static void groups_to_client(struct zmq_gw *gw, struct zmq_binding *to,
                              const struct zmq_node_msg *m, void *ctx)
 {
-    zmq_gw_forward(gw, to, m->type, ctx, 1);
+    struct groups_fan *fan = ctx;
+
+    zmq_gw_forward(gw, to, m->type, fan->body, 1, fan->share);
 }
 
 void zmq_groups_fanout(struct zmq_gw *gw, struct zmq_binding *from,
                        const struct zmq_node_msg *m, zmq_msg_t *body)
 {
-    groups_route(gw, from, m, groups_to_client, body);
+    struct groups_fan fan = { body, ++gw->shares };
+
+    groups_route(gw, from, m, groups_to_client, &fan);
 }
 
 int zmq_groups_message(struct zmq_gw *gw, struct zmq_binding *b,

@@ -6,6 +6,7 @@
  * session; the gateway thread reaches it through this worker's inbox.
  */
 #include <string.h>
+#include <strings.h>
 #include <uuid/uuid.h>
 
 #include "mk_core/mk_log.h"
@@ -34,6 +35,8 @@ struct zmq_session {
     /* body flow control: cumulative bytes posted and acknowledged */
     uint64_t body_posted, body_acked;
     int body_held;                     /* we paused the request body */
+    int upgraded;                      /* a WebSocket (any upgrade) session */
+    int choosing;                      /* the 101 waits for the node's head */
     struct mk_timer timer;             /* NodeTimeout until the head arrives */
 };
 
@@ -263,6 +266,42 @@ static int zmq_refuse(struct mk_request *r, int status)
                                             : MK_STAGE_HANDLED;
 }
 
+/* An upgraded session's client messages (mk_backend): in order with, and
+ * under the same credit window as, request bodies. */
+static int zmq_backend_send(void *data, struct mk_conn *c, const char *type,
+                            const void *body, size_t len)
+{
+    struct zmq_session *s = data;
+    enum zmq_msg_type t = zmq_msg_type(type, strlen(type));
+    struct zmq_wire *w;
+
+    (void) c;
+    if (t != ZMQ_MSG_WEBSOCKET && t != ZMQ_MSG_WEBSOCKET_BINARY) {
+        return -1;                   /* only what nodes know to receive */
+    }
+    w = zmq_wire_new(ZMQ_WIRE_BODY, s->sid);
+    if (!w || zmq_msg_init_size(&w->payload, len) < 0) {
+        mk_mem_free(w);
+        return -1;
+    }
+    if (len) {
+        memcpy(zmq_msg_data(&w->payload), body, len);
+    }
+    w->type = t;
+    zmq_to_gateway(w);
+    s->body_posted += len;
+    if (s->body_posted - s->body_acked > ZMQ_BODY_WINDOW) {
+        s->body_held = 1;            /* resumed by the gateway's ACK */
+        return 1;
+    }
+    return 0;
+}
+
+static const struct mk_backend zmq_backend = {
+    .name = "zmq",
+    .send = zmq_backend_send,
+};
+
 int zmq_session_request(struct zmq_conf *conf, struct mk_request *r,
                         struct zmq_vconf *vc)
 {
@@ -286,6 +325,8 @@ int zmq_session_request(struct zmq_conf *conf, struct mk_request *r,
     s->head_done = 0;
     s->ended = 0;
     s->body_held = 0;                /* a new request is not paused */
+    s->upgraded = mk_request_is_upgrade(r);
+    s->choosing = mk_request_upgrade_wants_choice(r);
     mk_buf_init(&b);
     if (zmq_packet(r, &b) < 0) {
         mk_buf_release(&b);
@@ -301,6 +342,15 @@ int zmq_session_request(struct zmq_conf *conf, struct mk_request *r,
     mk_buf_release(&b);
     w->vc = vc;
     zmq_to_gateway(w);
+    if (s->upgraded) {
+        mk_conn_set_backend(s->conn, &zmq_backend, s);
+        if (!s->choosing) {
+            /* BlastBeat's order (spec 7.1): the 101 needs nothing from
+             * the node, which gets the packet as the client gets the 101 */
+            return mk_request_upgrade_accept(r, NULL, 0) < 0 ? MK_STAGE_CLOSE
+                                                             : MK_STAGE_HANDLED;
+        }
+    }
     mk_timer_arm(zmq_self->timers, &s->timer,
                  mk_event_loop_now(zmq_self->loop) + vc->node_timeout);
     return MK_STAGE_HANDLED;
@@ -316,6 +366,9 @@ int zmq_session_body(struct zmq_conf *conf, struct mk_request *r,
     if (!s) {
         return -1;
     }
+    if (s->upgraded) {
+        return 0;                    /* no body, no end marker: frames follow */
+    }
     w = zmq_wire_new(ZMQ_WIRE_BODY, s->sid);
     if (!w || zmq_msg_init_size(&w->payload, len) < 0) {
         mk_mem_free(w);
@@ -324,6 +377,7 @@ int zmq_session_body(struct zmq_conf *conf, struct mk_request *r,
     if (len) {
         memcpy(zmq_msg_data(&w->payload), data, len);
     }
+    w->type = ZMQ_MSG_BODY;
     zmq_to_gateway(w);               /* empty: the end-of-body marker */
     s->body_posted += len;
     if (s->body_posted - s->body_acked > ZMQ_BODY_WINDOW && !s->body_held) {
@@ -376,7 +430,10 @@ static void zmq_body_resume(struct zmq_session *s)
 {
     if (s->body_held) {
         s->body_held = 0;
-        if (s->r) {
+        if (s->upgraded && !s->r) {
+            mk_conn_backend_ready(s->conn);
+        }
+        else if (s->r) {
             mk_request_body_resume(s->r);
         }
     }
@@ -395,6 +452,10 @@ static void zmq_body_acked(struct zmq_session *s, uint64_t n)
 static void zmq_fail(struct zmq_session *s, int status)
 {
     mk_timer_disarm(zmq_self->timers, &s->timer);
+    if (s->upgraded && !s->choosing) {
+        mk_conn_backend_end(s->conn, 1);     /* no status line left to use */
+        return;
+    }
     zmq_body_resume(s);              /* the core reads the rest and closes */
     if (!s->r || s->ended) {
         return;
@@ -484,7 +545,91 @@ static void zmq_deliver(struct zmq_session *s, struct zmq_wire *w)
     const char *name = zmq_msg_type_name(w->type);
 
     mk_conn_deliver_msg(s->conn, name, strlen(name),
-                        zmq_msg_data(&w->payload), zmq_msg_size(&w->payload));
+                        zmq_msg_data(&w->payload), zmq_msg_size(&w->payload),
+                        w->share);
+}
+
+/* The value of header `name` in a head zmq_resp_head_parse accepted
+ * (CRLF lines, `name: value`), without surrounding blanks. */
+static struct mk_ptr zmq_head_value(const char *head, size_t len,
+                                    const char *name)
+{
+    size_t nlen = strlen(name);
+    const char *p = memchr(head, '\n', len), *end = head + len, *eol;
+    struct mk_ptr v = { NULL, 0 };
+
+    while (p && ++p < end) {
+        eol = memchr(p, '\r', (size_t) (end - p));
+        if (!eol || eol == p) {
+            break;                   /* the blank line that ends the head */
+        }
+        if ((size_t) (eol - p) > nlen && p[nlen] == ':' &&
+            strncasecmp(p, name, nlen) == 0) {
+            p += nlen + 1;
+            while (p < eol && (*p == ' ' || *p == '\t')) {
+                p++;
+            }
+            while (eol > p && (eol[-1] == ' ' || eol[-1] == '\t')) {
+                eol--;
+            }
+            v.data = (char *) p;
+            v.len = (size_t) (eol - p);
+            return v;
+        }
+        p = memchr(p, '\n', (size_t) (end - p));
+    }
+    return v;
+}
+
+/* The node answers an upgrade that waits for its choice (a subprotocol):
+ * `headers` with a 101 accepts, naming its pick; any other response
+ * refuses, and goes to the client as it is; a message for the client
+ * accepts with no pick. -1 when the session is finished. */
+static int zmq_upgrade_answer(struct zmq_session *s, struct zmq_wire *w)
+{
+    const char *data = zmq_msg_data(&w->payload);
+    size_t len = zmq_msg_size(&w->payload);
+    struct mk_ptr choice = { NULL, 0 };
+    struct zmq_resp_head h;
+
+    s->choosing = 0;
+    mk_timer_disarm(zmq_self->timers, &s->timer);
+    if (w->type == ZMQ_MSG_HEADERS) {
+        if (zmq_resp_head_parse(data, len, (int) MK_HTTP_MAX_HEADERS_CAP,
+                                &h) < 0 || h.head_len != len) {
+            mk_warn("zmq: a node sent an invalid response head");
+            zmq_fail(s, 502);
+            return -1;
+        }
+        if (h.status != 101) {
+            s->upgraded = 0;         /* refused: an ordinary response */
+            mk_conn_set_backend(s->conn, NULL, NULL);
+            mk_response_close(s->r);
+            return 0;
+        }
+        choice = zmq_head_value(data, len, "Sec-WebSocket-Protocol");
+    }
+    if (mk_request_upgrade_accept(s->r, choice.data, choice.len) < 0) {
+        mk_conn_close(s->conn, 0);
+        return -1;
+    }
+    return 0;
+}
+
+/* After the 101 the node speaks in messages: `end` says goodbye through
+ * the protocol (a close frame), HTTP response types are out of place. */
+static void zmq_apply_upgraded(struct zmq_session *s, struct zmq_wire *w)
+{
+    if (!zmq_msg_type_is_http(w->type)) {
+        zmq_deliver(s, w);
+    }
+    else if (w->type == ZMQ_MSG_END && !w->routed) {
+        mk_conn_backend_end(s->conn, 0);
+    }
+    else if (!w->routed) {
+        mk_debug("zmq: a node sent %s to a WebSocket session: ignored",
+                 zmq_msg_type_name(w->type));
+    }
 }
 
 static void zmq_apply(struct zmq_session *s, struct zmq_wire *w)
@@ -492,6 +637,17 @@ static void zmq_apply(struct zmq_session *s, struct zmq_wire *w)
     const char *data = zmq_msg_data(&w->payload);
     size_t len = zmq_msg_size(&w->payload);
 
+    if (s->choosing && s->r && !w->routed && w->type != ZMQ_MSG_END &&
+        (w->type == ZMQ_MSG_HEADERS || !zmq_msg_type_is_http(w->type))) {
+        if (zmq_upgrade_answer(s, w) < 0 ||
+            (w->type == ZMQ_MSG_HEADERS && s->upgraded)) {
+            return;
+        }
+    }
+    if (s->upgraded && !s->choosing) {
+        zmq_apply_upgraded(s, w);
+        return;
+    }
     if (!zmq_msg_type_is_http(w->type)) {
         zmq_deliver(s, w);
         return;

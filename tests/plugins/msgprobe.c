@@ -11,8 +11,10 @@
 
 static void msgprobe_on_message(void *conf, struct mk_conn *c,
                                 const char *type, const void *body,
-                                size_t len)
+                                size_t len, uint64_t share)
 {
+    (void) conf;
+    (void) share;
     mk_conn_write(c, "[", 1, MK_WRITE_STATIC);
     mk_conn_write(c, type, strlen(type), MK_WRITE_COPY);
     mk_conn_write(c, ":", 1, MK_WRITE_STATIC);

@@ -7,11 +7,14 @@
 
 static char got[64];
 static void *got_conf;
+static uint64_t got_share;
 
 static void on_ws(void *conf, struct mk_conn *c, const char *type,
-                  const void *body, size_t len)
+                  const void *body, size_t len, uint64_t share)
 {
+    (void) c;
     got_conf = conf;
+    got_share = share;
     snprintf(got, sizeof(got), "%s=%.*s", type, (int) len,
              (const char *) body);
 }
@@ -53,10 +56,11 @@ MK_TEST(lookup_and_delivery)
     CHECK(!mk_server_handles_msg(&srv, "websocke", 8));   /* exact length */
     CHECK(!mk_server_handles_msg(&srv, "push", 4));
     c.srv = &srv;
-    CHECK(mk_conn_deliver_msg(&c, "websocket", 9, "hi", 2) == 0);
+    CHECK(mk_conn_deliver_msg(&c, "websocket", 9, "hi", 2, 7) == 0);
     CHECK_EQ_STR(got, "websocket=hi");
     CHECK(got_conf == (void *) 0x1);                      /* its own conf */
-    CHECK(mk_conn_deliver_msg(&c, "push", 4, "x", 1) == -1);
+    CHECK_EQ_INT(got_share, 7);                           /* passed through */
+    CHECK(mk_conn_deliver_msg(&c, "push", 4, "x", 1, 0) == -1);
     mk_mem_free(srv.msg_types);
 }
 
