@@ -1063,14 +1063,31 @@ void mk_conn_set_backend(struct mk_conn *c, const struct mk_backend *b,
 int mk_conn_backend_send(struct mk_conn *c, const char *type,
                          const void *body, size_t len)
 {
+    int ret;
+
     if (!c->backend) {
         return -1;
     }
-    return c->backend->send(c->backend_data, c, type, body, len);
+    ret = c->backend->send(c->backend_data, c, type, body, len);
+    if (ret == 1) {
+        c->flags |= MK_CONN_F_BACKEND_HELD;
+    }
+    return ret;
+}
+
+int mk_conn_backend_held(const struct mk_conn *c)
+{
+    return (c->flags & MK_CONN_F_BACKEND_HELD) != 0;
+}
+
+int mk_conn_is_eof(const struct mk_conn *c)
+{
+    return (c->flags & MK_CONN_F_EOF) != 0;
 }
 
 void mk_conn_backend_ready(struct mk_conn *c)
 {
+    c->flags &= ~MK_CONN_F_BACKEND_HELD;
     if (c->state == MK_CONN_OPEN && c->proto != &mk_http_proto) {
         mk_conn_post(c, MK_CONN_F_WANT_PROTO_READ);
     }

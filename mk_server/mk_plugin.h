@@ -172,9 +172,11 @@ struct mk_backend {
 /* Content handlers: register (NULL clears) the connection's backend. */
 void mk_conn_set_backend(struct mk_conn *c, const struct mk_backend *b,
                          void *data);
-/* Protocol handlers: as mk_backend.send; -1 when there is no backend. */
+/* Protocol handlers: as mk_backend.send; -1 when there is no backend.
+ * After a 1, mk_conn_backend_held is true until the backend is ready. */
 int  mk_conn_backend_send(struct mk_conn *c, const char *type,
                           const void *body, size_t len);
+int  mk_conn_backend_held(const struct mk_conn *c);
 /* Backends: room again (the protocol's on_read runs after this batch),
  * and the session ended from the backend's side, by choice or failing
  * (the protocol's on_end, else a graceful close). */
@@ -339,6 +341,8 @@ void  mk_conn_io_want_write(struct mk_conn *c);
 /* Name given by the listener's config (e.g. "tls") and its I/O layer conf. */
 const char *mk_conn_listener_layer(const struct mk_conn *c);
 
+/* The client has sent its FIN: no input will follow what is buffered. */
+int  mk_conn_is_eof(const struct mk_conn *c);
 /* Unread input: bytes received and not consumed by the protocol. */
 struct mk_ptr mk_conn_input(const struct mk_conn *c);
 void mk_conn_consume(struct mk_conn *c, size_t n);
