@@ -246,17 +246,19 @@ def test_dispatch_and_discards(gw_factory):
     g.send(SID2, b"body", b"abc")
     g.send(SID2, b"body", b"")
     g.send(SID2, b"websocket", b"hi")
+    g.send(SID2, b"websocket/binary", b"\x00\xff")  # Recorder: on_websocket
     g.send(SID2, b"msg", b"m")
     g.send(SID2, b"socket.io/event", b"e")
     g.send(SID2, b"end")
-    ev = rec.wait(7)
+    ev = rec.wait(8)
     assert ev[0][0] == "request" and ev[0][1] == SID2
     assert ev[0][2]["PATH_INFO"] == "/p"
     assert ev[1:] == [("body", SID2, b"abc"), ("body_end", SID2),
-                      ("websocket", SID2, b"hi"), ("msg", SID2, b"m"),
+                      ("websocket", SID2, b"hi"),
+                      ("websocket", SID2, b"\x00\xff"), ("msg", SID2, b"m"),
                       ("other", SID2, "socket.io/event", b"e"), ("end", SID2)]
     time.sleep(0.1)
-    assert len(rec.events) == 7
+    assert len(rec.events) == 8
     assert SID2 not in g.node.sessions              # `end` drops the session
 
 
@@ -277,6 +279,7 @@ def test_send_helpers_exact_frames(gw_factory):
     n.msg(SID, "a:b", b"colon")
     n.websocket(SID, b"w")
     n.websocket(SID, b"w2", route="room")
+    n.websocket_binary(SID, b"\x01", route=tn.sid_route(SID2))
     n.chunk(SID, b"c", route="room")
     expected = [
         (b"headers", b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n"),
@@ -285,6 +288,7 @@ def test_send_helpers_exact_frames(gw_factory):
         (b"room:msg", b"hello"), (b"@" + SID2 + b":msg", b"direct"),
         (b"a:b:msg", b"colon"),
         (b"websocket", b"w"), (b"room:websocket", b"w2"),
+        (b"@" + SID2 + b":websocket/binary", b"\x01"),
         (b"room:chunk", b"c"),
     ]
     for mtype, body in expected:

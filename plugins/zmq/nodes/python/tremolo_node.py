@@ -217,6 +217,12 @@ class Handler:
     def on_websocket(self, sid, data):
         """One complete WebSocket message from the client."""
 
+    def on_websocket_binary(self, sid, data):
+        """A binary WebSocket message, when the site says `BinaryMessages
+        websocket/binary` (else binary messages come to on_websocket).
+        Default: on_websocket, so a simple echo node needs only that."""
+        self.on_websocket(sid, data)
+
     def on_spawn(self):
         """The gateway restarted: every old sid is gone."""
 
@@ -322,7 +328,13 @@ class Node:
         self.send(sid, self._routed(route, b"msg"), data)
 
     def websocket(self, sid, data, route=None):
+        """One text frame (data must be UTF-8) to the client, a group
+        (route=NAME) or one session (route=sid_route(sid))."""
         self.send(sid, self._routed(route, b"websocket"), data)
+
+    def websocket_binary(self, sid, data, route=None):
+        """One binary frame, routed as websocket()."""
+        self.send(sid, self._routed(route, b"websocket/binary"), data)
 
     def retry(self, sid):
         self.send(sid, b"retry", b"")
@@ -379,6 +391,8 @@ class Node:
             handler.on_msg(sid, body)
         elif mtype == b"websocket":
             handler.on_websocket(sid, body)
+        elif mtype == b"websocket/binary":
+            handler.on_websocket_binary(sid, body)
         else:
             handler.on_message(sid, mtype.decode("latin-1"), body)
         return mtype
