@@ -41,6 +41,7 @@ run:
 
 test:
 	$(MAKE) deps
+	sh tests/js/setup.sh
 	$(MAKE) test-build
 	$(MAKE) test-asan
 
@@ -56,6 +57,7 @@ test-asan:
 # on a slow machine. Each tests/bench/*.sh gets the binary and the tree.
 bench:
 	$(MAKE) deps
+	sh tests/js/setup.sh
 	$(MAKE) build
 	@set -e; for s in tests/bench/*.sh; do \
 	    case "$$s" in */lib.sh) continue;; esac; \

@@ -20,6 +20,9 @@ want python3-pytest python3-zmq curl nghttp2-client
 want wrk nginx-light mongrel2-core uwsgi-core uwsgi-plugin-python3
 # Tools the tests use to look at a running server (ps, ss) and make certs.
 want procps iproute2 openssl
+# The browser the WebSocket tests drive headless through playwright-core
+# (tests/js/setup.sh installs the npm packages; no browser download).
+want chromium
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "deps: not a Debian system; install the equivalents of:$PACKAGES" >&2
