@@ -233,6 +233,11 @@ void mk_conn_read(struct mk_conn *c)
             mk_conn_close_internal(c, 1);
             return;
         }
+        /* an idle WebSocket keeps no read buffer (HTTP gives its back
+         * between requests, in http_next) */
+        if (c->proto != &mk_http_proto) {
+            mk_conn_in_release_if_empty(c);
+        }
     }
 }
 
