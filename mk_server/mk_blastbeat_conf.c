@@ -442,9 +442,18 @@ static int bb_write_plugins_load(struct bb_gen *g, const char *dir)
     if (bb_open(g, dir, "plugins.load") < 0) {
         return -1;
     }
+    char why[256];
+
     fprintf(g->f, "[PLUGINS]\n    Load liana\n");
     for (i = 0; i < g->nplugins; i++) {
         fprintf(g->f, "    Load %s\n", g->plugins[i]);
+        /* BlastBeat spoke WebSocket on every vhost, with no option for
+         * it: its nodes expect upgrades to work wherever the plugin is
+         * built */
+        if (strcmp(g->plugins[i], "zmq") == 0 &&
+            mk_plugin_find("websocket", g->plugin_dir, why, sizeof(why))) {
+            fprintf(g->f, "    Load websocket\n");
+        }
     }
     return bb_close(g, 0);
 }

@@ -4,6 +4,7 @@ request through a node, vhost-specific binds (421 elsewhere), options of
 plugins that are not built, bad values with their line numbers, -t -b, and
 SIGHUP re-reading the .ini."""
 
+import base64
 import grp
 import os
 import pwd
@@ -110,6 +111,44 @@ def test_minimal_example_serves_through_a_node(bb):
     assert seen[-1][b"SERVER_PORT"] == str(srv.port).encode()
     assert srv.http("GET", "/", {"Host": "127.0.0.1:%d" % srv.port})[2] == \
         b"hello from node1"
+
+
+def test_websocket_upgrade_reaches_a_blastbeat_node(bb):
+    """BlastBeat spoke WebSocket on every vhost with no option for it: in
+    -b mode the websocket plugin is loaded with zmq, the node gets the
+    upgrade's uwsgi packet and then `websocket` messages (spec 7.1)."""
+    srv = bb(MINIMAL)
+    got = []
+
+    def app(node, sid, env):
+        got.append(env)
+        if b"HTTP_UPGRADE" not in env:
+            hello(node, sid, env)
+
+    node = srv.node(b"node1", app)
+    assert get_ok(srv, "127.0.0.1")[0] == 200           # the node is up
+    key = base64.b64encode(os.urandom(16))
+    payload = b"hi"
+    mask = os.urandom(4)
+    frame = bytes([0x81, 0x80 | len(payload)]) + mask + bytes(
+        b ^ mask[i % 4] for i, b in enumerate(payload))
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+    try:
+        s.sendall(b"GET /chat HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Key: " + key + b"\r\n"
+                  b"Sec-WebSocket-Version: 13\r\n\r\n" + frame)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = s.recv(4096)
+            assert chunk, head
+            head += chunk
+        assert head.startswith(b"HTTP/1.1 101 "), head
+        assert wait_for(lambda: any(
+            t == b"websocket" and b == payload for _, t, b in node.log))
+        assert got and got[-1][b"HTTP_UPGRADE"].lower() == b"websocket"
+    finally:
+        s.close()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="uid/gid apply only as root")
