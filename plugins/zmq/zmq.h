@@ -71,6 +71,7 @@ enum zmq_wire_kind {
     ZMQ_WIRE_REQUEST,                  /* worker -> gw: uwsgi packet */
     ZMQ_WIRE_BODY,                     /* worker -> gw: body (empty = end) */
     ZMQ_WIRE_END,                      /* worker -> gw: session closed */
+    ZMQ_WIRE_UPGRADED,                 /* worker -> gw: the 101 went out */
     ZMQ_WIRE_NODE,                     /* gw -> worker: a node's message */
     ZMQ_WIRE_NO_NODE,                  /* gw -> worker: nobody to ask */
     ZMQ_WIRE_NODE_GONE,                /* gw -> worker: the node went OFF */

@@ -359,6 +359,21 @@ static void gw_flush_held(struct zmq_gw *gw)
     }
 }
 
+/* The session's response started (or it became a WebSocket): no retry
+ * from now on, so what a retry would replay goes. */
+static void gw_responded(struct zmq_binding *b)
+{
+    if (b->responded) {
+        return;
+    }
+    b->responded = 1;
+    zmq_msg_close(&b->packet);
+    zmq_msg_init(&b->packet);
+    gw_pieces_drop(&b->pieces);
+    b->body_kept = 0;
+    b->body_replayable = 0;
+}
+
 static void gw_ack_unbound(struct zmq_gw *gw, struct zmq_wire *body)
 {
     struct zmq_wire *w = zmq_wire_new(ZMQ_WIRE_ACK, body->sid);
@@ -386,6 +401,12 @@ static void gw_on_inbox(struct mk_channel *ch, struct mk_channel_msg *msg)
         }
         else if (zmq_msg_size(&w->payload)) {
             gw_ack_unbound(gw, w);        /* the session failed meanwhile */
+        }
+        break;
+    case ZMQ_WIRE_UPGRADED:
+        b = mk_hash_get(gw->bindings, (const char *) w->sid, ZMQ_SID_LEN);
+        if (b) {
+            gw_responded(b);
         }
         break;
     case ZMQ_WIRE_END:
@@ -527,7 +548,7 @@ static void gw_dispatch(struct zmq_gw *gw, struct zmq_binding *b,
         zmq_groups_fanout(gw, b, m, body);
         return;
     }
-    b->responded = 1;                    /* from now on no retry */
+    gw_responded(b);
     zmq_gw_forward(gw, b, m->type, body, 0, 0);
 }
 

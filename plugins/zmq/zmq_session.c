@@ -302,6 +302,23 @@ static const struct mk_backend zmq_backend = {
     .send = zmq_backend_send,
 };
 
+/* The 101 goes out: the gateway stops keeping the request for a retry
+ * (the session is the connection's from now on). */
+static int zmq_upgraded(struct zmq_session *s, struct mk_request *r,
+                        const char *choice, size_t len)
+{
+    struct zmq_wire *w;
+
+    if (mk_request_upgrade_accept(r, choice, len) < 0) {
+        return -1;
+    }
+    w = zmq_wire_new(ZMQ_WIRE_UPGRADED, s->sid);
+    if (w) {
+        zmq_to_gateway(w);
+    }
+    return 0;
+}
+
 int zmq_session_request(struct zmq_conf *conf, struct mk_request *r,
                         struct zmq_vconf *vc)
 {
@@ -347,8 +364,8 @@ int zmq_session_request(struct zmq_conf *conf, struct mk_request *r,
         if (!s->choosing) {
             /* BlastBeat's order (spec 7.1): the 101 needs nothing from
              * the node, which gets the packet as the client gets the 101 */
-            return mk_request_upgrade_accept(r, NULL, 0) < 0 ? MK_STAGE_CLOSE
-                                                             : MK_STAGE_HANDLED;
+            return zmq_upgraded(s, r, NULL, 0) < 0 ? MK_STAGE_CLOSE
+                                                   : MK_STAGE_HANDLED;
         }
     }
     mk_timer_arm(zmq_self->timers, &s->timer,
@@ -609,7 +626,7 @@ static int zmq_upgrade_answer(struct zmq_session *s, struct zmq_wire *w)
         }
         choice = zmq_head_value(data, len, "Sec-WebSocket-Protocol");
     }
-    if (mk_request_upgrade_accept(s->r, choice.data, choice.len) < 0) {
+    if (zmq_upgraded(s, s->r, choice.data, choice.len) < 0) {
         mk_conn_close(s->conn, 0);
         return -1;
     }
