@@ -343,8 +343,19 @@ class WsNode(Handler):
     application (they run in the node thread and may call node.send());
     the test thread uses node.call(fn) / node.send(), which are queued."""
 
-    def __init__(self, endpoint, identity="node1", on_req=None, on_msg=None):
-        self.pynode = PyNode(identity, [endpoint], linger=0)
+    def __init__(self, endpoint, identity="node1", on_req=None, on_msg=None,
+                 unbounded=False):
+        # unbounded: no ZeroMQ high-water marks on the node's side, so that
+        # libzmq's I/O thread takes a burst of thousands of requests while
+        # this Python thread is behind (the gateway refuses a request whose
+        # node queue is full).
+        self.ctx = None
+        if unbounded:
+            import zmq
+            self.ctx = zmq.Context()
+            self.ctx.setsockopt(zmq.RCVHWM, 0)
+            self.ctx.setsockopt(zmq.SNDHWM, 0)
+        self.pynode = PyNode(identity, [endpoint], linger=0, context=self.ctx)
         self.identity = identity
         self.on_req = on_req
         self.on_msg = on_msg
@@ -468,6 +479,8 @@ class WsNode(Handler):
         self.running = False
         self.thread.join(3)
         self.pynode.close(linger=0)
+        if self.ctx is not None:
+            self.ctx.term()
 
 
 def echo_msg(node, sid, mtype, data):
@@ -658,7 +671,7 @@ def wsgw(tremolo, tmp_path):
 
     def start(ws="", sites=None, on_req=None, on_msg=echo_msg, node=True,
               workers=1, files=None, plugins=(), server="", listen=None,
-              env=None, plugin_confs=None):
+              env=None, plugin_confs=None, unbounded=False):
         endpoint = "tcp://127.0.0.1:%d" % free_port()
         confs = {"zmq": zmq_conf(endpoint)}
         confs.update(plugin_confs or {})
@@ -671,7 +684,7 @@ def wsgw(tremolo, tmp_path):
         srv.ws_url = "ws://127.0.0.1:%d/ws" % srv.port
         srv.node = None
         if node:
-            srv.node = WsNode(endpoint, "node1", on_req, on_msg)
+            srv.node = WsNode(endpoint, "node1", on_req, on_msg, unbounded)
             nodes.append(srv.node)
             srv.wait_log(r'node "node1" is available', timeout=10)
 

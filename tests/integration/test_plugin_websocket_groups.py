@@ -121,7 +121,7 @@ def test_5000_connections_one_broadcast(wsgw, tmp_path):
     def on_req(node, sid, v):
         node.pynode.join(sid, "all")
         joined.append(sid)
-    srv = wsgw(on_req=on_req, on_msg=None, workers=2)
+    srv = wsgw(on_req=on_req, on_msg=None, workers=2, unbounded=True)
     t0 = time.monotonic()
     many = JsProc("ws_many.js", [json.dumps({
         "url": srv.ws_url, "count": count, "concurrency": 250,
@@ -130,7 +130,12 @@ def test_5000_connections_one_broadcast(wsgw, tmp_path):
         ready = many.wait(lambda e: e["ev"] == "ready", 90, "all opened")
         assert (ready["opened"], ready["failed"]) == (count, 0), ready
         t_open = time.monotonic() - t0
-        assert wait_for(lambda: len(joined) == count, 30), len(joined)
+        if not wait_for(lambda: len(joined) == count, 30):
+            many.cmd(op="report")
+            rep = many.wait(lambda e: e["ev"] == "report", 10)
+            pytest.fail("the node got %d of %d upgrade requests; clients: "
+                        "%s\n%s" % (len(joined), count, rep,
+                                     srv.error_log()[-2000:]))
         time.sleep(1.0)       # the last joins are processed by the server
         srv.node.send(joined[0], "all:websocket", b"hello, all 5000")
         many.wait(lambda e: e["ev"] == "all", 30, "the broadcast everywhere")
@@ -143,8 +148,10 @@ def test_5000_connections_one_broadcast(wsgw, tmp_path):
         closed = many.wait(lambda e: e["ev"] == "closed", 60, "all closed")
         assert closed["count"] == count, closed
         assert closed["codes"] == {"1000": count}, closed
-        assert wait_for(lambda: len(srv.node.of_type("end")) >= count, 30), \
-            len(srv.node.of_type("end"))
+        if not wait_for(lambda: len(srv.node.of_type("end")) >= count, 30):
+            pytest.fail("the node got %d `end`s for %d closed connections"
+                        "\n%s" % (len(srv.node.of_type("end")), count,
+                                  srv.error_log()[-2000:]))
         ends = {s for s, _ in srv.node.of_type("end")}
         assert ends == set(joined)
         print("5000 clients: opened in %.1f s, all in %.1f s" % (

@@ -13,7 +13,7 @@
 //                                       received a message equal to expect
 // Commands on stdin (JSON lines):
 //   {"op": "report"}  -> {"ev": "report", "got", "messages", "wrong",
-//                         "closed", "opened"}
+//                         "closed", "opened", "failed", "codes"}
 //   {"op": "close"}   -> closes every connection (code 1000) and prints
 //                        {"ev": "closed", "count", "codes": {code: n}}
 //                        when all are closed, then exits.
@@ -138,7 +138,8 @@ rl.on('line', (line) => {
   if (!line.trim()) return;
   const cmd = JSON.parse(line);
   if (cmd.op === 'report') {
-    emit({ ev: 'report', got, messages, wrong, closed, opened, failed });
+    emit({ ev: 'report', got, messages, wrong, closed, opened, failed,
+           codes });
   } else if (cmd.op === 'close') {
     closing = true;
     for (const ws of socks) {
