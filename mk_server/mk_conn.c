@@ -246,13 +246,17 @@ void mk_conn_read(struct mk_conn *c)
 void mk_conn_set_deadline(struct mk_conn *c, uint64_t ms_from_now)
 {
     struct mk_timer_heap *h = mk_event_loop_timers(c->worker->loop);
+    uint64_t now = mk_event_loop_now(c->worker->loop);
 
+    if (c->close_by && (ms_from_now == 0 || now + ms_from_now > c->close_by)) {
+        ms_from_now = c->close_by > now ? c->close_by - now : 1;
+    }
     if (ms_from_now == 0) {
         c->deadline = 0;
         mk_timer_disarm(h, &c->timer);
         return;
     }
-    c->deadline = mk_event_loop_now(c->worker->loop) + ms_from_now;
+    c->deadline = now + ms_from_now;
     /* Lazy re-arm: a timer already due earlier re-checks when it fires,
      * so refreshing a deadline on every read costs no heap operation. */
     if (!mk_timer_is_armed(&c->timer) || c->timer.expire_ms > c->deadline) {
@@ -278,7 +282,7 @@ static void conn_on_timer(struct mk_timer *t, void *data)
         return;
     }
     c->deadline = 0;
-    if (c->state == MK_CONN_CLOSING) {
+    if (c->state == MK_CONN_CLOSING || (c->close_by && now >= c->close_by)) {
         if (!mk_list_is_empty(&c->wq)) {
             mk_info("[fd %d] send timeout, closing", c->ev.fd);
         }
@@ -871,6 +875,15 @@ void mk_conn_close_internal(struct mk_conn *c, int graceful)
         return;
     }
     conn_close_now(c);
+}
+
+void mk_conn_close_after(struct mk_conn *c, uint64_t ms)
+{
+    if (c->state == MK_CONN_CLOSED) {
+        return;
+    }
+    c->close_by = mk_event_loop_now(c->worker->loop) + (ms ? ms : 1);
+    mk_conn_set_deadline(c, ms ? ms : 1);
 }
 
 /* Public: takes effect at the end of the current handler or at the posted

@@ -147,6 +147,7 @@ struct mk_conn {
 
     struct mk_timer timer;
     uint64_t deadline;                   /* lazy: timer may fire earlier */
+    uint64_t close_by;                   /* mk_conn_close_after: hard limit */
 
     const struct mk_backend *backend;    /* an upgraded session's */
     void *backend_data;

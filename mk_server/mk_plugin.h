@@ -381,6 +381,11 @@ size_t mk_conn_queued(const struct mk_conn *c);
 int  mk_conn_flush(struct mk_conn *c);
 /* Close after the queue is flushed (graceful) or at once. */
 void mk_conn_close(struct mk_conn *c, int graceful);
+/* Closes at once `ms` from now whatever is still queued or unread; until
+ * then the connection and its protocol go on (a WebSocket waits for the
+ * client's answer to its close frame, maybe behind a slow reader's
+ * backlog). A later graceful close keeps this limit. */
+void mk_conn_close_after(struct mk_conn *c, uint64_t ms);
 /* Re-arms the connection's single timer; 0 disarms. */
 void mk_conn_timeout(struct mk_conn *c, uint64_t ms_from_now);
 

@@ -17,6 +17,7 @@
 #define WS_DEFLATE_MIN 64
 
 static atomic_uint_fast64_t ws_slow_count;
+static uint8_t ws_nothing[1];            /* the payload of an empty frame */
 
 /* The last broadcast frame this worker encoded (mk_msg_type: deliveries
  * of one fan-out share an id), so 10,000 members cost one frame, not
@@ -74,8 +75,8 @@ static int ws_write_frame(struct ws_conn *ws, int op, int rsv1,
     return len ? mk_conn_write(ws->c, p, len, MK_WRITE_COPY) : 0;
 }
 
-/* Queues our close frame (once), drops what the client sends after it,
- * and waits CloseTimeout for its answer. */
+/* Queues our close frame (once) and closes: what the client sends after
+ * it is read and dropped until its answer, for at most CloseTimeout. */
 static void ws_close(struct ws_conn *ws, unsigned code, const char *reason)
 {
     uint8_t payload[WS_CONTROL_MAX];
@@ -88,7 +89,9 @@ static void ws_close(struct ws_conn *ws, unsigned code, const char *reason)
     ws->discard = 1;
     n = ws_close_payload(payload, code, reason);
     ws_write_frame(ws, WS_OP_CLOSE, 0, payload, n);
-    mk_conn_timeout(ws->c, ws->set->close_timeout);
+    /* the client's answer ends it (ws_control); CloseTimeout bounds the
+     * wait, even behind a slow reader's backlog */
+    mk_conn_close_after(ws->c, ws->set->close_timeout);
 }
 
 /* A protocol error: the close frame with its code, then the connection
@@ -301,7 +304,7 @@ static int ws_control(struct ws_conn *ws, const uint8_t *p, size_t len)
         return ws_fail(ws, 1007, "close reason not UTF-8");
     }
     if (!ws->closing) {
-        ws_close(ws, code, NULL);        /* echo its code (5.5.1) */
+        ws_close(ws, code ? code : 1000, NULL);   /* echo its code (5.5.1) */
     }
     return MK_PROTO_CLOSE;               /* written, then the TCP close */
 }
@@ -368,9 +371,11 @@ static int ws_on_read(struct mk_conn *c)
             if (!ws->discard && ws_frame_check(ws) != MK_PROTO_OK) {
                 return MK_PROTO_CLOSE;
             }
-            if (ws->f.opcode >= WS_OP_CLOSE) {
-                continue;                /* whole control frames below */
+            if (ws->f.len > 0) {
+                continue;                /* the payload, from the new input */
             }
+            in.data = (char *) ws_nothing;
+            in.len = 0;                  /* no payload: handled below */
         }
         if (ws->f.opcode >= WS_OP_CLOSE) {
             if (in.len < ws->f.len) {

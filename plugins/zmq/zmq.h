@@ -76,6 +76,7 @@ enum zmq_wire_kind {
     ZMQ_WIRE_NO_NODE,                  /* gw -> worker: nobody to ask */
     ZMQ_WIRE_NODE_GONE,                /* gw -> worker: the node went OFF */
     ZMQ_WIRE_ACK,                      /* gw -> worker: body bytes sent on */
+    ZMQ_WIRE_BOUND,                    /* gw -> worker: an upgrade has a node */
 };
 
 struct zmq_wire {
@@ -84,6 +85,7 @@ struct zmq_wire {
     int worker;
     uint8_t sid[ZMQ_SID_LEN];
     const struct zmq_vconf *vc;        /* REQUEST: the request's site */
+    int upgrade;                       /* REQUEST: answer BOUND once bound */
     enum zmq_msg_type type;
     int routed;                        /* NODE: sent by another session's node */
     uint64_t acked;                    /* ACK: body bytes the node's queue took */

@@ -268,16 +268,20 @@ static void gw_request(struct zmq_gw *gw, struct zmq_wire *w)
         mk_warn("zmq: cannot queue a request for node %.*s: %s",
                 (int) b->node->id_len, b->node->id, zmq_strerror(errno));
         gw_fail(gw, b, ZMQ_WIRE_NO_NODE);
+        return;
+    }
+    if (w->upgrade) {
+        gw_tell(gw, w->sid, w->worker, ZMQ_WIRE_BOUND);
     }
 }
 
-/* A body piece goes out now, or waits behind those already held while
- * the node's queue is full (EAGAIN); the worker's window stops it reading
- * the client meanwhile, since held bytes are not acknowledged
- * (docs/zmq-gateway.md, backpressure). */
 /* A piece of a session's client-side stream for its node: request body
  * (empty: the end marker) or, on an upgraded session, a WebSocket message
- * (empty is a message). Both share the credit window and the order. */
+ * (empty is a message); both share the credit window and the order. It
+ * goes out now, or waits behind those already held while the node's queue
+ * is full (EAGAIN); the worker's window stops it reading the client
+ * meanwhile, since held bytes are not acknowledged (docs/zmq-gateway.md,
+ * backpressure). */
 static void gw_body(struct zmq_gw *gw, struct zmq_binding *b, zmq_msg_t *m,
                     enum zmq_msg_type type)
 {

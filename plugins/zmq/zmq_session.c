@@ -37,6 +37,7 @@ struct zmq_session {
     int body_held;                     /* we paused the request body */
     int upgraded;                      /* a WebSocket (any upgrade) session */
     int choosing;                      /* the 101 waits for the node's head */
+    int accepted;                      /* the 101 went out */
     struct mk_timer timer;             /* NodeTimeout until the head arrives */
 };
 
@@ -309,9 +310,11 @@ static int zmq_upgraded(struct zmq_session *s, struct mk_request *r,
 {
     struct zmq_wire *w;
 
+    mk_timer_disarm(zmq_self->timers, &s->timer);
     if (mk_request_upgrade_accept(r, choice, len) < 0) {
         return -1;
     }
+    s->accepted = 1;
     w = zmq_wire_new(ZMQ_WIRE_UPGRADED, s->sid);
     if (w) {
         zmq_to_gateway(w);
@@ -344,6 +347,7 @@ int zmq_session_request(struct zmq_conf *conf, struct mk_request *r,
     s->body_held = 0;                /* a new request is not paused */
     s->upgraded = mk_request_is_upgrade(r);
     s->choosing = mk_request_upgrade_wants_choice(r);
+    s->accepted = 0;
     mk_buf_init(&b);
     if (zmq_packet(r, &b) < 0) {
         mk_buf_release(&b);
@@ -358,15 +362,10 @@ int zmq_session_request(struct zmq_conf *conf, struct mk_request *r,
     memcpy(zmq_msg_data(&w->payload), b.data, b.len);
     mk_buf_release(&b);
     w->vc = vc;
+    w->upgrade = s->upgraded;        /* the gateway says when it is bound */
     zmq_to_gateway(w);
     if (s->upgraded) {
         mk_conn_set_backend(s->conn, &zmq_backend, s);
-        if (!s->choosing) {
-            /* BlastBeat's order (spec 7.1): the 101 needs nothing from
-             * the node, which gets the packet as the client gets the 101 */
-            return zmq_upgraded(s, r, NULL, 0) < 0 ? MK_STAGE_CLOSE
-                                                   : MK_STAGE_HANDLED;
-        }
     }
     mk_timer_arm(zmq_self->timers, &s->timer,
                  mk_event_loop_now(zmq_self->loop) + vc->node_timeout);
@@ -447,7 +446,7 @@ static void zmq_body_resume(struct zmq_session *s)
 {
     if (s->body_held) {
         s->body_held = 0;
-        if (s->upgraded && !s->r) {
+        if (s->accepted && !s->r) {
             mk_conn_backend_ready(s->conn);
         }
         else if (s->r) {
@@ -469,7 +468,7 @@ static void zmq_body_acked(struct zmq_session *s, uint64_t n)
 static void zmq_fail(struct zmq_session *s, int status)
 {
     mk_timer_disarm(zmq_self->timers, &s->timer);
-    if (s->upgraded && !s->choosing) {
+    if (s->accepted) {
         mk_conn_backend_end(s->conn, 1);     /* no status line left to use */
         return;
     }
@@ -661,7 +660,7 @@ static void zmq_apply(struct zmq_session *s, struct zmq_wire *w)
             return;
         }
     }
-    if (s->upgraded && !s->choosing) {
+    if (s->accepted) {
         zmq_apply_upgraded(s, w);
         return;
     }
@@ -719,6 +718,14 @@ static void zmq_on_inbox(struct mk_channel *ch, struct mk_channel_msg *msg)
 
     if (s && w->kind == ZMQ_WIRE_NO_NODE) {
         zmq_fail(s, 503);
+    }
+    else if (s && w->kind == ZMQ_WIRE_BOUND) {
+        /* a node has the upgrade request: BlastBeat's order (spec 7.1),
+         * the 101 needs nothing more from it, unless it is to choose */
+        if (s->upgraded && !s->choosing && !s->accepted && s->r &&
+            zmq_upgraded(s, s->r, NULL, 0) < 0) {
+            mk_conn_close(s->conn, 0);
+        }
     }
     else if (s && w->kind == ZMQ_WIRE_NODE_GONE) {
         zmq_fail(s, 502);

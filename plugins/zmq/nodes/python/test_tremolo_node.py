@@ -246,7 +246,7 @@ def test_dispatch_and_discards(gw_factory):
     g.send(SID2, b"body", b"abc")
     g.send(SID2, b"body", b"")
     g.send(SID2, b"websocket", b"hi")
-    g.send(SID2, b"websocket/binary", b"\x00\xff")  # Recorder: on_websocket
+    g.send(SID2, b"websocket/binary", b"\x00\xff")  # default: on_message
     g.send(SID2, b"msg", b"m")
     g.send(SID2, b"socket.io/event", b"e")
     g.send(SID2, b"end")
@@ -255,7 +255,8 @@ def test_dispatch_and_discards(gw_factory):
     assert ev[0][2]["PATH_INFO"] == "/p"
     assert ev[1:] == [("body", SID2, b"abc"), ("body_end", SID2),
                       ("websocket", SID2, b"hi"),
-                      ("websocket", SID2, b"\x00\xff"), ("msg", SID2, b"m"),
+                      ("other", SID2, "websocket/binary", b"\x00\xff"),
+                      ("msg", SID2, b"m"),
                       ("other", SID2, "socket.io/event", b"e"), ("end", SID2)]
     time.sleep(0.1)
     assert len(rec.events) == 8

@@ -220,8 +220,8 @@ class Handler:
     def on_websocket_binary(self, sid, data):
         """A binary WebSocket message, when the site says `BinaryMessages
         websocket/binary` (else binary messages come to on_websocket).
-        Default: on_websocket, so a simple echo node needs only that."""
-        self.on_websocket(sid, data)
+        Default: on_message(sid, "websocket/binary", data)."""
+        self.on_message(sid, "websocket/binary", data)
 
     def on_spawn(self):
         """The gateway restarted: every old sid is gone."""
