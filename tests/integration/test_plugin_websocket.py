@@ -1061,7 +1061,7 @@ def shared_srv(tmp_path_factory):
     endpoint = "tcp://127.0.0.1:%d" % free_port()
     srv = tremolo_harness.Tremolo(
         d, server=BASE_SERVER,
-        sites={"default": ws_site("MaxMessageSize 64K\nCloseTimeout 1s")},
+        sites={"default": ws_site("MaxMessageSize 64K\nCloseTimeout 3s")},
         plugins=("liana", "zmq", "websocket"),
         plugin_confs={"zmq": zmq_conf(endpoint)})
     srv.start()
@@ -1245,21 +1245,21 @@ def test_node_end_closes_with_1000(shared):
     t0 = time.monotonic()
     ws.reply_close(1000)
     assert ws.expect_eof(3) == b""
-    assert time.monotonic() - t0 < 0.9     # at the answer, not CloseTimeout
+    assert time.monotonic() - t0 < 2       # at the answer, not CloseTimeout
     shared.node.wait_end(sid)
 
 
 def test_node_end_without_answer_closes_at_close_timeout(shared):
-    """CloseTimeout 1s on this site: a client that never answers the close
+    """CloseTimeout 3s on this site: a client that never answers the close
     is dropped after about that long (not at once, not never)."""
     ws, sid = connect(shared)
     shared.node.send(sid, "end")
     f = ws.expect_close()
     t0 = time.monotonic()
     assert f.close_code == 1000
-    assert ws.expect_eof(5) == b""
+    assert ws.expect_eof(8) == b""
     waited = time.monotonic() - t0
-    assert 0.6 < waited < 4, waited
+    assert 2.4 < waited < 7, "closed %.2f s after the close frame" % waited
     shared.node.wait_end(sid)
 
 
