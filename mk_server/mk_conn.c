@@ -443,7 +443,27 @@ static struct mk_chunk *conn_chunk_new(struct mk_conn *c, size_t inline_len)
     struct mk_chunk *ch;
     size_t room = MK_CHUNK_BLOCK_SIZE - sizeof(struct mk_chunk);
 
-    if (inline_len <= room) {
+    if (inline_len == 0) {
+        /* it points elsewhere (a shared broadcast frame, a file): the
+         * header alone, not a 16 KiB block a broadcast to 10,000 clients
+         * would fault in 10,000 times */
+        ch = mk_mem_alloc(sizeof(*ch));
+        if (!ch) {
+            return NULL;
+        }
+        memset(ch, 0, sizeof(*ch));
+    }
+    else if (inline_len <= MK_CHUNK_SMALL) {
+        /* a frame or a response head: a burst to thousands of clients at
+         * once would overflow the pool of 16 KiB blocks */
+        ch = mk_mem_alloc(sizeof(*ch) + MK_CHUNK_SMALL);
+        if (!ch) {
+            return NULL;
+        }
+        memset(ch, 0, sizeof(*ch));
+        ch->cap = MK_CHUNK_SMALL;
+    }
+    else if (inline_len <= room) {
         ch = mk_worker_chunk_get(c->worker);
         if (!ch) {
             return NULL;

@@ -21,6 +21,7 @@
 
 #define MK_CONN_BUF_SIZE     8192     /* first read buffer */
 #define MK_CHUNK_BLOCK_SIZE  16384    /* pooled write-queue block (with header) */
+#define MK_CHUNK_SMALL       1024     /* inline room of an unpooled small chunk */
 #define MK_POOL_MAX          64       /* free-list depth per kind per worker */
 
 /* ---- Write queue ---------------------------------------------------- */

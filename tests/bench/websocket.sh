@@ -141,7 +141,7 @@ start_tremolo() {
     cat > "$dir/tremolo.conf" <<EOF
 [SERVER]
     Listen 127.0.0.1:$port
-    Workers 1
+    Workers ${TREMOLO_WORKERS:-1}
     ErrorLog $dir/error.log
     LogLevel warn
     MimeTypes $REPO/conf/mime.types
@@ -484,18 +484,25 @@ memory() {
 
 # ---------------------------------------------------------------- 3. broadcast
 
+# broadcast WORKERS SERVER_CPUS CLIENT_CPUS LABEL ("" CPUs: unpinned)
 broadcast() {
+    local workers=$1 scpus=$2 ccpus=$3 label=$4 cpin=()
     local out="$TMP/bcast.out" i line t0 t1 r p99s=() maxs=() cp99s=() got bad=0
+    [ -n "$ccpus" ] && cpin=(taskset -c "$ccpus")
     echo
-    echo "== 3. broadcast: $BCAST members of one group, $BCAST_ROUNDS broadcasts, Tremolo only"
+    echo "== 3. broadcast ($label): $BCAST members of one group, $BCAST_ROUNDS broadcasts, Tremolo only"
     echo "   (nginx has no groups: fan-out is the application's job behind it, so there is no peer figure)"
-    echo "   Tremolo and the node on CPU 0, ws_client on CPU 1; latency = CLOCK_MONOTONIC from the node's"
-    echo "   send of [sid, \"all:websocket\", ...] (or from the trigger leaving the client) to a member's read"
-    if ! start_slot bcast tremolo 0 bcast; then
+    echo "   Tremolo ($workers worker(s)) and the node on CPU ${scpus:-any}, ws_client on CPU ${ccpus:-any};"
+    echo "   latency = CLOCK_MONOTONIC from the node's send of [sid, \"all:websocket\", ...]"
+    echo "   (or from the trigger leaving the client) to a member's read"
+    TREMOLO_WORKERS=$workers
+    if ! start_slot bcast tremolo "$scpus" bcast; then
+        TREMOLO_WORKERS=1
         echo "NOT MEASURED: tremolo did not start"; STATUS=1
         SUMMARY+=("broadcast: not measured"); stop_slot bcast; return 0
     fi
-    taskset -c 1 "$CLIENT" bcast "$BCAST" "$BCAST_ROUNDS" 127.0.0.1 "${PORT[bcast]}" \
+    TREMOLO_WORKERS=1
+    "${cpin[@]}" "$CLIENT" bcast "$BCAST" "$BCAST_ROUNDS" 127.0.0.1 "${PORT[bcast]}" \
         "$URL_PATH" > "$out" 2> "$out.err" &
     CLIENT_PID=$!
     for ((i = 0; i < 1400; i++)); do
@@ -536,7 +543,7 @@ broadcast() {
          "worst max $mmax ms"
     echo "Tremolo CPU per delivered frame: $cpu us ($((t1 - t0)) ticks for $BCAST_ROUNDS broadcasts)"
     tgt=$(awk -v p="$mp99" 'BEGIN { if (p == "-") print "not measured"; else print (p < 100 ? "met" : "MISSED") }')
-    SUMMARY+=("broadcast to $BCAST p99 $mp99 ms, max $mmax ms, $cpu us CPU/member (target p99 < 100 ms: $tgt)")
+    SUMMARY+=("broadcast ($label) to $BCAST p99 $mp99 ms, max $mmax ms, $cpu us CPU/member (target p99 < 100 ms: $tgt)")
 }
 
 # ---------------------------------------------------------------- main
@@ -554,7 +561,12 @@ echo "load average at start: $LOAD$(awk -v l="$LOAD" 'BEGIN { if (l > 0.5) print
 
 echo_scenario
 [ "$IDLE" -gt 0 ] && memory
-[ "$BCAST" -gt 0 ] && broadcast
+if [ "$BCAST" -gt 0 ]; then
+    broadcast 1 0 1 "1 worker pinned"
+    # BENCHMARKING.md: also the 2-worker unpinned run, labelled as such:
+    # members spread over both workers, mixed with the client's load
+    broadcast 2 "" "" "2 workers unpinned"
+fi
 
 echo
 echo "load average at end: $(cut -d' ' -f1 /proc/loadavg)"
