@@ -349,9 +349,19 @@ static void gw_flush_held(struct zmq_gw *gw)
             }
             mk_list_del(&p->_head);
             zmq_msg_close(&p->m);
+            if (p->type == ZMQ_MSG_END) {
+                mk_mem_free(p);          /* the last: the session is over */
+                mk_list_del(&b->_blocked);
+                gw_unbind(gw, b->sid);
+                b = NULL;
+                break;
+            }
             mk_mem_free(p);
             b->held_bytes -= len;
             gw_sent_body(gw, b, len, end);
+        }
+        if (!b) {
+            continue;
         }
         if (!mk_list_is_empty(&b->held)) {
             if (errno != EAGAIN) {
@@ -360,6 +370,31 @@ static void gw_flush_held(struct zmq_gw *gw)
             continue;
         }
         mk_list_del(&b->_blocked);
+    }
+}
+
+/* The session is gone: its node hears `end` after what is still held
+ * back for it, and a full node queue (5,000 clients leaving at once)
+ * delays the `end` instead of losing it. */
+static void gw_end(struct zmq_gw *gw, struct zmq_binding *b)
+{
+    int first = mk_list_is_empty(&b->held);
+    zmq_msg_t none;
+
+    if (first && (gw_send(gw, b->node, b->sid, "end", NULL) == 0 ||
+                  errno != EAGAIN)) {
+        gw_unbind(gw, b->sid);
+        return;
+    }
+    zmq_msg_init(&none);
+    if (gw_piece_add(&b->held, &none, ZMQ_MSG_END) < 0) {
+        zmq_msg_close(&none);
+        gw_unbind(gw, b->sid);
+        return;
+    }
+    zmq_msg_close(&none);
+    if (first) {
+        mk_list_add(&b->_blocked, &gw->blocked);
     }
 }
 
@@ -416,8 +451,7 @@ static void gw_on_inbox(struct mk_channel *ch, struct mk_channel_msg *msg)
     case ZMQ_WIRE_END:
         b = mk_hash_get(gw->bindings, (const char *) w->sid, ZMQ_SID_LEN);
         if (b) {
-            gw_send(gw, b->node, w->sid, "end", NULL);
-            gw_unbind(gw, w->sid);
+            gw_end(gw, b);
         }
         break;
     default:

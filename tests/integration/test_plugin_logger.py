@@ -22,6 +22,17 @@ def logger(access_log="access.log", fmt="combined"):
                       % (access_log, fmt)}
 
 
+def open_files(pid):
+    """The paths of the files process pid has open."""
+    out = []
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            out.append(os.readlink("/proc/%d/fd/%s" % (pid, fd)))
+        except OSError:
+            pass
+    return out
+
+
 def lines_of(path, n, timeout=5):
     """Waits until `path` holds at least n lines; returns them."""
     def read():
@@ -117,7 +128,11 @@ def test_usr1_reopens_after_rename(tremolo):
     # Until USR1 the server keeps writing to the renamed file.
     assert len(lines_of(rotated, 2)) == 2
     srv.signal(signal.SIGUSR1)
-    assert wait_for(log.exists, 5), "access.log not reopened after USR1"
+    # The new file exists as soon as the master opens it, a moment before
+    # it takes the old descriptor's place: wait until the server's
+    # descriptor names the new file, not until the file exists.
+    assert wait_for(lambda: str(log) in open_files(srv.pid), 5), \
+        "access.log not reopened after USR1"
     assert srv.get("/index.html?n=3")[0] == 200
     new = lines_of(log, 1)
     assert len(new) == 1 and "n=3" in new[0]
