@@ -41,6 +41,7 @@
 #include "mk_server/mk_server.h"
 #include "plugins/tls/tls.c"
 #include "plugins/tls/tls_io.c"
+#include "plugins/tls/tls_wire.c"
 
 #define FUZZ_DEEP_EVERY 512
 
@@ -198,7 +199,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(t != NULL);
     mbedtls_ssl_init(&t->ssl);
     FUZZ_CHECK(mbedtls_ssl_setup(&t->ssl, &fuzz_tc.ssl) == 0);
-    t->fd = -1;
+    t->wire.fd = -1;
     t->fallback = tls_vhost_cert(fuzz_srv.default_vhost);
     mbedtls_ssl_set_bio(&t->ssl, &bio, fuzz_bio_send, fuzz_bio_recv, NULL);
     deep = execs++ % FUZZ_DEEP_EVERY == 0;
