@@ -206,29 +206,11 @@ static int ws_is_token_char(char ch)
     return ch != ',' && ch != ' ' && ch != '\t';
 }
 
-/* Whether a comma-separated header value lists `tok` (case-insensitive:
- * Upgrade and Connection tokens are). */
-static int ws_list_has(struct mk_ptr v, const char *tok)
-{
-    size_t i = 0, start, tlen = strlen(tok);
-
-    while (i < v.len) {
-        while (i < v.len && !ws_is_token_char(v.data[i])) {
-            i++;
-        }
-        start = i;
-        while (i < v.len && ws_is_token_char(v.data[i])) {
-            i++;
-        }
-        if (i - start == tlen && strncasecmp(v.data + start, tok, tlen) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* The same, case-sensitive and exact: subprotocol names are. */
-static int ws_list_has_exact(struct mk_ptr v, const char *tok, size_t tlen)
+/* Whether a comma-separated header value lists tok[0..tlen): Upgrade and
+ * Connection tokens compare case-insensitively, subprotocol names
+ * exactly. */
+static int ws_list_find(struct mk_ptr v, const char *tok, size_t tlen,
+                        int exact)
 {
     size_t i = 0, start;
 
@@ -240,11 +222,23 @@ static int ws_list_has_exact(struct mk_ptr v, const char *tok, size_t tlen)
         while (i < v.len && ws_is_token_char(v.data[i])) {
             i++;
         }
-        if (i - start == tlen && tlen && memcmp(v.data + start, tok, tlen) == 0) {
+        if (i - start == tlen && tlen &&
+            (exact ? memcmp(v.data + start, tok, tlen) == 0
+                   : strncasecmp(v.data + start, tok, tlen) == 0)) {
             return 1;
         }
     }
     return 0;
+}
+
+static int ws_list_has(struct mk_ptr v, const char *tok)
+{
+    return ws_list_find(v, tok, strlen(tok), 0);
+}
+
+static int ws_list_has_exact(struct mk_ptr v, const char *tok, size_t tlen)
+{
+    return ws_list_find(v, tok, tlen, 1);
 }
 
 static struct mk_ptr ws_trim(struct mk_ptr v)
