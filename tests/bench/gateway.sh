@@ -97,17 +97,6 @@ spawn() {
     PIDS[$slot]="${PIDS[$slot]:-} $!"
 }
 
-# wait_log FILE TEXT PID SECONDS: wait until FILE contains TEXT.
-wait_log() {
-    local file=$1 text=$2 pid=$3 secs=$4 i
-    for ((i = 0; i < secs * 20; i++)); do
-        grep -qF -- "$text" "$file" 2>/dev/null && return 0
-        kill -0 "$pid" 2>/dev/null || return 1
-        sleep 0.05
-    done
-    return 1
-}
-
 # start_tremolo SLOT WORKERS CPUS NODEKIND NNODES: Tremolo with the zmq
 # gateway and NNODES nodes (c or py) named bench-1..N, matched by the
 # site's "Node bench-*" (zero-config). Ready when every node is announced
@@ -138,7 +127,7 @@ EOF
     spawn "$slot" "$cpus" "$TREMOLO" -c "$dir/tremolo.conf" > "$dir/stdout.log" 2>&1
     PORT[$slot]=$port
     root=${PIDS[$slot]# }
-    wait_log "$dir/error.log" "zmq: nodes connect to" "$root" 10 || return 1
+    bench_wait_file "$dir/error.log" "zmq: nodes connect to" "$root" 10 || return 1
     for ((i = 1; i <= nnodes; i++)); do
         if [ "$kind" = c ]; then
             spawn "$slot" "$cpus" "$C_NODE" "bench-$i" "tcp://127.0.0.1:$zport" \
@@ -150,7 +139,7 @@ EOF
         fi
     done
     for ((i = 1; i <= nnodes; i++)); do
-        wait_log "$dir/error.log" "node \"bench-$i\" is available" "$root" 15 || return 1
+        bench_wait_file "$dir/error.log" "node \"bench-$i\" is available" "$root" 15 || return 1
     done
     bench_wait_http "http://127.0.0.1:$port/" "$root" 10
 }

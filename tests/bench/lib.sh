@@ -267,3 +267,15 @@ bench_rounds() {
     echo "  us/req $mu  ($(better "$mu" low "$A" "$B"))"
     BENCH_RATIOS="req/s x$mr, p99 x$mp, CPU/req x$mu"
 }
+
+# bench_wait_file FILE TEXT PID SECONDS: wait until FILE contains TEXT;
+# fails at once when PID is gone.
+bench_wait_file() {
+    local file=$1 text=$2 pid=$3 secs=$4 i
+    for ((i = 0; i < secs * 20; i++)); do
+        grep -qF -- "$text" "$file" 2>/dev/null && return 0
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}

@@ -101,17 +101,6 @@ cc -O2 -o "$NODE_BIN" tests/bench/ws_echo_node.c -lzmq
 
 # ---------------------------------------------------------------- stacks
 
-# wait_file FILE TEXT PID SECONDS: wait until FILE contains TEXT.
-wait_file() {
-    local file=$1 text=$2 pid=$3 secs=$4 i
-    for ((i = 0; i < secs * 20; i++)); do
-        grep -qF -- "$text" "$file" 2>/dev/null && return 0
-        kill -0 "$pid" 2>/dev/null || return 1
-        sleep 0.05
-    done
-    return 1
-}
-
 # wait_ws SLOT SECONDS: until one WebSocket echo goes through the stack
 # (handshake checked, echo byte for byte): the server listens and its
 # backend is available.
@@ -192,7 +181,7 @@ start_nginx() {
         NODE_PATH=$WS_MODULES "${pin[@]}" "$NODEJS" "$REPO/tests/bench/ws_echo_server.js" \
             "$bport" > "$dir/ws.log" 2>&1 < /dev/null &
         BACK[$slot]=$!
-        wait_file "$dir/ws.log" "listening" "${BACK[$slot]}" 15 || return 1
+        bench_wait_file "$dir/ws.log" "listening" "${BACK[$slot]}" 15 || return 1
     fi
     cat > "$dir/nginx.conf" <<EOF
 daemon off;
