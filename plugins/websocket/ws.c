@@ -454,6 +454,13 @@ static int ws_on_request(void *conf, struct mk_request *r)
     return MK_STAGE_NEXT;
 }
 
+static void ws_worker_exit(void *conf, struct mk_worker *w)
+{
+    (void) conf;
+    (void) w;
+    ws_worker_release();
+}
+
 static const struct mk_msg_type ws_msg_types[] = {
     { "websocket", ws_on_node_message },
     { "websocket/binary", ws_on_node_message },
@@ -469,6 +476,7 @@ MK_PLUGIN_EXPORT const struct mk_plugin mk_plugin_websocket = {
     .conf_check      = ws_conf_check,
     .vhost_keys      = ws_vhost_keys,
     .vhost_conf_size = sizeof(struct ws_vconf),
+    .worker_exit     = ws_worker_exit,
     .on_request      = ws_on_request,
     .msg_types       = ws_msg_types,
 };

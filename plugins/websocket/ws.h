@@ -80,8 +80,8 @@ struct ws_conn *ws_conn_create(struct mk_conn *c, const struct ws_settings *set,
                                atomic_size_t *deflate_used, size_t reserved);
 void ws_on_node_message(void *conf, struct mk_conn *c, const char *type,
                         const void *body, size_t len, uint64_t share);
-/* The process's count of slow readers closed, for the log line. */
-uint64_t ws_slow_readers(void);
+/* Worker exit: drops the worker's last broadcast frame. */
+void ws_worker_release(void);
 
 extern const struct mk_plugin mk_plugin_websocket;
 

@@ -28,9 +28,11 @@ static _Thread_local struct {
     struct mk_shared_buf *frame;
 } ws_bcast;
 
-uint64_t ws_slow_readers(void)
+void ws_worker_release(void)
 {
-    return atomic_load(&ws_slow_count);
+    mk_shared_buf_release(ws_bcast.frame);
+    ws_bcast.frame = NULL;
+    ws_bcast.share = 0;
 }
 
 static uint64_t ws_now(const struct ws_conn *ws)
