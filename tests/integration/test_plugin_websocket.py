@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import queue
+import random
 import resource
 import select
 import shutil
@@ -953,6 +954,51 @@ def test_frame_split_across_writes(wsgw, split):
     time.sleep(0.2)
     ws.send(f[3:])
     ws.expect_message(TEXT, b"small frame")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_stream_cut_at_random_points(wsgw, seed):
+    """A long stream of frames (messages of 0 to 20,000 bytes, some in
+    fragments with pings between them) sent in random pieces: every message
+    comes back whole and in order, every ping gets its pong. The reader
+    must keep its place in a frame across any cut."""
+    rng = random.Random(seed)
+    srv = wsgw()
+    ws, _ = connect(srv)
+    stream, messages, pings = b"", [], []
+    for i in range(60):
+        size = rng.choice([0, 1, 125, 126, 300, 4000, 65535, 70000]) \
+            if i % 7 == 0 else rng.randrange(0, 20000)
+        text = bytes(rng.choice(b"abcdefghij ") for _ in range(size))
+        messages.append(text)
+        cuts = sorted(rng.sample(range(1, size), min(size - 1, rng.randrange(0, 4)))) \
+            if size > 1 else []
+        parts = [text[a:b] for a, b in zip([0] + cuts, cuts + [size])]
+        for k, part in enumerate(parts):
+            stream += frame(TEXT if k == 0 else CONT, part,
+                            fin=(k == len(parts) - 1))
+            if k < len(parts) - 1 and rng.random() < 0.5:
+                payload = b"p%d.%d" % (i, k)
+                pings.append(payload)
+                stream += frame(PING, payload)
+    pos = 0
+    while pos < len(stream):
+        n = rng.choice([1, 2, 7, 100, 1500, 9000, 40000])
+        ws.send(stream[pos:pos + n])
+        pos += n
+        if rng.random() < 0.05:
+            time.sleep(0.01)
+    got, pongs = [], []
+    while len(got) < len(messages) or len(pongs) < len(pings):
+        f = ws.recv_message(timeout=10)
+        if f.opcode == PONG:
+            pongs.append(f.payload)
+            continue
+        assert f.opcode == TEXT, f
+        got.append(f.payload)
+    assert [len(m) for m in got] == [len(m) for m in messages]
+    assert got == messages
+    assert pongs == pings
 
 
 def test_frames_in_the_upgrade_write_while_the_node_chooses(wsgw):
