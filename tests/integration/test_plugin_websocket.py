@@ -35,6 +35,7 @@ import urllib.parse
 import pytest
 
 import tremolo_harness
+from plugin_util import wait_for
 from tremolo_harness import HOST, free_port, parse_one
 
 SRC = tremolo_harness.src_dir()
@@ -45,15 +46,6 @@ from tremolo_node import Handler, Node as PyNode  # noqa: E402
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 CONT, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
-
-
-def wait_for(pred, timeout=5.0, step=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return bool(pred())
 
 
 # ---- frames (client side: masked) ----------------------------------------
