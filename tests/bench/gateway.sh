@@ -43,14 +43,8 @@ BODY='hello, world
 '
 
 bench_require wrk curl ss taskset cc
-if [ ! -x "$TREMOLO" ]; then
-    echo "gateway.sh: $TREMOLO not built (run make)" >&2
-    exit 1
-fi
-if [ "$(nproc)" -lt 2 ]; then
-    echo "gateway.sh: needs 2 CPUs (stack on CPU 0, wrk on CPU 1)" >&2
-    exit 1
-fi
+bench_need_tremolo
+bench_need_2cpus "stack on CPU 0, wrk on CPU 1"
 bench_raise_nofile 65536
 export LOGNAME=${LOGNAME:-root}  # mongrel2 complains without it
 

@@ -279,3 +279,19 @@ bench_wait_file() {
     done
     return 1
 }
+
+# bench_need_tremolo: the server binary ($TREMOLO) is built, or the
+# script ends saying so.
+bench_need_tremolo() {
+    [ -x "$TREMOLO" ] && return 0
+    echo "$(basename "$0"): $TREMOLO not built (run make)" >&2
+    exit 1
+}
+
+# bench_need_2cpus WHAT: at least 2 CPUs (WHAT: what runs where), or the
+# script ends saying so.
+bench_need_2cpus() {
+    [ "$(nproc)" -ge 2 ] && return 0
+    echo "$(basename "$0"): needs 2 CPUs ($1)" >&2
+    exit 1
+}

@@ -39,15 +39,9 @@ command -v strace >/dev/null || SYSCALLS=0
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 bench_require wrk curl ss taskset cc "$NGINX"
-if [ "$SELFTEST" != 1 ] && [ ! -x "$TREMOLO" ]; then
-    echo "static.sh: $TREMOLO not built (run make)" >&2
-    exit 1
-fi
+[ "$SELFTEST" = 1 ] || bench_need_tremolo
+bench_need_2cpus "server on CPU 0, wrk on CPU 1"
 NCPU=$(nproc)
-if [ "$NCPU" -lt 2 ]; then
-    echo "static.sh: needs 2 CPUs (server on CPU 0, wrk on CPU 1)" >&2
-    exit 1
-fi
 
 bench_raise_nofile 65536
 NOFILE=$(ulimit -n)

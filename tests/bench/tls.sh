@@ -37,8 +37,8 @@ PYTHON=/usr/bin/python3
 CIPHER=ECDHE-ECDSA-AES128-GCM-SHA256
 
 bench_require wrk curl openssl taskset cc "$NGINX" "$PYTHON"
-[ -x "$TREMOLO" ] || { echo "tls.sh: $TREMOLO not built (run make)" >&2; exit 1; }
-[ "$(nproc)" -ge 2 ] || { echo "tls.sh: needs 2 CPUs" >&2; exit 1; }
+bench_need_tremolo
+bench_need_2cpus "server on CPU 0, load on CPU 1"
 bench_raise_nofile 65536
 
 TMP=$(mktemp -d /tmp/tremolo-tlsbench.XXXXXX)

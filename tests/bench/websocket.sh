@@ -55,14 +55,8 @@ NGINX_WCONNS=25000               # 2 per proxied connection (client + upstream)
 URL_PATH=/ws
 
 bench_require curl ss taskset cc
-if [ ! -x "$TREMOLO" ]; then
-    echo "websocket.sh: $TREMOLO not built (run make)" >&2
-    exit 1
-fi
-if [ "$(nproc)" -lt 2 ]; then
-    echo "websocket.sh: needs 2 CPUs (stack on CPU 0, client on CPU 1)" >&2
-    exit 1
-fi
+bench_need_tremolo
+bench_need_2cpus "stack on CPU 0, client on CPU 1"
 HAVE_PEER=1
 PEER_WHY=""
 if [ ! -x "$NGINX" ]; then
