@@ -443,25 +443,19 @@ static struct mk_chunk *conn_chunk_new(struct mk_conn *c, size_t inline_len)
     struct mk_chunk *ch;
     size_t room = MK_CHUNK_BLOCK_SIZE - sizeof(struct mk_chunk);
 
-    if (inline_len == 0) {
-        /* it points elsewhere (a shared broadcast frame, a file): the
-         * header alone, not a 16 KiB block a broadcast to 10,000 clients
-         * would fault in 10,000 times */
-        ch = mk_mem_alloc(sizeof(*ch));
+    if (inline_len <= MK_CHUNK_SMALL) {
+        /* A header alone when the bytes live elsewhere (a shared broadcast
+         * frame, a file), else a small inline room (a frame, a response
+         * head): not a 16 KiB block from a pool of 64 that a broadcast to
+         * 10,000 clients would overflow and fault in 10,000 times. */
+        size_t cap = inline_len ? MK_CHUNK_SMALL : 0;
+
+        ch = mk_mem_alloc(sizeof(*ch) + cap);
         if (!ch) {
             return NULL;
         }
         memset(ch, 0, sizeof(*ch));
-    }
-    else if (inline_len <= MK_CHUNK_SMALL) {
-        /* a frame or a response head: a burst to thousands of clients at
-         * once would overflow the pool of 16 KiB blocks */
-        ch = mk_mem_alloc(sizeof(*ch) + MK_CHUNK_SMALL);
-        if (!ch) {
-            return NULL;
-        }
-        memset(ch, 0, sizeof(*ch));
-        ch->cap = MK_CHUNK_SMALL;
+        ch->cap = cap;
     }
     else if (inline_len <= room) {
         ch = mk_worker_chunk_get(c->worker);
@@ -597,15 +591,9 @@ int mk_conn_write_file(struct mk_conn *c, int fd, off_t offset, size_t len,
 
 struct mk_shared_buf *mk_shared_buf_create(const void *data, size_t len)
 {
-    struct mk_shared_buf *sb = mk_mem_alloc(sizeof(*sb) + len);
+    struct iovec iov = { (void *) data, len };
 
-    if (!sb) {
-        return NULL;
-    }
-    atomic_init(&sb->refs, 1);
-    sb->len = len;
-    memcpy(sb->data, data, len);
-    return sb;
+    return mk_shared_buf_createv(&iov, 1);
 }
 
 struct mk_shared_buf *mk_shared_buf_createv(const struct iovec *iov,
@@ -902,8 +890,11 @@ void mk_conn_close_after(struct mk_conn *c, uint64_t ms)
     if (c->state == MK_CONN_CLOSED) {
         return;
     }
-    c->close_by = mk_event_loop_now(c->worker->loop) + (ms ? ms : 1);
-    mk_conn_set_deadline(c, ms ? ms : 1);
+    if (ms == 0) {
+        ms = 1;                          /* 0 would disarm the timer */
+    }
+    c->close_by = mk_event_loop_now(c->worker->loop) + ms;
+    mk_conn_set_deadline(c, ms);
 }
 
 /* Public: takes effect at the end of the current handler or at the posted

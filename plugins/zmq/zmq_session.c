@@ -271,6 +271,28 @@ static int zmq_refuse(struct mk_request *r, int status)
                                             : MK_STAGE_HANDLED;
 }
 
+/* One piece of the session's client-side stream (request body, or a
+ * WebSocket message) on its way to the node, counted against the credit
+ * window. -1 without memory, 1 when the window is now full (the caller
+ * stops reading its client until the gateway's ACK), else 0. */
+static int zmq_post_piece(struct zmq_session *s, enum zmq_msg_type type,
+                          const void *data, size_t len)
+{
+    struct zmq_wire *w = zmq_wire_new(ZMQ_WIRE_BODY, s->sid);
+
+    if (!w || zmq_msg_init_size(&w->payload, len) < 0) {
+        mk_mem_free(w);
+        return -1;
+    }
+    if (len) {
+        memcpy(zmq_msg_data(&w->payload), data, len);
+    }
+    w->type = type;
+    zmq_to_gateway(w);
+    s->body_posted += len;
+    return s->body_posted - s->body_acked > ZMQ_BODY_WINDOW;
+}
+
 /* An upgraded session's client messages (mk_backend): in order with, and
  * under the same credit window as, request bodies. */
 static int zmq_backend_send(void *data, struct mk_conn *c, const char *type,
@@ -278,28 +300,17 @@ static int zmq_backend_send(void *data, struct mk_conn *c, const char *type,
 {
     struct zmq_session *s = data;
     enum zmq_msg_type t = zmq_msg_type(type, strlen(type));
-    struct zmq_wire *w;
+    int full;
 
     (void) c;
     if (t != ZMQ_MSG_WEBSOCKET && t != ZMQ_MSG_WEBSOCKET_BINARY) {
         return -1;                   /* only what nodes know to receive */
     }
-    w = zmq_wire_new(ZMQ_WIRE_BODY, s->sid);
-    if (!w || zmq_msg_init_size(&w->payload, len) < 0) {
-        mk_mem_free(w);
-        return -1;
-    }
-    if (len) {
-        memcpy(zmq_msg_data(&w->payload), body, len);
-    }
-    w->type = t;
-    zmq_to_gateway(w);
-    s->body_posted += len;
-    if (s->body_posted - s->body_acked > ZMQ_BODY_WINDOW) {
+    full = zmq_post_piece(s, t, body, len);
+    if (full == 1) {
         s->body_held = 1;            /* resumed by the gateway's ACK */
-        return 1;
     }
-    return 0;
+    return full;
 }
 
 static const struct mk_backend zmq_backend = {
@@ -381,7 +392,7 @@ int zmq_session_body(struct zmq_conf *conf, struct mk_request *r,
 {
     struct zmq_session *s = mk_conn_plugin_data(mk_request_conn(r),
                                                 &mk_plugin_zmq);
-    struct zmq_wire *w;
+    int full;
 
     if (!s) {
         return -1;
@@ -389,18 +400,11 @@ int zmq_session_body(struct zmq_conf *conf, struct mk_request *r,
     if (s->upgraded) {
         return 0;                    /* no body, no end marker: frames follow */
     }
-    w = zmq_wire_new(ZMQ_WIRE_BODY, s->sid);
-    if (!w || zmq_msg_init_size(&w->payload, len) < 0) {
-        mk_mem_free(w);
+    full = zmq_post_piece(s, ZMQ_MSG_BODY, data, len);   /* empty: the end */
+    if (full < 0) {
         return -1;
     }
-    if (len) {
-        memcpy(zmq_msg_data(&w->payload), data, len);
-    }
-    w->type = ZMQ_MSG_BODY;
-    zmq_to_gateway(w);               /* empty: the end-of-body marker */
-    s->body_posted += len;
-    if (s->body_posted - s->body_acked > ZMQ_BODY_WINDOW && !s->body_held) {
+    if (full && !s->body_held) {
         s->body_held = 1;            /* the node is behind: stop reading */
         mk_request_body_pause(r);
     }
