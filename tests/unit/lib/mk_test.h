@@ -10,6 +10,7 @@
  *     MK_TEST(parses_get) { CHECK(x == 1); CHECK_EQ_INT(a, b); }
  *     int main(void) { RUN(parses_get); return mk_test_done(); }
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,6 +50,18 @@ static int mk_test_failed;
          fprintf(stderr, "%s:%d: %s == \"%s\": got \"%.*s\"\n", __FILE__, \
                  __LINE__, #data, s_, (int) l_, (const char *) (data)); } \
     } while (0)
+
+/* A reproducible pseudo-random sequence for tests (xorshift64); a test
+ * that wants another sequence sets mk_test_rng_state before using it. */
+static uint64_t mk_test_rng_state = 0x9e3779b97f4a7c15ULL;
+
+static inline uint64_t mk_test_rng(void)
+{
+    mk_test_rng_state ^= mk_test_rng_state << 13;
+    mk_test_rng_state ^= mk_test_rng_state >> 7;
+    mk_test_rng_state ^= mk_test_rng_state << 17;
+    return mk_test_rng_state;
+}
 
 static inline int mk_test_done(void)
 {

@@ -8,16 +8,6 @@
 
 #define NKEYS 100000
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
-
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
 static size_t key_of(size_t i, char *buf)
 {
     return (size_t) snprintf(buf, 32, "key-%zu", i);
@@ -52,12 +42,12 @@ MK_TEST(against_reference)
         return;
     }
     for (step = 0; step < 600000; step++) {
-        size_t i = (size_t) (rng() % NKEYS);
+        size_t i = (size_t) (mk_test_rng() % NKEYS);
         size_t klen = key_of(i, buf);
-        unsigned op = (unsigned) (rng() % 10);
+        unsigned op = (unsigned) (mk_test_rng() % 10);
 
         if (op < 5) {                       /* insert or replace */
-            void *v = (void *) (uintptr_t) (rng() | 1);
+            void *v = (void *) (uintptr_t) (mk_test_rng() | 1);
             if (mk_hash_set(h, buf, klen, v) != 0) {
                 bad++;
             }

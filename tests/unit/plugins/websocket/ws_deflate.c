@@ -17,14 +17,9 @@ static const struct ws_deflate_policy pol15 = { 15, 8, 1 };
 /* helpers                                                             */
 /* ------------------------------------------------------------------ */
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
 static uint32_t rng(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t) (rng_state >> 32);
+    return (uint32_t) (mk_test_rng() >> 32);
 }
 
 static void fill_random(uint8_t *p, size_t n)

@@ -7,16 +7,6 @@
 #include "plugins/websocket/ws_frame.c"
 #include "plugins/websocket/ws_utf8.c"
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
-
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
 /* A header built by hand from the RFC's layout, independent of
  * ws_frame_head: `form` 0 = 7-bit, 2 = 16-bit, 8 = 64-bit length. */
 static size_t build_head(uint8_t *out, uint8_t b0, int form, uint64_t len,
@@ -295,20 +285,20 @@ MK_TEST(mask_vs_reference)
     int iter, bad = 0, bad_pieces = 0, bad_twice = 0;
 
     for (iter = 0; iter < 20000; iter++) {
-        len = rng() % (iter < 2000 ? 40 : sizeof(orig));
-        align = rng() % 16;
-        offset = rng() % 4 == 0 ? (uint64_t) (rng() >> 1) : rng() % 64;
+        len = mk_test_rng() % (iter < 2000 ? 40 : sizeof(orig));
+        align = mk_test_rng() % 16;
+        offset = mk_test_rng() % 4 == 0 ? (uint64_t) (mk_test_rng() >> 1) : mk_test_rng() % 64;
         for (i = 0; i < 4; i++) {
-            key[i] = (uint8_t) rng();
+            key[i] = (uint8_t) mk_test_rng();
         }
         for (i = 0; i < len; i++) {
-            orig[i] = (uint8_t) rng();
+            orig[i] = (uint8_t) mk_test_rng();
         }
         /* Guard bytes around the region catch writes outside it. */
         memset(a, 0x5a, sizeof(a));
         memset(b, 0x5a, sizeof(b));
         pa = a + align;
-        pb = b + (rng() % 16);
+        pb = b + (mk_test_rng() % 16);
         memcpy(pa, orig, len);
         memcpy(pb, orig, len);
         ws_mask(pa, len, key, offset);
@@ -322,9 +312,9 @@ MK_TEST(mask_vs_reference)
         memcpy(pa, orig, len);
         for (done = 0; done < len; done += piece) {
             size_t left = len - done;
-            size_t cap = rng() % 2 && left > 9 ? 9 : left;
+            size_t cap = mk_test_rng() % 2 && left > 9 ? 9 : left;
 
-            piece = 1 + rng() % cap;
+            piece = 1 + mk_test_rng() % cap;
             ws_mask(pa + done, piece, key, offset + done);
         }
         if (memcmp(pa, pb, len) != 0) {
