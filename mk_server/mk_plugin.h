@@ -448,6 +448,9 @@ void mk_request_body_resume(struct mk_request *r);
  * the handler still gets on_done and on_close).
  */
 void mk_response_status(struct mk_request *r, int status);
+/* -1 (header not added; the connection stays) for a value with CR or LF, a
+ * Location a browser would follow to another site ("//host", "/\host"),
+ * or no room left in the head. */
 int  mk_response_header(struct mk_request *r, const char *name,
                         const char *value);
 int  mk_response_header_n(struct mk_request *r, const char *name,

@@ -99,6 +99,26 @@ void mk_response_status(struct mk_request *r, int status)
     r->resp.status = status;
 }
 
+/* Does a Location value send a browser to another host? URL parsers drop
+ * leading C0 controls and spaces and every tab (CR and LF never get this
+ * far), and read "//host" and "/\\host" as network paths. */
+static int response_location_offsite(const char *v, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len && (unsigned char) v[i] <= ' ') {
+        i++;
+    }
+    if (i == len || v[i] != '/') {
+        return 0;
+    }
+    i++;
+    while (i < len && v[i] == '\t') {
+        i++;
+    }
+    return i < len && (v[i] == '/' || v[i] == '\\');
+}
+
 int mk_response_header_n(struct mk_request *r, const char *name,
                          const char *value, size_t vlen)
 {
@@ -114,6 +134,13 @@ int mk_response_header_n(struct mk_request *r, const char *name,
         if (value[i] == '\r' || value[i] == '\n') {
             return -1;
         }
+    }
+    /* the last guard against an open redirect, whoever built the value */
+    if (mk_str_case_eq(name, nlen, "Location", 8) &&
+        response_location_offsite(value, vlen)) {
+        mk_warn("[fd %d] response Location starting with \"//\" or \"/\\\" "
+                "refused: browsers read it as another site", r->conn->ev.fd);
+        return -1;
     }
     if (resp->extra_len + nlen + vlen + 4 > sizeof(resp->extra)) {
         mk_warn("[fd %d] response headers too large, header %s dropped",

@@ -701,37 +701,50 @@ error:
     return MK_STAGE_CLOSE;
 }
 
-/* 301 to the directory with its slash, built from the raw path so the
- * client's encoding survives. Leading slashes are collapsed: "//host" as a
- * Location would send the client to another site. */
+/* May a byte stand unescaped in a Location path? RFC 3986 pchar and '/',
+ * without '%': the path given is decoded, so a '%' is a literal one. */
+static int mk_static_location_safe(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("-._~!$&'()*+,;=:@/", c) != NULL);
+}
+
+/* 301 to the directory with its slash, built from the normalised path and
+ * not the client's: "/\evil.example/../sub" must not come back as a
+ * Location that browsers read as "//evil.example". The clean path has no
+ * "//" and its other unsafe bytes ('\' among them) are percent-encoded;
+ * the query goes back as sent (the parser let only visible ASCII in). */
 static int mk_static_redirect(struct mk_request *r, const char *clean)
 {
-    struct mk_ptr path = mk_request_path(r);
+    static const char hex[] = "0123456789ABCDEF";
     struct mk_ptr query = mk_request_query(r);
-    size_t len;
+    size_t clen = strlen(clean), n = 0, i;
     char *loc;
     int ret;
 
-    while (path.len > 1 && path.data[0] == '/' && path.data[1] == '/') {
-        path.data++;
-        path.len--;
-    }
-    if (path.len == 0 || path.data[0] != '/') {
-        path = mk_ptr_make(clean, strlen(clean));
-    }
-    len = path.len + 1 + (query.len > 0 ? query.len + 1 : 0);
-    loc = mk_mem_alloc(len + 1);
+    loc = mk_mem_alloc(clen * 3 + 2 + query.len);
     if (loc == NULL) {
         return mk_static_error(r, 500);
     }
-    memcpy(loc, path.data, path.len);
-    loc[path.len] = '/';
-    if (query.len > 0) {
-        loc[path.len + 1] = '?';
-        memcpy(loc + path.len + 2, query.data, query.len);
+    for (i = 0; i < clen; i++) {
+        unsigned char c = (unsigned char) clean[i];
+
+        if (mk_static_location_safe(c)) {
+            loc[n++] = (char) c;
+        } else {
+            loc[n++] = '%';
+            loc[n++] = hex[c >> 4];
+            loc[n++] = hex[c & 0xf];
+        }
     }
-    loc[len] = '\0';
-    ret = mk_response_header_n(r, "Location", loc, len);
+    loc[n++] = '/';
+    if (query.len > 0) {
+        loc[n++] = '?';
+        memcpy(loc + n, query.data, query.len);
+        n += query.len;
+    }
+    ret = mk_response_header_n(r, "Location", loc, n);
     mk_mem_free(loc);
     if (ret < 0) {
         return MK_STAGE_CLOSE;

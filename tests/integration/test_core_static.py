@@ -30,6 +30,7 @@ FILES = {
     "htdocs/sub/index.html": b"<html>sub index</html>\n",
     "htdocs/sub/page.txt": b"sub page\n",
     "htdocs/noindex/readme.txt": b"no index here\n",
+    "htdocs/odd dir\\x/index.html": b"<html>odd index</html>\n",
     "secret.txt": SECRET,
 }
 
@@ -176,6 +177,39 @@ def test_directory_redirect_keeps_query(srv):
     status, h, _ = srv.http("GET", "/sub?a=1")
     assert status == 301
     assert re.search(r"/sub/(\?a=1)?$", h["location"]), h["location"]
+
+
+def raw_get(srv, target):
+    data = srv.request(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        "Connection: close\r\n\r\n" % target).encode())
+    return parse_responses(data)[0]
+
+
+@pytest.mark.parametrize("target", [
+    "/sub",
+    "/\\evil.example/../sub",
+    "//evil.example/..//sub",
+    "/%5Cevil.example/../sub",
+    "/%5cevil.example/%2e%2e/sub",
+    "/\\/evil.example/../../sub",
+])
+def test_directory_redirect_stays_on_site(srv, target):
+    # built from the normalised path: never "//host" or "/\\host", which
+    # browsers follow to another site
+    r = raw_get(srv, target)
+    loc = r.headers["location"]
+    assert r.status == 301 and not loc.startswith(("//", "/\\")), loc
+    assert loc == "/sub/"
+    status, _, body = srv.get(loc)
+    assert status == 200 and body == FILES["htdocs/sub/index.html"]
+
+
+def test_directory_redirect_escapes_odd_names(srv):
+    for target in ("/odd%20dir%5Cx", "/odd%20dir\\x"):
+        r = raw_get(srv, target)
+        assert (r.status, r.headers["location"]) == (301, "/odd%20dir%5Cx/")
+    status, _, body = srv.get("/odd%20dir%5Cx/")
+    assert status == 200 and body == FILES["htdocs/odd dir\\x/index.html"]
 
 
 def test_directory_without_index_is_not_listed(srv):
