@@ -47,6 +47,8 @@ static const struct mk_conf_key server_keys[] = {
                 MK_HTTP_MAX_HEADERS_CAP),
     MK_CONF_SIZE("MaxRequestBody", struct mk_server_conf, max_request_body,
                  "16M", 0, 0),
+    MK_CONF_SIZE("MaxDiscardBody", struct mk_server_conf, max_discard_body,
+                 "4M", 0, 0),
     MK_CONF_SIZE("WriteQueueLimit", struct mk_server_conf, write_queue_limit,
                  "8M", 64 * 1024, 0),
     MK_CONF_TIME("DrainTimeout", struct mk_server_conf, drain_timeout, "10s", 0, 0),

@@ -89,6 +89,8 @@ struct mk_request {
     size_t stage_next;      /* stage-20 plugin to resume with */
     int body_paused;
     int discard_body;       /* nobody wants the body: read and drop */
+    int discarding;         /* dropping it has begun (its deadline is set) */
+    uint64_t discarded;     /* bytes dropped, framing included */
     int in_content;         /* stage 30 ran */
     int done_run;           /* stage 40 ran */
     /* an upgrade claimed at stage 20, and once accepted the protocol that

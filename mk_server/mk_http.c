@@ -52,6 +52,8 @@ static struct mk_request *http_request_new(struct mk_conn *c)
     r->stage_next = 0;
     r->body_paused = 0;
     r->discard_body = 1;
+    r->discarding = 0;
+    r->discarded = 0;
     r->in_content = 0;
     r->done_run = 0;
     r->upgrade = NULL;
@@ -277,12 +279,15 @@ static void http_begin(struct mk_request *r)
         r->handler = r->vhost->handler >= 0 ? &srv->plugins[r->vhost->handler]
                                             : NULL;
     }
+    mk_http_body_init(&r->body, &r->head);
     if (r->head.has_content_length &&
         r->head.content_length > srv->conf.max_request_body) {
-        http_fail(r, 413);
+        /* answered before its body: dropped like any early answer's */
+        if (mk_response_error(r, 413) < 0) {
+            mk_conn_close_internal(c, 0);
+        }
         return;
     }
-    mk_http_body_init(&r->body, &r->head);
     http_stages(r, 0);
 }
 
@@ -293,15 +298,62 @@ static int http_on_body_data(void *ctx, const char *data, size_t n)
     struct mk_request *r = ctx;
     struct mk_plugin_inst *pi = r->handler;
 
-    /* the decoder counts `n` into body.total only after this call */
+    /* only a handler that takes the body gets here (discard_body is 0);
+     * the decoder counts `n` into body.total only after this call */
     if (r->body.total + n > r->conn->srv->conf.max_request_body) {
         r->body_too_large = 1;
         return -1;
     }
-    if (r->discard_body || !pi || !pi->p->on_body) {
-        return 0;
-    }
     return pi->p->on_body(pi->conf, r, data, n) < 0 ? -1 : 0;
+}
+
+/* Removes `n` decoded body bytes from behind the head. */
+static void http_body_consume(struct mk_conn *c, uint32_t off, long n)
+{
+    memmove(c->in + off, c->in + off + n, c->in_len - off - (size_t) n);
+    c->in_len -= (uint32_t) n;
+}
+
+/* A body nobody reads: its request was answered first (stage 20, a 413)
+ * or its handler takes no body. It is read and dropped so that the next
+ * pipelined request is not lost, but only up to MaxDiscardBody bytes on
+ * the wire (chunk framing counts) and for BodyTimeout from the first drop,
+ * never refreshed: past either bound, or on a malformed chunk, the
+ * connection closes once the response is out. */
+static void http_discard_body(struct mk_request *r)
+{
+    struct mk_conn *c = r->conn;
+    uint64_t max = c->srv->conf.max_discard_body;
+    uint32_t off = r->head.head_len;
+    size_t avail = c->in_len - off;
+    long n;
+
+    if (r->resp.close) {
+        return;                   /* closing anyway: the linger drops it */
+    }
+    if (!r->discarding) {
+        r->discarding = 1;
+        mk_conn_set_deadline(c, c->srv->conf.body_timeout);
+    }
+    if (avail > max - r->discarded) {
+        avail = (size_t) (max - r->discarded);
+    }
+    n = mk_http_body_feed(&r->body, c->in + off, avail, NULL, NULL);
+    if (n > 0) {
+        http_body_consume(c, off, n);
+        r->discarded += (uint64_t) n;
+    }
+    if (r->body.done || (n >= 0 && r->discarded < max)) {
+        return;
+    }
+    if (n < 0 && !r->resp.head_sent) {
+        http_fail(r, r->body.status ? r->body.status : 400);
+        return;
+    }
+    mk_info("[fd %d] client %s: unread request body %s; closing after the "
+            "response", c->ev.fd, mk_conn_peer_str(c),
+            n < 0 ? "malformed" : "over MaxDiscardBody");
+    r->resp.close = 1;
 }
 
 /* Feeds buffered body bytes; returns -1 when the connection must close. */
@@ -312,7 +364,13 @@ static int http_feed_body(struct mk_request *r)
     uint32_t off = r->head.head_len;
     long n;
 
-    if (r->body.done || r->body_paused || r->suspended || !r->in_content) {
+    if (r->body.done || r->body_paused || r->suspended) {
+        return 0;
+    }
+    if (r->discard_body) {
+        if (r->in_content || r->resp.head_sent) {
+            http_discard_body(r);
+        }
         return 0;
     }
     n = mk_http_body_feed(&r->body, c->in + off, c->in_len - off,
@@ -329,11 +387,10 @@ static int http_feed_body(struct mk_request *r)
         return -1;
     }
     if (n > 0) {
-        memmove(c->in + off, c->in + off + n, c->in_len - off - (size_t) n);
-        c->in_len -= (uint32_t) n;
+        http_body_consume(c, off, n);
     }
     if (r->body.done) {
-        if (!r->discard_body && pi && pi->p->on_body &&
+        if (pi && pi->p->on_body &&
             pi->p->on_body(pi->conf, r, NULL, 0) < 0) {
             return -1;
         }
@@ -495,7 +552,12 @@ static void http_process(struct mk_conn *c)
             break;
         }
         if (!http_request_complete(r)) {
-            if (!r->body.done && (c->flags & MK_CONN_F_EOF)) {
+            if (r->resp.ended && r->resp.close && r->discard_body) {
+                /* nothing reads the rest of the body: close once the
+                 * answer is out (the lingering close drops what follows) */
+                mk_conn_close_internal(c, 1);
+            }
+            else if (!r->body.done && (c->flags & MK_CONN_F_EOF)) {
                 mk_conn_close_internal(c, 0);     /* body cut short */
             }
             else if ((c->flags & MK_CONN_F_EOF) &&

@@ -87,8 +87,12 @@ static int response_keepalive(const struct mk_request *r)
         return 0;
     }
     /* An unread body is normally read and dropped after the response;
-     * but a client waiting for "100 Continue" will never send it. */
-    if (!r->body.done && r->discard_body && r->head.expect_continue) {
+     * but a client waiting for "100 Continue" will never send it, and one
+     * announced beyond MaxDiscardBody is not worth reading. */
+    if (!r->body.done && r->discard_body &&
+        (r->head.expect_continue ||
+         (r->body.mode == MK_HTTP_BODY_LENGTH &&
+          r->body.remaining > conf->max_discard_body - r->discarded))) {
         return 0;
     }
     return 1;

@@ -43,6 +43,7 @@ struct mk_server_conf {
     uint64_t max_request_head;
     long long max_headers;
     uint64_t max_request_body;
+    uint64_t max_discard_body;
     uint64_t write_queue_limit;
     uint64_t drain_timeout;
     uint64_t reload_drain_timeout;
