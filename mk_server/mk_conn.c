@@ -582,6 +582,7 @@ int mk_conn_write_file(struct mk_conn *c, int fd, off_t offset, size_t len,
     ch->offset = offset;
     ch->len = len;
     ch->close_fd = close_fd;
+    c->wq_files++;
     /* file bytes are not memory: they do not count against the limit */
     if ((c->flags & MK_CONN_F_IN_HANDLER) == 0) {
         mk_conn_post(c, 0);
@@ -730,6 +731,7 @@ static ssize_t conn_write_file(struct mk_conn *c, struct mk_chunk *ch)
         if (ch->len == 0) {
             mk_list_del(&ch->_head);
             mk_conn_chunk_free(c->worker, ch);
+            c->wq_files--;
         }
     }
     else if (n == 0) {

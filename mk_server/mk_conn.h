@@ -146,6 +146,7 @@ struct mk_conn {
 
     struct mk_list wq;                   /* of struct mk_chunk */
     size_t wq_bytes;
+    uint32_t wq_files;                   /* file chunks (each holds an fd) */
     size_t wq_limit;                     /* 0: the server's WriteQueueLimit */
 
     struct mk_timer timer;

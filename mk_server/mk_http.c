@@ -15,6 +15,9 @@
 #include "mk_core/mk_mem.h"
 #include "mk_server/mk_conn.h"
 
+/* Queued response bytes past which a pipelined request waits. */
+#define MK_HTTP_PIPELINE_QUEUE (64 * 1024)
+
 static void http_process(struct mk_conn *c);
 
 void mk_http_conn_start(struct mk_conn *c)
@@ -510,6 +513,16 @@ static int http_parse(struct mk_conn *c, struct mk_request *r)
     return 0;
 }
 
+/* A pipelined request waits while the answers before it are still queued
+ * heavily: a queued file holds its descriptor until sent, so a client that
+ * sends many requests and reads nothing would pin one per request (and
+ * memory up to WriteQueueLimit). Small answers still leave together in one
+ * writev. http_on_drain takes the pipeline up again. */
+static int http_pipeline_held(const struct mk_conn *c)
+{
+    return c->wq_files > 0 || c->wq_bytes >= MK_HTTP_PIPELINE_QUEUE;
+}
+
 static void http_process(struct mk_conn *c)
 {
     struct mk_request *r;
@@ -518,7 +531,7 @@ static void http_process(struct mk_conn *c)
     while (c->state == MK_CONN_OPEN && (c->flags & MK_CONN_F_DEAD) == 0) {
         r = c->req;
         if (!r) {
-            if (c->in_len == 0) {
+            if (c->in_len == 0 || http_pipeline_held(c)) {
                 break;
             }
             r = http_request_new(c);
@@ -593,6 +606,16 @@ static int http_on_read(struct mk_conn *c)
     return MK_PROTO_OK;
 }
 
+/* The queue is empty: a pipelined request held behind it goes on (at the
+ * posted pass: this runs inside the flush). */
+static int http_on_drain(struct mk_conn *c)
+{
+    if (!c->req && c->in_len > 0) {
+        mk_conn_post(c, MK_CONN_F_WANT_PROCESS);
+    }
+    return MK_PROTO_OK;
+}
+
 static int http_on_timeout(struct mk_conn *c)
 {
     struct mk_request *r = c->req;
@@ -632,7 +655,7 @@ static void http_on_close(struct mk_conn *c)
 const struct mk_proto mk_http_proto = {
     .name       = "http/1.1",
     .on_read    = http_on_read,
-    .on_drain   = NULL,
+    .on_drain   = http_on_drain,
     .on_timeout = http_on_timeout,
     .on_close   = http_on_close,
 };
