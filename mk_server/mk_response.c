@@ -73,7 +73,13 @@ static int response_keepalive(const struct mk_request *r)
     const struct mk_server_conf *conf = &c->srv->conf;
 
     if (r->resp.close || !conf->keepalive || !r->head_done ||
-        (c->flags & MK_CONN_F_EOF) || mk_worker_is_draining(c->worker)) {
+        mk_worker_is_draining(c->worker)) {
+        return 0;
+    }
+    /* A client that half-closed still gets answers to the requests it
+     * pipelined before (they may wait behind a file): the last one says
+     * close. */
+    if ((c->flags & MK_CONN_F_EOF) && c->in_len <= r->head.head_len) {
         return 0;
     }
     if (conf->keepalive_max > 0 && r->seq >= (uint64_t) conf->keepalive_max) {

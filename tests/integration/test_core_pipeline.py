@@ -65,6 +65,7 @@ class Reader:
                 "body differs at %d" % off
             self.start += n
             off += n
+        return head
 
 
 def test_pipelined_big_files_hold_no_descriptor_each(tremolo):
@@ -86,6 +87,23 @@ def test_pipelined_big_files_hold_no_descriptor_each(tremolo):
         reader = Reader(s)
         for i in range(n):
             reader.expect(BIGS[i % 4])
+    finally:
+        s.close()
+
+
+def test_half_closed_client_gets_every_pipelined_answer(tremolo):
+    # the FIN is read while the requests wait behind the first file
+    srv = tremolo(files=FILES)
+    n = 10
+    s = socket.create_connection((HOST, srv.port), timeout=30)
+    try:
+        s.sendall(b"".join(build_request("GET", "/big%d.bin" % (i % 4))
+                           for i in range(n)))
+        s.shutdown(socket.SHUT_WR)
+        reader = Reader(s)
+        heads = [reader.expect(BIGS[i % 4]) for i in range(n)]
+        assert b"\r\nConnection: close" in heads[-1]
+        assert s.recv(1) == b""
     finally:
         s.close()
 
