@@ -315,6 +315,22 @@ def flood(srv, state, ws, sid, stop, limit=30):
     return (peak - base) / 1024.0, took
 
 
+def read_frames_until_close(ws, timeout):
+    """The server's frames up to its close frame, EOF or `timeout` s,
+    parsed as they come (megabytes of frames: parsing the whole
+    buffer again after every read would be quadratic)."""
+    frames, end = [], time.monotonic() + timeout
+    while not ws.eof and not (frames and frames[-1].opcode == CLOSE):
+        try:
+            ws._fill(end)
+        except TimeoutError:
+            break
+        got, rest = parse_all_frames(memoryview(ws.buf))
+        frames += got
+        ws.buf = bytes(rest)
+    return frames
+
+
 @pytest.mark.parametrize("conf,code", [
     ("", 1013),
     ("SlowReaderCode 1008\nSendQueueLimit 256K", 1008),
@@ -338,22 +354,13 @@ def test_slow_reader_is_closed_with_code(wsgw, conf, code):
         "MB)\n%s" % (state["sent"] >> 20, srv.error_log())
     assert growth_mb < 64, "server RSS grew %.0f MB (node sent %d MB)" % (
         growth_mb, state["sent"] >> 20)
-    end = time.monotonic() + 15
-    while not ws.eof and time.monotonic() < end:
-        try:
-            ws._fill(end)
-        except TimeoutError:
-            break
-        frames, _ = parse_all_frames(ws.buf)
-        if frames and frames[-1].opcode == CLOSE:
-            ws.reply_close(code)
-            break
-    frames, rest = parse_all_frames(ws.buf)
+    frames = read_frames_until_close(ws, 15)
     assert frames and frames[-1].opcode == CLOSE, \
         "no close frame after %d data frames (%d bytes left over, %s)" % (
-            len(frames), len(rest), "EOF" if ws.eof else "open")
+            len(frames), len(ws.buf), "EOF" if ws.eof else "open")
+    ws.reply_close(code)
     assert frames[-1].close_code == code, frames[-1].payload
-    assert rest == b"", "a partial frame after the close: %r" % rest[:20]
+    assert ws.buf == b"", "a partial frame after the close: %r" % ws.buf[:20]
     bad = [f for f in frames[:-1] if (f.opcode, f.payload) != (TEXT, PIECE)]
     assert not bad, "damaged frames before the close: %r" % bad[:3]
     assert ws.expect_eof(5) == b""
@@ -414,22 +421,6 @@ def ping_flood(srv, ws, marked, limit=60):
                 break
     peak = max(peak, rss_kb(srv.pid))
     return sent, (peak - base) / 1024.0
-
-
-def read_frames_until_close(ws, timeout):
-    """The server's frames up to its close frame, EOF or `timeout` s,
-    parsed as they come (megabytes of small pongs: parsing the whole
-    buffer again after every read would be quadratic)."""
-    frames, end = [], time.monotonic() + timeout
-    while not ws.eof and not (frames and frames[-1].opcode == CLOSE):
-        try:
-            ws._fill(end)
-        except TimeoutError:
-            break
-        got, rest = parse_all_frames(memoryview(ws.buf))
-        frames += got
-        ws.buf = bytes(rest)
-    return frames
 
 
 @pytest.mark.parametrize("conf,limit", [
