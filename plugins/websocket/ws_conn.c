@@ -109,8 +109,10 @@ static int ws_fail(struct ws_conn *ws, unsigned code, const char *why)
 /* Whether `more` bytes still fit in the client's send queue. A client that
  * lets SendQueueLimit fill is closed with SlowReaderCode; one message is
  * always accepted into an empty queue, whatever its size. Every frame we
- * queue passes here (node messages and pongs) except our close frame: at
- * most 127 bytes, once, and it is how a full queue is answered anyway. */
+ * queue passes here (node messages and pongs) but two: our close frame (at
+ * most 127 bytes, once; it is how a full queue is answered anyway) and our
+ * ping, which goes out only with an empty queue (the core closes a
+ * connection whose timer fires with bytes still queued). */
 static int ws_room(struct ws_conn *ws, size_t more)
 {
     size_t queued = mk_conn_queued(ws->c);
