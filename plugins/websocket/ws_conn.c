@@ -108,7 +108,11 @@ static int ws_fail(struct ws_conn *ws, unsigned code, const char *why)
 
 /* Whether `more` bytes still fit in the client's send queue. A client that
  * lets SendQueueLimit fill is closed with SlowReaderCode; one message is
- * always accepted into an empty queue, whatever its size. */
+ * always accepted into an empty queue, whatever its size. Every frame we
+ * queue passes here (node messages and pongs) but two: our close frame (at
+ * most 127 bytes, once; it is how a full queue is answered anyway) and our
+ * ping, which goes out only with an empty queue (the core closes a
+ * connection whose timer fires with bytes still queued). */
 static int ws_room(struct ws_conn *ws, size_t more)
 {
     size_t queued = mk_conn_queued(ws->c);
@@ -286,7 +290,12 @@ static int ws_control(struct ws_conn *ws, const uint8_t *p, size_t len)
 
     switch (ws->f.opcode) {
     case WS_OP_PING:
-        if (!ws->closing && ws_write_frame(ws, WS_OP_PONG, 0, p, len) < 0) {
+        /* a client that pings and never reads our pongs fills its queue
+         * like one that reads no messages: it is a slow reader too */
+        if (ws->closing || !ws_room(ws, len + WS_HEAD_MAX)) {
+            return MK_PROTO_OK;
+        }
+        if (ws_write_frame(ws, WS_OP_PONG, 0, p, len) < 0) {
             return MK_PROTO_CLOSE;
         }
         return MK_PROTO_OK;
@@ -491,8 +500,9 @@ struct ws_conn *ws_conn_create(struct mk_conn *c, const struct ws_settings *set,
     ws->deflate_reserved = reserved;
     mk_buf_init(&ws->msg);
     ws->last_rx = ws->last_ping = ws_now(ws);
-    /* this plugin keeps the queue to SendQueueLimit itself (ws_room); the
-     * core's WriteQueueLimit would close a client mid-message instead */
+    /* this plugin keeps the queue to SendQueueLimit itself (ws_room: one
+     * message past it at most, plus our close frame); the core's
+     * WriteQueueLimit would close a client mid-message instead */
     mk_conn_set_write_limit(c, (size_t) -1 / 2);
     mk_conn_set_plugin_data(c, &mk_plugin_websocket, ws);
     ws_arm(ws);

@@ -16,6 +16,7 @@
 #include "mk_core/mk_hash.h"
 #include "mk_core/mk_rconf.h"
 #include "mk_server/mk_plugin.h"
+#include "plugins/zmq/zmq_curve_keys.h"
 #include "plugins/zmq/zmq_nodes.h"
 #include "plugins/zmq/zmq_proto.h"
 
@@ -107,7 +108,7 @@ struct zmq_gw {
     struct mk_hash *groups;            /* site + name -> struct zmq_group */
     struct zmq_worker **workers;       /* by worker id */
     void *zap;                         /* ZAP handler (CURVE allow-list) */
-    struct mk_hash *curve_allowed;     /* 32-byte public key -> 1 */
+    struct zmq_curve_keys curve_keys;  /* CurveKeys: the ZAP allow-list */
     int nworkers;
     struct zmq_conf *conf;
     struct mk_server *srv;             /* its message-type registry */
@@ -153,6 +154,10 @@ int  zmq_curve_setup(struct zmq_gw *gw, const struct zmq_conf *conf,
 int  zmq_curve_socket(struct zmq_gw *gw, const struct zmq_conf *conf,
                       void *router, char *err, size_t errlen);
 void zmq_curve_handle(struct zmq_gw *gw);       /* one ZAP request */
+/* Whether the node that sent msg (any frame of a received message) may use
+ * identity id: always without Curve, else as its key's list says. */
+int  zmq_curve_permits(const struct zmq_gw *gw, const zmq_msg_t *msg,
+                       const char *id, size_t len);
 void zmq_curve_release(struct zmq_gw *gw);
 
 /* zmq_gateway.c */

@@ -1,64 +1,34 @@
 /*
  * Node authentication beyond identity (spec section 0): ZeroMQ CURVE on
  * every ROUTER, and a ZAP handler (RFC 27) in the gateway thread that
- * accepts only node public keys listed in `CurveKeys`. libzmq does the
- * cryptography; this file only loads keys and answers ZAP requests.
+ * accepts only node public keys listed in `CurveKeys`, each for the node
+ * identities listed with it. libzmq does the cryptography; this file
+ * answers ZAP requests and checks the identity of every node message.
  */
-#include <stdio.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mk_core/mk_log.h"
 #include "mk_core/mk_mem.h"
 #include "plugins/zmq/zmq.h"
 
-#define ZMQ_CURVE_KEY_LEN 32
-#define ZMQ_CURVE_Z85_LEN 40
-
-/* CurveKeys: one Z85 public key per line (40 characters), optionally
- * followed by blanks and a comment such as the node's name; '#' lines and
- * blank lines are skipped. */
-static int curve_load_keys(struct zmq_gw *gw, const char *path, char *err,
-                           size_t errlen)
+/* Keys with no identity list: one warning for the file, with the first. */
+static void curve_warn_any(const struct zmq_curve_keys *ks, const char *path)
 {
-    char line[512], z85[ZMQ_CURVE_Z85_LEN + 1];
-    uint8_t key[ZMQ_CURVE_KEY_LEN];
-    FILE *f = fopen(path, "r");
-    int lineno = 0, count = 0;
+    size_t i, any = 0;
+    int first = 0;
 
-    if (!f) {
-        return mk_str_fail(err, errlen, "CurveKeys %s: cannot open", path);
+    for (i = 0; i < ks->count; i++) {
+        if (ks->keys[i].count == 0 && any++ == 0) {
+            first = ks->keys[i].line;
+        }
     }
-    while (fgets(line, sizeof(line), f)) {
-        char *p = line;
-        size_t n;
-
-        lineno++;
-        while (*p == ' ' || *p == '\t') {
-            p++;
-        }
-        if (*p == '#' || *p == '\n' || *p == '\r' || *p == '\0') {
-            continue;
-        }
-        n = strcspn(p, " \t\r\n");
-        if (n != ZMQ_CURVE_Z85_LEN) {
-            fclose(f);
-            return mk_str_fail(err, errlen, "%s:%d: expected a 40-character "
-                               "Z85 public key", path, lineno);
-        }
-        memcpy(z85, p, n);
-        z85[n] = '\0';
-        if (!zmq_z85_decode(key, z85) ||
-            mk_hash_set(gw->curve_allowed, (const char *) key,
-                        ZMQ_CURVE_KEY_LEN, gw) < 0) {
-            fclose(f);
-            return mk_str_fail(err, errlen, "%s:%d: not a Z85 key", path,
-                               lineno);
-        }
-        count++;
+    if (any) {
+        mk_warn("zmq: %s:%d: %zu key(s) with no identity list may claim any "
+                "node's identity: list the identities each may use after "
+                "it, or `*` for any", path, first, any);
     }
-    fclose(f);
-    mk_info("zmq: CURVE on, %d node key(s) allowed", count);
-    return 0;
 }
 
 int zmq_curve_setup(struct zmq_gw *gw, const struct zmq_conf *conf,
@@ -67,13 +37,12 @@ int zmq_curve_setup(struct zmq_gw *gw, const struct zmq_conf *conf,
     if (!conf->curve) {
         return 0;
     }
-    gw->curve_allowed = mk_hash_create(16, 0);
-    if (!gw->curve_allowed) {
-        return mk_str_fail(err, errlen, "zmq: out of memory");
-    }
-    if (curve_load_keys(gw, conf->curve_keys, err, errlen) < 0) {
+    if (zmq_curve_keys_load(&gw->curve_keys, conf->curve_keys, err,
+                            errlen) < 0) {
         return -1;
     }
+    mk_info("zmq: CURVE on, %zu node key(s) allowed", gw->curve_keys.count);
+    curve_warn_any(&gw->curve_keys, conf->curve_keys);
     /* libzmq asks the handler bound here, in the same context */
     gw->zap = zmq_socket(gw->ctx, ZMQ_REP);
     if (!gw->zap || zmq_bind(gw->zap, "inproc://zeromq.zap.01") < 0) {
@@ -102,11 +71,17 @@ int zmq_curve_socket(struct zmq_gw *gw, const struct zmq_conf *conf,
 
 /* One ZAP request: [version, request id, domain, address, identity,
  * mechanism, credentials...]; the reply is [version, request id, status
- * code, status text, user id, metadata]. */
+ * code, status text, user id, metadata]. The request's identity is our
+ * own socket's, not the node's (which libzmq learns later in the
+ * handshake), so the key's identity list cannot be checked here: the user
+ * id names the key, libzmq attaches it to every message of that
+ * connection, and zmq_curve_permits checks each one. */
 void zmq_curve_handle(struct zmq_gw *gw)
 {
     zmq_msg_t parts[8];
     int n = 0, more = 1, ok = 0;
+    long idx;
+    char uid[24] = "";
     const char *status;
 
     while (more && n < 8) {
@@ -126,10 +101,12 @@ void zmq_curve_handle(struct zmq_gw *gw)
     }
     if (n == 7 && zmq_msg_size(&parts[5]) == 5 &&
         memcmp(zmq_msg_data(&parts[5]), "CURVE", 5) == 0 &&
-        zmq_msg_size(&parts[6]) == ZMQ_CURVE_KEY_LEN &&
-        mk_hash_get(gw->curve_allowed, zmq_msg_data(&parts[6]),
-                    ZMQ_CURVE_KEY_LEN)) {
-        ok = 1;
+        zmq_msg_size(&parts[6]) == ZMQ_CURVE_KEY_LEN) {
+        idx = zmq_curve_keys_find(&gw->curve_keys, zmq_msg_data(&parts[6]));
+        if (idx >= 0) {
+            mk_str_printf(uid, sizeof(uid), "%ld", idx);
+            ok = 1;
+        }
     }
     status = ok ? "200" : "400";
     zmq_send(gw->zap, "1.0", 3, ZMQ_SNDMORE);
@@ -137,7 +114,7 @@ void zmq_curve_handle(struct zmq_gw *gw)
              ZMQ_SNDMORE);
     zmq_send(gw->zap, status, 3, ZMQ_SNDMORE);
     zmq_send(gw->zap, ok ? "OK" : "key not allowed", ok ? 2 : 15, ZMQ_SNDMORE);
-    zmq_send(gw->zap, "", 0, ZMQ_SNDMORE);
+    zmq_send(gw->zap, uid, strlen(uid), ZMQ_SNDMORE);
     zmq_send(gw->zap, "", 0, 0);
     if (!ok) {
         mk_info("zmq: refused a node whose CURVE key is not in CurveKeys");
@@ -147,14 +124,34 @@ void zmq_curve_handle(struct zmq_gw *gw)
     }
 }
 
+int zmq_curve_permits(const struct zmq_gw *gw, const zmq_msg_t *msg,
+                      const char *id, size_t len)
+{
+    const char *uid;
+    char *end;
+    unsigned long idx;
+
+    if (!gw->conf->curve) {
+        return 1;
+    }
+    uid = zmq_msg_gets(msg, "User-Id");
+    if (!uid) {
+        return 0;
+    }
+    errno = 0;
+    idx = strtoul(uid, &end, 10);
+    if (errno || end == uid || *end != '\0' ||
+        idx >= gw->curve_keys.count) {
+        return 0;
+    }
+    return zmq_curve_key_permits(&gw->curve_keys.keys[idx], id, len);
+}
+
 void zmq_curve_release(struct zmq_gw *gw)
 {
     if (gw->zap) {
         zmq_close(gw->zap);
         gw->zap = NULL;
     }
-    if (gw->curve_allowed) {
-        mk_hash_destroy(gw->curve_allowed, NULL);
-        gw->curve_allowed = NULL;
-    }
+    zmq_curve_keys_release(&gw->curve_keys);
 }

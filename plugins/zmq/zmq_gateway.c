@@ -610,6 +610,10 @@ static void gw_node_message(struct zmq_gw *gw, int router, zmq_msg_t *parts,
         gw_reject(gw, why);
         return;
     }
+    if (!zmq_curve_permits(gw, &parts[0], m.identity, m.identity_len)) {
+        gw_reject(gw, ZMQ_REJECT_CURVE_IDENTITY);
+        return;
+    }
     if (m.is_pong) {
         node = zmq_nodes_seen(&gw->nodes, router, m.identity, m.identity_len,
                               mk_clock_monotonic_ms(), &up);

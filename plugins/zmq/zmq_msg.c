@@ -124,6 +124,7 @@ static const char *const zmq_reject_names[ZMQ_REJECT_COUNT] = {
     [ZMQ_REJECT_UNKNOWN_SID] = "unknown sid",
     [ZMQ_REJECT_UNBOUND]     = "unbound session",
     [ZMQ_REJECT_WRONG_NODE]  = "wrong node",
+    [ZMQ_REJECT_CURVE_IDENTITY] = "identity not allowed for its CURVE key",
 };
 
 const char *zmq_reject_name(enum zmq_reject reason)

@@ -135,6 +135,7 @@ enum zmq_reject {
     ZMQ_REJECT_UNKNOWN_SID,         /* caller: no such session */
     ZMQ_REJECT_UNBOUND,             /* caller: session has no node yet */
     ZMQ_REJECT_WRONG_NODE,          /* caller: other node or other ROUTER */
+    ZMQ_REJECT_CURVE_IDENTITY,      /* caller: not an identity of its key */
     ZMQ_REJECT_COUNT
 };
 

@@ -1,10 +1,13 @@
 """websocket plugin: permessage-deflate (RFC 7692; off by default, the
 site's Deflate* keys, the DeflateMemory budget) with the `ws` client and a
 raw zlib client, wss:// through the tls plugin, and slow readers (a client
-that reads nothing while its node keeps sending is closed with
-SlowReaderCode, logged, and the server's memory stays bounded)."""
+that reads nothing while its node keeps sending, or while it floods pings,
+is closed with SlowReaderCode, logged, and the server's memory stays
+bounded)."""
 
 import os
+import socket
+import struct
 import subprocess
 import time
 import zlib
@@ -13,10 +16,10 @@ import pytest
 import zmq
 
 import test_plugin_websocket
-from test_plugin_websocket import (BINARY, CLOSE, CONT, PING, TEXT, Frame,
-                                   RawWS, echo_by_content, frame, msg_bytes,
-                                   parse_all_frames, same_message, tag_path,
-                                   wait_for)
+from test_plugin_websocket import (BINARY, CLOSE, CONT, PING, PONG, TEXT,
+                                   Frame, RawWS, echo_by_content, frame,
+                                   msg_bytes, parse_all_frames, same_message,
+                                   tag_path, wait_for)
 from tremolo_harness import memory_env
 
 # The fixture (servers with the echo node), from test_plugin_websocket.py.
@@ -312,6 +315,22 @@ def flood(srv, state, ws, sid, stop, limit=30):
     return (peak - base) / 1024.0, took
 
 
+def read_frames_until_close(ws, timeout):
+    """The server's frames up to its close frame, EOF or `timeout` s,
+    parsed as they come (megabytes of frames: parsing the whole
+    buffer again after every read would be quadratic)."""
+    frames, end = [], time.monotonic() + timeout
+    while not ws.eof and not (frames and frames[-1].opcode == CLOSE):
+        try:
+            ws._fill(end)
+        except TimeoutError:
+            break
+        got, rest = parse_all_frames(memoryview(ws.buf))
+        frames += got
+        ws.buf = bytes(rest)
+    return frames
+
+
 @pytest.mark.parametrize("conf,code", [
     ("", 1013),
     ("SlowReaderCode 1008\nSendQueueLimit 256K", 1008),
@@ -335,22 +354,13 @@ def test_slow_reader_is_closed_with_code(wsgw, conf, code):
         "MB)\n%s" % (state["sent"] >> 20, srv.error_log())
     assert growth_mb < 64, "server RSS grew %.0f MB (node sent %d MB)" % (
         growth_mb, state["sent"] >> 20)
-    end = time.monotonic() + 15
-    while not ws.eof and time.monotonic() < end:
-        try:
-            ws._fill(end)
-        except TimeoutError:
-            break
-        frames, _ = parse_all_frames(ws.buf)
-        if frames and frames[-1].opcode == CLOSE:
-            ws.reply_close(code)
-            break
-    frames, rest = parse_all_frames(ws.buf)
+    frames = read_frames_until_close(ws, 15)
     assert frames and frames[-1].opcode == CLOSE, \
         "no close frame after %d data frames (%d bytes left over, %s)" % (
-            len(frames), len(rest), "EOF" if ws.eof else "open")
+            len(frames), len(ws.buf), "EOF" if ws.eof else "open")
+    ws.reply_close(code)
     assert frames[-1].close_code == code, frames[-1].payload
-    assert rest == b"", "a partial frame after the close: %r" % rest[:20]
+    assert ws.buf == b"", "a partial frame after the close: %r" % ws.buf[:20]
     bad = [f for f in frames[:-1] if (f.opcode, f.payload) != (TEXT, PIECE)]
     assert not bad, "damaged frames before the close: %r" % bad[:3]
     assert ws.expect_eof(5) == b""
@@ -384,3 +394,81 @@ def test_slow_reader_that_never_reads_is_dropped(wsgw):
         ws._fill(time.monotonic() + 10)
     print("never-reading slow reader: dropped after %.1f s, RSS +%.1f MB"
           % (took, growth_mb))
+
+
+PING_BODY = b"p" * 125                    # the largest control payload
+FLOOD_TOTAL = 64 * 1024 * 1024
+
+
+def ping_flood(srv, ws, marked, limit=60):
+    """Sends masked 125-byte pings as fast as the server reads them and
+    never reads, until marked() (checked every MiB), FLOOD_TOTAL bytes,
+    the server closes, or `limit` s. Returns (bytes sent, peak RSS growth
+    in MB)."""
+    batch = b"".join(frame(PING, PING_BODY) for _ in range(512))
+    base = peak = rss_kb(srv.pid)
+    sent, deadline = 0, time.monotonic() + limit
+    ws.sock.settimeout(10)
+    while sent < FLOOD_TOTAL and time.monotonic() < deadline:
+        try:
+            ws.sock.sendall(batch)
+        except OSError:                    # reset, or nothing read for 10 s
+            break
+        sent += len(batch)
+        if sent % (1 << 20) < len(batch):
+            peak = max(peak, rss_kb(srv.pid))
+            if marked():
+                break
+    peak = max(peak, rss_kb(srv.pid))
+    return sent, (peak - base) / 1024.0
+
+
+@pytest.mark.parametrize("conf,limit", [
+    ("", 1 << 20),
+    ("SendQueueLimit 4K", 4096),
+], ids=["default-1M", "4K"])
+def test_ping_flood_is_a_slow_reader(wsgw, conf, limit):
+    """A client that sends 125-byte pings as fast as it can and reads
+    nothing has its pongs queued against SendQueueLimit like any other
+    frame: it is marked a slow reader once they fill it (long before the
+    64 MiB of pings, whose pongs would be 62 MiB), the server's RSS stays
+    bounded, and the close frames it then floods change nothing. When it
+    reads at last it finds intact pongs, no more than SendQueueLimit plus
+    what the kernel buffers, then the close frame with 1013, and EOF."""
+    srv = wsgw(ws=conf + "\nCloseTimeout 20s\nPingInterval 0\nIdleTimeout 0",
+               env=memory_env())
+    ws = RawWS(srv.port, tag_path("pings"), rcvbuf=16384, timeout=10)
+    ws.handshake()
+    srv.node.sid_of("pings")
+    sent, growth_mb = ping_flood(
+        srv, ws, lambda: "slow reader" in srv.error_log())
+    assert "slow reader" in srv.error_log(), \
+        "a client that sent %d MB of pings and read no pong was not " \
+        "marked a slow reader (RSS +%.0f MB)\n%s" % (
+            sent >> 20, growth_mb, srv.error_log()[-2000:])
+    assert growth_mb < 16, "server RSS grew %.0f MB for %d MB of pings" % (
+        growth_mb, sent >> 20)
+    closes = frame(CLOSE, struct.pack(">H", 1000)) * 4096
+    try:
+        ws.sock.sendall(closes)            # all dropped: ours is queued
+    except OSError:
+        pass
+    frames = read_frames_until_close(ws, 15)
+    assert frames and frames[-1].opcode == CLOSE, \
+        "no close frame after %d frames (%s)" % (
+            len(frames), "EOF" if ws.eof else "open")
+    assert frames[-1].close_code == 1013, frames[-1]
+    pongs = frames[:-1]
+    bad = [f for f in pongs if (f.opcode, f.payload) != (PONG, PING_BODY)]
+    assert not bad, "damaged frames before the close: %r" % bad[:3]
+    with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+        kernel = int(f.read().split()[2]) + \
+            ws.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    got = sum(len(f.payload) + 2 for f in pongs)
+    assert got <= limit + 127 + kernel, \
+        "%d bytes of pongs queued for a client that read nothing " \
+        "(SendQueueLimit %d)" % (got, limit)
+    ws.reply_close(1013)
+    ws.expect_eof(25)
+    print("ping flood: %d KB of pings, %d KB of pongs, RSS +%.1f MB"
+          % (sent >> 10, got >> 10, growth_mb))

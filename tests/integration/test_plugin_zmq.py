@@ -14,6 +14,7 @@ import time
 import pytest
 import zmq
 
+from plugin_util import start_fails
 from tremolo_harness import (build_request, free_port, memory_env,
                               parse_responses)
 
@@ -123,20 +124,26 @@ def wait_for(pred, timeout=5):
     return False
 
 
+def zmq_site(node_list, names="127.0.0.1 localhost", default=True):
+    site = "[HOST]\n    ServerName %s\n" % names
+    if default:
+        site += "    Default on\n"
+    site += "    Handler zmq\n[ZMQ]\n"
+    for n in node_list.split():
+        site += "    Node %s\n" % n
+    return site
+
+
 @pytest.fixture
 def gateway(tremolo):
     nodes = []
 
     def start(node_list="node1", server="", workers=1, port=None, zmq="",
-              extra_plugins=(), env=None):
+              extra_plugins=(), env=None, sites=None):
         port = port or free_port()
         endpoint = "tcp://127.0.0.1:%d" % port
-        site = ("[HOST]\n    ServerName 127.0.0.1 localhost\n    Default on\n"
-                "    Handler zmq\n[ZMQ]\n")
-        for n in node_list.split():
-            site += "    Node %s\n" % n
         srv = tremolo(plugins=("liana", "zmq") + tuple(extra_plugins),
-                      sites={"default": site},
+                      sites=sites or {"default": zmq_site(node_list)},
                       plugin_confs={"zmq": "[ZMQ]\n    Bind %s\n"
                                            "    PingFreq 500ms\n%s"
                                            % (endpoint, zmq)},
@@ -612,6 +619,94 @@ def test_curve_allows_listed_node_keys_only(gateway, tmp_path):
     assert get_ok(srv)[2] == b"hello from web-ok"
     assert "web-bad\" is available" not in srv.error_log()
     assert "web-plain\" is available" not in srv.error_log()
+
+
+def curve_conf(secret, keys):
+    return "    Curve on\n    CurveSecretKey %s\n    CurveKeys %s\n" % (
+        secret.decode(), keys)
+
+
+def get_host(srv, host, timeout=5):
+    """get_ok for another site (by Host)."""
+    end = time.monotonic() + timeout
+    while True:
+        status, headers, body = srv.http("GET", "/", headers={"Host": host})
+        if status != 503 or time.monotonic() > end:
+            return status, headers, body
+        time.sleep(0.05)
+
+
+def test_curve_key_binds_node_identities(gateway, tmp_path):
+    """CurveKeys says which identities each key may use: key A `web-*`,
+    key B `admin-1`. A as web-1 serves. A as admin-1 connects (libzmq
+    accepts the key, the gateway pings the name) but every message it
+    sends is dropped, counted and logged: admin-1 never becomes available
+    and the admin site answers 503. Once it is gone, B as admin-1
+    serves."""
+    spub, ssec = zmq.curve_keypair()
+    apub, asec = zmq.curve_keypair()
+    bpub, bsec = zmq.curve_keypair()
+    keys = tmp_path / "nodes.keys"
+    keys.write_text("# the web tier\n%s  web-*   # any web node\n"
+                    "%s\tadmin-1\n" % (apub.decode(), bpub.decode()))
+    srv = gateway(zmq=curve_conf(ssec, keys), sites={
+        "web": zmq_site("web-*"),
+        "admin": zmq_site("admin-1", names="admin.test", default=False)})
+    srv.node(b"web-1", curve=(spub, apub, asec))
+    assert get_ok(srv)[2] == b"hello from web-1"
+    fake = srv.node(b"admin-1", curve=(spub, apub, asec))
+    assert wait_for(lambda: b"ping" in fake.types(), 5), \
+        "the node with key A never got the gateway's ping for admin-1"
+    refused = "dropped a node message (identity not allowed for its CURVE key)"
+    assert wait_for(lambda: refused in srv.error_log() or
+                    'node "admin-1" is available' in srv.error_log())
+    status, _, body = srv.http("GET", "/", headers={"Host": "admin.test"})
+    assert status == 503, \
+        "key A (web-*) served the admin site as admin-1: %d %r" % (
+            status, body)
+    assert refused in srv.error_log()
+    assert b"uwsgi" not in fake.types()
+    assert 'node "admin-1" is available' not in srv.error_log()
+    assert "no identity list" not in srv.error_log()
+    fake.close()
+    srv.node(b"admin-1", curve=(spub, bpub, bsec))
+    status, _, body = get_host(srv, "admin.test", timeout=10)
+    assert (status, body) == (200, b"hello from admin-1"), (status, body)
+    assert get_ok(srv)[2] == b"hello from web-1"
+
+
+def test_curve_keys_without_identities_and_file_errors(gateway, tremolo,
+                                                       tmp_path):
+    """Lines from before identity lists (a key alone, or with a `#`
+    comment) still admit their node under any name, and startup says so
+    once. A bad line, or a key listed twice, stops startup with
+    file:line: reason."""
+    spub, ssec = zmq.curve_keypair()
+    pairs = [zmq.curve_keypair() for _ in range(3)]
+    keys = tmp_path / "nodes.keys"
+    keys.write_text("%s *\n%s\n%s   # the old way\n" % tuple(
+        p[0].decode() for p in pairs))
+    srv = gateway("node-*", zmq=curve_conf(ssec, keys))
+    assert "nodes.keys:2: 2 key(s) with no identity list" in srv.error_log()
+    srv.node(b"node-a", curve=(spub,) + pairs[1])
+    assert get_ok(srv)[2] == b"hello from node-a"
+    srv.node(b"node-b", curve=(spub,) + pairs[2])
+    srv.node(b"node-c", curve=(spub,) + pairs[0])
+    for n in ("node-b", "node-c"):
+        assert wait_for(lambda: 'node "%s" is available' % n in
+                        srv.error_log()), n
+    for text, why in [
+            ("%s\nnot-a-key web-1\n", ":2: expected a 40-character Z85 "
+                                       "public key"),
+            ("%s\n%s admin-1\n", ":2: this key is already listed at line 1"),
+            ("%s web-\x01\n", ":1: control character 0x01")]:
+        bad = tmp_path / "bad.keys"
+        bad.write_text(text % ((pairs[0][0].decode(),) * text.count("%s")))
+        t = tremolo(plugins=("liana", "zmq"), start=False, plugin_confs={
+            "zmq": "[ZMQ]\n    Bind tcp://127.0.0.1:%d\n%s" % (
+                free_port(), curve_conf(ssec, bad))})
+        rc, out = start_fails(t)
+        assert rc != 0 and "bad.keys" + why in out, (text, out)
 
 
 def test_curve_config_errors(check_config, tmp_path):
