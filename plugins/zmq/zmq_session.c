@@ -119,16 +119,13 @@ static int zmq_packet(struct mk_request *r, struct mk_buf *b)
     const struct mk_http_request_head *h = mk_request_head(r);
     const char *buf = mk_request_buf(r), *name, *colon;
     struct mk_conn *c = mk_request_conn(r);
-    struct mk_ptr target = mk_request_target(r), path = target;
-    const char *q = memchr(target.data, '?', target.len);
+    struct mk_ptr target = mk_request_target(r);
+    const char *path = mk_request_clean_path(r);
     char port[8], proto[16], key[ZMQ_IDENTITY_MAX + 8], sport[8];
     uint32_t i;
     size_t kl;
     int ret = 0;
 
-    if (q) {
-        path.len = (size_t) (q - target.data);
-    }
     name = mk_vhost_name(mk_request_vhost(r));
     colon = strchr(name, ':');
     mk_str_printf(port, sizeof(port), "%u", mk_conn_peer(c)->port);
@@ -144,7 +141,9 @@ static int zmq_packet(struct mk_request *r, struct mk_buf *b)
     zmq_uwsgi_begin(b);
     ret |= zmq_add(b, "REQUEST_METHOD", mk_http_span_ptr(buf, h->method_name));
     ret |= zmq_add(b, "SCRIPT_NAME", MK_PTR_NONE);
-    ret |= zmq_add(b, "PATH_INFO", path);
+    /* decoded and normalised, the path every access rule saw (nginx's
+     * $document_uri); the raw target stays in REQUEST_URI */
+    ret |= zmq_add(b, "PATH_INFO", mk_ptr_make(path, strlen(path)));
     ret |= zmq_add(b, "QUERY_STRING", mk_request_query(r));
     if (h->known[MK_HDR_CONTENT_TYPE] >= 0) {
         ret |= zmq_add(b, "CONTENT_TYPE",
@@ -350,6 +349,9 @@ int zmq_session_request(struct zmq_conf *conf, struct mk_request *r,
 
     if (!vc || vc->site.count == 0) {
         return zmq_refuse(r, 503);
+    }
+    if (!mk_request_clean_path(r)) {
+        return zmq_refuse(r, 400);   /* the core answers these first */
     }
     s = zmq_session_get(mk_request_conn(r));
     if (!s) {

@@ -1,5 +1,5 @@
 """What a client gets from a node through the zmq gateway, against real pyzmq
-nodes (issue 10, points 3 and 5):
+nodes (issue 10, points 3, 5 and 6):
 
 * every response after which the server closes says `Connection: close`
   (KeepAliveMaxRequests, the client's own close, HTTP/1.0, a graceful stop,
@@ -8,7 +8,9 @@ nodes (issue 10, points 3 and 5):
 * a node's bytes past the end its own head announced never reach the
   client (Content-Length, chunked coding, `chunk` against a Content-Length,
   a head sent through `body`), so a node cannot forge the answer to the
-  client's next request."""
+  client's next request;
+* nodes get in PATH_INFO the decoded, normalised path that every access
+  rule (locations, auth) decided on, and the raw target in REQUEST_URI."""
 
 import signal
 
@@ -23,6 +25,9 @@ SITE = ("[HOST]\n    ServerName 127.0.0.1 localhost\n    Default on\n"
         "[LOCATION /static]\n    Handler static\n"
         "[ZMQ]\n    Node node1\n")
 FILES = {"htdocs/static/f.txt": b"a static file\n"}
+AUTH = ("[AUTH]\n    Location /private\n    Realm Staff\n"
+        "    Users private.users\n")
+ALICE = {"Authorization": "Basic YWxpY2U6czNjcmV0"}        # alice:s3cret
 EVIL = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil"
 CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 
@@ -41,6 +46,10 @@ def answering(fn):
         for typ, body in fn(env):
             node.send(sid, typ, body)
     return app
+
+
+def echo_path(env):
+    return ok(env[b"PATH_INFO"] + b" " + env[b"REQUEST_URI"])
 
 
 @pytest.fixture
@@ -243,3 +252,41 @@ def test_response_without_a_usable_head_is_502(zgw, messages):
     srv = zgw(answering(lambda env: messages))
     data, _ = srv.raw(build_request("GET", "/", {"Connection": "close"}))
     assert data.startswith(b"HTTP/1.1 502 "), data
+
+
+# ---- point 6: PATH_INFO is the path the access rules saw -----------------------
+
+@pytest.mark.parametrize("target,path", [
+    ("/x/../env", b"/env"), ("/x/%2e%2e/env", b"/env"), ("//env", b"/env"),
+    ("/./env", b"/env"), ("/a%20b/./c?q=%2e%2e", b"/a b/c"),
+    ("/x/./dir/", b"/x/dir/"),
+])
+def test_path_info_is_the_normalised_path(zgw, target, path):
+    srv = zgw(answering(echo_path))
+    with srv.connect() as c:
+        r = c.request("GET", target)
+    assert r.body == path + b" " + target.encode(), r.body
+
+
+@pytest.mark.parametrize("target", ["/../env", "/x/../../env", "/%2e%2e/env",
+                                    "/x/%2E%2E/%2e%2e/env"])
+def test_path_above_the_root_is_400(zgw, target):
+    srv = zgw(answering(echo_path))
+    data, _ = srv.raw(build_request("GET", target))
+    assert data.startswith(b"HTTP/1.1 400 "), data
+    assert b"uwsgi" not in srv.node.types()
+
+
+def test_auth_and_node_decide_on_the_same_path(zgw):
+    srv = zgw(answering(echo_path), site_extra=AUTH, plugins=("auth",),
+              users=True)
+    with srv.connect() as c:
+        # /private/../x is /x: public, and the node is told /x
+        r = c.request("GET", "/private/../x")
+        assert (r.status, r.body) == (200, b"/x /private/../x"), r.raw_head
+        for target in ("/public/../private/secret", "/x/%2e%2e/private",
+                       "//private/a", "/%70rivate/a"):
+            assert c.request("GET", target).status == 401, target
+        r = c.request("GET", "/public/../private/secret", ALICE)
+        assert r.body == b"/private/secret /public/../private/secret"
+    assert srv.node.types().count(b"uwsgi") == 2    # no refused one came
