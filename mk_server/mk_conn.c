@@ -427,9 +427,8 @@ void mk_conn_chunk_free(struct mk_worker *w, struct mk_chunk *ch)
     else if (ch->type == MK_CHUNK_SHARED) {
         mk_shared_buf_release(ch->sb);
     }
-    else if (ch->type == MK_CHUNK_MEM && ch->cap == 0 &&
-             (ch->flags & MK_WRITE_FREE)) {
-        mk_mem_free((void *) ch->data);
+    else if (ch->owned) {
+        mk_mem_free(ch->owned);
     }
     if (ch->pooled && w && w->n_free_chunks < MK_POOL_MAX) {
         w->free_chunks[w->n_free_chunks++] = ch;
@@ -546,7 +545,9 @@ int mk_conn_write(struct mk_conn *c, const void *data, size_t len, int flags)
         }
         ch->data = data;
         ch->len = len;
-        ch->flags = flags;
+        if (flags & MK_WRITE_FREE) {
+            ch->owned = (void *) data;
+        }
     }
     c->wq_bytes += len;
     return conn_queue_check(c);

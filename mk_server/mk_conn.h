@@ -41,7 +41,8 @@ struct mk_shared_buf {
 struct mk_chunk {
     struct mk_list _head;
     enum mk_chunk_type type;
-    int flags;              /* MK_WRITE_* for external memory */
+    void *owned;            /* MK_WRITE_FREE memory, freed once sent (data
+                             * has moved past it after a partial write) */
     int pooled;             /* block from the worker pool */
     const char *data;       /* MEM/SHARED: start of unsent bytes */
     size_t len;             /* unsent bytes */

@@ -250,3 +250,20 @@ long mk_http_body_feed(struct mk_http_body *b, const char *in, size_t len,
     }
     return (long) n;
 }
+
+void mk_http_body_init_framing(struct mk_http_body *b,
+                               enum mk_http_body_mode mode, uint64_t length)
+{
+    memset(b, 0, sizeof(*b));
+    b->state = HTTP_CHUNK_SIZE;
+    b->done = 1;
+    if (mode == MK_HTTP_BODY_CHUNKED) {
+        b->mode = mode;
+        b->done = 0;
+    }
+    else if (mode == MK_HTTP_BODY_LENGTH && length > 0) {
+        b->mode = mode;
+        b->remaining = length;
+        b->done = 0;
+    }
+}

@@ -200,4 +200,11 @@ long mk_http_body_feed(struct mk_http_body *b, const char *in, size_t len,
                        int (*on_data)(void *ctx, const char *data, size_t n),
                        void *ctx);
 
+/* Sets up the same decoder for a body whose framing is known another way
+ * (a response head from a backend): LENGTH with `length` bytes (0: no
+ * body), CHUNKED, or NONE. Fed with on_data == NULL it finds where that
+ * body ends, so a proxy forwards nothing past it. */
+void mk_http_body_init_framing(struct mk_http_body *b,
+                               enum mk_http_body_mode mode, uint64_t length);
+
 #endif

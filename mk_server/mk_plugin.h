@@ -459,6 +459,12 @@ int  mk_response_header_n(struct mk_request *r, const char *name,
 void mk_response_content_length(struct mk_request *r, int64_t len);
 /* Closes the connection after this response. */
 void mk_response_close(struct mk_request *r);
+/* Whether the connection closes after this response, as decided now: the
+ * handler or the client asked for it, HTTP/1.0 without keep-alive,
+ * KeepAliveMaxRequests reached, the client's FIN, a graceful stop or
+ * reload. A raw-mode handler asks before writing its head, so that the
+ * head can say `Connection: close`. */
+int  mk_response_will_close(const struct mk_request *r);
 int  mk_response_send_head(struct mk_request *r);
 int  mk_response_write(struct mk_request *r, const void *data, size_t len,
                        int flags);

@@ -184,6 +184,11 @@ void mk_response_close(struct mk_request *r)
     r->resp.close = 1;
 }
 
+int mk_response_will_close(const struct mk_request *r)
+{
+    return !response_keepalive(r);
+}
+
 static size_t put(char *p, const char *s, size_t n)
 {
     memcpy(p, s, n);

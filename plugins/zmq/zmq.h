@@ -73,6 +73,8 @@ enum zmq_wire_kind {
     ZMQ_WIRE_BODY,                     /* worker -> gw: body (empty = end) */
     ZMQ_WIRE_END,                      /* worker -> gw: session closed */
     ZMQ_WIRE_UPGRADED,                 /* worker -> gw: the 101 went out */
+    ZMQ_WIRE_FRAMING,                  /* worker -> gw: the node's body broke
+                                        * its head's framing (log it) */
     ZMQ_WIRE_NODE,                     /* gw -> worker: a node's message */
     ZMQ_WIRE_NO_NODE,                  /* gw -> worker: nobody to ask */
     ZMQ_WIRE_NODE_GONE,                /* gw -> worker: the node went OFF */
@@ -91,6 +93,10 @@ struct zmq_wire {
     int routed;                        /* NODE: sent by another session's node */
     uint64_t acked;                    /* ACK: body bytes the node's queue took */
     uint64_t share;                    /* NODE: a fan-out's id (mk_msg_type) */
+    const char *why;                   /* FRAMING: what the node did (static) */
+    /* REQUEST: the session's request count; NODE: the count of the
+     * binding when the node's message came (which request it answers) */
+    uint32_t seq;
     zmq_msg_t payload;                 /* moved, never copied, between threads */
 };
 
@@ -118,6 +124,7 @@ struct zmq_gw {
     struct mk_list blocked;            /* bindings holding back body pieces */
     uint64_t rejects[ZMQ_REJECT_COUNT];
     uint64_t last_reject_log;
+    uint64_t last_framing_log;         /* framing faults: at most one a second */
     atomic_int stop;
     atomic_int release;                /* reload: give up the endpoints */
     atomic_int released;
@@ -131,6 +138,7 @@ struct zmq_binding {
     uint8_t sid[ZMQ_SID_LEN];
     const struct zmq_vconf *vc;        /* the site; stands for the vhost */
     int echo_default;                  /* for future joins (spec 2.3) */
+    uint32_t seq;                      /* the request last sent to the node */
     struct mk_list memberships;        /* of struct zmq_member */
     /* retry (spec 2.3 FIX): the request is kept until the response starts */
     zmq_msg_t packet;                  /* shares the bytes sent (refcount) */

@@ -255,6 +255,7 @@ static void gw_request(struct zmq_gw *gw, struct zmq_wire *w)
         gw_tell(gw, w->sid, w->worker, ZMQ_WIRE_NO_NODE);
         return;
     }
+    b->seq = w->seq;
     /* a new request on the connection: what a retry replays starts over */
     gw_pieces_drop(&b->pieces);
     b->body_kept = 0;
@@ -423,6 +424,24 @@ static void gw_ack_unbound(struct zmq_gw *gw, struct zmq_wire *body)
     }
 }
 
+/* A worker cut or dropped bytes of a node's response that broke the
+ * framing of the node's own head (past its Content-Length, say: bytes a
+ * client would take for the answer to its next request). Said once per
+ * node and at most once a second, naming the node. */
+static void gw_framing_fault(struct zmq_gw *gw, const struct zmq_binding *b,
+                             const char *why)
+{
+    uint64_t now = mk_clock_monotonic_ms();
+
+    if (b->node->warned_framing || now - gw->last_framing_log < 1000) {
+        return;
+    }
+    b->node->warned_framing = 1;
+    gw->last_framing_log = now;
+    mk_warn("zmq: node \"%.*s\" %s (logged once per node)",
+            (int) b->node->id_len, b->node->id, why);
+}
+
 static void gw_on_inbox(struct mk_channel *ch, struct mk_channel_msg *msg)
 {
     struct zmq_gw *gw = ch->data;
@@ -452,6 +471,12 @@ static void gw_on_inbox(struct mk_channel *ch, struct mk_channel_msg *msg)
         b = mk_hash_get(gw->bindings, (const char *) w->sid, ZMQ_SID_LEN);
         if (b) {
             gw_end(gw, b);
+        }
+        break;
+    case ZMQ_WIRE_FRAMING:
+        b = mk_hash_get(gw->bindings, (const char *) w->sid, ZMQ_SID_LEN);
+        if (b) {
+            gw_framing_fault(gw, b, w->why);
         }
         break;
     default:
@@ -524,6 +549,7 @@ void zmq_gw_forward(struct zmq_gw *gw, const struct zmq_binding *to,
     w->type = type;
     w->routed = routed;
     w->share = share;
+    w->seq = to->seq;
     zmq_msg_copy(&w->payload, body);
     gw_to_worker(gw, to->worker, w);
 }

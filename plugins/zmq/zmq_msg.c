@@ -420,3 +420,29 @@ int zmq_resp_head_parse(const char *buf, size_t len, int max_headers,
     *out = h;
     return 0;
 }
+
+/* Copies the head line by line, leaving out every Connection field, and
+ * puts the one the server means before the blank line. */
+size_t zmq_resp_head_close(const char *head, size_t len, char *out)
+{
+    static const char field[] = "Connection: close\r\n\r\n";
+    const char *p = head, *end = head + len - 2, *eol, *colon;
+    size_t o = 0, l;
+
+    while (p < end) {
+        eol = memchr(p, '\r', (size_t) (end - p));
+        if (!eol) {
+            break;                   /* not a head the parser accepted */
+        }
+        l = (size_t) (eol - p) + 2;
+        colon = memchr(p, ':', (size_t) (eol - p));
+        if (p == head || !colon ||
+            !zmq_ieq(p, (size_t) (colon - p), "connection")) {
+            memcpy(out + o, p, l);
+            o += l;
+        }
+        p += l;
+    }
+    memcpy(out + o, field, sizeof(field) - 1);
+    return o + sizeof(field) - 1;
+}

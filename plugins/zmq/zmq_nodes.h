@@ -26,6 +26,7 @@ struct zmq_node {
     unsigned load;             /* live sessions bound to it */
     int spawn_sent;
     uint32_t warned_types;     /* unhandled types already logged (bit/type) */
+    int warned_framing;        /* a framing fault of its responses was logged */
     uint64_t seq;              /* admission order: ties among glob matches */
     uint64_t ping_ms;          /* the shortest PingFreq of the sites listing it */
 };

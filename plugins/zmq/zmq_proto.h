@@ -190,4 +190,13 @@ struct zmq_resp_head {
 int zmq_resp_head_parse(const char *buf, size_t len, int max_headers,
                         struct zmq_resp_head *out);
 
+/* What a head grows by at most in zmq_resp_head_close. */
+#define ZMQ_RESP_HEAD_CLOSE_EXTRA (sizeof("Connection: close\r\n") - 1)
+
+/* For a head zmq_resp_head_parse accepted with head_len == len: writes to
+ * `out` (len + ZMQ_RESP_HEAD_CLOSE_EXTRA bytes) the same head with every
+ * Connection field replaced by one `Connection: close`, for a response
+ * after which the server closes. Returns the new length. */
+size_t zmq_resp_head_close(const char *head, size_t len, char *out);
+
 #endif

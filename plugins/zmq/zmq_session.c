@@ -28,10 +28,14 @@ struct zmq_session {
     struct zmq_vconf *vc;              /* the site it counts against */
     struct zmq_conf *zc;
     struct mk_request *r;              /* the request being answered */
-    int64_t content_length;            /* from the node's head; -1 unknown */
-    uint64_t sent;
+    struct mk_http_body frame;         /* where the node's body ends */
+    int close_delimited;               /* its head gave no length: the close
+                                        * of the connection ends the body */
     int head_done;
+    int head_only;                     /* a HEAD request: a body is dropped */
     int ended;                         /* response ended; r lives until on_done */
+    int faulted;                       /* a framing fault went to the gateway */
+    uint32_t seq;                      /* requests sent to the gateway */
     /* body flow control: cumulative bytes posted and acknowledged */
     uint64_t body_posted, body_acked;
     int body_held;                     /* we paused the request body */
@@ -115,16 +119,13 @@ static int zmq_packet(struct mk_request *r, struct mk_buf *b)
     const struct mk_http_request_head *h = mk_request_head(r);
     const char *buf = mk_request_buf(r), *name, *colon;
     struct mk_conn *c = mk_request_conn(r);
-    struct mk_ptr target = mk_request_target(r), path = target;
-    const char *q = memchr(target.data, '?', target.len);
+    struct mk_ptr target = mk_request_target(r);
+    const char *path = mk_request_clean_path(r);
     char port[8], proto[16], key[ZMQ_IDENTITY_MAX + 8], sport[8];
     uint32_t i;
     size_t kl;
     int ret = 0;
 
-    if (q) {
-        path.len = (size_t) (q - target.data);
-    }
     name = mk_vhost_name(mk_request_vhost(r));
     colon = strchr(name, ':');
     mk_str_printf(port, sizeof(port), "%u", mk_conn_peer(c)->port);
@@ -140,7 +141,9 @@ static int zmq_packet(struct mk_request *r, struct mk_buf *b)
     zmq_uwsgi_begin(b);
     ret |= zmq_add(b, "REQUEST_METHOD", mk_http_span_ptr(buf, h->method_name));
     ret |= zmq_add(b, "SCRIPT_NAME", MK_PTR_NONE);
-    ret |= zmq_add(b, "PATH_INFO", path);
+    /* decoded and normalised, the path every access rule saw (nginx's
+     * $document_uri); the raw target stays in REQUEST_URI */
+    ret |= zmq_add(b, "PATH_INFO", mk_ptr_make(path, strlen(path)));
     ret |= zmq_add(b, "QUERY_STRING", mk_request_query(r));
     if (h->known[MK_HDR_CONTENT_TYPE] >= 0) {
         ret |= zmq_add(b, "CONTENT_TYPE",
@@ -347,6 +350,9 @@ int zmq_session_request(struct zmq_conf *conf, struct mk_request *r,
     if (!vc || vc->site.count == 0) {
         return zmq_refuse(r, 503);
     }
+    if (!mk_request_clean_path(r)) {
+        return zmq_refuse(r, 400);   /* the core answers these first */
+    }
     s = zmq_session_get(mk_request_conn(r));
     if (!s) {
         return MK_STAGE_CLOSE;
@@ -355,9 +361,8 @@ int zmq_session_request(struct zmq_conf *conf, struct mk_request *r,
         return zmq_refuse(r, 503);
     }
     s->r = r;
-    s->content_length = -1;
-    s->sent = 0;
     s->head_done = 0;
+    s->head_only = mk_request_method(r) == MK_HTTP_METHOD_HEAD;
     s->ended = 0;
     s->body_held = 0;                /* a new request is not paused */
     s->upgraded = mk_request_is_upgrade(r);
@@ -377,6 +382,7 @@ int zmq_session_request(struct zmq_conf *conf, struct mk_request *r,
     memcpy(zmq_msg_data(&w->payload), b.data, b.len);
     mk_buf_release(&b);
     w->vc = vc;
+    w->seq = ++s->seq;
     w->upgrade = s->upgraded;        /* the gateway says when it is bound */
     zmq_to_gateway(w);
     if (s->upgraded) {
@@ -492,13 +498,79 @@ static void zmq_fail(struct zmq_session *s, int status)
     zmq_refuse(s->r, status);
 }
 
-static void zmq_write(struct zmq_session *s, const void *data, size_t len)
+/* The node broke the framing its own head announced. The gateway knows
+ * which node that is and says so once per node; a session tells it once. */
+static void zmq_framing_fault(struct zmq_session *s, const char *why)
 {
-    if (!mk_response_head_sent(s->r)) {
-        mk_response_raw(s->r);       /* a node may skip `headers` (spec 6.2) */
+    struct zmq_wire *w;
+
+    if (s->faulted) {
+        return;
     }
-    mk_response_write_raw(s->r, data, len, MK_WRITE_COPY);
-    s->sent += len;
+    s->faulted = 1;
+    w = zmq_wire_new(ZMQ_WIRE_FRAMING, s->sid);
+    if (w) {
+        w->why = why;
+        zmq_to_gateway(w);
+    }
+}
+
+/* The node's body broke its head's framing after the head went out: what
+ * was valid is flushed, then the close tells the client that the response
+ * is cut short. */
+static void zmq_cut(struct zmq_session *s, const char *why)
+{
+    zmq_framing_fault(s, why);
+    s->ended = 1;
+    mk_conn_close(s->conn, 1);
+}
+
+/* Where the node's body ends, from its head (RFC 9112 6.3): at once for
+ * HEAD and bodiless statuses, at its Content-Length, at the last chunk
+ * when it announced chunked coding to an HTTP/1.1 request (spec 10.3: the
+ * request decides the framing), else only when the connection closes. */
+static void zmq_framing(struct zmq_session *s, const struct zmq_resp_head *h)
+{
+    s->close_delimited = 0;
+    if (h->status == 204 || h->status == 304 || s->head_only) {
+        mk_http_body_init_framing(&s->frame, MK_HTTP_BODY_NONE, 0);
+    }
+    else if (h->content_length >= 0) {
+        mk_http_body_init_framing(&s->frame, MK_HTTP_BODY_LENGTH,
+                                  (uint64_t) h->content_length);
+    }
+    else if (h->chunked && mk_request_version_minor(s->r) >= 1) {
+        mk_http_body_init_framing(&s->frame, MK_HTTP_BODY_CHUNKED, 0);
+    }
+    else {
+        mk_http_body_init_framing(&s->frame, MK_HTTP_BODY_NONE, 0);
+        s->close_delimited = 1;
+    }
+}
+
+/* The node's head goes out verbatim, unless the connection closes after
+ * this response and the head does not say so: a keep-alive client would
+ * send its next request into a closing connection and see a read error. */
+static void zmq_send_head(struct zmq_session *s, const char *data,
+                          size_t len, const struct zmq_resp_head *h)
+{
+    char *head;
+
+    if (!mk_response_will_close(s->r) ||
+        (h->conn_close && !h->conn_keep_alive)) {
+        mk_response_write_raw(s->r, data, len, MK_WRITE_COPY);
+        return;
+    }
+    mk_response_close(s->r);         /* decided: the end keeps to it */
+    head = mk_mem_alloc(len + ZMQ_RESP_HEAD_CLOSE_EXTRA);
+    if (!head) {
+        mk_err("[fd %d] zmq: out of memory for a response head",
+               mk_conn_fd(s->conn));
+        mk_conn_close(s->conn, 0);
+        return;
+    }
+    mk_response_write_raw(s->r, head, zmq_resp_head_close(data, len, head),
+                          MK_WRITE_FREE);
 }
 
 static void zmq_headers(struct zmq_session *s, const char *data, size_t len)
@@ -512,53 +584,120 @@ static void zmq_headers(struct zmq_session *s, const char *data, size_t len)
         zmq_fail(s, 502);
         return;
     }
+    if (h.status < 200) {
+        /* Tremolo sends 100 Continue itself, and a 101 outside an
+         * upgrade would hand the connection to the node's bytes */
+        mk_warn("[fd %d] zmq: a node sent an interim (%d) response head",
+                mk_conn_fd(s->conn), h.status);
+        zmq_fail(s, 502);
+        return;
+    }
     s->head_done = 1;
     mk_timer_disarm(zmq_self->timers, &s->timer);
     mk_response_raw(s->r);
     mk_response_status(s->r, h.status);
-    if (h.non_persistent) {
+    zmq_framing(s, &h);
+    if (h.non_persistent || s->close_delimited) {
         mk_response_close(s->r);
     }
-    mk_response_write_raw(s->r, data, len, MK_WRITE_COPY);   /* verbatim */
-    s->content_length = h.content_length;
-    s->sent = 0;
-    if (h.status == 204 || h.status == 304 || h.content_length == 0 ||
-        mk_request_method(s->r) == MK_HTTP_METHOD_HEAD) {
+    zmq_send_head(s, data, len, &h);
+    if (!s->close_delimited && s->frame.done) {
         zmq_end(s);
     }
 }
 
+/* Body bytes of the node's response, up to where its head's framing says
+ * the response ends. Bytes past it would reach the client as the answer
+ * to its next request (a forged response): they are dropped, the client
+ * has the response its head promised, and the connection stays usable. */
+static void zmq_body(struct zmq_session *s, const char *data, size_t len)
+{
+    long n = (long) len;
+
+    if (!s->close_delimited) {
+        n = mk_http_body_feed(&s->frame, data, len, NULL, NULL);
+        if (n < 0) {
+            zmq_cut(s, "broke the chunked coding of its response");
+            return;
+        }
+    }
+    if (n > 0) {
+        mk_response_write_raw(s->r, data, (size_t) n, MK_WRITE_COPY);
+    }
+    if ((size_t) n < len) {
+        zmq_framing_fault(s, "sent body bytes past the end its response "
+                          "head announced: dropped");
+    }
+    if (!s->close_delimited && s->frame.done) {
+        zmq_end(s);
+    }
+}
+
+/* A node may skip `headers` and write its response through `body` alone
+ * (spec 6.2); that first `body` must then begin with a whole head, which
+ * is taken as `headers` would be: without it the end of the response, and
+ * so the start of the next one, would be the node's to choose. */
+static void zmq_headless(struct zmq_session *s, const char *data, size_t len)
+{
+    struct zmq_resp_head h;
+
+    if (zmq_resp_head_parse(data, len, (int) MK_HTTP_MAX_HEADERS_CAP,
+                            &h) < 0) {
+        mk_warn("[fd %d] zmq: a node's response does not begin with a "
+                "whole head", mk_conn_fd(s->conn));
+        zmq_fail(s, 502);
+        return;
+    }
+    zmq_headers(s, data, h.head_len);
+    if (h.head_len < len && !s->ended) {
+        zmq_body(s, data + h.head_len, len - h.head_len);
+    }
+    else if (h.head_len < len && s->head_done && !s->head_only) {
+        zmq_framing_fault(s, "sent a body with a bodiless response: dropped");
+    }
+}
+
+/* A `chunk` (spec 2.3): framed here when the head announced chunked
+ * coding, else its bytes are plain body, counted against the head's
+ * Content-Length. The empty one ends the body. */
 static void zmq_chunk(struct zmq_session *s, const char *data, size_t len)
 {
     char line[24];
     size_t n;
 
-    /* framing follows the request this response answers (spec 10.3) */
-    if (mk_request_version_minor(s->r) >= 1) {
+    if (s->frame.mode == MK_HTTP_BODY_CHUNKED) {
+        /* through zmq_body too: the framing stays tracked if the node
+         * mixes `chunk` and `body` */
         n = mk_str_hex(line, len);
         memcpy(line + n, "\r\n", 2);
-        zmq_write(s, line, n + 2);
-        if (len) {
-            zmq_write(s, data, len);
+        zmq_body(s, line, n + 2);
+        if (len && !s->ended) {
+            zmq_body(s, data, len);
         }
-        zmq_write(s, "\r\n", 2);
+        if (!s->ended) {
+            zmq_body(s, "\r\n", 2);
+        }
     }
     else if (len) {
-        zmq_write(s, data, len);
+        zmq_body(s, data, len);
     }
-    if (len == 0) {
+    else if (s->close_delimited) {
         zmq_end(s);
+    }
+    else {
+        zmq_cut(s, "ended its body before its Content-Length");
     }
 }
 
 /* `g:chunk` or `@sid:chunk` from another session's node: it joins this
- * session's response only while one is streaming; between responses the
- * bytes would corrupt the HTTP stream (spec 10.11: never the wrong
- * victim, never raw bytes into an idle connection). */
+ * session's response only while one is streaming (chunked or ended by
+ * the close); between responses, or counted against another node's
+ * Content-Length, the bytes would corrupt the HTTP stream (spec 10.11:
+ * never the wrong victim, never raw bytes into an idle connection). */
 static void zmq_apply_routed(struct zmq_session *s, struct zmq_wire *w)
 {
-    if (w->type == ZMQ_MSG_CHUNK && s->r && !s->ended &&
-        mk_response_head_sent(s->r)) {
+    if (w->type == ZMQ_MSG_CHUNK && s->r && !s->ended && s->head_done &&
+        (s->frame.mode == MK_HTTP_BODY_CHUNKED || s->close_delimited)) {
         zmq_chunk(s, zmq_msg_data(&w->payload), zmq_msg_size(&w->payload));
     }
 }
@@ -661,6 +800,18 @@ static void zmq_apply(struct zmq_session *s, struct zmq_wire *w)
     const char *data = zmq_msg_data(&w->payload);
     size_t len = zmq_msg_size(&w->payload);
 
+    if (!w->routed && w->seq != s->seq && (w->type == ZMQ_MSG_HEADERS ||
+        w->type == ZMQ_MSG_BODY || w->type == ZMQ_MSG_CHUNK)) {
+        /* the gateway had it before it passed this request on (from the
+         * node the session had before it moved to another site, say): a
+         * late piece of an earlier response, which would otherwise
+         * become the answer to this one */
+        if (len) {
+            zmq_framing_fault(s, "sent response bytes after its response "
+                              "ended: dropped");
+        }
+        return;
+    }
     if (s->choosing && s->r && !w->routed && w->type != ZMQ_MSG_END &&
         (w->type == ZMQ_MSG_HEADERS || !zmq_msg_type_is_http(w->type))) {
         if (zmq_upgrade_answer(s, w) < 0 ||
@@ -693,7 +844,14 @@ static void zmq_apply(struct zmq_session *s, struct zmq_wire *w)
         return;
     }
     if (!s->r || s->ended) {
-        return;                      /* between requests: nothing to answer */
+        /* between requests: nothing to answer; after the node's own
+         * response ended, its body bytes are past that response's end */
+        if (len && s->head_done && !s->head_only &&
+            (w->type == ZMQ_MSG_BODY || w->type == ZMQ_MSG_CHUNK)) {
+            zmq_framing_fault(s, "sent body bytes after its response "
+                              "ended: dropped");
+        }
+        return;
     }
     switch (w->type) {
     case ZMQ_MSG_HEADERS:
@@ -701,15 +859,22 @@ static void zmq_apply(struct zmq_session *s, struct zmq_wire *w)
         break;
     case ZMQ_MSG_BODY:
         if (len == 0) {
-            break;
+            break;                   /* writes nothing (spec 2.3) */
         }
-        zmq_write(s, data, len);
-        if (s->content_length >= 0 &&
-            s->sent >= (uint64_t) s->content_length) {
-            zmq_end(s);
+        if (s->head_done) {
+            zmq_body(s, data, len);
+        }
+        else {
+            zmq_headless(s, data, len);
         }
         break;
     case ZMQ_MSG_CHUNK:
+        if (!s->head_done) {
+            mk_warn("[fd %d] zmq: a node sent `chunk` before its response "
+                    "head", mk_conn_fd(s->conn));
+            zmq_fail(s, 502);
+            break;
+        }
         zmq_chunk(s, data, len);
         break;
     default:

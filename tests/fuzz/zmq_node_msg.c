@@ -6,7 +6,8 @@
  * 1-byte length and that many bytes, the last frame takes the rest. Every
  * frame gets its own exactly-sized allocation. The frames go through
  * zmq_msg_check; the type frame of each through the route split and type
- * lookup; the body through the response head parser. Invariants (borrowed
+ * lookup; the body through the response head parser, and an accepted head
+ * through the rewrite that makes it say close. Invariants (borrowed
  * pointers in bounds, the last-colon rule, head framing rules) are checked
  * against the raw bytes; any violation traps.
  */
@@ -60,6 +61,29 @@ static void fuzz_route(const char *t, size_t len)
     }
 }
 
+/* The head a closing response goes out with: still a head the parser
+ * accepts, saying close and nothing else about the connection, framed as
+ * before, within the room the caller gives it. */
+static void fuzz_head_close(const char *buf, const struct zmq_resp_head *h,
+                            int max_headers)
+{
+    char *out = mk_mem_alloc(h->head_len + ZMQ_RESP_HEAD_CLOSE_EXTRA);
+    struct zmq_resp_head c;
+    size_t n;
+
+    if (out == NULL) {
+        return;
+    }
+    n = zmq_resp_head_close(buf, h->head_len, out);
+    FUZZ_CHECK(n <= h->head_len + ZMQ_RESP_HEAD_CLOSE_EXTRA);
+    FUZZ_CHECK(zmq_resp_head_parse(out, n, max_headers + 1, &c) == 0);
+    FUZZ_CHECK(c.head_len == n && c.conn_close && !c.conn_keep_alive);
+    FUZZ_CHECK(c.status == h->status && c.minor == h->minor);
+    FUZZ_CHECK(c.content_length == h->content_length &&
+               c.chunked == h->chunked && c.n_headers <= h->n_headers + 1);
+    mk_mem_free(out);
+}
+
 static void fuzz_head(const char *buf, size_t len, int max_headers)
 {
     struct zmq_resp_head h, h2;
@@ -83,6 +107,7 @@ static void fuzz_head(const char *buf, size_t len, int max_headers)
     FUZZ_CHECK(memcmp(&h, &h2, sizeof(h)) == 0);
     FUZZ_CHECK(zmq_resp_head_parse(buf, h.head_len - 1, max_headers,
                                    &h2) == -1);
+    fuzz_head_close(buf, &h, max_headers);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -791,6 +791,29 @@ MK_TEST(head_then_body)
     CHECK_EQ_INT(piece.method, MK_HTTP_METHOD_GET);
 }
 
+/* A body whose framing comes from elsewhere (a backend's response head):
+ * fed without a callback, the decoder stops where that body ends. */
+MK_TEST(body_framing_from_elsewhere)
+{
+    struct mk_http_body b;
+
+    mk_http_body_init_framing(&b, MK_HTTP_BODY_LENGTH, 5);
+    CHECK(!b.done);
+    CHECK_EQ_INT(mk_http_body_feed(&b, "helloHTTP/1.1", 13, NULL, NULL), 5);
+    CHECK(b.done);
+    CHECK_EQ_INT(mk_http_body_feed(&b, "more", 4, NULL, NULL), 0);
+    mk_http_body_init_framing(&b, MK_HTTP_BODY_LENGTH, 0);
+    CHECK(b.done && b.mode == MK_HTTP_BODY_NONE);
+    mk_http_body_init_framing(&b, MK_HTTP_BODY_NONE, 7);
+    CHECK(b.done && b.mode == MK_HTTP_BODY_NONE);
+    mk_http_body_init_framing(&b, MK_HTTP_BODY_CHUNKED, 0);
+    CHECK_EQ_INT(mk_http_body_feed(&b, "2\r\nab\r\n", 7, NULL, NULL), 7);
+    CHECK_EQ_INT(mk_http_body_feed(&b, "0\r\n\r\nHTTP", 9, NULL, NULL), 5);
+    CHECK(b.done && b.total == 2);
+    mk_http_body_init_framing(&b, MK_HTTP_BODY_CHUNKED, 0);
+    CHECK_EQ_INT(mk_http_body_feed(&b, "zz\r\n", 4, NULL, NULL), -1);
+}
+
 int main(void)
 {
     RUN(head_table);
@@ -802,5 +825,6 @@ int main(void)
     RUN(body_none_and_callback_error);
     RUN(body_limits);
     RUN(head_then_body);
+    RUN(body_framing_from_elsewhere);
     return mk_test_done();
 }

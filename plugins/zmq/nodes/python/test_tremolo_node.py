@@ -161,7 +161,7 @@ def test_parse_uwsgi_hand_built_packet():
     assert struct.unpack("<H", pkt[1:3])[0] == len(pkt)
     v = tn.parse_uwsgi(pkt)
     assert v["REQUEST_METHOD"] == "POST"
-    assert v["PATH_INFO"] == "/a%20b"           # not percent-decoded
+    assert v["PATH_INFO"] == "/a%20b"           # as sent: never decoded twice
     assert v["QUERY_STRING"] == ""
     assert v["HTTP_X"] == "1, 2"
     assert v["HTTP_COOKIE"] == "a=1; b=2"

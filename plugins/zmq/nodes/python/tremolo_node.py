@@ -119,6 +119,9 @@ def build_uwsgi(pairs):
 def environ_from_uwsgi(uwsgi_vars, body_stream=None):
     """Build a WSGI environ from parse_uwsgi() output and a body stream."""
     env = dict(uwsgi_vars)
+    # PATH_INFO comes percent-decoded and dot-segment-normalised, as PEP
+    # 3333 wants it and as Tremolo's access rules saw it: it is used as
+    # is, never decoded again; REQUEST_URI keeps the raw target.
     env.setdefault("REQUEST_METHOD", "GET")
     env.setdefault("SCRIPT_NAME", "")
     env.setdefault("PATH_INFO", "/")

@@ -391,6 +391,40 @@ MK_TEST(resp_head_len_and_limits)
     CHECK_EQ_INT(h.content_length, 4503599627370496LL);
 }
 
+/* A head after which the server closes says so, once, whatever the node
+ * wrote; the rest of it goes out as the node wrote it. */
+MK_TEST(resp_head_close)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        { "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n",
+          "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n"
+          "\r\n" },
+        { "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nA: b\r\n\r\n",
+          "HTTP/1.1 200 OK\r\nA: b\r\nConnection: close\r\n\r\n" },
+        { "HTTP/1.0 404 No\r\nconnection: Keep-Alive, x\r\n"
+          "CONNECTION: close\r\nConnectionx: y\r\n\r\n",
+          "HTTP/1.0 404 No\r\nConnectionx: y\r\nConnection: close\r\n\r\n" },
+        { "HTTP/1.1 204 Connection: keep-alive\r\n\r\n",
+          "HTTP/1.1 204 Connection: keep-alive\r\nConnection: close\r\n\r\n" },
+    };
+    struct zmq_resp_head h;
+    char out[256];
+    size_t i, n, len;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        len = strlen(cases[i].in);
+        CHECK_EQ_INT(zmq_resp_head_parse(cases[i].in, len, 8, &h), 0);
+        n = zmq_resp_head_close(cases[i].in, len, out);
+        CHECK(n <= len + ZMQ_RESP_HEAD_CLOSE_EXTRA);
+        CHECK_EQ_INT(n, strlen(cases[i].out));
+        CHECK(memcmp(out, cases[i].out, n) == 0);
+        CHECK_EQ_INT(zmq_resp_head_parse(out, n, 8, &h), 0);
+        CHECK(h.conn_close && !h.conn_keep_alive && h.head_len == n);
+    }
+}
+
 int main(void)
 {
     RUN(routes);
@@ -399,5 +433,6 @@ int main(void)
     RUN(frames);
     RUN(resp_heads);
     RUN(resp_head_len_and_limits);
+    RUN(resp_head_close);
     return mk_test_done();
 }
