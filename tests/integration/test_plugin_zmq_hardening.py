@@ -191,8 +191,11 @@ def test_commands_before_the_handshake_are_bounded(gateway):
         grown, sent)
     assert closed and sent < STREAMED
     peer = RawPeer(srv.endpoint)
-    peer.s.sendall(greeting() + frame(b"\x05READY" + b"x" * MiB,
-                                      command=True))
+    try:                             # the server may close mid-send
+        peer.s.sendall(greeting() + frame(b"\x05READY" + b"x" * MiB,
+                                          command=True))
+    except (BrokenPipeError, ConnectionResetError):
+        pass
     assert peer.closed_by_server()
     peer.close()
     srv.wait_log(r"a ZMTP command frame larger than 8 KiB")
