@@ -20,6 +20,7 @@ static const struct mk_conf_key zmq_keys[] = {
     MK_CONF_INT("MaxNodes", struct zmq_conf, max_nodes, "1024", 1, 1000000),
     MK_CONF_INT("Sessions", struct zmq_conf, sessions, "0", 0, LLONG_MAX),
     MK_CONF_TIME("StatsFreq", struct zmq_conf, stats_freq, "0", 0, 0),
+    MK_CONF_BOOL("NodeGuard", struct zmq_conf, node_guard, "on"),
     MK_CONF_BOOL("Curve", struct zmq_conf, curve, "off"),
     MK_CONF_STR("CurveSecretKey", struct zmq_conf, curve_secret, ""),
     MK_CONF_STR("CurveKeys", struct zmq_conf, curve_keys, ""),
@@ -89,6 +90,28 @@ static int zmq_site_check(struct zmq_conf *zc, struct zmq_vconf *vc,
     return 0;
 }
 
+/* With the node guard on, every tcp:// Bind must be one it can listen on
+ * itself (zmq_guard.h); CURVE endpoints are not relayed. */
+static int zmq_guard_check(const struct zmq_conf *zc, char *err,
+                           size_t errlen)
+{
+    char why[256];
+    int r;
+
+    if (!zc->node_guard || zc->curve) {
+        return 0;
+    }
+    for (r = 0; r < zc->nendpoints; r++) {
+        if (zmq_guard_endpoint_kind(zc->endpoints[r], why, sizeof(why)) ==
+            ZMQ_GUARD_REFUSED) {
+            return mk_str_fail(err, errlen, "%s:%d: Bind: %s: %s (or "
+                               "NodeGuard off)", zc->endpoint_files[r],
+                               zc->endpoint_lines[r], zc->endpoints[r], why);
+        }
+    }
+    return 0;
+}
+
 static int zmq_conf_check(void *conf, struct mk_server *srv, char *err,
                           size_t errlen)
 {
@@ -117,6 +140,9 @@ static int zmq_conf_check(void *conf, struct mk_server *srv, char *err,
                            "endpoint nodes connect to, e.g. "
                            "tcp://127.0.0.1:5000), in zmq.conf or in a "
                            "site's [ZMQ]");
+    }
+    if (zmq_guard_check(zc, err, errlen) < 0) {
+        return -1;
     }
     if (zc->curve) {
         char path[4096];

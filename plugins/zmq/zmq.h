@@ -17,6 +17,7 @@
 #include "mk_core/mk_rconf.h"
 #include "mk_server/mk_plugin.h"
 #include "plugins/zmq/zmq_curve_keys.h"
+#include "plugins/zmq/zmq_guard.h"
 #include "plugins/zmq/zmq_nodes.h"
 #include "plugins/zmq/zmq_proto.h"
 
@@ -29,6 +30,10 @@
  * bytes, and the worker reads on below half the window. */
 #define ZMQ_BODY_WINDOW (1024 * 1024)
 #define ZMQ_BODY_ACK (256 * 1024)
+/* What CURVE adds to a frame on the wire: its MESSAGE command's name (8
+ * bytes), nonce (8), MAC (16) and the flags byte inside the box (1).
+ * ZMQ_MAXMSGSIZE bounds the wire frame, MaxFrameSize the node's. */
+#define ZMQ_CURVE_FRAME_OVERHEAD 33
 
 /* [ZMQ] in zmq.conf */
 struct zmq_conf {
@@ -40,6 +45,7 @@ struct zmq_conf {
     long long max_nodes;
     long long sessions;               /* live sessions, all sites; 0: no cap */
     uint64_t stats_freq;              /* stats log line period; 0: none */
+    int node_guard;                   /* relay tcp:// Binds (zmq_guard.h) */
     int curve;
     char *curve_secret;               /* Z85, 40 characters */
     char *curve_keys;                 /* allow-list file of node public keys */
@@ -115,6 +121,7 @@ struct zmq_gw {
     struct zmq_worker **workers;       /* by worker id */
     void *zap;                         /* ZAP handler (CURVE allow-list) */
     struct zmq_curve_keys curve_keys;  /* CurveKeys: the ZAP allow-list */
+    struct zmq_guard *guard;           /* relays tcp:// Binds; NULL: none */
     int nworkers;
     struct zmq_conf *conf;
     struct mk_server *srv;             /* its message-type registry */

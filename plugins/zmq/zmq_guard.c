@@ -1,0 +1,652 @@
+/*
+ * The node guard (zmq_guard.h): a TCP listener per relayed Bind and a
+ * byte relay per node connection, in the gateway thread's event loop.
+ * Bytes are copied as they come; only the node's direction is read, by
+ * zmq_zmtp.c, and only its frame headers. Each connection has two fixed
+ * buffers: while one side cannot take more, the other is not read
+ * (backpressure), so a connection never holds more than 2 x
+ * ZMQ_GUARD_BUF here.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "mk_core/mk_clock.h"
+#include "mk_core/mk_list.h"
+#include "mk_core/mk_log.h"
+#include "mk_core/mk_mem.h"
+#include "mk_core/mk_string.h"
+#include "plugins/zmq/zmq_guard.h"
+#include "plugins/zmq/zmq_zmtp.h"
+
+/* One read carries many small node messages; larger bodies take a few
+ * reads each. Per direction, per connection. */
+#define ZMQ_GUARD_BUF (16 * 1024)
+#define ZMQ_GUARD_LOG_MS 1000
+
+struct guard_listener {
+    struct mk_event ev;                /* first member */
+    struct zmq_guard *guard;
+    struct sockaddr_un ipc;            /* the ROUTER's private endpoint */
+    socklen_t ipc_len;
+    const char *endpoint;              /* borrowed from the configuration */
+    struct mk_list _head;
+};
+
+struct guard_end {
+    struct mk_event ev;                /* first member */
+    struct guard_conn *conn;
+    uint8_t *buf;                      /* read here, for the other end */
+    size_t off, len;
+    unsigned readable : 1;             /* more may be waiting in the socket */
+    unsigned hup : 1;                  /* the peer hung up: read to the end */
+    unsigned eof : 1;
+    unsigned writing : 1;              /* WRITE interest is registered */
+};
+
+struct guard_conn {
+    struct guard_end node;             /* the TCP connection */
+    struct guard_end router;           /* to the ROUTER's private endpoint */
+    struct zmq_guard *guard;
+    struct zmq_zmtp zmtp;
+    struct sockaddr_storage peer;
+    struct mk_list _head;
+    uint8_t bufs[2][ZMQ_GUARD_BUF];    /* one allocation per connection */
+};
+
+struct zmq_guard {
+    struct mk_event_loop *loop;
+    struct mk_list listeners;
+    struct mk_list conns;
+    struct mk_list dead;               /* closed, freed after the batch */
+    int reaping;                       /* a reap is deferred */
+    uint64_t frame_max;
+    uint64_t refused;                  /* connections closed for their frames */
+    uint64_t failed;                   /* connections that could not be relayed */
+    /* by verdict; [ZMQ_ZMTP_OK]: connections that could not be relayed */
+    uint64_t last_log[ZMQ_ZMTP_MALFORMED + 1];
+};
+
+/* Distinct private endpoints for every generation of the process: a
+ * reload binds new ROUTERs while libzmq may still hold the old names. */
+static atomic_uint guard_serial;
+
+/* ---- Endpoints --------------------------------------------------------- */
+
+struct guard_addr {
+    char host[256];
+    int family;                        /* AF_INET, AF_INET6; AF_UNSPEC: a name */
+    int any;                           /* the host was `*` */
+    uint16_t port;
+};
+
+static int guard_parse_port(const char *s, struct guard_addr *a)
+{
+    char *end;
+    long port;
+
+    if (*s < '0' || *s > '9') {
+        return -1;
+    }
+    port = strtol(s, &end, 10);
+    if (*end != '\0' || port < 1 || port > 65535) {
+        return -1;
+    }
+    a->port = (uint16_t) port;
+    return 0;
+}
+
+static int guard_set_host(struct guard_addr *a, const char *host, size_t len)
+{
+    if (len == 0 || len >= sizeof(a->host)) {
+        return -1;
+    }
+    memcpy(a->host, host, len);
+    a->host[len] = '\0';
+    return 0;
+}
+
+/* A host name as DNS spells it; anything else is no name we resolve. */
+static int guard_is_hostname(const char *h)
+{
+    for (; *h; h++) {
+        if (!((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') ||
+              (*h >= '0' && *h <= '9') || *h == '-' || *h == '.')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* "tcp://HOST:PORT" -> a; 0, or -1 with `why` set. */
+static int guard_parse(const char *endpoint, struct guard_addr *a, char *why,
+                       size_t whylen)
+{
+    const char *rest = endpoint + 6, *colon;
+    uint8_t bin[16];
+
+    memset(a, 0, sizeof(*a));
+    if (strchr(rest, ';')) {
+        return mk_str_fail(why, whylen, "a source address (;) is for "
+                           "connecting, not for binding");
+    }
+    if (rest[0] == '[') {
+        colon = strchr(rest, ']');
+        if (!colon || colon[1] != ':' ||
+            guard_set_host(a, rest + 1, (size_t) (colon - rest - 1)) < 0 ||
+            inet_pton(AF_INET6, a->host, bin) != 1) {
+            return mk_str_fail(why, whylen, "expected tcp://[IPv6 address]"
+                               ":PORT");
+        }
+        a->family = AF_INET6;
+        colon++;
+    }
+    else {
+        colon = strrchr(rest, ':');
+        if (!colon || guard_set_host(a, rest, (size_t) (colon - rest)) < 0) {
+            return mk_str_fail(why, whylen, "expected tcp://ADDRESS:PORT");
+        }
+        if (strchr(a->host, ':')) {
+            return mk_str_fail(why, whylen, "an IPv6 address goes in "
+                               "brackets: tcp://[ADDRESS]:PORT");
+        }
+        if (strcmp(a->host, "*") == 0) {
+            a->any = 1;
+            a->family = AF_INET;       /* libzmq binds IPv4 only, too */
+        }
+        else if (inet_pton(AF_INET, a->host, bin) == 1) {
+            a->family = AF_INET;
+        }
+        else if (if_nametoindex(a->host) != 0) {
+            return mk_str_fail(why, whylen, "%s is a network interface: the "
+                               "node guard binds addresses, give the "
+                               "interface's address", a->host);
+        }
+        else if (!guard_is_hostname(a->host)) {
+            return mk_str_fail(why, whylen, "%s is neither an address nor a "
+                               "host name", a->host);
+        }
+        else {
+            a->family = AF_UNSPEC;
+        }
+    }
+    if (guard_parse_port(colon + 1, a) < 0) {
+        return mk_str_fail(why, whylen, "the node guard needs a fixed port "
+                           "(1-65535)");
+    }
+    return 0;
+}
+
+enum zmq_guard_endpoint zmq_guard_endpoint_kind(const char *endpoint,
+                                                char *why, size_t whylen)
+{
+    struct guard_addr a;
+
+    if (strncmp(endpoint, "tcp://", 6) != 0) {
+        return ZMQ_GUARD_DIRECT;
+    }
+    return guard_parse(endpoint, &a, why, whylen) < 0 ? ZMQ_GUARD_REFUSED
+                                                      : ZMQ_GUARD_TCP;
+}
+
+/* The address to bind; a host name resolves to its first IPv4 address,
+ * as libzmq (ZMQ_IPV6 off) binds it. */
+static int guard_resolve(const struct guard_addr *a,
+                         struct sockaddr_storage *ss, socklen_t *len,
+                         char *err, size_t errlen)
+{
+    struct sockaddr_in *in = (struct sockaddr_in *) ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) ss;
+    struct addrinfo hints, *res;
+    int rc;
+
+    memset(ss, 0, sizeof(*ss));
+    if (a->family == AF_INET6) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(a->port);
+        inet_pton(AF_INET6, a->host, &in6->sin6_addr);
+        *len = sizeof(*in6);
+        return 0;
+    }
+    in->sin_family = AF_INET;
+    in->sin_port = htons(a->port);
+    *len = sizeof(*in);
+    if (a->any) {
+        in->sin_addr.s_addr = htonl(INADDR_ANY);
+        return 0;
+    }
+    if (a->family == AF_INET) {
+        inet_pton(AF_INET, a->host, &in->sin_addr);
+        return 0;
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    rc = getaddrinfo(a->host, NULL, &hints, &res);
+    if (rc != 0) {
+        return mk_str_fail(err, errlen, "%s: %s", a->host, gai_strerror(rc));
+    }
+    in->sin_addr = ((struct sockaddr_in *) res->ai_addr)->sin_addr;
+    freeaddrinfo(res);
+    return 0;
+}
+
+/* ---- Lifecycle ---------------------------------------------------------- */
+
+struct zmq_guard *zmq_guard_create(uint64_t frame_max)
+{
+    struct zmq_guard *g = mk_mem_zalloc(sizeof(*g));
+
+    if (!g) {
+        return NULL;
+    }
+    mk_list_init(&g->listeners);
+    mk_list_init(&g->conns);
+    mk_list_init(&g->dead);
+    g->frame_max = frame_max;
+    return g;
+}
+
+static int guard_socket(const struct guard_addr *a,
+                        const struct sockaddr_storage *ss, socklen_t len)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    0);
+    int one = 1, off = 0, saved;
+
+    if (fd < 0) {
+        return -1;
+    }
+    /* a reload rebinds while the old generation's connections linger */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        /* [::] takes IPv4 nodes too, as libzmq with ZMQ_IPV6 binds it */
+        (a->family == AF_INET6 &&
+         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) < 0) ||
+        bind(fd, (const struct sockaddr *) ss, len) < 0 ||
+        listen(fd, ZMQ_GUARD_BACKLOG) < 0) {
+        saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+int zmq_guard_listen(struct zmq_guard *g, const char *endpoint, char *ipc,
+                     size_t ipclen, char *err, size_t errlen)
+{
+    struct guard_listener *l = NULL;
+    struct sockaddr_storage ss;
+    struct guard_addr a;
+    socklen_t len;
+    int fd, n;
+
+    err[0] = '\0';
+    if (guard_parse(endpoint, &a, err, errlen) < 0 ||
+        guard_resolve(&a, &ss, &len, err, errlen) < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    l = mk_mem_zalloc(sizeof(*l));
+    if (!l) {
+        errno = ENOMEM;
+        return -1;
+    }
+    fd = guard_socket(&a, &ss, len);
+    if (fd < 0) {
+        mk_mem_free(l);
+        return -1;
+    }
+    l->ev.fd = fd;
+    l->guard = g;
+    l->endpoint = endpoint;
+    l->ipc.sun_family = AF_UNIX;
+    /* abstract namespace: no file to clean up, gone with the process */
+    n = snprintf(l->ipc.sun_path + 1, sizeof(l->ipc.sun_path) - 1,
+                 "tremolo-%ld-%u", (long) getpid(),
+                 atomic_fetch_add(&guard_serial, 1));
+    l->ipc_len = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + 1 +
+                              (size_t) n);
+    snprintf(ipc, ipclen, "ipc://@%s", l->ipc.sun_path + 1);
+    mk_list_add(&l->_head, &g->listeners);
+    return 0;
+}
+
+static void guard_on_accept(struct mk_event *ev, uint32_t events);
+
+int zmq_guard_start(struct zmq_guard *g, struct mk_event_loop *loop)
+{
+    struct mk_list *it;
+
+    g->loop = loop;
+    mk_list_foreach(it, &g->listeners) {
+        struct guard_listener *l = mk_list_entry(it, struct guard_listener,
+                                                 _head);
+        if (mk_event_add(loop, &l->ev, l->ev.fd, MK_EVENT_READ,
+                         guard_on_accept) < 0) {
+            mk_err("zmq: cannot watch %s: %s", l->endpoint, strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void guard_conn_close(struct guard_conn *c);
+
+static void guard_reap(void *arg)
+{
+    struct zmq_guard *g = arg;
+
+    g->reaping = 0;
+    while (!mk_list_is_empty(&g->dead)) {
+        struct guard_conn *c = mk_list_entry(g->dead.next, struct guard_conn,
+                                             _head);
+        mk_list_del(&c->_head);
+        mk_mem_free(c);
+    }
+}
+
+void zmq_guard_close(struct zmq_guard *g)
+{
+    g->reaping = 1;                    /* freed here, nothing deferred */
+    while (!mk_list_is_empty(&g->listeners)) {
+        struct guard_listener *l = mk_list_entry(g->listeners.next,
+                                                 struct guard_listener, _head);
+        if (g->loop) {
+            mk_event_del(g->loop, &l->ev);
+        }
+        close(l->ev.fd);
+        mk_list_del(&l->_head);
+        mk_mem_free(l);
+    }
+    while (!mk_list_is_empty(&g->conns)) {
+        guard_conn_close(mk_list_entry(g->conns.next, struct guard_conn,
+                                       _head));
+    }
+    guard_reap(g);
+}
+
+void zmq_guard_destroy(struct zmq_guard *g)
+{
+    if (g) {
+        zmq_guard_close(g);
+        mk_mem_free(g);
+    }
+}
+
+/* ---- Relay -------------------------------------------------------------- */
+
+static const char *guard_peer(const struct guard_conn *c, char *buf,
+                              size_t len)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+
+    if (c->peer.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *) &c->peer;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        port = ntohs(in->sin_port);
+    }
+    else if (c->peer.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) &c->peer;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        port = ntohs(in6->sin6_port);
+    }
+    snprintf(buf, len, "%s port %u", host, port);
+    return buf;
+}
+
+/* Counted always, logged at most once a second per reason: a peer that
+ * reconnects in a loop must not flood the log. */
+static int guard_log_due(struct zmq_guard *g, enum zmq_zmtp_verdict why)
+{
+    uint64_t now = mk_clock_monotonic_ms();
+
+    if (g->last_log[why] && now - g->last_log[why] < ZMQ_GUARD_LOG_MS) {
+        return 0;
+    }
+    g->last_log[why] = now;
+    return 1;
+}
+
+static void guard_refuse(struct guard_conn *c)
+{
+    struct zmq_guard *g = c->guard;
+    char peer[80];
+
+    g->refused++;
+    if (guard_log_due(g, c->zmtp.verdict)) {
+        mk_warn("zmq: [fd %d] closed the node connection from %s: %s, "
+                "at frame %llu (%llu connection(s) closed so far)",
+                c->node.ev.fd, guard_peer(c, peer, sizeof(peer)),
+                zmq_zmtp_verdict_name(c->zmtp.verdict),
+                (unsigned long long) c->zmtp.frames,
+                (unsigned long long) g->refused);
+    }
+}
+
+static void guard_conn_close(struct guard_conn *c)
+{
+    struct zmq_guard *g = c->guard;
+
+    /* mk_event_del drops both ends' later reports of this batch; the
+     * memory goes once the batch is over */
+    mk_event_del(g->loop, &c->node.ev);
+    mk_event_del(g->loop, &c->router.ev);
+    close(c->node.ev.fd);
+    close(c->router.ev.fd);
+    mk_list_del(&c->_head);
+    mk_list_add(&c->_head, &g->dead);
+    if (!g->reaping) {
+        g->reaping = mk_event_loop_defer(g->loop, guard_reap, g) == 0;
+    }
+}
+
+static int guard_want_write(struct guard_conn *c, struct guard_end *e,
+                            int on)
+{
+    if (e->writing == (unsigned) on) {
+        return 0;
+    }
+    e->writing = on ? 1 : 0;
+    return mk_event_mod(c->guard->loop, &e->ev,
+                        MK_EVENT_READ | (on ? MK_EVENT_WRITE : 0));
+}
+
+/*
+ * Moves bytes from `from` to `to` until `from` has no more, `to` takes no
+ * more (then WRITE interest on `to` resumes it) or `from` ended. Returns
+ * -1 when the connection must close.
+ */
+static int guard_pump(struct guard_conn *c, struct guard_end *from,
+                      struct guard_end *to)
+{
+    ssize_t n;
+
+    for (;;) {
+        if (from->len) {
+            n = send(to->ev.fd, from->buf + from->off, from->len,
+                     MSG_NOSIGNAL);
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n < 0 && errno != EAGAIN) {
+                return -1;
+            }
+            if (n > 0) {
+                from->off += (size_t) n;
+                from->len -= (size_t) n;
+            }
+            if (from->len) {
+                return guard_want_write(c, to, 1);
+            }
+            from->off = 0;
+        }
+        if (guard_want_write(c, to, 0) < 0) {
+            return -1;
+        }
+        if (from->eof || !from->readable) {
+            return 0;
+        }
+        n = recv(from->ev.fd, from->buf, ZMQ_GUARD_BUF, 0);
+        if (n > 0) {
+            if (from == &c->node &&
+                zmq_zmtp_feed(&c->zmtp, from->buf, (size_t) n) != ZMQ_ZMTP_OK) {
+                guard_refuse(c);
+                return -1;
+            }
+            from->len = (size_t) n;
+            /* a short read emptied the socket: data arriving later is a
+             * new edge, so the read that would say EAGAIN is saved */
+            if (n < ZMQ_GUARD_BUF && !from->hup) {
+                from->readable = 0;
+            }
+            continue;
+        }
+        if (n == 0) {
+            from->eof = 1;
+            return 0;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (errno == EAGAIN) {
+            from->readable = 0;
+            return 0;
+        }
+        return -1;
+    }
+}
+
+static void guard_on_event(struct mk_event *ev, uint32_t events)
+{
+    struct guard_end *e = (struct guard_end *) ev;
+    struct guard_conn *c = e->conn;
+    struct guard_end *other = e == &c->node ? &c->router : &c->node;
+
+    if (events & MK_EVENT_CLOSE) {
+        e->hup = 1;
+    }
+    if (events & MK_EVENT_READ) {
+        e->readable = 1;
+    }
+    if (((events & MK_EVENT_WRITE) && e->writing &&
+         guard_pump(c, other, e) < 0) ||
+        guard_pump(c, e, other) < 0) {
+        guard_conn_close(c);
+        return;
+    }
+    /* libzmq closing its side ends the connection at once; a node's last
+     * bytes still reach libzmq first, as they would without the relay */
+    if (c->router.eof || (c->node.eof && c->node.len == 0)) {
+        guard_conn_close(c);
+    }
+}
+
+static void guard_end_init(struct guard_end *e, struct guard_conn *c,
+                           uint8_t *buf)
+{
+    memset(e, 0, sizeof(*e));
+    e->ev.fd = -1;
+    e->conn = c;
+    e->buf = buf;
+    e->readable = 1;
+}
+
+static void guard_conn_open(struct guard_listener *l, int fd,
+                            const struct sockaddr_storage *peer)
+{
+    struct zmq_guard *g = l->guard;
+    struct guard_conn *c = mk_mem_alloc(sizeof(*c));
+    int up = -1, one = 1;
+
+    if (!c) {
+        errno = ENOMEM;
+        goto error;
+    }
+    guard_end_init(&c->node, c, c->bufs[0]);
+    guard_end_init(&c->router, c, c->bufs[1]);
+    c->guard = g;
+    c->peer = *peer;
+    zmq_zmtp_init(&c->zmtp, g->frame_max, ZMQ_ZMTP_COMMAND_MAX,
+                  ZMQ_ZMTP_PARTS_MAX);
+    /* libzmq's listener is in this process and accepts at once; with its
+     * backlog full (EAGAIN) this node is dropped and reconnects */
+    up = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (up < 0 ||
+        connect(up, (const struct sockaddr *) &l->ipc, l->ipc_len) < 0) {
+        goto error;
+    }
+    /* what libzmq sets on the TCP connections it accepts */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (mk_event_add(g->loop, &c->node.ev, fd, MK_EVENT_READ,
+                     guard_on_event) < 0 ||
+        mk_event_add(g->loop, &c->router.ev, up, MK_EVENT_READ,
+                     guard_on_event) < 0) {
+        goto error;
+    }
+    mk_list_add(&c->_head, &g->conns);
+    return;
+
+error:
+    g->failed++;
+    if (guard_log_due(g, ZMQ_ZMTP_OK)) {
+        mk_warn("zmq: [fd %d] cannot relay a node connection to %s: %s "
+                "(%llu such so far)", fd, l->endpoint, strerror(errno),
+                (unsigned long long) g->failed);
+    }
+    if (c) {
+        mk_event_del(g->loop, &c->node.ev);
+        mk_event_del(g->loop, &c->router.ev);
+    }
+    close(fd);
+    if (up >= 0) {
+        close(up);
+    }
+    mk_mem_free(c);
+}
+
+/* Edge-triggered: when accept fails for want of descriptors (EMFILE), the
+ * connection waits in the backlog until the next one arrives, and the
+ * loop does not spin on it. */
+static void guard_on_accept(struct mk_event *ev, uint32_t events)
+{
+    struct guard_listener *l = (struct guard_listener *) ev;
+    struct sockaddr_storage peer;
+    socklen_t len;
+    int fd;
+
+    (void) events;
+    for (;;) {
+        len = sizeof(peer);
+        memset(&peer, 0, sizeof(peer));
+        fd = accept4(l->ev.fd, (struct sockaddr *) &peer, &len,
+                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            guard_conn_open(l, fd, &peer);
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED) {
+            continue;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            l->guard->failed++;
+            if (guard_log_due(l->guard, ZMQ_ZMTP_OK)) {
+                mk_warn("zmq: cannot accept a node connection on %s: %s",
+                        l->endpoint, strerror(errno));
+            }
+        }
+        return;
+    }
+}

@@ -1,0 +1,63 @@
+#ifndef ZMQ_GUARD_H
+#define ZMQ_GUARD_H
+
+/*
+ * The node guard: Tremolo listens on a NULL-mechanism `tcp://` Bind itself
+ * and relays each node connection to its ROUTER, which listens on a
+ * private abstract Unix socket instead (`ipc://@tremolo-PID-N`, accepting
+ * this process only). On the way in it reads the ZMTP frame headers
+ * (zmq_zmtp.h) and closes a connection that announces a frame above
+ * MaxFrameSize, a command frame above 8 KiB or a message of more than 3
+ * frames, before libzmq holds those bytes: libzmq keeps an unfinished
+ * multipart message whole and out of the application's sight, so it
+ * cannot bound one itself. libzmq still speaks all of ZMTP.
+ *
+ * CURVE endpoints are not relayed: a peer without an allowed key never
+ * gets past the handshake (the ZAP handler refuses it) and ZMQ_MAXMSGSIZE
+ * bounds each handshake frame; after it, the MORE flag travels encrypted.
+ * `ipc://` endpoints are left to their file mode.
+ *
+ * Threads: create, listen and destroy run in the master thread while the
+ * gateway thread is not running; start and close run in the thread whose
+ * event loop carries the relay (the gateway thread).
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mk_core/mk_event.h"
+
+/* The listen queue of a relayed Bind and of its ROUTER's private
+ * endpoint: nodes reconnecting together after a reload must not find
+ * either full (the kernel caps it at somaxconn). */
+#define ZMQ_GUARD_BACKLOG 1024
+
+struct zmq_guard;
+
+enum zmq_guard_endpoint {
+    ZMQ_GUARD_REFUSED = -1,            /* a tcp:// form the guard cannot bind */
+    ZMQ_GUARD_DIRECT = 0,              /* not tcp://: libzmq binds it */
+    ZMQ_GUARD_TCP = 1,                 /* relayed */
+};
+
+/* Classifies a Bind value; for ZMQ_GUARD_REFUSED `why` says what to write
+ * instead. Accepted: tcp://ADDRESS:PORT where ADDRESS is `*` (every IPv4
+ * interface), an IPv4 address, an IPv6 address in brackets or a host name
+ * (its first IPv4 address, as libzmq binds it); PORT is a fixed number. */
+enum zmq_guard_endpoint zmq_guard_endpoint_kind(const char *endpoint,
+                                                char *why, size_t whylen);
+
+/* frame_max: MaxFrameSize. NULL when out of memory. */
+struct zmq_guard *zmq_guard_create(uint64_t frame_max);
+/* Listens on a tcp:// endpoint and writes the private ipc:// endpoint its
+ * ROUTER must bind to into `ipc`. -1 with errno set (EADDRINUSE...), or
+ * with `err` filled for a name that does not resolve. */
+int  zmq_guard_listen(struct zmq_guard *g, const char *endpoint, char *ipc,
+                      size_t ipclen, char *err, size_t errlen);
+/* Starts accepting in `loop`. */
+int  zmq_guard_start(struct zmq_guard *g, struct mk_event_loop *loop);
+/* Closes the listeners and every relayed connection (reload, stop): nodes
+ * reconnect by themselves. Safe to call more than once. */
+void zmq_guard_close(struct zmq_guard *g);
+void zmq_guard_destroy(struct zmq_guard *g);
+
+#endif
