@@ -19,6 +19,7 @@
 #define ZMQ_FIRST_TICK_MS 1000      /* spec 5: first ping 1 s after start */
 #define ZMQ_HELD_MAX (4 * 1024 * 1024) /* body held for a full node queue */
 #define ZMQ_HELD_RETRY_MS 5         /* how soon a full queue is tried again */
+#define ZMQ_TICK_CATCH_UP 16        /* ROUTER batches read before a tick */
 
 struct zmq_wire *zmq_wire_new(enum zmq_wire_kind kind, const uint8_t *sid)
 {
@@ -836,8 +837,16 @@ static void gw_timers(struct zmq_gw *gw, const struct zmq_tick_ops *ops,
                       uint64_t *next_tick, uint64_t *next_stats)
 {
     uint64_t now = mk_clock_monotonic_ms();
+    int i;
 
     if (now >= *next_tick) {
+        /* silence is what a node did not send, not what a busy gateway
+         * has not read yet: catch up (boundedly) before judging it, then
+         * judge at the time of the last read */
+        for (i = 0; gw->unread && i < ZMQ_TICK_CATCH_UP; i++) {
+            gw_read_routers(gw);
+        }
+        now = mk_clock_monotonic_ms();
         zmq_nodes_tick(&gw->nodes, now, ops);
         *next_tick = now + gw->tick_ms;
     }
