@@ -280,14 +280,30 @@ def streamer(streams):
     return app
 
 
+def open_streams(srv, streams, clients, count):
+    """`count` more clients on /stream; each got its head and the newest
+    one a tick of the feed."""
+    want = len(streams) + count
+    for _ in range(count):
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        s.sendall(build_request("GET", "/stream"))
+        clients.append(s)
+    assert wait_for(lambda: len(streams) == want, 20)
+    for s in clients[-count:]:
+        assert s.recv(4096).startswith(b"HTTP/1.1 200")
+    got = b""
+    while b"tick" not in got:
+        got += clients[-1].recv(4096)
+
+
 def test_reload_again_and_again_while_nodes_stream(gateway):
     """Five reloads while a node streams to 24 sessions on two workers
-    (routed chunks, fanned out by the gateway to each worker's inbox), and
-    a stop in the middle of it: old workers leave while the gateway still
-    delivers to them. Under TSan (make test-tsan) any race with the
-    workers' exit fails the test; everywhere, the server must stay up and
-    serve each generation."""
-    srv = gateway(workers=2)
+    (routed chunks, fanned out by the gateway to each worker's inbox), then
+    a stop while it streams to 24 more: the workers leave (DrainTimeout
+    1s) while the gateway still delivers to them. Under TSan (make
+    test-tsan) a race with the workers' exit fails the test; everywhere,
+    the server must serve each generation and stop cleanly."""
+    srv = gateway(workers=2, server="DrainTimeout 1s")
     streams = []
     node = srv.node(b"node1", streamer(streams))
     srv.wait_log(r'node "node1" is available')
@@ -304,23 +320,13 @@ def test_reload_again_and_again_while_nodes_stream(gateway):
     feeder.start()
     clients = []
     try:
-        for round_ in range(5):
-            for _ in range(24):
-                s = socket.create_connection(("127.0.0.1", srv.port),
-                                             timeout=10)
-                s.sendall(build_request("GET", "/stream"))
-                clients.append(s)
-            assert wait_for(lambda: len(streams) == 24 * (round_ + 1), 20)
-            for s in clients[-24:]:
-                assert s.recv(4096).startswith(b"HTTP/1.1 200")
-            got = b""                     # the feed reaches this generation
-            while b"tick" not in got:
-                got += clients[-1].recv(4096)
+        for _ in range(5):
+            open_streams(srv, streams, clients, 24)
             srv.reload()
             assert "reload failed" not in srv.error_log()
             # the node finds the new gateway at its next pong
             assert wait_for(lambda: srv.http("GET", "/x")[0] == 200, 10)
-        assert srv.alive()
+        open_streams(srv, streams, clients, 24)
         assert srv.stop() == 0            # while the feed still runs
     finally:
         stop.set()
