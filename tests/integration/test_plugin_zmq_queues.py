@@ -333,3 +333,16 @@ def test_reload_again_and_again_while_nodes_stream(gateway):
         feeder.join(2)
         for s in clients:
             s.close()
+
+
+def test_queue_and_group_limits_are_checked_at_start(check_config):
+    for line, key in (("NodeQueueLimit 1K", "NodeQueueLimit"),
+                      ("Groups 0", "Groups"),
+                      ("GroupsPerSession -1", "GroupsPerSession")):
+        rc, out = check_config(plugins=("liana", "zmq"), plugin_confs={
+            "zmq": "[ZMQ]\n    Bind tcp://127.0.0.1:5999\n    %s\n" % line})
+        assert rc == 1 and key in out, out
+    rc, out = check_config(plugins=("liana", "zmq"), plugin_confs={
+        "zmq": "[ZMQ]\n    Bind tcp://127.0.0.1:5999\n    NodeQueueLimit 1M\n"
+               "    Groups 10\n    GroupsPerSession 2\n"})
+    assert rc == 0, out
