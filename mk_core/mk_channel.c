@@ -216,6 +216,14 @@ void mk_channel_release(struct mk_channel *ch)
     ch->wake_fd[0] = ch->wake_fd[1] = -1;
 }
 
+void mk_channel_flush(struct mk_channel *ch)
+{
+    /* with no producer left the chain is whole: RETRY only means that a
+     * batch ran out */
+    while (mk_channel_drain(ch) == MK_CHANNEL_RETRY) {
+    }
+}
+
 void mk_channel_push(struct mk_channel *ch, struct mk_channel_msg *msg)
 {
     mk_channel_enqueue(ch, msg);

@@ -36,6 +36,9 @@ struct mk_channel {
 int  mk_channel_init(struct mk_channel *ch, struct mk_event_loop *loop,
                      mk_channel_cb on_msg, void *data);
 void mk_channel_release(struct mk_channel *ch);   /* pending msgs are dropped */
+/* Consumer thread, once no producer will push again: hands every pending
+ * message to the handler now (to free them before mk_channel_release). */
+void mk_channel_flush(struct mk_channel *ch);
 /* Thread-safe, never blocks, never fails. */
 void mk_channel_push(struct mk_channel *ch, struct mk_channel_msg *msg);
 /* The same from a thread that runs event loop `from`: a wake-up the

@@ -7,12 +7,11 @@
 #include "mk_core/mk_clock.h"
 
 /*
- * The thread formats into the buffer readers are NOT looking at, then
- * publishes it with an atomic pointer store. A reader that loaded the old
- * pointer has about a second before that buffer is written again.
+ * The thread publishes only the second (an atomic); each reader thread
+ * formats its own copy of the Date when the second changes. A shared
+ * formatted buffer would be read by workers while the thread rewrites it:
+ * a torn Date for a reader preempted long enough, and a data race.
  */
-static char date_bufs[2][MK_CLOCK_HTTP_DATE_LEN + 1];
-static _Atomic(const char *) date_cur;
 static atomic_llong clock_unix;
 static atomic_int clock_running;
 
@@ -86,13 +85,7 @@ void mk_clock_format_http(time_t t, char *out)
 
 static void mk_clock_refresh(void)
 {
-    const char *cur = atomic_load(&date_cur);
-    char *next = (cur == date_bufs[0]) ? date_bufs[1] : date_bufs[0];
-    time_t now = time(NULL);
-
-    mk_clock_format_http(now, next);
-    atomic_store(&clock_unix, (long long) now);
-    atomic_store(&date_cur, next);
+    atomic_store(&clock_unix, (long long) time(NULL));
 }
 
 static void *mk_clock_worker(void *arg)
@@ -163,11 +156,13 @@ void mk_clock_stop(void)
 const char *mk_clock_http_date(void)
 {
     static _Thread_local char local[MK_CLOCK_HTTP_DATE_LEN + 1];
+    static _Thread_local time_t formatted = -1;
+    time_t now = mk_clock_unix();
 
-    if (atomic_load(&clock_running)) {
-        return atomic_load(&date_cur);
+    if (now != formatted) {             /* once a second per thread */
+        mk_clock_format_http(now, local);
+        formatted = now;
     }
-    mk_clock_format_http(time(NULL), local);
     return local;
 }
 

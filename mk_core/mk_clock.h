@@ -8,18 +8,18 @@
 uint64_t mk_clock_monotonic_ms(void);
 
 /*
- * The clock thread refreshes, once a second, the wall time and the
- * preformatted IMF-fixdate used by the Date header ("Sun, 06 Nov 1994
- * 08:49:37 GMT", 29 bytes). Readers never lock: the thread writes into one
- * of two buffers and publishes it with an atomic pointer swap.
+ * The clock thread refreshes, once a second, the wall time used by the
+ * Date header (an IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT", 29 bytes).
+ * Readers never lock: the second is an atomic, and each thread formats
+ * its own copy of the Date once per second it asks in.
  */
 #define MK_CLOCK_HTTP_DATE_LEN 29
 
 int  mk_clock_start(void);        /* formats once, then starts the thread */
 void mk_clock_stop(void);
-/* Pointer to MK_CLOCK_HTTP_DATE_LEN bytes (plus a NUL), valid for ~1 s;
- * copy it, do not keep the pointer. Works (formatting on the spot) if the
- * thread was never started. */
+/* Pointer to MK_CLOCK_HTTP_DATE_LEN bytes (plus a NUL) owned by the
+ * calling thread, valid until its next call; copy it, do not keep the
+ * pointer. Works (reading the time itself) if the thread never started. */
 const char *mk_clock_http_date(void);
 time_t mk_clock_unix(void);
 

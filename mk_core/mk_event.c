@@ -157,6 +157,11 @@ static void mk_event_run_deferred(struct mk_event_loop *loop)
     }
 }
 
+void mk_event_loop_flush(struct mk_event_loop *loop)
+{
+    mk_event_run_deferred(loop);
+}
+
 int mk_event_loop_run_once(struct mk_event_loop *loop, int max_wait_ms)
 {
     int dispatched = 0;

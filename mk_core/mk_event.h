@@ -72,6 +72,9 @@ void mk_event_loop_wakeup(struct mk_event_loop *loop);
  */
 int mk_event_loop_defer(struct mk_event_loop *loop, void (*fn)(void *),
                         void *arg);
+/* Loop thread only: runs the deferred calls now. For a thread that leaves
+ * its loop for good while the loop itself lives on. */
+void mk_event_loop_flush(struct mk_event_loop *loop);
 
 struct mk_timer_heap *mk_event_loop_timers(struct mk_event_loop *loop);
 /* Monotonic ms cached at the last wake-up (cheap; use for timer deadlines). */

@@ -246,6 +246,20 @@ static void master_reap(struct master *m)
     }
 }
 
+/* Every generation's workers took the listening sockets out of their
+ * loops; older generations share those sockets with the current one. */
+static int master_left_listeners(struct master *m)
+{
+    size_t i;
+
+    for (i = 0; i < m->n_old; i++) {
+        if (!mk_workers_left_listeners(m->old[i])) {
+            return 0;
+        }
+    }
+    return mk_workers_left_listeners(m->cur);
+}
+
 /* Stops everything; with a drain deadline (ms) or at once (0). */
 static void master_stop(struct master *m, int graceful)
 {
@@ -272,7 +286,7 @@ static void master_stop(struct master *m, int graceful)
      * reset connection attempts instead of queueing them for nobody. The
      * acceptor (fair mode) stops by itself; workers must first take the
      * sockets out of their loops. */
-    while (!mk_workers_left_listeners(m->cur) &&
+    while (!master_left_listeners(m) &&
            mk_clock_monotonic_ms() - start < 1000) {
         usleep(1000);
     }

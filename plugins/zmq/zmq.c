@@ -21,6 +21,11 @@ static const struct mk_conf_key zmq_keys[] = {
     MK_CONF_INT("Sessions", struct zmq_conf, sessions, "0", 0, LLONG_MAX),
     MK_CONF_TIME("StatsFreq", struct zmq_conf, stats_freq, "0", 0, 0),
     MK_CONF_BOOL("NodeGuard", struct zmq_conf, node_guard, "on"),
+    MK_CONF_SIZE("NodeQueueLimit", struct zmq_conf, node_queue, "64M",
+                 64 * 1024, 0),
+    MK_CONF_INT("Groups", struct zmq_conf, groups, "65536", 1, LLONG_MAX),
+    MK_CONF_INT("GroupsPerSession", struct zmq_conf, session_groups, "1024",
+                1, LLONG_MAX),
     MK_CONF_BOOL("Curve", struct zmq_conf, curve, "off"),
     MK_CONF_STR("CurveSecretKey", struct zmq_conf, curve_secret, ""),
     MK_CONF_STR("CurveKeys", struct zmq_conf, curve_keys, ""),
@@ -35,6 +40,9 @@ static const struct mk_conf_key zmq_vhost_keys[] = {
     MK_CONF_INT("MaxHops", struct zmq_vconf, max_hops, "-1", -1, ZMQ_MAX_HOPS),
     MK_CONF_SIZE("WriteQueueLimit", struct zmq_vconf, write_queue, "0", 0, 0),
     MK_CONF_TIME("PingFreq", struct zmq_vconf, ping_freq, "0", 0, 0),
+    MK_CONF_INT("Groups", struct zmq_vconf, groups, "0", 0, LLONG_MAX),
+    MK_CONF_INT("GroupsPerSession", struct zmq_vconf, session_groups, "0", 0,
+                LLONG_MAX),
     MK_CONF_END
 };
 
@@ -75,6 +83,12 @@ static int zmq_site_check(struct zmq_conf *zc, struct zmq_vconf *vc,
     }
     if (!vc->ping_freq) {
         vc->ping_freq = zc->ping_freq;
+    }
+    if (!vc->groups) {
+        vc->groups = zc->groups;
+    }
+    if (!vc->session_groups) {
+        vc->session_groups = zc->session_groups;
     }
     for (i = 0; i < vc->bind.count; i++) {
         if (zmq_endpoint(zc, &vc->bind, i, err, errlen) < 0) {

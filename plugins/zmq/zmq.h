@@ -20,6 +20,7 @@
 #include "plugins/zmq/zmq_guard.h"
 #include "plugins/zmq/zmq_nodes.h"
 #include "plugins/zmq/zmq_proto.h"
+#include "plugins/zmq/zmq_queue.h"
 
 #define ZMQ_MAX_ROUTERS 64
 #define ZMQ_MAX_HOPS 32              /* upper bound of MaxHops */
@@ -46,6 +47,9 @@ struct zmq_conf {
     long long sessions;               /* live sessions, all sites; 0: no cap */
     uint64_t stats_freq;              /* stats log line period; 0: none */
     int node_guard;                   /* relay tcp:// Binds (zmq_guard.h) */
+    uint64_t node_queue;              /* NodeQueueLimit: bytes toward a node */
+    long long groups;                 /* Groups: per site, by default */
+    long long session_groups;         /* GroupsPerSession, by default */
     int curve;
     char *curve_secret;               /* Z85, 40 characters */
     char *curve_keys;                 /* allow-list file of node public keys */
@@ -68,9 +72,12 @@ struct zmq_vconf {
     long long max_hops;
     uint64_t write_queue;             /* 0: the server's WriteQueueLimit */
     uint64_t ping_freq;
+    long long groups;                 /* 0: the global Groups */
+    long long session_groups;         /* 0: the global GroupsPerSession */
     size_t *patterns;                 /* indexes into the registry */
     struct zmq_site_nodes site;
     atomic_long live;                 /* this site's sessions now */
+    long live_groups;                 /* gateway thread only */
 };
 
 /* Messages between workers and the gateway thread. */
@@ -86,14 +93,18 @@ enum zmq_wire_kind {
     ZMQ_WIRE_NODE_GONE,                /* gw -> worker: the node went OFF */
     ZMQ_WIRE_ACK,                      /* gw -> worker: body bytes sent on */
     ZMQ_WIRE_BOUND,                    /* gw -> worker: an upgrade has a node */
+    ZMQ_WIRE_ATTACH,                   /* worker -> gw: here is my inbox */
+    ZMQ_WIRE_DETACH,                   /* worker -> gw: give my inbox back */
 };
+
+struct zmq_worker;
 
 struct zmq_wire {
     struct mk_channel_msg msg;         /* first member */
     enum zmq_wire_kind kind;
     int worker;
     uint8_t sid[ZMQ_SID_LEN];
-    const struct zmq_vconf *vc;        /* REQUEST: the request's site */
+    struct zmq_vconf *vc;              /* REQUEST: the request's site */
     int upgrade;                       /* REQUEST: answer BOUND once bound */
     enum zmq_msg_type type;
     int routed;                        /* NODE: sent by another session's node */
@@ -103,10 +114,9 @@ struct zmq_wire {
     /* REQUEST: the session's request count; NODE: the count of the
      * binding when the node's message came (which request it answers) */
     uint32_t seq;
+    struct zmq_worker *zw;             /* ATTACH, DETACH */
     zmq_msg_t payload;                 /* moved, never copied, between threads */
 };
-
-struct zmq_worker;
 
 struct zmq_gw {
     void *ctx;
@@ -118,7 +128,17 @@ struct zmq_gw {
     struct zmq_nodes nodes;
     struct mk_hash *bindings;          /* sid -> struct zmq_binding */
     struct mk_hash *groups;            /* site + name -> struct zmq_group */
-    struct zmq_worker **workers;       /* by worker id */
+    struct mk_hash *members;           /* binding + group -> zmq_member */
+    uint64_t groups_refused;           /* joins past a cap */
+    uint64_t msgs_dropped;             /* routed `msg`s a full node missed */
+    uint64_t last_groups_log, last_drop_log;
+    struct zmq_worker **workers;       /* by worker id; gateway thread only */
+    struct zmq_worker **leaving;       /* detached, not yet told so */
+    int nleaving;
+    /* a worker waits here until the gateway let go of its inbox */
+    pthread_mutex_t handover_lock;
+    pthread_cond_t handover_cond;
+    int handover_closed;               /* the gateway thread has ended */
     void *zap;                         /* ZAP handler (CURVE allow-list) */
     struct zmq_curve_keys curve_keys;  /* CurveKeys: the ZAP allow-list */
     struct zmq_guard *guard;           /* relays tcp:// Binds; NULL: none */
@@ -143,20 +163,22 @@ struct zmq_binding {
     struct zmq_node *node;
     int worker;
     uint8_t sid[ZMQ_SID_LEN];
-    const struct zmq_vconf *vc;        /* the site; stands for the vhost */
+    struct zmq_vconf *vc;              /* the site; stands for the vhost */
     int echo_default;                  /* for future joins (spec 2.3) */
     uint32_t seq;                      /* the request last sent to the node */
+    uint32_t held_seq;                 /* the request whose uwsgi is held */
     struct mk_list memberships;        /* of struct zmq_member */
+    long long ngroups;                 /* its memberships */
     /* retry (spec 2.3 FIX): the request is kept until the response starts */
     zmq_msg_t packet;                  /* shares the bytes sent (refcount) */
     struct mk_list pieces;             /* body messages, incl. the end marker */
     size_t body_kept;
     int body_replayable;               /* every piece is still kept */
     int responded;                     /* a response message was forwarded */
-    /* backpressure: body pieces the node's queue had no room for, sent in
-     * order once it drains; the worker stops reading meanwhile */
-    struct mk_list held;
-    size_t held_bytes;
+    /* backpressure: pieces the node's queue had no room for, sent in
+     * order once it drains, and everything after them; the worker stops
+     * reading meanwhile */
+    struct zmq_outq held;
     uint64_t unacked;                  /* body bytes sent, not yet acked */
     struct mk_list _blocked;           /* on gw->blocked while held */
     int hops;
@@ -188,10 +210,11 @@ void zmq_wire_free(struct zmq_wire *w);
 /* zmq_groups.c (gateway thread): join, leave, echo, noecho, routed msg */
 int  zmq_groups_init(struct zmq_gw *gw);
 void zmq_groups_release(struct zmq_gw *gw);
-/* Handles a group or routing message from b's node; returns -1 when the
- * session must be destroyed (invalid group name, spec 2.3). */
+/* Handles a group or routing message from b's node (`body` is its last
+ * frame, shared with the recipients of a routed `msg`); returns -1 when
+ * the session must be destroyed (invalid group name, spec 2.3). */
 int  zmq_groups_message(struct zmq_gw *gw, struct zmq_binding *b,
-                        const struct zmq_node_msg *m);
+                        const struct zmq_node_msg *m, zmq_msg_t *body);
 void zmq_groups_leave_all(struct zmq_gw *gw, struct zmq_binding *b);
 /* A routed type for clients (`g:chunk`, `@sid:chunk`): to each recipient's
  * worker, sharing `body`. */
@@ -200,14 +223,21 @@ void zmq_groups_fanout(struct zmq_gw *gw, struct zmq_binding *from,
 void zmq_gw_forward(struct zmq_gw *gw, const struct zmq_binding *to,
                     enum zmq_msg_type type, zmq_msg_t *body, int routed,
                     uint64_t share);
-int  zmq_gw_send(struct zmq_gw *gw, const struct zmq_node *n,
-                 const uint8_t *sid, const char *type, const void *body,
-                 size_t len);
+
+/* zmq_queue.c (gateway thread): [identity, sid, type, body] to node `n`,
+ * never blocking. `body` (NULL: empty) is shared, not consumed or copied.
+ * 0, or -1 with errno: EAGAIN when the node's queue is full (its
+ * high-water mark, or NodeQueueLimit bytes not yet written out), anything
+ * else when the node is gone. */
+int  zmq_gw_send(struct zmq_gw *gw, struct zmq_node *n, const uint8_t *sid,
+                 const char *type, zmq_msg_t *body);
 
 /* zmq_session.c: the worker side */
 int  zmq_worker_start(struct zmq_gw *gw, struct mk_worker *w);
 void zmq_worker_stop(struct zmq_gw *gw, struct mk_worker *w);
 void zmq_worker_deliver(struct zmq_gw *gw, int worker, struct zmq_wire *w);
+/* Gateway thread: tells a detached worker it may release its inbox. */
+void zmq_worker_detached(struct zmq_gw *gw, struct zmq_worker *zw);
 int  zmq_session_request(struct zmq_conf *conf, struct mk_request *r,
                          struct zmq_vconf *vc);
 int  zmq_session_body(struct zmq_conf *conf, struct mk_request *r,

@@ -19,6 +19,7 @@
 #define ZMQ_FIRST_TICK_MS 1000      /* spec 5: first ping 1 s after start */
 #define ZMQ_HELD_MAX (4 * 1024 * 1024) /* body held for a full node queue */
 #define ZMQ_HELD_RETRY_MS 5         /* how soon a full queue is tried again */
+#define ZMQ_TICK_CATCH_UP 16        /* ROUTER batches read before a tick */
 
 struct zmq_wire *zmq_wire_new(enum zmq_wire_kind kind, const uint8_t *sid)
 {
@@ -39,40 +40,7 @@ void zmq_wire_free(struct zmq_wire *w)
     mk_mem_free(w);
 }
 
-/* ---- Pieces: what a retry replays, what a full node queue holds back ---- */
-
-struct zmq_piece {
-    zmq_msg_t m;
-    enum zmq_msg_type type;           /* body, or a WebSocket message */
-    struct mk_list _head;
-};
-
-static void gw_pieces_drop(struct mk_list *list)
-{
-    while (!mk_list_is_empty(list)) {
-        struct zmq_piece *p = mk_list_entry(list->next, struct zmq_piece,
-                                            _head);
-        mk_list_del(&p->_head);
-        zmq_msg_close(&p->m);
-        mk_mem_free(p);
-    }
-}
-
-/* zmq_msg_copy shares the bytes (a reference count), it does not copy. */
-static int gw_piece_add(struct mk_list *list, zmq_msg_t *m,
-                        enum zmq_msg_type type)
-{
-    struct zmq_piece *p = mk_mem_alloc(sizeof(*p));
-
-    if (!p) {
-        return -1;
-    }
-    p->type = type;
-    zmq_msg_init(&p->m);
-    zmq_msg_copy(&p->m, m);
-    mk_list_add(&p->_head, list);
-    return 0;
-}
+/* ---- What a retry replays ------------------------------------------------ */
 
 static void gw_keep_piece(struct zmq_binding *b, zmq_msg_t *m)
 {
@@ -80,65 +48,13 @@ static void gw_keep_piece(struct zmq_binding *b, zmq_msg_t *m)
         return;
     }
     if (b->body_kept + zmq_msg_size(m) > ZMQ_RETRY_BODY_MAX ||
-        gw_piece_add(&b->pieces, m, ZMQ_MSG_BODY) < 0) {
-        gw_pieces_drop(&b->pieces);
+        zmq_pieces_add(&b->pieces, m, ZMQ_MSG_BODY) < 0) {
+        zmq_pieces_drop(&b->pieces);
         b->body_kept = 0;
         b->body_replayable = 0;             /* too big to replay: no retry */
         return;
     }
     b->body_kept += zmq_msg_size(m);
-}
-
-/* ---- Sending to nodes ------------------------------------------------------ */
-
-/* [identity, sid, type, body]; `body` is consumed. Never blocks: with
- * ROUTER_MANDATORY a node that is gone (EHOSTUNREACH) or at its high-water
- * mark (EAGAIN) fails the send before any frame is queued. */
-static int gw_send(struct zmq_gw *gw, const struct zmq_node *n,
-                   const uint8_t *sid, const char *type, zmq_msg_t *body)
-{
-    void *s = gw->routers[n->router];
-    int flags = ZMQ_DONTWAIT | ZMQ_SNDMORE;
-    zmq_msg_t empty;
-
-    if (zmq_send(s, n->id, n->id_len, flags) < 0 ||
-        zmq_send(s, sid, sid ? ZMQ_SID_LEN : 0, flags) < 0 ||
-        zmq_send(s, type, strlen(type), flags) < 0) {
-        goto error;
-    }
-    if (!body) {
-        zmq_msg_init(&empty);
-        body = &empty;
-    }
-    if (zmq_msg_send(body, s, ZMQ_DONTWAIT) < 0) {
-        goto error;
-    }
-    gw->unread |= UINT64_C(1) << n->router; /* a send may eat ZMQ_FD's edge */
-    return 0;
-
-error:
-    gw->unread |= UINT64_C(1) << n->router;
-    if (body) {
-        zmq_msg_close(body);
-    }
-    return -1;
-}
-
-/* A body given as bytes (routed messages, fan-out): copied once per send,
- * since ZeroMQ owns what it sends. */
-int zmq_gw_send(struct zmq_gw *gw, const struct zmq_node *n,
-                const uint8_t *sid, const char *type, const void *body,
-                size_t len)
-{
-    zmq_msg_t m;
-
-    if (zmq_msg_init_size(&m, len) < 0) {
-        return -1;
-    }
-    if (len) {
-        memcpy(zmq_msg_data(&m), body, len);
-    }
-    return gw_send(gw, n, sid, type, &m);
 }
 
 static void gw_to_worker(struct zmq_gw *gw, int worker, struct zmq_wire *w)
@@ -178,6 +94,22 @@ static void gw_sent_body(struct zmq_gw *gw, struct zmq_binding *b,
     }
 }
 
+/* Held bytes that count against the worker's window: request bodies and
+ * client messages, not a held `uwsgi` or `end`. */
+static size_t gw_held_window(const struct zmq_binding *b)
+{
+    const struct mk_list *it;
+    size_t n = 0;
+
+    mk_list_foreach(it, &b->held.pieces) {
+        struct zmq_piece *p = mk_list_entry(it, struct zmq_piece, _head);
+        if (p->type != ZMQ_MSG_UWSGI && p->type != ZMQ_MSG_END) {
+            n += zmq_msg_size(&p->m);
+        }
+    }
+    return n;
+}
+
 static void gw_unbind(struct zmq_gw *gw, const uint8_t *sid)
 {
     struct zmq_binding *b = mk_hash_del(gw->bindings, (const char *) sid,
@@ -185,14 +117,12 @@ static void gw_unbind(struct zmq_gw *gw, const uint8_t *sid)
     if (b) {
         /* every body byte a worker posted is acknowledged once: sent,
          * or dropped here, so its window never stays closed */
-        gw_sent_body(gw, b, b->held_bytes, 1);
+        gw_sent_body(gw, b, gw_held_window(b), 1);
         b->node->load--;
         zmq_groups_leave_all(gw, b);      /* memberships die with the session */
-        gw_pieces_drop(&b->pieces);
-        if (!mk_list_is_empty(&b->held)) {
-            gw_pieces_drop(&b->held);
-            mk_list_del(&b->_blocked);
-        }
+        zmq_pieces_drop(&b->pieces);
+        zmq_outq_release(&b->held);
+        mk_list_del(&b->_blocked);
         zmq_msg_close(&b->packet);
         mk_mem_free(b);
     }
@@ -208,6 +138,101 @@ static void gw_fail(struct zmq_gw *gw, struct zmq_binding *b,
     memcpy(sid, b->sid, ZMQ_SID_LEN);
     gw_unbind(gw, sid);
     gw_tell(gw, sid, worker, why);
+}
+
+/* ---- A session's pieces, in order ------------------------------------------ */
+
+struct gw_target {
+    struct zmq_gw *gw;
+    struct zmq_binding *b;
+};
+
+static int gw_send_piece(void *ctx, enum zmq_msg_type type, zmq_msg_t *body)
+{
+    struct gw_target *t = ctx;
+
+    return zmq_gw_send(t->gw, t->b->node, t->b->sid, zmq_msg_type_name(type),
+                       body);
+}
+
+/* A held piece went out: body bytes are acknowledged (the end marker
+ * acknowledges them all); `end` is the session's last message. */
+static int gw_piece_sent(void *ctx, enum zmq_msg_type type, size_t len)
+{
+    struct gw_target *t = ctx;
+
+    if (type == ZMQ_MSG_END) {
+        gw_unbind(t->gw, t->b->sid);
+        return 1;
+    }
+    if (type == ZMQ_MSG_UWSGI) {
+        t->b->seq = t->b->held_seq;       /* what the node sends answers it */
+    }
+    else {
+        gw_sent_body(t->gw, t->b, len, type == ZMQ_MSG_BODY && len == 0);
+    }
+    return 0;
+}
+
+/*
+ * Every message for a session's node goes through here once something is
+ * held for it: sent now when nothing is held and the node's queue (its
+ * high-water mark or NodeQueueLimit) takes it, else kept behind what is
+ * held, so request 2's `uwsgi` never overtakes request 1's body tail or
+ * end marker. The worker's window stops it reading the client meanwhile,
+ * since held body bytes are not acknowledged (docs/zmq-gateway.md,
+ * backpressure); ZMQ_HELD_MAX guards against a worker that does not keep
+ * to it. Returns 1 when sent, 0 when held, -1 when the session failed.
+ */
+static int gw_queue(struct zmq_gw *gw, struct zmq_binding *b,
+                    enum zmq_msg_type type, zmq_msg_t *m)
+{
+    struct gw_target t = { gw, b };
+    int held = !zmq_outq_is_empty(&b->held);
+
+    switch (zmq_outq_push(&b->held, type, m, ZMQ_HELD_MAX, gw_send_piece,
+                          &t)) {
+    case ZMQ_OUTQ_SENT:
+        return 1;
+    case ZMQ_OUTQ_HELD:
+        if (!held) {
+            mk_list_add(&b->_blocked, &gw->blocked);
+        }
+        return 0;
+    case ZMQ_OUTQ_GONE:
+        gw_fail(gw, b, ZMQ_WIRE_NODE_GONE);
+        return -1;
+    default:
+        mk_warn("zmq: node %.*s does not take a session's %s fast enough",
+                (int) b->node->id_len, b->node->id,
+                type == ZMQ_MSG_BODY ? "request body" : "messages");
+        zmq_gw_send(gw, b->node, b->sid, "end", NULL);
+        gw_fail(gw, b, ZMQ_WIRE_NO_NODE);
+        return -1;
+    }
+}
+
+/* Sends what bindings held back, in order, as far as their nodes take it. */
+static void gw_flush_held(struct zmq_gw *gw)
+{
+    struct mk_list *it, *tmp;
+
+    mk_list_foreach_safe(it, tmp, &gw->blocked) {
+        struct zmq_binding *b = mk_list_entry(it, struct zmq_binding,
+                                              _blocked);
+        struct gw_target t = { gw, b };
+
+        switch (zmq_outq_flush(&b->held, gw_send_piece, gw_piece_sent, &t)) {
+        case ZMQ_OUTQ_SENT:
+            mk_list_del(&b->_blocked);
+            break;
+        case ZMQ_OUTQ_GONE:
+            gw_fail(gw, b, ZMQ_WIRE_NODE_GONE);
+            break;
+        default:
+            break;                  /* still full, or the session ended */
+        }
+    }
 }
 
 /* ---- Messages from workers -------------------------------------------------- */
@@ -230,7 +255,8 @@ static struct zmq_binding *gw_bind_session(struct zmq_gw *gw,
     b->echo_default = 1;
     mk_list_init(&b->memberships);
     mk_list_init(&b->pieces);
-    mk_list_init(&b->held);
+    zmq_outq_init(&b->held);
+    mk_list_init(&b->_blocked);
     zmq_msg_init(&b->packet);
     n->load++;
     return b;
@@ -246,7 +272,7 @@ static void gw_request(struct zmq_gw *gw, struct zmq_wire *w)
      * site's work (spec 10.14): the old node hears `end`. */
     if (b && (!b->node->available || b->vc != w->vc)) {
         if (b->node->available) {
-            gw_send(gw, b->node, w->sid, "end", NULL);
+            zmq_gw_send(gw, b->node, w->sid, "end", NULL);
         }
         gw_unbind(gw, w->sid);
         b = NULL;
@@ -255,9 +281,8 @@ static void gw_request(struct zmq_gw *gw, struct zmq_wire *w)
         gw_tell(gw, w->sid, w->worker, ZMQ_WIRE_NO_NODE);
         return;
     }
-    b->seq = w->seq;
     /* a new request on the connection: what a retry replays starts over */
-    gw_pieces_drop(&b->pieces);
+    zmq_pieces_drop(&b->pieces);
     b->body_kept = 0;
     b->body_replayable = 1;
     b->responded = 0;
@@ -265,7 +290,19 @@ static void gw_request(struct zmq_gw *gw, struct zmq_wire *w)
     zmq_msg_close(&b->packet);
     zmq_msg_init(&b->packet);
     zmq_msg_copy(&b->packet, &w->payload);
-    if (gw_send(gw, b->node, w->sid, "uwsgi", &w->payload) < 0) {
+    if (!zmq_outq_is_empty(&b->held)) {
+        /* the previous request's body tail is still held: behind it; the
+         * node's messages answer the previous request until this one has
+         * left (gw_piece_sent) */
+        b->held_seq = w->seq;
+        if (gw_queue(gw, b, ZMQ_MSG_UWSGI, &w->payload) == 1) {
+            b->seq = w->seq;
+        }
+        return;
+    }
+    b->seq = w->seq;
+    if (zmq_gw_send(gw, b->node, w->sid, "uwsgi", &w->payload) < 0) {
+        /* nothing of this session waits: a full node is a refusal (503) */
         mk_warn("zmq: cannot queue a request for node %.*s: %s",
                 (int) b->node->id_len, b->node->id, zmq_strerror(errno));
         gw_fail(gw, b, ZMQ_WIRE_NO_NODE);
@@ -278,99 +315,17 @@ static void gw_request(struct zmq_gw *gw, struct zmq_wire *w)
 
 /* A piece of a session's client-side stream for its node: request body
  * (empty: the end marker) or, on an upgraded session, a WebSocket message
- * (empty is a message); both share the credit window and the order. It
- * goes out now, or waits behind those already held while the node's queue
- * is full (EAGAIN); the worker's window stops it reading the client
- * meanwhile, since held bytes are not acknowledged (docs/zmq-gateway.md,
- * backpressure). */
+ * (empty is a message); both share the credit window and the order. */
 static void gw_body(struct zmq_gw *gw, struct zmq_binding *b, zmq_msg_t *m,
                     enum zmq_msg_type type)
 {
-    int first = mk_list_is_empty(&b->held);
     size_t len = zmq_msg_size(m);
-    int end = type == ZMQ_MSG_BODY && len == 0;
-    zmq_msg_t out;
 
     if (type == ZMQ_MSG_BODY) {
         gw_keep_piece(b, m);
     }
-    if (first) {
-        zmq_msg_init(&out);
-        zmq_msg_copy(&out, m);            /* a failed send closes `out` */
-        if (gw_send(gw, b->node, b->sid, zmq_msg_type_name(type), &out) == 0) {
-            gw_sent_body(gw, b, len, end);        /* the end: ack it all */
-            return;
-        }
-        if (errno != EAGAIN) {
-            gw_fail(gw, b, ZMQ_WIRE_NODE_GONE);        /* the node is gone */
-            return;
-        }
-    }
-    /* bounded by the window; the limit guards against a worker that
-     * does not keep to it */
-    if (b->held_bytes + len > ZMQ_HELD_MAX ||
-        gw_piece_add(&b->held, m, type) < 0) {
-        mk_warn("zmq: node %.*s does not take a session's %s fast enough",
-                (int) b->node->id_len, b->node->id,
-                type == ZMQ_MSG_BODY ? "request body" : "messages");
-        if (!first) {
-            mk_list_del(&b->_blocked);
-        }
-        gw_pieces_drop(&b->held);
-        gw_send(gw, b->node, b->sid, "end", NULL);
-        gw_fail(gw, b, ZMQ_WIRE_NO_NODE);
-        return;
-    }
-    b->held_bytes += len;
-    if (first) {
-        mk_list_add(&b->_blocked, &gw->blocked);
-    }
-}
-
-/* Sends what bindings held back, in order, as far as their nodes take it. */
-static void gw_flush_held(struct zmq_gw *gw)
-{
-    struct mk_list *it, *tmp;
-
-    mk_list_foreach_safe(it, tmp, &gw->blocked) {
-        struct zmq_binding *b = mk_list_entry(it, struct zmq_binding,
-                                              _blocked);
-        while (!mk_list_is_empty(&b->held)) {
-            struct zmq_piece *p = mk_list_entry(b->held.next,
-                                                struct zmq_piece, _head);
-            size_t len = zmq_msg_size(&p->m);
-            int end = p->type == ZMQ_MSG_BODY && len == 0;
-            zmq_msg_t m;
-
-            zmq_msg_init(&m);
-            zmq_msg_copy(&m, &p->m);
-            if (gw_send(gw, b->node, b->sid, zmq_msg_type_name(p->type),
-                        &m) < 0) {
-                break;
-            }
-            mk_list_del(&p->_head);
-            zmq_msg_close(&p->m);
-            if (p->type == ZMQ_MSG_END) {
-                mk_mem_free(p);          /* the last: the session is over */
-                mk_list_del(&b->_blocked);
-                gw_unbind(gw, b->sid);
-                b = NULL;
-                break;
-            }
-            mk_mem_free(p);
-            b->held_bytes -= len;
-            gw_sent_body(gw, b, len, end);
-        }
-        if (!b) {
-            continue;
-        }
-        if (!mk_list_is_empty(&b->held)) {
-            if (errno != EAGAIN) {
-                gw_fail(gw, b, ZMQ_WIRE_NODE_GONE);
-            }
-            continue;
-        }
-        mk_list_del(&b->_blocked);
+    if (gw_queue(gw, b, type, m) == 1) {
+        gw_sent_body(gw, b, len, type == ZMQ_MSG_BODY && len == 0);
     }
 }
 
@@ -379,23 +334,14 @@ static void gw_flush_held(struct zmq_gw *gw)
  * delays the `end` instead of losing it. */
 static void gw_end(struct zmq_gw *gw, struct zmq_binding *b)
 {
-    int first = mk_list_is_empty(&b->held);
     zmq_msg_t none;
+    int ret;
 
-    if (first && (gw_send(gw, b->node, b->sid, "end", NULL) == 0 ||
-                  errno != EAGAIN)) {
-        gw_unbind(gw, b->sid);
-        return;
-    }
     zmq_msg_init(&none);
-    if (gw_piece_add(&b->held, &none, ZMQ_MSG_END) < 0) {
-        zmq_msg_close(&none);
-        gw_unbind(gw, b->sid);
-        return;
-    }
+    ret = gw_queue(gw, b, ZMQ_MSG_END, &none);
     zmq_msg_close(&none);
-    if (first) {
-        mk_list_add(&b->_blocked, &gw->blocked);
+    if (ret == 1) {
+        gw_unbind(gw, b->sid);
     }
 }
 
@@ -409,7 +355,7 @@ static void gw_responded(struct zmq_binding *b)
     b->responded = 1;
     zmq_msg_close(&b->packet);
     zmq_msg_init(&b->packet);
-    gw_pieces_drop(&b->pieces);
+    zmq_pieces_drop(&b->pieces);
     b->body_kept = 0;
     b->body_replayable = 0;
 }
@@ -461,6 +407,15 @@ static void gw_on_inbox(struct mk_channel *ch, struct mk_channel_msg *msg)
             gw_ack_unbound(gw, w);        /* the session failed meanwhile */
         }
         break;
+    case ZMQ_WIRE_ATTACH:
+        gw->workers[w->worker] = w->zw;
+        break;
+    case ZMQ_WIRE_DETACH:
+        /* nothing is pushed to it from now on; it is told so once the
+         * wake-ups deferred for it went out (gw_main) */
+        gw->workers[w->worker] = NULL;
+        gw->leaving[gw->nleaving++] = w->zw;
+        break;
     case ZMQ_WIRE_UPGRADED:
         b = mk_hash_get(gw->bindings, (const char *) w->sid, ZMQ_SID_LEN);
         if (b) {
@@ -508,9 +463,8 @@ static void gw_retry(struct zmq_gw *gw, struct zmq_binding *b)
     struct zmq_piece *p;
     struct zmq_node *n = NULL;
     struct mk_list *it;
-    zmq_msg_t m;
 
-    if (!b->responded && b->body_replayable && mk_list_is_empty(&b->held) &&
+    if (!b->responded && b->body_replayable && zmq_outq_is_empty(&b->held) &&
         b->hops < b->vc->max_hops) {
         b->refused[b->hops++] = b->node;
         n = zmq_nodes_pick(&gw->nodes, &b->vc->site, b->refused,
@@ -523,14 +477,10 @@ static void gw_retry(struct zmq_gw *gw, struct zmq_binding *b)
     b->node->load--;
     n->load++;
     b->node = n;
-    zmq_msg_init(&m);
-    zmq_msg_copy(&m, &b->packet);
-    gw_send(gw, n, b->sid, "uwsgi", &m);
+    zmq_gw_send(gw, n, b->sid, "uwsgi", &b->packet);
     mk_list_foreach(it, &b->pieces) {
         p = mk_list_entry(it, struct zmq_piece, _head);
-        zmq_msg_init(&m);
-        zmq_msg_copy(&m, &p->m);
-        gw_send(gw, n, b->sid, "body", &m);
+        zmq_gw_send(gw, n, b->sid, "body", &p->m);
     }
 }
 
@@ -592,7 +542,7 @@ static void gw_dispatch(struct zmq_gw *gw, struct zmq_binding *b,
     case ZMQ_MSG_ECHO:
     case ZMQ_MSG_NOECHO:
     case ZMQ_MSG_MSG:
-        if (zmq_groups_message(gw, b, m) == 0) {
+        if (zmq_groups_message(gw, b, m, body) == 0) {
             return;
         }
         /* an invalid group name destroys the session (spec 2.3): the
@@ -707,12 +657,12 @@ static int gw_drain_router(struct zmq_gw *gw, int router)
 
 static void gw_ping(void *ctx, struct zmq_node *n)
 {
-    gw_send(ctx, n, NULL, "ping", NULL);
+    zmq_gw_send(ctx, n, NULL, "ping", NULL);
 }
 
 static void gw_spawn(void *ctx, struct zmq_node *n)
 {
-    gw_send(ctx, n, NULL, "spawn", NULL);
+    zmq_gw_send(ctx, n, NULL, "spawn", NULL);
 }
 
 struct gw_collect {
@@ -927,8 +877,16 @@ static void gw_timers(struct zmq_gw *gw, const struct zmq_tick_ops *ops,
                       uint64_t *next_tick, uint64_t *next_stats)
 {
     uint64_t now = mk_clock_monotonic_ms();
+    int i;
 
     if (now >= *next_tick) {
+        /* silence is what a node did not send, not what a busy gateway
+         * has not read yet: catch up (boundedly) before judging it, then
+         * judge at the time of the last read */
+        for (i = 0; gw->unread && i < ZMQ_TICK_CATCH_UP; i++) {
+            gw_read_routers(gw);
+        }
+        now = mk_clock_monotonic_ms();
         zmq_nodes_tick(&gw->nodes, now, ops);
         *next_tick = now + gw->tick_ms;
     }
@@ -986,6 +944,11 @@ static void *gw_main(void *arg)
             mk_err("zmq: event loop failed: %s", strerror(errno));
             break;
         }
+        /* run_once ends with the deferred wake-ups: none is left for an
+         * inbox given back during it */
+        while (gw->nleaving > 0) {
+            zmq_worker_detached(gw, gw->leaving[--gw->nleaving]);
+        }
         if (!mk_list_is_empty(&gw->blocked)) {
             gw_flush_held(gw);
         }
@@ -995,6 +958,11 @@ out:
     while (nzfd > 0) {
         mk_event_del(gw->loop, &zfd[--nzfd].ev);
     }
+    mk_event_loop_flush(gw->loop);         /* wake-ups owed to workers */
+    pthread_mutex_lock(&gw->handover_lock);
+    gw->handover_closed = 1;               /* no worker waits for us now */
+    pthread_cond_broadcast(&gw->handover_cond);
+    pthread_mutex_unlock(&gw->handover_lock);
     return NULL;
 }
 
@@ -1107,15 +1075,19 @@ int zmq_gw_start(struct zmq_gw *gw, struct zmq_conf *conf,
     gw->tick_ms = gw_tick_ms(gw, conf->ping_freq);
     gw->max_frame = conf->max_frame;
     gw->nworkers = mk_server_worker_count(srv);
+    pthread_mutex_init(&gw->handover_lock, NULL);
+    pthread_cond_init(&gw->handover_cond, NULL);
     mk_list_init(&gw->blocked);
     gw->workers = mk_mem_zalloc((size_t) gw->nworkers * sizeof(*gw->workers));
+    gw->leaving = mk_mem_zalloc((size_t) gw->nworkers * sizeof(*gw->leaving));
     gw->bindings = mk_hash_create(1024, 0);
     if (!gw->bindings || zmq_groups_init(gw) < 0) {
         return mk_str_fail(err, errlen, "zmq: out of memory");
     }
     gw->loop = mk_event_loop_create(64);
     gw->ctx = zmq_ctx_new();
-    if (!gw->workers || !gw->bindings || !gw->loop || !gw->ctx ||
+    if (!gw->workers || !gw->leaving || !gw->bindings || !gw->loop ||
+        !gw->ctx ||
         mk_channel_init(&gw->inbox, gw->loop, gw_on_inbox, gw) < 0) {
         return mk_str_fail(err, errlen, "zmq: out of resources");
     }
@@ -1143,8 +1115,8 @@ static int gw_free_binding(const char *k, size_t kl, void *v, void *ctx)
     struct zmq_binding *b = v;
 
     zmq_groups_leave_all(ctx, b);
-    gw_pieces_drop(&b->pieces);
-    gw_pieces_drop(&b->held);
+    zmq_pieces_drop(&b->pieces);
+    zmq_outq_release(&b->held);
     zmq_msg_close(&b->packet);
     mk_mem_free(b);
     return 0;
@@ -1186,5 +1158,9 @@ void zmq_gw_stop(struct zmq_gw *gw)
     }
     zmq_nodes_release(&gw->nodes);
     mk_mem_free(gw->workers);
+    mk_mem_free(gw->leaving);
     gw->workers = NULL;
+    gw->leaving = NULL;
+    pthread_cond_destroy(&gw->handover_cond);
+    pthread_mutex_destroy(&gw->handover_lock);
 }

@@ -5,9 +5,17 @@
  * node, and the sender's own node only when it is a member with echo on;
  * `@sid:msg` reaches one session of the same vhost (spec 10.10 fix).
  * `NAME:chunk` and `@sid:chunk` reach the same recipients' clients.
+ *
+ * A hostile node must not make this costly: a session joins at most
+ * GroupsPerSession groups and a site holds at most Groups groups (a join
+ * past either is refused, counted and logged once a second), membership
+ * is one hash lookup, and a routed `msg` shares the sender's bytes with
+ * every recipient's queue (NodeQueueLimit bounds each of those).
  */
+#include <errno.h>
 #include <string.h>
 
+#include "mk_core/mk_clock.h"
 #include "mk_core/mk_log.h"
 #include "mk_core/mk_mem.h"
 #include "plugins/zmq/zmq.h"
@@ -29,14 +37,17 @@ struct zmq_member {
 int zmq_groups_init(struct zmq_gw *gw)
 {
     gw->groups = mk_hash_create(64, 0);
-    return gw->groups ? 0 : -1;
+    gw->members = mk_hash_create(64, 0);
+    return gw->groups && gw->members ? 0 : -1;
 }
 
 void zmq_groups_release(struct zmq_gw *gw)
 {
     /* members were freed with their bindings (zmq_groups_leave_all) */
     mk_hash_destroy(gw->groups, mk_mem_free);
+    mk_hash_destroy(gw->members, NULL);
     gw->groups = NULL;
+    gw->members = NULL;
 }
 
 static size_t groups_key(char *key, const void *site, const char *name,
@@ -55,60 +66,110 @@ static struct zmq_group *groups_find(struct zmq_gw *gw, const void *site,
     return mk_hash_get(gw->groups, key, groups_key(key, site, name, len));
 }
 
-static struct zmq_member *groups_member(struct zmq_binding *b,
+/* A membership's key: the two addresses, which are unique while both
+ * live (a membership never outlives its session or its group). */
+struct groups_pair {
+    const struct zmq_binding *b;
+    const struct zmq_group *g;
+};
+
+static struct zmq_member *groups_member(struct zmq_gw *gw,
+                                        const struct zmq_binding *b,
                                         const struct zmq_group *g)
 {
-    struct mk_list *it;
+    struct groups_pair k = { b, g };
 
-    mk_list_foreach(it, &b->memberships) {
-        struct zmq_member *m = mk_list_entry(it, struct zmq_member, _session);
-        if (m->g == g) {
-            return m;
-        }
+    return mk_hash_get(gw->members, (const char *) &k, sizeof(k));
+}
+
+static void groups_drop_if_empty(struct zmq_gw *gw, struct zmq_group *g,
+                                 struct zmq_binding *b)
+{
+    if (mk_list_is_empty(&g->members)) {
+        mk_hash_del(gw->groups, g->key, g->key_len);
+        mk_mem_free(g);
+        b->vc->live_groups--;
     }
-    return NULL;
 }
 
 static void groups_remove(struct zmq_gw *gw, struct zmq_member *m)
 {
+    struct groups_pair k = { m->b, m->g };
     struct zmq_group *g = m->g;
+    struct zmq_binding *b = m->b;
 
+    mk_hash_del(gw->members, (const char *) &k, sizeof(k));
     mk_list_del(&m->_group);
     mk_list_del(&m->_session);
     mk_mem_free(m);
-    if (mk_list_is_empty(&g->members)) {
-        mk_hash_del(gw->groups, g->key, g->key_len);
-        mk_mem_free(g);
+    b->ngroups--;
+    groups_drop_if_empty(gw, g, b);
+}
+
+/* A join past a cap: the session stays, without the membership. */
+static void groups_refuse(struct zmq_gw *gw, const struct zmq_binding *b,
+                         const char *what, long long cap)
+{
+    uint64_t now = mk_clock_monotonic_ms();
+
+    gw->groups_refused++;
+    if (now - gw->last_groups_log >= 1000) {
+        gw->last_groups_log = now;
+        mk_warn("zmq: node \"%.*s\": join refused, %s (%lld) reached; "
+                "%llu join(s) refused so far", (int) b->node->id_len,
+                b->node->id, what, cap,
+                (unsigned long long) gw->groups_refused);
     }
+}
+
+static struct zmq_group *groups_create(struct zmq_gw *gw,
+                                       struct zmq_binding *b,
+                                       const char *name, size_t len)
+{
+    struct zmq_group *g = mk_mem_zalloc(sizeof(*g));
+
+    if (!g) {
+        return NULL;
+    }
+    g->key_len = groups_key(g->key, b->vc, name, len);
+    mk_list_init(&g->members);
+    if (mk_hash_set(gw->groups, g->key, g->key_len, g) < 0) {
+        mk_mem_free(g);
+        return NULL;
+    }
+    b->vc->live_groups++;
+    return g;
 }
 
 static int groups_join(struct zmq_gw *gw, struct zmq_binding *b,
                        const char *name, size_t len)
 {
+    long long per_session = b->vc->session_groups;
+    long long per_site = b->vc->groups;
     struct zmq_group *g = groups_find(gw, b->vc, name, len);
+    struct groups_pair k;
     struct zmq_member *m;
 
-    if (!g) {
-        g = mk_mem_zalloc(sizeof(*g));
-        if (!g) {
-            return -1;
-        }
-        g->key_len = groups_key(g->key, b->vc, name, len);
-        mk_list_init(&g->members);
-        if (mk_hash_set(gw->groups, g->key, g->key_len, g) < 0) {
-            mk_mem_free(g);
-            return -1;
-        }
-    }
-    if (groups_member(b, g)) {
+    if (g && groups_member(gw, b, g)) {
         return 0;                          /* joining again: no-op */
     }
+    if (b->ngroups >= per_session) {
+        groups_refuse(gw, b, "GroupsPerSession", per_session);
+        return 0;
+    }
+    if (!g && b->vc->live_groups >= per_site) {
+        groups_refuse(gw, b, "the site's Groups", per_site);
+        return 0;
+    }
+    if (!g && !(g = groups_create(gw, b, name, len))) {
+        return -1;
+    }
     m = mk_mem_zalloc(sizeof(*m));
-    if (!m) {
-        if (mk_list_is_empty(&g->members)) {
-            mk_hash_del(gw->groups, g->key, g->key_len);
-            mk_mem_free(g);
-        }
+    k.b = b;
+    k.g = g;
+    if (!m || mk_hash_set(gw->members, (const char *) &k, sizeof(k), m) < 0) {
+        mk_mem_free(m);
+        groups_drop_if_empty(gw, g, b);
         return -1;
     }
     m->b = b;
@@ -116,6 +177,7 @@ static int groups_join(struct zmq_gw *gw, struct zmq_binding *b,
     m->echo = b->echo_default;
     mk_list_add(&m->_group, &g->members);
     mk_list_add(&m->_session, &b->memberships);
+    b->ngroups++;
     return 0;
 }
 
@@ -168,11 +230,26 @@ static void groups_route(struct zmq_gw *gw, struct zmq_binding *from,
     }
 }
 
-/* `msg` goes to each recipient's node. */
+/* `msg` goes to each recipient's node, sharing the sender's bytes; a
+ * node whose queue is full misses it (ZeroMQ's own rule at the high-water
+ * mark), counted and logged once a second. */
 static void groups_to_node(struct zmq_gw *gw, struct zmq_binding *to,
                            const struct zmq_node_msg *m, void *ctx)
 {
-    zmq_gw_send(gw, to->node, to->sid, "msg", m->body, m->body_len);
+    uint64_t now;
+
+    if (zmq_gw_send(gw, to->node, to->sid, "msg", ctx) == 0) {
+        return;
+    }
+    gw->msgs_dropped++;
+    now = mk_clock_monotonic_ms();
+    if (now - gw->last_drop_log >= 1000) {
+        gw->last_drop_log = now;
+        mk_warn("zmq: node \"%.*s\" does not read: a routed msg for it was "
+                "dropped (%s); %llu so far", (int) to->node->id_len,
+                to->node->id, errno == EAGAIN ? "queue full" : "gone",
+                (unsigned long long) gw->msgs_dropped);
+    }
 }
 
 /* Other types go to each recipient's client, through its worker; every
@@ -199,7 +276,7 @@ void zmq_groups_fanout(struct zmq_gw *gw, struct zmq_binding *from,
 }
 
 int zmq_groups_message(struct zmq_gw *gw, struct zmq_binding *b,
-                       const struct zmq_node_msg *m)
+                       const struct zmq_node_msg *m, zmq_msg_t *body)
 {
     struct zmq_group *g;
     struct zmq_member *mb;
@@ -213,7 +290,7 @@ int zmq_groups_message(struct zmq_gw *gw, struct zmq_binding *b,
     case ZMQ_MSG_LEAVE:
         g = zmq_group_name_is_valid(m->body, m->body_len) ?
             groups_find(gw, b->vc, m->body, m->body_len) : NULL;
-        mb = g ? groups_member(b, g) : NULL;
+        mb = g ? groups_member(gw, b, g) : NULL;
         if (mb) {
             groups_remove(gw, mb);
         }
@@ -226,14 +303,14 @@ int zmq_groups_message(struct zmq_gw *gw, struct zmq_binding *b,
         }
         g = groups_find(gw, b->vc, m->body,
                         m->body_len > ZMQ_GROUP_MAX ? 0 : m->body_len);
-        mb = g ? groups_member(b, g) : NULL;
+        mb = g ? groups_member(gw, b, g) : NULL;
         if (mb) {
             mb->echo = m->type == ZMQ_MSG_ECHO;
         }
         return 0;
     case ZMQ_MSG_MSG:
         if (m->route.kind != ZMQ_ROUTE_NONE) {
-            groups_route(gw, b, m, groups_to_node, NULL);
+            groups_route(gw, b, m, groups_to_node, body);
         }                                  /* msg without a route: ignored */
         return 0;
     default:

@@ -296,7 +296,8 @@ void zmq_nodes_tick(struct zmq_nodes *ns, uint64_t now,
         uint64_t silent = now - n->last_seen, ping_ms = n->ping_ms;
 
         if (!n->configured && !n->available && n->load == 0 &&
-            silent > 10 * ping_ms) {
+            silent > 10 * ping_ms &&
+            atomic_load_explicit(&n->queued, memory_order_acquire) == 0) {
             nodes_forget(ns, i);
             continue;
         }

@@ -9,6 +9,7 @@
  * Selection is least live sessions, ties to the first listed; liveness is
  * ping/pong on monotonic milliseconds (spec sections 4.2 and 5).
  */
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,9 @@ struct zmq_node {
     int warned_framing;        /* a framing fault of its responses was logged */
     uint64_t seq;              /* admission order: ties among glob matches */
     uint64_t ping_ms;          /* the shortest PingFreq of the sites listing it */
+    /* bytes libzmq holds for it, given back by libzmq's I/O thread as it
+     * writes them out (zmq_queue.c); the node is kept while non-zero */
+    atomic_size_t queued;
 };
 
 struct zmq_pattern {
@@ -85,9 +89,9 @@ struct zmq_tick_ops {
 };
 /* One health tick: ping nodes silent for >= their ping_ms, mark OFF those
  * silent for more than 3 x ping_ms, send `spawn` once, and forget
- * glob-admitted nodes that are OFF, idle and silent for 10 x ping_ms (a
- * hostile peer cycling identities cannot grow the registry without
- * bound). The caller ticks at least as often as the shortest ping_ms. */
+ * glob-admitted nodes that are OFF, idle, silent for 10 x ping_ms and
+ * owed nothing by libzmq (a hostile peer cycling identities cannot grow
+ * the registry without bound). The caller ticks at least as often as the shortest ping_ms. */
 void zmq_nodes_tick(struct zmq_nodes *ns, uint64_t now,
                     const struct zmq_tick_ops *ops);
 

@@ -19,6 +19,8 @@ struct zmq_worker {
     struct zmq_gw *gw;
     struct mk_timer_heap *timers;
     struct mk_event_loop *loop;
+    struct zmq_wire *detach;           /* made at start: leaving cannot fail */
+    int detached;                      /* under gw->handover_lock */
     int id;
 };
 
@@ -51,29 +53,61 @@ static _Thread_local struct zmq_worker *zmq_self;
 
 static void zmq_on_inbox(struct mk_channel *ch, struct mk_channel_msg *msg);
 
+/*
+ * The gateway alone reads and writes gw->workers[]: a worker's inbox is
+ * handed to it, and taken back, through the gateway's own channel. Taking
+ * it back waits for the gateway's word that it will never write to the
+ * inbox again, given after its last deferred wake-up of it went out; only
+ * then is the inbox (and its eventfd) released. The gateway outlives its
+ * workers (it stops with its generation's plugins, after they joined), and
+ * a gateway thread that died gives the same word to every worker.
+ */
 int zmq_worker_start(struct zmq_gw *gw, struct mk_worker *w)
 {
+    static const uint8_t none[ZMQ_SID_LEN];
     struct zmq_worker *zw = mk_mem_zalloc(sizeof(*zw));
+    struct zmq_wire *attach = zmq_wire_new(ZMQ_WIRE_ATTACH, none);
 
-    if (!zw) {
-        return -1;
+    if (!zw || !attach) {
+        goto error;
     }
     zw->gw = gw;
     zw->loop = mk_worker_loop(w);
     zw->timers = mk_event_loop_timers(zw->loop);
     zw->id = mk_worker_id(w);
     zw->sessions = mk_hash_create(256, 0);
-    if (!zw->sessions ||
+    zw->detach = zmq_wire_new(ZMQ_WIRE_DETACH, none);
+    if (!zw->sessions || !zw->detach ||
         mk_channel_init(&zw->inbox, mk_worker_loop(w), zmq_on_inbox, zw) < 0) {
-        mk_hash_destroy(zw->sessions, NULL);
-        mk_mem_free(zw);
-        return -1;
+        goto error;
     }
     zmq_self = zw;
-    /* published after set-up: the gateway only writes to workers that
-     * already sent it a request, which happens after this */
-    gw->workers[zw->id] = zw;
+    attach->worker = zw->id;
+    attach->zw = zw;
+    mk_channel_push(&gw->inbox, &attach->msg);
     return 0;
+
+error:
+    if (zw) {
+        mk_hash_destroy(zw->sessions, NULL);
+        if (zw->detach) {
+            zmq_wire_free(zw->detach);
+        }
+    }
+    if (attach) {
+        zmq_wire_free(attach);
+    }
+    mk_mem_free(zw);
+    return -1;
+}
+
+/* Gateway thread, once its deferred wake-ups went out (see above). */
+void zmq_worker_detached(struct zmq_gw *gw, struct zmq_worker *zw)
+{
+    pthread_mutex_lock(&gw->handover_lock);
+    zw->detached = 1;
+    pthread_cond_broadcast(&gw->handover_cond);
+    pthread_mutex_unlock(&gw->handover_lock);
 }
 
 void zmq_worker_stop(struct zmq_gw *gw, struct mk_worker *w)
@@ -83,7 +117,18 @@ void zmq_worker_stop(struct zmq_gw *gw, struct mk_worker *w)
     if (!zw) {
         return;
     }
-    gw->workers[zw->id] = NULL;
+    /* this loop runs no more: a wake-up of the gateway it still owes
+     * goes now, or the gateway would never read the DETACH below */
+    mk_event_loop_flush(zw->loop);
+    zw->detach->worker = zw->id;
+    zw->detach->zw = zw;
+    mk_channel_push(&gw->inbox, &zw->detach->msg);
+    pthread_mutex_lock(&gw->handover_lock);
+    while (!zw->detached && !gw->handover_closed) {
+        pthread_cond_wait(&gw->handover_cond, &gw->handover_lock);
+    }
+    pthread_mutex_unlock(&gw->handover_lock);
+    mk_channel_flush(&zw->inbox);                 /* frees what is left */
     mk_channel_release(&zw->inbox);
     mk_hash_destroy(zw->sessions, mk_mem_free);   /* none left after drain */
     mk_mem_free(zw);

@@ -8,10 +8,13 @@
         rc, out = check_config(server="Workers abc")
 
 Every server a test started is stopped at teardown (SIGTERM by pid); when
-the test failed, each server's error log is added to the report.
+the test failed, each server's error log is added to the report. A server
+whose stderr holds a ThreadSanitizer report fails the test, even when the
+report came at stop (`make test-tsan` runs with halt_on_error).
 """
 
 import os
+import re
 import sys
 
 import pytest
@@ -62,9 +65,16 @@ def tremolo(request, tmp_path):
                 srv.stop()
             except pytest.fail.Exception as e:
                 problems.append(str(e))
+        report = _SANITIZER_REPORT.search(srv.stderr())
+        if report:
+            problems.append("ThreadSanitizer report in %s:\n%s" % (
+                srv.conf_dir / "stderr.txt", srv.stderr()[report.start():]))
         _drop_big_files(srv.conf_dir)
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
+
+
+_SANITIZER_REPORT = re.compile(r"WARNING: ThreadSanitizer")
 
 
 def _drop_big_files(conf_dir, limit=4 * 1024 * 1024):

@@ -227,11 +227,45 @@ MK_TEST(deferred_push_wakes_after_the_batch)
     mk_event_loop_destroy(consumer);
 }
 
+/* A consumer that leaves: mk_event_loop_flush sends the wake-ups its own
+ * loop still owes, and mk_channel_flush hands over what is queued without
+ * any wake-up (more than one batch of it). */
+MK_TEST(flush_on_the_way_out)
+{
+    struct mk_event_loop *consumer = mk_event_loop_create(16);
+    struct mk_event_loop *producer = mk_event_loop_create(16);
+    struct mk_channel ch, other;
+    static struct item many[5000];
+    int i;
+
+    received = 0;
+    CHECK(mk_channel_init(&ch, consumer, on_batch, NULL) == 0);
+    CHECK(mk_channel_init(&other, consumer, on_batch, NULL) == 0);
+    mk_channel_push_deferred(&other, &many[0].msg, producer);
+    mk_event_loop_flush(producer);          /* owed: sent without a batch */
+    CHECK_EQ_INT(mk_event_loop_run_once(consumer, 1000), 1);
+    CHECK_EQ_INT(received, 1);
+    for (i = 0; i < 5000; i++) {
+        mk_channel_push_deferred(&ch, &many[i].msg, producer);
+    }
+    received = 0;
+    mk_channel_flush(&ch);
+    CHECK_EQ_INT(received, 5000);
+    mk_channel_flush(&ch);                  /* empty: nothing, no block */
+    CHECK_EQ_INT(received, 5000);
+    mk_event_loop_flush(producer);          /* before the fd goes */
+    mk_channel_release(&ch);
+    mk_channel_release(&other);
+    mk_event_loop_destroy(producer);
+    mk_event_loop_destroy(consumer);
+}
+
 int main(void)
 {
     RUN(four_producers);
     RUN(push_from_handler);
     RUN(broken_link_is_retried);
     RUN(deferred_push_wakes_after_the_batch);
+    RUN(flush_on_the_way_out);
     return mk_test_done();
 }

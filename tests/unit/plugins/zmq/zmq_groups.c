@@ -1,0 +1,190 @@
+/* Groups (issue 10, point 8): a hostile node's joins are bounded per session
+ * (GroupsPerSession) and per site (Groups), membership is a hash lookup,
+ * and a routed `msg` hands every recipient the sender's own bytes. The
+ * gateway's sends are stubbed: they record who got what. */
+#include <string.h>
+
+#include "mk_test.h"
+#include "plugins/zmq/zmq_msg.c"
+#include "plugins/zmq/zmq_groups.c"
+
+static struct {
+    const struct zmq_node *node[16];
+    uint8_t sid[16][ZMQ_SID_LEN];
+    zmq_msg_t *body[16];
+    int count;
+} sends;
+
+int zmq_gw_send(struct zmq_gw *gw, struct zmq_node *n, const uint8_t *sid,
+                const char *type, zmq_msg_t *body)
+{
+    if (sends.count < 16 && strcmp(type, "msg") == 0) {
+        sends.node[sends.count] = n;
+        memcpy(sends.sid[sends.count], sid, ZMQ_SID_LEN);
+        sends.body[sends.count++] = body;
+    }
+    return 0;
+}
+
+void zmq_gw_forward(struct zmq_gw *gw, const struct zmq_binding *to,
+                    enum zmq_msg_type type, zmq_msg_t *body, int routed,
+                    uint64_t share)
+{
+}
+
+struct world {
+    struct zmq_conf conf;
+    struct zmq_vconf site;
+    struct zmq_gw gw;
+    struct zmq_node node;
+    struct zmq_binding b[3];
+};
+
+static void world_init(struct world *w, long long per_site,
+                       long long per_session)
+{
+    int i;
+
+    memset(w, 0, sizeof(*w));
+    w->site.groups = per_site;
+    w->site.session_groups = per_session;
+    w->gw.conf = &w->conf;
+    w->gw.bindings = mk_hash_create(16, 0);
+    CHECK(zmq_groups_init(&w->gw) == 0);
+    memcpy(w->node.id, "n1", 2);
+    w->node.id_len = 2;
+    for (i = 0; i < 3; i++) {
+        struct zmq_binding *b = &w->b[i];
+        memset(b->sid, 'a' + i, ZMQ_SID_LEN);
+        b->node = &w->node;
+        b->vc = &w->site;
+        b->echo_default = 1;
+        mk_list_init(&b->memberships);
+        mk_hash_set(w->gw.bindings, (const char *) b->sid, ZMQ_SID_LEN, b);
+    }
+    sends.count = 0;
+}
+
+static void world_release(struct world *w)
+{
+    int i;
+
+    for (i = 0; i < 3; i++) {
+        zmq_groups_leave_all(&w->gw, &w->b[i]);
+    }
+    CHECK_EQ_INT(mk_hash_count(w->gw.groups), 0);
+    CHECK_EQ_INT(mk_hash_count(w->gw.members), 0);
+    CHECK_EQ_INT(w->site.live_groups, 0);
+    zmq_groups_release(&w->gw);
+    mk_hash_destroy(w->gw.bindings, NULL);
+}
+
+/* A node message of `type` from binding b, with `body`. */
+static int from_node(struct world *w, struct zmq_binding *b, const char *type,
+                     const char *body, zmq_msg_t *frame)
+{
+    struct zmq_frame frames[4] = {
+        { "n1", 2 }, { b->sid, ZMQ_SID_LEN }, { type, strlen(type) },
+        { body, strlen(body) },
+    };
+    struct zmq_node_msg m;
+
+    CHECK(zmq_msg_check(frames, 4, 0, &m) == ZMQ_REJECT_NONE);
+    return zmq_groups_message(&w->gw, b, &m, frame);
+}
+
+static int join(struct world *w, struct zmq_binding *b, const char *name)
+{
+    return from_node(w, b, "join", name, NULL);
+}
+
+MK_TEST(sixty_thousand_joins_stop_at_the_session_cap)
+{
+    struct world w;
+    char name[16], route[24];
+    int i;
+
+    world_init(&w, 1000000, 1000);
+    for (i = 0; i < 60000; i++) {
+        snprintf(name, sizeof(name), "g%d", i);
+        CHECK_EQ_INT(join(&w, &w.b[0], name), 0);     /* refused, not fatal */
+    }
+    CHECK_EQ_INT(w.b[0].ngroups, 1000);
+    CHECK_EQ_INT(mk_hash_count(w.gw.groups), 1000);
+    CHECK_EQ_INT(w.site.live_groups, 1000);
+    CHECK_EQ_INT(w.gw.groups_refused, 59000);
+    /* joining a group again costs nothing and counts nothing */
+    for (i = 0; i < 1000; i++) {
+        snprintf(name, sizeof(name), "g%d", i);
+        CHECK_EQ_INT(join(&w, &w.b[0], name), 0);
+    }
+    CHECK_EQ_INT(w.b[0].ngroups, 1000);
+    CHECK_EQ_INT(w.gw.groups_refused, 59000);
+    /* g999 reaches its member (echo on); g1000 does not exist */
+    snprintf(route, sizeof(route), "g%d:msg", 999);
+    from_node(&w, &w.b[0], route, "in", NULL);
+    snprintf(route, sizeof(route), "g%d:msg", 1000);
+    from_node(&w, &w.b[0], route, "out", NULL);
+    CHECK_EQ_INT(sends.count, 1);
+    /* leaving makes room for another */
+    CHECK_EQ_INT(from_node(&w, &w.b[0], "leave", "g5", NULL), 0);
+    CHECK_EQ_INT(join(&w, &w.b[0], "late"), 0);
+    CHECK_EQ_INT(w.b[0].ngroups, 1000);
+    CHECK(groups_find(&w.gw, &w.site, "late", 4) != NULL);
+    CHECK(groups_find(&w.gw, &w.site, "g5", 2) == NULL);
+    world_release(&w);
+}
+
+MK_TEST(the_site_cap_counts_groups_not_members)
+{
+    struct world w;
+    char name[16];
+    int i;
+
+    world_init(&w, 10, 1000);
+    for (i = 0; i < 10; i++) {
+        snprintf(name, sizeof(name), "room%d", i);
+        CHECK_EQ_INT(join(&w, &w.b[0], name), 0);
+    }
+    CHECK_EQ_INT(join(&w, &w.b[1], "room10"), 0);    /* an 11th: refused */
+    CHECK(groups_find(&w.gw, &w.site, "room10", 6) == NULL);
+    CHECK_EQ_INT(join(&w, &w.b[1], "room3"), 0);     /* an existing one: in */
+    CHECK_EQ_INT(w.b[1].ngroups, 1);
+    CHECK_EQ_INT(w.site.live_groups, 10);
+    zmq_groups_leave_all(&w.gw, &w.b[0]);            /* room3 stays (b[1]) */
+    CHECK_EQ_INT(w.site.live_groups, 1);
+    CHECK_EQ_INT(join(&w, &w.b[1], "room10"), 0);
+    CHECK_EQ_INT(w.site.live_groups, 2);
+    world_release(&w);
+}
+
+MK_TEST(routed_msg_shares_the_senders_bytes)
+{
+    struct world w;
+    zmq_msg_t frame;
+    int i;
+
+    world_init(&w, 100, 100);
+    for (i = 0; i < 3; i++) {
+        CHECK_EQ_INT(join(&w, &w.b[i], "room"), 0);
+    }
+    CHECK_EQ_INT(from_node(&w, &w.b[2], "noecho", "room", NULL), 0);
+    zmq_msg_init_size(&frame, 4096);
+    CHECK_EQ_INT(from_node(&w, &w.b[2], "room:msg", "x", &frame), 0);
+    CHECK_EQ_INT(sends.count, 2);                    /* b[2] has echo off */
+    for (i = 0; i < sends.count; i++) {
+        CHECK(sends.body[i] == &frame);              /* the same bytes */
+        CHECK(memcmp(sends.sid[i], w.b[2].sid, ZMQ_SID_LEN) != 0);
+    }
+    zmq_msg_close(&frame);
+    CHECK_EQ_INT(from_node(&w, &w.b[0], "join", "@bad", NULL), -1);
+    world_release(&w);
+}
+
+int main(void)
+{
+    RUN(sixty_thousand_joins_stop_at_the_session_cap);
+    RUN(the_site_cap_counts_groups_not_members);
+    RUN(routed_msg_shares_the_senders_bytes);
+    return mk_test_done();
+}
