@@ -21,6 +21,8 @@ static const struct mk_conf_key zmq_keys[] = {
     MK_CONF_INT("Sessions", struct zmq_conf, sessions, "0", 0, LLONG_MAX),
     MK_CONF_TIME("StatsFreq", struct zmq_conf, stats_freq, "0", 0, 0),
     MK_CONF_BOOL("NodeGuard", struct zmq_conf, node_guard, "on"),
+    MK_CONF_INT("NodeConnections", struct zmq_conf, node_conns, "4096", 1,
+                1000000),
     MK_CONF_SIZE("NodeQueueLimit", struct zmq_conf, node_queue, "64M",
                  64 * 1024, 0),
     MK_CONF_INT("Groups", struct zmq_conf, groups, "65536", 1, LLONG_MAX),

@@ -47,6 +47,7 @@ struct zmq_conf {
     long long sessions;               /* live sessions, all sites; 0: no cap */
     uint64_t stats_freq;              /* stats log line period; 0: none */
     int node_guard;                   /* relay tcp:// Binds (zmq_guard.h) */
+    long long node_conns;             /* NodeConnections: relayed at once */
     uint64_t node_queue;              /* NodeQueueLimit: bytes toward a node */
     long long groups;                 /* Groups: per site, by default */
     long long session_groups;         /* GroupsPerSession, by default */

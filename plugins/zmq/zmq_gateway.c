@@ -1095,7 +1095,8 @@ int zmq_gw_start(struct zmq_gw *gw, struct zmq_conf *conf,
         return -1;
     }
     if (conf->node_guard && !conf->curve &&
-        !(gw->guard = zmq_guard_create(conf->max_frame))) {
+        !(gw->guard = zmq_guard_create(conf->max_frame,
+                                                   (size_t) conf->node_conns))) {
         return mk_str_fail(err, errlen, "zmq: out of memory");
     }
     for (i = 0; i < conf->nendpoints; i++) {

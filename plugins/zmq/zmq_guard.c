@@ -72,8 +72,10 @@ struct zmq_guard {
     struct mk_list dead;               /* closed, freed after the batch */
     int reaping;                       /* a reap is deferred */
     uint64_t frame_max;
+    size_t nconns, conns_max;          /* relayed now; NodeConnections */
     uint64_t refused;                  /* connections closed for their frames */
     uint64_t failed;                   /* connections that could not be relayed */
+    uint64_t over_cap;                 /* refused at NodeConnections */
     /* by verdict; [ZMQ_ZMTP_OK]: connections that could not be relayed */
     uint64_t last_log[ZMQ_ZMTP_MALFORMED + 1];
 };
@@ -244,7 +246,7 @@ static int guard_resolve(const struct guard_addr *a,
 
 /* ---- Lifecycle ---------------------------------------------------------- */
 
-struct zmq_guard *zmq_guard_create(uint64_t frame_max)
+struct zmq_guard *zmq_guard_create(uint64_t frame_max, size_t conns_max)
 {
     struct zmq_guard *g = mk_mem_zalloc(sizeof(*g));
 
@@ -255,6 +257,7 @@ struct zmq_guard *zmq_guard_create(uint64_t frame_max)
     mk_list_init(&g->conns);
     mk_list_init(&g->dead);
     g->frame_max = frame_max;
+    g->conns_max = conns_max;
     return g;
 }
 
@@ -448,6 +451,7 @@ static void guard_conn_close(struct guard_conn *c)
     close(c->router.ev.fd);
     mk_list_del(&c->_head);
     mk_list_add(&c->_head, &g->dead);
+    g->nconns--;
     if (!g->reaping) {
         g->reaping = mk_event_loop_defer(g->loop, guard_reap, g) == 0;
     }
@@ -568,9 +572,23 @@ static void guard_conn_open(struct guard_listener *l, int fd,
                             const struct sockaddr_storage *peer)
 {
     struct zmq_guard *g = l->guard;
-    struct guard_conn *c = mk_mem_alloc(sizeof(*c));
+    struct guard_conn *c = NULL;
     int up = -1, one = 1;
 
+    /* Each relayed connection costs three descriptors and two buffers:
+     * past the cap a peer cannot make the server hold more of either. */
+    if (g->nconns >= g->conns_max) {
+        g->over_cap++;
+        if (guard_log_due(g, ZMQ_ZMTP_OK)) {
+            mk_warn("zmq: [fd %d] refused a node connection to %s: "
+                    "NodeConnections (%zu) reached (%llu such so far)", fd,
+                    l->endpoint, g->conns_max,
+                    (unsigned long long) g->over_cap);
+        }
+        close(fd);
+        return;
+    }
+    c = mk_mem_alloc(sizeof(*c));
     if (!c) {
         errno = ENOMEM;
         goto error;
@@ -597,6 +615,7 @@ static void guard_conn_open(struct guard_listener *l, int fd,
         goto error;
     }
     mk_list_add(&c->_head, &g->conns);
+    g->nconns++;
     return;
 
 error:

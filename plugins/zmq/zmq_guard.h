@@ -46,8 +46,10 @@ enum zmq_guard_endpoint {
 enum zmq_guard_endpoint zmq_guard_endpoint_kind(const char *endpoint,
                                                 char *why, size_t whylen);
 
-/* frame_max: MaxFrameSize. NULL when out of memory. */
-struct zmq_guard *zmq_guard_create(uint64_t frame_max);
+/* frame_max: MaxFrameSize; conns_max: NodeConnections, the relayed
+ * connections open at once (past it a new one is closed at accept). NULL
+ * when out of memory. */
+struct zmq_guard *zmq_guard_create(uint64_t frame_max, size_t conns_max);
 /* Listens on a tcp:// endpoint and writes the private ipc:// endpoint its
  * ROUTER must bind to into `ipc`. -1 with errno set (EADDRINUSE...), or
  * with `err` filled for a name that does not resolve. */

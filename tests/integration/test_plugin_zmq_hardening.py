@@ -6,6 +6,7 @@ disconnected and real pyzmq nodes go on serving. Also: nodes of every
 ZMTP revision libzmq accepts, heartbeats and the largest legal frame pass
 the node guard, and CURVE endpoints bound their frames as well."""
 
+import os
 import socket
 import struct
 import time
@@ -224,6 +225,31 @@ def test_node_messages_over_the_limits_disconnect_the_node(gateway):
     srv.wait_log(r"a frame larger than MaxFrameSize")
     assert srv.alive()
     assert get_ok(srv)[2] == b"y" * limit
+
+
+def test_relayed_connections_are_capped(gateway):
+    """Each relayed connection holds three descriptors and two buffers:
+    past NodeConnections a new one is closed at accept, so idle peers
+    cannot pile them up; one that leaves makes room again."""
+    srv = gateway(zmq="    NodeConnections 3\n")
+    serving_node(srv)                # the first of the three
+    fds = len(os.listdir("/proc/%d/fd" % srv.pid))
+    idle = [RawPeer(srv.endpoint) for _ in range(2)]
+    extra = [RawPeer(srv.endpoint) for _ in range(20)]
+    assert all(p.closed_by_server() for p in extra)
+    srv.wait_log(r"refused a node connection to tcp://127\.0\.0\.1:\d+: "
+                 r"NodeConnections \(3\) reached")
+    assert not any(p.closed_by_server(timeout=0.2) for p in idle)
+    grown = len(os.listdir("/proc/%d/fd" % srv.pid)) - fds
+    assert grown <= 2 * 3, "%d descriptors for 2 relayed peers" % grown
+    for p in idle + extra:
+        p.close()
+    assert get_ok(srv)[2] == b"hello from node1"
+    # room again once the idle ones left (the guard notices their close)
+    assert wait_for(lambda: len(os.listdir("/proc/%d/fd" % srv.pid)) <= fds)
+    late = RawPeer(srv.endpoint).null_handshake()
+    assert not late.closed_by_server(timeout=0.5)
+    late.close()
 
 
 def test_pyzmq_node_with_heartbeats_through_the_guard(gateway):

@@ -97,7 +97,7 @@ static int rig_open(struct rig *r, uint64_t frame_max)
     int tries;
 
     r->loop = mk_event_loop_create(64);
-    r->guard = zmq_guard_create(frame_max);
+    r->guard = zmq_guard_create(frame_max, 64);
     for (tries = 0; tries < 20; tries++) {
         r->port = free_port();
         snprintf(r->endpoint, sizeof(r->endpoint), "tcp://127.0.0.1:%d",
