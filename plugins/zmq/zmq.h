@@ -198,6 +198,11 @@ int  zmq_curve_permits(const struct zmq_gw *gw, const zmq_msg_t *msg,
                        const char *id, size_t len);
 void zmq_curve_release(struct zmq_gw *gw);
 
+/* zmq_routers.c: creates ROUTER i (conf->endpoints[i]) in gw->routers
+ * and binds it, behind the node guard where it relays; master thread. */
+int  zmq_gw_bind_router(struct zmq_gw *gw, const struct zmq_conf *conf, int i,
+                        char *err, size_t errlen);
+
 /* zmq_gateway.c */
 int  zmq_gw_start(struct zmq_gw *gw, struct zmq_conf *conf,
                   struct mk_server *srv, char *err, size_t errlen);

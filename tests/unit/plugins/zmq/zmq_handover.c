@@ -27,6 +27,7 @@
 #include "plugins/zmq/zmq_msg.c"
 #include "plugins/zmq/zmq_nodes.c"
 #include "plugins/zmq/zmq_queue.c"
+#include "plugins/zmq/zmq_routers.c"
 #include "plugins/zmq/zmq_session.c"
 #include "plugins/zmq/zmq_uwsgi.c"
 #include "plugins/zmq/zmq_zmtp.c"
