@@ -15,6 +15,7 @@
 #include "mk_core/mk_log.h"
 #include "mk_core/mk_mem.h"
 #include "mk_server/mk_server.h"
+#include "mk_server/mk_conn.h"
 
 #define MK_MAX_WORKERS 1024
 
@@ -341,6 +342,9 @@ static int server_finish(struct mk_server *srv, char *err, size_t errlen)
                 l->io = p->net_io;
             }
         }
+        /* every listener starts in HTTP/1.1; other protocols come by
+         * upgrade (and later by ALPN or a preface) */
+        l->proto = &mk_http_proto;
         if (!l->io) {
             snprintf(err, errlen, "Listen %s: network layer \"%s\" is not a "
                      "loaded network plugin (see plugins.load)", l->text,

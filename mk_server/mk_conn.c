@@ -83,8 +83,10 @@ void mk_conn_start(struct mk_worker *w, struct mk_conn *c)
             return;
         }
     }
-    c->proto = &mk_http_proto;
-    mk_http_conn_start(c);
+    c->proto = c->listen->proto;
+    if (c->proto->on_start) {
+        c->proto->on_start(c);
+    }
     /* after the protocol's deadline: a layer may set its own (a TLS
      * handshake timeout) */
     if (c->listen->io->on_accept && c->listen->io->on_accept(c) < 0) {
@@ -233,11 +235,9 @@ void mk_conn_read(struct mk_conn *c)
             mk_conn_close_internal(c, 1);
             return;
         }
-        /* an idle WebSocket keeps no read buffer (HTTP gives its back
-         * between requests, in http_next) */
-        if (c->proto != &mk_http_proto) {
-            mk_conn_in_release_if_empty(c);
-        }
+        /* an idle connection keeps no read buffer (a protocol that still
+         * needs its input, such as a parsed HTTP head, leaves bytes in it) */
+        mk_conn_in_release_if_empty(c);
     }
 }
 
@@ -403,8 +403,8 @@ int mk_worker_run_posted(struct mk_worker *w)
         if ((c->flags & (MK_CONN_F_WANT_PROCESS | MK_CONN_F_DEAD)) ==
             MK_CONN_F_WANT_PROCESS) {
             c->flags &= ~MK_CONN_F_WANT_PROCESS;
-            if (c->proto == &mk_http_proto) {
-                mk_http_on_posted(c);
+            if (c->proto->on_posted) {
+                c->proto->on_posted(c);
             }
         }
         if ((c->flags & (MK_CONN_F_WANT_PROTO_READ | MK_CONN_F_DEAD)) ==
@@ -1033,8 +1033,8 @@ int mk_conn_is_secure(const struct mk_conn *c)
 
 void mk_conn_io_established(struct mk_conn *c)
 {
-    if (c->proto == &mk_http_proto && !c->req) {
-        mk_http_conn_start(c);
+    if (c->proto->on_start) {
+        c->proto->on_start(c);
     }
 }
 
@@ -1120,7 +1120,7 @@ int mk_conn_is_eof(const struct mk_conn *c)
 void mk_conn_backend_ready(struct mk_conn *c)
 {
     c->flags &= ~MK_CONN_F_BACKEND_HELD;
-    if (c->state == MK_CONN_OPEN && c->proto != &mk_http_proto) {
+    if (c->state == MK_CONN_OPEN) {
         mk_conn_post(c, MK_CONN_F_WANT_PROTO_READ);
     }
 }

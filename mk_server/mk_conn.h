@@ -122,7 +122,7 @@ enum mk_conn_state {
 #define MK_CONN_F_POSTED      0x40   /* on the worker's posted list */
 #define MK_CONN_F_DEAD        0x80   /* failed: closes at the posted pass */
 #define MK_CONN_F_PROCESSING  0x100  /* the HTTP loop is on the stack */
-#define MK_CONN_F_WANT_PROCESS 0x200 /* run the HTTP loop at the posted pass */
+#define MK_CONN_F_WANT_PROCESS 0x200 /* run the protocol's on_posted at the posted pass */
 #define MK_CONN_F_IO_WANT_WRITE 0x400 /* the I/O layer reads on when writable */
 #define MK_CONN_F_WANT_PROTO_READ 0x800 /* run the protocol's on_read when posted */
 #define MK_CONN_F_BACKEND_HELD 0x1000 /* the backend is full (mk_backend.send) */
@@ -227,20 +227,17 @@ void mk_conn_chunk_free(struct mk_worker *w, struct mk_chunk *ch);
  * handlers and the posted pass), never from inside a plugin call. */
 void mk_conn_close_internal(struct mk_conn *c, int graceful);
 int  mk_conn_flush_now(struct mk_conn *c);
-/* Queues c for the posted pass (MK_CONN_F_WANT_PROCESS: run HTTP too). */
+/* Queues c for the posted pass (MK_CONN_F_WANT_PROCESS: run the
+ * protocol's on_posted too). */
 void mk_conn_post(struct mk_conn *c, int flags);
 /* The posted pass; returns non-zero if more work was posted meanwhile. */
 int  mk_worker_run_posted(struct mk_worker *w);
 
 /* mk_http.c: the built-in HTTP/1.1 protocol handler */
 extern const struct mk_proto mk_http_proto;
-void mk_http_conn_start(struct mk_conn *c);
 /* Called when the current response ended: next request or close. */
 void mk_http_request_finish(struct mk_request *r);
 void mk_http_request_free(struct mk_request *r);
-/* Posted pass for an HTTP connection: resumed stages, the next pipelined
- * request, reading again after the buffer had filled. */
-void mk_http_on_posted(struct mk_conn *c);
 
 /* mk_worker.c */
 char *mk_worker_buf_get(struct mk_worker *w);

@@ -20,9 +20,13 @@
 
 static void http_process(struct mk_conn *c);
 
-void mk_http_conn_start(struct mk_conn *c)
+/* The first request's head has HeaderTimeout; a connection whose TLS
+ * handshake ends mid-request keeps the request's own deadline. */
+static void http_on_start(struct mk_conn *c)
 {
-    mk_conn_set_deadline(c, c->srv->conf.header_timeout);
+    if (!c->req) {
+        mk_conn_set_deadline(c, c->srv->conf.header_timeout);
+    }
 }
 
 static struct mk_request *http_request_new(struct mk_conn *c)
@@ -473,7 +477,9 @@ void mk_http_request_finish(struct mk_request *r)
     mk_conn_post(c, MK_CONN_F_WANT_PROCESS);
 }
 
-void mk_http_on_posted(struct mk_conn *c)
+/* Posted pass: resumed stages, the next pipelined request, reading again
+ * after the buffer had filled. */
+static void http_on_posted(struct mk_conn *c)
 {
     http_process(c);
     /* Reading stopped while the buffer was full behind a response or a
@@ -654,6 +660,8 @@ static void http_on_close(struct mk_conn *c)
 
 const struct mk_proto mk_http_proto = {
     .name       = "http/1.1",
+    .on_start   = http_on_start,
+    .on_posted  = http_on_posted,
     .on_read    = http_on_read,
     .on_drain   = http_on_drain,
     .on_timeout = http_on_timeout,

@@ -99,6 +99,13 @@ struct mk_net_io {
 
 struct mk_proto {
     const char *name;
+    /* Optional: the connection is ready for this protocol's first bytes:
+     * at accept, and again once the I/O layer finished a handshake of its
+     * own (a TLS handshake); arms the protocol's first deadline. */
+    void (*on_start)(struct mk_conn *c);
+    /* Optional: work the protocol posted for the worker's posted pass
+     * (mk_conn_post with MK_CONN_F_WANT_PROCESS). */
+    void (*on_posted)(struct mk_conn *c);
     /* New bytes are in the connection's input buffer (mk_conn_input), or
      * the backend has room again (mk_conn_backend_ready). */
     int  (*on_read)(struct mk_conn *c);

@@ -59,6 +59,7 @@ struct mk_listen {
     char text[80];                    /* "127.0.0.1:2001" as configured */
     char *layer;                      /* network plugin name */
     const struct mk_net_io *io;
+    const struct mk_proto *proto;     /* spoken first on its connections */
     int *fds;                         /* one per slot (worker or acceptor) */
     int slots;
     int reserved;                     /* named by some site's [HOST] Listen */
