@@ -59,6 +59,14 @@ static void frame_full(struct stream *s, size_t size, int more, int command)
     frame(s, size, more, command, size);
 }
 
+/* n frames of `size` bytes, each with MORE set: a message that goes on. */
+static void parts_unended(struct stream *s, size_t size, int n)
+{
+    while (n-- > 0) {
+        frame_full(s, size, 1, 0);
+    }
+}
+
 /* ZMTP 1.0 frame: the length counts the flags byte. */
 static void v1_frame(struct stream *s, size_t size, int more)
 {
@@ -261,10 +269,7 @@ MK_TEST(empty_frames)
     CHECK_EQ_INT(verdict(&s), ZMQ_ZMTP_OK);
     run(&s, s.len, &z);
     CHECK_EQ_INT(z.frames, 31);
-    frame_full(&s, 0, 1, 0);
-    frame_full(&s, 0, 1, 0);
-    frame_full(&s, 0, 1, 0);
-    frame_full(&s, 0, 1, 0);
+    parts_unended(&s, 0, 4);
     CHECK_EQ_INT(verdict(&s), ZMQ_ZMTP_PARTS);
 }
 
@@ -282,10 +287,7 @@ MK_TEST(zmtp2_node)
     run(&s, s.len, &z);
     CHECK_EQ_INT(z.v1, 0);
     CHECK_EQ_INT(z.frames, 7);
-    frame_full(&s, 1, 1, 0);
-    frame_full(&s, 1, 1, 0);
-    frame_full(&s, 1, 1, 0);
-    frame_full(&s, 1, 1, 0);
+    parts_unended(&s, 1, 4);
     CHECK_EQ_INT(verdict(&s), ZMQ_ZMTP_PARTS);
 }
 
