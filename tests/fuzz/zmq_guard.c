@@ -21,17 +21,6 @@ struct ref {
     uint64_t frames;
 };
 
-static uint64_t ref_be64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    int i;
-
-    for (i = 0; i < 8; i++) {
-        v = (v << 8) | p[i];
-    }
-    return v;
-}
-
 /* One frame header at p[0..n): its size, flags and length, or 0 when the
  * header is not all there yet. */
 static size_t ref_header(const uint8_t *p, size_t n, int v1, uint64_t *size,
@@ -48,7 +37,7 @@ static size_t ref_header(const uint8_t *p, size_t n, int v1, uint64_t *size,
         if (n < hl) {
             return 0;
         }
-        len = p[0] == 0xff ? ref_be64(p + 1) : p[0];
+        len = p[0] == 0xff ? zmtp_be64(p + 1) : p[0];
         if (len == 0) {
             *bad = 1;
             return hl;
@@ -66,7 +55,7 @@ static size_t ref_header(const uint8_t *p, size_t n, int v1, uint64_t *size,
         if (n < 9) {
             return 0;
         }
-        *size = ref_be64(p + 1);
+        *size = zmtp_be64(p + 1);
         return 9;
     }
     if (n < 2) {
