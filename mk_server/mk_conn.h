@@ -69,7 +69,7 @@ struct mk_response {
     size_t extra_len;
 };
 
-struct mk_request {
+struct mk_stream {
     struct mk_conn *conn;
     struct mk_vhost *vhost;
     const struct mk_location *location;
@@ -157,7 +157,7 @@ struct mk_conn {
     const struct mk_backend *backend;    /* an upgraded session's */
     void *backend_data;
 
-    struct mk_request *req;              /* current HTTP request */
+    struct mk_stream *req;               /* current HTTP request */
     uint32_t requests;                   /* served on this connection */
     void **plugin_data;                  /* lazily allocated */
     char *peer_str;                      /* lazily formatted */
@@ -236,14 +236,14 @@ int  mk_worker_run_posted(struct mk_worker *w);
 /* mk_http.c: the built-in HTTP/1.1 protocol handler */
 extern const struct mk_proto mk_http_proto;
 /* Called when the current response ended: next request or close. */
-void mk_http_request_finish(struct mk_request *r);
-void mk_http_request_free(struct mk_request *r);
+void mk_http_request_finish(struct mk_stream *r);
+void mk_http_request_free(struct mk_stream *r);
 
 /* mk_worker.c */
 char *mk_worker_buf_get(struct mk_worker *w);
 void  mk_worker_buf_put(struct mk_worker *w, char *buf);
-struct mk_request *mk_worker_request_get(struct mk_worker *w);
-void  mk_worker_request_put(struct mk_worker *w, struct mk_request *r);
+struct mk_stream *mk_worker_stream_get(struct mk_worker *w);
+void  mk_worker_stream_put(struct mk_worker *w, struct mk_stream *r);
 struct mk_chunk *mk_worker_chunk_get(struct mk_worker *w);
 int   mk_worker_is_draining(const struct mk_worker *w);
 void  mk_worker_conn_closed(struct mk_worker *w, struct mk_conn *c);

@@ -29,9 +29,9 @@ static void http_on_start(struct mk_conn *c)
     }
 }
 
-static struct mk_request *http_request_new(struct mk_conn *c)
+static struct mk_stream *http_request_new(struct mk_conn *c)
 {
-    struct mk_request *r = mk_worker_request_get(c->worker);
+    struct mk_stream *r = mk_worker_stream_get(c->worker);
 
     if (!r) {
         return NULL;
@@ -76,7 +76,7 @@ static struct mk_request *http_request_new(struct mk_conn *c)
     return r;
 }
 
-void mk_http_request_free(struct mk_request *r)
+void mk_http_request_free(struct mk_stream *r)
 {
     struct mk_conn *c = r->conn;
 
@@ -100,10 +100,10 @@ void mk_http_request_free(struct mk_request *r)
     if (c->req == r) {
         c->req = NULL;
     }
-    mk_worker_request_put(c->worker, r);
+    mk_worker_stream_put(c->worker, r);
 }
 
-static void http_stage_done(struct mk_request *r)
+static void http_stage_done(struct mk_stream *r)
 {
     struct mk_server *srv = r->conn->srv;
     size_t i;
@@ -120,7 +120,7 @@ static void http_stage_done(struct mk_request *r)
 
 /* A request the parser refused: answer and close (the rest of the input
  * cannot be trusted to be framed). */
-static void http_fail(struct mk_request *r, int status)
+static void http_fail(struct mk_stream *r, int status)
 {
     struct mk_conn *c = r->conn;         /* r may be gone after the answer */
 
@@ -135,7 +135,7 @@ static void http_fail(struct mk_request *r, int status)
 
 /* ---- Stages ------------------------------------------------------------- */
 
-static int http_vhost_and_path(struct mk_request *r)
+static int http_vhost_and_path(struct mk_stream *r)
 {
     struct mk_conn *c = r->conn;
     const struct mk_http_request_head *h = &r->head;
@@ -183,7 +183,7 @@ static int http_vhost_and_path(struct mk_request *r)
     return 0;
 }
 
-static void http_content(struct mk_request *r)
+static void http_content(struct mk_stream *r)
 {
     struct mk_conn *c = r->conn;
     struct mk_plugin_inst *pi = r->handler;
@@ -224,7 +224,7 @@ static void http_content(struct mk_request *r)
 }
 
 /* Stage 20 from plugin `from` on; then stage 30. */
-static void http_stages(struct mk_request *r, size_t from)
+static void http_stages(struct mk_stream *r, size_t from)
 {
     struct mk_conn *c = r->conn;
     struct mk_server *srv = c->srv;
@@ -250,7 +250,7 @@ static void http_stages(struct mk_request *r, size_t from)
     http_content(r);
 }
 
-void mk_request_resume(struct mk_request *r)
+void mk_request_resume(struct mk_stream *r)
 {
     if (!r->suspended) {
         return;
@@ -261,7 +261,7 @@ void mk_request_resume(struct mk_request *r)
 }
 
 /* The head is complete: resolve vhost, path, location, limits; run 20/30. */
-static void http_begin(struct mk_request *r)
+static void http_begin(struct mk_stream *r)
 {
     struct mk_conn *c = r->conn;
     struct mk_server *srv = c->srv;
@@ -302,7 +302,7 @@ static void http_begin(struct mk_request *r)
 
 static int http_on_body_data(void *ctx, const char *data, size_t n)
 {
-    struct mk_request *r = ctx;
+    struct mk_stream *r = ctx;
     struct mk_plugin_inst *pi = r->handler;
 
     /* only a handler that takes the body gets here (discard_body is 0);
@@ -327,7 +327,7 @@ static void http_body_consume(struct mk_conn *c, uint32_t off, long n)
  * the wire (chunk framing counts) and for BodyTimeout from the first drop,
  * never refreshed: past either bound, or on a malformed chunk, the
  * connection closes once the response is out. */
-static void http_discard_body(struct mk_request *r)
+static void http_discard_body(struct mk_stream *r)
 {
     struct mk_conn *c = r->conn;
     uint64_t max = c->srv->conf.max_discard_body;
@@ -364,7 +364,7 @@ static void http_discard_body(struct mk_request *r)
 }
 
 /* Feeds buffered body bytes; returns -1 when the connection must close. */
-static int http_feed_body(struct mk_request *r)
+static int http_feed_body(struct mk_stream *r)
 {
     struct mk_conn *c = r->conn;
     struct mk_plugin_inst *pi = r->handler;
@@ -410,7 +410,7 @@ static int http_feed_body(struct mk_request *r)
 
 /* ---- Request completion ------------------------------------------------ */
 
-static int http_request_complete(struct mk_request *r)
+static int http_request_complete(struct mk_stream *r)
 {
     return r->resp.ended && r->body.done;
 }
@@ -418,7 +418,7 @@ static int http_request_complete(struct mk_request *r)
 /* The upgraded request is done: the claimant's protocol takes the
  * connection, and the bytes the client sent after the request are its
  * first input. Always -1: the HTTP loop stops here. */
-static int http_switch(struct mk_conn *c, struct mk_request *r)
+static int http_switch(struct mk_conn *c, struct mk_stream *r)
 {
     const struct mk_proto *proto = r->upgrade_proto;
     void *data = r->upgrade_proto_data;
@@ -440,7 +440,7 @@ static int http_switch(struct mk_conn *c, struct mk_request *r)
 /* Drops a finished request and decides: next request, idle or close. */
 static int http_next(struct mk_conn *c)
 {
-    struct mk_request *r = c->req;
+    struct mk_stream *r = c->req;
     int close_conn = r->resp.close;
 
     http_stage_done(r);
@@ -467,7 +467,7 @@ static int http_next(struct mk_conn *c)
     return 0;
 }
 
-void mk_http_request_finish(struct mk_request *r)
+void mk_http_request_finish(struct mk_stream *r)
 {
     struct mk_conn *c = r->conn;
 
@@ -491,7 +491,7 @@ static void http_on_posted(struct mk_conn *c)
 
 /* ---- The loop over buffered input ------------------------------------- */
 
-static int http_parse(struct mk_conn *c, struct mk_request *r)
+static int http_parse(struct mk_conn *c, struct mk_stream *r)
 {
     struct mk_server *srv = c->srv;
     enum mk_http_parse_result res;
@@ -531,7 +531,7 @@ static int http_pipeline_held(const struct mk_conn *c)
 
 static void http_process(struct mk_conn *c)
 {
-    struct mk_request *r;
+    struct mk_stream *r;
 
     c->flags |= MK_CONN_F_PROCESSING;
     while (c->state == MK_CONN_OPEN && (c->flags & MK_CONN_F_DEAD) == 0) {
@@ -624,7 +624,7 @@ static int http_on_drain(struct mk_conn *c)
 
 static int http_on_timeout(struct mk_conn *c)
 {
-    struct mk_request *r = c->req;
+    struct mk_stream *r = c->req;
 
     if (r && !r->head_done && c->in_len > 0) {
         mk_info("[fd %d] client %s timed out sending the request head",
@@ -649,7 +649,7 @@ static int http_on_timeout(struct mk_conn *c)
 
 static void http_on_close(struct mk_conn *c)
 {
-    struct mk_request *r = c->req;
+    struct mk_stream *r = c->req;
 
     if (!r) {
         return;
@@ -670,77 +670,77 @@ const struct mk_proto mk_http_proto = {
 
 /* ---- Request accessors (mk_plugin.h) ----------------------------------- */
 
-struct mk_conn *mk_request_conn(const struct mk_request *r)
+struct mk_conn *mk_request_conn(const struct mk_stream *r)
 {
     return r->conn;
 }
 
-struct mk_vhost *mk_request_vhost(const struct mk_request *r)
+struct mk_vhost *mk_request_vhost(const struct mk_stream *r)
 {
     return r->vhost;
 }
 
-const struct mk_http_request_head *mk_request_head(const struct mk_request *r)
+const struct mk_http_request_head *mk_request_head(const struct mk_stream *r)
 {
     return &r->head;
 }
 
-const char *mk_request_buf(const struct mk_request *r)
+const char *mk_request_buf(const struct mk_stream *r)
 {
     return r->conn->in;
 }
 
-enum mk_http_method mk_request_method(const struct mk_request *r)
+enum mk_http_method mk_request_method(const struct mk_stream *r)
 {
     return r->head.method;
 }
 
-struct mk_ptr mk_request_target(const struct mk_request *r)
+struct mk_ptr mk_request_target(const struct mk_stream *r)
 {
     return mk_http_span_ptr(r->conn->in, r->head.target);
 }
 
-struct mk_ptr mk_request_path(const struct mk_request *r)
+struct mk_ptr mk_request_path(const struct mk_stream *r)
 {
     return mk_http_span_ptr(r->conn->in, r->head.path);
 }
 
-struct mk_ptr mk_request_query(const struct mk_request *r)
+struct mk_ptr mk_request_query(const struct mk_stream *r)
 {
     return mk_http_span_ptr(r->conn->in, r->head.query);
 }
 
-struct mk_ptr mk_request_header(const struct mk_request *r, const char *name)
+struct mk_ptr mk_request_header(const struct mk_stream *r, const char *name)
 {
     return mk_http_header_get(&r->head, r->conn->in, name);
 }
 
-int mk_request_version_minor(const struct mk_request *r)
+int mk_request_version_minor(const struct mk_stream *r)
 {
     return r->head.version_minor;
 }
 
-const char *mk_request_clean_path(const struct mk_request *r)
+const char *mk_request_clean_path(const struct mk_stream *r)
 {
     return r->clean_ok ? r->clean_path : NULL;
 }
 
-const char *mk_request_location(const struct mk_request *r)
+const char *mk_request_location(const struct mk_stream *r)
 {
     return r->location ? r->location->prefix : "/";
 }
 
-uint64_t mk_request_start_ms(const struct mk_request *r)
+uint64_t mk_request_start_ms(const struct mk_stream *r)
 {
     return r->start_ms;
 }
 
-uint32_t mk_request_seq(const struct mk_request *r)
+uint32_t mk_request_seq(const struct mk_stream *r)
 {
     return r->seq;
 }
 
-void *mk_request_plugin_data(const struct mk_request *r,
+void *mk_request_plugin_data(const struct mk_stream *r,
                              const struct mk_plugin *p)
 {
     size_t i;
@@ -756,7 +756,7 @@ void *mk_request_plugin_data(const struct mk_request *r,
     return NULL;
 }
 
-void mk_request_set_plugin_data(struct mk_request *r,
+void mk_request_set_plugin_data(struct mk_stream *r,
                                 const struct mk_plugin *p, void *data)
 {
     struct mk_server *srv = r->conn->srv;
@@ -777,12 +777,12 @@ void mk_request_set_plugin_data(struct mk_request *r,
     }
 }
 
-void mk_request_body_pause(struct mk_request *r)
+void mk_request_body_pause(struct mk_stream *r)
 {
     r->body_paused = 1;
 }
 
-void mk_request_body_resume(struct mk_request *r)
+void mk_request_body_resume(struct mk_stream *r)
 {
     if (!r->body_paused) {
         return;
@@ -795,7 +795,7 @@ void mk_request_body_resume(struct mk_request *r)
 
 /* ---- Upgrades (mk_plugin.h) --------------------------------------------- */
 
-int mk_request_upgrade(struct mk_request *r, const struct mk_upgrade *u,
+int mk_request_upgrade(struct mk_stream *r, const struct mk_upgrade *u,
                        void *data, int wants_choice)
 {
     if (r->upgrade || r->in_content) {
@@ -807,17 +807,17 @@ int mk_request_upgrade(struct mk_request *r, const struct mk_upgrade *u,
     return 0;
 }
 
-int mk_request_is_upgrade(const struct mk_request *r)
+int mk_request_is_upgrade(const struct mk_stream *r)
 {
     return r->upgrade != NULL && r->upgrade_data != NULL;
 }
 
-int mk_request_upgrade_wants_choice(const struct mk_request *r)
+int mk_request_upgrade_wants_choice(const struct mk_stream *r)
 {
     return mk_request_is_upgrade(r) && r->upgrade_wants_choice;
 }
 
-int mk_request_upgrade_accept(struct mk_request *r, const char *choice,
+int mk_request_upgrade_accept(struct mk_stream *r, const char *choice,
                               size_t len)
 {
     struct mk_conn *c = r->conn;

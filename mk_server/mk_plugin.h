@@ -55,7 +55,7 @@ struct mk_server;
 struct mk_worker;
 struct mk_vhost;
 struct mk_conn;
-struct mk_request;
+struct mk_stream;
 
 enum mk_stage_result {
     MK_STAGE_NEXT    = 0,   /* not mine / continue with the next plugin */
@@ -138,7 +138,7 @@ struct mk_upgrade {
      * and return the protocol handler that takes the connection over, its
      * state in *proto_data; NULL refuses (the connection closes). `data`
      * is the claim's, owned by the callee from here on. */
-    const struct mk_proto *(*accept)(void *data, struct mk_request *r,
+    const struct mk_proto *(*accept)(void *data, struct mk_stream *r,
                                      const char *choice, size_t len,
                                      void **proto_data);
     /* The request ended without the upgrade: free `data`. */
@@ -147,17 +147,17 @@ struct mk_upgrade {
 
 /* Stage 20: claims the request for an upgrade. wants_choice: the backend
  * must choose before the 101 (the client offered subprotocols). */
-int  mk_request_upgrade(struct mk_request *r, const struct mk_upgrade *u,
+int  mk_request_upgrade(struct mk_stream *r, const struct mk_upgrade *u,
                         void *data, int wants_choice);
 /* Content handlers: whether the request was claimed, and whether the
  * claim waits for the backend's choice. */
-int  mk_request_is_upgrade(const struct mk_request *r);
-int  mk_request_upgrade_wants_choice(const struct mk_request *r);
+int  mk_request_is_upgrade(const struct mk_stream *r);
+int  mk_request_upgrade_wants_choice(const struct mk_stream *r);
 /* Content handlers: accepts the claimed upgrade; the request ends (stage
  * 40 sees status 101) and the claiming plugin's protocol handler gets the
  * connection, with any bytes the client sent after the request. 0 or -1
  * (no claim, a response already started, or the claimant refused). */
-int  mk_request_upgrade_accept(struct mk_request *r, const char *choice,
+int  mk_request_upgrade_accept(struct mk_stream *r, const char *choice,
                                size_t len);
 
 /* ---- Backends: where a session's client-side messages go -----------------
@@ -262,18 +262,18 @@ struct mk_plugin {
     int  (*on_accept)(void *conf, struct mk_conn *c);
     /* Stage 20: NEXT, HANDLED (the plugin answered: mk_response_*),
      * AGAIN or CLOSE. Runs for every request in plugin load order. */
-    int  (*on_request)(void *conf, struct mk_request *r);
+    int  (*on_request)(void *conf, struct mk_stream *r);
     /* Stage 30, only on the request's chosen handler: HANDLED (it owns
      * the response, which may finish later), NEXT (declined: 404), CLOSE. */
-    int  (*on_content)(void *conf, struct mk_request *r);
+    int  (*on_content)(void *conf, struct mk_stream *r);
     /* Request body bytes for the content handler, de-chunked, as they
      * arrive; a final call with len == 0 marks the end of the body. That
      * call always comes, right after on_content for a request without a
      * body. Return 0, or -1 to fail the request (the connection closes). */
-    int  (*on_body)(void *conf, struct mk_request *r,
+    int  (*on_body)(void *conf, struct mk_stream *r,
                     const char *data, size_t len);
     /* Stage 40: the response is complete (or failed); r is still valid. */
-    void (*on_done)(void *conf, struct mk_request *r);
+    void (*on_done)(void *conf, struct mk_stream *r);
     /* Stage 50: the connection is closing. Runs for every plugin. */
     void (*on_close)(void *conf, struct mk_conn *c);
 
@@ -404,39 +404,39 @@ void  mk_conn_set_plugin_data(struct mk_conn *c, const struct mk_plugin *p,
 
 /* ---- Request ------------------------------------------------------------- */
 
-struct mk_conn *mk_request_conn(const struct mk_request *r);
-struct mk_vhost *mk_request_vhost(const struct mk_request *r);
-const struct mk_http_request_head *mk_request_head(const struct mk_request *r);
+struct mk_conn *mk_request_conn(const struct mk_stream *r);
+struct mk_vhost *mk_request_vhost(const struct mk_stream *r);
+const struct mk_http_request_head *mk_request_head(const struct mk_stream *r);
 /* Base of the buffer the head's spans point into (valid until the request
  * ends; the head bytes are never moved while the request lives). */
-const char *mk_request_buf(const struct mk_request *r);
-enum mk_http_method mk_request_method(const struct mk_request *r);
-struct mk_ptr mk_request_target(const struct mk_request *r);
-struct mk_ptr mk_request_path(const struct mk_request *r);     /* raw */
-struct mk_ptr mk_request_query(const struct mk_request *r);
-struct mk_ptr mk_request_header(const struct mk_request *r, const char *name);
-int mk_request_version_minor(const struct mk_request *r);
+const char *mk_request_buf(const struct mk_stream *r);
+enum mk_http_method mk_request_method(const struct mk_stream *r);
+struct mk_ptr mk_request_target(const struct mk_stream *r);
+struct mk_ptr mk_request_path(const struct mk_stream *r);      /* raw */
+struct mk_ptr mk_request_query(const struct mk_stream *r);
+struct mk_ptr mk_request_header(const struct mk_stream *r, const char *name);
+int mk_request_version_minor(const struct mk_stream *r);
 /* Percent-decoded, dot-segment-normalised path (always starts with '/';
  * NUL-terminated), or NULL if the path was invalid (the core answers 400
  * before any plugin sees such a request). */
-const char *mk_request_clean_path(const struct mk_request *r);
+const char *mk_request_clean_path(const struct mk_stream *r);
 /* The [LOCATION] prefix that matched ("/" if none). */
-const char *mk_request_location(const struct mk_request *r);
+const char *mk_request_location(const struct mk_stream *r);
 /* Time the request head completed (monotonic ms) and request count on the
  * connection (1 for the first). */
-uint64_t mk_request_start_ms(const struct mk_request *r);
-uint32_t mk_request_seq(const struct mk_request *r);
+uint64_t mk_request_start_ms(const struct mk_stream *r);
+uint32_t mk_request_seq(const struct mk_stream *r);
 /* Per-request slot for the content handler and stage plugins. */
-void *mk_request_plugin_data(const struct mk_request *r,
+void *mk_request_plugin_data(const struct mk_stream *r,
                              const struct mk_plugin *p);
-void  mk_request_set_plugin_data(struct mk_request *r,
+void  mk_request_set_plugin_data(struct mk_stream *r,
                                  const struct mk_plugin *p, void *data);
 /* Resumes a request suspended by MK_STAGE_AGAIN at stage 20. */
-void mk_request_resume(struct mk_request *r);
+void mk_request_resume(struct mk_stream *r);
 /* Stops reading the request body until mk_request_body_resume (flow
  * control toward a slow backend). */
-void mk_request_body_pause(struct mk_request *r);
-void mk_request_body_resume(struct mk_request *r);
+void mk_request_body_pause(struct mk_stream *r);
+void mk_request_body_resume(struct mk_stream *r);
 
 /* ---- Response -----------------------------------------------------------
  *
@@ -454,42 +454,42 @@ void mk_request_body_resume(struct mk_request *r);
  * are discarded. Every function returns 0 or -1 (the connection then closes;
  * the handler still gets on_done and on_close).
  */
-void mk_response_status(struct mk_request *r, int status);
+void mk_response_status(struct mk_stream *r, int status);
 /* -1 (header not added; the connection stays) for a value with CR or LF, a
  * Location a browser would follow to another site ("//host", "/\host"),
  * or no room left in the head. */
-int  mk_response_header(struct mk_request *r, const char *name,
+int  mk_response_header(struct mk_stream *r, const char *name,
                         const char *value);
-int  mk_response_header_n(struct mk_request *r, const char *name,
+int  mk_response_header_n(struct mk_stream *r, const char *name,
                           const char *value, size_t vlen);
 /* -1: unknown length (default) */
-void mk_response_content_length(struct mk_request *r, int64_t len);
+void mk_response_content_length(struct mk_stream *r, int64_t len);
 /* Closes the connection after this response. */
-void mk_response_close(struct mk_request *r);
+void mk_response_close(struct mk_stream *r);
 /* Whether the connection closes after this response, as decided now: the
  * handler or the client asked for it, HTTP/1.0 without keep-alive,
  * KeepAliveMaxRequests reached, the client's FIN, a graceful stop or
  * reload. A raw-mode handler asks before writing its head, so that the
  * head can say `Connection: close`. */
-int  mk_response_will_close(const struct mk_request *r);
-int  mk_response_send_head(struct mk_request *r);
-int  mk_response_write(struct mk_request *r, const void *data, size_t len,
+int  mk_response_will_close(const struct mk_stream *r);
+int  mk_response_send_head(struct mk_stream *r);
+int  mk_response_write(struct mk_stream *r, const void *data, size_t len,
                        int flags);
-int  mk_response_sendfile(struct mk_request *r, int fd, off_t offset,
+int  mk_response_sendfile(struct mk_stream *r, int fd, off_t offset,
                           size_t len, int close_fd);
 /* Raw mode: the handler writes the whole response itself, status line and
  * head included (the zmq gateway's `headers` are written verbatim). The
  * handler tells at mk_response_end whether the connection may persist. */
-void mk_response_raw(struct mk_request *r);
-int  mk_response_write_raw(struct mk_request *r, const void *data, size_t len,
+void mk_response_raw(struct mk_stream *r);
+int  mk_response_write_raw(struct mk_stream *r, const void *data, size_t len,
                            int flags);
-int  mk_response_end(struct mk_request *r);
+int  mk_response_end(struct mk_stream *r);
 /* A complete error response (vhost ErrorPage if configured, else a short
  * HTML body), then end. */
-int  mk_response_error(struct mk_request *r, int status);
-int  mk_response_get_status(const struct mk_request *r);
-int  mk_response_head_sent(const struct mk_request *r);
-uint64_t mk_response_bytes(const struct mk_request *r);   /* body bytes */
+int  mk_response_error(struct mk_stream *r, int status);
+int  mk_response_get_status(const struct mk_stream *r);
+int  mk_response_head_sent(const struct mk_stream *r);
+uint64_t mk_response_bytes(const struct mk_stream *r);    /* body bytes */
 const char *mk_http_status_reason(int status);
 
 /* ---- Static files (core content handler "static") ---------------------- */

@@ -58,7 +58,7 @@ const char *mk_http_status_reason(int status)
     return status >= 500 ? "Error" : status >= 400 ? "Client Error" : "Unknown";
 }
 
-static int response_has_body(const struct mk_request *r)
+static int response_has_body(const struct mk_stream *r)
 {
     int st = r->resp.status;
 
@@ -67,7 +67,7 @@ static int response_has_body(const struct mk_request *r)
 }
 
 /* RFC 9112 9.3: HTTP/1.1 persists unless "close"; 1.0 only on request. */
-static int response_keepalive(const struct mk_request *r)
+static int response_keepalive(const struct mk_stream *r)
 {
     const struct mk_conn *c = r->conn;
     const struct mk_server_conf *conf = &c->srv->conf;
@@ -104,7 +104,7 @@ static int response_keepalive(const struct mk_request *r)
     return 1;
 }
 
-void mk_response_status(struct mk_request *r, int status)
+void mk_response_status(struct mk_stream *r, int status)
 {
     r->resp.status = status;
 }
@@ -129,7 +129,7 @@ static int response_location_offsite(const char *v, size_t len)
     return i < len && (v[i] == '/' || v[i] == '\\');
 }
 
-int mk_response_header_n(struct mk_request *r, const char *name,
+int mk_response_header_n(struct mk_stream *r, const char *name,
                          const char *value, size_t vlen)
 {
     struct mk_response *resp = &r->resp;
@@ -168,23 +168,23 @@ int mk_response_header_n(struct mk_request *r, const char *name,
     return 0;
 }
 
-int mk_response_header(struct mk_request *r, const char *name,
+int mk_response_header(struct mk_stream *r, const char *name,
                        const char *value)
 {
     return mk_response_header_n(r, name, value, strlen(value));
 }
 
-void mk_response_content_length(struct mk_request *r, int64_t len)
+void mk_response_content_length(struct mk_stream *r, int64_t len)
 {
     r->resp.content_length = len;
 }
 
-void mk_response_close(struct mk_request *r)
+void mk_response_close(struct mk_stream *r)
 {
     r->resp.close = 1;
 }
 
-int mk_response_will_close(const struct mk_request *r)
+int mk_response_will_close(const struct mk_stream *r)
 {
     return !response_keepalive(r);
 }
@@ -195,7 +195,7 @@ static size_t put(char *p, const char *s, size_t n)
     return n;
 }
 
-int mk_response_send_head(struct mk_request *r)
+int mk_response_send_head(struct mk_stream *r)
 {
     struct mk_response *resp = &r->resp;
     struct mk_conn *c = r->conn;
@@ -258,7 +258,7 @@ int mk_response_send_head(struct mk_request *r)
     return mk_conn_write(c, head, n, MK_WRITE_COPY);
 }
 
-static int response_frame(struct mk_request *r, size_t len)
+static int response_frame(struct mk_stream *r, size_t len)
 {
     char line[24];
     size_t n;
@@ -269,7 +269,7 @@ static int response_frame(struct mk_request *r, size_t len)
     return mk_conn_write(r->conn, line, n, MK_WRITE_COPY);
 }
 
-int mk_response_write(struct mk_request *r, const void *data, size_t len,
+int mk_response_write(struct mk_stream *r, const void *data, size_t len,
                       int flags)
 {
     struct mk_conn *c = r->conn;
@@ -297,7 +297,7 @@ discard:
     return c->state == MK_CONN_OPEN ? 0 : -1;
 }
 
-int mk_response_sendfile(struct mk_request *r, int fd, off_t offset,
+int mk_response_sendfile(struct mk_stream *r, int fd, off_t offset,
                          size_t len, int close_fd)
 {
     struct mk_conn *c = r->conn;
@@ -320,20 +320,20 @@ int mk_response_sendfile(struct mk_request *r, int fd, off_t offset,
     return mk_conn_write_file(c, fd, offset, len, close_fd);
 }
 
-void mk_response_raw(struct mk_request *r)
+void mk_response_raw(struct mk_stream *r)
 {
     r->resp.raw = 1;
     r->resp.head_sent = 1;
 }
 
-int mk_response_write_raw(struct mk_request *r, const void *data, size_t len,
+int mk_response_write_raw(struct mk_stream *r, const void *data, size_t len,
                           int flags)
 {
     r->resp.bytes += len;
     return mk_conn_write(r->conn, data, len, flags);
 }
 
-int mk_response_end(struct mk_request *r)
+int mk_response_end(struct mk_stream *r)
 {
     struct mk_conn *c = r->conn;
     int ret = 0;
@@ -371,7 +371,7 @@ static const struct mk_error_page *response_error_page(const struct mk_vhost *vh
     return NULL;
 }
 
-int mk_response_error(struct mk_request *r, int status)
+int mk_response_error(struct mk_stream *r, int status)
 {
     const struct mk_error_page *page;
     char body[512];
@@ -407,17 +407,17 @@ int mk_response_error(struct mk_request *r, int status)
     return mk_response_end(r);
 }
 
-int mk_response_get_status(const struct mk_request *r)
+int mk_response_get_status(const struct mk_stream *r)
 {
     return r->resp.status;
 }
 
-int mk_response_head_sent(const struct mk_request *r)
+int mk_response_head_sent(const struct mk_stream *r)
 {
     return r->resp.head_sent;
 }
 
-uint64_t mk_response_bytes(const struct mk_request *r)
+uint64_t mk_response_bytes(const struct mk_stream *r)
 {
     return r->resp.bytes;
 }

@@ -517,14 +517,14 @@ static int mk_static_done(int ret)
     return ret < 0 ? MK_STAGE_CLOSE : MK_STAGE_HANDLED;
 }
 
-static int mk_static_error(struct mk_request *r, int status)
+static int mk_static_error(struct mk_stream *r, int status)
 {
     return mk_static_done(mk_response_error(r, status));
 }
 
 /* Escapes and missing files look the same from outside: never tell a
  * client that a path exists but lies beyond the root. */
-static int mk_static_errno_status(struct mk_request *r, int err,
+static int mk_static_errno_status(struct mk_stream *r, int err,
                                   const char *path)
 {
     switch (err) {
@@ -574,7 +574,7 @@ static void mk_static_cond_read(const struct mk_http_request_head *h,
     }
 }
 
-static int mk_static_not_modified(struct mk_request *r,
+static int mk_static_not_modified(struct mk_stream *r,
                                   struct mk_static_file *f)
 {
     mk_static_close_fd(f);
@@ -587,7 +587,7 @@ static int mk_static_not_modified(struct mk_request *r,
     return mk_static_done(mk_response_end(r));
 }
 
-static int mk_static_unsatisfiable(struct mk_request *r,
+static int mk_static_unsatisfiable(struct mk_stream *r,
                                    struct mk_static_file *f)
 {
     char cr[48];
@@ -602,7 +602,7 @@ static int mk_static_unsatisfiable(struct mk_request *r,
 
 /* Which bytes to send: the Range (unless If-Range says the client holds
  * another version), else everything. Returns 200, 206 or 416. */
-static int mk_static_select(struct mk_request *r,
+static int mk_static_select(struct mk_stream *r,
                             const struct mk_http_request_head *h,
                             const char *buf, const struct mk_static_file *f,
                             uint64_t *first, uint64_t *last)
@@ -636,7 +636,7 @@ static int mk_static_select(struct mk_request *r,
 
 /* Answers for a file ready to serve. Consumes f->fd (sent and closed by
  * the core, or closed here). */
-static int mk_static_respond(struct mk_request *r, struct mk_static_file *f)
+static int mk_static_respond(struct mk_stream *r, struct mk_static_file *f)
 {
     const struct mk_http_request_head *h = mk_request_head(r);
     const char *buf = mk_request_buf(r);
@@ -715,7 +715,7 @@ static int mk_static_location_safe(unsigned char c)
  * Location that browsers read as "//evil.example". The clean path has no
  * "//" and its other unsafe bytes ('\' among them) are percent-encoded;
  * the query goes back as sent (the parser let only visible ASCII in). */
-static int mk_static_redirect(struct mk_request *r, const char *clean)
+static int mk_static_redirect(struct mk_stream *r, const char *clean)
 {
     static const char hex[] = "0123456789ABCDEF";
     struct mk_ptr query = mk_request_query(r);
@@ -819,7 +819,7 @@ static void mk_static_file_init(struct mk_static_file *f, int fd,
 
 /* Small file: into memory and the cache, so the next request for it makes
  * no system call at all. */
-static int mk_static_respond_small(struct mk_request *r,
+static int mk_static_respond_small(struct mk_stream *r,
                                    const struct mk_static_conf *sc,
                                    const struct mk_static_root *root,
                                    const char *rel, const char *file_rel,
@@ -846,7 +846,7 @@ static int mk_static_respond_small(struct mk_request *r,
     return ret;
 }
 
-static int mk_static_serve_path(struct mk_request *r,
+static int mk_static_serve_path(struct mk_stream *r,
                                 const struct mk_static_conf *sc,
                                 const struct mk_static_root *root,
                                 const char *path, const char *rel)
@@ -890,7 +890,7 @@ static int mk_static_serve_path(struct mk_request *r,
     return mk_static_respond(r, &f);
 }
 
-int mk_static_handle(struct mk_request *r, const struct mk_static_conf *sc,
+int mk_static_handle(struct mk_stream *r, const struct mk_static_conf *sc,
                      const struct mk_static_root *root)
 {
     enum mk_http_method method = mk_request_method(r);

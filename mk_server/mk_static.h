@@ -47,10 +47,10 @@ int  mk_static_root_open(struct mk_static_root *root, const char *path,
                          char *err, size_t errlen);
 void mk_static_root_close(struct mk_static_root *root);
 
-struct mk_request;
+struct mk_stream;
 /* The stage-30 handler: always answers (200/206/304/301/4xx) and returns
  * MK_STAGE_HANDLED, or MK_STAGE_CLOSE when the connection failed. */
-int  mk_static_handle(struct mk_request *r, const struct mk_static_conf *sc,
+int  mk_static_handle(struct mk_stream *r, const struct mk_static_conf *sc,
                       const struct mk_static_root *root);
 
 /* Frees the calling worker thread's small-file cache (worker exit). */

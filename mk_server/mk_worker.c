@@ -41,12 +41,12 @@ void mk_worker_buf_put(struct mk_worker *w, char *buf)
     mk_mem_free(buf);
 }
 
-struct mk_request *mk_worker_request_get(struct mk_worker *w)
+struct mk_stream *mk_worker_stream_get(struct mk_worker *w)
 {
-    struct mk_request *r;
+    struct mk_stream *r;
 
     if (!mk_list_is_empty(&w->free_requests)) {
-        r = mk_list_entry(w->free_requests.next, struct mk_request, _head);
+        r = mk_list_entry(w->free_requests.next, struct mk_stream, _head);
         mk_list_del(&r->_head);
         w->n_free_requests--;
         return r;
@@ -58,7 +58,7 @@ struct mk_request *mk_worker_request_get(struct mk_worker *w)
     return r;
 }
 
-void mk_worker_request_put(struct mk_worker *w, struct mk_request *r)
+void mk_worker_stream_put(struct mk_worker *w, struct mk_stream *r)
 {
     if (w->n_free_requests < MK_POOL_MAX) {
         mk_list_add(&r->_head, &w->free_requests);
@@ -87,7 +87,7 @@ static void worker_pools_release(struct mk_worker *w)
         mk_mem_free(w->free_chunks[--w->n_free_chunks]);
     }
     mk_list_foreach_safe(it, tmp, &w->free_requests) {
-        struct mk_request *r = mk_list_entry(it, struct mk_request, _head);
+        struct mk_stream *r = mk_list_entry(it, struct mk_stream, _head);
         mk_list_del(&r->_head);
         mk_mem_free(r);
     }

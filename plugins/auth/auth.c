@@ -365,7 +365,7 @@ static int auth_check(const struct auth_vconf *vc, struct mk_ptr v)
 }
 
 /* The most specific [AUTH] whose Location covers the path, or NULL. */
-static const struct auth_vconf *auth_find(struct mk_request *r)
+static const struct auth_vconf *auth_find(struct mk_stream *r)
 {
     const struct auth_vconf *best = NULL, *vc;
     const char *path = mk_request_clean_path(r);
@@ -385,7 +385,7 @@ static const struct auth_vconf *auth_find(struct mk_request *r)
     return best;
 }
 
-static int auth_on_request(void *conf, struct mk_request *r)
+static int auth_on_request(void *conf, struct mk_stream *r)
 {
     const struct auth_vconf *vc = auth_find(r);
     int ret;

@@ -235,7 +235,7 @@ static void logger_vhost_release(void *vconf)
  * wrong passwords, so any other status means the credentials were either
  * accepted or not required. The password is never decoded.
  */
-static void logger_entry_fill(struct logger_entry *e, struct mk_request *r,
+static void logger_entry_fill(struct logger_entry *e, struct mk_stream *r,
                               char *user, size_t userlen)
 {
     const struct mk_http_request_head *head = mk_request_head(r);
@@ -264,7 +264,7 @@ static void logger_entry_fill(struct logger_entry *e, struct mk_request *r,
     }
 }
 
-static void logger_on_done(void *conf, struct mk_request *r)
+static void logger_on_done(void *conf, struct mk_stream *r)
 {
     struct logger_conf *lc = conf;
     struct logger_vconf *vc = logger_vhost_conf(mk_request_vhost(r));

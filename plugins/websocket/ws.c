@@ -270,7 +270,7 @@ static int ws_accept_key(struct mk_ptr key, char *out, size_t outlen)
     return mk_base64_encode(raw, 20, out, outlen) < 0 ? -1 : 0;
 }
 
-static int ws_refuse(struct mk_request *r, int status)
+static int ws_refuse(struct mk_stream *r, int status)
 {
     mk_response_close(r);
     if (status == 426) {
@@ -322,7 +322,7 @@ static void ws_claim_release(void *data)
     mk_mem_free(cl);
 }
 
-static const struct mk_proto *ws_accept(void *data, struct mk_request *r,
+static const struct mk_proto *ws_accept(void *data, struct mk_stream *r,
                                         const char *choice, size_t len,
                                         void **proto_data)
 {
@@ -388,7 +388,7 @@ static const struct mk_upgrade ws_upgrade = {
 
 /* Stage 20: an RFC 6455 opening handshake is checked and claimed here;
  * the request goes on to its content handler, which accepts. */
-static int ws_on_request(void *conf, struct mk_request *r)
+static int ws_on_request(void *conf, struct mk_stream *r)
 {
     struct ws_conf *wc = conf;
     const struct mk_http_request_head *h = mk_request_head(r);

@@ -297,7 +297,7 @@ static void zmq_plugin_worker_exit(void *conf, struct mk_worker *w)
     zmq_worker_stop(((struct zmq_conf *) conf)->gw, w);
 }
 
-static int zmq_plugin_content(void *conf, struct mk_request *r)
+static int zmq_plugin_content(void *conf, struct mk_stream *r)
 {
     size_t count;
     void **confs = mk_vhost_plugin_confs(mk_request_vhost(r), &mk_plugin_zmq,
@@ -306,13 +306,13 @@ static int zmq_plugin_content(void *conf, struct mk_request *r)
     return zmq_session_request(conf, r, count ? confs[0] : NULL);
 }
 
-static int zmq_plugin_body(void *conf, struct mk_request *r, const char *data,
+static int zmq_plugin_body(void *conf, struct mk_stream *r, const char *data,
                     size_t len)
 {
     return zmq_session_body(conf, r, data, len);
 }
 
-static void zmq_plugin_done(void *conf, struct mk_request *r)
+static void zmq_plugin_done(void *conf, struct mk_stream *r)
 {
     zmq_session_done(r);
 }

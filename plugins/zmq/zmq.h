@@ -244,11 +244,11 @@ void zmq_worker_stop(struct zmq_gw *gw, struct mk_worker *w);
 void zmq_worker_deliver(struct zmq_gw *gw, int worker, struct zmq_wire *w);
 /* Gateway thread: tells a detached worker it may release its inbox. */
 void zmq_worker_detached(struct zmq_gw *gw, struct zmq_worker *zw);
-int  zmq_session_request(struct zmq_conf *conf, struct mk_request *r,
+int  zmq_session_request(struct zmq_conf *conf, struct mk_stream *r,
                          struct zmq_vconf *vc);
-int  zmq_session_body(struct zmq_conf *conf, struct mk_request *r,
+int  zmq_session_body(struct zmq_conf *conf, struct mk_stream *r,
                       const char *data, size_t len);
-void zmq_session_done(struct mk_request *r);
+void zmq_session_done(struct mk_stream *r);
 void zmq_session_close(struct zmq_conf *conf, struct mk_conn *c);
 
 extern const struct mk_plugin mk_plugin_zmq;

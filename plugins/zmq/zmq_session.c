@@ -29,7 +29,7 @@ struct zmq_session {
     struct mk_conn *conn;
     struct zmq_vconf *vc;              /* the site it counts against */
     struct zmq_conf *zc;
-    struct mk_request *r;              /* the request being answered */
+    struct mk_stream *r;               /* the request being answered */
     struct mk_http_body frame;         /* where the node's body ends */
     int close_delimited;               /* its head gave no length: the close
                                         * of the connection ends the body */
@@ -159,7 +159,7 @@ static int zmq_add(struct mk_buf *b, const char *k, struct mk_ptr v)
     return zmq_uwsgi_add(b, k, strlen(k), v.data ? v.data : "", v.len);
 }
 
-static int zmq_packet(struct mk_request *r, struct mk_buf *b)
+static int zmq_packet(struct mk_stream *r, struct mk_buf *b)
 {
     const struct mk_http_request_head *h = mk_request_head(r);
     const char *buf = mk_request_buf(r), *name, *colon;
@@ -288,7 +288,7 @@ static void zmq_session_unsite(struct zmq_session *s)
  * first request; a keep-alive request for another site moves it there
  * (the gateway rebinds it to that site's nodes). */
 static int zmq_session_site(struct zmq_session *s, struct zmq_conf *zc,
-                            struct zmq_vconf *vc, struct mk_request *r)
+                            struct zmq_vconf *vc, struct mk_stream *r)
 {
     if (s->vc == vc) {
         return 0;
@@ -310,7 +310,7 @@ static int zmq_session_site(struct zmq_session *s, struct zmq_conf *zc,
     return 0;
 }
 
-static int zmq_refuse(struct mk_request *r, int status)
+static int zmq_refuse(struct mk_stream *r, int status)
 {
     if (status == 503) {
         mk_response_header(r, "Retry-After", "1");
@@ -368,7 +368,7 @@ static const struct mk_backend zmq_backend = {
 
 /* The 101 goes out: the gateway stops keeping the request for a retry
  * (the session is the connection's from now on). */
-static int zmq_upgraded(struct zmq_session *s, struct mk_request *r,
+static int zmq_upgraded(struct zmq_session *s, struct mk_stream *r,
                         const char *choice, size_t len)
 {
     struct zmq_wire *w;
@@ -385,7 +385,7 @@ static int zmq_upgraded(struct zmq_session *s, struct mk_request *r,
     return 0;
 }
 
-int zmq_session_request(struct zmq_conf *conf, struct mk_request *r,
+int zmq_session_request(struct zmq_conf *conf, struct mk_stream *r,
                         struct zmq_vconf *vc)
 {
     struct zmq_session *s;
@@ -438,7 +438,7 @@ int zmq_session_request(struct zmq_conf *conf, struct mk_request *r,
     return MK_STAGE_HANDLED;
 }
 
-int zmq_session_body(struct zmq_conf *conf, struct mk_request *r,
+int zmq_session_body(struct zmq_conf *conf, struct mk_stream *r,
                      const char *data, size_t len)
 {
     struct zmq_session *s = mk_conn_plugin_data(mk_request_conn(r),
@@ -462,7 +462,7 @@ int zmq_session_body(struct zmq_conf *conf, struct mk_request *r,
     return 0;
 }
 
-void zmq_session_done(struct mk_request *r)
+void zmq_session_done(struct mk_stream *r)
 {
     struct zmq_session *s = mk_conn_plugin_data(mk_request_conn(r),
                                                 &mk_plugin_zmq);

@@ -18,7 +18,7 @@
 struct echo_req {
     struct mk_buf body;
     unsigned chunks;
-    struct mk_request *r;
+    struct mk_stream *r;
     struct mk_timer timer;
     struct mk_timer_heap *heap;
 };
@@ -43,7 +43,7 @@ static void echo_on_timer(struct mk_timer *t, void *data)
     echo_answer(data);
 }
 
-static int echo_content(void *conf, struct mk_request *r)
+static int echo_content(void *conf, struct mk_stream *r)
 {
     struct echo_req *er = mk_mem_zalloc(sizeof(*er));
 
@@ -59,7 +59,7 @@ static int echo_content(void *conf, struct mk_request *r)
     return MK_STAGE_HANDLED;
 }
 
-static int echo_body(void *conf, struct mk_request *r, const char *data,
+static int echo_body(void *conf, struct mk_stream *r, const char *data,
                      size_t len)
 {
     struct echo_req *er = mk_request_plugin_data(r, &mk_plugin_echo);
@@ -78,7 +78,7 @@ static int echo_body(void *conf, struct mk_request *r, const char *data,
     return 0;
 }
 
-static void echo_done(void *conf, struct mk_request *r)
+static void echo_done(void *conf, struct mk_stream *r)
 {
     struct echo_req *er = mk_request_plugin_data(r, &mk_plugin_echo);
 

@@ -44,7 +44,7 @@ static const struct mk_conf_key tls_vkeys[] = {
     FAKE_STR("Certificate"), FAKE_STR("Key"), MK_CONF_END
 };
 
-static int fake_content(void *conf, struct mk_request *r)
+static int fake_content(void *conf, struct mk_stream *r)
 {
     (void) conf;
     (void) r;

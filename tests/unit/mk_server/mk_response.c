@@ -8,9 +8,9 @@
 #include "mk_server/mk_conn.h"
 
 static struct mk_conn test_conn;
-static struct mk_request test_req;
+static struct mk_stream test_req;
 
-static struct mk_request *fresh_request(void)
+static struct mk_stream *fresh_request(void)
 {
     memset(&test_conn, 0, sizeof(test_conn));
     memset(&test_req, 0, sizeof(test_req));
