@@ -3,7 +3,8 @@
  * its line, merging, multi-values, comments, IPv6) and the translation
  * into native files, read back as text and loaded by mk_server_load.
  * Plugins are stand-ins registered as built-ins: a zmq with every key the
- * mapping targets (and one without them), liana, and a tls.
+ * mapping targets (and one without them), liana, and a tls, each declaring
+ * the .ini options of the real plugin (its *_ini.c, included here).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,8 @@
 #include "mk_test.h"
 #include "mk_core/mk_mem.h"
 #include "mk_server/mk_blastbeat.h"
+#include "plugins/tls/tls_ini.c"
+#include "plugins/zmq/zmq_ini.c"
 
 /* ---- Stand-in plugins ----------------------------------------------------- */
 
@@ -71,24 +74,28 @@ static const struct mk_net_io fake_io = {
     .name = "liana", .read = fake_read, .writev = fake_writev,
 };
 
+static const struct mk_bb_ini liana_ini = { .flags = MK_BB_PLAIN_IO };
+
 static const struct mk_plugin liana = {
     .abi = MK_PLUGIN_ABI, .name = "liana", .flags = MK_PLUGIN_NETWORK,
-    .net_io = &fake_io,
+    .net_io = &fake_io, .bb_ini = &liana_ini,
 };
 static const struct mk_plugin tls = {
     .abi = MK_PLUGIN_ABI, .name = "tls", .flags = MK_PLUGIN_NETWORK,
     .net_io = &fake_io, .vhost_keys = tls_vkeys,
-    .vhost_conf_size = sizeof(struct fake_conf),
+    .vhost_conf_size = sizeof(struct fake_conf), .bb_ini = &tls_ini,
 };
 static const struct mk_plugin zmq_full = {
     .abi = MK_PLUGIN_ABI, .name = "zmq", .conf_keys = zmq_full_keys,
     .conf_size = sizeof(struct fake_conf), .vhost_keys = zmq_full_vkeys,
     .vhost_conf_size = sizeof(struct fake_conf), .on_content = fake_content,
+    .bb_ini = &zmq_ini,
 };
 static const struct mk_plugin zmq_old = {
     .abi = MK_PLUGIN_ABI, .name = "zmq", .conf_keys = zmq_old_keys,
     .conf_size = sizeof(struct fake_conf), .vhost_keys = zmq_old_vkeys,
     .vhost_conf_size = sizeof(struct fake_conf), .on_content = fake_content,
+    .bb_ini = &zmq_ini,
 };
 
 static const struct mk_plugin *const with_all[] = {
