@@ -130,7 +130,7 @@ static const struct mk_plugin *const with_bbkeys[] = {
 static const struct mk_plugin *const with_bogus[] = {
     &liana, &zmq_full, &bogus, NULL
 };
-static const struct mk_plugin *const only_core[] = {
+static const struct mk_plugin *const without_bbkeys[] = {
     &liana, &zmq_full, NULL
 };
 
@@ -780,7 +780,7 @@ MK_TEST(translate_shared_object_plugin)
     const char *dir;
 
     /* tremolo-bbkeys.so in the plugin directory, not built in */
-    mk_plugin_set_builtins(only_core);
+    mk_plugin_set_builtins(without_bbkeys);
     snprintf(path, sizeof(path), "%s/tremolo-bbkeys.so", test_plugin_dir());
     CHECK_EQ_INT(access(path, R_OK), 0);
     CHECK(translate(MINIMAL "cache = 2\n") == NULL);
