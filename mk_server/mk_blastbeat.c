@@ -2,9 +2,9 @@
  * The BlastBeat .ini reader (spec 8.1), strict where BlastBeat was lenient
  * (spec 10.20): every value is checked when it is read, an unknown option
  * is an error rather than a silently ignored typo, and a configuration
- * BlastBeat would have crashed on is refused. mk_bb_opts is the one table
- * of options: the reader checks against it, the translator
- * (mk_blastbeat_conf.c) writes native keys from it.
+ * BlastBeat would have crashed on is refused. mk_bb_opts is BlastBeat's
+ * options: the reader checks against it, the translator
+ * (mk_blastbeat_conf.c) writes them as the core or a plugin declares.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,48 +23,41 @@
 #define G MK_BB_GLOBAL
 #define V MK_BB_VHOST
 
-/* Rows of one native section stay together: the translator writes them in
- * this order, and loads plugins in the order they first appear. */
+/* BlastBeat's options in spec order: the reader lists them in this order
+ * in its messages. The core writes its own (section set); every other
+ * option is written by the plugins that declare it (mk_blastbeat_plan.c),
+ * `needs` only words the refusal when no plugin does. */
 const struct mk_bb_opt mk_bb_opts[] = {
-    /* key            where multi kind             plugin  section  native */
-    { "bind",              G | V, 1, MK_BB_LISTEN, NULL, "SERVER", "Listen",
+    /* key            where multi kind        section   native    default */
+    { "bind",              G | V, 1, MK_BB_LISTEN, "SERVER", "Listen", NULL,
       NULL },
-    { "uid",               G, 0, MK_BB_USER, NULL, "SERVER", "User",
-      "nobody" },
-    { "gid",               G, 0, MK_BB_GROUP, NULL, "SERVER", "Group",
-      "nogroup" },
-    { "timeout",           G, 0, MK_BB_SECONDS_INT, NULL, "SERVER",
-      "KeepAliveTimeout", "1800" },
-    { "writequeue-buffer", G, 0, MK_BB_BYTES, NULL, "SERVER",
-      "WriteQueueLimit", "8388608" },
-    { "max-headers",       G, 0, MK_BB_COUNT_POS, NULL, "SERVER",
-      "MaxHeaders", "64" },
-    { "alias",             V, 1, MK_BB_WORD, NULL, "HOST", NULL, NULL },
-    { "zmq",               G, 1, MK_BB_ENDPOINT, "zmq", "ZMQ", "Bind", NULL },
-    { "ping-freq",         G, 0, MK_BB_SECONDS, "zmq", "ZMQ", "PingFreq",
-      "3.0" },
-    { "stats-freq",        G, 0, MK_BB_SECONDS, "zmq", "ZMQ", "StatsFreq",
-      "60.0" },
-    { "max-hops",          G, 0, MK_BB_COUNT, "zmq", "ZMQ", "MaxHops", "10" },
-    { "sessions",          G, 0, MK_BB_COUNT_POS, "zmq", "ZMQ", "Sessions",
-      "10000" },
-    { "timeout",           G, 0, MK_BB_SECONDS_INT, "zmq", "ZMQ",
-      "NodeTimeout", "1800" },
-    { "node",              V, 1, MK_BB_WORD, "zmq", "ZMQ", "Node", NULL },
-    { "zmq",               V, 1, MK_BB_ENDPOINT, "zmq", "ZMQ", "Bind", NULL },
-    { "sessions",          V, 0, MK_BB_COUNT, "zmq", "ZMQ", "Sessions", NULL },
-    { "timeout",           V, 0, MK_BB_SECONDS_INT, "zmq", "ZMQ",
-      "NodeTimeout", NULL },
-    { "bind-ssl",          G | V, 1, MK_BB_LISTEN, "tls", "SERVER", "Listen",
+    { "uid",               G, 0, MK_BB_USER, "SERVER", "User", "nobody",
       NULL },
-    { "certificate",       V, 0, MK_BB_PATH, "tls", "TLS", "Certificate",
+    { "gid",               G, 0, MK_BB_GROUP, "SERVER", "Group", "nogroup",
       NULL },
-    { "key",               V, 0, MK_BB_PATH, "tls", "TLS", "Key", NULL },
-    { "memory",            G, 0, MK_BB_BYTES, "limits", "LIMITS", "Memory",
-      NULL },
-    { "cache",             V, 0, MK_BB_MIB, "cache", "CACHE", "Size", NULL },
-    { "bandwidth",         V, 0, MK_BB_KBITS, "bandwidth", "BANDWIDTH",
-      "Rate", NULL },
+    { "timeout",           G, 0, MK_BB_SECONDS_INT, "SERVER",
+      "KeepAliveTimeout", "1800", NULL },
+    { "writequeue-buffer", G, 0, MK_BB_BYTES, "SERVER", "WriteQueueLimit",
+      "8388608", NULL },
+    { "max-headers",       G, 0, MK_BB_COUNT_POS, "SERVER", "MaxHeaders",
+      "64", NULL },
+    { "alias",             V, 1, MK_BB_WORD, "HOST", NULL, NULL, NULL },
+    /* plugins' options          kind           needs */
+    { "zmq",        G, 1, MK_BB_ENDPOINT,    NULL, NULL, NULL, "zmq" },
+    { "ping-freq",  G, 0, MK_BB_SECONDS,     NULL, NULL, NULL, "zmq" },
+    { "stats-freq", G, 0, MK_BB_SECONDS,     NULL, NULL, NULL, "zmq" },
+    { "max-hops",   G, 0, MK_BB_COUNT,       NULL, NULL, NULL, "zmq" },
+    { "sessions",   G, 0, MK_BB_COUNT_POS,   NULL, NULL, NULL, "zmq" },
+    { "node",       V, 1, MK_BB_WORD,        NULL, NULL, NULL, "zmq" },
+    { "zmq",        V, 1, MK_BB_ENDPOINT,    NULL, NULL, NULL, "zmq" },
+    { "sessions",   V, 0, MK_BB_COUNT,       NULL, NULL, NULL, "zmq" },
+    { "timeout",    V, 0, MK_BB_SECONDS_INT, NULL, NULL, NULL, "zmq" },
+    { "bind-ssl",   G | V, 1, MK_BB_LISTEN,  NULL, NULL, NULL, "tls" },
+    { "certificate", V, 0, MK_BB_PATH,       NULL, NULL, NULL, "tls" },
+    { "key",        V, 0, MK_BB_PATH,        NULL, NULL, NULL, "tls" },
+    { "memory",     G, 0, MK_BB_BYTES,       NULL, NULL, NULL, "limits" },
+    { "cache",      V, 0, MK_BB_MIB,         NULL, NULL, NULL, "cache" },
+    { "bandwidth",  V, 0, MK_BB_KBITS,       NULL, NULL, NULL, "bandwidth" },
     { NULL, 0, 0, 0, NULL, NULL, NULL, NULL }
 };
 

@@ -9,16 +9,14 @@
  * key, and the generated files carry `#line` directives so that any error
  * the native loader reports names the .ini file and line.
  *
- *   mk_blastbeat.c        the strict .ini reader and its option table
+ *   mk_blastbeat.c        the strict .ini reader and BlastBeat's options
+ *   mk_blastbeat_plan.c   who translates each option: the core or the
+ *                         plugins that declare it (mk_plugin.h, bb_ini)
  *   mk_blastbeat_conf.c   the translation into native files, and the load
  */
 #include <stddef.h>
 
 #include "mk_server/mk_server.h"
-
-/* Where an option may appear. */
-#define MK_BB_GLOBAL 0x1               /* [blastbeat] */
-#define MK_BB_VHOST  0x2               /* [blastbeat:NAME] */
 
 /* How a value is checked, and how it is written as a native value. */
 enum mk_bb_kind {
@@ -37,19 +35,22 @@ enum mk_bb_kind {
     MK_BB_PATH,        /* file, relative to the .ini's directory */
 };
 
-/* One row: an .ini option, where it may appear, and the native key it
- * becomes. An option with two effects has two rows (the first one checks
- * the value). A plugin's option names the plugin: it is accepted only if
- * that plugin can be loaded, and the plugin is then loaded. */
+/* One BlastBeat option (spec 8.2, 8.3): where it may appear and how its
+ * value is read, so that the reader checks every value before any plugin
+ * is looked at. An option the core translates names its native section
+ * and key; the others are translated by whichever plugins declare them. */
 struct mk_bb_opt {
     const char *key;
-    unsigned where;
+    unsigned where;                     /* MK_BB_GLOBAL | MK_BB_VHOST */
     int multi;                          /* repeatable: every value counts */
     enum mk_bb_kind kind;
-    const char *plugin;                 /* owner of `section`; NULL: core */
-    const char *section;                /* native section */
+    const char *section;                /* core's native section, or NULL */
     const char *native;                 /* native key; NULL: special */
     const char *def;                    /* BlastBeat's default, or NULL */
+    /* A plugin's option: the plugin the refusal names when no plugin
+     * this build can find declares it (BlastBeat's feature; none is
+     * loaded or looked up by this name). */
+    const char *needs;
 };
 
 extern const struct mk_bb_opt mk_bb_opts[];
@@ -96,8 +97,44 @@ int mk_bb_convert(const struct mk_bb_opt *o, const char *value,
 /* The row of `key` valid in `where`, or NULL. */
 const struct mk_bb_opt *mk_bb_opt_find(const char *key, unsigned where);
 
+/* One way an option is written: by the core, by a plugin that declares
+ * it, or (section NULL) by nobody, which refuses a value. */
+struct mk_bb_row {
+    const struct mk_bb_opt *opt;        /* its values: opts[opt - mk_bb_opts] */
+    unsigned where;
+    const struct mk_plugin *plugin;     /* NULL: the core or nobody */
+    const char *section;                /* native section */
+    const char *native;                 /* native key; NULL: special */
+    const char *def;
+    unsigned flags;                     /* MK_BB_REQUIRED */
+};
+
+/* Who translates what, from the plugins one walk found. Rows: the core's
+ * in option order, then each plugin's in its declaration order (plugins
+ * in the order of their first option in mk_bb_opts, whatever the build's
+ * layout), then the options nobody translates. */
+struct mk_bb_plan {
+    struct mk_bb_row *rows;
+    size_t nrows;
+    const struct mk_plugin **plugins;   /* that declare bb_ini */
+    char (*sections)[64];               /* their [NAME]s, upper-cased */
+    size_t nplugins;
+    const struct mk_plugin *handler;    /* MK_BB_HANDLER, or NULL */
+    const struct mk_plugin *plain_io;   /* MK_BB_PLAIN_IO, or NULL */
+};
+
+/* Walks the plugins mk_plugin_find finds in `plugin_dir`. Returns 0, or
+ * -1 with a reason (a plugin declaring an option BlastBeat lacks). */
+int mk_bb_plan_init(struct mk_bb_plan *plan, const char *plugin_dir,
+                    char *err, size_t errlen);
+void mk_bb_plan_release(struct mk_bb_plan *plan);
+/* The first row writing option `o` in `where`. */
+const struct mk_bb_row *mk_bb_plan_row(const struct mk_bb_plan *plan,
+                                       const struct mk_bb_opt *o,
+                                       unsigned where);
+
 /* Writes tremolo.conf, plugins.load and sites/NNNN.conf into `dir`.
- * Plugin options are checked against what mk_plugin_find finds in
+ * Plugin options are translated by the plugins mk_plugin_find finds in
  * `plugin_dir`. Returns 0, or -1 with `path:line: key: reason`. */
 int mk_bb_write(const struct mk_bb *bb, const char *dir,
                 const char *plugin_dir, char *err, size_t errlen);

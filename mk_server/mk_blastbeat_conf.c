@@ -3,8 +3,9 @@
  * files in a private directory, which mk_server_load reads like any -c
  * configuration; the directory is removed as soon as it has been read.
  *
- *   tremolo.conf      [SERVER] and the global plugin sections ([ZMQ], ...)
- *   plugins.load      liana, zmq and the plugins the .ini's options need
+ *   tremolo.conf      [SERVER] and the global plugin sections
+ *   plugins.load      the plain-socket layer, then the plugins that write
+ *                     the .ini's options (mk_blastbeat_plan.c)
  *   sites/NNNN.conf   one per vhost, in .ini order (the first is the
  *                     default, as sites are read sorted)
  *
@@ -25,25 +26,25 @@
 #include "mk_core/mk_string.h"
 #include "mk_server/mk_blastbeat.h"
 
-#define BB_PLUGINS_MAX 16
-
-/* A listener: every bind/bind-ssl address once, with the TLS setting and
- * the shared flag of its first declaration (spec 8.3). */
+/* A listener: every bind/bind-ssl address once, with the network layer
+ * and the shared flag of its first declaration (spec 8.3). */
 struct bb_listener {
     char addr[128];
-    int tls;
-    int shared;                 /* first declared in [blastbeat] */
+    const struct mk_bb_row *row;    /* its option: plugin = network layer */
+    int shared;                     /* first declared in [blastbeat] */
     int line;
 };
 
 struct bb_gen {
     const struct mk_bb *bb;
-    const char *plugin_dir;
+    struct mk_bb_plan plan;
     FILE *f;
     struct bb_listener *ls;
     size_t nls;
-    const char *plugins[BB_PLUGINS_MAX];
+    const struct mk_plugin **plugins;   /* to load, in order of need */
     size_t nplugins;
+    const struct mk_plugin **defaulted; /* wrote a default: load too */
+    size_t ndefaulted;
     char *err;
     size_t errlen;
 };
@@ -61,58 +62,54 @@ static void bb_emit_section(struct bb_gen *g, int line, const char *name)
 }
 
 static const struct mk_bb_values *bb_values(const struct mk_bb_section *s,
-                                            const struct mk_bb_opt *o,
-                                            unsigned where)
+                                            const struct mk_bb_row *r)
 {
-    return &s->opts[mk_bb_opt_find(o->key, where) - mk_bb_opts];
+    return &s->opts[r->opt - mk_bb_opts];
 }
 
-/* The option's plugin can be loaded (and will be), or an error. */
-static int bb_plugin_need(struct bb_gen *g, const struct mk_bb_opt *o,
-                          int line)
+/* Adds p to `list` once (it has room for every plugin of the plan). */
+static void bb_plugin_add(const struct mk_plugin **list, size_t *n,
+                          const struct mk_plugin *p)
 {
-    char why[512];
     size_t i;
 
-    if (!o->plugin) {
-        return 0;
+    for (i = 0; i < *n && list[i] != p; i++) {
+        continue;
     }
-    for (i = 0; i < g->nplugins; i++) {
-        if (strcmp(g->plugins[i], o->plugin) == 0) {
-            return 0;
-        }
+    if (i == *n) {
+        list[(*n)++] = p;
     }
-    if (!mk_plugin_find(o->plugin, g->plugin_dir, why, sizeof(why))) {
+}
+
+/* The row's plugin will be loaded; an option nobody writes is an error. */
+static int bb_plugin_need(struct bb_gen *g, const struct mk_bb_row *r,
+                          int line)
+{
+    if (r->plugin) {
+        bb_plugin_add(g->plugins, &g->nplugins, r->plugin);
+    }
+    else if (!r->section) {
         return mk_str_fail(g->err, g->errlen, "%s:%d: %s: needs the %s plugin, "
                            "which is not available in this build", g->bb->path,
-                           line, o->key, o->plugin);
-    }
-    if (g->nplugins < BB_PLUGINS_MAX) {
-        g->plugins[g->nplugins++] = o->plugin;
+                           line, r->opt->key, r->opt->needs);
     }
     return 0;
 }
 
-/* Does the plugin that owns o's section have o's native key? Plugins grow
- * keys over time (zmq's Sessions, StatsFreq, per-site Bind): a default is
+/* Does the plugin that writes r have r's native key? Plugins grow keys
+ * over time (zmq's Sessions, StatsFreq, per-site Bind): a default is
  * written only where the key exists, a value given in the .ini fails. */
-static int bb_native_known(struct bb_gen *g, const struct mk_bb_opt *o,
-                           unsigned where)
+static int bb_native_known(const struct mk_bb_row *r, unsigned where)
 {
     const struct mk_conf_key *k;
-    const struct mk_plugin *p;
-    char why[512];
 
-    if (!o->plugin || strcasecmp(o->plugin, o->section) != 0) {
-        return 1;                                  /* a core key */
+    if (!r->plugin) {
+        return r->section != NULL;                 /* a core key */
     }
-    p = mk_plugin_find(o->plugin, g->plugin_dir, why, sizeof(why));
-    if (!p) {
-        return 0;
-    }
-    for (k = where == MK_BB_GLOBAL ? p->conf_keys : p->vhost_keys;
+    for (k = where == MK_BB_GLOBAL ? r->plugin->conf_keys
+                                   : r->plugin->vhost_keys;
          k && k->name; k++) {
-        if (strcasecmp(k->name, o->native) == 0) {
+        if (strcasecmp(k->name, r->native) == 0) {
             return 1;
         }
     }
@@ -132,40 +129,47 @@ static void bb_emit_entry(struct bb_gen *g, const struct mk_bb_section *s,
     bb_emit(g, line, key, value);
 }
 
-/* Row `o` has no value in `s`: BlastBeat's default, where it has one and
- * the native key exists (uid/gid: nobody/nogroup only when root). */
+/* Row `r` has no value in `s`: BlastBeat's default, where it has one and
+ * the native key exists (uid/gid: nobody/nogroup only when root). A
+ * plugin whose default is written is loaded, after the plugins values
+ * need (which keeps the order of plugins.load). */
 static int bb_emit_default(struct bb_gen *g, const struct mk_bb_section *s,
-                           const struct mk_bb_opt *o, unsigned where,
+                           const struct mk_bb_row *r, unsigned where,
                            const char **header)
 {
+    const struct mk_bb_opt *o = r->opt;
     char out[4096], why[512];
 
-    if (!o->def || ((o->kind == MK_BB_USER || o->kind == MK_BB_GROUP) &&
-                    geteuid() != 0) || !bb_native_known(g, o, where)) {
+    if (!r->def || ((o->kind == MK_BB_USER || o->kind == MK_BB_GROUP) &&
+                    geteuid() != 0) || !bb_native_known(r, where)) {
         return 0;
     }
-    if (mk_bb_convert(o, o->def, g->bb->path, out, sizeof(out), why,
+    if (mk_bb_convert(o, r->def, g->bb->path, out, sizeof(out), why,
                       sizeof(why)) < 0) {
         return mk_str_fail(g->err, g->errlen, "%s: %s: the default \"%s\" "
                            "cannot be used: %s; set %s in [blastbeat]",
-                           g->bb->path, o->key, o->def, why, o->key);
+                           g->bb->path, o->key, r->def, why, o->key);
     }
-    bb_emit_entry(g, s, header, s->line ? s->line : 1, o->native, out);
+    if (r->plugin) {
+        bb_plugin_add(g->defaulted, &g->ndefaulted, r->plugin);
+    }
+    bb_emit_entry(g, s, header, s->line ? s->line : 1, r->native, out);
     return 0;
 }
 
-/* Writes the values of row `o` from section `s`, or its default. */
+/* Writes the values of row `r` from section `s`, or its default. */
 static int bb_emit_row(struct bb_gen *g, const struct mk_bb_section *s,
-                       const struct mk_bb_opt *o, unsigned where,
+                       const struct mk_bb_row *r, unsigned where,
                        const char **header)
 {
-    const struct mk_bb_values *vs = bb_values(s, o, where);
+    const struct mk_bb_values *vs = bb_values(s, r);
+    const struct mk_bb_opt *o = r->opt;
     char out[4096], why[512];
     size_t i;
     int line;
 
     if (vs->count == 0) {
-        return bb_emit_default(g, s, o, where, header);
+        return bb_emit_default(g, s, r, where, header);
     }
     for (i = 0; i < vs->count; i++) {
         line = vs->v[i].line;
@@ -182,50 +186,59 @@ static int bb_emit_row(struct bb_gen *g, const struct mk_bb_section *s,
             strtoll(out, NULL, 10) == 0) {
             continue;
         }
-        if (bb_plugin_need(g, o, line) < 0) {
+        if (bb_plugin_need(g, r, line) < 0) {
             return -1;
         }
-        if (!bb_native_known(g, o, where)) {
+        if (!bb_native_known(r, where)) {
             return mk_str_fail(g->err, g->errlen, "%s:%d: %s: needs the %s "
                                "plugin's %s%s setting, which this build does "
                                "not have", g->bb->path, line, o->key,
-                               o->plugin, where == MK_BB_VHOST ? "per-site " :
-                               "", o->native);
+                               r->plugin->name, where == MK_BB_VHOST ?
+                               "per-site " : "", r->native);
         }
-        bb_emit_entry(g, s, header, line, o->native, out);
+        bb_emit_entry(g, s, header, line, r->native, out);
     }
     return 0;
 }
 
-/* Every native section of the rows valid in `where`, in table order.
+/* Rows a and b go into the same native section (nobody's rows: none). */
+static int bb_same_section(const struct mk_bb_row *a,
+                           const struct mk_bb_row *b)
+{
+    return a == b || (a->section && b->section &&
+                      strcmp(a->section, b->section) == 0);
+}
+
+/* Every native section of the rows valid in `where`, in plan order.
  * `open` is the section whose header is already written (its rows go
- * first: it must be the section of the table's first row). */
+ * first: it must be the section of the plan's first row). */
 static int bb_emit_sections(struct bb_gen *g, const struct mk_bb_section *s,
                             unsigned where, const char *open)
 {
-    const struct mk_bb_opt *o, *first;
+    const struct mk_bb_row *rows = g->plan.rows, *end = rows + g->plan.nrows;
+    const struct mk_bb_row *r, *first;
     const char *header;
 
-    for (first = mk_bb_opts; first->key; first++) {
+    for (first = rows; first < end; first++) {
         if (!(first->where & where)) {
             continue;
         }
-        for (o = mk_bb_opts; o != first; o++) {
-            if ((o->where & where) && !strcmp(o->section, first->section)) {
+        for (r = rows; r != first; r++) {
+            if ((r->where & where) && bb_same_section(r, first)) {
                 break;                  /* section written already */
             }
         }
-        if (o != first) {
+        if (r != first) {
             continue;
         }
-        header = open && !strcmp(open, first->section) ? NULL
-                                                       : first->section;
-        for (o = first; o->key; o++) {
-            if (!(o->where & where) || strcmp(o->section, first->section) ||
-                !o->native || o->kind == MK_BB_LISTEN) {
+        header = !first->section || (open && !strcmp(open, first->section))
+                 ? NULL : first->section;
+        for (r = first; r < end; r++) {
+            if (!(r->where & where) || !bb_same_section(r, first) ||
+                (r->section && !r->native) || r->opt->kind == MK_BB_LISTEN) {
                 continue;
             }
-            if (bb_emit_row(g, s, o, where, &header) < 0) {
+            if (bb_emit_row(g, s, r, where, &header) < 0) {
                 return -1;
             }
         }
@@ -238,12 +251,12 @@ static int bb_emit_sections(struct bb_gen *g, const struct mk_bb_section *s,
 static int bb_listener_add(struct bb_gen *g, const struct mk_bb_opt *o,
                            const struct mk_bb_value *v, int shared)
 {
-    struct bb_listener l = { .tls = o->plugin != NULL, .shared = shared,
-                             .line = v->line }, *grown;
+    struct bb_listener l = { .shared = shared, .line = v->line }, *grown;
     char why[512];
     size_t i;
 
-    if (bb_plugin_need(g, o, v->line) < 0) {
+    l.row = mk_bb_plan_row(&g->plan, o, shared ? MK_BB_GLOBAL : MK_BB_VHOST);
+    if (bb_plugin_need(g, l.row, v->line) < 0) {
         return -1;
     }
     if (mk_bb_convert(o, v->value, g->bb->path, l.addr, sizeof(l.addr), why,
@@ -270,21 +283,22 @@ static int bb_listener_add(struct bb_gen *g, const struct mk_bb_opt *o,
 
 static int bb_listeners(struct bb_gen *g)
 {
-    static const char *const keys[] = { "bind", "bind-ssl" };
     const struct mk_bb *bb = g->bb;
-    size_t i, k, n;
+    const struct mk_bb_opt *o;
+    size_t i, n;
 
-    for (k = 0; k < 2; k++) {
-        const struct mk_bb_opt *o = mk_bb_opt_find(keys[k], MK_BB_GLOBAL);
-        const struct mk_bb_values *vs = bb_values(&bb->global, o,
-                                                  MK_BB_GLOBAL);
+    for (o = mk_bb_opts; o->key; o++) {
+        const struct mk_bb_values *vs = &bb->global.opts[o - mk_bb_opts];
+        if (o->kind != MK_BB_LISTEN) {
+            continue;
+        }
         for (n = 0; n < vs->count; n++) {
             if (bb_listener_add(g, o, &vs->v[n], 1) < 0) {
                 return -1;
             }
         }
         for (i = 0; i < bb->vhost_count; i++) {
-            vs = bb_values(&bb->vhosts[i], o, MK_BB_VHOST);
+            vs = &bb->vhosts[i].opts[o - mk_bb_opts];
             for (n = 0; n < vs->count; n++) {
                 if (bb_listener_add(g, o, &vs->v[n], 0) < 0) {
                     return -1;
@@ -293,10 +307,47 @@ static int bb_listeners(struct bb_gen *g)
         }
     }
     for (i = 0; i < g->nls; i++) {
+        const struct mk_plugin *layer = g->ls[i].row->plugin;
         char v[160];
-        snprintf(v, sizeof(v), "%s%s", g->ls[i].addr,
-                 g->ls[i].tls ? " tls" : "");
+        snprintf(v, sizeof(v), "%s%s%s", g->ls[i].addr, layer ? " " : "",
+                 layer ? layer->name : "");
         bb_emit(g, g->ls[i].line, "Listen", v);
+    }
+    return 0;
+}
+
+/* A site served on a listener of a plugin's network layer must set the
+ * vhost options that plugin requires ("certificate and key"). */
+static int bb_site_required(struct bb_gen *g, const struct mk_bb_section *s,
+                            const struct bb_listener *l)
+{
+    const struct mk_bb_row *r, *end = g->plan.rows + g->plan.nrows;
+    char names[512];
+    size_t n = 0, count = 0, total, missing = 0;
+
+    names[0] = '\0';
+    for (r = g->plan.rows; r < end; r++) {
+        if (r->plugin == l->row->plugin && r->where == MK_BB_VHOST &&
+            (r->flags & MK_BB_REQUIRED)) {
+            missing += bb_values(s, r)->count == 0;
+            count++;
+        }
+    }
+    total = count;
+    for (r = g->plan.rows; missing && r < end; r++) {
+        if (r->plugin == l->row->plugin && r->where == MK_BB_VHOST &&
+            (r->flags & MK_BB_REQUIRED) && n < sizeof(names)) {
+            count--;
+            n += (size_t) snprintf(names + n, sizeof(names) - n, "%s%s",
+                                   n == 0 ? "" : count ? ", " : " and ",
+                                   r->opt->key);
+        }
+    }
+    if (missing) {
+        return mk_str_fail(g->err, g->errlen, "%s:%d: [blastbeat:%s]: served "
+                           "on a %s listener, so %s %s required", g->bb->path,
+                           s->line, s->name, l->row->opt->key, names,
+                           total == 1 ? "is" : "are");
     }
     return 0;
 }
@@ -304,39 +355,34 @@ static int bb_listeners(struct bb_gen *g)
 /* [HOST] Listen of one vhost: its own binds, or every shared listener. */
 static int bb_site_listens(struct bb_gen *g, const struct mk_bb_section *s)
 {
-    static const char *const keys[] = { "bind", "bind-ssl" };
-    const struct mk_bb_opt *cert = mk_bb_opt_find("certificate", MK_BB_VHOST);
-    const struct mk_bb_opt *key = mk_bb_opt_find("key", MK_BB_VHOST);
+    const struct bb_listener *layered = NULL;
+    const struct mk_bb_opt *o;
     char addr[128], why[512];
-    size_t i, k, n, own = 0;
-    int tls = 0;
+    size_t i, n, own = 0;
 
-    for (k = 0; k < 2; k++) {
-        const struct mk_bb_opt *o = mk_bb_opt_find(keys[k], MK_BB_VHOST);
-        const struct mk_bb_values *vs = bb_values(s, o, MK_BB_VHOST);
-        for (n = 0; n < vs->count; n++, own++) {
+    for (o = mk_bb_opts; o->key; o++) {
+        const struct mk_bb_values *vs = &s->opts[o - mk_bb_opts];
+        for (n = 0; o->kind == MK_BB_LISTEN && n < vs->count; n++, own++) {
             mk_bb_convert(o, vs->v[n].value, g->bb->path, addr, sizeof(addr),
                           why, sizeof(why));
             for (i = 0; i < g->nls && strcmp(g->ls[i].addr, addr); i++) {
                 continue;
             }
-            tls |= i < g->nls && g->ls[i].tls;
+            if (!layered && i < g->nls && g->ls[i].row->plugin) {
+                layered = &g->ls[i];
+            }
             bb_emit(g, vs->v[n].line, "Listen", addr);
         }
     }
     for (i = 0; own == 0 && i < g->nls; i++) {
         if (g->ls[i].shared) {
-            tls |= g->ls[i].tls;
+            if (!layered && g->ls[i].row->plugin) {
+                layered = &g->ls[i];
+            }
             bb_emit(g, s->line, "Listen", g->ls[i].addr);
         }
     }
-    if (tls && (!s->opts[cert - mk_bb_opts].count ||
-                !s->opts[key - mk_bb_opts].count)) {
-        return mk_str_fail(g->err, g->errlen, "%s:%d: [blastbeat:%s]: served "
-                           "on a bind-ssl listener, so certificate and key are "
-                           "required", g->bb->path, s->line, s->name);
-    }
-    return 0;
+    return layered ? bb_site_required(g, s, layered) : 0;
 }
 
 /* ---- Host names ------------------------------------------------------- */
@@ -427,7 +473,9 @@ static int bb_write_site(struct bb_gen *g, const char *dir, size_t i)
     }
     bb_emit_section(g, s->line, "HOST");
     bb_emit(g, s->line, "ServerName", names);
-    bb_emit(g, s->line, "Handler", "zmq");
+    if (g->plan.handler) {
+        bb_emit(g, s->line, "Handler", g->plan.handler->name);
+    }
     ret = bb_site_listens(g, s);
     if (ret == 0) {
         ret = bb_emit_sections(g, s, MK_BB_VHOST, "HOST");
@@ -437,23 +485,81 @@ static int bb_write_site(struct bb_gen *g, const char *dir, size_t i)
 
 static int bb_write_plugins_load(struct bb_gen *g, const char *dir)
 {
-    size_t i;
+    const struct mk_plugin *p;
+    size_t i, k, n;
 
     if (bb_open(g, dir, "plugins.load") < 0) {
         return -1;
     }
-    char why[256];
-
-    fprintf(g->f, "[PLUGINS]\n    Load liana\n");
+    /* the sites name the handler: it is loaded even if no option needs it */
+    if (g->plan.handler) {
+        bb_plugin_add(g->plugins, &g->nplugins, g->plan.handler);
+    }
+    for (i = 0; i < g->ndefaulted; i++) {
+        bb_plugin_add(g->plugins, &g->nplugins, g->defaulted[i]);
+    }
+    fprintf(g->f, "[PLUGINS]\n");
+    if (g->plan.plain_io) {
+        fprintf(g->f, "    Load %s\n", g->plan.plain_io->name);
+    }
     for (i = 0; i < g->nplugins; i++) {
-        fprintf(g->f, "    Load %s\n", g->plugins[i]);
-        /* BlastBeat spoke WebSocket on every vhost, with no option for
-         * it: its nodes expect upgrades to work wherever the plugin is
-         * built */
-        if (strcmp(g->plugins[i], "zmq") == 0 &&
-            mk_plugin_find("websocket", g->plugin_dir, why, sizeof(why))) {
-            fprintf(g->f, "    Load websocket\n");
+        if (g->plugins[i] == g->plan.plain_io) {
+            continue;
         }
+        fprintf(g->f, "    Load %s\n", g->plugins[i]->name);
+        /* what comes with the handler (WebSocket for BlastBeat's nodes)
+         * is loaded right after it, unless an option loads it anyway */
+        for (k = 0; g->plugins[i] == g->plan.handler &&
+                    k < g->plan.nplugins; k++) {
+            p = g->plan.plugins[k];
+            for (n = 0; n < g->nplugins && g->plugins[n] != p; n++) {
+                continue;
+            }
+            if ((p->bb_ini->flags & MK_BB_WITH_HANDLER) && n == g->nplugins) {
+                fprintf(g->f, "    Load %s\n", p->name);
+            }
+        }
+    }
+    return bb_close(g, 0);
+}
+
+/* The files, once the plan is made. */
+static int bb_write_files(struct bb_gen *g, const char *dir)
+{
+    const struct mk_bb *bb = g->bb;
+    char sites[PATH_MAX];
+    size_t i;
+    int ret;
+
+    mk_str_printf(sites, sizeof(sites), "%s/sites", dir);
+    if (mkdir(sites, 0700) < 0) {
+        return mk_str_fail(g->err, g->errlen, "%s: %s", sites,
+                           strerror(errno));
+    }
+    if (bb_open(g, dir, "tremolo.conf") < 0) {
+        return -1;
+    }
+    bb_emit_section(g, bb->global.line ? bb->global.line : 1, "SERVER");
+    ret = bb_listeners(g);
+    if (ret == 0) {
+        ret = bb_emit_sections(g, &bb->global, MK_BB_GLOBAL, "SERVER");
+    }
+    if (bb_close(g, ret) < 0) {
+        return -1;
+    }
+    for (i = 0; i < bb->vhost_count; i++) {
+        if (bb_write_site(g, dir, i) < 0) {
+            return -1;
+        }
+    }
+    /* last: the sites' options add the plugins they need */
+    if (bb_write_plugins_load(g, dir) < 0) {
+        return -1;
+    }
+    /* no static file is served, so the default MimeTypes (mime.types beside
+     * tremolo.conf) only needs to exist */
+    if (bb_open(g, dir, "mime.types") < 0) {
+        return -1;
     }
     return bb_close(g, 0);
 }
@@ -461,46 +567,26 @@ static int bb_write_plugins_load(struct bb_gen *g, const char *dir)
 int mk_bb_write(const struct mk_bb *bb, const char *dir,
                 const char *plugin_dir, char *err, size_t errlen)
 {
-    struct bb_gen g = { .bb = bb, .plugin_dir = plugin_dir, .err = err,
-                        .errlen = errlen };
-    char sites[PATH_MAX];
-    size_t i;
+    struct bb_gen g = { .bb = bb, .err = err, .errlen = errlen };
     int ret = -1;
 
-    mk_str_printf(sites, sizeof(sites), "%s/sites", dir);
-    if (bb_names_check(&g) < 0) {
+    if (bb_names_check(&g) < 0 ||
+        mk_bb_plan_init(&g.plan, plugin_dir, err, errlen) < 0) {
         return -1;
     }
-    if (mkdir(sites, 0700) < 0) {
-        return mk_str_fail(err, errlen, "%s: %s", sites, strerror(errno));
-    }
-    if (bb_open(&g, dir, "tremolo.conf") < 0) {
-        return -1;
-    }
-    bb_emit_section(&g, bb->global.line ? bb->global.line : 1, "SERVER");
-    ret = bb_listeners(&g);
-    if (ret == 0) {
-        ret = bb_emit_sections(&g, &bb->global, MK_BB_GLOBAL, "SERVER");
-    }
-    if (bb_close(&g, ret) < 0) {
-        ret = -1;
+    g.plugins = mk_mem_zalloc((g.plan.nplugins + 1) * sizeof(*g.plugins));
+    g.defaulted = mk_mem_zalloc((g.plan.nplugins + 1) * sizeof(*g.plugins));
+    if (!g.plugins || !g.defaulted) {
+        mk_str_fail(err, errlen, "out of memory");
         goto out;
     }
-    for (i = 0; i < bb->vhost_count; i++) {
-        if ((ret = bb_write_site(&g, dir, i)) < 0) {
-            goto out;
-        }
-    }
-    /* last: the sites' options add the plugins they need */
-    ret = bb_write_plugins_load(&g, dir);
-    /* no static file is served, so the default MimeTypes (mime.types beside
-     * tremolo.conf) only needs to exist */
-    if (ret == 0 && bb_open(&g, dir, "mime.types") == 0) {
-        ret = bb_close(&g, 0);
-    }
+    ret = bb_write_files(&g, dir);
 
 out:
+    mk_mem_free(g.plugins);
+    mk_mem_free(g.defaulted);
     mk_mem_free(g.ls);
+    mk_bb_plan_release(&g.plan);
     return ret;
 }
 

@@ -56,6 +56,7 @@ struct mk_worker;
 struct mk_vhost;
 struct mk_conn;
 struct mk_stream;
+struct mk_bb_ini;
 
 enum mk_stage_result {
     MK_STAGE_NEXT    = 0,   /* not mine / continue with the next plugin */
@@ -282,6 +283,10 @@ struct mk_plugin {
 
     /* Node message types this plugin handles, ended by { NULL }. */
     const struct mk_msg_type *msg_types;
+
+    /* The BlastBeat .ini options this plugin translates for `tremolo -b`
+     * (see the end of this header), or NULL. */
+    const struct mk_bb_ini *bb_ini;
 };
 
 /* ---- Server, vhost, worker accessors ----------------------------------- */
@@ -494,5 +499,52 @@ const char *mk_http_status_reason(int status);
 
 /* ---- Static files (core content handler "static") ---------------------- */
 const char *mk_vhost_document_root(const struct mk_vhost *vh);
+
+/* ---- Translating BlastBeat .ini keys (tremolo -b) ---------------------- */
+
+/*
+ * `tremolo -b FILE.ini` reads a BlastBeat .ini (spec section 8) and writes
+ * native configuration files from it. The core knows BlastBeat's options
+ * (their sections, repetition and value grammar) and translates its own;
+ * every other option is translated by the plugin that declares it in
+ * `bb_ini`. The core walks every plugin mk_plugin_find can find: a plugin
+ * that translates an option used in the .ini is loaded, and its values
+ * (checked and converted to native units by the core) are written into
+ * the plugin's own [NAME] section of tremolo.conf or of the site file.
+ * An option no plugin translates is refused when it is used.
+ */
+
+/* Where a BlastBeat option appears. */
+#define MK_BB_GLOBAL 0x1               /* [blastbeat] */
+#define MK_BB_VHOST  0x2               /* [blastbeat:NAME] */
+
+/* mk_bb_key.flags */
+#define MK_BB_REQUIRED 0x1  /* a vhost key every vhost served on one of this
+                             * plugin's listeners must set */
+
+/* One BlastBeat option and the native key it becomes. */
+struct mk_bb_key {
+    const char *key;       /* as BlastBeat spells it: "ping-freq" */
+    unsigned where;        /* MK_BB_GLOBAL and/or MK_BB_VHOST */
+    /* The key in the plugin's [NAME] section (conf_keys for MK_BB_GLOBAL,
+     * vhost_keys for MK_BB_VHOST). NULL for an address option (`bind-ssl`):
+     * its listeners use this plugin's net_io (`Listen ADDR name`). */
+    const char *native;
+    /* BlastBeat's default in .ini syntax ("3.0"), written when the .ini
+     * does not set the option, or NULL. */
+    const char *def;
+    unsigned flags;        /* MK_BB_REQUIRED */
+};
+
+/* mk_bb_ini.flags: the roles a translated configuration needs. */
+#define MK_BB_HANDLER      0x1  /* every site's Handler (BlastBeat's nodes) */
+#define MK_BB_PLAIN_IO     0x2  /* the network layer of plain `bind` listeners,
+                                 * loaded first */
+#define MK_BB_WITH_HANDLER 0x4  /* loaded right after the handler plugin */
+
+struct mk_bb_ini {
+    const struct mk_bb_key *keys;      /* ended by { NULL }; may be NULL */
+    unsigned flags;
+};
 
 #endif

@@ -5,8 +5,10 @@
  * objects stay loaded until exit: an old generation's workers may still
  * run their code while a reload drains.
  */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -102,6 +104,57 @@ const struct mk_plugin *mk_plugin_find(const char *name_or_path,
     snprintf(err, errlen, "no plugin \"%s\": not built in and no %s",
              name_or_path, path);
     return NULL;
+}
+
+/* scandir filter: tremolo-NAME.so */
+static int plugin_so_filter(const struct dirent *de)
+{
+    size_t n = strlen(de->d_name);
+
+    return n > 11 && n - 11 < 64 && strncmp(de->d_name, "tremolo-", 8) == 0 &&
+           strcmp(de->d_name + n - 3, ".so") == 0;
+}
+
+static int plugin_is_builtin(const char *name)
+{
+    const struct mk_plugin *const *b;
+
+    for (b = plugins_builtin; b && *b; b++) {
+        if (strcasecmp((*b)->name, name) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int mk_plugin_foreach(const char *plugin_dir,
+                      int (*fn)(const struct mk_plugin *p, void *data),
+                      void *data)
+{
+    const struct mk_plugin *const *b;
+    const struct mk_plugin *p;
+    struct dirent **de = NULL;
+    char name[64], why[256];
+    int i, n, ret = 0;
+
+    for (b = plugins_builtin; b && *b && ret == 0; b++) {
+        if (plugin_check(*b, (*b)->name, why, sizeof(why))) {
+            ret = fn(*b, data);
+        }
+    }
+    /* sorted, so that the walk does not depend on the directory's order */
+    n = ret == 0 ? scandir(plugin_dir, &de, plugin_so_filter, alphasort) : 0;
+    for (i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "%.*s", (int) strlen(de[i]->d_name) - 11,
+                 de[i]->d_name + 8);
+        if (ret == 0 && !plugin_is_builtin(name) &&
+            (p = mk_plugin_find(name, plugin_dir, why, sizeof(why)))) {
+            ret = fn(p, data);
+        }
+        free(de[i]);                    /* scandir's memory is libc's */
+    }
+    free(de);
+    return ret;
 }
 
 int mk_plugins_init(struct mk_server *srv, char *err, size_t errlen)

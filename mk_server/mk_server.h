@@ -188,6 +188,14 @@ void mk_plugin_set_builtins(const struct mk_plugin *const *table);
 const struct mk_plugin *mk_plugin_find(const char *name_or_path,
                                        const char *plugin_dir,
                                        char *err, size_t errlen);
+/* Calls fn for every plugin mk_plugin_find can find: the built-ins in
+ * table order, then each tremolo-NAME.so of plugin_dir (sorted by name)
+ * that is not built in; a shared object that does not load is skipped (it
+ * stays loaded, as mk_plugin_find leaves it). Returns fn's first non-zero
+ * result, which ends the walk, or 0. */
+int  mk_plugin_foreach(const char *plugin_dir,
+                       int (*fn)(const struct mk_plugin *p, void *data),
+                       void *data);
 int  mk_plugins_init(struct mk_server *srv, char *err, size_t errlen);
 void mk_plugins_exit(struct mk_server *srv);
 void mk_plugins_reopen(struct mk_server *srv);

@@ -364,4 +364,5 @@ MK_PLUGIN_EXPORT const struct mk_plugin mk_plugin_tls = {
     .init            = tls_plugin_init,
     .worker_exit     = tls_plugin_worker_exit,
     .net_io          = &tls_net_io,
+    .bb_ini          = &tls_ini,
 };

@@ -66,5 +66,7 @@ void tls_pool_drain(void);
 
 extern const struct mk_plugin mk_plugin_tls;
 extern const struct mk_net_io tls_net_io;
+/* tls_ini.c: the BlastBeat .ini options it writes (tremolo -b) */
+extern const struct mk_bb_ini tls_ini;
 
 #endif

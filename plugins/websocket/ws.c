@@ -479,4 +479,8 @@ MK_PLUGIN_EXPORT const struct mk_plugin mk_plugin_websocket = {
     .worker_exit     = ws_worker_exit,
     .on_request      = ws_on_request,
     .msg_types       = ws_msg_types,
+    /* tremolo -b: BlastBeat spoke WebSocket on every vhost, with no
+     * option for it; its nodes expect upgrades wherever this is built */
+    .bb_ini          = &(const struct mk_bb_ini){
+        .flags = MK_BB_WITH_HANDLER },
 };

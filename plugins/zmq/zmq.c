@@ -340,4 +340,5 @@ MK_PLUGIN_EXPORT const struct mk_plugin mk_plugin_zmq = {
     .on_body         = zmq_plugin_body,
     .on_done         = zmq_plugin_done,
     .on_close        = zmq_plugin_close,
+    .bb_ini          = &zmq_ini,
 };

@@ -252,5 +252,7 @@ void zmq_session_done(struct mk_stream *r);
 void zmq_session_close(struct zmq_conf *conf, struct mk_conn *c);
 
 extern const struct mk_plugin mk_plugin_zmq;
+/* zmq_ini.c: the BlastBeat .ini options it writes (tremolo -b) */
+extern const struct mk_bb_ini zmq_ini;
 
 #endif

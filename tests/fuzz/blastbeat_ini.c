@@ -2,7 +2,8 @@
  * Fuzz target for tremolo -b: the input is read as a BlastBeat .ini
  * (mk_server/mk_blastbeat.c); when it parses, it is translated into native
  * files in a scratch directory (mk_blastbeat_conf.c) with stand-in zmq,
- * liana and tls plugins registered, and every generated file must then
+ * liana and tls plugins registered (declaring the real plugins' .ini
+ * options), and every generated file must then
  * read back through the native reader (the #line directives included).
  * A failure must say why on one line; ASan/LSan check the rest.
  */
@@ -15,6 +16,8 @@
 
 #include "mk_core/mk_rconf.h"
 #include "mk_server/mk_blastbeat.h"
+#include "plugins/tls/tls_ini.c"
+#include "plugins/zmq/zmq_ini.c"
 
 #define FUZZ_CHECK(cond) do { if (!(cond)) { __builtin_trap(); } } while (0)
 
@@ -50,17 +53,18 @@ static ssize_t fz_writev(struct mk_conn *c, const struct iovec *iov, int n)
 static const struct mk_net_io fz_io = {
     .name = "fz", .read = fz_read, .writev = fz_writev,
 };
+static const struct mk_bb_ini fz_liana_ini = { .flags = MK_BB_PLAIN_IO };
 static const struct mk_plugin fz_liana = {
     .abi = MK_PLUGIN_ABI, .name = "liana", .flags = MK_PLUGIN_NETWORK,
-    .net_io = &fz_io,
+    .net_io = &fz_io, .bb_ini = &fz_liana_ini,
 };
 static const struct mk_plugin fz_tls = {
     .abi = MK_PLUGIN_ABI, .name = "tls", .flags = MK_PLUGIN_NETWORK,
-    .net_io = &fz_io, .vhost_keys = fz_zmq_keys,
+    .net_io = &fz_io, .vhost_keys = fz_zmq_keys, .bb_ini = &tls_ini,
 };
 static const struct mk_plugin fz_zmq = {
     .abi = MK_PLUGIN_ABI, .name = "zmq", .conf_keys = fz_zmq_keys,
-    .vhost_keys = fz_zmq_keys,
+    .vhost_keys = fz_zmq_keys, .bb_ini = &zmq_ini,
 };
 static const struct mk_plugin *const fz_builtins[] = {
     &fz_liana, &fz_zmq, &fz_tls, NULL

@@ -40,6 +40,7 @@
 #include "mk_core/mk_hash.h"
 #include "mk_server/mk_server.h"
 #include "plugins/tls/tls.c"
+#include "plugins/tls/tls_ini.c"
 #include "plugins/tls/tls_io.c"
 #include "plugins/tls/tls_wire.c"
 

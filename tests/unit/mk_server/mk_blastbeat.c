@@ -3,7 +3,8 @@
  * its line, merging, multi-values, comments, IPv6) and the translation
  * into native files, read back as text and loaded by mk_server_load.
  * Plugins are stand-ins registered as built-ins: a zmq with every key the
- * mapping targets (and one without them), liana, and a tls.
+ * mapping targets (and one without them), liana, and a tls, each declaring
+ * the .ini options of the real plugin (its *_ini.c, included here).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,9 @@
 #include "mk_test.h"
 #include "mk_core/mk_mem.h"
 #include "mk_server/mk_blastbeat.h"
+#include "plugins/tls/tls_ini.c"
+#include "plugins/zmq/zmq_ini.c"
+#include "tests/plugins/bbkeys.c"
 
 /* ---- Stand-in plugins ----------------------------------------------------- */
 
@@ -71,24 +75,45 @@ static const struct mk_net_io fake_io = {
     .name = "liana", .read = fake_read, .writev = fake_writev,
 };
 
+static const struct mk_bb_ini liana_ini = { .flags = MK_BB_PLAIN_IO };
+
 static const struct mk_plugin liana = {
     .abi = MK_PLUGIN_ABI, .name = "liana", .flags = MK_PLUGIN_NETWORK,
-    .net_io = &fake_io,
+    .net_io = &fake_io, .bb_ini = &liana_ini,
 };
 static const struct mk_plugin tls = {
     .abi = MK_PLUGIN_ABI, .name = "tls", .flags = MK_PLUGIN_NETWORK,
     .net_io = &fake_io, .vhost_keys = tls_vkeys,
-    .vhost_conf_size = sizeof(struct fake_conf),
+    .vhost_conf_size = sizeof(struct fake_conf), .bb_ini = &tls_ini,
 };
 static const struct mk_plugin zmq_full = {
     .abi = MK_PLUGIN_ABI, .name = "zmq", .conf_keys = zmq_full_keys,
     .conf_size = sizeof(struct fake_conf), .vhost_keys = zmq_full_vkeys,
     .vhost_conf_size = sizeof(struct fake_conf), .on_content = fake_content,
+    .bb_ini = &zmq_ini,
 };
 static const struct mk_plugin zmq_old = {
     .abi = MK_PLUGIN_ABI, .name = "zmq", .conf_keys = zmq_old_keys,
     .conf_size = sizeof(struct fake_conf), .vhost_keys = zmq_old_vkeys,
     .vhost_conf_size = sizeof(struct fake_conf), .on_content = fake_content,
+    .bb_ini = &zmq_ini,
+};
+
+/* What comes with the handler (the websocket plugin's declaration) */
+static const struct mk_bb_ini companion_ini = {
+    .flags = MK_BB_WITH_HANDLER
+};
+static const struct mk_plugin companion = {
+    .abi = MK_PLUGIN_ABI, .name = "companion", .bb_ini = &companion_ini,
+};
+/* A declaration of an option BlastBeat does not have */
+static const struct mk_bb_key bogus_keys[] = {
+    { "zmq-endpoint", MK_BB_GLOBAL, "Bind", NULL, 0 },
+    { NULL, 0, NULL, NULL, 0 }
+};
+static const struct mk_bb_ini bogus_ini = { .keys = bogus_keys };
+static const struct mk_plugin bogus = {
+    .abi = MK_PLUGIN_ABI, .name = "bogus", .bb_ini = &bogus_ini,
 };
 
 static const struct mk_plugin *const with_all[] = {
@@ -96,6 +121,17 @@ static const struct mk_plugin *const with_all[] = {
 };
 static const struct mk_plugin *const with_old_zmq[] = {
     &liana, &zmq_old, NULL
+};
+/* tls before zmq, a companion and the test plugin translating cache and
+ * memory */
+static const struct mk_plugin *const with_bbkeys[] = {
+    &liana, &tls, &companion, &zmq_full, &mk_plugin_bbkeys, NULL
+};
+static const struct mk_plugin *const with_bogus[] = {
+    &liana, &zmq_full, &bogus, NULL
+};
+static const struct mk_plugin *const without_bbkeys[] = {
+    &liana, &zmq_full, NULL
 };
 
 /* ---- Helpers ---------------------------------------------------------------- */
@@ -151,8 +187,9 @@ static void cleanup(const char *dir)
     CHECK(system(cmd) == 0);
 }
 
-/* Translates `text` into a fresh directory; returns it (static) or NULL. */
-static const char *translate(const char *text)
+/* Translates `text` into a fresh directory with the plugins found in
+ * `plugin_dir` too; returns the directory (static) or NULL. */
+static const char *translate_in(const char *text, const char *plugin_dir)
 {
     static char dir[64];
     struct mk_bb *bb = parse(text);
@@ -163,13 +200,19 @@ static const char *translate(const char *text)
     }
     snprintf(dir, sizeof(dir), "/tmp/tremolo-bb-test-XXXXXX");
     CHECK(mkdtemp(dir) != NULL);
-    ret = mk_bb_write(bb, dir, "/nonexistent", err, sizeof(err));
+    ret = mk_bb_write(bb, dir, plugin_dir, err, sizeof(err));
     mk_bb_free(bb);
     if (ret < 0) {
         cleanup(dir);
         return NULL;
     }
     return dir;
+}
+
+/* Translates `text` with the built-in plugins only. */
+static const char *translate(const char *text)
+{
+    return translate_in(text, "/nonexistent");
 }
 
 /* translate() that must succeed: a failure is a failed check with why */
@@ -658,6 +701,103 @@ MK_TEST(translate_host_collisions)
     }
 }
 
+/* ---- Options declared by plugins ----------------------------------------- */
+
+MK_TEST(translate_declared_options)
+{
+    const char *dir, *site;
+
+    /* the test plugin declares cache: its site section gets the value in
+     * native units, and the plugin is loaded */
+    mk_plugin_set_builtins(with_bbkeys);
+    dir = translate_ok(MINIMAL "cache = 16\n[blastbeat]\nmemory = 3G\n");
+    if (!dir) {
+        return;
+    }
+    expect_in(dir, "sites/0000.conf", "[BBKEYS]\n#line 8 \"bb.ini\"\n"
+              "    Size 16M\n");
+    expect_in(dir, "tremolo.conf", "[BBKEYS]\n#line 10 \"bb.ini\"\n"
+              "    Memory 3221225472\n");
+    /* the handler's companion right after it */
+    expect_in(dir, "plugins.load", "[PLUGINS]\n    Load liana\n    Load zmq\n"
+              "    Load companion\n    Load bbkeys\n");
+    cleanup(dir);
+    /* its default, when the .ini has none, loads it too */
+    dir = translate_ok(MINIMAL);
+    if (dir) {
+        expect_in(dir, "tremolo.conf", "[BBKEYS]\n#line 1 \"bb.ini\"\n"
+                  "    Memory 1073741824\n");
+        expect_in(dir, "plugins.load", "    Load companion\n"
+                  "    Load bbkeys\n");
+        expect_not_in(dir, "sites/0000.conf", "BBKEYS");
+        cleanup(dir);
+    }
+    /* an option nobody declares is refused as before */
+    CHECK(translate(MINIMAL "bandwidth = 8\n") == NULL);
+    CHECK_EQ_STR(err, "bb.ini:8: bandwidth: needs the bandwidth plugin, "
+                 "which is not available in this build");
+    /* sections follow BlastBeat's option order, not the plugins' order */
+    dir = translate_ok("[blastbeat]\nbind-ssl = 127.0.0.1:443\n"
+                       "zmq = tcp://127.0.0.1:5000\n[blastbeat:x]\n"
+                       "certificate = x.pem\nkey = x.key\nnode = n\n");
+    if (dir) {
+        site = slurp(dir, "sites/0000.conf");
+        CHECK(strstr(site, "[ZMQ]") != NULL && strstr(site, "[TLS]") != NULL
+              && strstr(site, "[ZMQ]") < strstr(site, "[TLS]"));
+        expect_in(dir, "plugins.load", "    Load liana\n    Load tls\n"
+                  "    Load zmq\n");
+        cleanup(dir);
+    }
+}
+
+MK_TEST(translate_bad_declaration)
+{
+    mk_plugin_set_builtins(with_bogus);
+    CHECK(translate(MINIMAL) == NULL);
+    CHECK_EQ_STR(err, "plugin bogus: bb_ini: zmq-endpoint in [blastbeat]: "
+                 "BlastBeat has no such option there");
+}
+
+/* The test plugins' directory of this build: beside tests/unit. */
+static const char *test_plugin_dir(void)
+{
+    static char dir[4096];
+    ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - 16);
+    char *slash;
+
+    CHECK(n > 0);
+    dir[n > 0 ? n : 0] = '\0';
+    slash = strrchr(dir, '/');
+    if (slash) {
+        strcpy(slash, "/../plugins");
+    }
+    return dir;
+}
+
+MK_TEST(translate_shared_object_plugin)
+{
+    char path[4200];
+    const char *dir;
+
+    /* tremolo-bbkeys.so in the plugin directory, not built in */
+    mk_plugin_set_builtins(without_bbkeys);
+    snprintf(path, sizeof(path), "%s/tremolo-bbkeys.so", test_plugin_dir());
+    CHECK_EQ_INT(access(path, R_OK), 0);
+    CHECK(translate(MINIMAL "cache = 2\n") == NULL);
+    CHECK_EQ_STR(err, "bb.ini:8: cache: needs the cache plugin, which is not "
+                 "available in this build");
+    dir = translate_in(MINIMAL "cache = 2\n", test_plugin_dir());
+    CHECK(dir != NULL);
+    if (!dir) {
+        fprintf(stderr, "translate: %s\n", err);
+        return;
+    }
+    expect_in(dir, "sites/0000.conf", "[BBKEYS]\n#line 8 \"bb.ini\"\n"
+              "    Size 2M\n");
+    expect_in(dir, "plugins.load", "    Load zmq\n    Load bbkeys\n");
+    cleanup(dir);
+}
+
 /* ---- Through the native loader ---------------------------------------- */
 
 static struct mk_server *load(const char *text)
@@ -715,6 +855,32 @@ MK_TEST(native_loader)
     unsetenv("TMPDIR");
 }
 
+MK_TEST(native_loader_declared_options)
+{
+    const struct bbkeys_conf *conf;
+    struct bbkeys_vconf **vconfs;
+    struct mk_server *srv;
+    size_t count = 0;
+
+    /* the plugin that declares cache and memory is loaded with them */
+    mk_plugin_set_builtins(with_bbkeys);
+    srv = load(MINIMAL "cache = 16\n[blastbeat]\nmemory = 3G\n");
+    CHECK(srv != NULL);
+    if (!srv) {
+        fprintf(stderr, "%s\n", err);
+        return;
+    }
+    conf = mk_server_plugin_conf(srv, &mk_plugin_bbkeys);
+    CHECK(conf != NULL);
+    CHECK(conf && conf->memory == 3ULL << 30);
+    vconfs = (struct bbkeys_vconf **) mk_vhost_plugin_confs(srv->vhosts[0],
+                                                            &mk_plugin_bbkeys,
+                                                            &count);
+    CHECK_EQ_INT(count, 1);
+    CHECK(count == 1 && vconfs[0]->size == 16ULL << 20);
+    mk_server_free(srv);
+}
+
 int main(void)
 {
     RUN(minimal_example);
@@ -729,6 +895,10 @@ int main(void)
     RUN(translate_plugin_options);
     RUN(translate_with_an_older_zmq);
     RUN(translate_host_collisions);
+    RUN(translate_declared_options);
+    RUN(translate_bad_declaration);
+    RUN(translate_shared_object_plugin);
     RUN(native_loader);
+    RUN(native_loader_declared_options);
     return mk_test_done();
 }

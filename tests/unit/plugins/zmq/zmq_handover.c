@@ -24,6 +24,7 @@
 #include "plugins/zmq/zmq_gateway.c"
 #include "plugins/zmq/zmq_groups.c"
 #include "plugins/zmq/zmq_guard.c"
+#include "plugins/zmq/zmq_ini.c"
 #include "plugins/zmq/zmq_msg.c"
 #include "plugins/zmq/zmq_nodes.c"
 #include "plugins/zmq/zmq_queue.c"
