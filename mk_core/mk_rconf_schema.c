@@ -360,13 +360,18 @@ static int conf_set(const struct mk_conf_key *k, const char *value,
     return mk_str_fail(why, whylen, "unknown key type %d", (int) k->type);
 }
 
+/* Keys compare case-insensitively. */
+static int conf_name_is(const char *key, const char *name)
+{
+    return mk_str_case_eq(key, strlen(key), name, strlen(name));
+}
+
 static int conf_find(const struct mk_conf_key *keys, const char *name)
 {
-    size_t nlen = strlen(name);
     int i;
 
     for (i = 0; keys[i].name != NULL; i++) {
-        if (mk_str_case_eq(keys[i].name, strlen(keys[i].name), name, nlen)) {
+        if (conf_name_is(keys[i].name, name)) {
             return i;
         }
     }
@@ -454,12 +459,10 @@ static int conf_apply_default(const struct mk_conf_key *k,
 
 static int conf_slot_find(const struct conf_slot *slots, const char *name)
 {
-    size_t nlen = strlen(name);
     int i;
 
     for (i = 0; slots[i].key.name != NULL; i++) {
-        if (mk_str_case_eq(slots[i].key.name, strlen(slots[i].key.name),
-                           name, nlen)) {
+        if (conf_name_is(slots[i].key.name, name)) {
             return i;
         }
     }
