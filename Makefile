@@ -27,7 +27,7 @@ TSAN_CTEST_JOBS ?= 1
 # Where threads meet: the channels between workers and the gateway, the
 # gateway and its nodes, WebSocket sessions on the gateway, reload and stop
 # (the browser test is left to the other two runs: too slow under TSan).
-TSAN_TESTS  = ^unit/(mk_core/mk_channel|mk_core/mk_event|mk_core/mk_clock|plugins/zmq/|plugins/websocket/)|^integration/test_(plugin_zmq|plugin_websocket$$|plugin_websocket_groups|plugin_websocket_transport|core_lifecycle)
+TSAN_TESTS  = ^unit/(mk_core/mk_channel|mk_core/mk_event|mk_core/mk_clock|mk_server/mk_http_date|plugins/zmq/|plugins/websocket/)|^integration/test_(plugin_zmq|plugin_websocket$$|plugin_websocket_groups|plugin_websocket_transport|core_lifecycle)
 
 .PHONY: all build deps run test test-build test-asan test-tsan bench clean
 

@@ -95,6 +95,7 @@ enum mk_conf_type {
     MK_CONF_T_ENUM,    /* int: index of the value in `choices` ("a|b|c") */
     MK_CONF_T_LIST,    /* struct mk_conf_list: every occurrence, in order */
     MK_CONF_T_CUSTOM,  /* parse(value, field, err, errlen) per occurrence */
+    MK_CONF_T_INHERIT, /* a per-site key: see MK_CONF_INHERIT */
 };
 
 #define MK_CONF_MULTI     0x1   /* may repeat (LIST and CUSTOM keys) */
@@ -138,6 +139,17 @@ struct mk_conf_key {
     { n, MK_CONF_T_LIST, offsetof(st, f), NULL, 0, 0, NULL, NULL, MK_CONF_MULTI }
 #define MK_CONF_CUSTOM(n, st, f, d, fn, fl) \
     { n, MK_CONF_T_CUSTOM, offsetof(st, f), d, 0, 0, NULL, fn, fl }
+/*
+ * A per-site key that inherits the global key of the same name (a plugin's
+ * [NAME] section in a site file against [NAME] in <name>.conf): present, it
+ * is parsed and range-checked as the global key is (same type, bounds,
+ * choices, same error form); absent, the field takes the global section's
+ * final value. The site field must have the global field's C type. Only
+ * INT, BOOL, SIZE, TIME and ENUM keys inherit (nothing to own or free);
+ * mk_conf_apply_inherit resolves them.
+ */
+#define MK_CONF_INHERIT(n, st, f) \
+    { n, MK_CONF_T_INHERIT, offsetof(st, f), NULL, 0, 0, NULL, NULL, 0 }
 #define MK_CONF_END { NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0 }
 
 /*
@@ -149,6 +161,14 @@ struct mk_conf_key {
 int  mk_conf_apply(const struct mk_rconf_section *s,
                    const struct mk_conf_key *keys, void *out,
                    char *err, size_t errlen);
+/* mk_conf_apply for a table with MK_CONF_INHERIT keys: `global_keys` is
+ * the global section's table and `global` its applied struct (borrowed,
+ * read only). An INHERIT key with no global key of its name, or one of a
+ * type that cannot inherit, is an error `Key: ...` (a plugin bug). */
+int  mk_conf_apply_inherit(const struct mk_rconf_section *s,
+                           const struct mk_conf_key *keys, void *out,
+                           const struct mk_conf_key *global_keys,
+                           const void *global, char *err, size_t errlen);
 /* Frees what mk_conf_apply allocated in `out` (STR and LIST fields; CUSTOM
  * fields belong to their parser's owner). */
 void mk_conf_release(const struct mk_conf_key *keys, void *out);

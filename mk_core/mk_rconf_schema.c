@@ -342,6 +342,8 @@ static int conf_set(const struct mk_conf_key *k, const char *value,
             return mk_str_fail(why, whylen, "out of memory");
         }
         return 0;
+    case MK_CONF_T_INHERIT:
+        break;                  /* resolved by conf_slot_init, never set */
     case MK_CONF_T_CUSTOM:
         if (k->parse == NULL) {
             return mk_str_fail(why, whylen, "no parser for this key");
@@ -358,17 +360,80 @@ static int conf_set(const struct mk_conf_key *k, const char *value,
     return mk_str_fail(why, whylen, "unknown key type %d", (int) k->type);
 }
 
+/* Keys compare case-insensitively. */
+static int conf_name_is(const char *key, const char *name)
+{
+    return mk_str_case_eq(key, strlen(key), name, strlen(name));
+}
+
 static int conf_find(const struct mk_conf_key *keys, const char *name)
 {
-    size_t nlen = strlen(name);
     int i;
 
     for (i = 0; keys[i].name != NULL; i++) {
-        if (mk_str_case_eq(keys[i].name, strlen(keys[i].name), name, nlen)) {
+        if (conf_name_is(keys[i].name, name)) {
             return i;
         }
     }
     return -1;
+}
+
+/* One key of the table being applied: an INHERIT key is replaced by the
+ * global key it stands for, moved to the site's offset, and remembers
+ * that key so an absent value can be copied from the global struct. */
+struct conf_slot {
+    struct mk_conf_key key;
+    const struct mk_conf_key *global;   /* NULL: not inherited */
+    const struct mk_rconf_entry *seen;  /* first entry for this key */
+};
+
+/* Bytes of an inheritable field, 0 for a type that cannot inherit. */
+static size_t conf_scalar_size(enum mk_conf_type type)
+{
+    switch (type) {
+    case MK_CONF_T_INT:
+        return sizeof(long long);
+    case MK_CONF_T_BOOL:
+    case MK_CONF_T_ENUM:
+        return sizeof(int);
+    case MK_CONF_T_SIZE:
+    case MK_CONF_T_TIME:
+        return sizeof(uint64_t);
+    default:
+        return 0;
+    }
+}
+
+static int conf_slot_init(struct conf_slot *slot, const struct mk_conf_key *k,
+                          const struct mk_conf_key *global_keys,
+                          char *err, size_t errlen)
+{
+    const struct mk_conf_key *g;
+    int i;
+
+    slot->key = *k;
+    if (k->type != MK_CONF_T_INHERIT) {
+        return 0;
+    }
+    i = global_keys != NULL ? conf_find(global_keys, k->name) : -1;
+    if (i < 0) {
+        return mk_str_fail(err, errlen, "%s: inherits a global key that does "
+                          "not exist", k->name);
+    }
+    g = &global_keys[i];
+    if (conf_scalar_size(g->type) == 0) {
+        return mk_str_fail(err, errlen, "%s: a string, list or custom key "
+                          "cannot be inherited", k->name);
+    }
+    /* the global key's parsing and bounds; no default of its own: the
+     * global value is the default */
+    slot->key = *g;
+    slot->key.name = k->name;
+    slot->key.offset = k->offset;
+    slot->key.def = NULL;
+    slot->key.flags = 0;
+    slot->global = g;
+    return 0;
 }
 
 /* Keys whose default is applied only when the key is absent: applying it
@@ -392,29 +457,40 @@ static int conf_apply_default(const struct mk_conf_key *k,
     return 0;
 }
 
+static int conf_slot_find(const struct conf_slot *slots, const char *name)
+{
+    int i;
+
+    for (i = 0; slots[i].key.name != NULL; i++) {
+        if (conf_name_is(slots[i].key.name, name)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
 static int conf_apply_entry(const struct mk_rconf_section *s,
                             const struct mk_rconf_entry *e,
-                            const struct mk_conf_key *keys,
-                            const struct mk_rconf_entry **seen, void *out,
+                            struct conf_slot *slots, void *out,
                             char *err, size_t errlen)
 {
     const struct mk_conf_key *k;
     char why[256];
-    int i = conf_find(keys, e->key);
+    int i = conf_slot_find(slots, e->key);
 
     if (i < 0) {
         return mk_str_fail(err, errlen, "%s:%d: %s: unknown key in [%s%s%s]",
                           e->file, e->line, e->key, s->name,
                           s->arg[0] != '\0' ? " " : "", s->arg);
     }
-    k = &keys[i];
-    if (seen[i] != NULL && !(k->flags & MK_CONF_MULTI)) {
+    k = &slots[i].key;
+    if (slots[i].seen != NULL && !(k->flags & MK_CONF_MULTI)) {
         return mk_str_fail(err, errlen, "%s:%d: %s: given twice (first at "
                           "line %d)", e->file, e->line, k->name,
-                          seen[i]->line);
+                          slots[i].seen->line);
     }
-    if (seen[i] == NULL) {
-        seen[i] = e;
+    if (slots[i].seen == NULL) {
+        slots[i].seen = e;
     }
     if (conf_set(k, e->value, e->file, e->line, out, why, sizeof(why)) != 0) {
         return mk_str_fail(err, errlen, "%s:%d: %s: %s", e->file, e->line,
@@ -423,27 +499,77 @@ static int conf_apply_entry(const struct mk_rconf_section *s,
     return 0;
 }
 
-/* On error everything this call allocated in `out` is released again, so
- * the caller only owns `out` after success (mk_conf_release is still safe
- * to call, the fields are reset). */
+/* What the section did not say: defaults applied after the entries, the
+ * global values of inherited keys, and the required keys. */
+static int conf_apply_absent(const struct mk_rconf_section *s,
+                             const struct conf_slot *slots, void *out,
+                             const void *global, char *err, size_t errlen)
+{
+    size_t i;
+
+    for (i = 0; slots[i].key.name != NULL; i++) {
+        const struct mk_conf_key *k = &slots[i].key;
+
+        if (slots[i].seen != NULL) {
+            continue;
+        }
+        if (slots[i].global != NULL) {
+            memcpy((char *) out + k->offset,
+                   (const char *) global + slots[i].global->offset,
+                   conf_scalar_size(k->type));
+        }
+        if (k->def != NULL && conf_default_when_absent(k) &&
+            conf_apply_default(k, s, out, err, errlen) != 0) {
+            return -1;
+        }
+        if (!(k->flags & MK_CONF_REQUIRED)) {
+            continue;
+        }
+        if (s != NULL) {
+            return mk_str_fail(err, errlen, "%s:%d: [%s%s%s]: %s is required",
+                              s->file, s->line, s->name,
+                              s->arg[0] != '\0' ? " " : "", s->arg, k->name);
+        }
+        return mk_str_fail(err, errlen, "%s is required", k->name);
+    }
+    return 0;
+}
+
 int mk_conf_apply(const struct mk_rconf_section *s,
                   const struct mk_conf_key *keys, void *out,
                   char *err, size_t errlen)
 {
-    const struct mk_rconf_entry **seen;
+    return mk_conf_apply_inherit(s, keys, out, NULL, NULL, err, errlen);
+}
+
+/* On error everything this call allocated in `out` is released again, so
+ * the caller only owns `out` after success (mk_conf_release is still safe
+ * to call, the fields are reset). */
+int mk_conf_apply_inherit(const struct mk_rconf_section *s,
+                          const struct mk_conf_key *keys, void *out,
+                          const struct mk_conf_key *global_keys,
+                          const void *global, char *err, size_t errlen)
+{
+    struct conf_slot *slots;
     const struct mk_list *h;
     size_t nkeys = 0, i;
 
     while (keys[nkeys].name != NULL) {
         nkeys++;
     }
-    seen = mk_mem_zalloc((nkeys + 1) * sizeof(*seen));
-    if (seen == NULL) {
+    slots = mk_mem_zalloc((nkeys + 1) * sizeof(*slots));
+    if (slots == NULL) {
         return mk_str_fail(err, errlen, "out of memory");
     }
     for (i = 0; i < nkeys; i++) {
-        if (keys[i].def != NULL && !conf_default_when_absent(&keys[i]) &&
-            conf_apply_default(&keys[i], s, out, err, errlen) != 0) {
+        if (conf_slot_init(&slots[i], &keys[i],
+                           global != NULL ? global_keys : NULL,
+                           err, errlen) != 0) {
+            goto error;
+        }
+        if (slots[i].key.def != NULL &&
+            !conf_default_when_absent(&slots[i].key) &&
+            conf_apply_default(&slots[i].key, s, out, err, errlen) != 0) {
             goto error;
         }
     }
@@ -451,37 +577,19 @@ int mk_conf_apply(const struct mk_rconf_section *s,
         mk_list_foreach(h, &s->entries) {
             const struct mk_rconf_entry *e =
                 mk_list_entry(h, struct mk_rconf_entry, _head);
-            if (conf_apply_entry(s, e, keys, seen, out, err, errlen) != 0) {
+            if (conf_apply_entry(s, e, slots, out, err, errlen) != 0) {
                 goto error;
             }
         }
     }
-    for (i = 0; i < nkeys; i++) {
-        if (seen[i] == NULL && keys[i].def != NULL &&
-            conf_default_when_absent(&keys[i]) &&
-            conf_apply_default(&keys[i], s, out, err, errlen) != 0) {
-            goto error;
-        }
-    }
-    for (i = 0; i < nkeys; i++) {
-        if (seen[i] != NULL || !(keys[i].flags & MK_CONF_REQUIRED)) {
-            continue;
-        }
-        if (s != NULL) {
-            mk_str_fail(err, errlen, "%s:%d: [%s%s%s]: %s is required",
-                       s->file, s->line, s->name, s->arg[0] != '\0' ? " " : "",
-                       s->arg, keys[i].name);
-        }
-        else {
-            mk_str_fail(err, errlen, "%s is required", keys[i].name);
-        }
+    if (conf_apply_absent(s, slots, out, global, err, errlen) != 0) {
         goto error;
     }
-    mk_mem_free(seen);
+    mk_mem_free(slots);
     return 0;
 
 error:
-    mk_mem_free(seen);
+    mk_mem_free(slots);
     mk_conf_release(keys, out);
     return -1;
 }

@@ -242,7 +242,10 @@ struct mk_plugin {
     void (*conf_release)(void *conf);     /* free CUSTOM fields */
 
     /* Per-vhost config: each [NAME] section of a site file, repeatable
-     * (e.g. one [AUTH] per protected location). */
+     * (e.g. one [AUTH] per protected location). A MK_CONF_INHERIT key
+     * (mk_rconf.h) takes the global key's parsing and range, and the
+     * global value as parsed when the site leaves it out (sites are read
+     * after every global section, before any conf_check runs). */
     const struct mk_conf_key *vhost_keys;
     size_t vhost_conf_size;
     int  (*vhost_check)(void *vconf, struct mk_vhost *vh,

@@ -7,10 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "mk_core/mk_clock.h"
 #include "mk_core/mk_log.h"
 #include "mk_core/mk_mem.h"
 #include "mk_server/mk_conn.h"
+#include "mk_server/mk_http_date.h"
 
 #define MK_SERVER_TOKEN "tremolo/" TREMOLO_VERSION
 
@@ -225,7 +225,7 @@ int mk_response_send_head(struct mk_stream *r)
         n += put(head + n, "\r\nServer: " MK_SERVER_TOKEN "\r\nDate: ",
                  sizeof("\r\nServer: " MK_SERVER_TOKEN "\r\nDate: ") - 1);
     }
-    n += put(head + n, mk_clock_http_date(), MK_CLOCK_HTTP_DATE_LEN);
+    n += put(head + n, mk_http_date(), MK_HTTP_DATE_LEN);
     n += put(head + n, "\r\n", 2);
 
     if (resp->status >= 200 && resp->status != 204 && resp->status != 304) {

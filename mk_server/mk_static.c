@@ -16,10 +16,10 @@
 #endif
 #endif
 
-#include "mk_core/mk_clock.h"
 #include "mk_core/mk_log.h"
 #include "mk_core/mk_mem.h"
 #include "mk_core/mk_string.h"
+#include "mk_server/mk_http_date.h"
 #include "mk_server/mk_plugin.h"
 #include "mk_server/mk_static.h"
 #include "mk_server/mk_static_priv.h"
@@ -219,7 +219,7 @@ static int mk_static_has(struct mk_ptr p)
 static int mk_static_date(struct mk_ptr p, time_t *out)
 {
     p = mk_ptr_trim(p);
-    return mk_clock_parse_http(p.data, p.len, out);
+    return mk_http_date_parse(p.data, p.len, out);
 }
 
 int mk_static_cond_eval(const struct mk_static_cond *c, time_t mtime,
@@ -814,7 +814,7 @@ static void mk_static_file_init(struct mk_static_file *f, int fd,
     f->mtime = st->st_mtime;
     f->content_type = type;
     f->etag_len = mk_static_etag_format(f->etag, f->mtime, f->size);
-    mk_clock_format_http(f->mtime, f->last_modified);
+    mk_http_date_format(f->mtime, f->last_modified);
 }
 
 /* Small file: into memory and the cache, so the next request for it makes

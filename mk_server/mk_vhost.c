@@ -357,7 +357,8 @@ static int vhost_plugin_section(struct mk_server *srv, struct mk_vhost *vh,
         }
         vh->plugin_confs[i] = grown;
         grown[vh->plugin_conf_counts[i]++] = vconf;
-        if (mk_conf_apply(s, p->vhost_keys, vconf, err, errlen) < 0) {
+        if (mk_conf_apply_inherit(s, p->vhost_keys, vconf, p->conf_keys,
+                                  srv->plugins[i].conf, err, errlen) < 0) {
             return -1;
         }
         if (p->vhost_check && p->vhost_check(vconf, vh, err, errlen) < 0) {

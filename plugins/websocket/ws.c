@@ -45,69 +45,26 @@ static const struct mk_conf_key ws_keys[] = {
     MK_CONF_END
 };
 
-/* A site's keys parse as websocket.conf's do and store value + 1: an
- * absent key stays 0 and means "as websocket.conf says". */
-#define WS_SITE_PARSER(fn, type, parse_expr)                                  \
-    static int fn(const char *v, void *field, char *err, size_t errlen)       \
-    {                                                                         \
-        type val;                                                             \
-        if ((parse_expr) < 0) {                                               \
-            return -1;                                                        \
-        }                                                                     \
-        *(uint64_t *) field = (uint64_t) val + 1;                             \
-        return 0;                                                             \
-    }
-
-WS_SITE_PARSER(ws_site_size, uint64_t,
-               mk_conf_parse_size(v, &val, err, errlen))
-WS_SITE_PARSER(ws_site_time, uint64_t,
-               mk_conf_parse_time(v, &val, err, errlen))
-WS_SITE_PARSER(ws_site_bool, int, mk_conf_parse_bool(v, &val, err, errlen))
-WS_SITE_PARSER(ws_site_bits, long long,
-               mk_conf_parse_int(v, 9, 15, &val, err, errlen))
-WS_SITE_PARSER(ws_site_level, long long,
-               mk_conf_parse_int(v, 1, 9, &val, err, errlen))
-
-static int ws_site_code(const char *v, void *field, char *err, size_t errlen)
-{
-    if (strcmp(v, "1013") != 0 && strcmp(v, "1008") != 0) {
-        return mk_str_fail(err, errlen, "must be 1013 or 1008");
-    }
-    *(uint64_t *) field = (v[3] == '3' ? 0 : 1) + 1;
-    return 0;
-}
-
-static int ws_site_binary(const char *v, void *field, char *err,
-                          size_t errlen)
-{
-    if (strcmp(v, "websocket") != 0 && strcmp(v, "websocket/binary") != 0) {
-        return mk_str_fail(err, errlen, "must be websocket or "
-                           "websocket/binary");
-    }
-    *(uint64_t *) field = (strcmp(v, "websocket") == 0 ? 0 : 1) + 1;
-    return 0;
-}
-
-#define WS_SITE_KEY(name, field, fn) \
-    MK_CONF_CUSTOM(name, struct ws_vconf, field, NULL, fn, 0)
-
+/* A site's [WEBSOCKET]: each key parsed and bounded as above. */
 static const struct mk_conf_key ws_vhost_keys[] = {
-    WS_SITE_KEY("MaxMessageSize", max_message, ws_site_size),
-    WS_SITE_KEY("PingInterval", ping_interval, ws_site_time),
-    WS_SITE_KEY("IdleTimeout", idle_timeout, ws_site_time),
-    WS_SITE_KEY("SendQueueLimit", send_queue, ws_site_size),
-    WS_SITE_KEY("CloseTimeout", close_timeout, ws_site_time),
-    WS_SITE_KEY("SlowReaderCode", slow_reader, ws_site_code),
-    WS_SITE_KEY("BinaryMessages", binary_type, ws_site_binary),
-    WS_SITE_KEY("Deflate", deflate, ws_site_bool),
-    WS_SITE_KEY("DeflateWindowBits", window_bits, ws_site_bits),
-    WS_SITE_KEY("DeflateMemLevel", mem_level, ws_site_level),
-    WS_SITE_KEY("DeflateContextTakeover", context_takeover, ws_site_bool),
-    WS_SITE_KEY("DeflateMemory", deflate_memory, ws_site_size),
+    MK_CONF_INHERIT("MaxMessageSize", struct ws_conf, max_message),
+    MK_CONF_INHERIT("PingInterval", struct ws_conf, ping_interval),
+    MK_CONF_INHERIT("IdleTimeout", struct ws_conf, idle_timeout),
+    MK_CONF_INHERIT("SendQueueLimit", struct ws_conf, send_queue),
+    MK_CONF_INHERIT("CloseTimeout", struct ws_conf, close_timeout),
+    MK_CONF_INHERIT("SlowReaderCode", struct ws_conf, slow_reader),
+    MK_CONF_INHERIT("BinaryMessages", struct ws_conf, binary_type),
+    MK_CONF_INHERIT("Deflate", struct ws_conf, deflate),
+    MK_CONF_INHERIT("DeflateWindowBits", struct ws_conf, window_bits),
+    MK_CONF_INHERIT("DeflateMemLevel", struct ws_conf, mem_level),
+    MK_CONF_INHERIT("DeflateContextTakeover", struct ws_conf,
+                    context_takeover),
+    MK_CONF_INHERIT("DeflateMemory", struct ws_conf, deflate_memory),
     MK_CONF_END
 };
 
-static void ws_settings_global(struct ws_conf *wc)
+/* What a connection reads, from the parsed keys (global or a site's). */
+static void ws_settings_resolve(struct ws_conf *wc)
 {
     struct ws_settings *s = &wc->set;
 
@@ -125,43 +82,6 @@ static void ws_settings_global(struct ws_conf *wc)
     s->deflate_memory = wc->deflate_memory;
 }
 
-#define WS_PICK(site, global) ((site) ? (site) - 1 : (global))
-
-static int ws_site_check(const struct ws_conf *wc, struct ws_vconf *vc,
-                         const char *site, char *err, size_t errlen)
-{
-    struct ws_settings *s = &vc->set;
-    const struct ws_settings *g = &wc->set;
-
-    s->max_message = WS_PICK(vc->max_message, g->max_message);
-    s->ping_interval = WS_PICK(vc->ping_interval, g->ping_interval);
-    s->idle_timeout = WS_PICK(vc->idle_timeout, g->idle_timeout);
-    s->send_queue = WS_PICK(vc->send_queue, g->send_queue);
-    s->close_timeout = WS_PICK(vc->close_timeout, g->close_timeout);
-    s->slow_reader_code = vc->slow_reader ?
-                          (vc->slow_reader == 1 ? 1013 : 1008) :
-                          g->slow_reader_code;
-    s->binary_type = (int) WS_PICK(vc->binary_type,
-                                   (uint64_t) g->binary_type);
-    s->deflate = (int) WS_PICK(vc->deflate, (uint64_t) g->deflate);
-    s->policy.window_bits = (int) WS_PICK(vc->window_bits,
-                                          (uint64_t) g->policy.window_bits);
-    s->policy.mem_level = (int) WS_PICK(vc->mem_level,
-                                        (uint64_t) g->policy.mem_level);
-    s->policy.context_takeover = (int) WS_PICK(
-        vc->context_takeover, (uint64_t) g->policy.context_takeover);
-    s->deflate_memory = WS_PICK(vc->deflate_memory, g->deflate_memory);
-    if (s->max_message == 0) {
-        return mk_str_fail(err, errlen, "site %s: [WEBSOCKET] "
-                           "MaxMessageSize: must be at least 1", site);
-    }
-    if (s->send_queue < 4096) {
-        return mk_str_fail(err, errlen, "site %s: [WEBSOCKET] "
-                           "SendQueueLimit: must be at least 4K", site);
-    }
-    return 0;
-}
-
 static int ws_conf_check(void *conf, struct mk_server *srv, char *err,
                          size_t errlen)
 {
@@ -170,7 +90,7 @@ static int ws_conf_check(void *conf, struct mk_server *srv, char *err,
     size_t k, count;
     void **confs;
 
-    ws_settings_global(wc);
+    ws_settings_resolve(wc);
     while ((vh = mk_server_vhost_next(srv, vh)) != NULL) {
         confs = mk_vhost_plugin_confs(vh, &mk_plugin_websocket, &count);
         if (count > 1) {
@@ -179,10 +99,7 @@ static int ws_conf_check(void *conf, struct mk_server *srv, char *err,
                                count);
         }
         for (k = 0; k < count; k++) {
-            if (ws_site_check(wc, confs[k], mk_vhost_name(vh), err,
-                              errlen) < 0) {
-                return -1;
-            }
+            ws_settings_resolve(confs[k]);
         }
     }
     return 0;
@@ -288,7 +205,7 @@ static const struct ws_settings *ws_settings_of(struct ws_conf *wc,
     void **confs = mk_vhost_plugin_confs(vh, &mk_plugin_websocket, &count);
 
     if (count) {
-        struct ws_vconf *vc = confs[0];
+        struct ws_conf *vc = confs[0];
         *used = &vc->deflate_used;
         return &vc->set;
     }
@@ -475,7 +392,7 @@ MK_PLUGIN_EXPORT const struct mk_plugin mk_plugin_websocket = {
     .conf_size       = sizeof(struct ws_conf),
     .conf_check      = ws_conf_check,
     .vhost_keys      = ws_vhost_keys,
-    .vhost_conf_size = sizeof(struct ws_vconf),
+    .vhost_conf_size = sizeof(struct ws_conf),
     .worker_exit     = ws_worker_exit,
     .on_request      = ws_on_request,
     .msg_types       = ws_msg_types,

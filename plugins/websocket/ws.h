@@ -31,26 +31,16 @@ struct ws_settings {
     uint64_t deflate_memory;           /* the site's zlib budget */
 };
 
-/* [WEBSOCKET] in websocket.conf */
+/* [WEBSOCKET] in websocket.conf, and in a site file, where every key left
+ * out holds websocket.conf's value (MK_CONF_INHERIT). */
 struct ws_conf {
     uint64_t max_message, ping_interval, idle_timeout, send_queue;
     uint64_t close_timeout, deflate_memory;
     int slow_reader, binary_type, deflate, context_takeover;
     long long window_bits, mem_level;
     struct ws_settings set;            /* resolved by the check */
-    atomic_size_t deflate_used;        /* budget of sites without their own */
-};
-
-/* [WEBSOCKET] in a site file: every key optional; a field stores its
- * value + 1, so 0 means "as websocket.conf says" (0 is a real value for
- * PingInterval and IdleTimeout). */
-struct ws_vconf {
-    uint64_t max_message, ping_interval, idle_timeout, send_queue;
-    uint64_t close_timeout, deflate_memory;
-    uint64_t slow_reader, binary_type, deflate, context_takeover;
-    uint64_t window_bits, mem_level;
-    struct ws_settings set;            /* resolved by the check */
-    atomic_size_t deflate_used;        /* zlib memory its connections hold */
+    atomic_size_t deflate_used;        /* zlib memory its connections hold
+                                        * (globally: sites without their own) */
 };
 
 /* A connection after the 101 (ws_conn.c). Small on purpose: an idle

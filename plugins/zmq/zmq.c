@@ -34,17 +34,36 @@ static const struct mk_conf_key zmq_keys[] = {
     MK_CONF_END
 };
 
+/* A site's WriteQueueLimit overrides [SERVER]'s, whose minimum it keeps;
+ * absent, the field stays 0 and the connection keeps the server's. */
+static int zmq_site_write_queue(const char *v, void *field, char *err,
+                                size_t errlen)
+{
+    uint64_t bytes;
+
+    if (mk_conf_parse_size(v, &bytes, err, errlen) < 0) {
+        return -1;
+    }
+    if (bytes < ZMQ_WRITE_QUEUE_MIN) {
+        return mk_str_fail(err, errlen, "%s is below the minimum 64K", v);
+    }
+    *(uint64_t *) field = bytes;
+    return 0;
+}
+
+/* Sessions caps one site (the global one caps all of them together), so
+ * it does not inherit; the other numbers default to [ZMQ] in zmq.conf. */
 static const struct mk_conf_key zmq_vhost_keys[] = {
     MK_CONF_LIST("Node", struct zmq_vconf, node),
     MK_CONF_LIST("Bind", struct zmq_vconf, bind),
     MK_CONF_INT("Sessions", struct zmq_vconf, sessions, "0", 0, LLONG_MAX),
-    MK_CONF_TIME("NodeTimeout", struct zmq_vconf, node_timeout, "0", 0, 0),
-    MK_CONF_INT("MaxHops", struct zmq_vconf, max_hops, "-1", -1, ZMQ_MAX_HOPS),
-    MK_CONF_SIZE("WriteQueueLimit", struct zmq_vconf, write_queue, "0", 0, 0),
-    MK_CONF_TIME("PingFreq", struct zmq_vconf, ping_freq, "0", 0, 0),
-    MK_CONF_INT("Groups", struct zmq_vconf, groups, "0", 0, LLONG_MAX),
-    MK_CONF_INT("GroupsPerSession", struct zmq_vconf, session_groups, "0", 0,
-                LLONG_MAX),
+    MK_CONF_INHERIT("NodeTimeout", struct zmq_vconf, node_timeout),
+    MK_CONF_INHERIT("MaxHops", struct zmq_vconf, max_hops),
+    MK_CONF_CUSTOM("WriteQueueLimit", struct zmq_vconf, write_queue, NULL,
+                   zmq_site_write_queue, 0),
+    MK_CONF_INHERIT("PingFreq", struct zmq_vconf, ping_freq),
+    MK_CONF_INHERIT("Groups", struct zmq_vconf, groups),
+    MK_CONF_INHERIT("GroupsPerSession", struct zmq_vconf, session_groups),
     MK_CONF_END
 };
 
@@ -70,28 +89,13 @@ static int zmq_endpoint(struct zmq_conf *zc, const struct mk_conf_list *l,
     return zc->nendpoints++;
 }
 
-/* A site's own settings fall back to [ZMQ] in zmq.conf; its nodes need a
- * ROUTER to connect to (spec 1.4: BlastBeat crashed on such a config). */
+/* A site's nodes need a ROUTER to connect to (spec 1.4: BlastBeat crashed
+ * on such a config). */
 static int zmq_site_check(struct zmq_conf *zc, struct zmq_vconf *vc,
                           const char *site, char *err, size_t errlen)
 {
     size_t i;
 
-    if (!vc->node_timeout) {
-        vc->node_timeout = zc->node_timeout;
-    }
-    if (vc->max_hops < 0) {
-        vc->max_hops = zc->max_hops;
-    }
-    if (!vc->ping_freq) {
-        vc->ping_freq = zc->ping_freq;
-    }
-    if (!vc->groups) {
-        vc->groups = zc->groups;
-    }
-    if (!vc->session_groups) {
-        vc->session_groups = zc->session_groups;
-    }
     for (i = 0; i < vc->bind.count; i++) {
         if (zmq_endpoint(zc, &vc->bind, i, err, errlen) < 0) {
             return -1;

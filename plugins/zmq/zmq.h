@@ -24,6 +24,7 @@
 
 #define ZMQ_MAX_ROUTERS 64
 #define ZMQ_MAX_HOPS 32              /* upper bound of MaxHops */
+#define ZMQ_WRITE_QUEUE_MIN (64 * 1024) /* [SERVER] WriteQueueLimit's minimum */
 #define ZMQ_RETRY_BODY_MAX (1024 * 1024) /* body kept for a retry */
 /* Request-body flow control (docs/zmq-gateway.md): a worker has at most
  * ZMQ_BODY_WINDOW bytes of a session's body on their way to the node; the
@@ -63,8 +64,9 @@ struct zmq_conf {
     struct zmq_gw *gw;                /* set by init */
 };
 
-/* [ZMQ] in a site file. The numbers that may be left to zmq.conf default
- * to 0 (-1 for MaxHops) and are resolved by the site check. */
+/* [ZMQ] in a site file. NodeTimeout, MaxHops, PingFreq, Groups and
+ * GroupsPerSession hold zmq.conf's value when the site leaves them out
+ * (MK_CONF_INHERIT): each field has the type of its zmq_conf twin. */
 struct zmq_vconf {
     struct mk_conf_list node;
     struct mk_conf_list bind;         /* ROUTERs only this site's nodes use */
@@ -73,8 +75,8 @@ struct zmq_vconf {
     long long max_hops;
     uint64_t write_queue;             /* 0: the server's WriteQueueLimit */
     uint64_t ping_freq;
-    long long groups;                 /* 0: the global Groups */
-    long long session_groups;         /* 0: the global GroupsPerSession */
+    long long groups;
+    long long session_groups;
     size_t *patterns;                 /* indexes into the registry */
     struct zmq_site_nodes site;
     atomic_long live;                 /* this site's sessions now */

@@ -74,6 +74,27 @@ static const struct mk_conf_key fz_keys[] = {
     MK_CONF_END
 };
 
+/* A per-site table against fz_keys: inherited keys of each kind the
+ * schema lets inherit, beside a key of its own. */
+struct fz_site {
+    uint64_t timeout;
+    char *name;
+    long long offset;
+    int mode;
+    uint64_t size;
+    int flag;
+};
+
+static const struct mk_conf_key fz_site_keys[] = {
+    MK_CONF_INHERIT("Timeout", struct fz_site, timeout),
+    MK_CONF_STR("Name", struct fz_site, name, "site"),
+    MK_CONF_INHERIT("Offset", struct fz_site, offset),
+    MK_CONF_INHERIT("Scheduler", struct fz_site, mode),
+    MK_CONF_INHERIT("MaxRequestBody", struct fz_site, size),
+    MK_CONF_INHERIT("KeepAlive", struct fz_site, flag),
+    MK_CONF_END
+};
+
 static char fz_dir[] = "/tmp/tremolo-fuzz-rconf-XXXXXX";
 static int fz_home = -1;            /* the fuzzer's own working directory */
 
@@ -118,6 +139,31 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     }
     atexit(fz_cleanup);
     return 0;
+}
+
+/* The section again, as a site's against the applied global `g`: an
+ * absent inherited key must come out as g's value. */
+static void fz_site_apply(const struct mk_rconf_section *s,
+                          const struct fz_conf *g)
+{
+    struct fz_site site;
+    char err[256];
+
+    memset(&site, 0, sizeof(site));
+    if (mk_conf_apply_inherit(s, fz_site_keys, &site, fz_keys, g, err,
+                              sizeof(err)) != 0) {
+        if (site.name != NULL) {
+            abort();                  /* a failed apply must clean up */
+        }
+        return;
+    }
+    if (mk_rconf_get(s, "Timeout") == NULL && site.timeout != g->timeout) {
+        abort();
+    }
+    if (mk_rconf_get(s, "Scheduler") == NULL && site.mode != g->mode) {
+        abort();
+    }
+    mk_conf_release(fz_site_keys, &site);
 }
 
 /* Does any line start with "@include" and name a path with a '/'? */
@@ -183,6 +229,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         s = mk_list_entry(h, struct mk_rconf_section, _head);
         memset(&out, 0, sizeof(out));
         if (mk_conf_apply(s, fz_keys, &out, err, sizeof(err)) == 0) {
+            fz_site_apply(s, &out);
             mk_conf_release(fz_keys, &out);
         }
         else if (out.name != NULL || out.list.count != 0) {

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "mk_test.h"
-#include "mk_core/mk_clock.h"
+#include "mk_server/mk_http_date.h"
 #include "mk_core/mk_rconf.h"
 #include "mk_server/mk_static.h"
 #include "mk_server/mk_static_priv.h"
@@ -483,7 +483,7 @@ static struct mk_static_file file_from(const struct stat *st,
     f.mtime = st->st_mtime;
     f.content_type = type;
     f.etag_len = mk_static_etag_format(f.etag, f.mtime, f.size);
-    mk_clock_format_http(f.mtime, f.last_modified);
+    mk_http_date_format(f.mtime, f.last_modified);
     return f;
 }
 

@@ -48,42 +48,57 @@ MK_TEST(token_lists)
     CHECK(!ws_list_has_exact(ptr("chat"), "", 0));
 }
 
+/* websocket.conf's [WEBSOCKET] (`global`) then a site's (`site`), both
+ * through the schema as the server applies them; 0 or -1 with err set. */
+static int ws_apply(const char *global, const char *site, struct ws_conf *wc,
+                    struct ws_conf *vc, char *err, size_t errlen)
+{
+    struct mk_rconf *g = mk_rconf_parse("websocket.conf", global,
+                                        strlen(global), err, errlen);
+    struct mk_rconf *v = mk_rconf_parse("site.conf", site, strlen(site), err,
+                                        errlen);
+    int ret = -1;
+
+    memset(wc, 0, sizeof(*wc));
+    memset(vc, 0, sizeof(*vc));
+    if (g && v &&
+        mk_conf_apply(mk_rconf_section_next(g, "WEBSOCKET", NULL), ws_keys,
+                      wc, err, errlen) == 0 &&
+        mk_conf_apply_inherit(mk_rconf_section_next(v, "WEBSOCKET", NULL),
+                              ws_vhost_keys, vc, ws_keys, wc, err,
+                              errlen) == 0) {
+        ws_settings_resolve(wc);
+        ws_settings_resolve(vc);
+        ret = 0;
+    }
+    mk_rconf_free(g);
+    mk_rconf_free(v);
+    return ret;
+}
+
 MK_TEST(site_keys_override_the_global_ones)
 {
-    struct ws_conf wc;
-    struct ws_vconf vc;
+    struct ws_conf wc, vc;
     char err[256];
 
-    memset(&wc, 0, sizeof(wc));
-    wc.max_message = 1 << 20;
-    wc.ping_interval = 30000;
-    wc.idle_timeout = 120000;
-    wc.send_queue = 1 << 20;
-    wc.close_timeout = 5000;
-    wc.window_bits = 15;
-    wc.mem_level = 8;
-    wc.context_takeover = 1;
-    wc.deflate_memory = 64 << 20;
-    ws_settings_global(&wc);
+    /* nothing set in the site: every value is websocket.conf's */
+    CHECK(ws_apply("[WEBSOCKET]\n    PingInterval 10s\n    Deflate on\n",
+                   "[WEBSOCKET]\n", &wc, &vc, err, sizeof(err)) == 0);
     CHECK_EQ_INT(wc.set.slow_reader_code, 1013);
-
-    memset(&vc, 0, sizeof(vc));                  /* nothing set: inherit */
-    CHECK(ws_site_check(&wc, &vc, "a", err, sizeof(err)) == 0);
     CHECK_EQ_INT(vc.set.max_message, 1 << 20);
-    CHECK_EQ_INT(vc.set.ping_interval, 30000);
-    CHECK_EQ_INT(vc.set.deflate, 0);
+    CHECK_EQ_INT(vc.set.ping_interval, 10000);
+    CHECK_EQ_INT(vc.set.idle_timeout, 120000);
+    CHECK_EQ_INT(vc.set.deflate, 1);
     CHECK_EQ_INT(vc.set.policy.window_bits, 15);
+    CHECK_EQ_INT(vc.set.deflate_memory, 64 << 20);
 
     /* PingInterval 0 and IdleTimeout 0 are real values, not "unset" */
-    CHECK(ws_site_time("0", &vc.ping_interval, err, sizeof(err)) == 0);
-    CHECK(ws_site_time("0", &vc.idle_timeout, err, sizeof(err)) == 0);
-    CHECK(ws_site_size("64K", &vc.max_message, err, sizeof(err)) == 0);
-    CHECK(ws_site_bool("on", &vc.deflate, err, sizeof(err)) == 0);
-    CHECK(ws_site_bits("10", &vc.window_bits, err, sizeof(err)) == 0);
-    CHECK(ws_site_code("1008", &vc.slow_reader, err, sizeof(err)) == 0);
-    CHECK(ws_site_binary("websocket/binary", &vc.binary_type, err,
-                         sizeof(err)) == 0);
-    CHECK(ws_site_check(&wc, &vc, "a", err, sizeof(err)) == 0);
+    CHECK(ws_apply("[WEBSOCKET]\n",
+                   "[WEBSOCKET]\n    PingInterval 0\n    IdleTimeout 0\n"
+                   "    MaxMessageSize 64K\n    Deflate on\n"
+                   "    DeflateWindowBits 10\n    SlowReaderCode 1008\n"
+                   "    BinaryMessages websocket/binary\n",
+                   &wc, &vc, err, sizeof(err)) == 0);
     CHECK_EQ_INT(vc.set.ping_interval, 0);
     CHECK_EQ_INT(vc.set.idle_timeout, 0);
     CHECK_EQ_INT(vc.set.max_message, 64 * 1024);
@@ -92,16 +107,23 @@ MK_TEST(site_keys_override_the_global_ones)
     CHECK_EQ_INT(vc.set.policy.mem_level, 8);    /* still inherited */
     CHECK_EQ_INT(vc.set.slow_reader_code, 1008);
     CHECK_EQ_INT(vc.set.binary_type, 1);
+    CHECK_EQ_INT(wc.set.slow_reader_code, 1013); /* the global is untouched */
 
-    /* bad values name the problem */
-    CHECK(ws_site_code("1011", &vc.slow_reader, err, sizeof(err)) < 0);
-    CHECK(strstr(err, "1013 or 1008") != NULL);
-    CHECK(ws_site_bits("8", &vc.window_bits, err, sizeof(err)) < 0);
-    CHECK(ws_site_level("10", &vc.mem_level, err, sizeof(err)) < 0);
-    CHECK(ws_site_binary("binary", &vc.binary_type, err, sizeof(err)) < 0);
-    CHECK(ws_site_size("0", &vc.max_message, err, sizeof(err)) == 0);
-    CHECK(ws_site_check(&wc, &vc, "a", err, sizeof(err)) < 0);
-    CHECK(strstr(err, "MaxMessageSize") != NULL);
+    /* bad values are refused as websocket.conf refuses them, at file:line */
+    CHECK(ws_apply("[WEBSOCKET]\n", "[WEBSOCKET]\n    SlowReaderCode 1011\n",
+                   &wc, &vc, err, sizeof(err)) < 0);
+    CHECK_EQ_STR(err, "site.conf:2: SlowReaderCode: \"1011\" is not one of "
+                 "1013|1008");
+    CHECK(ws_apply("[WEBSOCKET]\n", "[WEBSOCKET]\n    DeflateWindowBits 8\n",
+                   &wc, &vc, err, sizeof(err)) < 0);
+    CHECK_EQ_STR(err, "site.conf:2: DeflateWindowBits: 8 out of range 9..15");
+    CHECK(ws_apply("[WEBSOCKET]\n", "[WEBSOCKET]\n\n    MaxMessageSize 0\n",
+                   &wc, &vc, err, sizeof(err)) < 0);
+    CHECK_EQ_STR(err, "site.conf:3: MaxMessageSize: 0 is below the minimum 1");
+    CHECK(ws_apply("[WEBSOCKET]\n", "[WEBSOCKET]\n    SendQueueLimit 1K\n",
+                   &wc, &vc, err, sizeof(err)) < 0);
+    CHECK_EQ_STR(err, "site.conf:2: SendQueueLimit: 1K is below the minimum "
+                 "4K");
 }
 
 MK_TEST(deflate_budget)
