@@ -23,29 +23,6 @@ int mk_ptr_case_eq(struct mk_ptr p, const char *s)
     return mk_str_case_eq(p.data, p.len, s, strlen(s));
 }
 
-int mk_ptr_has_token(struct mk_ptr p, const char *token)
-{
-    size_t tlen = strlen(token);
-    size_t start = 0;
-    size_t i;
-
-    /* Walk the list element by element; an element is whatever lies
-     * between commas, with optional whitespace (OWS) trimmed. Empty
-     * elements ("a,,b") are allowed by RFC 9110 5.6.1 and simply skipped. */
-    for (i = 0; i <= p.len; i++) {
-        if (i < p.len && p.data[i] != ',') {
-            continue;
-        }
-        struct mk_ptr item = mk_ptr_trim(mk_ptr_make(p.data + start,
-                                                     i - start));
-        if (item.len > 0 && mk_str_case_eq(item.data, item.len, token, tlen)) {
-            return 1;
-        }
-        start = i + 1;
-    }
-    return 0;
-}
-
 int mk_str_to_u64(const char *s, size_t len, uint64_t *out)
 {
     uint64_t v = 0;

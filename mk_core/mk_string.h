@@ -30,9 +30,6 @@ static inline int mk_ptr_eq(struct mk_ptr p, const char *s)
 /* ASCII case-insensitive helpers (locale independent). */
 int mk_str_case_eq(const char *a, size_t alen, const char *b, size_t blen);
 int mk_ptr_case_eq(struct mk_ptr p, const char *s);
-/* Does `p` contain `token` as a comma-separated list element, ignoring ASCII
- * case and optional whitespace (e.g. "keep-alive, Upgrade")? */
-int mk_ptr_has_token(struct mk_ptr p, const char *token);
 
 static inline char mk_ascii_lower(char c)
 {

@@ -18,22 +18,6 @@ MK_TEST(case_eq)
     CHECK(!mk_ptr_eq(MK_PTR_LIT("abc"), "ABC"));
 }
 
-MK_TEST(has_token)
-{
-    CHECK(mk_ptr_has_token(MK_PTR_LIT("keep-alive, Upgrade"), "upgrade"));
-    CHECK(mk_ptr_has_token(MK_PTR_LIT("keep-alive, Upgrade"), "Keep-Alive"));
-    CHECK(mk_ptr_has_token(MK_PTR_LIT("close"), "close"));
-    CHECK(mk_ptr_has_token(MK_PTR_LIT(" \tclose\t "), "close"));
-    CHECK(mk_ptr_has_token(MK_PTR_LIT("a,,  ,b"), "b"));
-    CHECK(!mk_ptr_has_token(MK_PTR_LIT("keep-alive, Upgrade"), "close"));
-    CHECK(!mk_ptr_has_token(MK_PTR_LIT("closed"), "close"));
-    CHECK(!mk_ptr_has_token(MK_PTR_LIT("xclose"), "close"));
-    CHECK(!mk_ptr_has_token(MK_PTR_LIT("clo se"), "close"));
-    CHECK(!mk_ptr_has_token(MK_PTR_LIT(""), "close"));
-    CHECK(!mk_ptr_has_token(MK_PTR_LIT(",,"), "close"));
-    CHECK(mk_ptr_has_token(MK_PTR_LIT("gzip,chunked"), "chunked"));
-}
-
 MK_TEST(to_u64)
 {
     uint64_t v = 7;
@@ -133,7 +117,6 @@ MK_TEST(printable_for_logs)
 int main(void)
 {
     RUN(case_eq);
-    RUN(has_token);
     RUN(to_u64);
     RUN(u64_and_hex);
     RUN(trim);
