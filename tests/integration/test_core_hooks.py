@@ -15,8 +15,8 @@ import subprocess
 
 import pytest
 
-from plugin_util import start_fails
-from tremolo_harness import DEFAULT_SITE, build_request, parse_responses
+import test_plugin_websocket as ws_mod
+from tremolo_harness import build_request, parse_responses
 
 BUILD = os.environ["TREMOLO_BUILD"]
 SRC = os.environ["TREMOLO_SRC"]
@@ -25,6 +25,9 @@ ECHO = os.path.join(BUILD, "tests", "plugins", "tremolo-echo.so")
 ECHO_SITE = ("[HOST]\n    ServerName 127.0.0.1 localhost\n    Default on\n"
              "    DocumentRoot htdocs\n    Handler echo\n")
 BIG = bytes(range(256)) * (256 * 1024 // 256)            # 256 KiB
+
+# The WebSocket echo fixture (a server with the zmq gateway and a node).
+wsgw = ws_mod.wsgw
 
 
 def exchange(port, data, want):
@@ -195,18 +198,19 @@ def test_accounting_balanced_and_refusal_answers_503(tremolo):
 
 # ---- output filters ----------------------------------------------------------
 
-def test_stream_filters_run_in_declared_order(tremolo):
-    body = b"aab-" * 1000
+@pytest.mark.parametrize("count", [1000, 64 * 1024])   # memory, sendfile
+def test_stream_filters_run_in_declared_order(tremolo, count):
+    body = b"aab-" * count
     srv = tremolo(plugins=("liana", HOOKS),
                   files={"htdocs/f.txt": body, "htdocs/index.html": b"x"})
     for attach in ("b2c a2b", "a2b b2c"):
         status, _, got = srv.http("GET", "/f.txt",
                                   headers={"X-Hooks-Filters": attach})
         # a2b (order 10) before b2c (order 20), whatever the attach order
-        assert status == 200 and got == b"ccc-" * 1000, (attach, got[:16])
+        assert status == 200 and got == b"ccc-" * count, (attach, got[:16])
     status, _, got = srv.http("GET", "/f.txt",
                               headers={"X-Hooks-Filters": "a2b"})
-    assert got == b"bbb-" * 1000
+    assert got == b"bbb-" * count
     status, _, got = srv.http("GET", "/f.txt")
     assert got == body
 
@@ -228,3 +232,27 @@ def test_pacing_filter_holds_and_releases_a_file(tremolo):
     assert released > 2 * len(BIG)                # heads too
     assert slices >= released // 8192             # never more than a slice
     assert held >= len(BIG)                       # the whole file was held
+
+
+def test_pacing_filter_carries_a_websocket_echo(wsgw):
+    """The connection filter sits below every protocol: the 101, and the
+    WebSocket frames of an echo through the zmq gateway, held and released
+    in slices, intact and in order."""
+    srv = wsgw(plugins=(HOOKS,),
+               plugin_confs={"hooks": "[HOOKS]\n    Pace 4096\n"})
+    ws, _ = ws_mod.connect(srv)
+    msgs = [b"x" * 100000, b"hello", bytes(range(256)) * 64]
+    for m in msgs:
+        ws.send_frame(ws_mod.BINARY, m)
+    for m in msgs:
+        got = ws.recv_message(timeout=10)
+        assert got.payload == m, (len(got.payload), len(m))
+    ws.send_frame(ws_mod.CLOSE, ws_mod.close_payload(1000))
+    assert ws.expect_close().opcode == ws_mod.CLOSE
+    ws.close()
+    m = re.search(r"hooks-pace: released (\d+) bytes in (\d+) slices",
+                  stopped_log(srv))
+    assert m, srv.error_log()
+    released, slices = int(m.group(1)), int(m.group(2))
+    assert released > sum(len(x) for x in msgs)
+    assert slices >= released // 4096

@@ -1,8 +1,9 @@
 /* Output filters on a real connection over a socketpair: the declared
  * order (not the attach order), transforms, a filter that holds bytes and
- * releases them later (memory and a file range split in slices) with the
- * held bytes counted as queued, on_drain only once nothing is held, a
- * graceful close that waits for held bytes, and WriteQueueLimit. */
+ * releases them later (memory, a shared buffer and a file range split in
+ * slices) with the held bytes counted as queued, on_drain only once
+ * nothing is held, a graceful close that waits for held bytes, and
+ * WriteQueueLimit. */
 #include <stdlib.h>
 #include <fcntl.h>
 #include <string.h>
@@ -248,6 +249,28 @@ MK_TEST(file_range_split_in_slices)
     conn_done(c);
 }
 
+MK_TEST(shared_buffer_held_by_reference_and_sliced)
+{
+    struct mk_shared_buf *sb = mk_shared_buf_create("hello world", 11);
+    struct mk_conn *c = conn_new();
+    char buf[64];
+
+    CHECK_EQ_INT(mk_conn_filter_attach(c, &filters[1], NULL), 0);
+    CHECK_EQ_INT(mk_conn_write_shared(c, sb), 0);
+    CHECK_EQ_INT(atomic_load(&sb->refs), 2);  /* no copy: a reference */
+    CHECK_EQ_INT(mk_conn_queued(c), 11);
+    CHECK_EQ_INT(mk_filter_release(holder, 5), 5);
+    CHECK_EQ_INT(mk_conn_flush_now(c), 0);
+    CHECK_EQ_MEM(buf, peer_read(buf, sizeof(buf)), "hello");
+    CHECK_EQ_INT(mk_filter_release(holder, 100), 6);
+    CHECK_EQ_INT(mk_conn_flush_now(c), 0);
+    CHECK_EQ_MEM(buf, peer_read(buf, sizeof(buf)), " world");
+    CHECK_EQ_INT(atomic_load(&sb->refs), 1);  /* only ours is left */
+    CHECK_EQ_INT(drains, 1);
+    mk_shared_buf_release(sb);
+    conn_done(c);
+}
+
 MK_TEST(graceful_close_waits_for_held_bytes)
 {
     struct mk_conn *c = conn_new();
@@ -304,6 +327,7 @@ int main(void)
     RUN(declared_order_wins_over_attach_order);
     RUN(held_bytes_count_as_queued_and_drain_waits);
     RUN(file_range_split_in_slices);
+    RUN(shared_buffer_held_by_reference_and_sliced);
     RUN(graceful_close_waits_for_held_bytes);
     RUN(write_queue_limit_counts_held_bytes);
     mk_mem_free(srv.filters);
