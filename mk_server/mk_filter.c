@@ -213,6 +213,23 @@ static int filter_deliver(struct mk_filter_chain *ch, struct mk_filter_link *l,
     return ch->r ? filter_stream_wire(ch, p) : filter_conn_wire(ch, p);
 }
 
+/* A piece entering the chain (a producer's write, a release): a filter's
+ * -1 fails the connection, as a failed write would; the producer sees -1
+ * and need not know which filter gave up. */
+static int filter_enter(struct mk_filter_chain *ch, struct mk_filter_link *l,
+                        struct mk_piece *p)
+{
+    struct mk_conn *c = ch->c;
+
+    if (filter_deliver(ch, l, p) == 0) {
+        return 0;
+    }
+    if (c->state != MK_CONN_CLOSED) {
+        mk_conn_close(c, 0);
+    }
+    return -1;
+}
+
 int mk_filter_pass(struct mk_filter_link *l, struct mk_piece *p)
 {
     return filter_deliver(l->chain, l->next, p);
@@ -354,7 +371,7 @@ static int filter_release_one(struct mk_filter_link *l, size_t max,
         l->held_end = 0;
     }
     q = filter_slice(h, *took);
-    ret = mk_filter_pass(l, &q);
+    ret = filter_enter(l->chain, l->next, &q);
     if (h->p.len == 0) {
         filter_held_free(l, h);
     }
@@ -424,7 +441,7 @@ int mk_filter_conn_write(struct mk_conn *c, const void *data, size_t len,
     if (len == 0 || !filter_conn_open(c)) {
         return filter_conn_wire(ch, &p);
     }
-    return filter_deliver(ch, ch->first, &p);
+    return filter_enter(ch, ch->first, &p);
 }
 
 int mk_filter_conn_write_file(struct mk_conn *c, int fd, off_t offset,
@@ -437,7 +454,7 @@ int mk_filter_conn_write_file(struct mk_conn *c, int fd, off_t offset,
     if (len == 0 || !filter_conn_open(c)) {
         return filter_conn_wire(ch, &p);
     }
-    return filter_deliver(ch, ch->first, &p);
+    return filter_enter(ch, ch->first, &p);
 }
 
 int mk_filter_conn_write_shared(struct mk_conn *c, struct mk_shared_buf *sb)
@@ -449,7 +466,7 @@ int mk_filter_conn_write_shared(struct mk_conn *c, struct mk_shared_buf *sb)
     if (!filter_conn_open(c)) {
         return filter_conn_wire(ch, &p);
     }
-    return filter_deliver(ch, ch->first, &p);
+    return filter_enter(ch, ch->first, &p);
 }
 
 int mk_filter_conn_holding(const struct mk_conn *c)
@@ -467,7 +484,7 @@ int mk_filter_stream_write(struct mk_stream *r, const void *data, size_t len,
     if (len == 0 || ch->ended || !filter_conn_open(r->conn)) {
         return filter_stream_wire(ch, &p);
     }
-    return filter_deliver(ch, ch->first, &p);
+    return filter_enter(ch, ch->first, &p);
 }
 
 int mk_filter_stream_sendfile(struct mk_stream *r, int fd, off_t offset,
@@ -480,7 +497,7 @@ int mk_filter_stream_sendfile(struct mk_stream *r, int fd, off_t offset,
     if (len == 0 || ch->ended || !filter_conn_open(r->conn)) {
         return filter_stream_wire(ch, &p);
     }
-    return filter_deliver(ch, ch->first, &p);
+    return filter_enter(ch, ch->first, &p);
 }
 
 int mk_filter_stream_end(struct mk_stream *r)
@@ -492,7 +509,7 @@ int mk_filter_stream_end(struct mk_stream *r)
         return -1;
     }
     ch->ended = 1;
-    return filter_deliver(ch, ch->first, &p);
+    return filter_enter(ch, ch->first, &p);
 }
 
 void mk_filter_chain_destroy(struct mk_filter_chain **chainp)

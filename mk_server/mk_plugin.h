@@ -299,7 +299,8 @@ struct mk_filter {
     /* Worker thread. Pass (mk_filter_pass) or hold (mk_filter_hold) the
      * piece; a piece neither passed nor held is dropped (MK_WRITE_FREE
      * memory and close_fd descriptors are then the filter's to free).
-     * 0, or -1 to fail the connection. */
+     * 0, or -1: the connection fails and the producer's write returns -1.
+     * NULL: pieces pass through. */
     int  (*on_piece)(struct mk_filter_link *l, struct mk_piece *p);
     /* The stream or connection is gone (held pieces are already freed):
      * free the attachment's state. */
