@@ -341,7 +341,9 @@ static struct mk_piece filter_slice(struct mk_filter_held *h, size_t take)
         q.flags = h->p.flags == MK_WRITE_STATIC ? MK_WRITE_STATIC
                                                 : MK_WRITE_COPY;
     }
-    h->p.data = (const char *) h->p.data + take;
+    if (h->p.type == MK_PIECE_MEM || h->p.type == MK_PIECE_SHARED) {
+        h->p.data = (const char *) h->p.data + take;
+    }
     h->p.len -= take;
     return q;
 }

@@ -76,6 +76,9 @@ static int rewrite(struct mk_filter_link *l, struct mk_piece *p)
         const char ch = ((const char *) p->data)[i];
         buf[i] = ch == map[0] ? map[1] : ch;
     }
+    if (p->flags & MK_WRITE_FREE) {
+        mk_mem_free((void *) p->data);      /* the piece was ours to free */
+    }
     q.data = buf;
     q.flags = MK_WRITE_FREE;
     return mk_filter_pass(l, &q);
