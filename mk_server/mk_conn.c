@@ -833,7 +833,7 @@ int mk_conn_flush_now(struct mk_conn *c)
         c->flags &= ~MK_CONN_F_CORKED;
         io->cork(c, 0);                /* push the last partial frame */
     }
-    if (mk_filter_conn_holding(c)) {
+    if (c->filters && mk_filter_conn_holding(c)) {
         return 0;                      /* not drained: a filter holds bytes */
     }
     if (c->state == MK_CONN_CLOSING) {

@@ -473,7 +473,7 @@ int mk_filter_conn_write_shared(struct mk_conn *c, struct mk_shared_buf *sb)
 
 int mk_filter_conn_holding(const struct mk_conn *c)
 {
-    return c->filters && c->filters->held_pieces > 0;
+    return c->filters->held_pieces > 0;
 }
 
 int mk_filter_stream_write(struct mk_stream *r, const void *data, size_t len,

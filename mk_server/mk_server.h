@@ -210,7 +210,8 @@ int  mk_filter_conn_write(struct mk_conn *c, const void *data, size_t len,
 int  mk_filter_conn_write_file(struct mk_conn *c, int fd, off_t offset,
                                size_t len, int close_fd);
 int  mk_filter_conn_write_shared(struct mk_conn *c, struct mk_shared_buf *sb);
-/* The connection's filters still hold bytes: the queue is not drained. */
+/* The connection's filters (c->filters is set) still hold bytes: the
+ * queue is not drained. */
 int  mk_filter_conn_holding(const struct mk_conn *c);
 int  mk_filter_stream_write(struct mk_stream *r, const void *data, size_t len,
                             int flags);
