@@ -12,9 +12,11 @@
  *   30 content  on_content  the one handler chosen by vhost/location rules
  *   40 response on_done     response finished or failed
  *   50 close    on_close    connection closed
- * Below the stages sit network I/O layers (struct mk_net_io: liana, tls)
- * and protocol handlers (struct mk_proto: HTTP/1.1 built in; WebSocket,
- * HTTP/2 as plugins switch a connection to their own).
+ * Below the stages sit network I/O layers (struct mk_net_io: liana, tls),
+ * protocol handlers (struct mk_proto: HTTP/1.1 built in; WebSocket,
+ * HTTP/2 as plugins switch a connection to their own; registered by name
+ * and ALPN id, struct mk_proto_decl) and output filters on a stream's or
+ * a connection's body (struct mk_filter).
  *
  * Threads: init/exit/conf callbacks run in the master; everything else runs
  * in the worker thread that owns the connection. A worker never shares a
