@@ -217,6 +217,23 @@ def test_stream_filters_run_in_declared_order(tremolo, count):
     assert got == body
 
 
+def test_stream_filter_holds_body_and_end_then_releases(tremolo):
+    """A stream filter holds the whole body and the end and releases them
+    from a timer: the response ends only then, after its body, and the
+    connection goes on to the next request."""
+    srv = tremolo(plugins=("liana", ECHO, HOOKS),
+                  sites={"default": ECHO_SITE})
+    body = b"abc" * 20000
+    with srv.connect() as c:
+        for filters in ("hold", "hold a2b", ""):
+            c.send(build_request("POST", "/x", {"Host": "localhost",
+                                                "X-Hooks-Filters": filters},
+                                 body))
+            r = c.read_response()
+            want = body.replace(b"a", b"b") if "a2b" in filters else body
+            assert r.status == 200 and r.body == want, (filters, r)
+
+
 def test_pacing_filter_holds_and_releases_a_file(tremolo):
     srv = tremolo(plugins=("liana", HOOKS),
                   plugin_confs={"hooks": "[HOOKS]\n    Pace 8192\n"},

@@ -13,12 +13,15 @@
  *   that rewrite body bytes, attached at stage 20 in the order an
  *   X-Hooks-Filters header lists them (the declared order must win);
  *   file pieces are read and passed on as memory.
+ * - a stream filter "hooks-hold" (order 30, X-Hooks-Filters: hold) that
+ *   holds the whole body and its end, then releases them from a timer.
  * - a connection filter "hooks-pace" (with [HOOKS] Pace N > 0, attached at
  *   stage 10) that holds every byte and releases N bytes per 2 ms tick,
  *   logging "hooks-pace: released B bytes in K slices, held up to H" when
  *   the connection closes.
  */
 #include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -161,6 +164,61 @@ static int hooks_b2c(struct mk_filter_link *l, struct mk_piece *p)
     return hooks_rewrite(l, p, 'b', 'c');
 }
 
+/* ---- Stream filter: hold everything, release from a timer --------------- */
+
+struct hooks_hold {
+    struct mk_filter_link *link;
+    struct mk_timer timer;
+    struct mk_timer_heap *heap;
+    struct mk_event_loop *loop;
+};
+
+static void hooks_hold_tick(struct mk_timer *t, void *data)
+{
+    struct hooks_hold *hh = data;
+
+    mk_filter_release(hh->link, SIZE_MAX);
+}
+
+static int hooks_hold_piece(struct mk_filter_link *l, struct mk_piece *p)
+{
+    struct hooks_hold *hh = mk_filter_data(l);
+
+    hh->link = l;
+    if (mk_filter_hold(l, p) < 0) {
+        return -1;
+    }
+    if (p->type == MK_PIECE_END) {
+        mk_timer_arm(hh->heap, &hh->timer, mk_event_loop_now(hh->loop) + 1);
+    }
+    return 0;
+}
+
+static void hooks_hold_detach(struct mk_filter_link *l)
+{
+    struct hooks_hold *hh = mk_filter_data(l);
+
+    mk_timer_disarm(hh->heap, &hh->timer);
+    mk_mem_free(hh);
+}
+
+static int hooks_hold_attach(struct mk_stream *r, const struct mk_filter *f)
+{
+    struct hooks_hold *hh = mk_mem_zalloc(sizeof(*hh));
+
+    if (!hh) {
+        return -1;
+    }
+    hh->loop = mk_worker_loop(mk_conn_worker(mk_request_conn(r)));
+    hh->heap = mk_event_loop_timers(hh->loop);
+    mk_timer_init(&hh->timer, hooks_hold_tick, hh);
+    if (mk_stream_filter_attach(r, f, hh) < 0) {
+        mk_mem_free(hh);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- Connection filter: pacing ------------------------------------------ */
 
 static void hooks_pace_tick(struct mk_timer *t, void *data)
@@ -214,6 +272,7 @@ static const struct mk_filter hooks_filters[] = {
     { "hooks-b2c", 20, hooks_b2c, NULL },
     { "hooks-pace", 100, hooks_pace_piece, hooks_pace_detach },
     { "hooks-a2b", 10, hooks_a2b, NULL },
+    { "hooks-hold", 30, hooks_hold_piece, hooks_hold_detach },
     { NULL, 0, NULL, NULL }
 };
 
@@ -253,6 +312,10 @@ static int hooks_request(void *conf, struct mk_stream *r)
             f = &hooks_filters[2];
         }
         if (f && mk_stream_filter_attach(r, f, NULL) < 0) {
+            return MK_STAGE_CLOSE;
+        }
+        if (i + 4 <= want.len && memcmp(want.data + i, "hold", 4) == 0 &&
+            hooks_hold_attach(r, &hooks_filters[3]) < 0) {
             return MK_STAGE_CLOSE;
         }
     }
