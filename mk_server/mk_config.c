@@ -342,9 +342,6 @@ static int server_finish(struct mk_server *srv, char *err, size_t errlen)
                 l->io = p->net_io;
             }
         }
-        /* every listener starts in HTTP/1.1; other protocols come by
-         * upgrade (and later by ALPN or a preface) */
-        l->proto = &mk_http_proto;
         if (!l->io) {
             snprintf(err, errlen, "Listen %s: network layer \"%s\" is not a "
                      "loaded network plugin (see plugins.load)", l->text,
@@ -361,6 +358,10 @@ static int server_finish(struct mk_server *srv, char *err, size_t errlen)
         stage_list(srv, offsetof(struct mk_plugin, on_close),
                    &srv->on_close, &srv->n_close) < 0) {
         snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (mk_proto_registry_build(srv, err, errlen) < 0 ||
+        mk_filters_build(srv, err, errlen) < 0) {
         return -1;
     }
     return mk_msg_types_build(srv, err, errlen);
@@ -456,8 +457,11 @@ void mk_server_free(struct mk_server *srv)
     mk_mem_free(srv->on_done);
     mk_mem_free(srv->on_close);
     mk_mem_free(srv->msg_types);
+    mk_proto_registry_release(srv);
+    mk_mem_free(srv->filters);
     for (i = 0; i < srv->listen_count; i++) {
         mk_mem_free(srv->listens[i].layer);
+        mk_mem_free(srv->listens[i].proto_name);
         mk_mem_free(srv->listens[i].fds);
     }
     mk_mem_free(srv->listens);

@@ -511,6 +511,9 @@ int mk_conn_write(struct mk_conn *c, const void *data, size_t len, int flags)
 {
     struct mk_chunk *ch = NULL;
 
+    if (c->filters) {
+        return mk_filter_conn_write(c, data, len, flags);
+    }
     if (!conn_writable(c)) {
         if (flags & MK_WRITE_FREE) {
             mk_mem_free((void *) data);
@@ -565,6 +568,9 @@ int mk_conn_write_file(struct mk_conn *c, int fd, off_t offset, size_t len,
 {
     struct mk_chunk *ch;
 
+    if (c->filters) {
+        return mk_filter_conn_write_file(c, fd, offset, len, close_fd);
+    }
     if (!conn_writable(c) || len == 0) {
         if (close_fd) {
             close(fd);
@@ -632,6 +638,9 @@ int mk_conn_write_shared(struct mk_conn *c, struct mk_shared_buf *sb)
 {
     struct mk_chunk *ch;
 
+    if (c->filters) {
+        return mk_filter_conn_write_shared(c, sb);
+    }
     if (!conn_writable(c)) {
         return -1;
     }
@@ -824,6 +833,9 @@ int mk_conn_flush_now(struct mk_conn *c)
         c->flags &= ~MK_CONN_F_CORKED;
         io->cork(c, 0);                /* push the last partial frame */
     }
+    if (c->filters && mk_filter_conn_holding(c)) {
+        return 0;                      /* not drained: a filter holds bytes */
+    }
     if (c->state == MK_CONN_CLOSING) {
         /* Lingering close: stop sending, read and drop what the client is
          * still sending for a moment, so our response is not destroyed by
@@ -940,6 +952,7 @@ static void conn_close_now(struct mk_conn *c)
     if (c->proto && c->proto->on_close) {
         c->proto->on_close(c);
     }
+    mk_filter_chain_destroy(&c->filters);
     for (i = 0; i < srv->n_close; i++) {
         struct mk_plugin_inst *pi = srv->on_close[i];
         pi->p->on_close(pi->conf, c);

@@ -102,6 +102,7 @@ struct mk_stream {
     const struct mk_proto *upgrade_proto;
     void *upgrade_proto_data;
     void **plugin_data;     /* lazily allocated, plugin_count slots */
+    struct mk_stream_hooks hooks;   /* filters, accounting (mk_server.h) */
     struct mk_list _head;   /* worker free list */
 };
 
@@ -157,6 +158,7 @@ struct mk_conn {
     const struct mk_backend *backend;    /* an upgraded session's */
     void *backend_data;
 
+    struct mk_filter_chain *filters;     /* output filters, or NULL */
     struct mk_stream *req;               /* current HTTP request */
     uint32_t requests;                   /* served on this connection */
     void **plugin_data;                  /* lazily allocated */

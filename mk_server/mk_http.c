@@ -72,6 +72,7 @@ static struct mk_stream *http_request_new(struct mk_conn *c)
     r->failed = 0;
     r->body_too_large = 0;
     r->plugin_data = NULL;
+    mk_stream_hooks_init(r);
     mk_http_parser_init(&r->parser, &c->srv->limits);
     return r;
 }
@@ -95,6 +96,7 @@ void mk_http_request_free(struct mk_stream *r)
         c->proto = keep;
         c->proto_data = keep_data;
     }
+    mk_stream_hooks_close(r);
     mk_mem_free(r->plugin_data);
     r->plugin_data = NULL;
     if (c->req == r) {
@@ -293,6 +295,9 @@ static void http_begin(struct mk_stream *r)
         if (mk_response_error(r, 413) < 0) {
             mk_conn_close_internal(c, 0);
         }
+        return;
+    }
+    if (mk_stream_hooks_open(r) < 0) {
         return;
     }
     http_stages(r, 0);

@@ -78,6 +78,57 @@ int mk_listener_reuseport_available(void)
 
 /* "2001", "127.0.0.1:2001", "[::1]:2001", "*:2001", "[::]:2001",
  * "[fe80::1%eth0]:2001" + layer */
+/* After the address: at most one LAYER word and one protocol=NAME, in
+ * any order (default: liana, http/1.1). */
+static int listen_options(const char *value, const char *p,
+                          struct mk_listen *out, char *err, size_t errlen)
+{
+    const char *layer = "liana", *proto = "http/1.1";
+    int have_layer = 0, have_proto = 0;
+    char words[2][64];
+    size_t n;
+
+    while (p && *p) {
+        while (*p == ' ' || *p == '\t') {
+            p++;
+        }
+        n = strcspn(p, " \t");
+        if (n == 0) {
+            break;
+        }
+        if (n > 9 && strncmp(p, "protocol=", 9) == 0 && !have_proto &&
+            n - 9 < sizeof(words[1])) {
+            memcpy(words[1], p + 9, n - 9);
+            words[1][n - 9] = '\0';
+            proto = words[1];
+            have_proto = 1;
+        }
+        else if (strncmp(p, "protocol=", 9) != 0 && !have_layer &&
+                 n < sizeof(words[0])) {
+            memcpy(words[0], p, n);
+            words[0][n] = '\0';
+            layer = words[0];
+            have_layer = 1;
+        }
+        else {
+            snprintf(err, errlen, "\"%s\": expected [ADDR:]PORT [LAYER] "
+                     "[protocol=NAME]", value);
+            return -1;
+        }
+        p += n;
+    }
+    out->layer = mk_mem_strdup(layer);
+    out->proto_name = mk_mem_strdup(proto);
+    if (!out->layer || !out->proto_name) {
+        mk_mem_free(out->layer);
+        mk_mem_free(out->proto_name);
+        out->layer = out->proto_name = NULL;
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 int mk_listen_parse(const char *value, struct mk_listen *out,
                     char *err, size_t errlen)
 {
@@ -91,7 +142,8 @@ int mk_listen_parse(const char *value, struct mk_listen *out,
     sp = strpbrk(p, " \t");
     plen = sp ? (size_t) (sp - p) : strlen(p);
     if (plen == 0 || plen >= sizeof(out->text)) {
-        snprintf(err, errlen, "\"%s\": expected [ADDR:]PORT [LAYER]", value);
+        snprintf(err, errlen, "\"%s\": expected [ADDR:]PORT [LAYER] "
+                 "[protocol=NAME]", value);
         return -1;
     }
     memcpy(out->text, p, plen);
@@ -163,17 +215,7 @@ int mk_listen_parse(const char *value, struct mk_listen *out,
         out->addrlen = sizeof(*in);
     }
 
-    if (sp) {
-        while (*sp == ' ' || *sp == '\t') {
-            sp++;
-        }
-    }
-    out->layer = mk_mem_strdup(sp && *sp ? sp : "liana");
-    if (!out->layer) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    return 0;
+    return listen_options(value, sp, out, err, errlen);
 
 bad_addr:
     snprintf(err, errlen, "\"%s\": \"%s\" is not a numeric IPv4 or IPv6 "

@@ -12,9 +12,11 @@
  *   30 content  on_content  the one handler chosen by vhost/location rules
  *   40 response on_done     response finished or failed
  *   50 close    on_close    connection closed
- * Below the stages sit network I/O layers (struct mk_net_io: liana, tls)
- * and protocol handlers (struct mk_proto: HTTP/1.1 built in; WebSocket,
- * HTTP/2 as plugins switch a connection to their own).
+ * Below the stages sit network I/O layers (struct mk_net_io: liana, tls),
+ * protocol handlers (struct mk_proto: HTTP/1.1 built in; WebSocket,
+ * HTTP/2 as plugins switch a connection to their own; registered by name
+ * and ALPN id, struct mk_proto_decl) and output filters on a stream's or
+ * a connection's body (struct mk_filter).
  *
  * Threads: init/exit/conf callbacks run in the master; everything else runs
  * in the worker thread that owns the connection. A worker never shares a
@@ -222,6 +224,119 @@ int mk_server_handles_msg(const struct mk_server *srv, const char *type,
 int mk_conn_deliver_msg(struct mk_conn *c, const char *type, size_t tlen,
                         const void *body, size_t len, uint64_t share);
 
+/* ---- Protocol registry ----------------------------------------------------
+ *
+ * A plugin declares the protocol handlers it provides in its descriptor's
+ * `protos`; the core declares HTTP/1.1 ("http/1.1") the same way. The
+ * table is built with the configuration generation: two declarations with
+ * the same name or the same ALPN id are a configuration error. A listener
+ * speaks the protocol its `Listen` line names (`protocol=NAME`, default
+ * "http/1.1"); the tls layer offers the ALPN ids of the table, highest
+ * preference first, and switches a connection to the client's pick.
+ */
+struct mk_proto_decl {
+    const char *name;              /* "http/1.1", "h2c": what Listen names */
+    const char *alpn;              /* ALPN id ("h2"), or NULL: not offered */
+    int preference;                /* higher is offered first (HTTP/1.1: 0) */
+    const struct mk_proto *proto;
+};
+
+/* The ALPN ids of the generation's protocols, highest preference first
+ * (equal preferences in load order, the core's first), ended by NULL.
+ * Owned by the generation, read-only: any thread of it may read it. */
+const char *const *mk_server_alpn_ids(const struct mk_server *srv);
+/* For network layers, once their handshake picked a protocol (ALPN):
+ * the connection switches to the protocol registered with that ALPN id
+ * (the current one's on_close releases its state first, unless it is the
+ * same protocol). Call it before mk_conn_io_established, which starts the
+ * new protocol. 0, or -1 for an id no loaded plugin registered. */
+int mk_conn_select_proto(struct mk_conn *c, const char *alpn, size_t len);
+
+/* ---- Output filters ---------------------------------------------------------
+ *
+ * A filter sees each body piece of a stream (before the protocol frames
+ * it: mk_response_write, mk_response_sendfile, then the end) or of a
+ * connection (every byte before it is queued: mk_conn_write,
+ * mk_conn_write_file, mk_conn_write_shared). Plugins declare filters in
+ * their descriptor's `filters`; a filter runs at the place its `order`
+ * gives it (lower first, nearer the producer; equal orders in load
+ * order), whatever the order in which plugins attach them. A plugin
+ * attaches a filter to one connection (stage 10) or one stream (stage 20
+ * or 30) with its own per-attachment state.
+ *
+ * on_piece either passes the piece on now (mk_filter_pass, transformed or
+ * not) or holds it (mk_filter_hold) and releases held bytes later
+ * (mk_filter_release, e.g. from a timer: bandwidth pacing). Held bytes
+ * count as queued (mk_conn_queued, WriteQueueLimit), so a producer that
+ * respects the bound stops; the protocol's on_drain runs once nothing is
+ * held or queued any more, and a graceful close waits for held bytes.
+ * A filter that holds must keep the order of what it lets through: once
+ * it holds something, it holds what follows (the end included) until it
+ * released it.
+ */
+enum mk_piece_type {
+    MK_PIECE_MEM = 0,        /* data, len, flags (MK_WRITE_*) */
+    MK_PIECE_FILE,           /* fd, offset, len, close_fd */
+    MK_PIECE_SHARED,         /* sb (data, len point into it) */
+    MK_PIECE_END,            /* streams only: the response ends */
+};
+
+struct mk_shared_buf;
+
+struct mk_piece {
+    enum mk_piece_type type;
+    const void *data;
+    size_t len;
+    int flags;
+    int fd;
+    off_t offset;
+    int close_fd;
+    struct mk_shared_buf *sb;
+};
+
+struct mk_filter_link;                /* one filter attached somewhere */
+
+struct mk_filter {
+    const char *name;
+    int order;
+    /* Worker thread. Pass (mk_filter_pass) or hold (mk_filter_hold) the
+     * piece; a piece neither passed nor held is dropped (MK_WRITE_FREE
+     * memory and close_fd descriptors are then the filter's to free).
+     * 0, or -1: the connection fails and the producer's write returns -1.
+     * NULL: pieces pass through. */
+    int  (*on_piece)(struct mk_filter_link *l, struct mk_piece *p);
+    /* The stream or connection is gone (held pieces are already freed):
+     * free the attachment's state. */
+    void (*on_detach)(struct mk_filter_link *l);
+};
+
+/* Attach a declared filter (-1: not declared by a loaded plugin, already
+ * attached there, or out of memory; on_detach is not called then). */
+int mk_conn_filter_attach(struct mk_conn *c, const struct mk_filter *f,
+                          void *data);
+int mk_stream_filter_attach(struct mk_stream *r, const struct mk_filter *f,
+                            void *data);
+/* Hands a piece to the next filter, or to the protocol (a stream) or the
+ * write queue (a connection). Ownership follows the piece's flags as in
+ * mk_conn_write. 0 or -1 (the connection fails). */
+int mk_filter_pass(struct mk_filter_link *l, struct mk_piece *p);
+/* The core keeps the piece (copying MK_WRITE_COPY bytes) behind what this
+ * link already holds. 0 or -1 (out of memory, or WriteQueueLimit
+ * exceeded: the connection fails). */
+int mk_filter_hold(struct mk_filter_link *l, struct mk_piece *p);
+/* Passes on up to `max` held bytes (splitting memory and file pieces), in
+ * order; an END reached within them passes too. Any time on the worker
+ * (a timer): the bytes are written at the posted pass. Returns the bytes
+ * released, or -1 (the connection failed). */
+long mk_filter_release(struct mk_filter_link *l, size_t max);
+/* Bytes this link holds; whether it holds the end. */
+size_t mk_filter_held(const struct mk_filter_link *l);
+int  mk_filter_holds_end(const struct mk_filter_link *l);
+void *mk_filter_data(const struct mk_filter_link *l);
+struct mk_conn *mk_filter_conn(const struct mk_filter_link *l);
+/* The stream, or NULL for a connection's filter. */
+struct mk_stream *mk_filter_stream(const struct mk_filter_link *l);
+
 /* ---- The plugin ---------------------------------------------------------- */
 
 #define MK_PLUGIN_NETWORK  0x1   /* provides `net_io` */
@@ -290,6 +405,20 @@ struct mk_plugin {
     /* The BlastBeat .ini options this plugin translates for `tremolo -b`
      * (see the end of this header), or NULL. */
     const struct mk_bb_ini *bb_ini;
+
+    /* Protocol handlers this plugin provides, ended by { NULL }. */
+    const struct mk_proto_decl *protos;
+    /* Output filters this plugin declares, ended by { NULL }. */
+    const struct mk_filter *filters;
+    /* Per-stream accounting (limits). Worker thread, once the stream's
+     * head and site are known, before stage 20: 0 admits the stream, an
+     * HTTP status (503) refuses it and the core answers with that status
+     * (stages 40 and 50 still run; the connection persists as after any
+     * early answer). on_stream_close runs exactly once for every stream
+     * this plugin admitted, when the stream is freed (ended, failed or
+     * its connection aborted); never for one it did not see admitted. */
+    int  (*on_stream_open)(void *conf, struct mk_stream *r);
+    void (*on_stream_close)(void *conf, struct mk_stream *r);
 };
 
 /* ---- Server, vhost, worker accessors ----------------------------------- */

@@ -274,6 +274,9 @@ int mk_response_write(struct mk_stream *r, const void *data, size_t len,
 {
     struct mk_conn *c = r->conn;
 
+    if (r->hooks.filters) {
+        return mk_filter_stream_write(r, data, len, flags);
+    }
     if (!r->resp.head_sent && mk_response_send_head(r) < 0) {
         goto discard;
     }
@@ -302,6 +305,9 @@ int mk_response_sendfile(struct mk_stream *r, int fd, off_t offset,
 {
     struct mk_conn *c = r->conn;
 
+    if (r->hooks.filters) {
+        return mk_filter_stream_sendfile(r, fd, offset, len, close_fd);
+    }
     if ((!r->resp.head_sent && mk_response_send_head(r) < 0) ||
         len == 0 || !response_has_body(r)) {
         if (close_fd) {
@@ -338,6 +344,9 @@ int mk_response_end(struct mk_stream *r)
     struct mk_conn *c = r->conn;
     int ret = 0;
 
+    if (r->hooks.filters) {
+        return mk_filter_stream_end(r);
+    }
     if (r->resp.ended || c->req != r) {
         return -1;
     }

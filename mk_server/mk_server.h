@@ -60,6 +60,7 @@ struct mk_listen {
     char *layer;                      /* network plugin name */
     const struct mk_net_io *io;
     const struct mk_proto *proto;     /* spoken first on its connections */
+    char *proto_name;                 /* protocol=NAME, default "http/1.1" */
     int *fds;                         /* one per slot (worker or acceptor) */
     int slots;
     int reserved;                     /* named by some site's [HOST] Listen */
@@ -130,6 +131,11 @@ struct mk_server {
     size_t n_accept, n_request, n_done, n_close;
     struct mk_msg_entry *msg_types;   /* node message types, by plugin */
     size_t msg_type_count;
+    struct mk_proto_entry *protos;    /* protocol registry, load order */
+    size_t proto_count;
+    const char **alpn_ids;            /* preference order, NULL-ended */
+    const struct mk_filter **filters; /* declared filters, run order */
+    size_t filter_count;
 
     struct mk_vhost **vhosts;
     size_t vhost_count;
@@ -179,6 +185,54 @@ struct mk_vhost *mk_server_vhost_lookup(struct mk_server *srv,
                                         const char *host, size_t len);
 const struct mk_location *mk_vhost_location(const struct mk_vhost *vh,
                                             const char *path);
+
+/* A registered protocol and the plugin that declared it (NULL: core). */
+struct mk_proto_entry {
+    const struct mk_proto_decl *decl;
+    const struct mk_plugin_inst *plugin;
+};
+
+/* mk_proto_registry.c: the protocol table of the core and the loaded
+ * plugins, then each listener's first protocol (by its name). */
+int  mk_proto_registry_build(struct mk_server *srv, char *err, size_t errlen);
+void mk_proto_registry_release(struct mk_server *srv);
+const struct mk_proto_decl *mk_proto_find(const struct mk_server *srv,
+                                          const char *name);
+
+/* mk_filter.c: the declared filters in run order. */
+int  mk_filters_build(struct mk_server *srv, char *err, size_t errlen);
+/* The entry points of the write paths, taken only when a chain is
+ * attached (c->filters, r->hooks.filters): each does what the function
+ * it stands in for would do, through the filters. */
+struct mk_filter_chain;
+int  mk_filter_conn_write(struct mk_conn *c, const void *data, size_t len,
+                          int flags);
+int  mk_filter_conn_write_file(struct mk_conn *c, int fd, off_t offset,
+                               size_t len, int close_fd);
+int  mk_filter_conn_write_shared(struct mk_conn *c, struct mk_shared_buf *sb);
+/* The connection's filters (c->filters is set) still hold bytes: the
+ * queue is not drained. */
+int  mk_filter_conn_holding(const struct mk_conn *c);
+int  mk_filter_stream_write(struct mk_stream *r, const void *data, size_t len,
+                            int flags);
+int  mk_filter_stream_sendfile(struct mk_stream *r, int fd, off_t offset,
+                               size_t len, int close_fd);
+int  mk_filter_stream_end(struct mk_stream *r);
+/* Frees held pieces and detaches every filter (the chain pointer is
+ * cleared). */
+void mk_filter_chain_destroy(struct mk_filter_chain **chain);
+
+/* mk_stream_hooks.c: a stream's hook state (filters, accounting),
+ * embedded in struct mk_stream. init when the stream is taken from the
+ * pool; open once its head and site are known (-1: refused and
+ * answered: run no stages); close when it is freed. */
+struct mk_stream_hooks {
+    struct mk_filter_chain *filters;
+    int admitted;                     /* every on_stream_open said yes */
+};
+void mk_stream_hooks_init(struct mk_stream *r);
+int  mk_stream_hooks_open(struct mk_stream *r);
+void mk_stream_hooks_close(struct mk_stream *r);
 
 /* mk_msg_types.c: the node message types of the loaded plugins */
 int  mk_msg_types_build(struct mk_server *srv, char *err, size_t errlen);

@@ -173,6 +173,7 @@ static int vhost_listens(struct mk_server *srv, struct mk_vhost *vh,
             return -1;
         }
         mk_mem_free(want.layer);
+        mk_mem_free(want.proto_name);
         for (k = 0; k < srv->listen_count; k++) {
             const struct mk_listen *l = &srv->listens[k];
             if (l->addrlen == want.addrlen &&

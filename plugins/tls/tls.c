@@ -49,9 +49,6 @@ static const mbedtls_ecp_group_id tls_curves[] = {
     MBEDTLS_ECP_DP_SECP384R1, MBEDTLS_ECP_DP_NONE
 };
 
-/* ALPN: http/1.1 now; the HTTP/2 plugin adds "h2" in front. */
-static const char *tls_alpn[] = { "http/1.1", NULL };
-
 static int tls_mbed_fail(char *err, size_t errlen, const char *file, int line,
                          const char *key, const char *path, int ret)
 {
@@ -290,7 +287,11 @@ static int tls_setup(struct tls_conf *tc)
     mbedtls_ssl_conf_ciphersuites(ssl, tls_suites);
     mbedtls_ssl_conf_curves(ssl, tls_curves);
     mbedtls_ssl_conf_renegotiation(ssl, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
-    if (mbedtls_ssl_conf_alpn_protocols(ssl, tls_alpn) != 0 ||
+    /* ALPN: the ids the core and the loaded protocol plugins registered,
+     * most preferred first; the generation owns the list (mbedTLS keeps
+     * the pointer), and it outlives this configuration */
+    if (mbedtls_ssl_conf_alpn_protocols(
+            ssl, (const char **) mk_server_alpn_ids(tc->srv)) != 0 ||
         mbedtls_ssl_conf_own_cert(ssl, (mbedtls_x509_crt *) &def->chain,
                                   (mbedtls_pk_context *) &def->key) != 0) {
         return -1;

@@ -121,6 +121,21 @@ static int tls_handshake(struct mk_conn *c, struct tls_conn *t)
     return ret;
 }
 
+/* The client's ALPN pick decides the protocol; without ALPN the
+ * listener's own protocol goes on. mbedTLS only picks among the ids we
+ * offered, all of them registered. */
+static int tls_select_proto(struct mk_conn *c, struct tls_conn *t)
+{
+    const char *alpn = mbedtls_ssl_get_alpn_protocol(&t->ssl);
+
+    if (alpn && mk_conn_select_proto(c, alpn, strlen(alpn)) < 0) {
+        mk_err("[fd %d] tls: ALPN \"%s\" has no protocol handler",
+               mk_conn_fd(c), alpn);
+        return -1;
+    }
+    return 0;
+}
+
 static ssize_t tls_read(struct mk_conn *c, void *buf, size_t len)
 {
     struct tls_conn *t = mk_conn_io_data(c);
@@ -137,6 +152,10 @@ static ssize_t tls_read(struct mk_conn *c, void *buf, size_t len)
             goto out;
         }
         t->established = 1;
+        if (tls_select_proto(c, t) < 0) {
+            n = MK_IO_ERROR;
+            goto out;
+        }
         mk_conn_io_established(c);   /* HandshakeTimeout no longer applies */
     }
     ret = mbedtls_ssl_read(&t->ssl, buf, len);

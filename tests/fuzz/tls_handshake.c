@@ -150,8 +150,10 @@ static void fuzz_setup(void)
     static void **plugin_confs0[] = { vconfs0 }, **plugin_confs1[] = { vconfs1 };
     static size_t plugin_conf_counts[] = { 1 };
     static struct mk_vhost *vhosts[] = { &fuzz_vh[0], &fuzz_vh[1] };
+    static const char *alpn_ids[] = { "http/1.1", NULL };
     size_t i;
 
+    fuzz_srv.alpn_ids = alpn_ids;         /* the registry's, as built */
     fuzz_inst.p = &mk_plugin_tls;
     fuzz_inst.conf = &fuzz_tc;
     fuzz_srv.plugins = &fuzz_inst;
