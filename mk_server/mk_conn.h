@@ -85,9 +85,6 @@ struct mk_stream {
     int head_done;
     int failed;             /* answered with an error; closing */
     int body_too_large;     /* over MaxRequestBody: 413 */
-    int suspended;          /* stage 20 returned AGAIN */
-    int resume_pending;     /* mk_request_resume was called */
-    size_t stage_next;      /* stage-20 plugin to resume with */
     int body_paused;
     int discard_body;       /* nobody wants the body: read and drop */
     int discarding;         /* dropping it has begun (its deadline is set) */
@@ -190,7 +187,7 @@ struct mk_worker {
     struct mk_list conns;
     struct mk_list closed;               /* freed after the event batch */
     /* Connections with work posted by plugin API calls (flush, close,
-     * request resumption): done after the event batch, so no API call ever
+     * body resumption): done after the event batch, so no API call ever
      * frees state under its caller. */
     struct mk_list posted;
     atomic_int conn_count;

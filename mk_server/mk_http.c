@@ -54,9 +54,6 @@ static struct mk_stream *http_request_new(struct mk_conn *c)
     r->clean_ok = 0;
     r->start_ms = mk_event_loop_now(c->worker->loop);
     r->seq = c->requests + 1;
-    r->suspended = 0;
-    r->resume_pending = 0;
-    r->stage_next = 0;
     r->body_paused = 0;
     r->discard_body = 1;
     r->discarding = 0;
@@ -223,24 +220,19 @@ static void http_content(struct mk_stream *r)
     }
 }
 
-/* Stage 20 from plugin `from` on; then stage 30. */
-static void http_stages(struct mk_stream *r, size_t from)
+/* Stage 20, then stage 30. */
+static void http_stages(struct mk_stream *r)
 {
     struct mk_conn *c = r->conn;
     struct mk_server *srv = c->srv;
     size_t i;
 
-    for (i = from; i < srv->n_request; i++) {
+    for (i = 0; i < srv->n_request; i++) {
         struct mk_plugin_inst *pi = srv->on_request[i];
         int ret = pi->p->on_request(pi->conf, r);
 
         if (ret == MK_STAGE_NEXT) {
             continue;
-        }
-        if (ret == MK_STAGE_AGAIN) {
-            r->suspended = 1;
-            r->stage_next = i + 1;
-            return;
         }
         if (ret == MK_STAGE_CLOSE) {
             mk_conn_close_internal(c, 0);
@@ -248,16 +240,6 @@ static void http_stages(struct mk_stream *r, size_t from)
         return;                         /* HANDLED: the plugin answered */
     }
     http_content(r);
-}
-
-void mk_request_resume(struct mk_stream *r)
-{
-    if (!r->suspended) {
-        return;
-    }
-    r->suspended = 0;
-    r->resume_pending = 1;               /* the posted pass runs the stages */
-    mk_conn_post(r->conn, MK_CONN_F_WANT_PROCESS);
 }
 
 /* The head is complete: resolve vhost, path, location, limits; run 20/30. */
@@ -295,7 +277,7 @@ static void http_begin(struct mk_stream *r)
         }
         return;
     }
-    http_stages(r, 0);
+    http_stages(r);
 }
 
 /* ---- Body ---------------------------------------------------------------- */
@@ -371,7 +353,7 @@ static int http_feed_body(struct mk_stream *r)
     uint32_t off = r->head.head_len;
     long n;
 
-    if (r->body.done || r->body_paused || r->suspended) {
+    if (r->body.done || r->body_paused) {
         return 0;
     }
     if (r->discard_body) {
@@ -477,7 +459,7 @@ void mk_http_request_finish(struct mk_stream *r)
     mk_conn_post(c, MK_CONN_F_WANT_PROCESS);
 }
 
-/* Posted pass: resumed stages, the next pipelined request, reading again
+/* Posted pass: a resumed body, the next pipelined request, reading again
  * after the buffer had filled. */
 static void http_on_posted(struct mk_conn *c)
 {
@@ -551,11 +533,6 @@ static void http_process(struct mk_conn *c)
         }
         if (r->failed) {
             break;                        /* answered; the connection closes */
-        }
-        if (r->resume_pending) {
-            r->resume_pending = 0;
-            http_stages(r, r->stage_next);
-            continue;
         }
         if (!r->head_done) {
             if (!http_parse(c, r)) {

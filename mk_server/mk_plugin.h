@@ -61,7 +61,6 @@ enum mk_stage_result {
     MK_STAGE_NEXT    = 0,   /* not mine / continue with the next plugin */
     MK_STAGE_HANDLED = 1,   /* I answered (20) / I own the response (30) */
     MK_STAGE_CLOSE   = -1,  /* close the connection now */
-    MK_STAGE_AGAIN   = 2,   /* (20 only) suspended; I call mk_request_resume */
 };
 
 /* ---- Network I/O layer --------------------------------------------------- */
@@ -260,8 +259,8 @@ struct mk_plugin {
 
     /* Stage 10: MK_STAGE_NEXT or MK_STAGE_CLOSE. */
     int  (*on_accept)(void *conf, struct mk_conn *c);
-    /* Stage 20: NEXT, HANDLED (the plugin answered: mk_response_*),
-     * AGAIN or CLOSE. Runs for every request in plugin load order. */
+    /* Stage 20: NEXT, HANDLED (the plugin answered: mk_response_*)
+     * or CLOSE. Runs for every request in plugin load order. */
     int  (*on_request)(void *conf, struct mk_stream *r);
     /* Stage 30, only on the request's chosen handler: HANDLED (it owns
      * the response, which may finish later), NEXT (declined: 404), CLOSE. */
@@ -431,8 +430,6 @@ void *mk_request_plugin_data(const struct mk_stream *r,
                              const struct mk_plugin *p);
 void  mk_request_set_plugin_data(struct mk_stream *r,
                                  const struct mk_plugin *p, void *data);
-/* Resumes a request suspended by MK_STAGE_AGAIN at stage 20. */
-void mk_request_resume(struct mk_stream *r);
 /* Stops reading the request body until mk_request_body_resume (flow
  * control toward a slow backend). */
 void mk_request_body_pause(struct mk_stream *r);
