@@ -114,6 +114,10 @@ struct mk_proto {
     int  (*on_timeout)(struct mk_conn *c);
     /* The connection is closing; free the protocol state. */
     void (*on_close)(struct mk_conn *c);
+    /* Optional: nothing is in flight (no stream open), so a draining
+     * worker may close the connection once its queue and input are empty.
+     * NULL: always idle then. */
+    int  (*is_idle)(const struct mk_conn *c);
     /* Optional: the backend ended the session, by its own choice (a
      * node's `end`) or failing (the node is gone); the protocol says
      * goodbye its own way (a WebSocket close frame). NULL: the connection
@@ -476,10 +480,18 @@ int  mk_response_sendfile(struct mk_stream *r, int fd, off_t offset,
                           size_t len, int close_fd);
 /* Raw mode: the handler writes the whole response itself, status line and
  * head included (the zmq gateway's `headers` are written verbatim). The
- * handler tells at mk_response_end whether the connection may persist. */
-void mk_response_raw(struct mk_stream *r);
+ * handler tells at mk_response_end whether the connection may persist.
+ * Only an HTTP/1.x stream carries a raw head: on any other protocol
+ * mk_response_raw returns -1 (nothing changed; answer with structured
+ * fields instead) and mk_response_write_raw returns -1. */
+int  mk_response_raw(struct mk_stream *r);
 int  mk_response_write_raw(struct mk_stream *r, const void *data, size_t len,
                            int flags);
+/* A trailer field, sent after the body where the protocol can (HTTP/1.1
+ * with chunked framing, HTTP/2) and dropped elsewhere; the same checks
+ * and room as mk_response_header. -1 after the end or in raw mode. */
+int  mk_response_trailer(struct mk_stream *r, const char *name,
+                         const char *value, size_t vlen);
 int  mk_response_end(struct mk_stream *r);
 /* A complete error response (vhost ErrorPage if configured, else a short
  * HTML body), then end. */
@@ -487,6 +499,21 @@ int  mk_response_error(struct mk_stream *r, int status);
 int  mk_response_get_status(const struct mk_stream *r);
 int  mk_response_head_sent(const struct mk_stream *r);
 uint64_t mk_response_bytes(const struct mk_stream *r);    /* body bytes */
+
+/* The response as the handler built it, read-only (stage 40 sees the
+ * finished one, e.g. for a cache): status (mk_response_get_status), body
+ * bytes (mk_response_bytes), whether it ended (0: it failed, the client
+ * left or the connection broke first), whether its head was raw (then its
+ * fields are in the handler's bytes, not here), and its fields in the
+ * order added. mk_response_field_next starts with *iter = 0 and returns 1
+ * per field (name and value borrowed from the stream, valid during the
+ * callback; *trailer, if not NULL, tells a trailer), then 0. The core's
+ * own fields (Date, Server, framing, Connection) are not listed. */
+int  mk_response_ended(const struct mk_stream *r);
+int  mk_response_is_raw(const struct mk_stream *r);
+int  mk_response_field_next(const struct mk_stream *r, size_t *iter,
+                            struct mk_ptr *name, struct mk_ptr *value,
+                            int *trailer);
 const char *mk_http_status_reason(int status);
 
 /* ---- Static files (core content handler "static") ---------------------- */
