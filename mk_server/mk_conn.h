@@ -170,7 +170,17 @@ void mk_conn_in_release_if_empty(struct mk_conn *c);
 void mk_conn_read(struct mk_conn *c);
 /* Lazy deadline: the one timer fires at the earliest need. */
 void mk_conn_set_deadline(struct mk_conn *c, uint64_t ms_from_now);
+/* A failure inside a plugin's call into the core: the connection closes
+ * at the posted pass, not under the caller's feet; returns -1. */
+int  mk_conn_fail(struct mk_conn *c);
+
+/* mk_conn_write.c: the write queue */
 void mk_conn_chunk_free(struct mk_worker *w, struct mk_chunk *ch);
+/* Open and not failed: writes are accepted. */
+int  mk_conn_writable(const struct mk_conn *c);
+/* Writes what the socket takes: 1 when the queue is empty, 0 when bytes
+ * wait for the next writable event, -1 on a write error. */
+int  mk_conn_write_queue(struct mk_conn *c);
 /* Core-only variants with immediate effect, for safe points (our own event
  * handlers and the posted pass), never from inside a plugin call. */
 void mk_conn_close_internal(struct mk_conn *c, int graceful);
