@@ -75,6 +75,8 @@ void mk_conn_start(struct mk_worker *w, struct mk_conn *c)
         conn_close_now(c);
         return;
     }
+    /* set before stage 10, which may switch the connection to another */
+    c->proto = c->listen->proto;
     for (i = 0; i < srv->n_accept; i++) {
         struct mk_plugin_inst *pi = srv->on_accept[i];
         if (pi->p->on_accept(pi->conf, c) == MK_STAGE_CLOSE) {
@@ -82,7 +84,6 @@ void mk_conn_start(struct mk_worker *w, struct mk_conn *c)
             return;
         }
     }
-    c->proto = c->listen->proto;
     if (c->proto->on_start) {
         c->proto->on_start(c);
     }

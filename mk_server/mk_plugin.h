@@ -125,6 +125,87 @@ struct mk_proto {
     int  (*on_end)(struct mk_conn *c, int failed);
 };
 
+/*
+ * What a protocol registers to carry its streams. Every send returns 0 or
+ * -1 (the connection failed and closes). The stream calls these from one
+ * place each (mk_response.c), after its own checks: send_head once, body
+ * pieces only after the head and only when the response has a body.
+ */
+struct mk_stream_ops {
+    /* Status and fields (resp.status, resp.fields, content_length). */
+    int  (*send_head)(struct mk_stream *s);
+    /* A body piece; MK_WRITE_* flags as mk_conn_write (ownership moves
+     * with MK_WRITE_FREE even on failure). */
+    int  (*send_body)(struct mk_stream *s, const void *data, size_t len,
+                      int flags);
+    int  (*send_file)(struct mk_stream *s, int fd, off_t offset, size_t len,
+                      int close_fd);
+    /* The body is complete: trailers (fields with `trailer`) and the end
+     * of the response on the wire; the protocol then moves on (the next
+     * request) outside the caller's stack. */
+    int  (*end)(struct mk_stream *s);
+    /* Optional: bytes of a response head the handler wrote itself
+     * (mk_response_raw). NULL: the protocol cannot carry one. */
+    int  (*send_raw)(struct mk_stream *s, const void *data, size_t len,
+                     int flags);
+    /* Whether the connection closes after this response (HTTP/1.x
+     * keep-alive rules); NULL: never (a multiplexing protocol). */
+    int  (*will_close)(const struct mk_stream *s);
+    /* Optional: the content handler takes the request body (HTTP/1.1
+     * answers an Expect: 100-continue here). */
+    void (*body_wanted)(struct mk_stream *s);
+    /* Optional: the handler paused or resumed the body (flow control). */
+    void (*body_pause)(struct mk_stream *s);
+    void (*body_resume)(struct mk_stream *s);
+    /* Optional: the stream's own timer fired (mk_stream_set_deadline). */
+    void (*on_timeout)(struct mk_stream *s);
+};
+
+/*
+ * Streams: a protocol handler turns its bytes into streams, one
+ * request/response exchange each (HTTP/1.1 one at a time, a multiplexing
+ * protocol many at once), and the core runs stages 20 to 40 on each:
+ *
+ *     s = mk_stream_create(c, &my_ops, my_state, &my_state->buf);
+ *     fill *mk_stream_head(s) (spans into my_state->buf), e.g. with
+ *         mk_http_parse_head on text the protocol keeps;
+ *     mk_stream_begin(s);                  stage 20, then the handler
+ *     mk_stream_body(s, data, n) ... mk_stream_body_end(s);
+ *     ... ops->end runs when the handler ends its response ...
+ *     mk_stream_destroy(s);                from the protocol's own callback
+ *
+ * The protocol calls these from its own callbacks (on_read, on_drain, ...),
+ * never from inside a stream op, so no call frees a stream under a plugin.
+ */
+/* A new stream (its id the connection's next, 1 for the first), or NULL
+ * on no memory. The head's spans index the buffer *head_base points to;
+ * it must stay valid (and the head bytes unmoved) for the stream's life.
+ * proto_data is the protocol's (mk_stream_proto_data). */
+struct mk_stream *mk_stream_create(struct mk_conn *c,
+                                   const struct mk_stream_ops *ops,
+                                   void *proto_data, char *const *head_base);
+/* The head to fill before mk_stream_begin (all fields absent). */
+struct mk_http_request_head *mk_stream_head(struct mk_stream *s);
+void    *mk_stream_proto_data(const struct mk_stream *s);
+uint32_t mk_stream_id(const struct mk_stream *s);
+/* The head is complete: vhost, clean path, location and handler, the body
+ * limit, then stages 20 and 30 (which may answer and end the stream).
+ * Returns 0, or before any stage an HTTP status the protocol answers its
+ * own way (400 bad path, 405 CONNECT, 421 a site not served here). */
+int  mk_stream_begin(struct mk_stream *s);
+/* Request body bytes (decoded) for the content handler, dropped when no
+ * handler reads the body; 0, or -1: over MaxRequestBody or the handler
+ * failed (the protocol fails the stream). */
+int  mk_stream_body(struct mk_stream *s, const char *data, size_t len);
+/* The end of a body the head announced; 0 or -1 as mk_stream_body. */
+int  mk_stream_body_end(struct mk_stream *s);
+/* Stage 40 (once) if the head was given, then the stream is gone; a
+ * response still pending is dropped (stage 40 sees it not ended). */
+void mk_stream_destroy(struct mk_stream *s);
+/* The stream's own timer on the worker's loop (0 disarms); the ops'
+ * on_timeout runs when it fires. */
+void mk_stream_set_deadline(struct mk_stream *s, uint64_t ms_from_now);
+
 /* ---- Upgrades (WebSocket) -------------------------------------------------
  *
  * A stage-20 plugin claims an upgrade request (mk_request_upgrade) and
@@ -511,6 +592,8 @@ uint64_t mk_response_bytes(const struct mk_stream *r);    /* body bytes */
  * own fields (Date, Server, framing, Connection) are not listed. */
 int  mk_response_ended(const struct mk_stream *r);
 int  mk_response_is_raw(const struct mk_stream *r);
+/* For serialisers: the length the handler announced, -1 unknown. */
+int64_t mk_response_get_content_length(const struct mk_stream *r);
 int  mk_response_field_next(const struct mk_stream *r, size_t *iter,
                             struct mk_ptr *name, struct mk_ptr *value,
                             int *trailer);

@@ -357,3 +357,8 @@ int mk_response_ended(const struct mk_stream *r)
 {
     return r->resp.ended;
 }
+
+int64_t mk_response_get_content_length(const struct mk_stream *r)
+{
+    return r->resp.content_length;
+}

@@ -6,6 +6,7 @@
  * writes no protocol bytes: its response goes out through the ops the
  * protocol registered (mk_response.c).
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "mk_core/mk_log.h"
@@ -42,10 +43,12 @@ struct mk_stream *mk_stream_create(struct mk_conn *c,
                                         : c->srv->default_vhost;
     s->location = NULL;
     s->handler = NULL;
+    /* all fields absent; the header array is read up to its count only */
+    memset(&s->head, 0, offsetof(struct mk_http_request_head, headers));
+    memset(s->head.known, 0xff, sizeof(s->head.known));
     s->head.method = MK_HTTP_METHOD_GET;
     s->head.version_minor = 1;
     s->head.head_len = 0;
-    s->head.header_count = 0;
     s->head_base = head_base;
     memset(&s->body, 0, sizeof(s->body));
     s->body.done = 1;
@@ -61,6 +64,7 @@ struct mk_stream *mk_stream_create(struct mk_conn *c,
     s->discard_body = 1;
     s->in_content = 0;
     s->done_run = 0;
+    s->body_in = 0;
     mk_timer_init(&s->timer, stream_on_timer, s);
     s->discarding = 0;
     s->discarded = 0;
@@ -267,12 +271,14 @@ int mk_stream_body(struct mk_stream *s, const char *data, size_t n)
 {
     struct mk_plugin_inst *pi = s->handler;
 
-    /* only a handler that takes the body gets here (discard_body is 0);
-     * the decoder counts `n` into body.total only after this call */
-    if (s->body.total + n > s->conn->srv->conf.max_request_body) {
+    if (s->discard_body) {
+        return 0;                 /* nobody reads it (HTTP/1.1 never asks) */
+    }
+    if (s->body_in + n > s->conn->srv->conf.max_request_body) {
         s->body_too_large = 1;
         return -1;
     }
+    s->body_in += n;
     return pi->p->on_body(pi->conf, s, data, n) < 0 ? -1 : 0;
 }
 
@@ -280,10 +286,25 @@ int mk_stream_body_end(struct mk_stream *s)
 {
     struct mk_plugin_inst *pi = s->handler;
 
-    if (pi && pi->p->on_body && pi->p->on_body(pi->conf, s, NULL, 0) < 0) {
-        return -1;
+    if (s->discard_body) {
+        return 0;
     }
-    return 0;
+    return pi->p->on_body(pi->conf, s, NULL, 0) < 0 ? -1 : 0;
+}
+
+struct mk_http_request_head *mk_stream_head(struct mk_stream *s)
+{
+    return &s->head;
+}
+
+void *mk_stream_proto_data(const struct mk_stream *s)
+{
+    return s->proto_data;
+}
+
+uint32_t mk_stream_id(const struct mk_stream *s)
+{
+    return s->id;
 }
 
 /* ---- Request accessors (mk_plugin.h) ----------------------------------- */

@@ -19,7 +19,7 @@
 
 #include "mk_core/mk_list.h"
 #include "mk_core/mk_timer.h"
-#include "mk_server/mk_http_parser.h"
+#include "mk_server/mk_plugin.h"
 
 struct mk_conn;
 struct mk_stream;
@@ -57,42 +57,6 @@ struct mk_response {
     char fields_buf[MK_RESPONSE_FIELDS_ROOM];
 };
 
-/*
- * What a protocol registers to carry its streams. Every send returns 0 or
- * -1 (the connection failed and closes). The stream calls these from one
- * place each (mk_response.c), after its own checks: send_head once, body
- * pieces only after the head and only when the response has a body.
- */
-struct mk_stream_ops {
-    /* Status and fields (resp.status, resp.fields, content_length). */
-    int  (*send_head)(struct mk_stream *s);
-    /* A body piece; MK_WRITE_* flags as mk_conn_write (ownership moves
-     * with MK_WRITE_FREE even on failure). */
-    int  (*send_body)(struct mk_stream *s, const void *data, size_t len,
-                      int flags);
-    int  (*send_file)(struct mk_stream *s, int fd, off_t offset, size_t len,
-                      int close_fd);
-    /* The body is complete: trailers (fields with `trailer`) and the end
-     * of the response on the wire; the protocol then moves on (the next
-     * request) outside the caller's stack. */
-    int  (*end)(struct mk_stream *s);
-    /* Optional: bytes of a response head the handler wrote itself
-     * (mk_response_raw). NULL: the protocol cannot carry one. */
-    int  (*send_raw)(struct mk_stream *s, const void *data, size_t len,
-                     int flags);
-    /* Whether the connection closes after this response (HTTP/1.x
-     * keep-alive rules); NULL: never (a multiplexing protocol). */
-    int  (*will_close)(const struct mk_stream *s);
-    /* Optional: the content handler takes the request body (HTTP/1.1
-     * answers an Expect: 100-continue here). */
-    void (*body_wanted)(struct mk_stream *s);
-    /* Optional: the handler paused or resumed the body (flow control). */
-    void (*body_pause)(struct mk_stream *s);
-    void (*body_resume)(struct mk_stream *s);
-    /* Optional: the stream's own timer fired (mk_stream_set_deadline). */
-    void (*on_timeout)(struct mk_stream *s);
-};
-
 struct mk_stream {
     struct mk_conn *conn;
     const struct mk_stream_ops *ops;
@@ -115,6 +79,7 @@ struct mk_stream {
     int discard_body;       /* nobody wants the body: read and drop */
     int in_content;         /* stage 30 ran */
     int done_run;           /* stage 40 ran */
+    uint64_t body_in;       /* body bytes handed to the handler */
     struct mk_timer timer;  /* mk_stream_set_deadline */
     /* HTTP/1.1's state for its one stream, kept here so that HTTP/1.1
      * allocates nothing per request; other protocols use proto_data. */
@@ -132,32 +97,9 @@ struct mk_stream {
     struct mk_list _head;   /* worker free list */
 };
 
-/* A new stream on c (from the worker's free list), its id the next of the
- * connection's; NULL on no memory. Its head is empty: the protocol fills
- * s->head with spans into *head_base (HTTP/1.1: &c->in, which may move
- * while the head is parsed) and then calls mk_stream_begin. */
-struct mk_stream *mk_stream_create(struct mk_conn *c,
-                                   const struct mk_stream_ops *ops,
-                                   void *proto_data, char *const *head_base);
-/* Runs stage 40 if it has not run (for a stream whose head was given) and
- * returns the stream to the pool; a pending response is dropped. */
-void mk_stream_destroy(struct mk_stream *s);
-
-/* The head is complete: vhost, clean path, location and handler, the body
- * limit, then stages 20 and 30 (which may answer and end the stream).
- * Returns 0, or before any stage an HTTP status the protocol answers its
- * own way (400 bad path, 405 CONNECT, 421 a site not served here). */
-int  mk_stream_begin(struct mk_stream *s);
-/* Request body bytes for the content handler (decoded); 0 or -1 (over
- * MaxRequestBody: body_too_large, or the handler failed). */
-int  mk_stream_body(struct mk_stream *s, const char *data, size_t len);
-/* The end of the request body (also for a request without one). */
-int  mk_stream_body_end(struct mk_stream *s);
-/* Stage 40, once. */
+/* Stage 40, once (mk_stream_destroy runs it too; HTTP/1.1 runs it before
+ * it drops the request's head from its buffer). */
 void mk_stream_done(struct mk_stream *s);
-/* The stream's own timer on the worker's loop (0 disarms); ops->on_timeout
- * runs when it fires. */
-void mk_stream_set_deadline(struct mk_stream *s, uint64_t ms_from_now);
 
 /* The span base of the stream's head. */
 static inline const char *mk_stream_head_buf(const struct mk_stream *s)
