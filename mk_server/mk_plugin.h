@@ -486,7 +486,13 @@ void *mk_conn_plugin_data(const struct mk_conn *c, const struct mk_plugin *p);
 void  mk_conn_set_plugin_data(struct mk_conn *c, const struct mk_plugin *p,
                               void *data);
 
-/* ---- Request ------------------------------------------------------------- */
+/* ---- Request -------------------------------------------------------------
+ *
+ * `struct mk_stream` is one request/response exchange (stages 20-40 run
+ * per stream); these accessors read its request. Spans of the head index
+ * mk_request_buf(r), the buffer the carrying protocol keeps for the
+ * stream's life.
+ */
 
 struct mk_conn *mk_request_conn(const struct mk_stream *r);
 struct mk_vhost *mk_request_vhost(const struct mk_stream *r);
@@ -506,8 +512,8 @@ int mk_request_version_minor(const struct mk_stream *r);
 const char *mk_request_clean_path(const struct mk_stream *r);
 /* The [LOCATION] prefix that matched ("/" if none). */
 const char *mk_request_location(const struct mk_stream *r);
-/* Time the request head completed (monotonic ms) and request count on the
- * connection (1 for the first). */
+/* Time the request head completed (monotonic ms) and the stream's id on
+ * its connection (1 for the first; on HTTP/1.1 the request count). */
 uint64_t mk_request_start_ms(const struct mk_stream *r);
 uint32_t mk_request_seq(const struct mk_stream *r);
 /* Per-request slot for the content handler and stage plugins. */
@@ -530,7 +536,10 @@ void mk_request_body_resume(struct mk_stream *r);
  *     mk_response_write(r, "hello", 5, MK_WRITE_STATIC);
  *     mk_response_end(r);
  *
- * The core adds Date, Server (unless HideVersion), Content-Length or
+ * The response is protocol-neutral: status, header fields kept as a
+ * name/value list, content length, body pieces, trailers, end. The
+ * protocol carrying the stream serialises it through its stream ops;
+ * HTTP/1.1 adds Date, Server (unless HideVersion), Content-Length or
  * Transfer-Encoding: chunked (HTTP/1.1 with unknown length; HTTP/1.0 then
  * closes), and Connection. HEAD requests get the head only: body writes
  * are discarded. Every function returns 0 or -1 (the connection then closes;
