@@ -200,6 +200,8 @@ int  mk_http_response_send_body(struct mk_stream *r, const void *data,
                                 size_t len, int flags);
 int  mk_http_response_send_file(struct mk_stream *r, int fd, off_t offset,
                                 size_t len, int close_fd);
+int  mk_http_response_send_shared(struct mk_stream *r,
+                                 struct mk_shared_buf *sb);
 int  mk_http_response_send_raw(struct mk_stream *r, const void *data,
                                size_t len, int flags);
 /* The end of the body on the wire (last chunk and trailers). */

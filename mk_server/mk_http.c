@@ -482,6 +482,7 @@ static const struct mk_stream_ops http_stream_ops = {
     .send_head   = mk_http_response_send_head,
     .send_body   = mk_http_response_send_body,
     .send_file   = mk_http_response_send_file,
+    .send_shared = mk_http_response_send_shared,
     .end         = http_stream_end,
     .send_raw    = mk_http_response_send_raw,
     .will_close  = mk_http_response_will_close,

@@ -170,6 +170,20 @@ int mk_http_response_send_file(struct mk_stream *r, int fd, off_t offset,
     return mk_conn_write_file(c, fd, offset, len, close_fd);
 }
 
+int mk_http_response_send_shared(struct mk_stream *r,
+                                 struct mk_shared_buf *sb)
+{
+    struct mk_conn *c = r->conn;
+
+    if (r->resp.chunked) {
+        if (http_frame(r, sb->len) < 0 || mk_conn_write_shared(c, sb) < 0) {
+            return -1;
+        }
+        return mk_conn_write(c, "\r\n", 2, MK_WRITE_STATIC);
+    }
+    return mk_conn_write_shared(c, sb);
+}
+
 int mk_http_response_send_raw(struct mk_stream *r, const void *data,
                               size_t len, int flags)
 {

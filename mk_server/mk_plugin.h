@@ -56,6 +56,7 @@ struct mk_worker;
 struct mk_vhost;
 struct mk_conn;
 struct mk_stream;
+struct mk_shared_buf;
 
 enum mk_stage_result {
     MK_STAGE_NEXT    = 0,   /* not mine / continue with the next plugin */
@@ -140,6 +141,9 @@ struct mk_stream_ops {
                       int flags);
     int  (*send_file)(struct mk_stream *s, int fd, off_t offset, size_t len,
                       int close_fd);
+    /* Optional: a shared buffer piece (the protocol takes its own
+     * reference); NULL: its bytes go through send_body, copied. */
+    int  (*send_shared)(struct mk_stream *s, struct mk_shared_buf *sb);
     /* The body is complete: trailers (fields with `trailer`) and the end
      * of the response on the wire; the protocol then moves on (the next
      * request) outside the caller's stack. */
@@ -568,6 +572,9 @@ int  mk_response_write(struct mk_stream *r, const void *data, size_t len,
                        int flags);
 int  mk_response_sendfile(struct mk_stream *r, int fd, off_t offset,
                           size_t len, int close_fd);
+/* A refcounted body piece (one buffer sent to many streams); the caller
+ * keeps its own reference. */
+int  mk_response_write_shared(struct mk_stream *r, struct mk_shared_buf *sb);
 /* Raw mode: the handler writes the whole response itself, status line and
  * head included (the zmq gateway's `headers` are written verbatim). The
  * handler tells at mk_response_end whether the connection may persist.

@@ -241,6 +241,19 @@ int mk_response_sendfile(struct mk_stream *r, int fd, off_t offset,
     return r->ops->send_file(r, fd, offset, len, close_fd);
 }
 
+int mk_response_write_shared(struct mk_stream *r, struct mk_shared_buf *sb)
+{
+    if ((!r->resp.head_sent && mk_response_send_head(r) < 0) ||
+        sb->len == 0 || !mk_response_has_body(r)) {
+        return r->conn->state == MK_CONN_OPEN ? 0 : -1;
+    }
+    if (!r->ops->send_shared) {
+        return response_send_body(r, sb->data, sb->len, MK_WRITE_COPY);
+    }
+    r->resp.bytes += sb->len;
+    return r->ops->send_shared(r, sb);
+}
+
 int mk_response_raw(struct mk_stream *r)
 {
     if (!r->ops->send_raw) {

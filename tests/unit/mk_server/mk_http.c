@@ -24,6 +24,7 @@ static const struct mk_stream_ops http_ops = {
     .send_head  = mk_http_response_send_head,
     .send_body  = mk_http_response_send_body,
     .send_file  = mk_http_response_send_file,
+    .send_shared = mk_http_response_send_shared,
     .end        = test_end,
     .send_raw   = mk_http_response_send_raw,
     .will_close = mk_http_response_will_close,
@@ -144,6 +145,19 @@ MK_TEST(unknown_length_is_chunked_with_trailers)
                                   "\r\n0\r\nX-Sum: ok\r\n\r\n"));
 }
 
+MK_TEST(shared_pieces_are_framed_too)
+{
+    struct mk_stream *s = stream("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    struct mk_shared_buf *sb = mk_shared_buf_create("shared", 6);
+
+    CHECK_EQ_INT(mk_response_write_shared(s, sb), 0);
+    mk_shared_buf_release(sb);               /* the queue holds its own */
+    mk_response_end(s);
+    CHECK_EQ_INT(mk_response_bytes(s), 6);
+    CHECK_EQ_STR(drain(s), expect("200 OK", "Transfer-Encoding: chunked\r\n"
+                                  "\r\n6\r\nshared\r\n0\r\n\r\n"));
+}
+
 MK_TEST(chunked_end_without_trailers)
 {
     struct mk_stream *s = stream("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
@@ -227,6 +241,8 @@ int main(void)
     RUN(content_length_head_and_body);
     setup();
     RUN(unknown_length_is_chunked_with_trailers);
+    setup();
+    RUN(shared_pieces_are_framed_too);
     setup();
     RUN(chunked_end_without_trailers);
     setup();

@@ -335,6 +335,21 @@ MK_TEST(destroy_with_a_response_pending)
     CHECK_EQ_INT(app.done_bytes, 3);
 }
 
+MK_TEST(shared_piece_without_the_op_goes_as_bytes)
+{
+    struct req_text t;
+    struct mk_stream *s;
+    struct mk_shared_buf *sb = mk_shared_buf_create("frame", 5);
+
+    setup();
+    s = start(&t, "GET /sh HTTP/1.0\r\n\r\n");
+    CHECK_EQ_INT(mk_response_write_shared(s, sb), 0);
+    mk_shared_buf_release(sb);
+    CHECK_EQ_MEM(wire.body, wire.body_len, "frame");
+    CHECK_EQ_INT(mk_response_bytes(s), 5);
+    mk_stream_destroy(s);
+}
+
 MK_TEST(raw_head_refused_without_the_op)
 {
     struct req_text t;
@@ -404,6 +419,7 @@ int main(void)
     RUN(body_pieces_and_the_limit);
     RUN(two_streams_in_flight_end_in_any_order);
     RUN(destroy_with_a_response_pending);
+    RUN(shared_piece_without_the_op_goes_as_bytes);
     RUN(raw_head_refused_without_the_op);
     RUN(misdirected_before_any_stage);
     RUN(own_timer_on_the_worker_loop);
