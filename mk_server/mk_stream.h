@@ -2,12 +2,12 @@
 #define MK_SERVER_STREAM_H
 
 /*
- * Private to mk_server: a stream is one request/response exchange on a
- * connection (the one HTTP/1.1 request in flight, or one of many streams
- * of a multiplexing protocol). The protocol creates it, hands it a request
- * head, feeds it body bytes and serialises its response through the
- * stream ops it registered; the stream runs stages 20 to 40 and knows no
- * wire format.
+ * Private to mk_server (protocols use the stream API of mk_plugin.h): a
+ * stream is one request/response exchange on a connection (the one
+ * HTTP/1.1 request in flight, or one of many streams of a multiplexing
+ * protocol). The protocol creates it, hands it a request head, feeds it
+ * body bytes and serialises its response through the stream ops it
+ * registered; the stream runs stages 20 to 40 and knows no wire format.
  *
  * Memory: streams come from the worker's free list (no malloc per
  * request); the head is filled in place and its spans point into a buffer
@@ -21,13 +21,8 @@
 #include "mk_core/mk_timer.h"
 #include "mk_server/mk_plugin.h"
 
-struct mk_conn;
-struct mk_stream;
-struct mk_vhost;
 struct mk_location;
 struct mk_plugin_inst;
-struct mk_upgrade;
-struct mk_proto;
 
 /* Room for the handler's header fields, counted as their HTTP/1.1 text
  * ("Name: value\r\n") so the limit is the same on every protocol. */
