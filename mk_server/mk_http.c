@@ -13,7 +13,6 @@
 #include <string.h>
 
 #include "mk_core/mk_log.h"
-#include "mk_core/mk_mem.h"
 #include "mk_server/mk_conn.h"
 
 /* Queued response bytes past which a pipelined request waits. */
@@ -45,8 +44,6 @@ static struct mk_stream *http_stream_new(struct mk_conn *c)
     if (!r) {
         return NULL;
     }
-    r->discarding = 0;
-    r->discarded = 0;
     mk_http_parser_init(&r->parser, &c->srv->limits);
     c->proto_data = r;
     return r;
