@@ -1,6 +1,8 @@
 /*
- * Connections: accept-time set-up, the read path, the write queue, the one
- * timer per connection, and closing (graceful, lingering or immediate).
+ * Connections: accept-time set-up, the read path, the one timer per
+ * connection, posted work, and closing (graceful, lingering or immediate);
+ * the write queue is mk_conn_write.c. The connection knows no protocol: it
+ * calls its struct mk_proto hooks only.
  *
  * A connection belongs to one worker thread for its whole life; nothing
  * here locks. Closed connections are freed after the event batch, so a
@@ -17,14 +19,11 @@
 #include "mk_server/mk_conn.h"
 
 #define MK_CONN_LINGER_MS 2000      /* read-and-drop time after an error */
-#define MK_IOV_MAX        64
-#define MK_CONN_EAGER_FLUSH (64 * 1024)
 
 static _Atomic uint64_t conn_next_id = 1;
 
 static void conn_on_event(struct mk_event *ev, uint32_t events);
 static void conn_after_handler(struct mk_conn *c);
-static int conn_write_queue(struct mk_conn *c);
 static void conn_on_timer(struct mk_timer *t, void *data);
 static void conn_close_now(struct mk_conn *c);
 
@@ -76,6 +75,8 @@ void mk_conn_start(struct mk_worker *w, struct mk_conn *c)
         conn_close_now(c);
         return;
     }
+    /* set before stage 10, which may switch the connection to another */
+    c->proto = c->listen->proto;
     for (i = 0; i < srv->n_accept; i++) {
         struct mk_plugin_inst *pi = srv->on_accept[i];
         if (pi->p->on_accept(pi->conf, c) == MK_STAGE_CLOSE) {
@@ -83,7 +84,6 @@ void mk_conn_start(struct mk_worker *w, struct mk_conn *c)
             return;
         }
     }
-    c->proto = c->listen->proto;
     if (c->proto->on_start) {
         c->proto->on_start(c);
     }
@@ -358,7 +358,7 @@ void mk_conn_post(struct mk_conn *c, int flags)
 
 /* A failure found inside a plugin's call into the core: the connection is
  * closed at the posted pass, not under the caller's feet. */
-static int conn_fail(struct mk_conn *c)
+int mk_conn_fail(struct mk_conn *c)
 {
     mk_conn_post(c, MK_CONN_F_DEAD);
     return -1;
@@ -417,402 +417,6 @@ int mk_worker_run_posted(struct mk_worker *w)
     return !mk_list_is_empty(&w->posted);
 }
 
-/* ---- Write queue ---------------------------------------------------------- */
-
-void mk_conn_chunk_free(struct mk_worker *w, struct mk_chunk *ch)
-{
-    if (ch->type == MK_CHUNK_FILE && ch->close_fd) {
-        close(ch->fd);
-    }
-    else if (ch->type == MK_CHUNK_SHARED) {
-        mk_shared_buf_release(ch->sb);
-    }
-    else if (ch->owned) {
-        mk_mem_free(ch->owned);
-    }
-    if (ch->pooled && w && w->n_free_chunks < MK_POOL_MAX) {
-        w->free_chunks[w->n_free_chunks++] = ch;
-        return;
-    }
-    mk_mem_free(ch);
-}
-
-static struct mk_chunk *conn_chunk_new(struct mk_conn *c, size_t inline_len)
-{
-    struct mk_chunk *ch;
-    size_t room = MK_CHUNK_BLOCK_SIZE - sizeof(struct mk_chunk);
-
-    if (inline_len <= MK_CHUNK_SMALL) {
-        /* A header alone when the bytes live elsewhere (a shared broadcast
-         * frame, a file), else a small inline room (a frame, a response
-         * head): not a 16 KiB block from a pool of 64 that a broadcast to
-         * 10,000 clients would overflow and fault in 10,000 times. */
-        size_t cap = inline_len ? MK_CHUNK_SMALL : 0;
-
-        ch = mk_mem_alloc(sizeof(*ch) + cap);
-        if (!ch) {
-            return NULL;
-        }
-        memset(ch, 0, sizeof(*ch));
-        ch->cap = cap;
-    }
-    else if (inline_len <= room) {
-        ch = mk_worker_chunk_get(c->worker);
-        if (!ch) {
-            return NULL;
-        }
-        memset(ch, 0, sizeof(*ch));
-        ch->pooled = 1;
-        ch->cap = inline_len ? room : 0;
-    }
-    else {
-        ch = mk_mem_alloc(sizeof(*ch) + inline_len);
-        if (!ch) {
-            return NULL;
-        }
-        memset(ch, 0, sizeof(*ch));
-        ch->cap = inline_len;
-    }
-    ch->type = MK_CHUNK_MEM;
-    ch->data = ch->inline_data;
-    mk_list_add(&ch->_head, &c->wq);
-    return ch;
-}
-
-static int conn_queue_check(struct mk_conn *c)
-{
-    size_t limit = c->wq_limit ? c->wq_limit
-                               : (size_t) c->srv->conf.write_queue_limit;
-
-    if (c->wq_bytes > limit) {
-        mk_warn("[fd %d] write queue over WriteQueueLimit (%zu bytes): "
-                "closing a client that does not read", c->ev.fd, c->wq_bytes);
-        return conn_fail(c);
-    }
-    if ((c->flags & MK_CONN_F_IN_HANDLER) == 0) {
-        /* A burst of backend messages in one batch would otherwise all be
-         * queued before the posted flush and hit the limit even for a
-         * client that reads fast: past a threshold, write now (failures
-         * still close later, at the posted pass). */
-        if (c->wq_bytes >= MK_CONN_EAGER_FLUSH && conn_write_queue(c) < 0) {
-            return conn_fail(c);
-        }
-        mk_conn_post(c, 0);            /* one writev for a burst of writes */
-    }
-    return 0;
-}
-
-static int conn_writable(const struct mk_conn *c)
-{
-    return c->state == MK_CONN_OPEN && (c->flags & MK_CONN_F_DEAD) == 0;
-}
-
-int mk_conn_write(struct mk_conn *c, const void *data, size_t len, int flags)
-{
-    struct mk_chunk *ch = NULL;
-
-    if (c->filters) {
-        return mk_filter_conn_write(c, data, len, flags);
-    }
-    if (!conn_writable(c)) {
-        if (flags & MK_WRITE_FREE) {
-            mk_mem_free((void *) data);
-        }
-        return -1;
-    }
-    if (len == 0) {
-        return 0;
-    }
-    if (flags == MK_WRITE_COPY) {
-        if (!mk_list_is_empty(&c->wq)) {
-            ch = mk_list_entry(c->wq.prev, struct mk_chunk, _head);
-            /* append only where the unsent bytes end at the inline tail */
-            if (ch->type != MK_CHUNK_MEM || ch->cap == 0 ||
-                (size_t) (ch->data + ch->len - ch->inline_data) + len > ch->cap) {
-                ch = NULL;
-            }
-        }
-        if (!ch) {
-            ch = conn_chunk_new(c, len);
-            if (!ch) {
-                goto error;
-            }
-        }
-        memcpy((char *) ch->data + ch->len, data, len);
-        ch->len += len;
-    }
-    else {
-        ch = conn_chunk_new(c, 0);
-        if (!ch) {
-            goto error;
-        }
-        ch->data = data;
-        ch->len = len;
-        if (flags & MK_WRITE_FREE) {
-            ch->owned = (void *) data;
-        }
-    }
-    c->wq_bytes += len;
-    return conn_queue_check(c);
-
-error:
-    if (flags & MK_WRITE_FREE) {
-        mk_mem_free((void *) data);
-    }
-    mk_err("[fd %d] out of memory queueing a response", c->ev.fd);
-    return conn_fail(c);
-}
-
-int mk_conn_write_file(struct mk_conn *c, int fd, off_t offset, size_t len,
-                       int close_fd)
-{
-    struct mk_chunk *ch;
-
-    if (c->filters) {
-        return mk_filter_conn_write_file(c, fd, offset, len, close_fd);
-    }
-    if (!conn_writable(c) || len == 0) {
-        if (close_fd) {
-            close(fd);
-        }
-        return conn_writable(c) ? 0 : -1;
-    }
-    ch = conn_chunk_new(c, 0);
-    if (!ch) {
-        if (close_fd) {
-            close(fd);
-        }
-        return conn_fail(c);
-    }
-    ch->type = MK_CHUNK_FILE;
-    ch->fd = fd;
-    ch->offset = offset;
-    ch->len = len;
-    ch->close_fd = close_fd;
-    c->wq_files++;
-    /* file bytes are not memory: they do not count against the limit */
-    if ((c->flags & MK_CONN_F_IN_HANDLER) == 0) {
-        mk_conn_post(c, 0);
-    }
-    return 0;
-}
-
-struct mk_shared_buf *mk_shared_buf_create(const void *data, size_t len)
-{
-    struct iovec iov = { (void *) data, len };
-
-    return mk_shared_buf_createv(&iov, 1);
-}
-
-struct mk_shared_buf *mk_shared_buf_createv(const struct iovec *iov,
-                                            int iovcnt)
-{
-    struct mk_shared_buf *sb;
-    size_t len = 0, off = 0;
-    int i;
-
-    for (i = 0; i < iovcnt; i++) {
-        len += iov[i].iov_len;
-    }
-    sb = mk_mem_alloc(sizeof(*sb) + len);
-    if (!sb) {
-        return NULL;
-    }
-    atomic_init(&sb->refs, 1);
-    sb->len = len;
-    for (i = 0; i < iovcnt; i++) {
-        memcpy(sb->data + off, iov[i].iov_base, iov[i].iov_len);
-        off += iov[i].iov_len;
-    }
-    return sb;
-}
-
-void mk_shared_buf_release(struct mk_shared_buf *sb)
-{
-    if (sb && atomic_fetch_sub(&sb->refs, 1) == 1) {
-        mk_mem_free(sb);
-    }
-}
-
-int mk_conn_write_shared(struct mk_conn *c, struct mk_shared_buf *sb)
-{
-    struct mk_chunk *ch;
-
-    if (c->filters) {
-        return mk_filter_conn_write_shared(c, sb);
-    }
-    if (!conn_writable(c)) {
-        return -1;
-    }
-    ch = conn_chunk_new(c, 0);
-    if (!ch) {
-        return conn_fail(c);
-    }
-    atomic_fetch_add(&sb->refs, 1);
-    ch->type = MK_CHUNK_SHARED;
-    ch->sb = sb;
-    ch->data = sb->data;
-    ch->len = sb->len;
-    c->wq_bytes += sb->len;
-    return conn_queue_check(c);
-}
-
-uint16_t mk_conn_local_port(const struct mk_conn *c)
-{
-    const struct sockaddr_storage *a = &c->listen->addr;
-
-    if (a->ss_family == AF_INET) {
-        return ntohs(((const struct sockaddr_in *) a)->sin_port);
-    }
-    if (a->ss_family == AF_INET6) {
-        return ntohs(((const struct sockaddr_in6 *) a)->sin6_port);
-    }
-    return 0;
-}
-
-void mk_conn_set_write_limit(struct mk_conn *c, size_t bytes)
-{
-    c->wq_limit = bytes;
-}
-
-size_t mk_conn_queued(const struct mk_conn *c)
-{
-    return c->wq_bytes;
-}
-
-/* Drops `n` written bytes from the front of the queue. */
-static void conn_advance(struct mk_conn *c, size_t n)
-{
-    struct mk_list *it, *tmp;
-
-    mk_list_foreach_safe(it, tmp, &c->wq) {
-        struct mk_chunk *ch = mk_list_entry(it, struct mk_chunk, _head);
-        size_t take;
-
-        if (n == 0 || ch->type == MK_CHUNK_FILE) {
-            break;
-        }
-        take = n < ch->len ? n : ch->len;
-        ch->data += take;
-        ch->len -= take;
-        c->wq_bytes -= take;
-        n -= take;
-        if (ch->len > 0) {
-            break;
-        }
-        mk_list_del(&ch->_head);
-        mk_conn_chunk_free(c->worker, ch);
-    }
-}
-
-/* Without a sendfile in the I/O layer (TLS), files go through memory. */
-static ssize_t conn_file_via_memory(struct mk_conn *c, struct mk_chunk *ch)
-{
-    char buf[16384];
-    struct iovec iov;
-    size_t want = ch->len < sizeof(buf) ? ch->len : sizeof(buf);
-    ssize_t n = pread(ch->fd, buf, want, ch->offset);
-
-    if (n <= 0) {
-        return MK_IO_ERROR;
-    }
-    iov.iov_base = buf;
-    iov.iov_len = (size_t) n;
-    /* A TLS layer must accept a retry with the same bytes; liana never
-     * takes this path. */
-    return c->listen->io->writev(c, &iov, 1);
-}
-
-static ssize_t conn_write_file(struct mk_conn *c, struct mk_chunk *ch)
-{
-    const struct mk_net_io *io = c->listen->io;
-    ssize_t n;
-
-    if (io->sendfile) {
-        off_t off = ch->offset;
-        n = io->sendfile(c, ch->fd, &off, ch->len);
-    }
-    else {
-        n = conn_file_via_memory(c, ch);
-    }
-    if (n > 0) {
-        ch->offset += n;
-        ch->len -= (size_t) n;
-        if (ch->len == 0) {
-            mk_list_del(&ch->_head);
-            mk_conn_chunk_free(c->worker, ch);
-            c->wq_files--;
-        }
-    }
-    else if (n == 0) {
-        n = MK_IO_ERROR;               /* file shrank under us */
-    }
-    return n;
-}
-
-/* A response head queued before a file goes out with the file's first
- * bytes instead of in a packet of its own (TCP_CORK while both are sent). */
-static void conn_cork_if_file_follows(struct mk_conn *c)
-{
-    struct mk_chunk *first, *second;
-
-    if ((c->flags & MK_CONN_F_CORKED) || !c->listen->io->cork ||
-        c->wq.next == &c->wq || c->wq.next->next == &c->wq) {
-        return;
-    }
-    first = mk_list_entry(c->wq.next, struct mk_chunk, _head);
-    second = mk_list_entry(c->wq.next->next, struct mk_chunk, _head);
-    if (first->type != MK_CHUNK_FILE && second->type == MK_CHUNK_FILE) {
-        c->flags |= MK_CONN_F_CORKED;
-        c->listen->io->cork(c, 1);
-    }
-}
-
-/* Writes queued bytes until the queue is empty (1), the socket is full
- * (0) or the connection failed (-1); closes nothing. */
-static int conn_write_queue(struct mk_conn *c)
-{
-    const struct mk_net_io *io = c->listen->io;
-    struct iovec iov[MK_IOV_MAX];
-    struct mk_list *it;
-    int cnt;
-    ssize_t n;
-
-    conn_cork_if_file_follows(c);
-    while (!mk_list_is_empty(&c->wq)) {
-        struct mk_chunk *first = mk_list_entry(c->wq.next, struct mk_chunk,
-                                               _head);
-        if (first->type == MK_CHUNK_FILE) {
-            n = conn_write_file(c, first);
-        }
-        else {
-            cnt = 0;
-            mk_list_foreach(it, &c->wq) {
-                struct mk_chunk *ch = mk_list_entry(it, struct mk_chunk, _head);
-                if (ch->type == MK_CHUNK_FILE || cnt == MK_IOV_MAX) {
-                    break;
-                }
-                iov[cnt].iov_base = (void *) ch->data;
-                iov[cnt].iov_len = ch->len;
-                cnt++;
-            }
-            n = io->writev(c, iov, cnt);
-            if (n > 0) {
-                conn_advance(c, (size_t) n);
-            }
-        }
-        if (n == MK_IO_AGAIN) {
-            c->flags |= MK_CONN_F_WANT_WRITE;
-            mk_conn_set_deadline(c, c->srv->conf.send_timeout);
-            return 0;
-        }
-        if (n < 0) {
-            return -1;
-        }
-    }
-    return 1;
-}
-
 int mk_conn_flush_now(struct mk_conn *c)
 {
     const struct mk_net_io *io = c->listen->io;
@@ -821,7 +425,7 @@ int mk_conn_flush_now(struct mk_conn *c)
     if (c->state == MK_CONN_CLOSED) {
         return -1;
     }
-    ret = conn_write_queue(c);
+    ret = mk_conn_write_queue(c);
     if (ret < 0) {
         conn_close_now(c);
         return -1;
@@ -863,7 +467,7 @@ int mk_conn_flush_now(struct mk_conn *c)
  * posted pass; a plugin never sees the connection fail inside this call. */
 int mk_conn_flush(struct mk_conn *c)
 {
-    if (!conn_writable(c) && c->state != MK_CONN_CLOSING) {
+    if (!mk_conn_writable(c) && c->state != MK_CONN_CLOSING) {
         return -1;
     }
     if ((c->flags & MK_CONN_F_IN_HANDLER) == 0) {
@@ -920,7 +524,7 @@ void mk_conn_close(struct mk_conn *c, int graceful)
         return;
     }
     if (!graceful) {
-        conn_fail(c);
+        mk_conn_fail(c);
         return;
     }
     if (c->state == MK_CONN_OPEN) {
@@ -989,6 +593,20 @@ void mk_conn_free(struct mk_conn *c)
 }
 
 /* ---- Public accessors (mk_plugin.h) ------------------------------------ */
+
+uint16_t mk_conn_local_port(const struct mk_conn *c)
+{
+    const struct sockaddr_storage *a = &c->listen->addr;
+
+    if (a->ss_family == AF_INET) {
+        return ntohs(((const struct sockaddr_in *) a)->sin_port);
+    }
+    if (a->ss_family == AF_INET6) {
+        return ntohs(((const struct sockaddr_in6 *) a)->sin6_port);
+    }
+    return 0;
+}
+
 
 const struct mk_conn_addr *mk_conn_peer(const struct mk_conn *c)
 {

@@ -2,11 +2,10 @@
 #define MK_SERVER_CONN_H
 
 /*
- * Private to mk_server: workers, connections, the write queue and the
- * HTTP/1.1 request state.
+ * Private to mk_server: workers, connections and the write queue.
  *
  * Memory: an idle keep-alive connection is only its `struct mk_conn`. The
- * read buffer, the request (with its parsed head) and write-queue blocks
+ * read buffer, the stream (with its parsed head) and write-queue blocks
  * come from per-worker free lists when a request arrives and go back when
  * the connection is idle again, so steady-state serving calls no malloc.
  */
@@ -18,6 +17,7 @@
 #include "mk_core/mk_list.h"
 #include "mk_core/mk_timer.h"
 #include "mk_server/mk_server.h"
+#include "mk_server/mk_stream.h"
 
 #define MK_CONN_BUF_SIZE     8192     /* first read buffer */
 #define MK_CHUNK_BLOCK_SIZE  16384    /* pooled write-queue block (with header) */
@@ -52,58 +52,6 @@ struct mk_chunk {
     int close_fd;
     struct mk_shared_buf *sb;
     char inline_data[];     /* MEM inline bytes */
-};
-
-/* ---- Request ---------------------------------------------------------- */
-
-struct mk_response {
-    int status;
-    int64_t content_length;  /* -1 unknown */
-    int head_sent;
-    int raw;
-    int chunked;             /* we frame the body */
-    int close;               /* close after this response */
-    int ended;
-    uint64_t bytes;          /* body bytes written by the handler */
-    char extra[1024];        /* "Name: value\r\n" lines added by handlers */
-    size_t extra_len;
-};
-
-struct mk_stream {
-    struct mk_conn *conn;
-    struct mk_vhost *vhost;
-    const struct mk_location *location;
-    struct mk_plugin_inst *handler;    /* NULL: static */
-    struct mk_http_parser parser;
-    struct mk_http_request_head head;
-    struct mk_http_body body;
-    struct mk_response resp;
-    char clean_path[4096];
-    int clean_ok;
-    uint64_t start_ms;
-    uint32_t seq;
-    int head_done;
-    int failed;             /* answered with an error; closing */
-    int body_too_large;     /* over MaxRequestBody: 413 */
-    int suspended;          /* stage 20 returned AGAIN */
-    int resume_pending;     /* mk_request_resume was called */
-    size_t stage_next;      /* stage-20 plugin to resume with */
-    int body_paused;
-    int discard_body;       /* nobody wants the body: read and drop */
-    int discarding;         /* dropping it has begun (its deadline is set) */
-    uint64_t discarded;     /* bytes dropped, framing included */
-    int in_content;         /* stage 30 ran */
-    int done_run;           /* stage 40 ran */
-    /* an upgrade claimed at stage 20, and once accepted the protocol that
-     * takes the connection when the request is done */
-    const struct mk_upgrade *upgrade;
-    void *upgrade_data;
-    int upgrade_wants_choice;
-    const struct mk_proto *upgrade_proto;
-    void *upgrade_proto_data;
-    void **plugin_data;     /* lazily allocated, plugin_count slots */
-    struct mk_stream_hooks hooks;   /* filters, accounting (mk_server.h) */
-    struct mk_list _head;   /* worker free list */
 };
 
 /* ---- Connection ------------------------------------------------------- */
@@ -159,8 +107,7 @@ struct mk_conn {
     void *backend_data;
 
     struct mk_filter_chain *filters;     /* output filters, or NULL */
-    struct mk_stream *req;               /* current HTTP request */
-    uint32_t requests;                   /* served on this connection */
+    uint32_t streams;                    /* created on this connection */
     void **plugin_data;                  /* lazily allocated */
     char *peer_str;                      /* lazily formatted */
     struct mk_list _head;                /* worker's list */
@@ -192,7 +139,7 @@ struct mk_worker {
     struct mk_list conns;
     struct mk_list closed;               /* freed after the event batch */
     /* Connections with work posted by plugin API calls (flush, close,
-     * request resumption): done after the event batch, so no API call ever
+     * body resumption): done after the event batch, so no API call ever
      * frees state under its caller. */
     struct mk_list posted;
     atomic_int conn_count;
@@ -203,8 +150,8 @@ struct mk_worker {
     struct mk_timer drain_timer;
 
     /* free lists (only this thread touches them) */
-    struct mk_list free_requests;
-    size_t n_free_requests;
+    struct mk_list free_streams;
+    size_t n_free_streams;
     char *free_bufs[MK_POOL_MAX];
     size_t n_free_bufs;
     struct mk_chunk *free_chunks[MK_POOL_MAX];
@@ -224,7 +171,23 @@ void mk_conn_in_release_if_empty(struct mk_conn *c);
 void mk_conn_read(struct mk_conn *c);
 /* Lazy deadline: the one timer fires at the earliest need. */
 void mk_conn_set_deadline(struct mk_conn *c, uint64_t ms_from_now);
+/* A failure inside a plugin's call into the core: the connection closes
+ * at the posted pass, not under the caller's feet; returns -1. */
+int  mk_conn_fail(struct mk_conn *c);
+
+/* mk_conn_write.c: the write queue */
 void mk_conn_chunk_free(struct mk_worker *w, struct mk_chunk *ch);
+/* Open and not failed: writes are accepted. */
+int  mk_conn_writable(const struct mk_conn *c);
+/* What mk_conn_write* do after the output filters: queue a piece. Also
+ * while a graceful close waits for bytes a filter still held. */
+int  mk_conn_queue(struct mk_conn *c, const void *data, size_t len, int flags);
+int  mk_conn_queue_file(struct mk_conn *c, int fd, off_t offset, size_t len,
+                        int close_fd);
+int  mk_conn_queue_shared(struct mk_conn *c, struct mk_shared_buf *sb);
+/* Writes what the socket takes: 1 when the queue is empty, 0 when bytes
+ * wait for the next writable event, -1 on a write error. */
+int  mk_conn_write_queue(struct mk_conn *c);
 /* Core-only variants with immediate effect, for safe points (our own event
  * handlers and the posted pass), never from inside a plugin call. */
 void mk_conn_close_internal(struct mk_conn *c, int graceful);
@@ -237,9 +200,20 @@ int  mk_worker_run_posted(struct mk_worker *w);
 
 /* mk_http.c: the built-in HTTP/1.1 protocol handler */
 extern const struct mk_proto mk_http_proto;
-/* Called when the current response ended: next request or close. */
-void mk_http_request_finish(struct mk_stream *r);
-void mk_http_request_free(struct mk_stream *r);
+
+/* mk_http_response.c: HTTP/1.1's serialiser of a stream's response */
+int  mk_http_response_send_head(struct mk_stream *r);
+int  mk_http_response_send_body(struct mk_stream *r, const void *data,
+                                size_t len, int flags);
+int  mk_http_response_send_file(struct mk_stream *r, int fd, off_t offset,
+                                size_t len, int close_fd);
+int  mk_http_response_send_shared(struct mk_stream *r,
+                                 struct mk_shared_buf *sb);
+int  mk_http_response_send_raw(struct mk_stream *r, const void *data,
+                               size_t len, int flags);
+/* The end of the body on the wire (last chunk and trailers). */
+int  mk_http_response_end_bytes(struct mk_stream *r);
+int  mk_http_response_will_close(const struct mk_stream *r);
 
 /* mk_worker.c */
 char *mk_worker_buf_get(struct mk_worker *w);
@@ -250,7 +224,15 @@ struct mk_chunk *mk_worker_chunk_get(struct mk_worker *w);
 int   mk_worker_is_draining(const struct mk_worker *w);
 void  mk_worker_conn_closed(struct mk_worker *w, struct mk_conn *c);
 
-/* mk_response.c */
-int  mk_response_start_error_close(struct mk_conn *c, int status);
+/* mk_response.c: whether the status and method allow a body */
+int  mk_response_has_body(const struct mk_stream *r);
+/* What mk_response_write/_sendfile/_write_shared/_end do after the
+ * stream's output filters: hand the piece to the protocol. */
+int  mk_response_put(struct mk_stream *r, const void *data, size_t len,
+                     int flags);
+int  mk_response_put_file(struct mk_stream *r, int fd, off_t offset,
+                          size_t len, int close_fd);
+int  mk_response_put_shared(struct mk_stream *r, struct mk_shared_buf *sb);
+int  mk_response_put_end(struct mk_stream *r);
 
 #endif

@@ -42,7 +42,6 @@ struct mk_filter_chain {
     struct mk_stream *r;          /* NULL: the connection's chain */
     struct mk_filter_link *first;
     size_t held_pieces;           /* over every link */
-    int releasing;                /* mk_filter_release is on the stack */
     int ended;                    /* a stream's END entered the chain */
 };
 
@@ -148,57 +147,34 @@ int mk_stream_filter_attach(struct mk_stream *r, const struct mk_filter *f,
 
 /* ---- Passing ---------------------------------------------------------- */
 
-/* The end of a connection's chain: the write queue. Released bytes may
- * come after a graceful close began (the queue waits for them, see
- * mk_filter_conn_holding), when the queue refuses new writes: the state
- * reads open for that one call. */
+/* The end of a connection's chain: the write queue (which also takes
+ * what is released while a graceful close waits for it). */
 static int filter_conn_wire(struct mk_filter_chain *ch, struct mk_piece *p)
 {
-    struct mk_conn *c = ch->c;
-    enum mk_conn_state state = c->state;
-    int ret;
-
-    c->filters = NULL;
-    if (ch->releasing && state == MK_CONN_CLOSING) {
-        c->state = MK_CONN_OPEN;
-    }
     if (p->type == MK_PIECE_FILE) {
-        ret = mk_conn_write_file(c, p->fd, p->offset, p->len, p->close_fd);
+        return mk_conn_queue_file(ch->c, p->fd, p->offset, p->len,
+                                  p->close_fd);
     }
-    else if (p->type == MK_PIECE_SHARED) {
-        ret = mk_conn_write_shared(c, p->sb);
+    if (p->type == MK_PIECE_SHARED) {
+        return mk_conn_queue_shared(ch->c, p->sb);
     }
-    else {
-        ret = mk_conn_write(c, p->data, p->len, p->flags);
-    }
-    if (c->state == MK_CONN_OPEN) {
-        c->state = state;
-    }
-    c->filters = ch;
-    return ret;
+    return mk_conn_queue(ch->c, p->data, p->len, p->flags);
 }
 
 /* The end of a stream's chain: the protocol's body writer. */
 static int filter_stream_wire(struct mk_filter_chain *ch, struct mk_piece *p)
 {
-    struct mk_stream *r = ch->r;
-    int ret;
-
-    r->hooks.filters = NULL;
-    if (p->type == MK_PIECE_FILE) {
-        ret = mk_response_sendfile(r, p->fd, p->offset, p->len, p->close_fd);
+    switch (p->type) {
+    case MK_PIECE_FILE:
+        return mk_response_put_file(ch->r, p->fd, p->offset, p->len,
+                                    p->close_fd);
+    case MK_PIECE_SHARED:
+        return mk_response_put_shared(ch->r, p->sb);
+    case MK_PIECE_END:
+        return mk_response_put_end(ch->r);
+    default:
+        return mk_response_put(ch->r, p->data, p->len, p->flags);
     }
-    else if (p->type == MK_PIECE_SHARED) {
-        ret = mk_response_write(r, p->data, p->len, MK_WRITE_COPY);
-    }
-    else if (p->type == MK_PIECE_END) {
-        ret = mk_response_end(r);
-    }
-    else {
-        ret = mk_response_write(r, p->data, p->len, p->flags);
-    }
-    r->hooks.filters = ch;
-    return ret;
 }
 
 static int filter_deliver(struct mk_filter_chain *ch, struct mk_filter_link *l,
@@ -382,21 +358,15 @@ static int filter_release_one(struct mk_filter_link *l, size_t max,
 
 long mk_filter_release(struct mk_filter_link *l, size_t max)
 {
-    struct mk_filter_chain *ch = l->chain;
-    int outer = !ch->releasing;
     size_t done = 0, took;
     int ret = 0;
 
-    ch->releasing = 1;
     while (!mk_list_is_empty(&l->held)) {
         ret = filter_release_one(l, max - done, &took);
         if (ret <= 0) {
             break;
         }
         done += took;
-    }
-    if (outer) {
-        ch->releasing = 0;
     }
     return ret < 0 ? -1 : (long) done;
 }
@@ -507,7 +477,7 @@ int mk_filter_stream_end(struct mk_stream *r)
     struct mk_piece p = { .type = MK_PIECE_END, .fd = -1 };
     struct mk_filter_chain *ch = r->hooks.filters;
 
-    if (ch->ended || r->resp.ended || r->conn->req != r) {
+    if (ch->ended || r->resp.ended) {
         return -1;
     }
     ch->ended = 1;

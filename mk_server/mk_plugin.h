@@ -59,12 +59,12 @@ struct mk_vhost;
 struct mk_conn;
 struct mk_stream;
 struct mk_bb_ini;
+struct mk_shared_buf;
 
 enum mk_stage_result {
     MK_STAGE_NEXT    = 0,   /* not mine / continue with the next plugin */
     MK_STAGE_HANDLED = 1,   /* I answered (20) / I own the response (30) */
     MK_STAGE_CLOSE   = -1,  /* close the connection now */
-    MK_STAGE_AGAIN   = 2,   /* (20 only) suspended; I call mk_request_resume */
 };
 
 /* ---- Network I/O layer --------------------------------------------------- */
@@ -118,12 +118,100 @@ struct mk_proto {
     int  (*on_timeout)(struct mk_conn *c);
     /* The connection is closing; free the protocol state. */
     void (*on_close)(struct mk_conn *c);
+    /* Optional: nothing is in flight (no stream open), so a draining
+     * worker may close the connection once its queue and input are empty.
+     * NULL: always idle then. */
+    int  (*is_idle)(const struct mk_conn *c);
     /* Optional: the backend ended the session, by its own choice (a
      * node's `end`) or failing (the node is gone); the protocol says
      * goodbye its own way (a WebSocket close frame). NULL: the connection
      * closes after its queue is written. */
     int  (*on_end)(struct mk_conn *c, int failed);
 };
+
+/*
+ * What a protocol registers to carry its streams. Every send returns 0 or
+ * -1 (the connection failed and closes). The stream calls these from one
+ * place each (mk_response.c), after its own checks: send_head once, body
+ * pieces only after the head and only when the response has a body.
+ */
+struct mk_stream_ops {
+    /* Status and fields (resp.status, resp.fields, content_length). */
+    int  (*send_head)(struct mk_stream *s);
+    /* A body piece; MK_WRITE_* flags as mk_conn_write (ownership moves
+     * with MK_WRITE_FREE even on failure). */
+    int  (*send_body)(struct mk_stream *s, const void *data, size_t len,
+                      int flags);
+    int  (*send_file)(struct mk_stream *s, int fd, off_t offset, size_t len,
+                      int close_fd);
+    /* Optional: a shared buffer piece (the protocol takes its own
+     * reference); NULL: its bytes go through send_body, copied. */
+    int  (*send_shared)(struct mk_stream *s, struct mk_shared_buf *sb);
+    /* The body is complete: trailers (fields with `trailer`) and the end
+     * of the response on the wire; the protocol then moves on (the next
+     * request) outside the caller's stack. */
+    int  (*end)(struct mk_stream *s);
+    /* Optional: bytes of a response head the handler wrote itself
+     * (mk_response_raw). NULL: the protocol cannot carry one. */
+    int  (*send_raw)(struct mk_stream *s, const void *data, size_t len,
+                     int flags);
+    /* Whether the connection closes after this response (HTTP/1.x
+     * keep-alive rules); NULL: never (a multiplexing protocol). */
+    int  (*will_close)(const struct mk_stream *s);
+    /* Optional: the content handler takes the request body (HTTP/1.1
+     * answers an Expect: 100-continue here). */
+    void (*body_wanted)(struct mk_stream *s);
+    /* Optional: the handler paused or resumed the body (flow control). */
+    void (*body_pause)(struct mk_stream *s);
+    void (*body_resume)(struct mk_stream *s);
+    /* Optional: the stream's own timer fired (mk_stream_set_deadline). */
+    void (*on_timeout)(struct mk_stream *s);
+};
+
+/*
+ * Streams: a protocol handler turns its bytes into streams, one
+ * request/response exchange each (HTTP/1.1 one at a time, a multiplexing
+ * protocol many at once), and the core runs stages 20 to 40 on each:
+ *
+ *     s = mk_stream_create(c, &my_ops, my_state, &my_state->buf);
+ *     fill *mk_stream_head(s) (spans into my_state->buf), e.g. with
+ *         mk_http_parse_head on text the protocol keeps;
+ *     mk_stream_begin(s);                  stage 20, then the handler
+ *     mk_stream_body(s, data, n) ... mk_stream_body_end(s);
+ *     ... ops->end runs when the handler ends its response ...
+ *     mk_stream_destroy(s);                from the protocol's own callback
+ *
+ * The protocol calls these from its own callbacks (on_read, on_drain, ...),
+ * never from inside a stream op, so no call frees a stream under a plugin.
+ */
+/* A new stream (its id the connection's next, 1 for the first), or NULL
+ * on no memory. The head's spans index the buffer *head_base points to;
+ * it must stay valid (and the head bytes unmoved) for the stream's life.
+ * proto_data is the protocol's (mk_stream_proto_data). */
+struct mk_stream *mk_stream_create(struct mk_conn *c,
+                                   const struct mk_stream_ops *ops,
+                                   void *proto_data, char *const *head_base);
+/* The head to fill before mk_stream_begin (all fields absent). */
+struct mk_http_request_head *mk_stream_head(struct mk_stream *s);
+void    *mk_stream_proto_data(const struct mk_stream *s);
+uint32_t mk_stream_id(const struct mk_stream *s);
+/* The head is complete: vhost, clean path, location and handler, the body
+ * limit, then stages 20 and 30 (which may answer and end the stream).
+ * Returns 0, or before any stage an HTTP status the protocol answers its
+ * own way (400 bad path, 405 CONNECT, 421 a site not served here). */
+int  mk_stream_begin(struct mk_stream *s);
+/* Request body bytes (decoded) for the content handler, dropped when no
+ * handler reads the body; 0, or -1: over MaxRequestBody or the handler
+ * failed (the protocol fails the stream). */
+int  mk_stream_body(struct mk_stream *s, const char *data, size_t len);
+/* The end of a body the head announced; 0 or -1 as mk_stream_body. */
+int  mk_stream_body_end(struct mk_stream *s);
+/* Stage 40 (once) if the head was given, then the stream is gone; a
+ * response still pending is dropped (stage 40 sees it not ended). */
+void mk_stream_destroy(struct mk_stream *s);
+/* The stream's own timer on the worker's loop (0 disarms); the ops'
+ * on_timeout runs when it fires. */
+void mk_stream_set_deadline(struct mk_stream *s, uint64_t ms_from_now);
 
 /* ---- Upgrades (WebSocket) -------------------------------------------------
  *
@@ -379,8 +467,8 @@ struct mk_plugin {
 
     /* Stage 10: MK_STAGE_NEXT or MK_STAGE_CLOSE. */
     int  (*on_accept)(void *conf, struct mk_conn *c);
-    /* Stage 20: NEXT, HANDLED (the plugin answered: mk_response_*),
-     * AGAIN or CLOSE. Runs for every request in plugin load order. */
+    /* Stage 20: NEXT, HANDLED (the plugin answered: mk_response_*)
+     * or CLOSE. Runs for every request in plugin load order. */
     int  (*on_request)(void *conf, struct mk_stream *r);
     /* Stage 30, only on the request's chosen handler: HANDLED (it owns
      * the response, which may finish later), NEXT (declined: 404), CLOSE. */
@@ -539,7 +627,13 @@ void *mk_conn_plugin_data(const struct mk_conn *c, const struct mk_plugin *p);
 void  mk_conn_set_plugin_data(struct mk_conn *c, const struct mk_plugin *p,
                               void *data);
 
-/* ---- Request ------------------------------------------------------------- */
+/* ---- Request -------------------------------------------------------------
+ *
+ * `struct mk_stream` is one request/response exchange (stages 20-40 run
+ * per stream); these accessors read its request. Spans of the head index
+ * mk_request_buf(r), the buffer the carrying protocol keeps for the
+ * stream's life.
+ */
 
 struct mk_conn *mk_request_conn(const struct mk_stream *r);
 struct mk_vhost *mk_request_vhost(const struct mk_stream *r);
@@ -559,8 +653,8 @@ int mk_request_version_minor(const struct mk_stream *r);
 const char *mk_request_clean_path(const struct mk_stream *r);
 /* The [LOCATION] prefix that matched ("/" if none). */
 const char *mk_request_location(const struct mk_stream *r);
-/* Time the request head completed (monotonic ms) and request count on the
- * connection (1 for the first). */
+/* Time the request head completed (monotonic ms) and the stream's id on
+ * its connection (1 for the first; on HTTP/1.1 the request count). */
 uint64_t mk_request_start_ms(const struct mk_stream *r);
 uint32_t mk_request_seq(const struct mk_stream *r);
 /* Per-request slot for the content handler and stage plugins. */
@@ -568,8 +662,6 @@ void *mk_request_plugin_data(const struct mk_stream *r,
                              const struct mk_plugin *p);
 void  mk_request_set_plugin_data(struct mk_stream *r,
                                  const struct mk_plugin *p, void *data);
-/* Resumes a request suspended by MK_STAGE_AGAIN at stage 20. */
-void mk_request_resume(struct mk_stream *r);
 /* Stops reading the request body until mk_request_body_resume (flow
  * control toward a slow backend). */
 void mk_request_body_pause(struct mk_stream *r);
@@ -585,7 +677,10 @@ void mk_request_body_resume(struct mk_stream *r);
  *     mk_response_write(r, "hello", 5, MK_WRITE_STATIC);
  *     mk_response_end(r);
  *
- * The core adds Date, Server (unless HideVersion), Content-Length or
+ * The response is protocol-neutral: status, header fields kept as a
+ * name/value list, content length, body pieces, trailers, end. The
+ * protocol carrying the stream serialises it through its stream ops;
+ * HTTP/1.1 adds Date, Server (unless HideVersion), Content-Length or
  * Transfer-Encoding: chunked (HTTP/1.1 with unknown length; HTTP/1.0 then
  * closes), and Connection. HEAD requests get the head only: body writes
  * are discarded. Every function returns 0 or -1 (the connection then closes;
@@ -614,12 +709,23 @@ int  mk_response_write(struct mk_stream *r, const void *data, size_t len,
                        int flags);
 int  mk_response_sendfile(struct mk_stream *r, int fd, off_t offset,
                           size_t len, int close_fd);
+/* A refcounted body piece (one buffer sent to many streams); the caller
+ * keeps its own reference. */
+int  mk_response_write_shared(struct mk_stream *r, struct mk_shared_buf *sb);
 /* Raw mode: the handler writes the whole response itself, status line and
  * head included (the zmq gateway's `headers` are written verbatim). The
- * handler tells at mk_response_end whether the connection may persist. */
-void mk_response_raw(struct mk_stream *r);
+ * handler tells at mk_response_end whether the connection may persist.
+ * Only an HTTP/1.x stream carries a raw head: on any other protocol
+ * mk_response_raw returns -1 (nothing changed; answer with structured
+ * fields instead) and mk_response_write_raw returns -1. */
+int  mk_response_raw(struct mk_stream *r);
 int  mk_response_write_raw(struct mk_stream *r, const void *data, size_t len,
                            int flags);
+/* A trailer field, sent after the body where the protocol can (HTTP/1.1
+ * with chunked framing, HTTP/2) and dropped elsewhere; the same checks
+ * and room as mk_response_header. -1 after the end or in raw mode. */
+int  mk_response_trailer(struct mk_stream *r, const char *name,
+                         const char *value, size_t vlen);
 int  mk_response_end(struct mk_stream *r);
 /* A complete error response (vhost ErrorPage if configured, else a short
  * HTML body), then end. */
@@ -627,6 +733,23 @@ int  mk_response_error(struct mk_stream *r, int status);
 int  mk_response_get_status(const struct mk_stream *r);
 int  mk_response_head_sent(const struct mk_stream *r);
 uint64_t mk_response_bytes(const struct mk_stream *r);    /* body bytes */
+
+/* The response as the handler built it, read-only (stage 40 sees the
+ * finished one, e.g. for a cache): status (mk_response_get_status), body
+ * bytes (mk_response_bytes), whether it ended (0: it failed, the client
+ * left or the connection broke first), whether its head was raw (then its
+ * fields are in the handler's bytes, not here), and its fields in the
+ * order added. mk_response_field_next starts with *iter = 0 and returns 1
+ * per field (name and value borrowed from the stream, valid during the
+ * callback; *trailer, if not NULL, tells a trailer), then 0. The core's
+ * own fields (Date, Server, framing, Connection) are not listed. */
+int  mk_response_ended(const struct mk_stream *r);
+int  mk_response_is_raw(const struct mk_stream *r);
+/* For serialisers: the length the handler announced, -1 unknown. */
+int64_t mk_response_get_content_length(const struct mk_stream *r);
+int  mk_response_field_next(const struct mk_stream *r, size_t *iter,
+                            struct mk_ptr *name, struct mk_ptr *value,
+                            int *trailer);
 const char *mk_http_status_reason(int status);
 
 /* ---- Static files (core content handler "static") ---------------------- */

@@ -1,8 +1,9 @@
 /*
- * The response writer: status line and head built in one pass into the
- * connection's write queue (so head + small body leave in one writev),
- * body framing (Content-Length, chunked, or close-delimited for HTTP/1.0),
- * HEAD and bodiless statuses, error pages, and the keep-alive decision.
+ * The response API, protocol-neutral: status, structured header fields,
+ * content length, body pieces, trailers and end, error pages. Each
+ * protocol serialises it for its wire through its stream ops (HTTP/1.1:
+ * mk_http_response.c); this file is the one place a body piece is handed
+ * to the protocol.
  */
 #include <string.h>
 #include <unistd.h>
@@ -11,8 +12,6 @@
 #include "mk_core/mk_mem.h"
 #include "mk_server/mk_conn.h"
 #include "mk_server/mk_http_date.h"
-
-#define MK_SERVER_TOKEN "tremolo/" TREMOLO_VERSION
 
 struct mk_status_reason {
     int status;
@@ -58,50 +57,12 @@ const char *mk_http_status_reason(int status)
     return status >= 500 ? "Error" : status >= 400 ? "Client Error" : "Unknown";
 }
 
-static int response_has_body(const struct mk_stream *r)
+int mk_response_has_body(const struct mk_stream *r)
 {
     int st = r->resp.status;
 
     return !(st < 200 || st == 204 || st == 304 ||
              r->head.method == MK_HTTP_METHOD_HEAD);
-}
-
-/* RFC 9112 9.3: HTTP/1.1 persists unless "close"; 1.0 only on request. */
-static int response_keepalive(const struct mk_stream *r)
-{
-    const struct mk_conn *c = r->conn;
-    const struct mk_server_conf *conf = &c->srv->conf;
-
-    if (r->resp.close || !conf->keepalive || !r->head_done ||
-        mk_worker_is_draining(c->worker)) {
-        return 0;
-    }
-    /* A client that half-closed still gets answers to the requests it
-     * pipelined before (they may wait behind a file): the last one says
-     * close. */
-    if ((c->flags & MK_CONN_F_EOF) && c->in_len <= r->head.head_len) {
-        return 0;
-    }
-    if (conf->keepalive_max > 0 && r->seq >= (uint64_t) conf->keepalive_max) {
-        return 0;
-    }
-    if (r->head.connection & MK_HTTP_CONN_CLOSE) {
-        return 0;
-    }
-    if (r->head.version_minor == 0 &&
-        !(r->head.connection & MK_HTTP_CONN_KEEPALIVE)) {
-        return 0;
-    }
-    /* An unread body is normally read and dropped after the response;
-     * but a client waiting for "100 Continue" will never send it, and one
-     * announced beyond MaxDiscardBody is not worth reading. */
-    if (!r->body.done && r->discard_body &&
-        (r->head.expect_continue ||
-         (r->body.mode == MK_HTTP_BODY_LENGTH &&
-          r->body.remaining > conf->max_discard_body - r->discarded))) {
-        return 0;
-    }
-    return 1;
 }
 
 void mk_response_status(struct mk_stream *r, int status)
@@ -129,16 +90,16 @@ static int response_location_offsite(const char *v, size_t len)
     return i < len && (v[i] == '/' || v[i] == '\\');
 }
 
-int mk_response_header_n(struct mk_stream *r, const char *name,
-                         const char *value, size_t vlen)
+/* Stores a field; the room is counted as HTTP/1.1 text ("Name: value\r\n")
+ * whatever the protocol, so that a handler meets the same limit on all. */
+static int response_field_add(struct mk_stream *r, const char *name,
+                              const char *value, size_t vlen, int trailer)
 {
     struct mk_response *resp = &r->resp;
+    struct mk_response_field *f;
     size_t nlen = strlen(name);
     size_t i;
 
-    if (resp->head_sent) {
-        return -1;
-    }
     /* header injection defence: no CR/LF from handlers' values */
     for (i = 0; i < vlen; i++) {
         if (value[i] == '\r' || value[i] == '\n') {
@@ -152,26 +113,66 @@ int mk_response_header_n(struct mk_stream *r, const char *name,
                 "refused: browsers read it as another site", r->conn->ev.fd);
         return -1;
     }
-    if (resp->extra_len + nlen + vlen + 4 > sizeof(resp->extra)) {
+    if (resp->fields_used + nlen + vlen + 4 > sizeof(resp->fields_buf) ||
+        resp->field_count == MK_RESPONSE_FIELDS_MAX) {
         mk_warn("[fd %d] response headers too large, header %s dropped",
                 r->conn->ev.fd, name);
         return -1;
     }
-    memcpy(resp->extra + resp->extra_len, name, nlen);
-    resp->extra_len += nlen;
-    memcpy(resp->extra + resp->extra_len, ": ", 2);
-    resp->extra_len += 2;
-    memcpy(resp->extra + resp->extra_len, value, vlen);
-    resp->extra_len += vlen;
-    memcpy(resp->extra + resp->extra_len, "\r\n", 2);
-    resp->extra_len += 2;
+    f = &resp->fields[resp->field_count++];
+    f->off = (uint16_t) resp->buf_used;
+    f->name_len = (uint16_t) nlen;
+    f->value_len = (uint16_t) vlen;
+    f->trailer = (uint16_t) trailer;
+    memcpy(resp->fields_buf + resp->buf_used, name, nlen);
+    memcpy(resp->fields_buf + resp->buf_used + nlen, value, vlen);
+    resp->buf_used += (uint32_t) (nlen + vlen);
+    resp->fields_used += (uint32_t) (nlen + vlen + 4);
     return 0;
+}
+
+int mk_response_header_n(struct mk_stream *r, const char *name,
+                         const char *value, size_t vlen)
+{
+    if (r->resp.head_sent) {
+        return -1;
+    }
+    return response_field_add(r, name, value, vlen, 0);
 }
 
 int mk_response_header(struct mk_stream *r, const char *name,
                        const char *value)
 {
     return mk_response_header_n(r, name, value, strlen(value));
+}
+
+int mk_response_trailer(struct mk_stream *r, const char *name,
+                        const char *value, size_t vlen)
+{
+    if (r->resp.ended || r->resp.raw) {
+        return -1;
+    }
+    return response_field_add(r, name, value, vlen, 1);
+}
+
+int mk_response_field_next(const struct mk_stream *r, size_t *iter,
+                           struct mk_ptr *name, struct mk_ptr *value,
+                           int *trailer)
+{
+    const struct mk_response *resp = &r->resp;
+    const struct mk_response_field *f;
+
+    if (*iter >= resp->field_count) {
+        return 0;
+    }
+    f = &resp->fields[(*iter)++];
+    *name = mk_ptr_make(resp->fields_buf + f->off, f->name_len);
+    *value = mk_ptr_make(resp->fields_buf + f->off + f->name_len,
+                         f->value_len);
+    if (trailer) {
+        *trailer = f->trailer;
+    }
+    return 1;
 }
 
 void mk_response_content_length(struct mk_stream *r, int64_t len)
@@ -186,168 +187,102 @@ void mk_response_close(struct mk_stream *r)
 
 int mk_response_will_close(const struct mk_stream *r)
 {
-    return !response_keepalive(r);
-}
-
-static size_t put(char *p, const char *s, size_t n)
-{
-    memcpy(p, s, n);
-    return n;
+    return r->ops->will_close ? r->ops->will_close(r) : 0;
 }
 
 int mk_response_send_head(struct mk_stream *r)
 {
-    struct mk_response *resp = &r->resp;
-    struct mk_conn *c = r->conn;
-    char head[2048 + sizeof(resp->extra)];
-    const char *reason;
-    size_t n = 0;
-
-    if (resp->head_sent) {
+    if (r->resp.head_sent) {
         return 0;
     }
-    if (resp->status == 0) {
-        resp->status = 200;
+    if (r->resp.status == 0) {
+        r->resp.status = 200;
     }
-    resp->head_sent = 1;
-    reason = mk_http_status_reason(resp->status);
-
-    n += put(head + n, "HTTP/1.1 ", 9);
-    head[n++] = (char) ('0' + resp->status / 100 % 10);
-    head[n++] = (char) ('0' + resp->status / 10 % 10);
-    head[n++] = (char) ('0' + resp->status % 10);
-    head[n++] = ' ';
-    n += put(head + n, reason, strlen(reason));
-    if (c->srv->conf.hide_version) {
-        n += put(head + n, "\r\nServer: tremolo\r\nDate: ", 25);
-    }
-    else {
-        n += put(head + n, "\r\nServer: " MK_SERVER_TOKEN "\r\nDate: ",
-                 sizeof("\r\nServer: " MK_SERVER_TOKEN "\r\nDate: ") - 1);
-    }
-    n += put(head + n, mk_http_date(), MK_HTTP_DATE_LEN);
-    n += put(head + n, "\r\n", 2);
-
-    if (resp->status >= 200 && resp->status != 204 && resp->status != 304) {
-        if (resp->content_length >= 0) {
-            n += put(head + n, "Content-Length: ", 16);
-            n += mk_str_u64(head + n, (uint64_t) resp->content_length);
-            n += put(head + n, "\r\n", 2);
-        }
-        else if (r->head.version_minor >= 1 && response_has_body(r)) {
-            n += put(head + n, "Transfer-Encoding: chunked\r\n", 28);
-            resp->chunked = 1;
-        }
-        else if (response_has_body(r)) {
-            resp->close = 1;               /* HTTP/1.0: the close ends it */
-        }
-    }
-    memcpy(head + n, resp->extra, resp->extra_len);
-    n += resp->extra_len;
-
-    if (!response_keepalive(r)) {
-        resp->close = 1;
-        n += put(head + n, "Connection: close\r\n\r\n", 21);
-    }
-    else if (r->head.version_minor == 0) {
-        n += put(head + n, "Connection: keep-alive\r\n\r\n", 26);
-    }
-    else {
-        n += put(head + n, "\r\n", 2);
-    }
-    return mk_conn_write(c, head, n, MK_WRITE_COPY);
+    r->resp.head_sent = 1;
+    return r->ops->send_head(r);
 }
 
-static int response_frame(struct mk_stream *r, size_t len)
+/* The one place a body piece goes to the protocol. */
+static int response_send_body(struct mk_stream *r, const void *data,
+                              size_t len, int flags)
 {
-    char line[24];
-    size_t n;
-
-    n = mk_str_hex(line, len);
-    line[n++] = '\r';
-    line[n++] = '\n';
-    return mk_conn_write(r->conn, line, n, MK_WRITE_COPY);
+    r->resp.bytes += len;
+    return r->ops->send_body(r, data, len, flags);
 }
 
-int mk_response_write(struct mk_stream *r, const void *data, size_t len,
-                      int flags)
+int mk_response_put(struct mk_stream *r, const void *data, size_t len,
+                    int flags)
 {
-    struct mk_conn *c = r->conn;
-
-    if (r->hooks.filters) {
-        return mk_filter_stream_write(r, data, len, flags);
-    }
     if (!r->resp.head_sent && mk_response_send_head(r) < 0) {
         goto discard;
     }
-    if (len == 0 || !response_has_body(r)) {
+    if (len == 0 || !mk_response_has_body(r)) {
         goto discard;
     }
-    r->resp.bytes += len;
-    if (r->resp.chunked) {
-        if (response_frame(r, len) < 0 ||
-            mk_conn_write(c, data, len, flags) < 0) {
-            return -1;
-        }
-        return mk_conn_write(c, "\r\n", 2, MK_WRITE_STATIC);
-    }
-    return mk_conn_write(c, data, len, flags);
+    return response_send_body(r, data, len, flags);
 
 discard:
     if (flags & MK_WRITE_FREE) {
         mk_mem_free((void *) data);
     }
-    return c->state == MK_CONN_OPEN ? 0 : -1;
+    return r->conn->state == MK_CONN_OPEN ? 0 : -1;
 }
 
-int mk_response_sendfile(struct mk_stream *r, int fd, off_t offset,
+int mk_response_put_file(struct mk_stream *r, int fd, off_t offset,
                          size_t len, int close_fd)
 {
-    struct mk_conn *c = r->conn;
-
-    if (r->hooks.filters) {
-        return mk_filter_stream_sendfile(r, fd, offset, len, close_fd);
-    }
     if ((!r->resp.head_sent && mk_response_send_head(r) < 0) ||
-        len == 0 || !response_has_body(r)) {
+        len == 0 || !mk_response_has_body(r)) {
         if (close_fd) {
             close(fd);
         }
-        return c->state == MK_CONN_OPEN ? 0 : -1;
+        return r->conn->state == MK_CONN_OPEN ? 0 : -1;
     }
     r->resp.bytes += len;
-    if (r->resp.chunked) {
-        if (response_frame(r, len) < 0 ||
-            mk_conn_write_file(c, fd, offset, len, close_fd) < 0) {
-            return -1;
-        }
-        return mk_conn_write(c, "\r\n", 2, MK_WRITE_STATIC);
-    }
-    return mk_conn_write_file(c, fd, offset, len, close_fd);
+    return r->ops->send_file(r, fd, offset, len, close_fd);
 }
 
-void mk_response_raw(struct mk_stream *r)
+int mk_response_put_shared(struct mk_stream *r, struct mk_shared_buf *sb)
 {
+    if ((!r->resp.head_sent && mk_response_send_head(r) < 0) ||
+        sb->len == 0 || !mk_response_has_body(r)) {
+        return r->conn->state == MK_CONN_OPEN ? 0 : -1;
+    }
+    if (!r->ops->send_shared) {
+        return response_send_body(r, sb->data, sb->len, MK_WRITE_COPY);
+    }
+    r->resp.bytes += sb->len;
+    return r->ops->send_shared(r, sb);
+}
+
+int mk_response_raw(struct mk_stream *r)
+{
+    if (!r->ops->send_raw) {
+        return -1;
+    }
     r->resp.raw = 1;
     r->resp.head_sent = 1;
+    return 0;
 }
 
 int mk_response_write_raw(struct mk_stream *r, const void *data, size_t len,
                           int flags)
 {
+    if (!r->ops->send_raw) {
+        if (flags & MK_WRITE_FREE) {
+            mk_mem_free((void *) data);
+        }
+        return -1;
+    }
     r->resp.bytes += len;
-    return mk_conn_write(r->conn, data, len, flags);
+    return r->ops->send_raw(r, data, len, flags);
 }
 
-int mk_response_end(struct mk_stream *r)
+int mk_response_put_end(struct mk_stream *r)
 {
-    struct mk_conn *c = r->conn;
     int ret = 0;
 
-    if (r->hooks.filters) {
-        return mk_filter_stream_end(r);
-    }
-    if (r->resp.ended || c->req != r) {
+    if (r->resp.ended) {
         return -1;
     }
     if (!r->resp.head_sent) {
@@ -356,15 +291,47 @@ int mk_response_end(struct mk_stream *r)
         }
         ret = mk_response_send_head(r);
     }
-    else if (r->resp.chunked) {
-        ret = mk_conn_write(c, "0\r\n\r\n", 5, MK_WRITE_STATIC);
-    }
-    else if (r->resp.raw && !response_keepalive(r)) {
-        r->resp.close = 1;
-    }
     r->resp.ended = 1;
-    mk_http_request_finish(r);
+    if (r->ops->end(r) < 0) {
+        ret = -1;
+    }
     return ret;
+}
+
+/* The handler's body calls: the stream's output filters (mk_filter.c) see
+ * every piece, the end included, before the protocol does. */
+int mk_response_write(struct mk_stream *r, const void *data, size_t len,
+                      int flags)
+{
+    if (r->hooks.filters) {
+        return mk_filter_stream_write(r, data, len, flags);
+    }
+    return mk_response_put(r, data, len, flags);
+}
+
+int mk_response_sendfile(struct mk_stream *r, int fd, off_t offset,
+                         size_t len, int close_fd)
+{
+    if (r->hooks.filters) {
+        return mk_filter_stream_sendfile(r, fd, offset, len, close_fd);
+    }
+    return mk_response_put_file(r, fd, offset, len, close_fd);
+}
+
+int mk_response_write_shared(struct mk_stream *r, struct mk_shared_buf *sb)
+{
+    if (r->hooks.filters) {
+        return mk_filter_stream_write(r, sb->data, sb->len, MK_WRITE_COPY);
+    }
+    return mk_response_put_shared(r, sb);
+}
+
+int mk_response_end(struct mk_stream *r)
+{
+    if (r->hooks.filters) {
+        return mk_filter_stream_end(r);
+    }
+    return mk_response_put_end(r);
 }
 
 static const struct mk_error_page *response_error_page(const struct mk_vhost *vh,
@@ -429,4 +396,19 @@ int mk_response_head_sent(const struct mk_stream *r)
 uint64_t mk_response_bytes(const struct mk_stream *r)
 {
     return r->resp.bytes;
+}
+
+int mk_response_is_raw(const struct mk_stream *r)
+{
+    return r->resp.raw;
+}
+
+int mk_response_ended(const struct mk_stream *r)
+{
+    return r->resp.ended;
+}
+
+int64_t mk_response_get_content_length(const struct mk_stream *r)
+{
+    return r->resp.content_length;
 }

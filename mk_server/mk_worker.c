@@ -5,7 +5,7 @@
  * connection to the least busy worker through that worker's channel.
  *
  * A worker owns every connection it starts for the connection's whole life,
- * and keeps free lists of read buffers, requests and write-queue blocks so
+ * and keeps free lists of read buffers, streams and write-queue blocks so
  * that serving a request costs no malloc once warm.
  */
 #include <errno.h>
@@ -45,10 +45,10 @@ struct mk_stream *mk_worker_stream_get(struct mk_worker *w)
 {
     struct mk_stream *r;
 
-    if (!mk_list_is_empty(&w->free_requests)) {
-        r = mk_list_entry(w->free_requests.next, struct mk_stream, _head);
+    if (!mk_list_is_empty(&w->free_streams)) {
+        r = mk_list_entry(w->free_streams.next, struct mk_stream, _head);
         mk_list_del(&r->_head);
-        w->n_free_requests--;
+        w->n_free_streams--;
         return r;
     }
     r = mk_mem_alloc(sizeof(*r));
@@ -60,9 +60,9 @@ struct mk_stream *mk_worker_stream_get(struct mk_worker *w)
 
 void mk_worker_stream_put(struct mk_worker *w, struct mk_stream *r)
 {
-    if (w->n_free_requests < MK_POOL_MAX) {
-        mk_list_add(&r->_head, &w->free_requests);
-        w->n_free_requests++;
+    if (w->n_free_streams < MK_POOL_MAX) {
+        mk_list_add(&r->_head, &w->free_streams);
+        w->n_free_streams++;
         return;
     }
     mk_mem_free(r);
@@ -86,12 +86,12 @@ static void worker_pools_release(struct mk_worker *w)
     while (w->n_free_chunks > 0) {
         mk_mem_free(w->free_chunks[--w->n_free_chunks]);
     }
-    mk_list_foreach_safe(it, tmp, &w->free_requests) {
+    mk_list_foreach_safe(it, tmp, &w->free_streams) {
         struct mk_stream *r = mk_list_entry(it, struct mk_stream, _head);
         mk_list_del(&r->_head);
         mk_mem_free(r);
     }
-    w->n_free_requests = 0;
+    w->n_free_streams = 0;
 }
 
 int mk_worker_is_draining(const struct mk_worker *w)
@@ -228,7 +228,8 @@ static void worker_close_idle(struct mk_worker *w)
 
     mk_list_foreach_safe(it, tmp, &w->conns) {
         struct mk_conn *c = mk_list_entry(it, struct mk_conn, _head);
-        if (!c->req && mk_list_is_empty(&c->wq) && c->in_len == 0) {
+        if ((!c->proto->is_idle || c->proto->is_idle(c)) &&
+            mk_list_is_empty(&c->wq) && c->in_len == 0) {
             mk_conn_close_internal(c, 0);
         }
     }
@@ -345,7 +346,7 @@ static int worker_setup(struct mk_server *srv, struct mk_worker *w, int id,
     mk_list_init(&w->conns);
     mk_list_init(&w->closed);
     mk_list_init(&w->posted);
-    mk_list_init(&w->free_requests);
+    mk_list_init(&w->free_streams);
     w->loop = mk_event_loop_create(256);
     if (!w->loop) {
         snprintf(err, errlen, "worker %d: cannot create event loop", id);

@@ -319,7 +319,7 @@ int main(void)
     mk_list_init(&worker.conns);
     mk_list_init(&worker.closed);
     mk_list_init(&worker.posted);
-    mk_list_init(&worker.free_requests);
+    mk_list_init(&worker.free_streams);
     worker.srv = &srv;
     worker.loop = mk_event_loop_create(16);
     if (!worker.loop || mk_filters_build(&srv, err, sizeof(err)) < 0) {

@@ -38,14 +38,21 @@ MK_TEST(location_to_another_site_refused)
     /* whatever the name's case */
     CHECK_EQ_INT(set_location("location", "//evil", 6), -1);
     CHECK_EQ_INT(set_location("LOCATION", "/\\evil", 6), -1);
-    CHECK_EQ_INT(test_req.resp.extra_len, 0);
+    CHECK_EQ_INT(test_req.resp.field_count, 0);
 }
 
 MK_TEST(location_on_site_or_absolute_kept)
 {
+    struct mk_ptr name, value;
+    size_t it = 0;
+
     CHECK_EQ_INT(LOC("/sub/"), 0);
-    CHECK_EQ_MEM(test_req.resp.extra, test_req.resp.extra_len,
-                 "Location: /sub/\r\n");
+    CHECK_EQ_INT(mk_response_field_next(&test_req, &it, &name, &value, NULL),
+                 1);
+    CHECK_EQ_MEM(name.data, name.len, "Location");
+    CHECK_EQ_MEM(value.data, value.len, "/sub/");
+    CHECK_EQ_INT(mk_response_field_next(&test_req, &it, &name, &value, NULL),
+                 0);
     CHECK_EQ_INT(LOC("/"), 0);
     CHECK_EQ_INT(LOC("/%5Cevil.example/"), 0);
     CHECK_EQ_INT(LOC("/a//b/"), 0);                /* not at the start */
@@ -63,10 +70,45 @@ MK_TEST(crlf_refused)
     CHECK_EQ_INT(set_location("X-A", "a\nb", 3), -1);
 }
 
+/* The room is counted as HTTP/1.1 text, "Name: value\r\n", as before the
+ * fields were structured: exactly 1024 bytes fit. */
+MK_TEST(field_room_counted_as_head_text)
+{
+    static char big[MK_RESPONSE_FIELDS_ROOM];
+    struct mk_stream *r = fresh_request();
+
+    memset(big, 'v', sizeof(big));
+    CHECK_EQ_INT(mk_response_header_n(r, "X", big, 1024 - 4), -1);
+    CHECK_EQ_INT(mk_response_header_n(r, "X", big, 1024 - 5), 0);
+    CHECK_EQ_INT(mk_response_header_n(r, "Y", big, 0), -1);
+    CHECK_EQ_INT(r->resp.field_count, 1);
+}
+
+MK_TEST(trailers_listed_after_fields_and_refused_once_ended)
+{
+    struct mk_stream *r = fresh_request();
+    struct mk_ptr name, value;
+    size_t it = 0;
+    int trailer = -1;
+
+    CHECK_EQ_INT(mk_response_header(r, "A", "1"), 0);
+    CHECK_EQ_INT(mk_response_trailer(r, "T", "2", 1), 0);
+    CHECK_EQ_INT(mk_response_trailer(r, "T2", "a\r\nb", 4), -1);
+    CHECK_EQ_INT(mk_response_field_next(r, &it, &name, &value, &trailer), 1);
+    CHECK_EQ_INT(trailer, 0);
+    CHECK_EQ_INT(mk_response_field_next(r, &it, &name, &value, &trailer), 1);
+    CHECK_EQ_MEM(name.data, name.len, "T");
+    CHECK_EQ_INT(trailer, 1);
+    r->resp.ended = 1;
+    CHECK_EQ_INT(mk_response_trailer(r, "U", "3", 1), -1);
+}
+
 int main(void)
 {
     RUN(location_to_another_site_refused);
     RUN(location_on_site_or_absolute_kept);
     RUN(crlf_refused);
+    RUN(field_room_counted_as_head_text);
+    RUN(trailers_listed_after_fields_and_refused_once_ended);
     return mk_test_done();
 }
