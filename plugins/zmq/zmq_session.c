@@ -7,7 +7,6 @@
  */
 #include <string.h>
 #include <strings.h>
-#include <uuid/uuid.h>
 
 #include "mk_core/mk_log.h"
 #include "mk_core/mk_mem.h"
@@ -26,6 +25,7 @@ struct zmq_worker {
 
 struct zmq_session {
     uint8_t sid[ZMQ_SID_LEN];
+    struct mk_session *ms;             /* mk_server's: sid, backend binding */
     struct mk_conn *conn;
     struct zmq_vconf *vc;              /* the site it counts against */
     struct zmq_conf *zc;
@@ -238,8 +238,9 @@ static void zmq_on_node_timeout(struct mk_timer *t, void *data)
     zmq_fail(s, 504);
 }
 
-static struct zmq_session *zmq_session_get(struct mk_conn *c)
+static struct zmq_session *zmq_session_get(struct mk_stream *r)
 {
+    struct mk_conn *c = mk_request_conn(r);
     struct zmq_session *s = mk_conn_plugin_data(c, &mk_plugin_zmq);
 
     if (s) {
@@ -247,19 +248,31 @@ static struct zmq_session *zmq_session_get(struct mk_conn *c)
     }
     s = mk_mem_zalloc(sizeof(*s));
     if (!s) {
-        return NULL;
+        goto error;
     }
-    /* the kernel CSPRNG: a sid is a capability (spec 1.5) */
-    uuid_generate_random(s->sid);
+    /* mk_server draws the sid from the kernel CSPRNG: a sid is a
+     * capability (spec 1.5) */
+    s->ms = mk_session_create(mk_conn_server(c), mk_request_vhost(r), NULL, s);
+    if (!s->ms) {
+        goto error;
+    }
+    memcpy(s->sid, mk_session_sid(s->ms), ZMQ_SID_LEN);
     s->conn = c;
+    mk_session_set_conn(s->ms, c);
     mk_timer_init(&s->timer, zmq_on_node_timeout, s);
     if (mk_hash_set(zmq_self->sessions, (const char *) s->sid, ZMQ_SID_LEN,
                     s) < 0) {
-        mk_mem_free(s);
-        return NULL;
+        goto error;
     }
     mk_conn_set_plugin_data(c, &mk_plugin_zmq, s);
     return s;
+
+error:
+    if (s) {
+        mk_session_destroy(s->ms);
+    }
+    mk_mem_free(s);
+    return NULL;
 }
 
 /* Takes one place under a cap (0: none); the counter is shared by every
@@ -343,16 +356,20 @@ static int zmq_post_piece(struct zmq_session *s, enum zmq_msg_type type,
 
 /* An upgraded session's client messages (mk_backend): in order with, and
  * under the same credit window as, request bodies. */
-static int zmq_backend_send(void *data, struct mk_conn *c, const char *type,
-                            const void *body, size_t len)
+static int zmq_backend_send(void *data, struct mk_session *ms,
+                            const char *type, const void *body, size_t len)
 {
     struct zmq_session *s = data;
     enum zmq_msg_type t = zmq_msg_type(type, strlen(type));
     int full;
 
-    (void) c;
-    if (t != ZMQ_MSG_WEBSOCKET && t != ZMQ_MSG_WEBSOCKET_BINARY) {
-        return -1;                   /* only what nodes know to receive */
+    (void) ms;
+    /* any type a plugin may register (websocket, socket.io/..., cache);
+     * not the HTTP response the gateway makes itself, nor the node's
+     * liveness and request packets, which a node would misread */
+    if (t == ZMQ_MSG_UNKNOWN || zmq_msg_type_is_http(t) ||
+        t == ZMQ_MSG_PONG || t == ZMQ_MSG_UWSGI) {
+        return -1;
     }
     full = zmq_post_piece(s, t, body, len);
     if (full == 1) {
@@ -398,7 +415,7 @@ int zmq_session_request(struct zmq_conf *conf, struct mk_stream *r,
     if (!mk_request_clean_path(r)) {
         return zmq_refuse(r, 400);   /* the core answers these first */
     }
-    s = zmq_session_get(mk_request_conn(r));
+    s = zmq_session_get(r);
     if (!s) {
         return MK_STAGE_CLOSE;
     }
@@ -431,7 +448,7 @@ int zmq_session_request(struct zmq_conf *conf, struct mk_stream *r,
     w->upgrade = s->upgraded;        /* the gateway says when it is bound */
     zmq_to_gateway(w);
     if (s->upgraded) {
-        mk_conn_set_backend(s->conn, &zmq_backend, s);
+        mk_session_set_backend(s->ms, &zmq_backend, s);
     }
     mk_timer_arm(zmq_self->timers, &s->timer,
                  mk_event_loop_now(zmq_self->loop) + vc->node_timeout);
@@ -487,6 +504,7 @@ void zmq_session_close(struct zmq_conf *conf, struct mk_conn *c)
         zmq_to_gateway(w);           /* the node gets `end` */
     }
     mk_conn_set_plugin_data(c, &mk_plugin_zmq, NULL);
+    mk_session_destroy(s->ms);
     mk_mem_free(s);
 }
 
@@ -506,7 +524,7 @@ static void zmq_body_resume(struct zmq_session *s)
     if (s->body_held) {
         s->body_held = 0;
         if (s->accepted && !s->r) {
-            mk_conn_backend_ready(s->conn);
+            mk_session_backend_ready(s->ms);
         }
         else if (s->r) {
             mk_request_body_resume(s->r);
@@ -528,7 +546,7 @@ static void zmq_fail(struct zmq_session *s, int status)
 {
     mk_timer_disarm(zmq_self->timers, &s->timer);
     if (s->accepted) {
-        mk_conn_backend_end(s->conn, 1);     /* no status line left to use */
+        mk_session_backend_end(s->ms, 1);    /* no status line left to use */
         return;
     }
     zmq_body_resume(s);              /* the core reads the rest and closes */
@@ -752,7 +770,7 @@ static void zmq_deliver(struct zmq_session *s, struct zmq_wire *w)
 {
     const char *name = zmq_msg_type_name(w->type);
 
-    mk_conn_deliver_msg(s->conn, name, strlen(name),
+    mk_session_deliver(s->ms, name, strlen(name),
                         zmq_msg_data(&w->payload), zmq_msg_size(&w->payload),
                         w->share);
 }
@@ -811,7 +829,7 @@ static int zmq_upgrade_answer(struct zmq_session *s, struct zmq_wire *w)
         }
         if (h.status != 101) {
             s->upgraded = 0;         /* refused: an ordinary response */
-            mk_conn_set_backend(s->conn, NULL, NULL);
+            mk_session_set_backend(s->ms, NULL, NULL);
             mk_response_close(s->r);
             return 0;
         }
@@ -832,7 +850,7 @@ static void zmq_apply_upgraded(struct zmq_session *s, struct zmq_wire *w)
         zmq_deliver(s, w);
     }
     else if (w->type == ZMQ_MSG_END && !w->routed) {
-        mk_conn_backend_end(s->conn, 0);
+        mk_session_backend_end(s->ms, 0);
     }
     else if (!w->routed) {
         mk_debug("zmq: a node sent %s to a WebSocket session: ignored",
