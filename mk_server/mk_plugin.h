@@ -524,8 +524,10 @@ int  mk_response_sendfile(struct mk_stream *r, int fd, off_t offset,
                           size_t len, int close_fd);
 /* Raw mode: the handler writes the whole response itself, status line and
  * head included (the zmq gateway's `headers` are written verbatim). The
- * handler tells at mk_response_end whether the connection may persist. */
-void mk_response_raw(struct mk_stream *r);
+ * handler tells at mk_response_end whether the connection may persist.
+ * -1 (nothing changed) on a protocol that cannot carry a raw HTTP/1.x
+ * head: the handler answers through status, fields and body instead. */
+int  mk_response_raw(struct mk_stream *r);
 int  mk_response_write_raw(struct mk_stream *r, const void *data, size_t len,
                            int flags);
 int  mk_response_end(struct mk_stream *r);

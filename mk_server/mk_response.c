@@ -320,10 +320,11 @@ int mk_response_sendfile(struct mk_stream *r, int fd, off_t offset,
     return mk_conn_write_file(c, fd, offset, len, close_fd);
 }
 
-void mk_response_raw(struct mk_stream *r)
+int mk_response_raw(struct mk_stream *r)
 {
     r->resp.raw = 1;
     r->resp.head_sent = 1;
+    return 0;
 }
 
 int mk_response_write_raw(struct mk_stream *r, const void *data, size_t len,

@@ -34,6 +34,7 @@ struct zmq_session {
     int close_delimited;               /* its head gave no length: the close
                                         * of the connection ends the body */
     int head_done;
+    int structured;                    /* the head went out as fields */
     int head_only;                     /* a HEAD request: a body is dropped */
     int ended;                         /* response ended; r lives until on_done */
     int faulted;                       /* a framing fault went to the gateway */
@@ -636,6 +637,44 @@ static void zmq_send_head(struct zmq_session *s, const char *data,
                           MK_WRITE_FREE);
 }
 
+static int zmq_on_field(void *ctx, const char *name, size_t nl,
+                        const char *value, size_t vl)
+{
+    char key[256];
+
+    if (nl >= sizeof(key)) {
+        return -1;
+    }
+    memcpy(key, name, nl);
+    key[nl] = '\0';
+    return mk_response_header_n(ctx, key, value, vl) < 0 ? -1 : 0;
+}
+
+/* A protocol that cannot carry the node's head verbatim (HTTP/2): the
+ * same status and end-to-end fields through the response API; the
+ * protocol frames the body, so the node's framing fields stay behind. */
+static void zmq_send_fields(struct zmq_session *s, const char *data,
+                            size_t len, const struct zmq_resp_head *h)
+{
+    if (h->content_length >= 0) {
+        mk_response_content_length(s->r, h->content_length);
+    }
+    if (zmq_resp_head_fields(data, len, zmq_on_field, s->r) != 0 ||
+        mk_response_send_head(s->r) < 0) {
+        mk_warn("[fd %d] zmq: a node's response head does not fit the "
+                "stream's response", mk_conn_fd(s->conn));
+        s->head_done = 0;
+        zmq_fail(s, 502);
+    }
+}
+
+/* Body bytes the framing let through, on a structured response. */
+static int zmq_on_piece(void *ctx, const char *data, size_t n)
+{
+    mk_response_write(ctx, data, n, MK_WRITE_COPY);
+    return 0;
+}
+
 static void zmq_headers(struct zmq_session *s, const char *data, size_t len)
 {
     struct zmq_resp_head h;
@@ -657,13 +696,18 @@ static void zmq_headers(struct zmq_session *s, const char *data, size_t len)
     }
     s->head_done = 1;
     mk_timer_disarm(zmq_self->timers, &s->timer);
-    mk_response_raw(s->r);
-    mk_response_status(s->r, h.status);
     zmq_framing(s, &h);
+    s->structured = mk_response_raw(s->r) < 0;
+    mk_response_status(s->r, h.status);
     if (h.non_persistent || s->close_delimited) {
         mk_response_close(s->r);
     }
-    zmq_send_head(s, data, len, &h);
+    if (s->structured) {
+        zmq_send_fields(s, data, len, &h);
+    }
+    else {
+        zmq_send_head(s, data, len, &h);
+    }
     if (!s->close_delimited && s->frame.done) {
         zmq_end(s);
     }
@@ -678,14 +722,19 @@ static void zmq_body(struct zmq_session *s, const char *data, size_t len)
     long n = (long) len;
 
     if (!s->close_delimited) {
-        n = mk_http_body_feed(&s->frame, data, len, NULL, NULL);
+        /* structured: the de-chunked bytes, the protocol frames them */
+        n = mk_http_body_feed(&s->frame, data, len,
+                              s->structured ? zmq_on_piece : NULL, s->r);
         if (n < 0) {
             zmq_cut(s, "broke the chunked coding of its response");
             return;
         }
     }
-    if (n > 0) {
+    if (n > 0 && !s->structured) {
         mk_response_write_raw(s->r, data, (size_t) n, MK_WRITE_COPY);
+    }
+    else if (n > 0 && s->close_delimited) {
+        mk_response_write(s->r, data, (size_t) n, MK_WRITE_COPY);
     }
     if ((size_t) n < len) {
         zmq_framing_fault(s, "sent body bytes past the end its response "
