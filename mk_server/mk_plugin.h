@@ -266,6 +266,48 @@ int mk_session_post(const uint8_t *sid, const char *type, size_t tlen,
  * type), process-wide. */
 uint64_t mk_session_dropped(void);
 
+/* ---- Groups: named sets of sessions ----------------------------------------
+ *
+ * A group lives in a scope (the vhost, or an object that stands for it:
+ * names are per vhost), is created by its first join and destroyed with
+ * its last member. Members are sids, so a transport routes a group message
+ * to each member's node or worker. Any thread (one lock, never taken by a
+ * worker's message path); a transport calls mk_group_leave_all when a
+ * session ends.
+ */
+#define MK_GROUP_NAME_MAX 64
+
+enum {
+    MK_GROUP_JOINED = 0,                  /* a member (maybe already) */
+    MK_GROUP_FULL_SESSION = 1,            /* refused: per_session reached */
+    MK_GROUP_FULL_SCOPE = 2,              /* refused: per_scope reached */
+};
+
+/* Joins `sid` to the scope's group `name` (1..MK_GROUP_NAME_MAX bytes),
+ * with the session's echo default; a join past a cap is refused, the
+ * caller logs it. One of the values above, or -1 (invalid name, out of
+ * memory). */
+int  mk_group_join(const void *scope, const uint8_t *sid, const char *name,
+                   size_t len, long long per_scope, long long per_session);
+void mk_group_leave(const void *scope, const uint8_t *sid, const char *name,
+                    size_t len);
+/* Echo on or off for one membership, or with len == 0 the session's
+ * default for its future joins (on at first). 0, or -1 without memory. */
+int  mk_group_echo(const void *scope, const uint8_t *sid, const char *name,
+                   size_t len, int on);
+void mk_group_leave_all(const uint8_t *sid);
+/* Calls fn for each member of the scope's group `name` but `from` (may be
+ * NULL), in join order, then for `from` if it is a member with echo on.
+ * fn runs under the groups lock: it must not call mk_group_*. Returns the
+ * number of calls, or -1 when the group does not exist. */
+int  mk_group_route(const void *scope, const char *name, size_t len,
+                    const uint8_t *from,
+                    void (*fn)(void *ctx, const uint8_t *sid), void *ctx);
+/* The scope's live groups (NULL: every scope's), and the groups a
+ * session is in. */
+long long mk_group_count(const void *scope);
+long long mk_group_session_count(const uint8_t *sid);
+
 /* ---- The plugin ---------------------------------------------------------- */
 
 #define MK_PLUGIN_NETWORK  0x1   /* provides `net_io` */

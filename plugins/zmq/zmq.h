@@ -78,7 +78,6 @@ struct zmq_vconf {
     size_t *patterns;                 /* indexes into the registry */
     struct zmq_site_nodes site;
     atomic_long live;                 /* this site's sessions now */
-    long live_groups;                 /* gateway thread only */
 };
 
 /* Messages between workers and the gateway thread. */
@@ -128,8 +127,6 @@ struct zmq_gw {
     uint64_t unread;                   /* ROUTERs to read to EAGAIN, by bit */
     struct zmq_nodes nodes;
     struct mk_hash *bindings;          /* sid -> struct zmq_binding */
-    struct mk_hash *groups;            /* site + name -> struct zmq_group */
-    struct mk_hash *members;           /* binding + group -> zmq_member */
     uint64_t groups_refused;           /* joins past a cap */
     uint64_t msgs_dropped;             /* routed `msg`s a full node missed */
     uint64_t last_groups_log, last_drop_log;
@@ -165,11 +162,8 @@ struct zmq_binding {
     int worker;
     uint8_t sid[ZMQ_SID_LEN];
     struct zmq_vconf *vc;              /* the site; stands for the vhost */
-    int echo_default;                  /* for future joins (spec 2.3) */
     uint32_t seq;                      /* the request last sent to the node */
     uint32_t held_seq;                 /* the request whose uwsgi is held */
-    struct mk_list memberships;        /* of struct zmq_member */
-    long long ngroups;                 /* its memberships */
     /* retry (spec 2.3 FIX): the request is kept until the response starts */
     zmq_msg_t packet;                  /* shares the bytes sent (refcount) */
     struct mk_list pieces;             /* body messages, incl. the end marker */
@@ -213,15 +207,14 @@ void zmq_gw_release_endpoints(struct zmq_gw *gw);
 struct zmq_wire *zmq_wire_new(enum zmq_wire_kind kind, const uint8_t *sid);
 void zmq_wire_free(struct zmq_wire *w);
 
-/* zmq_groups.c (gateway thread): join, leave, echo, noecho, routed msg */
-int  zmq_groups_init(struct zmq_gw *gw);
-void zmq_groups_release(struct zmq_gw *gw);
+/* zmq_groups.c (gateway thread): join, leave, echo, noecho, routed msg;
+ * the groups themselves are mk_server's (mk_group_*), a site's zmq_vconf
+ * their scope */
 /* Handles a group or routing message from b's node (`body` is its last
  * frame, shared with the recipients of a routed `msg`); returns -1 when
  * the session must be destroyed (invalid group name, spec 2.3). */
 int  zmq_groups_message(struct zmq_gw *gw, struct zmq_binding *b,
                         const struct zmq_node_msg *m, zmq_msg_t *body);
-void zmq_groups_leave_all(struct zmq_gw *gw, struct zmq_binding *b);
 /* A routed type for clients (`g:chunk`, `@sid:chunk`): to each recipient's
  * worker, sharing `body`. */
 void zmq_groups_fanout(struct zmq_gw *gw, struct zmq_binding *from,

@@ -119,7 +119,7 @@ static void gw_unbind(struct zmq_gw *gw, const uint8_t *sid)
          * or dropped here, so its window never stays closed */
         gw_sent_body(gw, b, gw_held_window(b), 1);
         b->node->load--;
-        zmq_groups_leave_all(gw, b);      /* memberships die with the session */
+        mk_group_leave_all(b->sid);       /* memberships die with the session */
         zmq_pieces_drop(&b->pieces);
         zmq_outq_release(&b->held);
         mk_list_del(&b->_blocked);
@@ -252,8 +252,6 @@ static struct zmq_binding *gw_bind_session(struct zmq_gw *gw,
     b->worker = w->worker;
     memcpy(b->sid, w->sid, ZMQ_SID_LEN);
     b->vc = w->vc;
-    b->echo_default = 1;
-    mk_list_init(&b->memberships);
     mk_list_init(&b->pieces);
     zmq_outq_init(&b->held);
     mk_list_init(&b->_blocked);
@@ -845,9 +843,9 @@ static void gw_stats(struct zmq_gw *gw)
         up += gw->nodes.nodes[i]->available != 0;
     }
     mk_info("zmq: stats: %ld live sessions, %zu bound to nodes, %zu/%zu nodes "
-            "available, %zu groups, %llu node messages dropped",
+            "available, %lld groups, %llu node messages dropped",
             atomic_load(&gw->conf->live), mk_hash_count(gw->bindings), up,
-            gw->nodes.count, mk_hash_count(gw->groups),
+            gw->nodes.count, mk_group_count(NULL),
             (unsigned long long) dropped);
 }
 
@@ -997,7 +995,7 @@ int zmq_gw_start(struct zmq_gw *gw, struct zmq_conf *conf,
     gw->workers = mk_mem_zalloc((size_t) gw->nworkers * sizeof(*gw->workers));
     gw->leaving = mk_mem_zalloc((size_t) gw->nworkers * sizeof(*gw->leaving));
     gw->bindings = mk_hash_create(1024, 0);
-    if (!gw->bindings || zmq_groups_init(gw) < 0) {
+    if (!gw->bindings) {
         return mk_str_fail(err, errlen, "zmq: out of memory");
     }
     gw->loop = mk_event_loop_create(64);
@@ -1031,7 +1029,7 @@ static int gw_free_binding(const char *k, size_t kl, void *v, void *ctx)
 {
     struct zmq_binding *b = v;
 
-    zmq_groups_leave_all(ctx, b);
+    mk_group_leave_all(b->sid);
     zmq_pieces_drop(&b->pieces);
     zmq_outq_release(&b->held);
     zmq_msg_close(&b->packet);
@@ -1069,9 +1067,6 @@ void zmq_gw_stop(struct zmq_gw *gw)
         mk_hash_foreach(gw->bindings, gw_free_binding, gw);
         mk_hash_destroy(gw->bindings, NULL);
         gw->bindings = NULL;
-    }
-    if (gw->groups) {
-        zmq_groups_release(gw);
     }
     zmq_nodes_release(&gw->nodes);
     mk_mem_free(gw->workers);

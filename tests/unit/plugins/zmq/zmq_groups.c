@@ -1,7 +1,9 @@
-/* Groups (issue 10, point 8): a hostile node's joins are bounded per session
- * (GroupsPerSession) and per site (Groups), membership is a hash lookup,
- * and a routed `msg` hands every recipient the sender's own bytes. The
- * gateway's sends are stubbed: they record who got what. */
+/* Groups as the gateway applies them (issue 10, point 8): a hostile
+ * node's joins are bounded per session (GroupsPerSession) and per site
+ * (Groups), refusals are counted, and a routed `msg` hands every recipient
+ * the sender's own bytes. The groups are mk_server's (mk_group.c, tested
+ * in tests/unit/mk_server/mk_group.c); the gateway's sends are stubbed:
+ * they record who got what. */
 #include <string.h>
 
 #include "mk_test.h"
@@ -50,7 +52,6 @@ static void world_init(struct world *w, long long per_site,
     w->site.session_groups = per_session;
     w->gw.conf = &w->conf;
     w->gw.bindings = mk_hash_create(16, 0);
-    CHECK(zmq_groups_init(&w->gw) == 0);
     memcpy(w->node.id, "n1", 2);
     w->node.id_len = 2;
     for (i = 0; i < 3; i++) {
@@ -58,8 +59,6 @@ static void world_init(struct world *w, long long per_site,
         memset(b->sid, 'a' + i, ZMQ_SID_LEN);
         b->node = &w->node;
         b->vc = &w->site;
-        b->echo_default = 1;
-        mk_list_init(&b->memberships);
         mk_hash_set(w->gw.bindings, (const char *) b->sid, ZMQ_SID_LEN, b);
     }
     sends.count = 0;
@@ -70,12 +69,11 @@ static void world_release(struct world *w)
     int i;
 
     for (i = 0; i < 3; i++) {
-        zmq_groups_leave_all(&w->gw, &w->b[i]);
+        mk_group_leave_all(w->b[i].sid);
+        CHECK_EQ_INT(mk_group_session_count(w->b[i].sid), 0);
     }
-    CHECK_EQ_INT(mk_hash_count(w->gw.groups), 0);
-    CHECK_EQ_INT(mk_hash_count(w->gw.members), 0);
-    CHECK_EQ_INT(w->site.live_groups, 0);
-    zmq_groups_release(&w->gw);
+    CHECK_EQ_INT(mk_group_count(&w->site), 0);
+    CHECK_EQ_INT(mk_group_count(NULL), 0);
     mk_hash_destroy(w->gw.bindings, NULL);
 }
 
@@ -91,6 +89,20 @@ static int from_node(struct world *w, struct zmq_binding *b, const char *type,
 
     CHECK(zmq_msg_check(frames, 4, 0, &m) == ZMQ_REJECT_NONE);
     return zmq_groups_message(&w->gw, b, &m, frame);
+}
+
+static void count_member(void *ctx, const uint8_t *sid)
+{
+    (void) sid;
+    ++*(int *) ctx;
+}
+
+static int group_exists(struct zmq_vconf *site, const char *name)
+{
+    int n = 0;
+
+    return mk_group_route(site, name, strlen(name), NULL, count_member,
+                          &n) >= 0;
 }
 
 static int join(struct world *w, struct zmq_binding *b, const char *name)
@@ -109,16 +121,15 @@ MK_TEST(sixty_thousand_joins_stop_at_the_session_cap)
         snprintf(name, sizeof(name), "g%d", i);
         CHECK_EQ_INT(join(&w, &w.b[0], name), 0);     /* refused, not fatal */
     }
-    CHECK_EQ_INT(w.b[0].ngroups, 1000);
-    CHECK_EQ_INT(mk_hash_count(w.gw.groups), 1000);
-    CHECK_EQ_INT(w.site.live_groups, 1000);
+    CHECK_EQ_INT(mk_group_session_count(w.b[0].sid), 1000);
+    CHECK_EQ_INT(mk_group_count(&w.site), 1000);
     CHECK_EQ_INT(w.gw.groups_refused, 59000);
     /* joining a group again costs nothing and counts nothing */
     for (i = 0; i < 1000; i++) {
         snprintf(name, sizeof(name), "g%d", i);
         CHECK_EQ_INT(join(&w, &w.b[0], name), 0);
     }
-    CHECK_EQ_INT(w.b[0].ngroups, 1000);
+    CHECK_EQ_INT(mk_group_session_count(w.b[0].sid), 1000);
     CHECK_EQ_INT(w.gw.groups_refused, 59000);
     /* g999 reaches its member (echo on); g1000 does not exist */
     snprintf(route, sizeof(route), "g%d:msg", 999);
@@ -129,9 +140,9 @@ MK_TEST(sixty_thousand_joins_stop_at_the_session_cap)
     /* leaving makes room for another */
     CHECK_EQ_INT(from_node(&w, &w.b[0], "leave", "g5", NULL), 0);
     CHECK_EQ_INT(join(&w, &w.b[0], "late"), 0);
-    CHECK_EQ_INT(w.b[0].ngroups, 1000);
-    CHECK(groups_find(&w.gw, &w.site, "late", 4) != NULL);
-    CHECK(groups_find(&w.gw, &w.site, "g5", 2) == NULL);
+    CHECK_EQ_INT(mk_group_session_count(w.b[0].sid), 1000);
+    CHECK(group_exists(&w.site, "late"));
+    CHECK(!group_exists(&w.site, "g5"));
     world_release(&w);
 }
 
@@ -147,14 +158,14 @@ MK_TEST(the_site_cap_counts_groups_not_members)
         CHECK_EQ_INT(join(&w, &w.b[0], name), 0);
     }
     CHECK_EQ_INT(join(&w, &w.b[1], "room10"), 0);    /* an 11th: refused */
-    CHECK(groups_find(&w.gw, &w.site, "room10", 6) == NULL);
+    CHECK(!group_exists(&w.site, "room10"));
     CHECK_EQ_INT(join(&w, &w.b[1], "room3"), 0);     /* an existing one: in */
-    CHECK_EQ_INT(w.b[1].ngroups, 1);
-    CHECK_EQ_INT(w.site.live_groups, 10);
-    zmq_groups_leave_all(&w.gw, &w.b[0]);            /* room3 stays (b[1]) */
-    CHECK_EQ_INT(w.site.live_groups, 1);
+    CHECK_EQ_INT(mk_group_session_count(w.b[1].sid), 1);
+    CHECK_EQ_INT(mk_group_count(&w.site), 10);
+    mk_group_leave_all(w.b[0].sid);                  /* room3 stays (b[1]) */
+    CHECK_EQ_INT(mk_group_count(&w.site), 1);
     CHECK_EQ_INT(join(&w, &w.b[1], "room10"), 0);
-    CHECK_EQ_INT(w.site.live_groups, 2);
+    CHECK_EQ_INT(mk_group_count(&w.site), 2);
     world_release(&w);
 }
 
