@@ -25,7 +25,6 @@
 #include "mk_core/mk_log.h"
 #include "mk_core/mk_mem.h"
 #include "mk_server/mk_conn.h"
-#include "mk_server/mk_server.h"
 #include "mk_server/mk_session.h"
 
 #define SESSION_SHARDS 64

@@ -121,8 +121,10 @@ static void groups_to_node(struct zmq_gw *gw, struct zmq_binding *to,
     }
 }
 
-/* Other types go to each recipient's client, through its worker; every
- * delivery of one fan-out shares the bytes and carries the fan-out's id. */
+/* Other types go to the recipients' clients: one message to each worker
+ * that has recipients, listing them in routing order, sharing the node's
+ * bytes (zmq_msg_copy counts a reference) and the fan-out's id, so a
+ * worker takes a broadcast to 10,000 members as one message. */
 struct groups_fan {
     zmq_msg_t *body;
     uint64_t share;
@@ -132,16 +134,47 @@ static void groups_to_client(struct zmq_gw *gw, struct zmq_binding *to,
                              const struct zmq_node_msg *m, void *ctx)
 {
     struct groups_fan *fan = ctx;
+    struct zmq_wire **w;
 
-    zmq_gw_forward(gw, to, m->type, fan->body, 1, fan->share);
+    if (to->worker < 0 || to->worker >= gw->nworkers) {
+        return;
+    }
+    w = &gw->fan[to->worker];
+    if (!*w && (*w = zmq_wire_create(ZMQ_WIRE_FANOUT, to->sid))) {
+        (*w)->type = m->type;
+        (*w)->routed = 1;
+        (*w)->share = fan->share;
+        zmq_msg_copy(&(*w)->payload, fan->body);
+    }
+    if (*w && zmq_wire_add_sid(*w, to->sid) < 0) {
+        mk_warn("zmq: out of memory: a routed %s missed a member",
+                zmq_msg_type_name(m->type));
+    }
 }
 
+/* The worker is woken when the gateway's batch is done (see gw_to_worker
+ * in zmq_gateway.c); one whose inbox was given back gets nothing. */
 void zmq_groups_fanout(struct zmq_gw *gw, struct zmq_binding *from,
                        const struct zmq_node_msg *m, zmq_msg_t *body)
 {
     struct groups_fan fan = { body, ++gw->shares };
+    int i;
 
     groups_route(gw, from, m, groups_to_client, &fan);
+    for (i = 0; i < gw->nworkers; i++) {
+        struct zmq_wire *w = gw->fan[i];
+        if (!w) {
+            continue;
+        }
+        gw->fan[i] = NULL;
+        if (gw->workers[i]) {
+            mk_channel_push_deferred(&gw->workers[i]->inbox, &w->msg,
+                                     gw->loop);
+        }
+        else {
+            zmq_wire_destroy(w);
+        }
+    }
 }
 
 int zmq_groups_message(struct zmq_gw *gw, struct zmq_binding *b,

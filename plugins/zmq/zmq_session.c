@@ -12,17 +12,6 @@
 #include "mk_core/mk_mem.h"
 #include "plugins/zmq/zmq.h"
 
-struct zmq_worker {
-    struct mk_channel inbox;
-    struct mk_hash *sessions;          /* sid -> struct zmq_session */
-    struct zmq_gw *gw;
-    struct mk_timer_heap *timers;
-    struct mk_event_loop *loop;
-    struct zmq_wire *detach;           /* made at start: leaving cannot fail */
-    int detached;                      /* under gw->handover_lock */
-    int id;
-};
-
 struct zmq_session {
     uint8_t sid[ZMQ_SID_LEN];
     struct mk_session *ms;             /* mk_server's: sid, backend binding */
@@ -67,7 +56,7 @@ int zmq_worker_start(struct zmq_gw *gw, struct mk_worker *w)
 {
     static const uint8_t none[ZMQ_SID_LEN];
     struct zmq_worker *zw = mk_mem_zalloc(sizeof(*zw));
-    struct zmq_wire *attach = zmq_wire_new(ZMQ_WIRE_ATTACH, none);
+    struct zmq_wire *attach = zmq_wire_create(ZMQ_WIRE_ATTACH, none);
 
     if (!zw || !attach) {
         goto error;
@@ -77,7 +66,7 @@ int zmq_worker_start(struct zmq_gw *gw, struct mk_worker *w)
     zw->timers = mk_event_loop_timers(zw->loop);
     zw->id = mk_worker_id(w);
     zw->sessions = mk_hash_create(256, 0);
-    zw->detach = zmq_wire_new(ZMQ_WIRE_DETACH, none);
+    zw->detach = zmq_wire_create(ZMQ_WIRE_DETACH, none);
     if (!zw->sessions || !zw->detach ||
         mk_channel_init(&zw->inbox, mk_worker_loop(w), zmq_on_inbox, zw) < 0) {
         goto error;
@@ -92,23 +81,14 @@ error:
     if (zw) {
         mk_hash_destroy(zw->sessions, NULL);
         if (zw->detach) {
-            zmq_wire_free(zw->detach);
+            zmq_wire_destroy(zw->detach);
         }
     }
     if (attach) {
-        zmq_wire_free(attach);
+        zmq_wire_destroy(attach);
     }
     mk_mem_free(zw);
     return -1;
-}
-
-/* Gateway thread, once its deferred wake-ups went out (see above). */
-void zmq_worker_detached(struct zmq_gw *gw, struct zmq_worker *zw)
-{
-    pthread_mutex_lock(&gw->handover_lock);
-    zw->detached = 1;
-    pthread_cond_broadcast(&gw->handover_cond);
-    pthread_mutex_unlock(&gw->handover_lock);
 }
 
 void zmq_worker_stop(struct zmq_gw *gw, struct mk_worker *w)
@@ -136,95 +116,12 @@ void zmq_worker_stop(struct zmq_gw *gw, struct mk_worker *w)
     zmq_self = NULL;
 }
 
-/* Gateway thread. The worker is woken when the gateway's batch is done,
- * not at its first message: a broadcast to 10,000 members is then one
- * wake-up per worker, and a worker on the other core does not take each
- * member's message alone (27 us of CPU per member instead of 9). */
-void zmq_worker_deliver(struct zmq_gw *gw, int worker, struct zmq_wire *w)
-{
-    mk_channel_push_deferred(&gw->workers[worker]->inbox, &w->msg, gw->loop);
-}
-
 /* The gateway is woken once this worker's batch of events is done, not
  * at the first request of the batch (it outlives the workers). */
 static void zmq_to_gateway(struct zmq_wire *w)
 {
     w->worker = zmq_self->id;
     mk_channel_push_deferred(&zmq_self->gw->inbox, &w->msg, zmq_self->loop);
-}
-
-/* ---- The uwsgi packet (spec 2.2) ---------------------------------------------- */
-
-static int zmq_add(struct mk_buf *b, const char *k, struct mk_ptr v)
-{
-    return zmq_uwsgi_add(b, k, strlen(k), v.data ? v.data : "", v.len);
-}
-
-static int zmq_packet(struct mk_stream *r, struct mk_buf *b)
-{
-    const struct mk_http_request_head *h = mk_request_head(r);
-    const char *buf = mk_request_buf(r), *name, *colon;
-    struct mk_conn *c = mk_request_conn(r);
-    struct mk_ptr target = mk_request_target(r);
-    const char *path = mk_request_clean_path(r);
-    char port[8], proto[16], key[ZMQ_IDENTITY_MAX + 8], sport[8];
-    uint32_t i;
-    size_t kl;
-    int ret = 0;
-
-    name = mk_vhost_name(mk_request_vhost(r));
-    colon = strchr(name, ':');
-    mk_str_printf(port, sizeof(port), "%u", mk_conn_peer(c)->port);
-    /* the site name's port, else the one the client really used, not
-     * BlastBeat's "80" even on TLS listeners (spec 10.15) */
-    if (colon) {
-        mk_str_printf(sport, sizeof(sport), "%s", colon + 1);
-    }
-    else {
-        mk_str_printf(sport, sizeof(sport), "%u", mk_conn_local_port(c));
-    }
-    mk_str_printf(proto, sizeof(proto), "HTTP/1.%d", h->version_minor);
-    zmq_uwsgi_begin(b);
-    ret |= zmq_add(b, "REQUEST_METHOD", mk_http_span_ptr(buf, h->method_name));
-    ret |= zmq_add(b, "SCRIPT_NAME", MK_PTR_NONE);
-    /* decoded and normalised, the path every access rule saw (nginx's
-     * $document_uri); the raw target stays in REQUEST_URI */
-    ret |= zmq_add(b, "PATH_INFO", mk_ptr_make(path, strlen(path)));
-    ret |= zmq_add(b, "QUERY_STRING", mk_request_query(r));
-    if (h->known[MK_HDR_CONTENT_TYPE] >= 0) {
-        ret |= zmq_add(b, "CONTENT_TYPE",
-                       mk_http_header_known(h, buf, MK_HDR_CONTENT_TYPE));
-    }
-    if (h->known[MK_HDR_CONTENT_LENGTH] >= 0) {
-        ret |= zmq_add(b, "CONTENT_LENGTH",
-                       mk_http_header_known(h, buf, MK_HDR_CONTENT_LENGTH));
-    }
-    ret |= zmq_add(b, "SERVER_NAME", mk_ptr_make(name, colon ? (size_t) (colon - name)
-                                                         : strlen(name)));
-    ret |= zmq_add(b, "SERVER_PORT", mk_ptr_make(sport, strlen(sport)));
-    ret |= zmq_add(b, "SERVER_PROTOCOL", mk_ptr_make(proto, strlen(proto)));
-    ret |= zmq_add(b, "REMOTE_ADDR", mk_ptr_make(mk_conn_peer_str(c),
-                                                 strlen(mk_conn_peer_str(c))));
-    /* the real port, not BlastBeat's byte-swapped one (spec 10.5) */
-    ret |= zmq_add(b, "REMOTE_PORT", mk_ptr_make(port, strlen(port)));
-    ret |= zmq_add(b, "REQUEST_URI", target);
-    if (mk_conn_is_secure(c)) {        /* spec 2.2 FIX: nodes see HTTPS */
-        ret |= zmq_add(b, "HTTPS", MK_PTR_LIT("on"));
-        ret |= zmq_add(b, "UWSGI_SCHEME", MK_PTR_LIT("https"));
-    }
-    for (i = 0; i < h->header_count; i++) {
-        const struct mk_http_header *hd = &h->headers[i];
-        kl = zmq_uwsgi_header_key(buf + hd->name.off, hd->name.len, key,
-                                  sizeof(key));
-        if (kl == 0) {
-            continue;               /* spoofable name (has '_'): dropped */
-        }
-        ret |= zmq_uwsgi_add(b, key, kl, buf + hd->value.off, hd->value.len);
-    }
-    if (ret != 0) {
-        return -1;
-    }
-    return zmq_uwsgi_finish(b);
 }
 
 /* ---- Stages (called from zmq.c) ------------------------------------------------ */
@@ -340,7 +237,7 @@ static int zmq_refuse(struct mk_stream *r, int status)
 static int zmq_post_piece(struct zmq_session *s, enum zmq_msg_type type,
                           const void *data, size_t len)
 {
-    struct zmq_wire *w = zmq_wire_new(ZMQ_WIRE_BODY, s->sid);
+    struct zmq_wire *w = zmq_wire_create(ZMQ_WIRE_BODY, s->sid);
 
     if (!w || zmq_msg_init_size(&w->payload, len) < 0) {
         mk_mem_free(w);
@@ -396,7 +293,7 @@ static int zmq_upgraded(struct zmq_session *s, struct mk_stream *r,
         return -1;
     }
     s->accepted = 1;
-    w = zmq_wire_new(ZMQ_WIRE_UPGRADED, s->sid);
+    w = zmq_wire_create(ZMQ_WIRE_UPGRADED, s->sid);
     if (w) {
         zmq_to_gateway(w);
     }
@@ -432,11 +329,11 @@ int zmq_session_request(struct zmq_conf *conf, struct mk_stream *r,
     s->choosing = mk_request_upgrade_wants_choice(r);
     s->accepted = 0;
     mk_buf_init(&b);
-    if (zmq_packet(r, &b) < 0) {
+    if (zmq_request_packet(r, &b) < 0) {
         mk_buf_release(&b);
         return zmq_refuse(r, 431);
     }
-    w = zmq_wire_new(ZMQ_WIRE_REQUEST, s->sid);
+    w = zmq_wire_create(ZMQ_WIRE_REQUEST, s->sid);
     if (!w || zmq_msg_init_size(&w->payload, b.len) < 0) {
         mk_buf_release(&b);
         mk_mem_free(w);
@@ -500,7 +397,7 @@ void zmq_session_close(struct zmq_conf *conf, struct mk_conn *c)
     mk_hash_del(zmq_self->sessions, (const char *) s->sid, ZMQ_SID_LEN);
     mk_timer_disarm(zmq_self->timers, &s->timer);
     zmq_session_unsite(s);
-    w = zmq_wire_new(ZMQ_WIRE_END, s->sid);
+    w = zmq_wire_create(ZMQ_WIRE_END, s->sid);
     if (w) {
         zmq_to_gateway(w);           /* the node gets `end` */
     }
@@ -572,7 +469,7 @@ static void zmq_framing_fault(struct zmq_session *s, const char *why)
         return;
     }
     s->faulted = 1;
-    w = zmq_wire_new(ZMQ_WIRE_FRAMING, s->sid);
+    w = zmq_wire_create(ZMQ_WIRE_FRAMING, s->sid);
     if (w) {
         w->why = why;
         zmq_to_gateway(w);
@@ -994,6 +891,21 @@ static void zmq_apply(struct zmq_session *s, struct zmq_wire *w)
     }
 }
 
+/* A group's message for this worker's members, one shared payload: each
+ * session still here gets it in routing order, under the fan-out's id. */
+static void zmq_fanout(struct zmq_worker *zw, struct zmq_wire *w)
+{
+    struct zmq_session *s;
+    uint32_t i;
+
+    for (i = 0; i < w->nsids; i++) {
+        s = mk_hash_get(zw->sessions, (const char *) w->sids[i], ZMQ_SID_LEN);
+        if (s) {
+            zmq_apply(s, w);
+        }
+    }
+}
+
 static void zmq_on_inbox(struct mk_channel *ch, struct mk_channel_msg *msg)
 {
     struct zmq_worker *zw = ch->data;
@@ -1001,7 +913,10 @@ static void zmq_on_inbox(struct mk_channel *ch, struct mk_channel_msg *msg)
     struct zmq_session *s = mk_hash_get(zw->sessions, (const char *) w->sid,
                                         ZMQ_SID_LEN);
 
-    if (s && w->kind == ZMQ_WIRE_NO_NODE) {
+    if (w->kind == ZMQ_WIRE_FANOUT) {
+        zmq_fanout(zw, w);
+    }
+    else if (s && w->kind == ZMQ_WIRE_NO_NODE) {
         zmq_fail(s, 503);
     }
     else if (s && w->kind == ZMQ_WIRE_BOUND) {
@@ -1021,5 +936,5 @@ static void zmq_on_inbox(struct mk_channel *ch, struct mk_channel_msg *msg)
     else if (s && w->kind == ZMQ_WIRE_ACK) {
         zmq_body_acked(s, w->acked);
     }
-    zmq_wire_free(w);
+    zmq_wire_destroy(w);
 }

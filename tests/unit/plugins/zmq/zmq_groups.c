@@ -9,6 +9,7 @@
 #include "mk_test.h"
 #include "plugins/zmq/zmq_msg.c"
 #include "plugins/zmq/zmq_groups.c"
+#include "plugins/zmq/zmq_wire.c"
 
 static struct {
     const struct zmq_node *node[16];
@@ -28,11 +29,6 @@ int zmq_gw_send(struct zmq_gw *gw, struct zmq_node *n, const uint8_t *sid,
     return 0;
 }
 
-void zmq_gw_forward(struct zmq_gw *gw, const struct zmq_binding *to,
-                    enum zmq_msg_type type, zmq_msg_t *body, int routed,
-                    uint64_t share)
-{
-}
 
 struct world {
     struct zmq_conf conf;
@@ -192,10 +188,88 @@ MK_TEST(routed_msg_shares_the_senders_bytes)
     world_release(&w);
 }
 
+/* What each worker's inbox received: wires, their recipients, payload. */
+struct inbox_log {
+    int wires;
+    int sids;
+    const void *data;
+    uint64_t share;
+};
+
+static void on_worker_inbox(struct mk_channel *ch, struct mk_channel_msg *msg)
+{
+    struct inbox_log *log = ch->data;
+    struct zmq_wire *w = (struct zmq_wire *) msg;
+
+    log->wires++;
+    log->sids += (int) w->nsids;
+    log->data = zmq_msg_data(&w->payload);
+    log->share = w->share;
+    CHECK(w->kind == ZMQ_WIRE_FANOUT && w->routed);
+    zmq_wire_destroy(w);
+}
+
+MK_TEST(a_fan_out_reaches_each_worker_once)
+{
+    struct zmq_worker zw[2];
+    struct zmq_worker *workers[2] = { &zw[0], &zw[1] };
+    struct zmq_wire *fan[2] = { NULL, NULL };
+    struct inbox_log log[2];
+    struct zmq_frame frames[4];
+    struct zmq_node_msg m;
+    struct world w;
+    zmq_msg_t frame;
+    int i;
+
+    world_init(&w, 100, 100);
+    memset(zw, 0, sizeof(zw));
+    memset(log, 0, sizeof(log));
+    w.gw.loop = mk_event_loop_create(16);
+    w.gw.nworkers = 2;
+    w.gw.workers = workers;
+    w.gw.fan = fan;
+    for (i = 0; i < 2; i++) {
+        CHECK(mk_channel_init(&zw[i].inbox, w.gw.loop, on_worker_inbox,
+                              &log[i]) == 0);
+    }
+    w.b[0].worker = 0;                   /* the sender, echo on */
+    w.b[1].worker = 1;
+    w.b[2].worker = 1;
+    for (i = 0; i < 3; i++) {
+        CHECK_EQ_INT(join(&w, &w.b[i], "room"), 0);
+    }
+    zmq_msg_init_size(&frame, 4096);
+    frames[0] = (struct zmq_frame) { "n1", 2 };
+    frames[1] = (struct zmq_frame) { w.b[0].sid, ZMQ_SID_LEN };
+    frames[2] = (struct zmq_frame) { "room:websocket", 14 };
+    frames[3] = (struct zmq_frame) { zmq_msg_data(&frame), 4096 };
+    CHECK(zmq_msg_check(frames, 4, 0, &m) == ZMQ_REJECT_NONE);
+    zmq_groups_fanout(&w.gw, &w.b[0], &m, &frame);
+    zmq_groups_fanout(&w.gw, &w.b[0], &m, &frame);
+    mk_event_loop_flush(w.gw.loop);      /* the deferred wake-ups */
+    for (i = 0; i < 2; i++) {
+        mk_channel_flush(&zw[i].inbox);
+        mk_channel_release(&zw[i].inbox);
+    }
+    /* two fan-outs: one wire per worker each, with that worker's members */
+    CHECK_EQ_INT(log[0].wires, 2);
+    CHECK_EQ_INT(log[0].sids, 2);
+    CHECK_EQ_INT(log[1].wires, 2);
+    CHECK_EQ_INT(log[1].sids, 4);
+    CHECK(log[0].data == zmq_msg_data(&frame));      /* the node's bytes */
+    CHECK(log[1].data == zmq_msg_data(&frame));
+    CHECK(log[0].share != 0 && log[0].share == log[1].share);
+    CHECK(fan[0] == NULL && fan[1] == NULL);
+    zmq_msg_close(&frame);
+    mk_event_loop_destroy(w.gw.loop);
+    world_release(&w);
+}
+
 int main(void)
 {
     RUN(sixty_thousand_joins_stop_at_the_session_cap);
     RUN(the_site_cap_counts_groups_not_members);
     RUN(routed_msg_shares_the_senders_bytes);
+    RUN(a_fan_out_reaches_each_worker_once);
     return mk_test_done();
 }
