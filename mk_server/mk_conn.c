@@ -15,6 +15,7 @@
 #include "mk_core/mk_log.h"
 #include "mk_core/mk_mem.h"
 #include "mk_server/mk_conn.h"
+#include "mk_server/mk_session.h"
 
 #define MK_CONN_LINGER_MS 2000      /* read-and-drop time after an error */
 #define MK_IOV_MAX        64
@@ -943,6 +944,10 @@ static void conn_close_now(struct mk_conn *c)
     for (i = 0; i < srv->n_close; i++) {
         struct mk_plugin_inst *pi = srv->on_close[i];
         pi->p->on_close(pi->conf, c);
+    }
+    if (c->session) {
+        c->session->conn = NULL;             /* a session may outlive c */
+        c->session = NULL;
     }
     if (c->listen->io->on_close) {
         c->listen->io->on_close(c);

@@ -228,7 +228,9 @@ int   mk_session_worker_id(const struct mk_session *s);
 void *mk_session_owner_data(const struct mk_session *s);
 /* Owning worker: binds (NULL unbinds) the connection that carries the
  * session's client, on the same worker; a protocol handler (an upgraded
- * connection's) finds the session through mk_conn_session. */
+ * connection's) finds the session through mk_conn_session. The binding
+ * ends when the connection closes, after stage 50: a session that
+ * outlives its connection (a socket.io client between polls) has none. */
 void mk_session_set_conn(struct mk_session *s, struct mk_conn *c);
 struct mk_conn *mk_session_conn(const struct mk_session *s);
 struct mk_session *mk_conn_session(const struct mk_conn *c);

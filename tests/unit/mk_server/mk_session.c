@@ -248,6 +248,26 @@ MK_TEST(the_backend_carries_any_type_and_holds)
     self_stop();
 }
 
+MK_TEST(a_connection_finds_its_session_until_either_goes)
+{
+    struct mk_session *s, *t;
+    struct mk_conn c;
+
+    memset(&c, 0, sizeof(c));
+    self_start();
+    s = mk_session_create(&self_srv, NULL, NULL, NULL);
+    t = mk_session_create(&self_srv, NULL, NULL, NULL);
+    mk_session_set_conn(s, &c);
+    CHECK(mk_conn_session(&c) == s && mk_session_conn(s) == &c);
+    mk_session_set_conn(s, NULL);
+    CHECK(mk_conn_session(&c) == NULL && mk_session_conn(s) == NULL);
+    mk_session_set_conn(t, &c);
+    mk_session_destroy(t);                  /* the connection forgets it */
+    CHECK(mk_conn_session(&c) == NULL);
+    mk_session_destroy(s);
+    self_stop();
+}
+
 int main(void)
 {
     RUN(create_gives_unique_16_byte_sids);
@@ -256,5 +276,6 @@ int main(void)
     RUN(a_message_for_a_gone_sid_is_dropped_and_counted);
     RUN(a_type_nobody_takes_is_dropped_and_counted);
     RUN(the_backend_carries_any_type_and_holds);
+    RUN(a_connection_finds_its_session_until_either_goes);
     return mk_test_done();
 }
