@@ -1,9 +1,10 @@
 /*
- * The worker side of the gateway: one session (a 16-byte sid) per client
- * connection, the `uwsgi` packet of each request, the request body as
- * `body` messages (an empty one ends it), and the node's messages applied
- * to the HTTP response. Only the worker that owns a connection touches its
- * session; the gateway thread reaches it through this worker's inbox.
+ * The worker side of the gateway: one session per client connection (its
+ * sid and backend binding are mk_server's, mk_session_create), the
+ * `uwsgi` packet of each request, the request body as `body` messages (an
+ * empty one ends it), and the node's messages applied to the HTTP
+ * response. Only the worker that owns a connection touches its session;
+ * the gateway thread reaches it through this worker's inbox.
  */
 #include <string.h>
 #include <strings.h>
