@@ -17,6 +17,7 @@
 #include "mk_core/mk_log.h"
 #include "mk_core/mk_mem.h"
 #include "mk_server/mk_conn.h"
+#include "mk_server/mk_session.h"
 
 #define MK_CONN_LINGER_MS 2000      /* read-and-drop time after an error */
 
@@ -561,6 +562,10 @@ static void conn_close_now(struct mk_conn *c)
         struct mk_plugin_inst *pi = srv->on_close[i];
         pi->p->on_close(pi->conf, c);
     }
+    if (c->session) {
+        c->session->conn = NULL;             /* a session may outlive c */
+        c->session = NULL;
+    }
     if (c->listen->io->on_close) {
         c->listen->io->on_close(c);
     }
@@ -716,56 +721,9 @@ void *mk_conn_proto_data(const struct mk_conn *c)
     return c->proto_data;
 }
 
-void mk_conn_set_backend(struct mk_conn *c, const struct mk_backend *b,
-                         void *data)
-{
-    c->backend = b;
-    c->backend_data = data;
-}
-
-int mk_conn_backend_send(struct mk_conn *c, const char *type,
-                         const void *body, size_t len)
-{
-    int ret;
-
-    if (!c->backend) {
-        return -1;
-    }
-    ret = c->backend->send(c->backend_data, c, type, body, len);
-    if (ret == 1) {
-        c->flags |= MK_CONN_F_BACKEND_HELD;
-    }
-    return ret;
-}
-
-int mk_conn_backend_held(const struct mk_conn *c)
-{
-    return (c->flags & MK_CONN_F_BACKEND_HELD) != 0;
-}
-
 int mk_conn_is_eof(const struct mk_conn *c)
 {
     return (c->flags & MK_CONN_F_EOF) != 0;
-}
-
-void mk_conn_backend_ready(struct mk_conn *c)
-{
-    c->flags &= ~MK_CONN_F_BACKEND_HELD;
-    if (c->state == MK_CONN_OPEN) {
-        mk_conn_post(c, MK_CONN_F_WANT_PROTO_READ);
-    }
-}
-
-void mk_conn_backend_end(struct mk_conn *c, int failed)
-{
-    if (c->state != MK_CONN_OPEN) {
-        return;
-    }
-    c->backend = NULL;                   /* nothing more goes to it */
-    if (c->proto->on_end && c->proto->on_end(c, failed) != MK_PROTO_CLOSE) {
-        return;
-    }
-    mk_conn_close(c, 1);
 }
 
 void *mk_conn_plugin_data(const struct mk_conn *c, const struct mk_plugin *p)

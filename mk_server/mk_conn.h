@@ -74,7 +74,6 @@ enum mk_conn_state {
 #define MK_CONN_F_WANT_PROCESS 0x200 /* run the protocol's on_posted at the posted pass */
 #define MK_CONN_F_IO_WANT_WRITE 0x400 /* the I/O layer reads on when writable */
 #define MK_CONN_F_WANT_PROTO_READ 0x800 /* run the protocol's on_read when posted */
-#define MK_CONN_F_BACKEND_HELD 0x1000 /* the backend is full (mk_backend.send) */
 
 struct mk_conn {
     struct mk_event ev;                 /* first member */
@@ -103,8 +102,7 @@ struct mk_conn {
     uint64_t deadline;                   /* lazy: timer may fire earlier */
     uint64_t close_by;                   /* mk_conn_close_after: hard limit */
 
-    const struct mk_backend *backend;    /* an upgraded session's */
-    void *backend_data;
+    struct mk_session *session;          /* an upgraded one's (mk_session.c) */
 
     struct mk_filter_chain *filters;     /* output filters, or NULL */
     uint32_t streams;                    /* created on this connection */

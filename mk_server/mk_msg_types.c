@@ -4,7 +4,8 @@
  * (`websocket`, `socket.io/event`, `cache`, ...). Plugins declare their
  * types as data in their descriptor; the table is built with the
  * configuration generation and read-only afterwards, so any thread may
- * look a type up without a lock. A handful of types: a linear scan.
+ * look a type up without a lock. A handful of types: a linear scan. A
+ * message of a type no plugin registered goes to the session's owner.
  */
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "mk_core/mk_mem.h"
 #include "mk_server/mk_conn.h"
 #include "mk_server/mk_server.h"
+#include "mk_server/mk_session.h"
 
 int mk_msg_types_build(struct mk_server *srv, char *err, size_t errlen)
 {
@@ -67,14 +69,19 @@ int mk_server_handles_msg(const struct mk_server *srv, const char *type,
     return msg_type_find(srv, type, len) != NULL;
 }
 
-int mk_conn_deliver_msg(struct mk_conn *c, const char *type, size_t tlen,
-                        const void *body, size_t len, uint64_t share)
+int mk_session_deliver(struct mk_session *s, const char *type, size_t tlen,
+                       const void *body, size_t len, uint64_t share)
 {
-    const struct mk_msg_entry *e = msg_type_find(c->srv, type, tlen);
+    const struct mk_msg_entry *e = msg_type_find(s->srv, type, tlen);
 
-    if (!e) {
-        return -1;
+    if (e) {
+        e->type->on_message(e->plugin->conf, s, e->type->name, body, len,
+                            share);
+        return 0;
     }
-    e->type->on_message(e->plugin->conf, c, e->type->name, body, len, share);
-    return 0;
+    if (s->owner && s->owner->on_message) {
+        s->owner->on_message(s->owner_data, s, type, tlen, body, len, share);
+        return 0;
+    }
+    return -1;
 }

@@ -110,7 +110,7 @@ struct mk_proto {
      * (mk_conn_post with MK_CONN_F_WANT_PROCESS). */
     void (*on_posted)(struct mk_conn *c);
     /* New bytes are in the connection's input buffer (mk_conn_input), or
-     * the backend has room again (mk_conn_backend_ready). */
+     * the backend has room again (mk_session_backend_ready). */
     int  (*on_read)(struct mk_conn *c);
     /* The write queue became empty (flow control resumes here). */
     int  (*on_drain)(struct mk_conn *c);
@@ -251,66 +251,155 @@ int  mk_request_upgrade_wants_choice(const struct mk_stream *r);
 int  mk_request_upgrade_accept(struct mk_stream *r, const char *choice,
                                size_t len);
 
-/* ---- Backends: where a session's client-side messages go -----------------
+/* ---- Sessions: what a backend talks to --------------------------------------
  *
- * The content handler serving an upgraded connection (the zmq gateway)
- * registers itself as the connection's backend; the protocol handler (the
- * websocket plugin) sends the client's messages through it without
- * knowing the transport.
+ * A session (mk_server) is a sid, the worker that owns it, its vhost, its
+ * owner and its backend binding. It is created on a worker for a stream,
+ * for an upgraded connection (WebSocket) or standing alone (a client that
+ * spans many requests), and lives on that worker until its owner destroys
+ * it. A backend transport (the zmq gateway) carries typed messages between
+ * a session and an application node: the plugin serving the session's
+ * client (the websocket plugin) sends through mk_session_backend_send
+ * without knowing the transport, and a node's message reaches the plugin
+ * that registered its type, on the owning worker.
+ *
+ * Message types: HTTP responses (`headers`, `body`, `chunk`, `end`) are
+ * the transport's own; every other type (`websocket`, `socket.io/event`,
+ * `cache`, ...) belongs to the plugin that lists it in its descriptor's
+ * `msg_types`, else to the session's owner. Two loaded plugins listing the
+ * same type is a configuration error.
  */
+#define MK_SESSION_SID_LEN 16
+
+struct mk_session;
+
+struct mk_session_owner {
+    /* Owning worker: a message of a type no loaded plugin registered (a
+     * standalone session's owner takes its node's messages here). `body`
+     * is borrowed for the call; `share` as in mk_msg_type. May be NULL. */
+    void (*on_message)(void *data, struct mk_session *s, const char *type,
+                       size_t tlen, const void *body, size_t len,
+                       uint64_t share);
+};
+
 struct mk_backend {
     const char *name;
-    /* One message for the session's application. 0: taken; 1: taken, but
-     * the backend is full: send nothing more until the protocol's on_read
-     * runs again (mk_conn_backend_ready); -1: failed (close). */
-    int (*send)(void *data, struct mk_conn *c, const char *type,
+    /* One message of any registered type for the session's application.
+     * 0: taken; 1: taken, but the backend is full: send nothing more until
+     * mk_session_backend_ready; -1: failed (close). */
+    int (*send)(void *data, struct mk_session *s, const char *type,
                 const void *body, size_t len);
 };
 
-/* Content handlers: register (NULL clears) the connection's backend. */
-void mk_conn_set_backend(struct mk_conn *c, const struct mk_backend *b,
-                         void *data);
-/* Protocol handlers: as mk_backend.send; -1 when there is no backend.
- * After a 1, mk_conn_backend_held is true until the backend is ready. */
-int  mk_conn_backend_send(struct mk_conn *c, const char *type,
-                          const void *body, size_t len);
-int  mk_conn_backend_held(const struct mk_conn *c);
-/* Backends: room again (the protocol's on_read runs after this batch),
- * and the session ended from the backend's side, by choice or failing
- * (the protocol's on_end, else a graceful close). */
-void mk_conn_backend_ready(struct mk_conn *c);
-void mk_conn_backend_end(struct mk_conn *c, int failed);
-
-/* ---- Node message types ---------------------------------------------------
- *
- * A backend transport (the zmq gateway) carries typed messages between an
- * application node and a session's client. HTTP responses (`headers`,
- * `body`, `chunk`, `end`) are the transport's own; every other type
- * (`websocket`, `socket.io/event`, `cache`, ...) belongs to the plugin
- * that lists it in its descriptor's `msg_types`. The transport hands each
- * such message, also one routed to a group or `@sid`, to that plugin on
- * the worker that owns the connection. A type no loaded plugin lists is
- * dropped (and logged once per node). Two loaded plugins listing the same
- * type is a configuration error.
- */
 struct mk_msg_type {
     const char *name;                     /* wire name, e.g. "websocket" */
-    /* Worker thread. `type` is `name`; `body` is borrowed for the call.
+    /* Owning worker. `type` is `name`; `body` is borrowed for the call.
      * `share` is non-zero for a message fanned out to many sessions (a
      * group broadcast): deliveries with the same `share` carry the same
      * bytes, so a plugin may encode them once (ids are never reused). */
-    void (*on_message)(void *conf, struct mk_conn *c, const char *type,
+    void (*on_message)(void *conf, struct mk_session *s, const char *type,
                        const void *body, size_t len, uint64_t share);
 };
+
+/* Worker thread: a new session owned by this worker, its sid 16 bytes
+ * from the kernel CSPRNG (a sid is a capability). `owner` (may be NULL)
+ * and `owner_data` are borrowed. NULL when out of memory or entropy. */
+struct mk_session *mk_session_create(struct mk_server *srv,
+                                     struct mk_vhost *vh,
+                                     const struct mk_session_owner *owner,
+                                     void *owner_data);
+/* Owning worker: unbinds it from its connection and frees it; messages
+ * still on their way to it are dropped (and counted). NULL is a no-op. */
+void mk_session_destroy(struct mk_session *s);
+/* The sid (MK_SESSION_SID_LEN bytes, borrowed), vhost, owning worker id
+ * and owner data. */
+const uint8_t *mk_session_sid(const struct mk_session *s);
+struct mk_vhost *mk_session_vhost(const struct mk_session *s);
+int   mk_session_worker_id(const struct mk_session *s);
+void *mk_session_owner_data(const struct mk_session *s);
+/* Owning worker: binds (NULL unbinds) the connection that carries the
+ * session's client, on the same worker; a protocol handler (an upgraded
+ * connection's) finds the session through mk_conn_session. The binding
+ * ends when the connection closes, after stage 50: a session that
+ * outlives its connection (a socket.io client between polls) has none. */
+void mk_session_set_conn(struct mk_session *s, struct mk_conn *c);
+struct mk_conn *mk_session_conn(const struct mk_session *s);
+struct mk_session *mk_conn_session(const struct mk_conn *c);
+
+/* Backends (the content handler that serves the session) register (NULL
+ * clears) themselves; no lock, the owning worker's hot path. */
+void mk_session_set_backend(struct mk_session *s, const struct mk_backend *b,
+                            void *data);
+/* As mk_backend.send; -1 when s is NULL or has no backend. After a 1,
+ * mk_session_backend_held is true until the backend is ready. */
+int  mk_session_backend_send(struct mk_session *s, const char *type,
+                             const void *body, size_t len);
+int  mk_session_backend_held(const struct mk_session *s);
+/* Backends: room again (the connection's protocol on_read runs after this
+ * batch), and the session ended from the backend's side, by choice or
+ * failing (the protocol's on_end, else a graceful close). */
+void mk_session_backend_ready(struct mk_session *s);
+void mk_session_backend_end(struct mk_session *s, int failed);
 
 /* For transports. Whether a loaded plugin handles `type` (any thread: the
  * table is read-only once the generation is built). */
 int mk_server_handles_msg(const struct mk_server *srv, const char *type,
                           size_t len);
-/* Hands a message to the plugin handling `type` (the connection's worker
- * thread); -1 when no loaded plugin handles it. */
-int mk_conn_deliver_msg(struct mk_conn *c, const char *type, size_t tlen,
-                        const void *body, size_t len, uint64_t share);
+/* Owning worker: hands a message to the plugin handling `type`, else to
+ * the session's owner; -1 when neither takes it. */
+int mk_session_deliver(struct mk_session *s, const char *type, size_t tlen,
+                       const void *body, size_t len, uint64_t share);
+/* Any thread (the gateway thread, another worker): copies the message and
+ * routes it to the worker owning `sid`, which delivers it as
+ * mk_session_deliver. 0 queued; -1 when no live session has that sid
+ * (dropped and counted, as one that is gone by the time it arrives). */
+int mk_session_post(const uint8_t *sid, const char *type, size_t tlen,
+                    const void *body, size_t len, uint64_t share);
+/* Session messages dropped so far (their sid gone, or nobody took the
+ * type), process-wide. */
+uint64_t mk_session_dropped(void);
+
+/* ---- Groups: named sets of sessions ----------------------------------------
+ *
+ * A group lives in a scope (the vhost, or an object that stands for it:
+ * names are per vhost), is created by its first join and destroyed with
+ * its last member. Members are sids, so a transport routes a group message
+ * to each member's node or worker. Any thread (one lock, never taken by a
+ * worker's message path); a transport calls mk_group_leave_all when a
+ * session ends.
+ */
+#define MK_GROUP_NAME_MAX 64
+
+enum {
+    MK_GROUP_JOINED = 0,                  /* a member (maybe already) */
+    MK_GROUP_FULL_SESSION = 1,            /* refused: per_session reached */
+    MK_GROUP_FULL_SCOPE = 2,              /* refused: per_scope reached */
+};
+
+/* Joins `sid` to the scope's group `name` (1..MK_GROUP_NAME_MAX bytes),
+ * with the session's echo default; a join past a cap is refused, the
+ * caller logs it. One of the values above, or -1 (invalid name, out of
+ * memory). */
+int  mk_group_join(const void *scope, const uint8_t *sid, const char *name,
+                   size_t len, long long per_scope, long long per_session);
+void mk_group_leave(const void *scope, const uint8_t *sid, const char *name,
+                    size_t len);
+/* Echo on or off for one membership, or with len == 0 the session's
+ * default for its future joins (on at first). 0, or -1 without memory. */
+int  mk_group_echo(const void *scope, const uint8_t *sid, const char *name,
+                   size_t len, int on);
+void mk_group_leave_all(const uint8_t *sid);
+/* Calls fn for each member of the scope's group `name` but `from` (may be
+ * NULL), in join order, then for `from` if it is a member with echo on.
+ * fn runs under the groups lock: it must not call mk_group_*. Returns the
+ * number of calls, or -1 when the group does not exist. */
+int  mk_group_route(const void *scope, const char *name, size_t len,
+                    const uint8_t *from,
+                    void (*fn)(void *ctx, const uint8_t *sid), void *ctx);
+/* The scope's live groups (NULL: every scope's), and the groups a
+ * session is in. */
+long long mk_group_count(const void *scope);
+long long mk_group_session_count(const uint8_t *sid);
 
 /* ---- Protocol registry ----------------------------------------------------
  *

@@ -19,6 +19,7 @@
 #include "mk_core/mk_log.h"
 #include "mk_core/mk_mem.h"
 #include "mk_server/mk_conn.h"
+#include "mk_server/mk_session.h"
 
 #define MK_ACCEPT_BATCH 64
 
@@ -306,7 +307,7 @@ static void *worker_main(void *arg)
 
     snprintf(name, sizeof(name), "tremolo-w%d", w->id);
     pthread_setname_np(pthread_self(), name);
-    if (worker_plugins_init(w) < 0) {
+    if (mk_session_worker_start(w) < 0 || worker_plugins_init(w) < 0) {
         atomic_store(&w->state, MK_WORKER_STOPPING);
     }
     for (;;) {
@@ -330,6 +331,7 @@ static void *worker_main(void *arg)
         worker_free_closed(w);
     }
     worker_plugins_exit(w);
+    mk_session_worker_stop(w);
     mk_static_worker_exit();
     worker_pools_release(w);
     atomic_store(&w->exited, 1);

@@ -11,7 +11,7 @@ want() { PACKAGES="$PACKAGES $*"; }
 # Compilers and build system; clang + its runtime for ASan/UBSan/libFuzzer.
 want build-essential cmake pkg-config clang libclang-rt-14-dev
 # Libraries the server and its plugins link.
-want libjemalloc-dev libmbedtls-dev libzmq3-dev uuid-dev zlib1g-dev \
+want libjemalloc-dev libmbedtls-dev libzmq3-dev zlib1g-dev \
      libnghttp2-dev libcrypt-dev
 # Test runners and the real clients the integration tests drive.
 want python3-pytest python3-zmq curl nghttp2-client

@@ -68,7 +68,7 @@ extern const struct mk_proto ws_proto;
 struct ws_conn *ws_conn_create(struct mk_conn *c, const struct ws_settings *set,
                                struct ws_deflate *deflate,
                                atomic_size_t *deflate_used, size_t reserved);
-void ws_on_node_message(void *conf, struct mk_conn *c, const char *type,
+void ws_on_node_message(void *conf, struct mk_session *s, const char *type,
                         const void *body, size_t len, uint64_t share);
 /* Worker exit: drops the worker's last broadcast frame. */
 void ws_worker_release(void);

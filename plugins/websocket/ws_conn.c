@@ -172,10 +172,12 @@ static int ws_write_shared(struct ws_conn *ws, int op, const void *body,
 /* A node's `websocket` (text) or `websocket/binary` message, for this
  * session or fanned out to it. Not a WebSocket session (yet): ignored, as
  * spec 2.3 FIX says, rather than written into an HTTP stream. */
-void ws_on_node_message(void *conf, struct mk_conn *c, const char *type,
+void ws_on_node_message(void *conf, struct mk_session *s, const char *type,
                         const void *body, size_t len, uint64_t share)
 {
-    struct ws_conn *ws = mk_conn_plugin_data(c, &mk_plugin_websocket);
+    struct mk_conn *c = mk_session_conn(s);
+    struct ws_conn *ws = c ? mk_conn_plugin_data(c, &mk_plugin_websocket)
+                           : NULL;
     int op = strcmp(type, "websocket") == 0 ? WS_OP_TEXT : WS_OP_BINARY;
     int ret;
 
@@ -205,7 +207,7 @@ static int ws_deliver(struct ws_conn *ws, int op, const uint8_t *p,
 {
     const char *type = op == WS_OP_BINARY && ws->set->binary_type ?
                        "websocket/binary" : "websocket";
-    int ret = mk_conn_backend_send(ws->c, type, p, len);
+    int ret = mk_session_backend_send(mk_conn_session(ws->c), type, p, len);
 
     if (ret < 0) {
         return ws_fail(ws, 1011, "the node cannot take messages");
@@ -363,7 +365,8 @@ static int ws_on_read(struct mk_conn *c)
     int ret;
 
     for (;;) {
-        if (mk_conn_backend_held(c) || mk_conn_input(c).len == 0) {
+        if (mk_session_backend_held(mk_conn_session(c)) ||
+            mk_conn_input(c).len == 0) {
             break;                       /* the node's queue first */
         }
         in = mk_conn_input(c);

@@ -3,8 +3,9 @@
 
 /*
  * The zmq plugin: private structures shared by zmq.c (configuration and
- * stages), zmq_gateway.c (the gateway thread) and zmq_session.c (the
- * worker side). See docs/zmq-gateway.md for the design.
+ * stages), zmq_gw_thread.c and zmq_gateway.c (the gateway thread: its
+ * loop, and what it reads), zmq_session.c (the worker side) and
+ * zmq_wire.c (the messages between them). See docs/zmq-gateway.md.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -80,7 +81,6 @@ struct zmq_vconf {
     size_t *patterns;                 /* indexes into the registry */
     struct zmq_site_nodes site;
     atomic_long live;                 /* this site's sessions now */
-    long live_groups;                 /* gateway thread only */
 };
 
 /* Messages between workers and the gateway thread. */
@@ -92,6 +92,8 @@ enum zmq_wire_kind {
     ZMQ_WIRE_FRAMING,                  /* worker -> gw: the node's body broke
                                         * its head's framing (log it) */
     ZMQ_WIRE_NODE,                     /* gw -> worker: a node's message */
+    ZMQ_WIRE_FANOUT,                   /* gw -> worker: a routed message for
+                                        * each of `sids` (this worker's) */
     ZMQ_WIRE_NO_NODE,                  /* gw -> worker: nobody to ask */
     ZMQ_WIRE_NODE_GONE,                /* gw -> worker: the node went OFF */
     ZMQ_WIRE_ACK,                      /* gw -> worker: body bytes sent on */
@@ -100,7 +102,18 @@ enum zmq_wire_kind {
     ZMQ_WIRE_DETACH,                   /* worker -> gw: give my inbox back */
 };
 
-struct zmq_worker;
+/* A worker's side of the gateway (zmq_session.c); the gateway thread
+ * pushes to its inbox and tells it when it may be released. */
+struct zmq_worker {
+    struct mk_channel inbox;
+    struct mk_hash *sessions;          /* sid -> struct zmq_session */
+    struct zmq_gw *gw;
+    struct mk_timer_heap *timers;
+    struct mk_event_loop *loop;
+    struct zmq_wire *detach;           /* made at start: leaving cannot fail */
+    int detached;                      /* under gw->handover_lock */
+    int id;
+};
 
 struct zmq_wire {
     struct mk_channel_msg msg;         /* first member */
@@ -118,6 +131,8 @@ struct zmq_wire {
      * binding when the node's message came (which request it answers) */
     uint32_t seq;
     struct zmq_worker *zw;             /* ATTACH, DETACH */
+    uint8_t (*sids)[ZMQ_SID_LEN];      /* FANOUT: the recipients */
+    uint32_t nsids, sids_size;
     zmq_msg_t payload;                 /* moved, never copied, between threads */
 };
 
@@ -130,13 +145,12 @@ struct zmq_gw {
     uint64_t unread;                   /* ROUTERs to read to EAGAIN, by bit */
     struct zmq_nodes nodes;
     struct mk_hash *bindings;          /* sid -> struct zmq_binding */
-    struct mk_hash *groups;            /* site + name -> struct zmq_group */
-    struct mk_hash *members;           /* binding + group -> zmq_member */
     uint64_t groups_refused;           /* joins past a cap */
     uint64_t msgs_dropped;             /* routed `msg`s a full node missed */
     uint64_t last_groups_log, last_drop_log;
     struct zmq_worker **workers;       /* by worker id; gateway thread only */
     struct zmq_worker **leaving;       /* detached, not yet told so */
+    struct zmq_wire **fan;             /* by worker id: a fan-out's wires */
     int nleaving;
     /* a worker waits here until the gateway let go of its inbox */
     pthread_mutex_t handover_lock;
@@ -167,11 +181,8 @@ struct zmq_binding {
     int worker;
     uint8_t sid[ZMQ_SID_LEN];
     struct zmq_vconf *vc;              /* the site; stands for the vhost */
-    int echo_default;                  /* for future joins (spec 2.3) */
     uint32_t seq;                      /* the request last sent to the node */
     uint32_t held_seq;                 /* the request whose uwsgi is held */
-    struct mk_list memberships;        /* of struct zmq_member */
-    long long ngroups;                 /* its memberships */
     /* retry (spec 2.3 FIX): the request is kept until the response starts */
     zmq_msg_t packet;                  /* shares the bytes sent (refcount) */
     struct mk_list pieces;             /* body messages, incl. the end marker */
@@ -205,32 +216,42 @@ void zmq_curve_release(struct zmq_gw *gw);
 int  zmq_gw_bind_router(struct zmq_gw *gw, const struct zmq_conf *conf, int i,
                         char *err, size_t errlen);
 
-/* zmq_gateway.c */
+/* zmq_wire.c: made by the sending thread, destroyed by the receiving one */
+struct zmq_wire *zmq_wire_create(enum zmq_wire_kind kind, const uint8_t *sid);
+void zmq_wire_destroy(struct zmq_wire *w);
+/* FANOUT: one more recipient; 0, or -1 without memory. */
+int  zmq_wire_add_sid(struct zmq_wire *w, const uint8_t *sid);
+
+/* zmq_gw_thread.c: the gateway thread's loop (master: start, stop) */
 int  zmq_gw_start(struct zmq_gw *gw, struct zmq_conf *conf,
                   struct mk_server *srv, char *err, size_t errlen);
 void zmq_gw_stop(struct zmq_gw *gw);
 /* Reload (master thread): the running gateway fails its sessions with 502
  * and closes its ROUTERs so the new generation can bind the endpoints. */
 void zmq_gw_release_endpoints(struct zmq_gw *gw);
-struct zmq_wire *zmq_wire_new(enum zmq_wire_kind kind, const uint8_t *sid);
-void zmq_wire_free(struct zmq_wire *w);
 
-/* zmq_groups.c (gateway thread): join, leave, echo, noecho, routed msg */
-int  zmq_groups_init(struct zmq_gw *gw);
-void zmq_groups_release(struct zmq_gw *gw);
+/* zmq_gateway.c (gateway thread): what the loop reads. A worker's message
+ * (the inbox handler), one batch from ROUTER `router` (1: more left, 0:
+ * EAGAIN), held body pieces sent on as their nodes take them, and a
+ * binding ended with the word for its worker (NODE_GONE, NO_NODE). */
+void zmq_gw_on_inbox(struct mk_channel *ch, struct mk_channel_msg *msg);
+int  zmq_gw_drain_router(struct zmq_gw *gw, int router);
+void zmq_gw_flush_held(struct zmq_gw *gw);
+void zmq_gw_fail(struct zmq_gw *gw, struct zmq_binding *b,
+                 enum zmq_wire_kind why);
+
+/* zmq_groups.c (gateway thread): join, leave, echo, noecho, routed msg;
+ * the groups themselves are mk_server's (mk_group_*), a site's zmq_vconf
+ * their scope */
 /* Handles a group or routing message from b's node (`body` is its last
  * frame, shared with the recipients of a routed `msg`); returns -1 when
  * the session must be destroyed (invalid group name, spec 2.3). */
 int  zmq_groups_message(struct zmq_gw *gw, struct zmq_binding *b,
                         const struct zmq_node_msg *m, zmq_msg_t *body);
-void zmq_groups_leave_all(struct zmq_gw *gw, struct zmq_binding *b);
-/* A routed type for clients (`g:chunk`, `@sid:chunk`): to each recipient's
- * worker, sharing `body`. */
+/* A routed type for clients (`g:chunk`, `@sid:chunk`): one message to
+ * each worker that has recipients, listing them, sharing `body`. */
 void zmq_groups_fanout(struct zmq_gw *gw, struct zmq_binding *from,
                        const struct zmq_node_msg *m, zmq_msg_t *body);
-void zmq_gw_forward(struct zmq_gw *gw, const struct zmq_binding *to,
-                    enum zmq_msg_type type, zmq_msg_t *body, int routed,
-                    uint64_t share);
 
 /* zmq_queue.c (gateway thread): [identity, sid, type, body] to node `n`,
  * never blocking. `body` (NULL: empty) is shared, not consumed or copied.
@@ -240,12 +261,13 @@ void zmq_gw_forward(struct zmq_gw *gw, const struct zmq_binding *to,
 int  zmq_gw_send(struct zmq_gw *gw, struct zmq_node *n, const uint8_t *sid,
                  const char *type, zmq_msg_t *body);
 
+/* zmq_packet.c (worker): the request's `uwsgi` packet into b (begun
+ * here); 0, or -1 when it does not fit (431). */
+int  zmq_request_packet(struct mk_stream *r, struct mk_buf *b);
+
 /* zmq_session.c: the worker side */
 int  zmq_worker_start(struct zmq_gw *gw, struct mk_worker *w);
 void zmq_worker_stop(struct zmq_gw *gw, struct mk_worker *w);
-void zmq_worker_deliver(struct zmq_gw *gw, int worker, struct zmq_wire *w);
-/* Gateway thread: tells a detached worker it may release its inbox. */
-void zmq_worker_detached(struct zmq_gw *gw, struct zmq_worker *zw);
 int  zmq_session_request(struct zmq_conf *conf, struct mk_stream *r,
                          struct zmq_vconf *vc);
 int  zmq_session_body(struct zmq_conf *conf, struct mk_stream *r,

@@ -1,10 +1,11 @@
 /*
- * Groups and routed messages, in the gateway thread (spec sections 2.3, 3):
- * a group belongs to one vhost, is created by the first `join` and
- * destroyed with its last member; `NAME:msg` reaches every other member's
- * node, and the sender's own node only when it is a member with echo on;
- * `@sid:msg` reaches one session of the same vhost (spec 10.10 fix).
- * `NAME:chunk` and `@sid:chunk` reach the same recipients' clients.
+ * Groups and routed messages, in the gateway thread (spec sections 2.3, 3).
+ * mk_server keeps the groups (mk_group_*: per-site names, caps, echo);
+ * this file applies a node's join/leave/echo/noecho to them and routes:
+ * `NAME:msg` reaches every other member's node, and the sender's own node
+ * only when it is a member with echo on; `@sid:msg` reaches one session of
+ * the same site (spec 10.10 fix). `NAME:chunk` and `@sid:chunk` reach the
+ * same recipients' clients.
  *
  * A hostile node must not make this costly: a session joins at most
  * GroupsPerSession groups and a site holds at most Groups groups (a join
@@ -19,92 +20,6 @@
 #include "mk_core/mk_log.h"
 #include "mk_core/mk_mem.h"
 #include "plugins/zmq/zmq.h"
-
-struct zmq_group {
-    char key[sizeof(void *) + ZMQ_GROUP_MAX];  /* site pointer + name */
-    size_t key_len;
-    struct mk_list members;
-};
-
-struct zmq_member {
-    struct zmq_binding *b;
-    struct zmq_group *g;
-    int echo;
-    struct mk_list _group;
-    struct mk_list _session;
-};
-
-int zmq_groups_init(struct zmq_gw *gw)
-{
-    gw->groups = mk_hash_create(64, 0);
-    gw->members = mk_hash_create(64, 0);
-    return gw->groups && gw->members ? 0 : -1;
-}
-
-void zmq_groups_release(struct zmq_gw *gw)
-{
-    /* members were freed with their bindings (zmq_groups_leave_all) */
-    mk_hash_destroy(gw->groups, mk_mem_free);
-    mk_hash_destroy(gw->members, NULL);
-    gw->groups = NULL;
-    gw->members = NULL;
-}
-
-static size_t groups_key(char *key, const void *site, const char *name,
-                         size_t len)
-{
-    memcpy(key, &site, sizeof(site));
-    memcpy(key + sizeof(site), name, len);
-    return sizeof(site) + len;
-}
-
-static struct zmq_group *groups_find(struct zmq_gw *gw, const void *site,
-                                     const char *name, size_t len)
-{
-    char key[sizeof(void *) + ZMQ_GROUP_MAX];
-
-    return mk_hash_get(gw->groups, key, groups_key(key, site, name, len));
-}
-
-/* A membership's key: the two addresses, which are unique while both
- * live (a membership never outlives its session or its group). */
-struct groups_pair {
-    const struct zmq_binding *b;
-    const struct zmq_group *g;
-};
-
-static struct zmq_member *groups_member(struct zmq_gw *gw,
-                                        const struct zmq_binding *b,
-                                        const struct zmq_group *g)
-{
-    struct groups_pair k = { b, g };
-
-    return mk_hash_get(gw->members, (const char *) &k, sizeof(k));
-}
-
-static void groups_drop_if_empty(struct zmq_gw *gw, struct zmq_group *g,
-                                 struct zmq_binding *b)
-{
-    if (mk_list_is_empty(&g->members)) {
-        mk_hash_del(gw->groups, g->key, g->key_len);
-        mk_mem_free(g);
-        b->vc->live_groups--;
-    }
-}
-
-static void groups_remove(struct zmq_gw *gw, struct zmq_member *m)
-{
-    struct groups_pair k = { m->b, m->g };
-    struct zmq_group *g = m->g;
-    struct zmq_binding *b = m->b;
-
-    mk_hash_del(gw->members, (const char *) &k, sizeof(k));
-    mk_list_del(&m->_group);
-    mk_list_del(&m->_session);
-    mk_mem_free(m);
-    b->ngroups--;
-    groups_drop_if_empty(gw, g, b);
-}
 
 /* A join past a cap: the session stays, without the membership. */
 static void groups_refuse(struct zmq_gw *gw, const struct zmq_binding *b,
@@ -122,89 +37,56 @@ static void groups_refuse(struct zmq_gw *gw, const struct zmq_binding *b,
     }
 }
 
-static struct zmq_group *groups_create(struct zmq_gw *gw,
-                                       struct zmq_binding *b,
-                                       const char *name, size_t len)
-{
-    struct zmq_group *g = mk_mem_zalloc(sizeof(*g));
-
-    if (!g) {
-        return NULL;
-    }
-    g->key_len = groups_key(g->key, b->vc, name, len);
-    mk_list_init(&g->members);
-    if (mk_hash_set(gw->groups, g->key, g->key_len, g) < 0) {
-        mk_mem_free(g);
-        return NULL;
-    }
-    b->vc->live_groups++;
-    return g;
-}
-
 static int groups_join(struct zmq_gw *gw, struct zmq_binding *b,
                        const char *name, size_t len)
 {
-    long long per_session = b->vc->session_groups;
-    long long per_site = b->vc->groups;
-    struct zmq_group *g = groups_find(gw, b->vc, name, len);
-    struct groups_pair k;
-    struct zmq_member *m;
-
-    if (g && groups_member(gw, b, g)) {
-        return 0;                          /* joining again: no-op */
-    }
-    if (b->ngroups >= per_session) {
-        groups_refuse(gw, b, "GroupsPerSession", per_session);
+    switch (mk_group_join(b->vc, b->sid, name, len, b->vc->groups,
+                          b->vc->session_groups)) {
+    case MK_GROUP_JOINED:
         return 0;
-    }
-    if (!g && b->vc->live_groups >= per_site) {
-        groups_refuse(gw, b, "the site's Groups", per_site);
+    case MK_GROUP_FULL_SESSION:
+        groups_refuse(gw, b, "GroupsPerSession", b->vc->session_groups);
         return 0;
-    }
-    if (!g && !(g = groups_create(gw, b, name, len))) {
+    case MK_GROUP_FULL_SCOPE:
+        groups_refuse(gw, b, "the site's Groups", b->vc->groups);
+        return 0;
+    default:
         return -1;
-    }
-    m = mk_mem_zalloc(sizeof(*m));
-    k.b = b;
-    k.g = g;
-    if (!m || mk_hash_set(gw->members, (const char *) &k, sizeof(k), m) < 0) {
-        mk_mem_free(m);
-        groups_drop_if_empty(gw, g, b);
-        return -1;
-    }
-    m->b = b;
-    m->g = g;
-    m->echo = b->echo_default;
-    mk_list_add(&m->_group, &g->members);
-    mk_list_add(&m->_session, &b->memberships);
-    b->ngroups++;
-    return 0;
-}
-
-void zmq_groups_leave_all(struct zmq_gw *gw, struct zmq_binding *b)
-{
-    while (!mk_list_is_empty(&b->memberships)) {
-        groups_remove(gw, mk_list_entry(b->memberships.next,
-                                        struct zmq_member, _session));
     }
 }
 
 typedef void (*groups_deliver_fn)(struct zmq_gw *gw, struct zmq_binding *to,
                                   const struct zmq_node_msg *m, void *ctx);
 
+struct groups_route_ctx {
+    struct zmq_gw *gw;
+    const struct zmq_node_msg *m;
+    groups_deliver_fn deliver;
+    void *ctx;
+};
+
+static void groups_to_member(void *ctx, const uint8_t *sid)
+{
+    struct groups_route_ctx *rc = ctx;
+    struct zmq_binding *to = mk_hash_get(rc->gw->bindings, (const char *) sid,
+                                         ZMQ_SID_LEN);
+
+    if (to) {                            /* it leaves when it is unbound */
+        rc->deliver(rc->gw, to, rc->m, rc->ctx);
+    }
+}
+
 /* The recipients of a routed message (spec 3): `@sid` is one session of
- * the sender's vhost, never the sender itself; `NAME` is every other
- * member of the vhost's group, then the sender if it is a member with
+ * the sender's site, never the sender itself; `NAME` is every other
+ * member of the site's group, then the sender if it is a member with
  * echo on. A group that does not exist drops the message whole. */
 static void groups_route(struct zmq_gw *gw, struct zmq_binding *from,
                          const struct zmq_node_msg *m,
                          groups_deliver_fn deliver, void *ctx)
 {
     const struct zmq_route *rt = &m->route;
-    struct zmq_member *self = NULL;
-    struct zmq_group *g;
+    struct groups_route_ctx rc = { gw, m, deliver, ctx };
     struct zmq_binding *to;
-    struct mk_list *it;
 
     if (rt->kind == ZMQ_ROUTE_SID) {
         to = mk_hash_get(gw->bindings, rt->name, ZMQ_SID_LEN);
@@ -213,21 +95,8 @@ static void groups_route(struct zmq_gw *gw, struct zmq_binding *from,
         }
         return;
     }
-    g = groups_find(gw, from->vc, rt->name, rt->name_len);
-    if (!g) {
-        return;
-    }
-    mk_list_foreach(it, &g->members) {
-        struct zmq_member *mb = mk_list_entry(it, struct zmq_member, _group);
-        if (mb->b == from) {
-            self = mb;
-            continue;
-        }
-        deliver(gw, mb->b, m, ctx);
-    }
-    if (self && self->echo) {
-        deliver(gw, from, m, ctx);
-    }
+    mk_group_route(from->vc, rt->name, rt->name_len, from->sid,
+                   groups_to_member, &rc);
 }
 
 /* `msg` goes to each recipient's node, sharing the sender's bytes; a
@@ -252,8 +121,10 @@ static void groups_to_node(struct zmq_gw *gw, struct zmq_binding *to,
     }
 }
 
-/* Other types go to each recipient's client, through its worker; every
- * delivery of one fan-out shares the bytes and carries the fan-out's id. */
+/* Other types go to the recipients' clients: one message to each worker
+ * that has recipients, listing them in routing order, sharing the node's
+ * bytes (zmq_msg_copy counts a reference) and the fan-out's id, so a
+ * worker takes a broadcast to 10,000 members as one message. */
 struct groups_fan {
     zmq_msg_t *body;
     uint64_t share;
@@ -263,24 +134,52 @@ static void groups_to_client(struct zmq_gw *gw, struct zmq_binding *to,
                              const struct zmq_node_msg *m, void *ctx)
 {
     struct groups_fan *fan = ctx;
+    struct zmq_wire **w;
 
-    zmq_gw_forward(gw, to, m->type, fan->body, 1, fan->share);
+    if (to->worker < 0 || to->worker >= gw->nworkers) {
+        return;
+    }
+    w = &gw->fan[to->worker];
+    if (!*w && (*w = zmq_wire_create(ZMQ_WIRE_FANOUT, to->sid))) {
+        (*w)->type = m->type;
+        (*w)->routed = 1;
+        (*w)->share = fan->share;
+        zmq_msg_copy(&(*w)->payload, fan->body);
+    }
+    if (*w && zmq_wire_add_sid(*w, to->sid) < 0) {
+        mk_warn("zmq: out of memory: a routed %s missed a member",
+                zmq_msg_type_name(m->type));
+    }
 }
 
+/* The worker is woken when the gateway's batch is done (see gw_to_worker
+ * in zmq_gateway.c); one whose inbox was given back gets nothing. */
 void zmq_groups_fanout(struct zmq_gw *gw, struct zmq_binding *from,
                        const struct zmq_node_msg *m, zmq_msg_t *body)
 {
     struct groups_fan fan = { body, ++gw->shares };
+    int i;
 
     groups_route(gw, from, m, groups_to_client, &fan);
+    for (i = 0; i < gw->nworkers; i++) {
+        struct zmq_wire *w = gw->fan[i];
+        if (!w) {
+            continue;
+        }
+        gw->fan[i] = NULL;
+        if (gw->workers[i]) {
+            mk_channel_push_deferred(&gw->workers[i]->inbox, &w->msg,
+                                     gw->loop);
+        }
+        else {
+            zmq_wire_destroy(w);
+        }
+    }
 }
 
 int zmq_groups_message(struct zmq_gw *gw, struct zmq_binding *b,
                        const struct zmq_node_msg *m, zmq_msg_t *body)
 {
-    struct zmq_group *g;
-    struct zmq_member *mb;
-
     switch (m->type) {
     case ZMQ_MSG_JOIN:
         if (!zmq_group_name_is_valid(m->body, m->body_len)) {
@@ -288,25 +187,15 @@ int zmq_groups_message(struct zmq_gw *gw, struct zmq_binding *b,
         }
         return groups_join(gw, b, m->body, m->body_len);
     case ZMQ_MSG_LEAVE:
-        g = zmq_group_name_is_valid(m->body, m->body_len) ?
-            groups_find(gw, b->vc, m->body, m->body_len) : NULL;
-        mb = g ? groups_member(gw, b, g) : NULL;
-        if (mb) {
-            groups_remove(gw, mb);
+        if (zmq_group_name_is_valid(m->body, m->body_len)) {
+            mk_group_leave(b->vc, b->sid, m->body, m->body_len);
         }
         return 0;
     case ZMQ_MSG_ECHO:
     case ZMQ_MSG_NOECHO:
-        if (m->body_len == 0) {
-            b->echo_default = m->type == ZMQ_MSG_ECHO;
-            return 0;
-        }
-        g = groups_find(gw, b->vc, m->body,
-                        m->body_len > ZMQ_GROUP_MAX ? 0 : m->body_len);
-        mb = g ? groups_member(gw, b, g) : NULL;
-        if (mb) {
-            mb->echo = m->type == ZMQ_MSG_ECHO;
-        }
+        /* an empty name sets the default for future joins (spec 2.3) */
+        mk_group_echo(b->vc, b->sid, m->body, m->body_len,
+                      m->type == ZMQ_MSG_ECHO);
         return 0;
     case ZMQ_MSG_MSG:
         if (m->route.kind != ZMQ_ROUTE_NONE) {

@@ -446,3 +446,56 @@ size_t zmq_resp_head_close(const char *head, size_t len, char *out)
     memcpy(out + o, field, sizeof(field) - 1);
     return o + sizeof(field) - 1;
 }
+
+/* The fields that describe one hop's connection (RFC 9110 7.6.1), and
+ * Content-Length, which the protocol's own framing carries. */
+static int zmq_field_is_hop(const char *name, size_t nl)
+{
+    static const char *const hop[] = {
+        "connection", "keep-alive", "transfer-encoding", "upgrade",
+        "proxy-connection", "content-length", NULL
+    };
+    size_t i;
+
+    for (i = 0; hop[i]; i++) {
+        if (zmq_ieq(name, nl, hop[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int zmq_resp_head_fields(const char *head, size_t len,
+                         int (*on_field)(void *ctx, const char *name,
+                                         size_t nl, const char *value,
+                                         size_t vl),
+                         void *ctx)
+{
+    const char *p = memchr(head, '\n', len), *end = head + len, *eol;
+    const char *colon, *v;
+    int ret;
+
+    while (p && ++p < end) {
+        eol = memchr(p, '\r', (size_t) (end - p));
+        if (!eol || eol == p) {
+            break;                   /* the blank line that ends the head */
+        }
+        colon = memchr(p, ':', (size_t) (eol - p));
+        if (colon && !zmq_field_is_hop(p, (size_t) (colon - p))) {
+            v = colon + 1;
+            while (v < eol && (*v == ' ' || *v == '\t')) {
+                v++;
+            }
+            while (eol > v && (eol[-1] == ' ' || eol[-1] == '\t')) {
+                eol--;
+            }
+            ret = on_field(ctx, p, (size_t) (colon - p), v,
+                           (size_t) (eol - v));
+            if (ret != 0) {
+                return ret;
+            }
+        }
+        p = memchr(p, '\n', (size_t) (end - p));
+    }
+    return 0;
+}

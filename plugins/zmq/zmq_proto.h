@@ -199,4 +199,15 @@ int zmq_resp_head_parse(const char *buf, size_t len, int max_headers,
  * after which the server closes. Returns the new length. */
 size_t zmq_resp_head_close(const char *head, size_t len, char *out);
 
+/* For a head zmq_resp_head_parse accepted, on a protocol that cannot carry
+ * it verbatim: calls on_field for each field but the hop-by-hop ones
+ * (Connection, Keep-Alive, Transfer-Encoding, Upgrade, Proxy-Connection)
+ * and Content-Length, which the protocol frames itself; the value without
+ * surrounding blanks. Stops at a non-zero return, which it returns. */
+int zmq_resp_head_fields(const char *head, size_t len,
+                         int (*on_field)(void *ctx, const char *name,
+                                         size_t nl, const char *value,
+                                         size_t vl),
+                         void *ctx);
+
 #endif

@@ -1,31 +1,21 @@
 /*
- * The worker side of the gateway: one session (a 16-byte sid) per client
- * connection, the `uwsgi` packet of each request, the request body as
- * `body` messages (an empty one ends it), and the node's messages applied
- * to the HTTP response. Only the worker that owns a connection touches its
- * session; the gateway thread reaches it through this worker's inbox.
+ * The worker side of the gateway: one session per client connection (its
+ * sid and backend binding are mk_server's, mk_session_create), the
+ * `uwsgi` packet of each request, the request body as `body` messages (an
+ * empty one ends it), and the node's messages applied to the HTTP
+ * response. Only the worker that owns a connection touches its session;
+ * the gateway thread reaches it through this worker's inbox.
  */
 #include <string.h>
 #include <strings.h>
-#include <uuid/uuid.h>
 
 #include "mk_core/mk_log.h"
 #include "mk_core/mk_mem.h"
 #include "plugins/zmq/zmq.h"
 
-struct zmq_worker {
-    struct mk_channel inbox;
-    struct mk_hash *sessions;          /* sid -> struct zmq_session */
-    struct zmq_gw *gw;
-    struct mk_timer_heap *timers;
-    struct mk_event_loop *loop;
-    struct zmq_wire *detach;           /* made at start: leaving cannot fail */
-    int detached;                      /* under gw->handover_lock */
-    int id;
-};
-
 struct zmq_session {
     uint8_t sid[ZMQ_SID_LEN];
+    struct mk_session *ms;             /* mk_server's: sid, backend binding */
     struct mk_conn *conn;
     struct zmq_vconf *vc;              /* the site it counts against */
     struct zmq_conf *zc;
@@ -34,6 +24,7 @@ struct zmq_session {
     int close_delimited;               /* its head gave no length: the close
                                         * of the connection ends the body */
     int head_done;
+    int structured;                    /* the head went out as fields */
     int head_only;                     /* a HEAD request: a body is dropped */
     int ended;                         /* response ended; r lives until on_done */
     int faulted;                       /* a framing fault went to the gateway */
@@ -66,7 +57,7 @@ int zmq_worker_start(struct zmq_gw *gw, struct mk_worker *w)
 {
     static const uint8_t none[ZMQ_SID_LEN];
     struct zmq_worker *zw = mk_mem_zalloc(sizeof(*zw));
-    struct zmq_wire *attach = zmq_wire_new(ZMQ_WIRE_ATTACH, none);
+    struct zmq_wire *attach = zmq_wire_create(ZMQ_WIRE_ATTACH, none);
 
     if (!zw || !attach) {
         goto error;
@@ -76,7 +67,7 @@ int zmq_worker_start(struct zmq_gw *gw, struct mk_worker *w)
     zw->timers = mk_event_loop_timers(zw->loop);
     zw->id = mk_worker_id(w);
     zw->sessions = mk_hash_create(256, 0);
-    zw->detach = zmq_wire_new(ZMQ_WIRE_DETACH, none);
+    zw->detach = zmq_wire_create(ZMQ_WIRE_DETACH, none);
     if (!zw->sessions || !zw->detach ||
         mk_channel_init(&zw->inbox, mk_worker_loop(w), zmq_on_inbox, zw) < 0) {
         goto error;
@@ -91,23 +82,14 @@ error:
     if (zw) {
         mk_hash_destroy(zw->sessions, NULL);
         if (zw->detach) {
-            zmq_wire_free(zw->detach);
+            zmq_wire_destroy(zw->detach);
         }
     }
     if (attach) {
-        zmq_wire_free(attach);
+        zmq_wire_destroy(attach);
     }
     mk_mem_free(zw);
     return -1;
-}
-
-/* Gateway thread, once its deferred wake-ups went out (see above). */
-void zmq_worker_detached(struct zmq_gw *gw, struct zmq_worker *zw)
-{
-    pthread_mutex_lock(&gw->handover_lock);
-    zw->detached = 1;
-    pthread_cond_broadcast(&gw->handover_cond);
-    pthread_mutex_unlock(&gw->handover_lock);
 }
 
 void zmq_worker_stop(struct zmq_gw *gw, struct mk_worker *w)
@@ -135,95 +117,12 @@ void zmq_worker_stop(struct zmq_gw *gw, struct mk_worker *w)
     zmq_self = NULL;
 }
 
-/* Gateway thread. The worker is woken when the gateway's batch is done,
- * not at its first message: a broadcast to 10,000 members is then one
- * wake-up per worker, and a worker on the other core does not take each
- * member's message alone (27 us of CPU per member instead of 9). */
-void zmq_worker_deliver(struct zmq_gw *gw, int worker, struct zmq_wire *w)
-{
-    mk_channel_push_deferred(&gw->workers[worker]->inbox, &w->msg, gw->loop);
-}
-
 /* The gateway is woken once this worker's batch of events is done, not
  * at the first request of the batch (it outlives the workers). */
 static void zmq_to_gateway(struct zmq_wire *w)
 {
     w->worker = zmq_self->id;
     mk_channel_push_deferred(&zmq_self->gw->inbox, &w->msg, zmq_self->loop);
-}
-
-/* ---- The uwsgi packet (spec 2.2) ---------------------------------------------- */
-
-static int zmq_add(struct mk_buf *b, const char *k, struct mk_ptr v)
-{
-    return zmq_uwsgi_add(b, k, strlen(k), v.data ? v.data : "", v.len);
-}
-
-static int zmq_packet(struct mk_stream *r, struct mk_buf *b)
-{
-    const struct mk_http_request_head *h = mk_request_head(r);
-    const char *buf = mk_request_buf(r), *name, *colon;
-    struct mk_conn *c = mk_request_conn(r);
-    struct mk_ptr target = mk_request_target(r);
-    const char *path = mk_request_clean_path(r);
-    char port[8], proto[16], key[ZMQ_IDENTITY_MAX + 8], sport[8];
-    uint32_t i;
-    size_t kl;
-    int ret = 0;
-
-    name = mk_vhost_name(mk_request_vhost(r));
-    colon = strchr(name, ':');
-    mk_str_printf(port, sizeof(port), "%u", mk_conn_peer(c)->port);
-    /* the site name's port, else the one the client really used, not
-     * BlastBeat's "80" even on TLS listeners (spec 10.15) */
-    if (colon) {
-        mk_str_printf(sport, sizeof(sport), "%s", colon + 1);
-    }
-    else {
-        mk_str_printf(sport, sizeof(sport), "%u", mk_conn_local_port(c));
-    }
-    mk_str_printf(proto, sizeof(proto), "HTTP/1.%d", h->version_minor);
-    zmq_uwsgi_begin(b);
-    ret |= zmq_add(b, "REQUEST_METHOD", mk_http_span_ptr(buf, h->method_name));
-    ret |= zmq_add(b, "SCRIPT_NAME", MK_PTR_NONE);
-    /* decoded and normalised, the path every access rule saw (nginx's
-     * $document_uri); the raw target stays in REQUEST_URI */
-    ret |= zmq_add(b, "PATH_INFO", mk_ptr_make(path, strlen(path)));
-    ret |= zmq_add(b, "QUERY_STRING", mk_request_query(r));
-    if (h->known[MK_HDR_CONTENT_TYPE] >= 0) {
-        ret |= zmq_add(b, "CONTENT_TYPE",
-                       mk_http_header_known(h, buf, MK_HDR_CONTENT_TYPE));
-    }
-    if (h->known[MK_HDR_CONTENT_LENGTH] >= 0) {
-        ret |= zmq_add(b, "CONTENT_LENGTH",
-                       mk_http_header_known(h, buf, MK_HDR_CONTENT_LENGTH));
-    }
-    ret |= zmq_add(b, "SERVER_NAME", mk_ptr_make(name, colon ? (size_t) (colon - name)
-                                                         : strlen(name)));
-    ret |= zmq_add(b, "SERVER_PORT", mk_ptr_make(sport, strlen(sport)));
-    ret |= zmq_add(b, "SERVER_PROTOCOL", mk_ptr_make(proto, strlen(proto)));
-    ret |= zmq_add(b, "REMOTE_ADDR", mk_ptr_make(mk_conn_peer_str(c),
-                                                 strlen(mk_conn_peer_str(c))));
-    /* the real port, not BlastBeat's byte-swapped one (spec 10.5) */
-    ret |= zmq_add(b, "REMOTE_PORT", mk_ptr_make(port, strlen(port)));
-    ret |= zmq_add(b, "REQUEST_URI", target);
-    if (mk_conn_is_secure(c)) {        /* spec 2.2 FIX: nodes see HTTPS */
-        ret |= zmq_add(b, "HTTPS", MK_PTR_LIT("on"));
-        ret |= zmq_add(b, "UWSGI_SCHEME", MK_PTR_LIT("https"));
-    }
-    for (i = 0; i < h->header_count; i++) {
-        const struct mk_http_header *hd = &h->headers[i];
-        kl = zmq_uwsgi_header_key(buf + hd->name.off, hd->name.len, key,
-                                  sizeof(key));
-        if (kl == 0) {
-            continue;               /* spoofable name (has '_'): dropped */
-        }
-        ret |= zmq_uwsgi_add(b, key, kl, buf + hd->value.off, hd->value.len);
-    }
-    if (ret != 0) {
-        return -1;
-    }
-    return zmq_uwsgi_finish(b);
 }
 
 /* ---- Stages (called from zmq.c) ------------------------------------------------ */
@@ -238,8 +137,9 @@ static void zmq_on_node_timeout(struct mk_timer *t, void *data)
     zmq_fail(s, 504);
 }
 
-static struct zmq_session *zmq_session_get(struct mk_conn *c)
+static struct zmq_session *zmq_session_get(struct mk_stream *r)
 {
+    struct mk_conn *c = mk_request_conn(r);
     struct zmq_session *s = mk_conn_plugin_data(c, &mk_plugin_zmq);
 
     if (s) {
@@ -247,19 +147,31 @@ static struct zmq_session *zmq_session_get(struct mk_conn *c)
     }
     s = mk_mem_zalloc(sizeof(*s));
     if (!s) {
-        return NULL;
+        goto error;
     }
-    /* the kernel CSPRNG: a sid is a capability (spec 1.5) */
-    uuid_generate_random(s->sid);
+    /* mk_server draws the sid from the kernel CSPRNG: a sid is a
+     * capability (spec 1.5) */
+    s->ms = mk_session_create(mk_conn_server(c), mk_request_vhost(r), NULL, s);
+    if (!s->ms) {
+        goto error;
+    }
+    memcpy(s->sid, mk_session_sid(s->ms), ZMQ_SID_LEN);
     s->conn = c;
+    mk_session_set_conn(s->ms, c);
     mk_timer_init(&s->timer, zmq_on_node_timeout, s);
     if (mk_hash_set(zmq_self->sessions, (const char *) s->sid, ZMQ_SID_LEN,
                     s) < 0) {
-        mk_mem_free(s);
-        return NULL;
+        goto error;
     }
     mk_conn_set_plugin_data(c, &mk_plugin_zmq, s);
     return s;
+
+error:
+    if (s) {
+        mk_session_destroy(s->ms);
+    }
+    mk_mem_free(s);
+    return NULL;
 }
 
 /* Takes one place under a cap (0: none); the counter is shared by every
@@ -326,7 +238,7 @@ static int zmq_refuse(struct mk_stream *r, int status)
 static int zmq_post_piece(struct zmq_session *s, enum zmq_msg_type type,
                           const void *data, size_t len)
 {
-    struct zmq_wire *w = zmq_wire_new(ZMQ_WIRE_BODY, s->sid);
+    struct zmq_wire *w = zmq_wire_create(ZMQ_WIRE_BODY, s->sid);
 
     if (!w || zmq_msg_init_size(&w->payload, len) < 0) {
         mk_mem_free(w);
@@ -343,16 +255,20 @@ static int zmq_post_piece(struct zmq_session *s, enum zmq_msg_type type,
 
 /* An upgraded session's client messages (mk_backend): in order with, and
  * under the same credit window as, request bodies. */
-static int zmq_backend_send(void *data, struct mk_conn *c, const char *type,
-                            const void *body, size_t len)
+static int zmq_backend_send(void *data, struct mk_session *ms,
+                            const char *type, const void *body, size_t len)
 {
     struct zmq_session *s = data;
     enum zmq_msg_type t = zmq_msg_type(type, strlen(type));
     int full;
 
-    (void) c;
-    if (t != ZMQ_MSG_WEBSOCKET && t != ZMQ_MSG_WEBSOCKET_BINARY) {
-        return -1;                   /* only what nodes know to receive */
+    (void) ms;
+    /* any type a plugin may register (websocket, socket.io/..., cache);
+     * not the HTTP response the gateway makes itself, nor the node's
+     * liveness and request packets, which a node would misread */
+    if (t == ZMQ_MSG_UNKNOWN || zmq_msg_type_is_http(t) ||
+        t == ZMQ_MSG_PONG || t == ZMQ_MSG_UWSGI) {
+        return -1;
     }
     full = zmq_post_piece(s, t, body, len);
     if (full == 1) {
@@ -378,7 +294,7 @@ static int zmq_upgraded(struct zmq_session *s, struct mk_stream *r,
         return -1;
     }
     s->accepted = 1;
-    w = zmq_wire_new(ZMQ_WIRE_UPGRADED, s->sid);
+    w = zmq_wire_create(ZMQ_WIRE_UPGRADED, s->sid);
     if (w) {
         zmq_to_gateway(w);
     }
@@ -398,7 +314,7 @@ int zmq_session_request(struct zmq_conf *conf, struct mk_stream *r,
     if (!mk_request_clean_path(r)) {
         return zmq_refuse(r, 400);   /* the core answers these first */
     }
-    s = zmq_session_get(mk_request_conn(r));
+    s = zmq_session_get(r);
     if (!s) {
         return MK_STAGE_CLOSE;
     }
@@ -414,11 +330,11 @@ int zmq_session_request(struct zmq_conf *conf, struct mk_stream *r,
     s->choosing = mk_request_upgrade_wants_choice(r);
     s->accepted = 0;
     mk_buf_init(&b);
-    if (zmq_packet(r, &b) < 0) {
+    if (zmq_request_packet(r, &b) < 0) {
         mk_buf_release(&b);
         return zmq_refuse(r, 431);
     }
-    w = zmq_wire_new(ZMQ_WIRE_REQUEST, s->sid);
+    w = zmq_wire_create(ZMQ_WIRE_REQUEST, s->sid);
     if (!w || zmq_msg_init_size(&w->payload, b.len) < 0) {
         mk_buf_release(&b);
         mk_mem_free(w);
@@ -431,7 +347,7 @@ int zmq_session_request(struct zmq_conf *conf, struct mk_stream *r,
     w->upgrade = s->upgraded;        /* the gateway says when it is bound */
     zmq_to_gateway(w);
     if (s->upgraded) {
-        mk_conn_set_backend(s->conn, &zmq_backend, s);
+        mk_session_set_backend(s->ms, &zmq_backend, s);
     }
     mk_timer_arm(zmq_self->timers, &s->timer,
                  mk_event_loop_now(zmq_self->loop) + vc->node_timeout);
@@ -482,11 +398,12 @@ void zmq_session_close(struct zmq_conf *conf, struct mk_conn *c)
     mk_hash_del(zmq_self->sessions, (const char *) s->sid, ZMQ_SID_LEN);
     mk_timer_disarm(zmq_self->timers, &s->timer);
     zmq_session_unsite(s);
-    w = zmq_wire_new(ZMQ_WIRE_END, s->sid);
+    w = zmq_wire_create(ZMQ_WIRE_END, s->sid);
     if (w) {
         zmq_to_gateway(w);           /* the node gets `end` */
     }
     mk_conn_set_plugin_data(c, &mk_plugin_zmq, NULL);
+    mk_session_destroy(s->ms);
     mk_mem_free(s);
 }
 
@@ -506,7 +423,7 @@ static void zmq_body_resume(struct zmq_session *s)
     if (s->body_held) {
         s->body_held = 0;
         if (s->accepted && !s->r) {
-            mk_conn_backend_ready(s->conn);
+            mk_session_backend_ready(s->ms);
         }
         else if (s->r) {
             mk_request_body_resume(s->r);
@@ -528,7 +445,7 @@ static void zmq_fail(struct zmq_session *s, int status)
 {
     mk_timer_disarm(zmq_self->timers, &s->timer);
     if (s->accepted) {
-        mk_conn_backend_end(s->conn, 1);     /* no status line left to use */
+        mk_session_backend_end(s->ms, 1);    /* no status line left to use */
         return;
     }
     zmq_body_resume(s);              /* the core reads the rest and closes */
@@ -553,7 +470,7 @@ static void zmq_framing_fault(struct zmq_session *s, const char *why)
         return;
     }
     s->faulted = 1;
-    w = zmq_wire_new(ZMQ_WIRE_FRAMING, s->sid);
+    w = zmq_wire_create(ZMQ_WIRE_FRAMING, s->sid);
     if (w) {
         w->why = why;
         zmq_to_gateway(w);
@@ -618,6 +535,44 @@ static void zmq_send_head(struct zmq_session *s, const char *data,
                           MK_WRITE_FREE);
 }
 
+static int zmq_on_field(void *ctx, const char *name, size_t nl,
+                        const char *value, size_t vl)
+{
+    char key[256];
+
+    if (nl >= sizeof(key)) {
+        return -1;
+    }
+    memcpy(key, name, nl);
+    key[nl] = '\0';
+    return mk_response_header_n(ctx, key, value, vl) < 0 ? -1 : 0;
+}
+
+/* A protocol that cannot carry the node's head verbatim (HTTP/2): the
+ * same status and end-to-end fields through the response API; the
+ * protocol frames the body, so the node's framing fields stay behind. */
+static void zmq_send_fields(struct zmq_session *s, const char *data,
+                            size_t len, const struct zmq_resp_head *h)
+{
+    if (h->content_length >= 0) {
+        mk_response_content_length(s->r, h->content_length);
+    }
+    if (zmq_resp_head_fields(data, len, zmq_on_field, s->r) != 0 ||
+        mk_response_send_head(s->r) < 0) {
+        mk_warn("[fd %d] zmq: a node's response head does not fit the "
+                "stream's response", mk_conn_fd(s->conn));
+        s->head_done = 0;
+        zmq_fail(s, 502);
+    }
+}
+
+/* Body bytes the framing let through, on a structured response. */
+static int zmq_on_piece(void *ctx, const char *data, size_t n)
+{
+    mk_response_write(ctx, data, n, MK_WRITE_COPY);
+    return 0;
+}
+
 static void zmq_headers(struct zmq_session *s, const char *data, size_t len)
 {
     struct zmq_resp_head h;
@@ -639,13 +594,18 @@ static void zmq_headers(struct zmq_session *s, const char *data, size_t len)
     }
     s->head_done = 1;
     mk_timer_disarm(zmq_self->timers, &s->timer);
-    mk_response_raw(s->r);
-    mk_response_status(s->r, h.status);
     zmq_framing(s, &h);
+    s->structured = mk_response_raw(s->r) < 0;
+    mk_response_status(s->r, h.status);
     if (h.non_persistent || s->close_delimited) {
         mk_response_close(s->r);
     }
-    zmq_send_head(s, data, len, &h);
+    if (s->structured) {
+        zmq_send_fields(s, data, len, &h);
+    }
+    else {
+        zmq_send_head(s, data, len, &h);
+    }
     if (!s->close_delimited && s->frame.done) {
         zmq_end(s);
     }
@@ -660,14 +620,19 @@ static void zmq_body(struct zmq_session *s, const char *data, size_t len)
     long n = (long) len;
 
     if (!s->close_delimited) {
-        n = mk_http_body_feed(&s->frame, data, len, NULL, NULL);
+        /* structured: the de-chunked bytes, the protocol frames them */
+        n = mk_http_body_feed(&s->frame, data, len,
+                              s->structured ? zmq_on_piece : NULL, s->r);
         if (n < 0) {
             zmq_cut(s, "broke the chunked coding of its response");
             return;
         }
     }
-    if (n > 0) {
+    if (n > 0 && !s->structured) {
         mk_response_write_raw(s->r, data, (size_t) n, MK_WRITE_COPY);
+    }
+    else if (n > 0 && s->close_delimited) {
+        mk_response_write(s->r, data, (size_t) n, MK_WRITE_COPY);
     }
     if ((size_t) n < len) {
         zmq_framing_fault(s, "sent body bytes past the end its response "
@@ -752,7 +717,7 @@ static void zmq_deliver(struct zmq_session *s, struct zmq_wire *w)
 {
     const char *name = zmq_msg_type_name(w->type);
 
-    mk_conn_deliver_msg(s->conn, name, strlen(name),
+    mk_session_deliver(s->ms, name, strlen(name),
                         zmq_msg_data(&w->payload), zmq_msg_size(&w->payload),
                         w->share);
 }
@@ -811,7 +776,7 @@ static int zmq_upgrade_answer(struct zmq_session *s, struct zmq_wire *w)
         }
         if (h.status != 101) {
             s->upgraded = 0;         /* refused: an ordinary response */
-            mk_conn_set_backend(s->conn, NULL, NULL);
+            mk_session_set_backend(s->ms, NULL, NULL);
             mk_response_close(s->r);
             return 0;
         }
@@ -832,7 +797,7 @@ static void zmq_apply_upgraded(struct zmq_session *s, struct zmq_wire *w)
         zmq_deliver(s, w);
     }
     else if (w->type == ZMQ_MSG_END && !w->routed) {
-        mk_conn_backend_end(s->conn, 0);
+        mk_session_backend_end(s->ms, 0);
     }
     else if (!w->routed) {
         mk_debug("zmq: a node sent %s to a WebSocket session: ignored",
@@ -927,6 +892,21 @@ static void zmq_apply(struct zmq_session *s, struct zmq_wire *w)
     }
 }
 
+/* A group's message for this worker's members, one shared payload: each
+ * session still here gets it in routing order, under the fan-out's id. */
+static void zmq_fanout(struct zmq_worker *zw, struct zmq_wire *w)
+{
+    struct zmq_session *s;
+    uint32_t i;
+
+    for (i = 0; i < w->nsids; i++) {
+        s = mk_hash_get(zw->sessions, (const char *) w->sids[i], ZMQ_SID_LEN);
+        if (s) {
+            zmq_apply(s, w);
+        }
+    }
+}
+
 static void zmq_on_inbox(struct mk_channel *ch, struct mk_channel_msg *msg)
 {
     struct zmq_worker *zw = ch->data;
@@ -934,7 +914,10 @@ static void zmq_on_inbox(struct mk_channel *ch, struct mk_channel_msg *msg)
     struct zmq_session *s = mk_hash_get(zw->sessions, (const char *) w->sid,
                                         ZMQ_SID_LEN);
 
-    if (s && w->kind == ZMQ_WIRE_NO_NODE) {
+    if (w->kind == ZMQ_WIRE_FANOUT) {
+        zmq_fanout(zw, w);
+    }
+    else if (s && w->kind == ZMQ_WIRE_NO_NODE) {
         zmq_fail(s, 503);
     }
     else if (s && w->kind == ZMQ_WIRE_BOUND) {
@@ -954,5 +937,5 @@ static void zmq_on_inbox(struct mk_channel *ch, struct mk_channel_msg *msg)
     else if (s && w->kind == ZMQ_WIRE_ACK) {
         zmq_body_acked(s, w->acked);
     }
-    zmq_wire_free(w);
+    zmq_wire_destroy(w);
 }

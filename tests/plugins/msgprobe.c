@@ -9,10 +9,12 @@
 
 #include "mk_server/mk_plugin.h"
 
-static void msgprobe_on_message(void *conf, struct mk_conn *c,
+static void msgprobe_on_message(void *conf, struct mk_session *s,
                                 const char *type, const void *body,
                                 size_t len, uint64_t share)
 {
+    struct mk_conn *c = mk_session_conn(s);
+
     (void) conf;
     (void) share;
     mk_conn_write(c, "[", 1, MK_WRITE_STATIC);

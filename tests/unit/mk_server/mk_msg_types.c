@@ -9,10 +9,10 @@ static char got[64];
 static void *got_conf;
 static uint64_t got_share;
 
-static void on_ws(void *conf, struct mk_conn *c, const char *type,
+static void on_ws(void *conf, struct mk_session *s, const char *type,
                   const void *body, size_t len, uint64_t share)
 {
-    (void) c;
+    (void) s;
     got_conf = conf;
     got_share = share;
     snprintf(got, sizeof(got), "%s=%.*s", type, (int) len,
@@ -42,11 +42,11 @@ MK_TEST(lookup_and_delivery)
         { &p_cache, (void *) 0x2, 2 },
     };
     struct mk_server srv;
-    struct mk_conn c;
+    struct mk_session s;
     char err[256] = "";
 
     memset(&srv, 0, sizeof(srv));
-    memset(&c, 0, sizeof(c));
+    memset(&s, 0, sizeof(s));
     srv.plugins = insts;
     srv.plugin_count = 3;
     CHECK(mk_msg_types_build(&srv, err, sizeof(err)) == 0);
@@ -55,12 +55,45 @@ MK_TEST(lookup_and_delivery)
     CHECK(mk_server_handles_msg(&srv, "cache", 5));
     CHECK(!mk_server_handles_msg(&srv, "websocke", 8));   /* exact length */
     CHECK(!mk_server_handles_msg(&srv, "push", 4));
-    c.srv = &srv;
-    CHECK(mk_conn_deliver_msg(&c, "websocket", 9, "hi", 2, 7) == 0);
+    s.srv = &srv;
+    CHECK(mk_session_deliver(&s, "websocket", 9, "hi", 2, 7) == 0);
     CHECK_EQ_STR(got, "websocket=hi");
     CHECK(got_conf == (void *) 0x1);                      /* its own conf */
     CHECK_EQ_INT(got_share, 7);                           /* passed through */
-    CHECK(mk_conn_deliver_msg(&c, "push", 4, "x", 1, 0) == -1);
+    CHECK(mk_session_deliver(&s, "push", 4, "x", 1, 0) == -1);
+    mk_mem_free(srv.msg_types);
+}
+
+static void on_owner(void *data, struct mk_session *s, const char *type,
+                     size_t tlen, const void *body, size_t len,
+                     uint64_t share)
+{
+    (void) s;
+    (void) share;
+    snprintf(got, sizeof(got), "%s:%.*s=%.*s", (const char *) data,
+             (int) tlen, type, (int) len, (const char *) body);
+}
+
+MK_TEST(a_type_no_plugin_takes_goes_to_the_owner)
+{
+    static const struct mk_session_owner owner = { on_owner };
+    struct mk_plugin_inst insts[1] = { { &p_ws, (void *) 0x1, 0 } };
+    struct mk_server srv;
+    struct mk_session s;
+    char err[64];
+
+    memset(&srv, 0, sizeof(srv));
+    memset(&s, 0, sizeof(s));
+    srv.plugins = insts;
+    srv.plugin_count = 1;
+    CHECK(mk_msg_types_build(&srv, err, sizeof(err)) == 0);
+    s.srv = &srv;
+    s.owner = &owner;
+    s.owner_data = "sio";
+    CHECK(mk_session_deliver(&s, "push", 4, "x", 1, 0) == 0);
+    CHECK_EQ_STR(got, "sio:push=x");
+    CHECK(mk_session_deliver(&s, "websocket", 9, "y", 1, 0) == 0);
+    CHECK_EQ_STR(got, "websocket=y");                     /* plugin first */
     mk_mem_free(srv.msg_types);
 }
 
@@ -96,6 +129,7 @@ MK_TEST(no_types_no_table)
 int main(void)
 {
     RUN(lookup_and_delivery);
+    RUN(a_type_no_plugin_takes_goes_to_the_owner);
     RUN(two_plugins_claiming_a_type_is_an_error);
     RUN(no_types_no_table);
     return mk_test_done();

@@ -1,12 +1,15 @@
-/* Groups (issue 10, point 8): a hostile node's joins are bounded per session
- * (GroupsPerSession) and per site (Groups), membership is a hash lookup,
- * and a routed `msg` hands every recipient the sender's own bytes. The
- * gateway's sends are stubbed: they record who got what. */
+/* Groups as the gateway applies them (issue 10, point 8): a hostile
+ * node's joins are bounded per session (GroupsPerSession) and per site
+ * (Groups), refusals are counted, and a routed `msg` hands every recipient
+ * the sender's own bytes. The groups are mk_server's (mk_group.c, tested
+ * in tests/unit/mk_server/mk_group.c); the gateway's sends are stubbed:
+ * they record who got what. */
 #include <string.h>
 
 #include "mk_test.h"
 #include "plugins/zmq/zmq_msg.c"
 #include "plugins/zmq/zmq_groups.c"
+#include "plugins/zmq/zmq_wire.c"
 
 static struct {
     const struct zmq_node *node[16];
@@ -26,11 +29,6 @@ int zmq_gw_send(struct zmq_gw *gw, struct zmq_node *n, const uint8_t *sid,
     return 0;
 }
 
-void zmq_gw_forward(struct zmq_gw *gw, const struct zmq_binding *to,
-                    enum zmq_msg_type type, zmq_msg_t *body, int routed,
-                    uint64_t share)
-{
-}
 
 struct world {
     struct zmq_conf conf;
@@ -50,7 +48,6 @@ static void world_init(struct world *w, long long per_site,
     w->site.session_groups = per_session;
     w->gw.conf = &w->conf;
     w->gw.bindings = mk_hash_create(16, 0);
-    CHECK(zmq_groups_init(&w->gw) == 0);
     memcpy(w->node.id, "n1", 2);
     w->node.id_len = 2;
     for (i = 0; i < 3; i++) {
@@ -58,8 +55,6 @@ static void world_init(struct world *w, long long per_site,
         memset(b->sid, 'a' + i, ZMQ_SID_LEN);
         b->node = &w->node;
         b->vc = &w->site;
-        b->echo_default = 1;
-        mk_list_init(&b->memberships);
         mk_hash_set(w->gw.bindings, (const char *) b->sid, ZMQ_SID_LEN, b);
     }
     sends.count = 0;
@@ -70,12 +65,11 @@ static void world_release(struct world *w)
     int i;
 
     for (i = 0; i < 3; i++) {
-        zmq_groups_leave_all(&w->gw, &w->b[i]);
+        mk_group_leave_all(w->b[i].sid);
+        CHECK_EQ_INT(mk_group_session_count(w->b[i].sid), 0);
     }
-    CHECK_EQ_INT(mk_hash_count(w->gw.groups), 0);
-    CHECK_EQ_INT(mk_hash_count(w->gw.members), 0);
-    CHECK_EQ_INT(w->site.live_groups, 0);
-    zmq_groups_release(&w->gw);
+    CHECK_EQ_INT(mk_group_count(&w->site), 0);
+    CHECK_EQ_INT(mk_group_count(NULL), 0);
     mk_hash_destroy(w->gw.bindings, NULL);
 }
 
@@ -91,6 +85,20 @@ static int from_node(struct world *w, struct zmq_binding *b, const char *type,
 
     CHECK(zmq_msg_check(frames, 4, 0, &m) == ZMQ_REJECT_NONE);
     return zmq_groups_message(&w->gw, b, &m, frame);
+}
+
+static void count_member(void *ctx, const uint8_t *sid)
+{
+    (void) sid;
+    ++*(int *) ctx;
+}
+
+static int group_exists(struct zmq_vconf *site, const char *name)
+{
+    int n = 0;
+
+    return mk_group_route(site, name, strlen(name), NULL, count_member,
+                          &n) >= 0;
 }
 
 static int join(struct world *w, struct zmq_binding *b, const char *name)
@@ -109,16 +117,15 @@ MK_TEST(sixty_thousand_joins_stop_at_the_session_cap)
         snprintf(name, sizeof(name), "g%d", i);
         CHECK_EQ_INT(join(&w, &w.b[0], name), 0);     /* refused, not fatal */
     }
-    CHECK_EQ_INT(w.b[0].ngroups, 1000);
-    CHECK_EQ_INT(mk_hash_count(w.gw.groups), 1000);
-    CHECK_EQ_INT(w.site.live_groups, 1000);
+    CHECK_EQ_INT(mk_group_session_count(w.b[0].sid), 1000);
+    CHECK_EQ_INT(mk_group_count(&w.site), 1000);
     CHECK_EQ_INT(w.gw.groups_refused, 59000);
     /* joining a group again costs nothing and counts nothing */
     for (i = 0; i < 1000; i++) {
         snprintf(name, sizeof(name), "g%d", i);
         CHECK_EQ_INT(join(&w, &w.b[0], name), 0);
     }
-    CHECK_EQ_INT(w.b[0].ngroups, 1000);
+    CHECK_EQ_INT(mk_group_session_count(w.b[0].sid), 1000);
     CHECK_EQ_INT(w.gw.groups_refused, 59000);
     /* g999 reaches its member (echo on); g1000 does not exist */
     snprintf(route, sizeof(route), "g%d:msg", 999);
@@ -129,9 +136,9 @@ MK_TEST(sixty_thousand_joins_stop_at_the_session_cap)
     /* leaving makes room for another */
     CHECK_EQ_INT(from_node(&w, &w.b[0], "leave", "g5", NULL), 0);
     CHECK_EQ_INT(join(&w, &w.b[0], "late"), 0);
-    CHECK_EQ_INT(w.b[0].ngroups, 1000);
-    CHECK(groups_find(&w.gw, &w.site, "late", 4) != NULL);
-    CHECK(groups_find(&w.gw, &w.site, "g5", 2) == NULL);
+    CHECK_EQ_INT(mk_group_session_count(w.b[0].sid), 1000);
+    CHECK(group_exists(&w.site, "late"));
+    CHECK(!group_exists(&w.site, "g5"));
     world_release(&w);
 }
 
@@ -147,14 +154,14 @@ MK_TEST(the_site_cap_counts_groups_not_members)
         CHECK_EQ_INT(join(&w, &w.b[0], name), 0);
     }
     CHECK_EQ_INT(join(&w, &w.b[1], "room10"), 0);    /* an 11th: refused */
-    CHECK(groups_find(&w.gw, &w.site, "room10", 6) == NULL);
+    CHECK(!group_exists(&w.site, "room10"));
     CHECK_EQ_INT(join(&w, &w.b[1], "room3"), 0);     /* an existing one: in */
-    CHECK_EQ_INT(w.b[1].ngroups, 1);
-    CHECK_EQ_INT(w.site.live_groups, 10);
-    zmq_groups_leave_all(&w.gw, &w.b[0]);            /* room3 stays (b[1]) */
-    CHECK_EQ_INT(w.site.live_groups, 1);
+    CHECK_EQ_INT(mk_group_session_count(w.b[1].sid), 1);
+    CHECK_EQ_INT(mk_group_count(&w.site), 10);
+    mk_group_leave_all(w.b[0].sid);                  /* room3 stays (b[1]) */
+    CHECK_EQ_INT(mk_group_count(&w.site), 1);
     CHECK_EQ_INT(join(&w, &w.b[1], "room10"), 0);
-    CHECK_EQ_INT(w.site.live_groups, 2);
+    CHECK_EQ_INT(mk_group_count(&w.site), 2);
     world_release(&w);
 }
 
@@ -181,10 +188,88 @@ MK_TEST(routed_msg_shares_the_senders_bytes)
     world_release(&w);
 }
 
+/* What each worker's inbox received: wires, their recipients, payload. */
+struct inbox_log {
+    int wires;
+    int sids;
+    const void *data;
+    uint64_t share;
+};
+
+static void on_worker_inbox(struct mk_channel *ch, struct mk_channel_msg *msg)
+{
+    struct inbox_log *log = ch->data;
+    struct zmq_wire *w = (struct zmq_wire *) msg;
+
+    log->wires++;
+    log->sids += (int) w->nsids;
+    log->data = zmq_msg_data(&w->payload);
+    log->share = w->share;
+    CHECK(w->kind == ZMQ_WIRE_FANOUT && w->routed);
+    zmq_wire_destroy(w);
+}
+
+MK_TEST(a_fan_out_reaches_each_worker_once)
+{
+    struct zmq_worker zw[2];
+    struct zmq_worker *workers[2] = { &zw[0], &zw[1] };
+    struct zmq_wire *fan[2] = { NULL, NULL };
+    struct inbox_log log[2];
+    struct zmq_frame frames[4];
+    struct zmq_node_msg m;
+    struct world w;
+    zmq_msg_t frame;
+    int i;
+
+    world_init(&w, 100, 100);
+    memset(zw, 0, sizeof(zw));
+    memset(log, 0, sizeof(log));
+    w.gw.loop = mk_event_loop_create(16);
+    w.gw.nworkers = 2;
+    w.gw.workers = workers;
+    w.gw.fan = fan;
+    for (i = 0; i < 2; i++) {
+        CHECK(mk_channel_init(&zw[i].inbox, w.gw.loop, on_worker_inbox,
+                              &log[i]) == 0);
+    }
+    w.b[0].worker = 0;                   /* the sender, echo on */
+    w.b[1].worker = 1;
+    w.b[2].worker = 1;
+    for (i = 0; i < 3; i++) {
+        CHECK_EQ_INT(join(&w, &w.b[i], "room"), 0);
+    }
+    zmq_msg_init_size(&frame, 4096);
+    frames[0] = (struct zmq_frame) { "n1", 2 };
+    frames[1] = (struct zmq_frame) { w.b[0].sid, ZMQ_SID_LEN };
+    frames[2] = (struct zmq_frame) { "room:websocket", 14 };
+    frames[3] = (struct zmq_frame) { zmq_msg_data(&frame), 4096 };
+    CHECK(zmq_msg_check(frames, 4, 0, &m) == ZMQ_REJECT_NONE);
+    zmq_groups_fanout(&w.gw, &w.b[0], &m, &frame);
+    zmq_groups_fanout(&w.gw, &w.b[0], &m, &frame);
+    mk_event_loop_flush(w.gw.loop);      /* the deferred wake-ups */
+    for (i = 0; i < 2; i++) {
+        mk_channel_flush(&zw[i].inbox);
+        mk_channel_release(&zw[i].inbox);
+    }
+    /* two fan-outs: one wire per worker each, with that worker's members */
+    CHECK_EQ_INT(log[0].wires, 2);
+    CHECK_EQ_INT(log[0].sids, 2);
+    CHECK_EQ_INT(log[1].wires, 2);
+    CHECK_EQ_INT(log[1].sids, 4);
+    CHECK(log[0].data == zmq_msg_data(&frame));      /* the node's bytes */
+    CHECK(log[1].data == zmq_msg_data(&frame));
+    CHECK(log[0].share != 0 && log[0].share == log[1].share);
+    CHECK(fan[0] == NULL && fan[1] == NULL);
+    zmq_msg_close(&frame);
+    mk_event_loop_destroy(w.gw.loop);
+    world_release(&w);
+}
+
 int main(void)
 {
     RUN(sixty_thousand_joins_stop_at_the_session_cap);
     RUN(the_site_cap_counts_groups_not_members);
     RUN(routed_msg_shares_the_senders_bytes);
+    RUN(a_fan_out_reaches_each_worker_once);
     return mk_test_done();
 }

@@ -23,14 +23,17 @@
 #include "plugins/zmq/zmq_curve_keys.c"
 #include "plugins/zmq/zmq_gateway.c"
 #include "plugins/zmq/zmq_groups.c"
+#include "plugins/zmq/zmq_gw_thread.c"
 #include "plugins/zmq/zmq_guard.c"
 #include "plugins/zmq/zmq_ini.c"
 #include "plugins/zmq/zmq_msg.c"
 #include "plugins/zmq/zmq_nodes.c"
+#include "plugins/zmq/zmq_packet.c"
 #include "plugins/zmq/zmq_queue.c"
 #include "plugins/zmq/zmq_routers.c"
 #include "plugins/zmq/zmq_session.c"
 #include "plugins/zmq/zmq_uwsgi.c"
+#include "plugins/zmq/zmq_wire.c"
 #include "plugins/zmq/zmq_zmtp.c"
 
 #define ROUNDS 150
@@ -55,7 +58,7 @@ static void post_unknown_pieces(int id, int round)
         memset(sid, 0, sizeof(sid));
         memcpy(sid, &round, sizeof(round));
         memcpy(sid + sizeof(round), &i, sizeof(i));
-        w = zmq_wire_new(ZMQ_WIRE_BODY, sid);
+        w = zmq_wire_create(ZMQ_WIRE_BODY, sid);
         if (!w || zmq_msg_init_size(&w->payload, 1) < 0) {
             mk_mem_free(w);
             continue;
