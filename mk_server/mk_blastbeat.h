@@ -120,7 +120,7 @@ struct mk_bb_plan {
     char (*sections)[64];               /* their [NAME]s, upper-cased */
     size_t nplugins;
     const struct mk_plugin *handler;    /* MK_BB_HANDLER, or NULL */
-    const struct mk_plugin *plain_io;   /* MK_BB_PLAIN_IO, or NULL */
+    const struct mk_plugin *plain_io;   /* MK_PLUGIN_NETWORK_PLAIN, or NULL */
 };
 
 /* Walks the plugins mk_plugin_find finds in `plugin_dir`. Returns 0, or

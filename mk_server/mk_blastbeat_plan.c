@@ -24,12 +24,16 @@ static size_t bb_opt_count(void)
     return n;
 }
 
-/* mk_plugin_foreach: collects the plugins that declare bb_ini. */
+/* mk_plugin_foreach: collects the plugins that declare bb_ini, and the
+ * network layer of plain sockets. */
 static int bb_plan_collect(const struct mk_plugin *p, void *data)
 {
     struct mk_bb_plan *plan = data;
     const struct mk_plugin **grown;
 
+    if ((p->flags & MK_PLUGIN_NETWORK_PLAIN) && !plan->plain_io) {
+        plan->plain_io = p;
+    }
     if (!p->bb_ini) {
         return 0;
     }
@@ -201,9 +205,6 @@ int mk_bb_plan_init(struct mk_bb_plan *plan, const char *plugin_dir,
         f = plan->plugins[i]->bb_ini->flags;
         if ((f & MK_BB_HANDLER) && !plan->handler) {
             plan->handler = plan->plugins[i];
-        }
-        if ((f & MK_BB_PLAIN_IO) && !plan->plain_io) {
-            plan->plain_io = plan->plugins[i];
         }
     }
     return 0;

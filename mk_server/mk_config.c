@@ -336,11 +336,26 @@ static int server_finish(struct mk_server *srv, char *err, size_t errlen)
     for (i = 0; i < srv->listen_count; i++) {
         struct mk_listen *l = &srv->listens[i];
         size_t k;
-        for (k = 0; k < srv->plugin_count; k++) {
+        for (k = 0; k < srv->plugin_count && !l->io; k++) {
             const struct mk_plugin *p = srv->plugins[k].p;
-            if ((p->flags & MK_PLUGIN_NETWORK) && strcmp(p->name, l->layer) == 0) {
+            if ((p->flags & MK_PLUGIN_NETWORK) == 0) {
+                continue;
+            }
+            if (!l->layer && (p->flags & MK_PLUGIN_NETWORK_PLAIN)) {
+                l->layer = mk_mem_strdup(p->name);
+                if (!l->layer) {
+                    snprintf(err, errlen, "out of memory");
+                    return -1;
+                }
+            }
+            if (l->layer && strcmp(p->name, l->layer) == 0) {
                 l->io = p->net_io;
             }
+        }
+        if (!l->layer) {
+            snprintf(err, errlen, "Listen %s: no loaded network plugin serves "
+                     "plain sockets (see plugins.load)", l->text);
+            return -1;
         }
         if (!l->io) {
             snprintf(err, errlen, "Listen %s: network layer \"%s\" is not a "

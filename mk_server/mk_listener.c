@@ -79,11 +79,12 @@ int mk_listener_reuseport_available(void)
 /* "2001", "127.0.0.1:2001", "[::1]:2001", "*:2001", "[::]:2001",
  * "[fe80::1%eth0]:2001" + layer */
 /* After the address: at most one LAYER word and one protocol=NAME, in
- * any order (default: liana, http/1.1). */
+ * any order (default: the plain-socket layer, resolved by mk_config.c once
+ * the plugins are loaded, and http/1.1). */
 static int listen_options(const char *value, const char *p,
                           struct mk_listen *out, char *err, size_t errlen)
 {
-    const char *layer = "liana", *proto = "http/1.1";
+    const char *layer = NULL, *proto = "http/1.1";
     int have_layer = 0, have_proto = 0;
     char words[2][64];
     size_t n;
@@ -117,9 +118,9 @@ static int listen_options(const char *value, const char *p,
         }
         p += n;
     }
-    out->layer = mk_mem_strdup(layer);
+    out->layer = layer ? mk_mem_strdup(layer) : NULL;
     out->proto_name = mk_mem_strdup(proto);
-    if (!out->layer || !out->proto_name) {
+    if ((layer && !out->layer) || !out->proto_name) {
         mk_mem_free(out->layer);
         mk_mem_free(out->proto_name);
         out->layer = out->proto_name = NULL;

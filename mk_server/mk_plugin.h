@@ -517,6 +517,9 @@ struct mk_stream *mk_filter_stream(const struct mk_filter_link *l);
 /* ---- The plugin ---------------------------------------------------------- */
 
 #define MK_PLUGIN_NETWORK  0x1   /* provides `net_io` */
+/* With MK_PLUGIN_NETWORK: the layer of listeners that name none (plain
+ * sockets); the first loaded plugin with this flag serves them. */
+#define MK_PLUGIN_NETWORK_PLAIN 0x2
 
 struct mk_plugin {
     int abi;                              /* MK_PLUGIN_ABI */
@@ -882,8 +885,6 @@ struct mk_bb_key {
 
 /* mk_bb_ini.flags: the roles a translated configuration needs. */
 #define MK_BB_HANDLER      0x1  /* every site's Handler (BlastBeat's nodes) */
-#define MK_BB_PLAIN_IO     0x2  /* the network layer of plain `bind` listeners,
-                                 * loaded first */
 #define MK_BB_WITH_HANDLER 0x4  /* loaded right after the handler plugin */
 
 struct mk_bb_ini {

@@ -165,8 +165,7 @@ MK_PLUGIN_EXPORT const struct mk_plugin mk_plugin_liana = {
     .abi         = MK_PLUGIN_ABI,
     .name        = "liana",
     .description = "plain TCP/Unix socket I/O layer",
-    .flags       = MK_PLUGIN_NETWORK,
+    .flags       = MK_PLUGIN_NETWORK | MK_PLUGIN_NETWORK_PLAIN,
     .net_io      = &liana_io,
     /* tremolo -b: the layer of BlastBeat's plain `bind` listeners */
-    .bb_ini      = &(const struct mk_bb_ini){ .flags = MK_BB_PLAIN_IO },
 };

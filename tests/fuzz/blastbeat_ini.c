@@ -53,10 +53,9 @@ static ssize_t fz_writev(struct mk_conn *c, const struct iovec *iov, int n)
 static const struct mk_net_io fz_io = {
     .name = "fz", .read = fz_read, .writev = fz_writev,
 };
-static const struct mk_bb_ini fz_liana_ini = { .flags = MK_BB_PLAIN_IO };
 static const struct mk_plugin fz_liana = {
-    .abi = MK_PLUGIN_ABI, .name = "liana", .flags = MK_PLUGIN_NETWORK,
-    .net_io = &fz_io, .bb_ini = &fz_liana_ini,
+    .abi = MK_PLUGIN_ABI, .name = "liana",
+    .flags = MK_PLUGIN_NETWORK | MK_PLUGIN_NETWORK_PLAIN, .net_io = &fz_io,
 };
 static const struct mk_plugin fz_tls = {
     .abi = MK_PLUGIN_ABI, .name = "tls", .flags = MK_PLUGIN_NETWORK,

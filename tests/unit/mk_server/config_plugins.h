@@ -80,7 +80,7 @@ static const struct mk_net_io fake_io = {
 static const struct mk_plugin test_plugin_liana = {
     .abi    = MK_PLUGIN_ABI,
     .name   = "liana",
-    .flags  = MK_PLUGIN_NETWORK,
+    .flags  = MK_PLUGIN_NETWORK | MK_PLUGIN_NETWORK_PLAIN,
     .net_io = &fake_io,
 };
 

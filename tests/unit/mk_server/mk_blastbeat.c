@@ -75,11 +75,9 @@ static const struct mk_net_io fake_io = {
     .name = "liana", .read = fake_read, .writev = fake_writev,
 };
 
-static const struct mk_bb_ini liana_ini = { .flags = MK_BB_PLAIN_IO };
-
 static const struct mk_plugin liana = {
-    .abi = MK_PLUGIN_ABI, .name = "liana", .flags = MK_PLUGIN_NETWORK,
-    .net_io = &fake_io, .bb_ini = &liana_ini,
+    .abi = MK_PLUGIN_ABI, .name = "liana",
+    .flags = MK_PLUGIN_NETWORK | MK_PLUGIN_NETWORK_PLAIN, .net_io = &fake_io,
 };
 static const struct mk_plugin tls = {
     .abi = MK_PLUGIN_ABI, .name = "tls", .flags = MK_PLUGIN_NETWORK,

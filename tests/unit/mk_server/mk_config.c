@@ -132,6 +132,9 @@ MK_TEST(plugin_errors)
 {
     expect_error("err_load_twice", NULL,
                  "@/plugins.load:4: Load: plugin liana is loaded twice");
+    /* a Listen naming no layer needs a loaded plain-socket layer */
+    expect_error("err_no_plain", NULL, "Listen 127.0.0.1:8080: no loaded "
+                 "network plugin serves plain sockets (see plugins.load)");
     expect_error("err_load_unknown", NULL, "@/plugins.load:3: Load: no "
                  "plugin \"nosuch\": not built in and no "
                  "/nonexistent/tremolo-nosuch.so");
