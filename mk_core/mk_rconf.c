@@ -521,7 +521,7 @@ struct mk_rconf *mk_rconf_open(const char *path, char *err, size_t errlen)
         return NULL;
     }
     if (rconf_read_file(&ctx, path, 0, NULL, 0) != 0) {
-        mk_rconf_free(ctx.conf);
+        mk_rconf_destroy(ctx.conf);
         return NULL;
     }
     return ctx.conf;
@@ -550,11 +550,11 @@ struct mk_rconf *mk_rconf_parse(const char *name, const char *data, size_t len,
     return ctx.conf;
 
 error:
-    mk_rconf_free(ctx.conf);
+    mk_rconf_destroy(ctx.conf);
     return NULL;
 }
 
-void mk_rconf_free(struct mk_rconf *conf)
+void mk_rconf_destroy(struct mk_rconf *conf)
 {
     struct mk_list *h, *tmp, *eh, *etmp;
 

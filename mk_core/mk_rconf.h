@@ -69,7 +69,7 @@ struct mk_rconf *mk_rconf_open(const char *path, char *err, size_t errlen);
  * the fuzz target. */
 struct mk_rconf *mk_rconf_parse(const char *name, const char *data, size_t len,
                                 char *err, size_t errlen);
-void mk_rconf_free(struct mk_rconf *conf);
+void mk_rconf_destroy(struct mk_rconf *conf);
 
 /* First section named `name` (case-insensitive) at or after `after`'s
  * successor (after == NULL: from the start), or NULL. */

@@ -553,7 +553,7 @@ struct mk_bb *mk_bb_parse(const char *path, const char *data, size_t len,
 
 error:
     mk_mem_free(rd.vhost);
-    mk_bb_free(rd.bb);
+    mk_bb_destroy(rd.bb);
     return NULL;
 }
 
@@ -571,7 +571,7 @@ static void bb_section_release(struct mk_bb_section *s)
     mk_mem_free(s->name);
 }
 
-void mk_bb_free(struct mk_bb *bb)
+void mk_bb_destroy(struct mk_bb *bb)
 {
     size_t i;
 

@@ -85,7 +85,7 @@ struct mk_bb {
  * would have crashed on is an error `path:line: key: reason`. */
 struct mk_bb *mk_bb_parse(const char *path, const char *data, size_t len,
                           char *err, size_t errlen);
-void mk_bb_free(struct mk_bb *bb);
+void mk_bb_destroy(struct mk_bb *bb);
 
 /* Checks `value` for option `o` and writes its native form into out
  * (files relative to the folder of `ini`). Returns 0, or -1 with a reason

@@ -696,6 +696,6 @@ struct mk_server *mk_bb_server_load(const char *ini,
     bb_remove(dir);
 
 out:
-    mk_bb_free(bb);
+    mk_bb_destroy(bb);
     return srv;
 }

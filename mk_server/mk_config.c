@@ -439,11 +439,11 @@ struct mk_server *mk_server_load(const char *conf_path,
     return srv;
 
 error:
-    mk_server_free(srv);
+    mk_server_destroy(srv);
     return NULL;
 }
 
-void mk_server_free(struct mk_server *srv)
+void mk_server_destroy(struct mk_server *srv)
 {
     size_t i;
 
@@ -451,7 +451,7 @@ void mk_server_free(struct mk_server *srv)
         return;
     }
     for (i = 0; i < srv->vhost_count; i++) {
-        mk_vhost_free(srv, srv->vhosts[i]);
+        mk_vhost_destroy(srv, srv->vhosts[i]);
     }
     mk_mem_free(srv->vhosts);
     mk_hash_destroy(srv->vhost_names, NULL);
@@ -483,7 +483,7 @@ void mk_server_free(struct mk_server *srv)
     mk_static_conf_release(&srv->static_conf);
     mk_conf_release(server_keys, &srv->conf);
     for (i = 0; i < srv->rconf_count; i++) {
-        mk_rconf_free(srv->rconfs[i]);
+        mk_rconf_destroy(srv->rconfs[i]);
     }
     mk_mem_free(srv->rconfs);
     mk_mem_free(srv->conf_path);

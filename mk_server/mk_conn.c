@@ -575,18 +575,18 @@ static void conn_close_now(struct mk_conn *c)
         mk_worker_conn_closed(w, c);
     }
     else {
-        mk_conn_free(c);
+        mk_conn_destroy(c);
     }
 }
 
-void mk_conn_free(struct mk_conn *c)
+void mk_conn_destroy(struct mk_conn *c)
 {
     struct mk_list *it, *tmp;
 
     mk_list_foreach_safe(it, tmp, &c->wq) {
         struct mk_chunk *ch = mk_list_entry(it, struct mk_chunk, _head);
         mk_list_del(&ch->_head);
-        mk_conn_chunk_free(c->worker, ch);
+        mk_conn_chunk_destroy(c->worker, ch);
     }
     if (c->in) {
         c->in_len = 0;

@@ -160,7 +160,7 @@ struct mk_worker {
 struct mk_conn *mk_conn_create(struct mk_server *srv, struct mk_listen *l,
                                int fd, const struct sockaddr *sa);
 void mk_conn_start(struct mk_worker *w, struct mk_conn *c);
-void mk_conn_free(struct mk_conn *c);
+void mk_conn_destroy(struct mk_conn *c);
 /* Ensures room for `want` more bytes in the read buffer (up to `max`). */
 int  mk_conn_in_reserve(struct mk_conn *c, size_t want, size_t max);
 void mk_conn_in_release_if_empty(struct mk_conn *c);
@@ -174,7 +174,7 @@ void mk_conn_set_deadline(struct mk_conn *c, uint64_t ms_from_now);
 int  mk_conn_fail(struct mk_conn *c);
 
 /* mk_conn_write.c: the write queue */
-void mk_conn_chunk_free(struct mk_worker *w, struct mk_chunk *ch);
+void mk_conn_chunk_destroy(struct mk_worker *w, struct mk_chunk *ch);
 /* Open and not failed: writes are accepted. */
 int  mk_conn_writable(const struct mk_conn *c);
 /* What mk_conn_write* do after the output filters: queue a piece. Also

@@ -17,7 +17,7 @@
 #define MK_IOV_MAX        64
 #define MK_CONN_EAGER_FLUSH (64 * 1024)
 
-void mk_conn_chunk_free(struct mk_worker *w, struct mk_chunk *ch)
+void mk_conn_chunk_destroy(struct mk_worker *w, struct mk_chunk *ch)
 {
     if (ch->type == MK_CHUNK_FILE && ch->close_fd) {
         close(ch->fd);
@@ -35,7 +35,7 @@ void mk_conn_chunk_free(struct mk_worker *w, struct mk_chunk *ch)
     mk_mem_free(ch);
 }
 
-static struct mk_chunk *conn_chunk_new(struct mk_conn *c, size_t inline_len)
+static struct mk_chunk *conn_chunk_create(struct mk_conn *c, size_t inline_len)
 {
     struct mk_chunk *ch;
     size_t room = MK_CHUNK_BLOCK_SIZE - sizeof(struct mk_chunk);
@@ -136,7 +136,7 @@ int mk_conn_queue(struct mk_conn *c, const void *data, size_t len, int flags)
             }
         }
         if (!ch) {
-            ch = conn_chunk_new(c, len);
+            ch = conn_chunk_create(c, len);
             if (!ch) {
                 goto error;
             }
@@ -145,7 +145,7 @@ int mk_conn_queue(struct mk_conn *c, const void *data, size_t len, int flags)
         ch->len += len;
     }
     else {
-        ch = conn_chunk_new(c, 0);
+        ch = conn_chunk_create(c, 0);
         if (!ch) {
             goto error;
         }
@@ -177,7 +177,7 @@ int mk_conn_queue_file(struct mk_conn *c, int fd, off_t offset, size_t len,
         }
         return conn_queueable(c) ? 0 : -1;
     }
-    ch = conn_chunk_new(c, 0);
+    ch = conn_chunk_create(c, 0);
     if (!ch) {
         if (close_fd) {
             close(fd);
@@ -241,7 +241,7 @@ int mk_conn_queue_shared(struct mk_conn *c, struct mk_shared_buf *sb)
     if (!conn_queueable(c)) {
         return -1;
     }
-    ch = conn_chunk_new(c, 0);
+    ch = conn_chunk_create(c, 0);
     if (!ch) {
         return mk_conn_fail(c);
     }
@@ -327,7 +327,7 @@ static void conn_advance(struct mk_conn *c, size_t n)
             break;
         }
         mk_list_del(&ch->_head);
-        mk_conn_chunk_free(c->worker, ch);
+        mk_conn_chunk_destroy(c->worker, ch);
     }
 }
 
@@ -366,7 +366,7 @@ static ssize_t conn_write_file(struct mk_conn *c, struct mk_chunk *ch)
         ch->len -= (size_t) n;
         if (ch->len == 0) {
             mk_list_del(&ch->_head);
-            mk_conn_chunk_free(c->worker, ch);
+            mk_conn_chunk_destroy(c->worker, ch);
             c->wq_files--;
         }
     }

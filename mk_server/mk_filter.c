@@ -226,7 +226,7 @@ static void filter_account(struct mk_filter_chain *ch,
     }
 }
 
-static void filter_held_free(struct mk_filter_link *l, struct mk_filter_held *h)
+static void filter_held_destroy(struct mk_filter_link *l, struct mk_filter_held *h)
 {
     mk_list_del(&h->_head);
     l->chain->held_pieces--;
@@ -351,7 +351,7 @@ static int filter_release_one(struct mk_filter_link *l, size_t max,
     q = filter_slice(h, *took);
     ret = filter_enter(l->chain, l->next, &q);
     if (h->p.len == 0) {
-        filter_held_free(l, h);
+        filter_held_destroy(l, h);
     }
     return ret < 0 ? -1 : 1;
 }
@@ -500,7 +500,7 @@ void mk_filter_chain_destroy(struct mk_filter_chain **chainp)
                                                      struct mk_filter_held,
                                                      _head);
             filter_account(ch, &h->p, 0);
-            filter_held_free(l, h);
+            filter_held_destroy(l, h);
         }
         if (l->f->on_detach) {
             l->f->on_detach(l);

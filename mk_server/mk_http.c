@@ -37,7 +37,7 @@ static void http_on_start(struct mk_conn *c)
     }
 }
 
-static struct mk_stream *http_stream_new(struct mk_conn *c)
+static struct mk_stream *http_stream_create(struct mk_conn *c)
 {
     struct mk_stream *r = mk_stream_create(c, &http_stream_ops, NULL, &c->in);
 
@@ -52,7 +52,7 @@ static struct mk_stream *http_stream_new(struct mk_conn *c)
 /* Stage 40 has run. An upgrade claimed and never accepted is released; one
  * accepted whose connection closes before the switch frees its protocol
  * state the way the connection would have. */
-static void http_stream_free(struct mk_stream *r)
+static void http_stream_destroy(struct mk_stream *r)
 {
     struct mk_conn *c = r->conn;
 
@@ -205,7 +205,7 @@ static int http_switch(struct mk_conn *c, struct mk_stream *r)
     void *data = r->upgrade_proto_data;
 
     r->upgrade_proto = NULL;             /* the connection owns it now */
-    http_stream_free(r);
+    http_stream_destroy(r);
     mk_conn_set_proto(c, proto, data);
     if (c->in_len > 0 || (c->flags & MK_CONN_F_EOF)) {
         if (proto->on_read(c) == MK_PROTO_CLOSE) {
@@ -229,7 +229,7 @@ static int http_next(struct mk_conn *c)
     if (r->upgrade_proto) {
         return http_switch(c, r);
     }
-    http_stream_free(r);
+    http_stream_destroy(r);
     if (close_conn || mk_worker_is_draining(c->worker)) {
         mk_conn_close_internal(c, 1);
         return -1;
@@ -327,7 +327,7 @@ static void http_process(struct mk_conn *c)
             if (c->in_len == 0 || http_pipeline_held(c)) {
                 break;
             }
-            r = http_stream_new(c);
+            r = http_stream_create(c);
             if (!r) {
                 mk_err("[fd %d] out of memory for a request", c->ev.fd);
                 mk_conn_close_internal(c, 0);
@@ -441,7 +441,7 @@ static void http_on_close(struct mk_conn *c)
         return;
     }
     mk_stream_done(r);
-    http_stream_free(r);
+    http_stream_destroy(r);
 }
 
 /* ---- Stream ops ----------------------------------------------------------- */

@@ -196,7 +196,7 @@ static void generation_end(struct mk_server *srv, struct mk_server *cur)
     mk_workers_join(srv);
     mk_plugins_exit(srv);
     mk_listeners_close_unused(srv, cur);
-    mk_server_free(srv);
+    mk_server_destroy(srv);
 }
 
 static void master_reload(struct master *m)
@@ -218,7 +218,7 @@ static void master_reload(struct master *m)
         generation_start(next, err, sizeof(err)) < 0) {
         mk_err("reload failed, keeping the running configuration: %s", err);
         mk_listeners_close_unused(next, m->cur);
-        mk_server_free(next);
+        mk_server_destroy(next);
         return;
     }
     mk_listeners_commit(next, m->cur);
@@ -397,7 +397,7 @@ int mk_master_run(const char *conf_path, const char *bb_ini,
 fail:
     if (m.cur) {
         mk_listeners_close_unused(m.cur, NULL);
-        mk_server_free(m.cur);
+        mk_server_destroy(m.cur);
     }
     return 1;
 }
@@ -417,6 +417,6 @@ int mk_master_check(const char *conf_path, const char *bb_ini,
     }
     printf("tremolo: configuration file %s test is successful\n",
            bb_ini ? bb_ini : srv->conf_path);
-    mk_server_free(srv);
+    mk_server_destroy(srv);
     return 0;
 }

@@ -40,7 +40,7 @@
 #include "mk_core/mk_string.h"
 #include "mk_server/mk_http_parser.h"
 
-#define MK_PLUGIN_ABI 1
+#define MK_PLUGIN_ABI 2   /* 2: streams, sessions, filters, registry (issue 11) */
 
 /* Plugins build with -fvisibility=hidden and export only their descriptor:
  *     MK_PLUGIN_EXPORT const struct mk_plugin mk_plugin_acl = { ... };

@@ -168,10 +168,10 @@ struct mk_overrides {
 struct mk_server *mk_server_load(const char *conf_path,
                                  const struct mk_overrides *ov,
                                  char *err, size_t errlen);
-void mk_server_free(struct mk_server *srv);
+void mk_server_destroy(struct mk_server *srv);
 /* mk_vhost.c */
 int  mk_vhosts_load(struct mk_server *srv, char *err, size_t errlen);
-void mk_vhost_free(struct mk_server *srv, struct mk_vhost *vh);
+void mk_vhost_destroy(struct mk_server *srv, struct mk_vhost *vh);
 int  mk_server_keep_rconf(struct mk_server *srv, struct mk_rconf *rc);
 /* Length of a ServerName without its `:PORT` suffix: requests are matched
  * on the Host without its port; the port stays in the name for

@@ -499,7 +499,7 @@ int mk_server_keep_rconf(struct mk_server *srv, struct mk_rconf *rc)
                                              (srv->rconf_count + 1) *
                                              sizeof(*grown));
     if (!grown) {
-        mk_rconf_free(rc);
+        mk_rconf_destroy(rc);
         return -1;
     }
     srv->rconfs = grown;
@@ -561,7 +561,7 @@ out:
     return ret;
 }
 
-void mk_vhost_free(struct mk_server *srv, struct mk_vhost *vh)
+void mk_vhost_destroy(struct mk_server *srv, struct mk_vhost *vh)
 {
     size_t i, k;
 

@@ -114,7 +114,7 @@ static void worker_free_closed(struct mk_worker *w)
     mk_list_foreach_safe(it, tmp, &w->closed) {
         struct mk_conn *c = mk_list_entry(it, struct mk_conn, _head);
         mk_list_del(&c->_head);
-        mk_conn_free(c);
+        mk_conn_destroy(c);
         atomic_fetch_sub(&w->conn_count, 1);
     }
 }
@@ -182,7 +182,7 @@ static void worker_on_channel(struct mk_channel *ch, struct mk_channel_msg *msg)
 
     if (mk_worker_is_draining(w)) {
         close(c->ev.fd);
-        mk_conn_free(c);
+        mk_conn_destroy(c);
         return;
     }
     mk_conn_start(w, c);

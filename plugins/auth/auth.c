@@ -187,7 +187,7 @@ static void auth_vhost_release(void *vconf)
     mk_mem_free(vc->realm);
     mk_mem_free(vc->challenge);
     vc->location = vc->realm = vc->challenge = NULL;
-    auth_users_free(vc->users);
+    auth_users_destroy(vc->users);
     vc->users = NULL;
 }
 

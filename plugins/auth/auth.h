@@ -26,11 +26,11 @@ int  auth_location_match(const char *loc, size_t loclen, const char *path);
  * Parses a users file's contents: lines `user:hash`, blank lines and lines
  * starting with '#' ignored. Accepted hashes: $6$ (SHA-512), $5$ (SHA-256),
  * $y$ (yescrypt). Returns a map user -> hash (values mk_mem_strdup'ed; free
- * with auth_users_free), or NULL with `name:line: reason` in err.
+ * with auth_users_destroy), or NULL with `name:line: reason` in err.
  */
 struct mk_hash *auth_users_parse(const char *name, const char *data,
                                  size_t len, char *err, size_t errlen);
-void auth_users_free(struct mk_hash *users);
+void auth_users_destroy(struct mk_hash *users);
 
 /*
  * tremolo-passwd's edit: copies the file `in` with user's line replaced by

@@ -117,11 +117,11 @@ struct mk_hash *auth_users_parse(const char *name, const char *data,
 
 error:
     mk_str_printf(err, errlen, "%s:%d: %s", name, line, reason);
-    auth_users_free(users);
+    auth_users_destroy(users);
     return NULL;
 }
 
-void auth_users_free(struct mk_hash *users)
+void auth_users_destroy(struct mk_hash *users)
 {
     if (users)
         mk_hash_destroy(users, mk_mem_free);

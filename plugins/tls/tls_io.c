@@ -26,7 +26,7 @@
 static _Thread_local struct tls_conn *tls_pool[TLS_POOL_MAX];
 static _Thread_local int tls_pooled;
 
-static void tls_conn_free(struct tls_conn *t)
+static void tls_conn_destroy(struct tls_conn *t)
 {
     tls_wire_reset(&t->wire, -1);
     mbedtls_ssl_free(&t->ssl);
@@ -36,7 +36,7 @@ static void tls_conn_free(struct tls_conn *t)
 void tls_pool_drain(void)
 {
     while (tls_pooled > 0) {
-        tls_conn_free(tls_pool[--tls_pooled]);
+        tls_conn_destroy(tls_pool[--tls_pooled]);
     }
 }
 
@@ -51,7 +51,7 @@ static struct tls_conn *tls_conn_get(struct tls_conf *tc)
             t->pending = 0;
             return t;
         }
-        tls_conn_free(t);
+        tls_conn_destroy(t);
     }
     t = mk_mem_zalloc(sizeof(*t));
     if (!t) {
@@ -59,7 +59,7 @@ static struct tls_conn *tls_conn_get(struct tls_conf *tc)
     }
     mbedtls_ssl_init(&t->ssl);
     if (mbedtls_ssl_setup(&t->ssl, &tc->ssl) != 0) {
-        tls_conn_free(t);
+        tls_conn_destroy(t);
         return NULL;
     }
     return t;
@@ -255,7 +255,7 @@ static void tls_on_close(struct mk_conn *c)
         tls_pool[tls_pooled++] = t;
     }
     else {
-        tls_conn_free(t);
+        tls_conn_destroy(t);
     }
     mk_conn_set_io_data(c, NULL);
 }

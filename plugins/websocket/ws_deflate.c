@@ -491,7 +491,7 @@ static void ws_deflate_zfree(voidpf opaque, voidpf ptr)
     ws_deflate_mem_free(opaque, ptr);
 }
 
-static z_stream *ws_deflate_stream_new(struct ws_deflate *d)
+static z_stream *ws_deflate_stream_create(struct ws_deflate *d)
 {
     z_stream *z = ws_deflate_mem_alloc(d, sizeof(*z));
 
@@ -557,7 +557,7 @@ void ws_deflate_destroy(struct ws_deflate *d)
 
 static int ws_deflate_def_start(struct ws_deflate *d)
 {
-    z_stream *z = ws_deflate_stream_new(d);
+    z_stream *z = ws_deflate_stream_create(d);
 
     if (z == NULL) {
         return -1;
@@ -575,7 +575,7 @@ static int ws_deflate_def_start(struct ws_deflate *d)
 
 static int ws_deflate_inf_start(struct ws_deflate *d)
 {
-    z_stream *z = ws_deflate_stream_new(d);
+    z_stream *z = ws_deflate_stream_create(d);
     int ret;
 
     if (z == NULL) {

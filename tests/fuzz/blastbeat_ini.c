@@ -91,7 +91,7 @@ static void fz_check_dir(const char *dir)
         if (strcmp(de->d_name, "mime.types") != 0) {
             rc = mk_rconf_open(path, err, sizeof(err));
             FUZZ_CHECK(rc != NULL);
-            mk_rconf_free(rc);
+            mk_rconf_destroy(rc);
         }
         unlink(path);
     }
@@ -120,6 +120,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(err[0] != '\0' && strchr(err, '\n') == NULL);
     }
     fz_check_dir(dir);
-    mk_bb_free(bb);
+    mk_bb_destroy(bb);
     return 0;
 }

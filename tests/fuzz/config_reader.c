@@ -248,6 +248,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&out, 0, sizeof(out));
     mk_conf_apply(NULL, fz_keys, &out, err, sizeof(err));
     mk_conf_release(fz_keys, &out);
-    mk_rconf_free(conf);
+    mk_rconf_destroy(conf);
     return 0;
 }

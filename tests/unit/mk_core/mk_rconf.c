@@ -30,7 +30,7 @@ static void expect_parse_error(const char *text, size_t len, const char *msg)
     c = mk_rconf_parse("x.conf", text, len, err, sizeof(err));
     CHECK(c == NULL);
     CHECK_EQ_STR(err, msg);
-    mk_rconf_free(c);
+    mk_rconf_destroy(c);
 }
 
 /* Literals may hold a NUL, so their length comes from sizeof. */
@@ -108,7 +108,7 @@ MK_TEST(open_main_with_includes)
     e = mk_list_entry(s->entries.prev, struct mk_rconf_entry, _head);
     CHECK_EQ_STR(e->file, FIX "inc/c.conf");
     CHECK_EQ_INT(e->line, 3);
-    mk_rconf_free(c);
+    mk_rconf_destroy(c);
 }
 
 MK_TEST(parse_from_memory)
@@ -137,11 +137,11 @@ MK_TEST(parse_from_memory)
     CHECK_EQ_STR(nth(c, 3)->name, "B");
     CHECK_EQ_STR(nth(c, 3)->file, "fixtures/rconf/inc/b.conf");
     CHECK_EQ_STR(mk_rconf_get(nth(c, 4), "last"), "x");
-    mk_rconf_free(c);
+    mk_rconf_destroy(c);
 
     c = parse("");
     CHECK(c != NULL && mk_list_is_empty(&c->sections));
-    mk_rconf_free(c);
+    mk_rconf_destroy(c);
 }
 
 MK_TEST(include_depth)
@@ -154,7 +154,7 @@ MK_TEST(include_depth)
     if (c != NULL) {
         CHECK_EQ_INT(mk_list_size(&c->sections), 8);
     }
-    mk_rconf_free(c);
+    mk_rconf_destroy(c);
 
     c = mk_rconf_open(FIX "deep/d1.conf", err, sizeof(err));
     CHECK(c == NULL);
@@ -205,7 +205,7 @@ MK_TEST(reader_errors)
     memcpy(longline + 4 + 8192, "\r\n", 2);
     c = mk_rconf_parse("x.conf", longline, 4 + 8192 + 2, err, sizeof(err));
     CHECK(c != NULL);
-    mk_rconf_free(c);
+    mk_rconf_destroy(c);
 
     /* Errors inside an included file name that file. */
     c = mk_rconf_open(FIX "badinc.conf", err, sizeof(err));
@@ -380,7 +380,7 @@ static int apply(const char *text, struct srv *out)
         return -2;
     }
     ret = mk_conf_apply(nth(c, 0), srv_keys, out, err, sizeof(err));
-    mk_rconf_free(c);
+    mk_rconf_destroy(c);
     return ret;
 }
 
@@ -497,7 +497,7 @@ MK_TEST(schema_list_growth)
     CHECK_EQ_STR(s.index.values[39], "v39");
     CHECK_EQ_INT(s.index.lines[39], 41);
     mk_conf_release(keys, &s);
-    mk_rconf_free(c);
+    mk_rconf_destroy(c);
 }
 
 MK_TEST(schema_errors)
@@ -592,7 +592,7 @@ MK_TEST(line_directive)
     CHECK_EQ_INT(e->line, 15);
     /* the same name is interned once however often it is repeated */
     CHECK(s->file == e->file);
-    mk_rconf_free(c);
+    mk_rconf_destroy(c);
 
     /* a schema error names the ini file and line */
     EXPECT_PARSE_ERROR("#line 3 \"bb.ini\"\nWorkers 2\n",

@@ -69,21 +69,21 @@ static int apply(const char *global, const char *site)
     if (gr == NULL ||
         mk_conf_apply(mk_rconf_section_next(gr, "G", NULL), g_keys, &g, err,
                       sizeof(err)) != 0) {
-        mk_rconf_free(gr);
+        mk_rconf_destroy(gr);
         return -2;
     }
     if (site != NULL) {
         sr = mk_rconf_parse("s.conf", site, strlen(site), err, sizeof(err));
         if (sr == NULL) {
-            mk_rconf_free(gr);
+            mk_rconf_destroy(gr);
             return -2;
         }
     }
     ret = mk_conf_apply_inherit(sr ? mk_rconf_section_next(sr, "G", NULL)
                                    : NULL, s_keys, &sc, g_keys, &g, err,
                                 sizeof(err));
-    mk_rconf_free(gr);
-    mk_rconf_free(sr);
+    mk_rconf_destroy(gr);
+    mk_rconf_destroy(sr);
     return ret;
 }
 

@@ -160,7 +160,7 @@ static void expect_error(const char *text, const char *msg)
         fprintf(stderr, "expected \"%s\" in \"%s\"\n", msg, err);
         CHECK(0);
     }
-    mk_bb_free(bb);
+    mk_bb_destroy(bb);
 }
 
 static const struct mk_bb_values *values(const struct mk_bb_section *s,
@@ -199,7 +199,7 @@ static const char *translate_in(const char *text, const char *plugin_dir)
     snprintf(dir, sizeof(dir), "/tmp/tremolo-bb-test-XXXXXX");
     CHECK(mkdtemp(dir) != NULL);
     ret = mk_bb_write(bb, dir, plugin_dir, err, sizeof(err));
-    mk_bb_free(bb);
+    mk_bb_destroy(bb);
     if (ret < 0) {
         cleanup(dir);
         return NULL;
@@ -282,7 +282,7 @@ MK_TEST(minimal_example)
     CHECK_EQ_INT(bb->vhosts[0].line, 5);
     CHECK_EQ_STR(value(&bb->vhosts[0], "node", 0), "node1");
     CHECK_EQ_STR(value(&bb->vhosts[0], "alias", 0), "localhost:8080");
-    mk_bb_free(bb);
+    mk_bb_destroy(bb);
 }
 
 MK_TEST(syntax)
@@ -327,7 +327,7 @@ MK_TEST(syntax)
     CHECK_EQ_INT(values(&bb->vhosts[0], "node")->v[2].line, 17);
     CHECK_EQ_STR(value(&bb->vhosts[0], "alias", 1), "a3.example");
     CHECK_EQ_STR(bb->vhosts[1].name, "b.example");
-    mk_bb_free(bb);
+    mk_bb_destroy(bb);
 }
 
 MK_TEST(every_option_accepted)
@@ -364,7 +364,7 @@ MK_TEST(every_option_accepted)
     if (!bb) {
         fprintf(stderr, "%s\n", err);
     }
-    mk_bb_free(bb);
+    mk_bb_destroy(bb);
 }
 
 MK_TEST(errors_name_the_line)
@@ -837,7 +837,7 @@ MK_TEST(native_loader)
     CHECK_EQ_INT(srv->conf.keepalive_timeout, 1800 * 1000);
     CHECK_EQ_INT(srv->conf.write_queue_limit, 8388608);
     CHECK_EQ_INT(srv->conf.max_headers, 64);
-    mk_server_free(srv);
+    mk_server_destroy(srv);
 
     /* what only the native loader checks still names the .ini line */
     CHECK(load("[blastbeat]\nbind = 127.0.0.1:80\nwritequeue-buffer = 1000\n"
@@ -876,7 +876,7 @@ MK_TEST(native_loader_declared_options)
                                                             &count);
     CHECK_EQ_INT(count, 1);
     CHECK(count == 1 && vconfs[0]->size == 16ULL << 20);
-    mk_server_free(srv);
+    mk_server_destroy(srv);
 }
 
 int main(void)

@@ -45,7 +45,7 @@ static void expect_error(const char *dir, const struct mk_overrides *ov,
     char want[PATH_MAX * 2 + 512];
 
     CHECK(srv == NULL);
-    mk_server_free(srv);
+    mk_server_destroy(srv);
     expand(dir, tail, want, sizeof(want));
     CHECK_EQ_STR(err, want);
 }
@@ -84,7 +84,7 @@ MK_TEST(good_generation)
     CHECK_EQ_INT(srv->vhosts[0]->error_page_count, 1);
     CHECK_EQ_INT(srv->vhosts[0]->error_pages[0].status, 404);
     CHECK_EQ_INT(srv->vhosts[0]->error_pages[0].len, 5);
-    mk_server_free(srv);
+    mk_server_destroy(srv);
 }
 
 MK_TEST(site_sections_inherit_the_global_section)
@@ -111,7 +111,7 @@ MK_TEST(site_sections_inherit_the_global_section)
     /* c: no [HELLO] at all */
     mk_vhost_plugin_confs(srv->vhosts[2], &test_plugin_hello, &count);
     CHECK_EQ_INT(count, 0);
-    mk_server_free(srv);
+    mk_server_destroy(srv);
 }
 
 MK_TEST(server_section_errors)
@@ -182,18 +182,18 @@ MK_TEST(command_line_overrides)
         CHECK_EQ_STR(srv->listens[0].text, "127.0.0.1:9000");
         CHECK_EQ_STR(srv->listens[1].text, "[::1]:9001");
         CHECK_EQ_INT(srv->worker_count, 3);
-        mk_server_free(srv);
+        mk_server_destroy(srv);
     }
     /* -w 0: one worker per CPU; -w -1 keeps the file's */
     ov.n_listen = 0;
     ov.workers = 0;
     srv = load_fixture("good", &ov, err, sizeof(err));
     CHECK(srv != NULL && srv->worker_count >= 1);
-    mk_server_free(srv);
+    mk_server_destroy(srv);
     ov.workers = -1;
     srv = load_fixture("good", &ov, err, sizeof(err));
     CHECK(srv != NULL && srv->worker_count == 2);
-    mk_server_free(srv);
+    mk_server_destroy(srv);
     /* -l replaces the file's Listen lines: b's [HOST] Listen is gone */
     ov.n_listen = 1;
     expect_error("good", &ov, "@/sites/b.conf:3: Listen: 127.0.0.1:8443 is "

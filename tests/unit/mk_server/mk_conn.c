@@ -113,7 +113,7 @@ static void free_closed(void)
         struct mk_conn *c = mk_list_entry(worker.closed.next, struct mk_conn,
                                           _head);
         mk_list_del(&c->_head);
-        mk_conn_free(c);
+        mk_conn_destroy(c);
     }
 }
 

@@ -142,7 +142,7 @@ static void conn_done(struct mk_conn *c)
         mk_conn_close_internal(c, 0);
     }
     mk_list_del(&c->_head);
-    mk_conn_free(c);
+    mk_conn_destroy(c);
     close(peer);
 }
 

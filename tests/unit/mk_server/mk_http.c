@@ -98,7 +98,7 @@ static const char *drain(struct mk_stream *s)
         memcpy(wire + n, ch->data, ch->len);
         n += ch->len;
         mk_list_del(&ch->_head);
-        mk_conn_chunk_free(&worker, ch);
+        mk_conn_chunk_destroy(&worker, ch);
     }
     wire[n] = '\0';
     mk_stream_destroy(s);

@@ -134,6 +134,6 @@ int main(void)
     RUN(default_site_per_listener);
     RUN(misdirected_is_null);
     RUN(location_longest_prefix);
-    mk_server_free(srv);
+    mk_server_destroy(srv);
     return mk_test_done();
 }

@@ -67,7 +67,7 @@ MK_TEST(streams_and_chunks_are_reused_and_capped)
     ch->pooled = 1;
     ch->type = MK_CHUNK_MEM;
     ch->owned = NULL;
-    mk_conn_chunk_free(&w, ch);
+    mk_conn_chunk_destroy(&w, ch);
     CHECK_EQ_INT(w.n_free_chunks, 1);
     CHECK(mk_worker_chunk_get(&w) == ch);
     mk_mem_free(ch);

@@ -100,7 +100,7 @@ MK_TEST(users_parse_ok)
     CHECK_EQ_STR(mk_hash_get(users, "alice", 5), h6);
     CHECK_EQ_STR(mk_hash_get(users, "dave", 4), "$6$rounds=10000$s$h");
     CHECK(mk_hash_get(users, "Alice", 5) == NULL);
-    auth_users_free(users);
+    auth_users_destroy(users);
 }
 
 static const char *users_error(const char *data, char *err, size_t errlen)
@@ -109,7 +109,7 @@ static const char *users_error(const char *data, char *err, size_t errlen)
                                              err, errlen);
 
     if (users) {
-        auth_users_free(users);
+        auth_users_destroy(users);
         return "(parsed)";
     }
     return err;

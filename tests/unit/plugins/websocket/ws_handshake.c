@@ -71,8 +71,8 @@ static int ws_apply(const char *global, const char *site, struct ws_conf *wc,
         ws_settings_resolve(vc);
         ret = 0;
     }
-    mk_rconf_free(g);
-    mk_rconf_free(v);
+    mk_rconf_destroy(g);
+    mk_rconf_destroy(v);
     return ret;
 }
 
