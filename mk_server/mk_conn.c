@@ -346,6 +346,11 @@ static void conn_after_handler(struct mk_conn *c)
 
 /* ---- Posted work ----------------------------------------------------------- */
 
+void mk_conn_post_work(struct mk_conn *c)
+{
+    mk_conn_post(c, MK_CONN_F_WANT_PROCESS);
+}
+
 void mk_conn_post(struct mk_conn *c, int flags)
 {
     c->flags |= flags;

@@ -107,7 +107,7 @@ struct mk_proto {
      * own (a TLS handshake); arms the protocol's first deadline. */
     void (*on_start)(struct mk_conn *c);
     /* Optional: work the protocol posted for the worker's posted pass
-     * (mk_conn_post with MK_CONN_F_WANT_PROCESS). */
+     * (mk_conn_post_work), run after the current event batch. */
     void (*on_posted)(struct mk_conn *c);
     /* New bytes are in the connection's input buffer (mk_conn_input), or
      * the backend has room again (mk_session_backend_ready). */
@@ -428,11 +428,16 @@ const char *const *mk_server_alpn_ids(const struct mk_server *srv);
  * same protocol). Call it before mk_conn_io_established, which starts the
  * new protocol. 0, or -1 for an id no loaded plugin registered. */
 int mk_conn_select_proto(struct mk_conn *c, const char *alpn, size_t len);
+/* Protocol handlers: run the protocol's on_posted after the current event
+ * batch (work that must not run under the caller, e.g. resuming streams
+ * from inside a plugin call). */
+void mk_conn_post_work(struct mk_conn *c);
 
 /* ---- Output filters ---------------------------------------------------------
  *
  * A filter sees each body piece of a stream (before the protocol frames
- * it: mk_response_write, mk_response_sendfile, then the end) or of a
+ * it: mk_response_write, mk_response_sendfile, mk_response_write_shared
+ * as a copied memory piece, then the end) or of a
  * connection (every byte before it is queued: mk_conn_write,
  * mk_conn_write_file, mk_conn_write_shared). Plugins declare filters in
  * their descriptor's `filters`; a filter runs at the place its `order`
@@ -775,8 +780,10 @@ void mk_request_body_resume(struct mk_stream *r);
  * HTTP/1.1 adds Date, Server (unless HideVersion), Content-Length or
  * Transfer-Encoding: chunked (HTTP/1.1 with unknown length; HTTP/1.0 then
  * closes), and Connection. HEAD requests get the head only: body writes
- * are discarded. Every function returns 0 or -1 (the connection then closes;
- * the handler still gets on_done and on_close).
+ * are discarded. Unless said otherwise below, a function returns 0, or -1
+ * when the connection failed and closes (the handler still gets on_done
+ * and on_close); mk_response_header's and mk_response_raw's -1 only refuse
+ * and leave the connection open.
  */
 void mk_response_status(struct mk_stream *r, int status);
 /* -1 (header not added; the connection stays) for a value with CR or LF, a

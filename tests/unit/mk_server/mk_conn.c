@@ -46,7 +46,7 @@ static const struct mk_net_io fake_io = {
 struct proto_log {
     char input[64];
     size_t input_len;
-    int drains, closes, timeouts;
+    int drains, closes, timeouts, posted;
 };
 
 static struct proto_log plog;
@@ -81,9 +81,16 @@ static void fake_on_close(struct mk_conn *c)
     plog.closes++;
 }
 
+static void fake_on_posted(struct mk_conn *c)
+{
+    (void) c;
+    plog.posted++;
+}
+
 static const struct mk_proto fake_proto = {
     .name = "fake", .on_read = fake_on_read, .on_drain = fake_on_drain,
     .on_timeout = fake_on_timeout, .on_close = fake_on_close,
+    .on_posted = fake_on_posted,
 };
 
 /* ---- A worker, a listener, a connection ---------------------------------- */
@@ -206,6 +213,24 @@ MK_TEST(writes_leave_in_order_at_the_posted_pass)
     close(peer);
 }
 
+MK_TEST(posted_work_runs_after_the_caller)
+{
+    int peer;
+    struct mk_conn *c = conn_open(&peer);
+
+    mk_conn_post_work(c);
+    mk_conn_post_work(c);                    /* once per pass */
+    CHECK_EQ_INT(plog.posted, 0);            /* never under the caller */
+    mk_worker_run_posted(&worker);
+    CHECK_EQ_INT(plog.posted, 1);
+    mk_worker_run_posted(&worker);
+    CHECK_EQ_INT(plog.posted, 1);            /* nothing posted since */
+    mk_conn_close(c, 0);
+    mk_worker_run_posted(&worker);
+    free_closed();
+    close(peer);
+}
+
 MK_TEST(file_chunks_without_sendfile)
 {
     char path[] = "/tmp/mk_conn_test_XXXXXX";
@@ -286,6 +311,7 @@ int main(void)
     world_init();
     RUN(read_path_hands_bytes_to_the_protocol);
     RUN(writes_leave_in_order_at_the_posted_pass);
+    RUN(posted_work_runs_after_the_caller);
     RUN(file_chunks_without_sendfile);
     RUN(write_queue_limit_fails_the_connection);
     RUN(graceful_close_flushes_first);
