@@ -166,6 +166,12 @@ struct mk_stream_ops {
     void (*body_resume)(struct mk_stream *s);
     /* Optional: the stream's own timer fired (mk_stream_set_deadline). */
     void (*on_timeout)(struct mk_stream *s);
+    /* Non-zero: the protocol multiplexes, many streams are in flight on
+     * the connection at once (HTTP/2, lineproto), so a backend gives each
+     * stream a session of its own (mk_stream_shares_conn). Zero (HTTP/1.x):
+     * the connection's requests follow one another and share one session
+     * across keep-alive requests (BlastBeat: one sid per connection). */
+    int shares_conn;
 };
 
 /*
@@ -195,6 +201,9 @@ struct mk_stream *mk_stream_create(struct mk_conn *c,
 struct mk_http_request_head *mk_stream_head(struct mk_stream *s);
 void    *mk_stream_proto_data(const struct mk_stream *s);
 uint32_t mk_stream_id(const struct mk_stream *s);
+/* Its ops' shares_conn: whether the stream's session is its own (a
+ * multiplexing protocol) or its connection's (HTTP/1.x). */
+int      mk_stream_shares_conn(const struct mk_stream *s);
 /* The head is complete: vhost, clean path, location and handler, the body
  * limit, then stages 20 and 30 (which may answer and end the stream).
  * Returns 0, or before any stage an HTTP status the protocol answers its

@@ -131,6 +131,7 @@ static const struct mk_stream_ops lp_stream_ops = {
     .send_body = lp_send_body,
     .send_file = lp_send_file,
     .end       = lp_end,
+    .shares_conn = 1,                /* a backend session per stream */
 };
 
 /* ---- Input ----------------------------------------------------------- */
