@@ -934,12 +934,21 @@ static void zmq_apply(struct zmq_session *s, struct zmq_wire *w)
 }
 
 /* A group's message for this worker's members, one shared payload: each
- * session still here gets it in routing order, under the fan-out's id. */
+ * session still here gets it in routing order, under the fan-out's id.
+ * A type a plugin registered goes through mk_server; a routed `chunk`
+ * joins the members' HTTP responses, the transport's own. */
 static void zmq_fanout(struct zmq_worker *zw, struct zmq_wire *w)
 {
+    const char *name = zmq_msg_type_name(w->type);
     struct zmq_session *s;
     uint32_t i;
 
+    if (!zmq_msg_type_is_http(w->type)) {
+        mk_group_deliver((const uint8_t *) w->sids, w->nsids, name,
+                         strlen(name), zmq_msg_data(&w->payload),
+                         zmq_msg_size(&w->payload), w->share);
+        return;
+    }
     for (i = 0; i < w->nsids; i++) {
         s = mk_hash_get(zw->sessions, (const char *) w->sids[i], ZMQ_SID_LEN);
         if (s) {
