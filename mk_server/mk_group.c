@@ -15,8 +15,10 @@
 
 #include "mk_core/mk_hash.h"
 #include "mk_core/mk_list.h"
+#include "mk_core/mk_log.h"
 #include "mk_core/mk_mem.h"
 #include "mk_server/mk_plugin.h"
+#include "mk_server/mk_session.h"
 
 struct mk_group {
     char key[sizeof(void *) + MK_GROUP_NAME_MAX];  /* scope + name */
@@ -360,6 +362,104 @@ int mk_group_route(const void *scope, const char *name, size_t len,
     }
     pthread_mutex_unlock(&group_lock);
     return g ? n : -1;
+}
+
+/* ---- Fan-out: a group's recipients by owning worker -------------------- */
+
+struct group_rcpt {
+    uint8_t sid[MK_SESSION_SID_LEN];
+    int worker;                          /* -1 once in a batch */
+};
+
+struct group_rcpts {
+    struct group_rcpt *v;
+    size_t n, size;
+    int failed;
+};
+
+/* Under the group lock, then a shard lock (always in that order). A
+ * member whose session is gone is skipped: it leaves when its transport
+ * lets it go. */
+static void group_collect(void *ctx, const uint8_t *sid)
+{
+    struct group_rcpts *r = ctx;
+    struct group_rcpt *v;
+    int worker = mk_session_owner(sid);
+    size_t size;
+
+    if (worker < 0 || r->failed) {
+        return;
+    }
+    if (r->n == r->size) {
+        size = r->size ? r->size * 2 : 16;
+        v = mk_mem_realloc(r->v, size * sizeof(*v));
+        if (!v) {
+            r->failed = 1;
+            return;
+        }
+        r->v = v;
+        r->size = size;
+    }
+    memcpy(r->v[r->n].sid, sid, MK_SESSION_SID_LEN);
+    r->v[r->n++].worker = worker;
+}
+
+/* fn runs outside the group lock: it may push to a channel or log. */
+int mk_group_fanout(const void *scope, const char *name, size_t len,
+                    const uint8_t *from, mk_group_batch_fn fn, void *ctx)
+{
+    struct group_rcpts r = { NULL, 0, 0, 0 };
+    uint8_t *batch = NULL;
+    size_t i, j, n;
+    int worker, ret = mk_group_route(scope, name, len, from, group_collect,
+                                     &r);
+
+    if (ret < 0) {
+        goto out;
+    }
+    ret = (int) r.n;
+    if (r.failed || (r.n && !(batch = mk_mem_alloc(r.n *
+                                                  MK_SESSION_SID_LEN)))) {
+        mk_warn("group %.*s: out of memory: a message missed its members",
+                (int) len, name);
+        ret = -1;
+        goto out;
+    }
+    for (i = 0; i < r.n; i++) {
+        worker = r.v[i].worker;
+        if (worker < 0) {
+            continue;                    /* in an earlier worker's batch */
+        }
+        for (n = 0, j = i; j < r.n; j++) {
+            if (r.v[j].worker == worker) {
+                memcpy(batch + n++ * MK_SESSION_SID_LEN, r.v[j].sid,
+                       MK_SESSION_SID_LEN);
+                r.v[j].worker = -1;
+            }
+        }
+        fn(ctx, worker, batch, n);
+    }
+
+out:
+    mk_mem_free(batch);
+    mk_mem_free(r.v);
+    return ret;
+}
+
+size_t mk_group_deliver(const uint8_t *sids, size_t n, const char *type,
+                        size_t tlen, const void *body, size_t len,
+                        uint64_t share)
+{
+    struct mk_session *s;
+    size_t i, taken = 0;
+
+    for (i = 0; i < n; i++) {
+        s = mk_session_local(sids + i * MK_SESSION_SID_LEN);
+        if (s && mk_session_deliver(s, type, tlen, body, len, share) == 0) {
+            taken++;
+        }
+    }
+    return taken;
 }
 
 long long mk_group_count(const void *scope)

@@ -166,6 +166,12 @@ struct mk_stream_ops {
     void (*body_resume)(struct mk_stream *s);
     /* Optional: the stream's own timer fired (mk_stream_set_deadline). */
     void (*on_timeout)(struct mk_stream *s);
+    /* Non-zero: the protocol multiplexes, many streams are in flight on
+     * the connection at once (HTTP/2, lineproto), so a backend gives each
+     * stream a session of its own (mk_stream_shares_conn). Zero (HTTP/1.x):
+     * the connection's requests follow one another and share one session
+     * across keep-alive requests (BlastBeat: one sid per connection). */
+    int shares_conn;
 };
 
 /*
@@ -195,6 +201,9 @@ struct mk_stream *mk_stream_create(struct mk_conn *c,
 struct mk_http_request_head *mk_stream_head(struct mk_stream *s);
 void    *mk_stream_proto_data(const struct mk_stream *s);
 uint32_t mk_stream_id(const struct mk_stream *s);
+/* Its ops' shares_conn: whether the stream's session is its own (a
+ * multiplexing protocol) or its connection's (HTTP/1.x). */
+int      mk_stream_shares_conn(const struct mk_stream *s);
 /* The head is complete: vhost, clean path, location and handler, the body
  * limit, then stages 20 and 30 (which may answer and end the stream).
  * Returns 0, or before any stage an HTTP status the protocol answers its
@@ -396,6 +405,26 @@ void mk_group_leave_all(const uint8_t *sid);
 int  mk_group_route(const void *scope, const char *name, size_t len,
                     const uint8_t *from,
                     void (*fn)(void *ctx, const uint8_t *sid), void *ctx);
+/* A group message's recipients as mk_group_route gives them (the sender
+ * excluded unless it is a member with echo on), in batches by the worker
+ * owning them: fn runs once per worker that has any, with that worker's
+ * `n` sids (MK_SESSION_SID_LEN bytes each, in routing order, borrowed for
+ * the call), outside the group lock. Members whose session is gone are
+ * skipped. Any thread. The number of recipients, or -1 when the group
+ * does not exist or memory ran out (nobody gets it, logged). A transport
+ * carries each batch to its worker through its own ordered inbox: a
+ * session's direct and group messages must reach it in the order its
+ * node sent them. */
+typedef void (*mk_group_batch_fn)(void *ctx, int worker, const uint8_t *sids,
+                                  size_t n);
+int  mk_group_fanout(const void *scope, const char *name, size_t len,
+                     const uint8_t *from, mk_group_batch_fn fn, void *ctx);
+/* Owning worker: one shared message to the batch's sessions that still
+ * live on this worker, in order, each through mk_session_deliver with the
+ * same `share` (so a plugin may encode it once). How many took it. */
+size_t mk_group_deliver(const uint8_t *sids, size_t n, const char *type,
+                        size_t tlen, const void *body, size_t len,
+                        uint64_t share);
 /* The scope's live groups (NULL: every scope's), and the groups a
  * session is in. */
 long long mk_group_count(const void *scope);

@@ -218,6 +218,32 @@ void mk_session_destroy(struct mk_session *s)
     mk_mem_free(s);
 }
 
+int mk_session_owner(const uint8_t *sid)
+{
+    struct session_shard *sh = session_shard(sid);
+    struct mk_session *s;
+    int id;
+
+    pthread_mutex_lock(&sh->lock);
+    s = session_find(sh, sid);
+    id = s ? s->w->id : -1;              /* w is immutable */
+    pthread_mutex_unlock(&sh->lock);
+    return id;
+}
+
+struct mk_session *mk_session_local(const uint8_t *sid)
+{
+    struct session_shard *sh = session_shard(sid);
+    struct mk_session *s;
+
+    /* only this thread frees its sessions: the pointer stays valid after
+     * the lock is let go */
+    pthread_mutex_lock(&sh->lock);
+    s = session_find(sh, sid);
+    pthread_mutex_unlock(&sh->lock);
+    return s && s->w == session_self ? s : NULL;
+}
+
 const uint8_t *mk_session_sid(const struct mk_session *s)
 {
     return s->sid;

@@ -312,6 +312,11 @@ uint32_t mk_stream_id(const struct mk_stream *s)
     return s->id;
 }
 
+int mk_stream_shares_conn(const struct mk_stream *s)
+{
+    return s->ops->shares_conn;
+}
+
 /* ---- Request accessors (mk_plugin.h) ----------------------------------- */
 
 struct mk_conn *mk_request_conn(const struct mk_stream *r)

@@ -150,7 +150,6 @@ struct zmq_gw {
     uint64_t last_groups_log, last_drop_log;
     struct zmq_worker **workers;       /* by worker id; gateway thread only */
     struct zmq_worker **leaving;       /* detached, not yet told so */
-    struct zmq_wire **fan;             /* by worker id: a fan-out's wires */
     int nleaving;
     /* a worker waits here until the gateway let go of its inbox */
     pthread_mutex_t handover_lock;

@@ -121,59 +121,68 @@ static void groups_to_node(struct zmq_gw *gw, struct zmq_binding *to,
     }
 }
 
-/* Other types go to the recipients' clients: one message to each worker
- * that has recipients, listing them in routing order, sharing the node's
- * bytes (zmq_msg_copy counts a reference) and the fan-out's id, so a
- * worker takes a broadcast to 10,000 members as one message. */
+/* Other types go to the recipients' clients: mk_server batches a group's
+ * members by owning worker, and each worker gets one message listing its
+ * recipients in routing order, sharing the node's bytes (zmq_msg_copy
+ * counts a reference) and the fan-out's id, so a worker takes a broadcast
+ * to 10,000 members as one message. It goes through the worker's zmq
+ * inbox, the one that carries the node's direct messages too: a session
+ * gets its node's direct and group messages in the order they were sent. */
 struct groups_fan {
+    struct zmq_gw *gw;
+    const struct zmq_node_msg *m;
     zmq_msg_t *body;
     uint64_t share;
 };
 
-static void groups_to_client(struct zmq_gw *gw, struct zmq_binding *to,
-                             const struct zmq_node_msg *m, void *ctx)
-{
-    struct groups_fan *fan = ctx;
-    struct zmq_wire **w;
-
-    if (to->worker < 0 || to->worker >= gw->nworkers) {
-        return;
-    }
-    w = &gw->fan[to->worker];
-    if (!*w && (*w = zmq_wire_create(ZMQ_WIRE_FANOUT, to->sid))) {
-        (*w)->type = m->type;
-        (*w)->routed = 1;
-        (*w)->share = fan->share;
-        zmq_msg_copy(&(*w)->payload, fan->body);
-    }
-    if (*w && zmq_wire_add_sid(*w, to->sid) < 0) {
-        mk_warn("zmq: out of memory: a routed %s missed a member",
-                zmq_msg_type_name(m->type));
-    }
-}
-
 /* The worker is woken when the gateway's batch is done (see gw_to_worker
  * in zmq_gateway.c); one whose inbox was given back gets nothing. */
+static void groups_batch(void *ctx, int worker, const uint8_t *sids, size_t n)
+{
+    struct groups_fan *fan = ctx;
+    struct zmq_gw *gw = fan->gw;
+    struct zmq_wire *w;
+    size_t i;
+
+    if (worker < 0 || worker >= gw->nworkers || !gw->workers[worker]) {
+        return;
+    }
+    w = zmq_wire_create(ZMQ_WIRE_FANOUT, sids);
+    for (i = 0; w && i < n; i++) {
+        if (zmq_wire_add_sid(w, sids + i * ZMQ_SID_LEN) < 0) {
+            zmq_wire_destroy(w);
+            w = NULL;
+        }
+    }
+    if (!w) {
+        mk_warn("zmq: out of memory: a routed %s missed worker %d's members",
+                zmq_msg_type_name(fan->m->type), worker);
+        return;
+    }
+    w->type = fan->m->type;
+    w->routed = 1;
+    w->share = fan->share;
+    zmq_msg_copy(&w->payload, fan->body);
+    mk_channel_push_deferred(&gw->workers[worker]->inbox, &w->msg, gw->loop);
+}
+
+/* `@sid` is one session of the sender's site, never the sender itself;
+ * `NAME` is the group's recipients as mk_group_fanout batches them. */
 void zmq_groups_fanout(struct zmq_gw *gw, struct zmq_binding *from,
                        const struct zmq_node_msg *m, zmq_msg_t *body)
 {
-    struct groups_fan fan = { body, ++gw->shares };
-    int i;
+    struct groups_fan fan = { gw, m, body, ++gw->shares };
+    const struct zmq_route *rt = &m->route;
+    struct zmq_binding *to;
 
-    groups_route(gw, from, m, groups_to_client, &fan);
-    for (i = 0; i < gw->nworkers; i++) {
-        struct zmq_wire *w = gw->fan[i];
-        if (!w) {
-            continue;
-        }
-        gw->fan[i] = NULL;
-        if (gw->workers[i]) {
-            mk_channel_push_deferred(&gw->workers[i]->inbox, &w->msg,
-                                     gw->loop);
-        }
-        else {
-            zmq_wire_destroy(w);
-        }
+    if (rt->kind != ZMQ_ROUTE_SID) {
+        mk_group_fanout(from->vc, rt->name, rt->name_len, from->sid,
+                        groups_batch, &fan);
+        return;
+    }
+    to = mk_hash_get(gw->bindings, rt->name, ZMQ_SID_LEN);
+    if (to && to != from && to->vc == from->vc) {
+        groups_batch(&fan, to->worker, to->sid, 1);
     }
 }
 

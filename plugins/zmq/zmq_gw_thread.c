@@ -370,15 +370,13 @@ int zmq_gw_start(struct zmq_gw *gw, struct zmq_conf *conf,
     mk_list_init(&gw->blocked);
     gw->workers = mk_mem_zalloc((size_t) gw->nworkers * sizeof(*gw->workers));
     gw->leaving = mk_mem_zalloc((size_t) gw->nworkers * sizeof(*gw->leaving));
-    gw->fan = mk_mem_zalloc((size_t) gw->nworkers * sizeof(*gw->fan));
     gw->bindings = mk_hash_create(1024, 0);
     if (!gw->bindings) {
         return mk_str_fail(err, errlen, "zmq: out of memory");
     }
     gw->loop = mk_event_loop_create(64);
     gw->ctx = zmq_ctx_new();
-    if (!gw->workers || !gw->leaving || !gw->fan || !gw->bindings ||
-        !gw->loop ||
+    if (!gw->workers || !gw->leaving || !gw->bindings || !gw->loop ||
         !gw->ctx ||
         mk_channel_init(&gw->inbox, gw->loop, zmq_gw_on_inbox, gw) < 0) {
         return mk_str_fail(err, errlen, "zmq: out of resources");
@@ -449,8 +447,6 @@ void zmq_gw_stop(struct zmq_gw *gw)
     zmq_nodes_release(&gw->nodes);
     mk_mem_free(gw->workers);
     mk_mem_free(gw->leaving);
-    mk_mem_free(gw->fan);
-    gw->fan = NULL;
     gw->workers = NULL;
     gw->leaving = NULL;
     pthread_cond_destroy(&gw->handover_cond);

@@ -1,6 +1,8 @@
 /*
- * The worker side of the gateway: one session per client connection (its
- * sid and backend binding are mk_server's, mk_session_create), the
+ * The worker side of the gateway: one session per client connection on
+ * HTTP/1.x (one sid and node across keep-alive requests, as BlastBeat),
+ * one per stream on a multiplexing protocol (mk_stream_shares_conn: HTTP/2,
+ * lineproto), its sid and backend binding mk_server's, the
  * `uwsgi` packet of each request, the request body as `body` messages (an
  * empty one ends it), and the node's messages applied to the HTTP
  * response. Only the worker that owns a connection touches its session;
@@ -35,6 +37,7 @@ struct zmq_session {
     int upgraded;                      /* a WebSocket (any upgrade) session */
     int choosing;                      /* the 101 waits for the node's head */
     int accepted;                      /* the 101 went out */
+    int own_stream;                    /* the stream's, not the connection's */
     struct mk_timer timer;             /* NodeTimeout until the head arrives */
 };
 
@@ -137,10 +140,21 @@ static void zmq_on_node_timeout(struct mk_timer *t, void *data)
     zmq_fail(s, 504);
 }
 
+/* The session serving r: its stream's on a multiplexing protocol, else
+ * its connection's (kept in the connection's slot: HTTP/1.x allocates
+ * nothing more per request). */
+static struct zmq_session *zmq_session_of(const struct mk_stream *r)
+{
+    if (mk_stream_shares_conn(r)) {
+        return mk_request_plugin_data(r, &mk_plugin_zmq);
+    }
+    return mk_conn_plugin_data(mk_request_conn(r), &mk_plugin_zmq);
+}
+
 static struct zmq_session *zmq_session_get(struct mk_stream *r)
 {
     struct mk_conn *c = mk_request_conn(r);
-    struct zmq_session *s = mk_conn_plugin_data(c, &mk_plugin_zmq);
+    struct zmq_session *s = zmq_session_of(r);
 
     if (s) {
         return s;
@@ -157,13 +171,26 @@ static struct zmq_session *zmq_session_get(struct mk_stream *r)
     }
     memcpy(s->sid, mk_session_sid(s->ms), ZMQ_SID_LEN);
     s->conn = c;
-    mk_session_set_conn(s->ms, c);
+    s->own_stream = mk_stream_shares_conn(r);
+    if (!s->own_stream) {
+        mk_session_set_conn(s->ms, c);     /* one of many would be none */
+    }
     mk_timer_init(&s->timer, zmq_on_node_timeout, s);
     if (mk_hash_set(zmq_self->sessions, (const char *) s->sid, ZMQ_SID_LEN,
                     s) < 0) {
         goto error;
     }
-    mk_conn_set_plugin_data(c, &mk_plugin_zmq, s);
+    if (s->own_stream) {
+        mk_request_set_plugin_data(r, &mk_plugin_zmq, s);
+        if (mk_request_plugin_data(r, &mk_plugin_zmq) != s) {
+            mk_hash_del(zmq_self->sessions, (const char *) s->sid,
+                        ZMQ_SID_LEN);
+            goto error;              /* no memory for the stream's slots */
+        }
+    }
+    else {
+        mk_conn_set_plugin_data(c, &mk_plugin_zmq, s);
+    }
     return s;
 
 error:
@@ -357,8 +384,7 @@ int zmq_session_request(struct zmq_conf *conf, struct mk_stream *r,
 int zmq_session_body(struct zmq_conf *conf, struct mk_stream *r,
                      const char *data, size_t len)
 {
-    struct zmq_session *s = mk_conn_plugin_data(mk_request_conn(r),
-                                                &mk_plugin_zmq);
+    struct zmq_session *s = zmq_session_of(r);
     int full;
 
     if (!s) {
@@ -378,11 +404,33 @@ int zmq_session_body(struct zmq_conf *conf, struct mk_stream *r,
     return 0;
 }
 
+/* The node gets `end`, and the session is gone. */
+static void zmq_session_end(struct zmq_session *s)
+{
+    struct zmq_wire *w;
+
+    mk_hash_del(zmq_self->sessions, (const char *) s->sid, ZMQ_SID_LEN);
+    mk_timer_disarm(zmq_self->timers, &s->timer);
+    zmq_session_unsite(s);
+    w = zmq_wire_create(ZMQ_WIRE_END, s->sid);
+    if (w) {
+        zmq_to_gateway(w);
+    }
+    mk_session_destroy(s->ms);
+    mk_mem_free(s);
+}
+
+/* A stream's own session ends with it; a connection's waits for the
+ * connection's next request. */
 void zmq_session_done(struct mk_stream *r)
 {
-    struct zmq_session *s = mk_conn_plugin_data(mk_request_conn(r),
-                                                &mk_plugin_zmq);
-    if (s && s->r == r) {
+    struct zmq_session *s = zmq_session_of(r);
+
+    if (s && s->own_stream) {
+        mk_request_set_plugin_data(r, &mk_plugin_zmq, NULL);
+        zmq_session_end(s);
+    }
+    else if (s && s->r == r) {
         s->r = NULL;
     }
 }
@@ -390,21 +438,11 @@ void zmq_session_done(struct mk_stream *r)
 void zmq_session_close(struct zmq_conf *conf, struct mk_conn *c)
 {
     struct zmq_session *s = mk_conn_plugin_data(c, &mk_plugin_zmq);
-    struct zmq_wire *w;
 
-    if (!s) {
-        return;
+    if (s) {
+        mk_conn_set_plugin_data(c, &mk_plugin_zmq, NULL);
+        zmq_session_end(s);
     }
-    mk_hash_del(zmq_self->sessions, (const char *) s->sid, ZMQ_SID_LEN);
-    mk_timer_disarm(zmq_self->timers, &s->timer);
-    zmq_session_unsite(s);
-    w = zmq_wire_create(ZMQ_WIRE_END, s->sid);
-    if (w) {
-        zmq_to_gateway(w);           /* the node gets `end` */
-    }
-    mk_conn_set_plugin_data(c, &mk_plugin_zmq, NULL);
-    mk_session_destroy(s->ms);
-    mk_mem_free(s);
 }
 
 /* ---- Node messages applied to the response --------------------------------------- */
@@ -842,7 +880,8 @@ static void zmq_apply(struct zmq_session *s, struct zmq_wire *w)
         return;
     }
     if (w->type == ZMQ_MSG_END) {
-        /* as BlastBeat: end closes (spec 2.3); a node that ends a request
+        /* as BlastBeat: end closes (spec 2.3), the stream alone on a
+         * multiplexing protocol (7.7); a node that ends a request
          * it never answered gets the client a 502, not an empty 200 */
         if (s->r && !mk_response_head_sent(s->r)) {
             zmq_fail(s, 502);
@@ -850,7 +889,9 @@ static void zmq_apply(struct zmq_session *s, struct zmq_wire *w)
         else if (s->r) {
             zmq_end(s);
         }
-        mk_conn_close(s->conn, 1);
+        if (!s->own_stream) {
+            mk_conn_close(s->conn, 1);   /* not the other streams' */
+        }
         return;
     }
     if (!s->r || s->ended) {
@@ -893,12 +934,21 @@ static void zmq_apply(struct zmq_session *s, struct zmq_wire *w)
 }
 
 /* A group's message for this worker's members, one shared payload: each
- * session still here gets it in routing order, under the fan-out's id. */
+ * session still here gets it in routing order, under the fan-out's id.
+ * A type a plugin registered goes through mk_server; a routed `chunk`
+ * joins the members' HTTP responses, the transport's own. */
 static void zmq_fanout(struct zmq_worker *zw, struct zmq_wire *w)
 {
+    const char *name = zmq_msg_type_name(w->type);
     struct zmq_session *s;
     uint32_t i;
 
+    if (!zmq_msg_type_is_http(w->type)) {
+        mk_group_deliver((const uint8_t *) w->sids, w->nsids, name,
+                         strlen(name), zmq_msg_data(&w->payload),
+                         zmq_msg_size(&w->payload), w->share);
+        return;
+    }
     for (i = 0; i < w->nsids; i++) {
         s = mk_hash_get(zw->sessions, (const char *) w->sids[i], ZMQ_SID_LEN);
         if (s) {

@@ -1,5 +1,6 @@
 """Streams: many request/response exchanges in flight on one connection,
-through the toy protocol `lineproto` (tests/plugins/lineproto.c), each
+through the toy protocol `lineproto` (tests/plugins/lineproto.c, selected
+by `Listen ... protocol=lineproto`), each
 through stages 20 (auth), 30 (static or the `echo` handler) and 40
 (logger). Its wire: `<id> <METHOD> <path> <body length>\\n` opens a stream,
 `<id> = <n>\\n<bytes>` sends it body bytes; each answer is
@@ -31,6 +32,7 @@ def start(tremolo):
                                           "    Format combined\n"},
                   files={"htdocs/index.html": INDEX,
                          "htdocs/private/a.txt": SECRET},
+                  listen=["127.0.0.1:{port} liana protocol=lineproto"],
                   start=False)
     rc, err = tremolo_passwd("-c", srv.conf_dir / "private.users", "alice",
                              password="s3cret")

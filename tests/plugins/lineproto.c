@@ -5,8 +5,8 @@
  * handler, and that a protocol which cannot carry a raw HTTP/1.x head
  * still gets every handler's answer.
  *
- * Every connection is switched to it at stage 10 (the tests load it on a
- * server of its own). The client sends, in any order:
+ * It registers as protocol "lineproto": a listener carrying it names it
+ * (`Listen ... protocol=lineproto`). The client sends, in any order:
  *     <id> <METHOD> <path> <body length>\n     opens stream <id>
  *     <id> = <n>\n<n bytes>                     body bytes of stream <id>
  * and each stream is answered when its response ends, in that order:
@@ -21,6 +21,7 @@
 
 #include "mk_core/mk_buf.h"
 #include "mk_core/mk_list.h"
+#include "mk_core/mk_log.h"
 #include "mk_core/mk_mem.h"
 #include "mk_server/mk_plugin.h"
 
@@ -130,6 +131,7 @@ static const struct mk_stream_ops lp_stream_ops = {
     .send_body = lp_send_body,
     .send_file = lp_send_file,
     .end       = lp_end,
+    .shares_conn = 1,                /* a backend session per stream */
 };
 
 /* ---- Input ----------------------------------------------------------- */
@@ -228,6 +230,9 @@ static int lp_on_read(struct mk_conn *c)
     struct lp_conn *lc = mk_conn_proto_data(c);
     int ret;
 
+    if (!lc) {
+        return MK_PROTO_CLOSE;       /* on_start had no memory */
+    }
     while ((ret = lp_one(c, lc)) > 0) {
     }
     if (ret < 0 || mk_conn_is_eof(c)) {
@@ -242,6 +247,9 @@ static int lp_on_drain(struct mk_conn *c)
     struct lp_conn *lc = mk_conn_proto_data(c);
     struct mk_list *it, *tmp;
 
+    if (!lc) {
+        return MK_PROTO_OK;
+    }
     mk_list_foreach_safe(it, tmp, &lc->streams) {
         struct lp_stream *ls = mk_list_entry(it, struct lp_stream, _head);
         if (ls->ended) {
@@ -262,6 +270,9 @@ static void lp_on_close(struct mk_conn *c)
     struct lp_conn *lc = mk_conn_proto_data(c);
     struct mk_list *it, *tmp;
 
+    if (!lc) {
+        return;
+    }
     mk_list_foreach_safe(it, tmp, &lc->streams) {
         lp_stream_free(mk_list_entry(it, struct lp_stream, _head));
     }
@@ -272,11 +283,31 @@ static int lp_is_idle(const struct mk_conn *c)
 {
     struct lp_conn *lc = mk_conn_proto_data(c);
 
-    return mk_list_is_empty(&lc->streams);
+    return !lc || mk_list_is_empty(&lc->streams);
+}
+
+/* The state is made once: on_start runs again after a TLS handshake. */
+static void lp_on_start(struct mk_conn *c)
+{
+    struct lp_conn *lc;
+
+    if (mk_conn_proto_data(c)) {
+        return;
+    }
+    lc = mk_mem_zalloc(sizeof(*lc));
+    if (!lc) {
+        mk_err("[fd %d] lineproto: no memory for the connection",
+               mk_conn_fd(c));
+        return;                      /* on_read closes it */
+    }
+    mk_list_init(&lc->streams);
+    mk_conn_set_proto(c, &lp_proto, lc);
+    mk_conn_timeout(c, 0);
 }
 
 static const struct mk_proto lp_proto = {
     .name       = "lineproto",
+    .on_start   = lp_on_start,
     .on_read    = lp_on_read,
     .on_drain   = lp_on_drain,
     .on_timeout = lp_on_timeout,
@@ -284,24 +315,13 @@ static const struct mk_proto lp_proto = {
     .is_idle    = lp_is_idle,
 };
 
-/* Stage 10: every connection of this server speaks lineproto (until the
- * protocol registry lets a listener name it). */
-static int lp_accept(void *conf, struct mk_conn *c)
-{
-    struct lp_conn *lc = mk_mem_zalloc(sizeof(*lc));
-
-    (void) conf;
-    if (!lc) {
-        return MK_STAGE_CLOSE;
-    }
-    mk_list_init(&lc->streams);
-    mk_conn_set_proto(c, &lp_proto, lc);
-    mk_conn_timeout(c, 0);
-    return MK_STAGE_NEXT;
-}
+static const struct mk_proto_decl lp_protos[] = {
+    { "lineproto", NULL, 0, &lp_proto },
+    { NULL, NULL, 0, NULL }
+};
 
 MK_PLUGIN_EXPORT const struct mk_plugin mk_plugin_lineproto = {
     .abi       = MK_PLUGIN_ABI,
     .name      = "lineproto",
-    .on_accept = lp_accept,
+    .protos    = lp_protos,
 };

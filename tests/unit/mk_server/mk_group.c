@@ -1,11 +1,17 @@
 /* Unit tests for mk_server/mk_group.c: join/leave/echo/noecho, names per
- * scope (vhost), the per-session and per-scope caps, routing order, and
- * joins from several threads at once. */
+ * scope (vhost), the per-session and per-scope caps, routing order, joins
+ * from several threads at once, and a fan-out batched by owning worker
+ * (sessions on worker threads of their own, real event loops). */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mk_test.h"
+#include "mk_server/mk_conn.h"
 #include "mk_server/mk_plugin.h"
+#include "mk_server/mk_server.h"
+#include "mk_server/mk_session.h"
 
 static const int scope_a, scope_b;       /* two vhosts */
 
@@ -176,11 +182,174 @@ MK_TEST(threads_join_and_leave_at_once)
     CHECK_EQ_INT(mk_group_count(NULL), 0);
 }
 
+/* ---- Fan-out by owning worker ---------------------------------------- */
+
+#define FAN_SESSIONS 3
+#define WAIT_ROUNDS 5000                 /* x 1 ms: a bounded wait */
+
+/* A worker thread owning FAN_SESSIONS sessions; once told, it delivers
+ * the batches mk_group_fanout gave it and records what its sessions got. */
+struct fworker {
+    struct mk_worker w;
+    struct mk_server srv;
+    pthread_t thread;
+    uint8_t sids[FAN_SESSIONS][MK_SESSION_SID_LEN];
+    atomic_int ready, go;
+    uint8_t batch[8 * MK_SESSION_SID_LEN];
+    size_t batch_n;
+    int batches;                         /* how many it was handed */
+    size_t taken;
+    int got;
+    uint64_t share;
+    char order[8];                       /* index of each session served */
+};
+
+static void fw_on_message(void *data, struct mk_session *s, const char *type,
+                          size_t tlen, const void *body, size_t len,
+                          uint64_t share)
+{
+    struct fworker *fw = mk_session_owner_data(s);
+    int k;
+
+    (void) type;
+    (void) tlen;
+    (void) body;
+    (void) len;
+    for (k = 0; k < FAN_SESSIONS; k++) {
+        if (memcmp(fw->sids[k], mk_session_sid(s), MK_SESSION_SID_LEN) == 0) {
+            fw->order[fw->got++] = (char) ('0' + k);
+        }
+    }
+    fw->share = share;
+    (void) data;
+}
+
+static const struct mk_session_owner fw_owner = { fw_on_message };
+
+static void *fw_main(void *arg)
+{
+    struct fworker *fw = arg;
+    struct mk_session *s[FAN_SESSIONS] = { NULL };
+    int i;
+
+    fw->w.loop = mk_event_loop_create(16);
+    if (!fw->w.loop || mk_session_worker_start(&fw->w) < 0) {
+        return NULL;
+    }
+    for (i = 0; i < FAN_SESSIONS; i++) {
+        s[i] = mk_session_create(&fw->srv, NULL, &fw_owner, fw);
+        if (s[i]) {
+            memcpy(fw->sids[i], mk_session_sid(s[i]), MK_SESSION_SID_LEN);
+        }
+    }
+    atomic_store(&fw->ready, 1);
+    for (i = 0; i < WAIT_ROUNDS && !atomic_load(&fw->go); i++) {
+        usleep(1000);
+    }
+    fw->taken = mk_group_deliver(fw->batch, fw->batch_n, "push", 4, "hi", 2,
+                                 77);
+    for (i = 0; i < FAN_SESSIONS; i++) {
+        mk_session_destroy(s[i]);
+    }
+    mk_session_worker_stop(&fw->w);
+    mk_event_loop_destroy(fw->w.loop);
+    return NULL;
+}
+
+static struct fworker fan_w[2];
+
+static void fan_batch(void *ctx, int worker, const uint8_t *sids, size_t n)
+{
+    struct fworker *fw = &fan_w[worker - 4];
+
+    (void) ctx;
+    fw->batches++;
+    if (n <= 8) {
+        memcpy(fw->batch, sids, n * MK_SESSION_SID_LEN);
+        fw->batch_n = n;
+    }
+}
+
+static int fan_out(const uint8_t *from)
+{
+    int i, n;
+
+    for (i = 0; i < 2; i++) {
+        fan_w[i].batches = 0;
+        fan_w[i].batch_n = 0;
+    }
+    n = mk_group_fanout(&scope_b, "fan", 3, from, fan_batch, NULL);
+    CHECK(fan_w[0].batches <= 1 && fan_w[1].batches <= 1);  /* once each */
+    return n;
+}
+
+MK_TEST(fanout_batches_by_worker_each_once)
+{
+    uint8_t gone[16];
+    int i, k;
+
+    memset(fan_w, 0, sizeof(fan_w));
+    for (i = 0; i < 2; i++) {
+        fan_w[i].w.id = 4 + i;
+        CHECK(pthread_create(&fan_w[i].thread, NULL, fw_main,
+                             &fan_w[i]) == 0);
+    }
+    for (i = 0; i < WAIT_ROUNDS && !(atomic_load(&fan_w[0].ready) &&
+                                     atomic_load(&fan_w[1].ready)); i++) {
+        usleep(1000);
+    }
+    CHECK(atomic_load(&fan_w[0].ready) && atomic_load(&fan_w[1].ready));
+    /* joins alternate between the workers; a member with no session */
+    for (k = 0; k < FAN_SESSIONS; k++) {
+        for (i = 0; i < 2; i++) {
+            CHECK_EQ_INT(mk_group_join(&scope_b, fan_w[i].sids[k], "fan", 3,
+                                       10, 10), MK_GROUP_JOINED);
+        }
+    }
+    sid_of(gone, 9);
+    CHECK_EQ_INT(mk_group_join(&scope_b, gone, "fan", 3, 10, 10),
+                 MK_GROUP_JOINED);
+    CHECK_EQ_INT(mk_group_fanout(&scope_b, "nope", 4, NULL, fan_batch, NULL),
+                 -1);
+    /* echo on (the default): the sender last, in its worker's batch */
+    CHECK_EQ_INT(fan_out(fan_w[0].sids[0]), 6);
+    CHECK_EQ_INT(fan_w[0].batch_n, 3);
+    CHECK_EQ_INT(fan_w[1].batch_n, 3);
+    CHECK(memcmp(fan_w[0].batch + 2 * MK_SESSION_SID_LEN, fan_w[0].sids[0],
+                 MK_SESSION_SID_LEN) == 0);
+    /* noecho: the sender is left out */
+    CHECK(mk_group_echo(&scope_b, fan_w[0].sids[0], "fan", 3, 0) == 0);
+    CHECK_EQ_INT(fan_out(fan_w[0].sids[0]), 5);
+    CHECK_EQ_INT(fan_w[0].batch_n, 2);
+    CHECK_EQ_INT(fan_w[1].batch_n, 3);
+    /* each worker delivers its own batch to its own sessions */
+    for (i = 0; i < 2; i++) {
+        atomic_store(&fan_w[i].go, 1);
+        pthread_join(fan_w[i].thread, NULL);
+    }
+    CHECK_EQ_INT((int) fan_w[0].taken, 2);
+    CHECK_EQ_STR(fan_w[0].order, "12");
+    CHECK_EQ_INT((int) fan_w[1].taken, 3);
+    CHECK_EQ_STR(fan_w[1].order, "012");
+    CHECK(fan_w[0].share == 77 && fan_w[1].share == 77);
+    /* sessions gone: their members get nothing, the group still exists */
+    CHECK_EQ_INT(fan_out(NULL), 0);
+    CHECK_EQ_INT(fan_w[0].batches + fan_w[1].batches, 0);
+    for (k = 0; k < FAN_SESSIONS; k++) {
+        for (i = 0; i < 2; i++) {
+            mk_group_leave_all(fan_w[i].sids[k]);
+        }
+    }
+    mk_group_leave_all(gone);
+    CHECK_EQ_INT(mk_group_count(NULL), 0);
+}
+
 int main(void)
 {
     RUN(join_leave_echo_noecho);
     RUN(names_are_per_scope_and_checked);
     RUN(caps_per_session_and_per_scope);
     RUN(threads_join_and_leave_at_once);
+    RUN(fanout_batches_by_worker_each_once);
     return mk_test_done();
 }

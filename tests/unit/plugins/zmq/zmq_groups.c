@@ -209,14 +209,19 @@ static void on_worker_inbox(struct mk_channel *ch, struct mk_channel_msg *msg)
     zmq_wire_destroy(w);
 }
 
-MK_TEST(a_fan_out_reaches_each_worker_once)
+/* mk_server batches a group's members by worker (tests/unit/mk_server/
+ * mk_group.c); here each batch becomes one wire on its worker's inbox,
+ * sharing the node's bytes and the fan-out's id, and `@sid` is a batch of
+ * one on the recipient's worker. */
+MK_TEST(a_batch_is_one_wire_on_its_workers_inbox)
 {
     struct zmq_worker zw[2];
-    struct zmq_worker *workers[2] = { &zw[0], &zw[1] };
-    struct zmq_wire *fan[2] = { NULL, NULL };
+    struct zmq_worker *workers[3] = { &zw[0], &zw[1], NULL };
     struct inbox_log log[2];
     struct zmq_frame frames[4];
     struct zmq_node_msg m;
+    struct groups_fan fan;
+    uint8_t pair[2 * ZMQ_SID_LEN];
     struct world w;
     zmq_msg_t frame;
     int i;
@@ -225,41 +230,54 @@ MK_TEST(a_fan_out_reaches_each_worker_once)
     memset(zw, 0, sizeof(zw));
     memset(log, 0, sizeof(log));
     w.gw.loop = mk_event_loop_create(16);
-    w.gw.nworkers = 2;
+    w.gw.nworkers = 3;                   /* worker 2 gave its inbox back */
     w.gw.workers = workers;
-    w.gw.fan = fan;
     for (i = 0; i < 2; i++) {
         CHECK(mk_channel_init(&zw[i].inbox, w.gw.loop, on_worker_inbox,
                               &log[i]) == 0);
     }
-    w.b[0].worker = 0;                   /* the sender, echo on */
+    w.b[0].worker = 0;
     w.b[1].worker = 1;
     w.b[2].worker = 1;
-    for (i = 0; i < 3; i++) {
-        CHECK_EQ_INT(join(&w, &w.b[i], "room"), 0);
-    }
     zmq_msg_init_size(&frame, 4096);
     frames[0] = (struct zmq_frame) { "n1", 2 };
     frames[1] = (struct zmq_frame) { w.b[0].sid, ZMQ_SID_LEN };
     frames[2] = (struct zmq_frame) { "room:websocket", 14 };
     frames[3] = (struct zmq_frame) { zmq_msg_data(&frame), 4096 };
     CHECK(zmq_msg_check(frames, 4, 0, &m) == ZMQ_REJECT_NONE);
-    zmq_groups_fanout(&w.gw, &w.b[0], &m, &frame);
-    zmq_groups_fanout(&w.gw, &w.b[0], &m, &frame);
+    fan = (struct groups_fan) { &w.gw, &m, &frame, 42 };
+    memcpy(pair, w.b[1].sid, ZMQ_SID_LEN);
+    memcpy(pair + ZMQ_SID_LEN, w.b[2].sid, ZMQ_SID_LEN);
+    groups_batch(&fan, 0, w.b[0].sid, 1);
+    groups_batch(&fan, 1, pair, 2);
+    groups_batch(&fan, 2, pair, 2);      /* nobody to take it */
+    groups_batch(&fan, 7, pair, 2);      /* no such worker */
     mk_event_loop_flush(w.gw.loop);      /* the deferred wake-ups */
+    for (i = 0; i < 2; i++) {
+        mk_channel_flush(&zw[i].inbox);
+    }
+    CHECK_EQ_INT(log[0].wires, 1);
+    CHECK_EQ_INT(log[0].sids, 1);
+    CHECK_EQ_INT(log[1].wires, 1);
+    CHECK_EQ_INT(log[1].sids, 2);
+    CHECK(log[0].data == zmq_msg_data(&frame));      /* the node's bytes */
+    CHECK(log[1].data == zmq_msg_data(&frame));
+    CHECK(log[0].share == 42 && log[1].share == 42);
+    /* `@sid` of the same site: one wire on the recipient's worker */
+    m.route.kind = ZMQ_ROUTE_SID;
+    m.route.name = (const char *) w.b[2].sid;
+    m.route.name_len = ZMQ_SID_LEN;
+    zmq_groups_fanout(&w.gw, &w.b[0], &m, &frame);
+    m.route.name = (const char *) w.b[0].sid;        /* never the sender */
+    zmq_groups_fanout(&w.gw, &w.b[0], &m, &frame);
+    mk_event_loop_flush(w.gw.loop);
     for (i = 0; i < 2; i++) {
         mk_channel_flush(&zw[i].inbox);
         mk_channel_release(&zw[i].inbox);
     }
-    /* two fan-outs: one wire per worker each, with that worker's members */
-    CHECK_EQ_INT(log[0].wires, 2);
-    CHECK_EQ_INT(log[0].sids, 2);
+    CHECK_EQ_INT(log[0].wires, 1);
     CHECK_EQ_INT(log[1].wires, 2);
-    CHECK_EQ_INT(log[1].sids, 4);
-    CHECK(log[0].data == zmq_msg_data(&frame));      /* the node's bytes */
-    CHECK(log[1].data == zmq_msg_data(&frame));
-    CHECK(log[0].share != 0 && log[0].share == log[1].share);
-    CHECK(fan[0] == NULL && fan[1] == NULL);
+    CHECK_EQ_INT(log[1].sids, 3);
     zmq_msg_close(&frame);
     mk_event_loop_destroy(w.gw.loop);
     world_release(&w);
@@ -270,6 +288,6 @@ int main(void)
     RUN(sixty_thousand_joins_stop_at_the_session_cap);
     RUN(the_site_cap_counts_groups_not_members);
     RUN(routed_msg_shares_the_senders_bytes);
-    RUN(a_fan_out_reaches_each_worker_once);
+    RUN(a_batch_is_one_wire_on_its_workers_inbox);
     return mk_test_done();
 }
