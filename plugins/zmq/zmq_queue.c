@@ -123,7 +123,7 @@ struct zmq_ticket {
     atomic_size_t len;
 };
 
-static void queue_ticket_free(void *data, void *hint)
+static void queue_ticket_destroy(void *data, void *hint)
 {
     struct zmq_ticket *t = hint;
     size_t len = atomic_load_explicit(&t->len, memory_order_acquire);
@@ -158,7 +158,7 @@ static int queue_body(struct zmq_node *n, zmq_msg_t *out, zmq_msg_t *body)
     zmq_msg_copy(&t->body, body);
     t->queued = &n->queued;
     atomic_store_explicit(&t->len, len, memory_order_release);
-    if (zmq_msg_init_data(out, zmq_msg_data(&t->body), len, queue_ticket_free,
+    if (zmq_msg_init_data(out, zmq_msg_data(&t->body), len, queue_ticket_destroy,
                           t) < 0) {
         zmq_msg_close(&t->body);
         mk_mem_free(t);

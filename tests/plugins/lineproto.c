@@ -58,7 +58,7 @@ static struct lp_stream *lp_find(struct lp_conn *lc, const char *id)
     return NULL;
 }
 
-static void lp_stream_free(struct lp_stream *ls)
+static void lp_stream_destroy(struct lp_stream *ls)
 {
     mk_list_del(&ls->_head);
     mk_stream_destroy(ls->s);                   /* stage 40 runs here */
@@ -253,7 +253,7 @@ static int lp_on_drain(struct mk_conn *c)
     mk_list_foreach_safe(it, tmp, &lc->streams) {
         struct lp_stream *ls = mk_list_entry(it, struct lp_stream, _head);
         if (ls->ended) {
-            lp_stream_free(ls);
+            lp_stream_destroy(ls);
         }
     }
     return MK_PROTO_OK;
@@ -274,7 +274,7 @@ static void lp_on_close(struct mk_conn *c)
         return;
     }
     mk_list_foreach_safe(it, tmp, &lc->streams) {
-        lp_stream_free(mk_list_entry(it, struct lp_stream, _head));
+        lp_stream_destroy(mk_list_entry(it, struct lp_stream, _head));
     }
     mk_mem_free(lc);
 }
