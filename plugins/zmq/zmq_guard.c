@@ -2,7 +2,8 @@
  * The node guard (zmq_guard.h): a TCP listener per relayed Bind and a
  * byte relay per node connection, in the gateway thread's event loop.
  * Bytes are copied as they come; only the node's direction is read, by
- * zmq_zmtp.c, and only its frame headers. Each connection has two fixed
+ * zmq_zmtp.c, and only its frame headers and the head of its first frame
+ * (the identity it claims). Each connection has two fixed
  * buffers: while one side cannot take more, the other is not read
  * (backpressure), so a connection never holds more than 2 x
  * ZMQ_GUARD_BUF here.
@@ -34,6 +35,10 @@
  * reads each. Per direction, per connection. */
 #define ZMQ_GUARD_BUF (16 * 1024)
 #define ZMQ_GUARD_LOG_MS 1000
+/* A duplicate identity is logged once a minute per identity, in a table
+ * of this many: a node restarting in a loop writes one line a minute. */
+#define ZMQ_GUARD_DUP_LOG_MS (60 * 1000)
+#define ZMQ_GUARD_DUP_SLOTS 16
 
 struct guard_listener {
     struct mk_event ev;                /* first member */
@@ -60,6 +65,8 @@ struct guard_conn {
     struct guard_end router;           /* to the ROUTER's private endpoint */
     struct zmq_guard *guard;
     struct zmq_zmtp zmtp;
+    const struct guard_listener *listener;
+    int id_checked;                    /* its identity was compared */
     struct sockaddr_storage peer;
     struct mk_list _head;
     uint8_t bufs[2][ZMQ_GUARD_BUF];    /* one allocation per connection */
@@ -78,6 +85,10 @@ struct zmq_guard {
     uint64_t over_cap;                 /* refused at NodeConnections */
     /* by verdict; [ZMQ_ZMTP_OK]: connections that could not be relayed */
     uint64_t last_log[ZMQ_ZMTP_MALFORMED + 1];
+    uint64_t dup_ids;                  /* peers that claimed a live identity */
+    struct {
+        uint64_t hash, at;             /* FNV-1a of endpoint and identity */
+    } dup_log[ZMQ_GUARD_DUP_SLOTS];
 };
 
 /* Distinct private endpoints for every generation of the process: a
@@ -439,6 +450,116 @@ static void guard_refuse(struct guard_conn *c)
     }
 }
 
+/* Printable ASCII as is; anything else, the quote and the backslash as
+ * \xHH, so that the log line reads back unambiguously. */
+static void guard_identity_text(const uint8_t *id, size_t len, char *buf,
+                                size_t size)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i, o = 0;
+
+    for (i = 0; i < len; i++) {
+        if (id[i] >= 0x20 && id[i] < 0x7f && id[i] != '\'' &&
+            id[i] != '\\') {
+            if (o + 1 >= size) {
+                break;
+            }
+            buf[o++] = (char) id[i];
+            continue;
+        }
+        if (o + 4 >= size) {
+            break;
+        }
+        buf[o++] = '\\';
+        buf[o++] = 'x';
+        buf[o++] = hex[id[i] >> 4];
+        buf[o++] = hex[id[i] & 15];
+    }
+    buf[o] = '\0';
+}
+
+static uint64_t guard_fnv(uint64_t h, const void *p, size_t len)
+{
+    const uint8_t *b = p;
+
+    while (len--) {
+        h = (h ^ *b++) * 0x100000001b3ULL;
+    }
+    return h;
+}
+
+/* Once a minute per endpoint and identity; the oldest slot gives way. */
+static int guard_dup_log_due(struct zmq_guard *g, uint64_t hash)
+{
+    uint64_t now = mk_clock_monotonic_ms();
+    size_t i, oldest = 0;
+
+    for (i = 0; i < ZMQ_GUARD_DUP_SLOTS; i++) {
+        if (g->dup_log[i].at && g->dup_log[i].hash == hash) {
+            if (now - g->dup_log[i].at < ZMQ_GUARD_DUP_LOG_MS) {
+                return 0;
+            }
+            g->dup_log[i].at = now;
+            return 1;
+        }
+        if (g->dup_log[i].at < g->dup_log[oldest].at) {
+            oldest = i;
+        }
+    }
+    g->dup_log[oldest].hash = hash;
+    g->dup_log[oldest].at = now;
+    return 1;
+}
+
+/*
+ * The peer's first frame named its identity: if another relayed
+ * connection to the same endpoint holds it, libzmq's ROUTER (without
+ * ZMQ_ROUTER_HANDOVER, as Tremolo sets it) keeps routing to the first
+ * and never reads this one, which then waits without a word. Say so.
+ */
+static void guard_check_identity(struct guard_conn *c)
+{
+    struct zmq_guard *g = c->guard;
+    struct mk_list *head;
+    const uint8_t *id, *other_id;
+    size_t len, other_len;
+    char text[ZMQ_ZMTP_IDENTITY_MAX * 4 + 1], peer[80];
+
+    c->id_checked = 1;
+    id = zmq_zmtp_identity(&c->zmtp, &len);
+    if (!id) {
+        return;
+    }
+    mk_list_foreach(head, &g->conns) {
+        struct guard_conn *o = mk_list_entry(head, struct guard_conn, _head);
+
+        if (o == c || o->listener != c->listener) {
+            continue;
+        }
+        other_id = zmq_zmtp_identity(&o->zmtp, &other_len);
+        if (other_id && other_len == len && memcmp(other_id, id, len) == 0) {
+            break;
+        }
+    }
+    if (head == &g->conns) {
+        return;
+    }
+    g->dup_ids++;
+    if (!guard_dup_log_due(g, guard_fnv(guard_fnv(0xcbf29ce484222325ULL,
+                                                  &c->listener,
+                                                  sizeof(c->listener)),
+                                        id, len))) {
+        return;
+    }
+    guard_identity_text(id, len, text, sizeof(text));
+    mk_warn("zmq: a second peer claims node identity '%s' on %s: it will "
+            "get no requests; give each node process its own identity "
+            "([fd %d] from %s; %llu such connection(s) so far)", text,
+            c->listener->endpoint, c->node.ev.fd,
+            guard_peer(c, peer, sizeof(peer)),
+            (unsigned long long) g->dup_ids);
+}
+
 static void guard_conn_close(struct guard_conn *c)
 {
     struct zmq_guard *g = c->guard;
@@ -509,6 +630,10 @@ static int guard_pump(struct guard_conn *c, struct guard_end *from,
                 zmq_zmtp_feed(&c->zmtp, from->buf, (size_t) n) != ZMQ_ZMTP_OK) {
                 guard_refuse(c);
                 return -1;
+            }
+            if (!c->id_checked &&
+                c->zmtp.id_state != ZMQ_ZMTP_ID_PENDING) {
+                guard_check_identity(c);
             }
             from->len = (size_t) n;
             /* a short read emptied the socket: data arriving later is a
@@ -596,6 +721,7 @@ static void guard_conn_open(struct guard_listener *l, int fd,
     guard_end_init(&c->node, c, c->bufs[0]);
     guard_end_init(&c->router, c, c->bufs[1]);
     c->guard = g;
+    c->listener = l;
     c->peer = *peer;
     zmq_zmtp_init(&c->zmtp, g->frame_max, ZMQ_ZMTP_COMMAND_MAX,
                   ZMQ_ZMTP_PARTS_MAX);

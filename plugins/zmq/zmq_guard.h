@@ -12,6 +12,11 @@
  * multipart message whole and out of the application's sight, so it
  * cannot bound one itself. libzmq still speaks all of ZMTP.
  *
+ * It also reads the identity each peer claims in its first frame and
+ * warns (once a minute per endpoint and identity) when another relayed
+ * connection to the same endpoint holds it: the ROUTER, without
+ * ZMQ_ROUTER_HANDOVER, would never read the second peer.
+ *
  * CURVE endpoints are not relayed: a peer without an allowed key never
  * gets past the handshake (the ZAP handler refuses it) and ZMQ_MAXMSGSIZE
  * bounds each handshake frame; after it, the MORE flag travels encrypted.

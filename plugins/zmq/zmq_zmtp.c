@@ -5,6 +5,7 @@
  * same peers are accepted.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "plugins/zmq/zmq_zmtp.h"
 
@@ -65,6 +66,75 @@ static void zmtp_next_header(struct zmq_zmtp *z)
     z->state = z->v1 ? ZMQ_ZMTP_V1_LENGTH : ZMQ_ZMTP_V2_FLAGS;
 }
 
+const uint8_t *zmq_zmtp_identity(const struct zmq_zmtp *z, size_t *len)
+{
+    if (z->id_state != ZMQ_ZMTP_ID_KNOWN) {
+        *len = 0;
+        return NULL;
+    }
+    *len = z->id_len;
+    return z->first + z->id_off;
+}
+
+static uint32_t zmtp_be32(const uint8_t *p)
+{
+    return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16) |
+           ((uint32_t) p[2] << 8) | p[3];
+}
+
+static void zmtp_set_identity(struct zmq_zmtp *z, size_t off, uint64_t len)
+{
+    if (len == 0 || len > ZMQ_ZMTP_IDENTITY_MAX || off + len > z->first_len) {
+        return;
+    }
+    z->id_off = (uint16_t) off;
+    z->id_len = (uint16_t) len;
+    z->id_state = ZMQ_ZMTP_ID_KNOWN;
+}
+
+/* READY: a name of 5 bytes, then properties, each a 1-byte name length,
+ * the name, a 4-byte big-endian value length and the value (ZMTP 23).
+ * Property names are case-insensitive. */
+static void zmtp_parse_ready(struct zmq_zmtp *z)
+{
+    const uint8_t *p = z->first;
+    size_t n = z->first_len, off = 6, nl;
+    uint32_t vl;
+
+    if (!z->first_command || n < off || p[0] != 5 ||
+        memcmp(p + 1, "READY", 5) != 0) {
+        return;
+    }
+    while (off < n) {
+        nl = p[off];
+        if (n - off < 1 + nl + 4) {
+            return;                         /* truncated at the kept head */
+        }
+        vl = zmtp_be32(p + off + 1 + nl);
+        if (nl == 8 && strncasecmp((const char *) p + off + 1, "Identity",
+                                   8) == 0) {
+            zmtp_set_identity(z, off + 1 + nl + 4, vl);
+            return;
+        }
+        off += 1 + nl + 4;
+        if (vl > n - off) {
+            return;
+        }
+        off += vl;
+    }
+}
+
+void zmq_zmtp_parse_first(struct zmq_zmtp *z)
+{
+    z->id_state = ZMQ_ZMTP_ID_NONE;
+    if (z->v3) {
+        zmtp_parse_ready(z);
+    }
+    else if (!z->first_command && z->first_size == z->first_len) {
+        zmtp_set_identity(z, 0, z->first_size);   /* the identity frame */
+    }
+}
+
 /* A frame header is complete: check it, then skip its payload. */
 static void zmtp_frame(struct zmq_zmtp *z, uint64_t size, int more,
                        int command)
@@ -83,7 +153,14 @@ static void zmtp_frame(struct zmq_zmtp *z, uint64_t size, int more,
     }
     z->left = size;
     z->state = ZMQ_ZMTP_SKIP;
+    if (z->frames == 1) {
+        z->first_command = command != 0;
+        z->first_size = size;
+    }
     if (size == 0) {
+        if (z->frames == 1) {
+            zmq_zmtp_parse_first(z);
+        }
         zmtp_next_header(z);
     }
 }
@@ -119,6 +196,7 @@ static void zmtp_revision(struct zmq_zmtp *z, uint8_t revision)
     size_t greeting = revision <= 1 ? ZMTP_GREETING_V2 : ZMTP_GREETING_V3;
 
     z->v1 = revision == 0;
+    z->v3 = revision >= 2;                  /* as libzmq: not 0, not 1 */
     z->left = greeting - ZMTP_SIGNATURE_LEN - 1;
     z->state = ZMQ_ZMTP_SKIP;
 }
@@ -177,6 +255,19 @@ static void zmtp_byte(struct zmq_zmtp *z, uint8_t b)
     }
 }
 
+/* The first frame's payload is read for its identity (zmq_zmtp.h); the
+ * greeting's skipped bytes are not frames (z->frames is 0 then). */
+static void zmtp_keep_first(struct zmq_zmtp *z, const uint8_t *p, size_t n)
+{
+    size_t room = sizeof(z->first) - z->first_len;
+
+    if (n > room) {
+        n = room;
+    }
+    memcpy(z->first + z->first_len, p, n);
+    z->first_len += n;
+}
+
 enum zmq_zmtp_verdict zmq_zmtp_feed(struct zmq_zmtp *z, const uint8_t *p,
                                     size_t len)
 {
@@ -188,9 +279,15 @@ enum zmq_zmtp_verdict zmq_zmtp_feed(struct zmq_zmtp *z, const uint8_t *p,
              * per byte */
             size_t n = (size_t) (end - p) < z->left ? (size_t) (end - p)
                                                     : (size_t) z->left;
+            if (z->frames == 1 && z->id_state == ZMQ_ZMTP_ID_PENDING) {
+                zmtp_keep_first(z, p, n);
+            }
             p += n;
             z->left -= n;
             if (z->left == 0) {
+                if (z->frames == 1 && z->id_state == ZMQ_ZMTP_ID_PENDING) {
+                    zmq_zmtp_parse_first(z);
+                }
                 zmtp_next_header(z);
             }
             continue;

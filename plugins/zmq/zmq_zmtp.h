@@ -23,6 +23,15 @@
  *
  * Every frame, commands included, counts toward the message it belongs
  * to, as libzmq's pipe would count it; a frame without MORE ends it.
+ *
+ * The one payload it reads is the peer's first frame, for the identity
+ * the peer claims: in ZMTP 3.x the NULL mechanism's READY command, whose
+ * Identity property libzmq sends for DEALER, REQ and ROUTER peers; in
+ * ZMTP 2.0 and 1.0 the first frame is the identity itself. The first
+ * ZMQ_ZMTP_FIRST_MAX bytes of that frame are kept, which holds a READY
+ * as libzmq writes it (Socket-Type, then Identity of at most 255 bytes);
+ * an Identity past them counts as none.
+ *
  * Pure and allocation-free: the fuzz target and unit tests drive it
  * directly.
  */
@@ -36,6 +45,18 @@
  * metadata a node adds, and an anonymous peer can make the server hold
  * no more than that before its handshake is done. */
 #define ZMQ_ZMTP_COMMAND_MAX (8 * 1024)
+
+/* The kept head of the first frame: a READY is 6 bytes of name, 16 of
+ * Socket-Type, 13 of Identity header and at most 255 of identity. */
+#define ZMQ_ZMTP_FIRST_MAX 512
+#define ZMQ_ZMTP_IDENTITY_MAX 255
+
+/* What the first frame said about the peer's identity. */
+enum zmq_zmtp_identity {
+    ZMQ_ZMTP_ID_PENDING = 0,   /* the first frame is not all read yet */
+    ZMQ_ZMTP_ID_KNOWN,         /* a non-empty identity: zmq_zmtp_identity() */
+    ZMQ_ZMTP_ID_NONE,          /* anonymous, or no READY/Identity found */
+};
 
 enum zmq_zmtp_verdict {
     ZMQ_ZMTP_OK = 0,
@@ -71,6 +92,13 @@ struct zmq_zmtp {
     uint64_t frame_max;
     uint64_t command_max;
     unsigned parts_max;
+    int v3;                             /* ZMTP 3.x: the first frame is READY */
+    enum zmq_zmtp_identity id_state;
+    int first_command;                  /* the first frame was a command */
+    uint16_t id_off, id_len;            /* the identity, in first[] */
+    uint64_t first_size;                /* the first frame's size */
+    size_t first_len;                   /* bytes of it kept in first[] */
+    uint8_t first[ZMQ_ZMTP_FIRST_MAX];  /* the first frame's head */
 };
 
 void zmq_zmtp_init(struct zmq_zmtp *z, uint64_t frame_max,
@@ -80,5 +108,11 @@ void zmq_zmtp_init(struct zmq_zmtp *z, uint64_t frame_max,
 enum zmq_zmtp_verdict zmq_zmtp_feed(struct zmq_zmtp *z, const uint8_t *p,
                                     size_t len);
 const char *zmq_zmtp_verdict_name(enum zmq_zmtp_verdict v);
+/* The identity the peer claimed, borrowed from `z` (not NUL-terminated),
+ * with its length in *len; NULL unless z->id_state is ZMQ_ZMTP_ID_KNOWN. */
+const uint8_t *zmq_zmtp_identity(const struct zmq_zmtp *z, size_t *len);
+/* Parses the head of a first frame (exposed for the unit tests):
+ * sets id_state, id_off and id_len from first[0..first_len). */
+void zmq_zmtp_parse_first(struct zmq_zmtp *z);
 
 #endif

@@ -7,7 +7,9 @@
  * the stream. It is fed in reads of that size, and the verdict and frame
  * count must equal those of a second, non-incremental reader written
  * below from the framing rules alone (differential check), and of the
- * same stream fed in one piece. Any difference traps.
+ * same stream fed in one piece. Any difference traps. The identity read
+ * from the first frame must not depend on the read size either, and
+ * stays within the kept head and 255 bytes.
  */
 #include <stdint.h>
 #include <string.h>
@@ -152,6 +154,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(inc.verdict == whole.verdict && inc.frames == whole.frames);
     FUZZ_CHECK(inc.verdict == r.verdict);
     FUZZ_CHECK(inc.frames == r.frames);
+    if (inc.verdict == ZMQ_ZMTP_OK) {
+        const uint8_t *a, *b;
+        size_t alen, blen;
+
+        FUZZ_CHECK(inc.id_state == whole.id_state);
+        FUZZ_CHECK(inc.first_len <= sizeof(inc.first));
+        a = zmq_zmtp_identity(&inc, &alen);
+        b = zmq_zmtp_identity(&whole, &blen);
+        FUZZ_CHECK((a == NULL) == (b == NULL) && alen == blen);
+        if (a) {
+            FUZZ_CHECK(alen > 0 && alen <= ZMQ_ZMTP_IDENTITY_MAX);
+            FUZZ_CHECK(a + alen <= inc.first + inc.first_len);
+            FUZZ_CHECK(memcmp(a, b, alen) == 0);
+        }
+    }
     /* a payload being skipped is one the caps allowed */
     if (inc.verdict == ZMQ_ZMTP_OK && inc.state == ZMQ_ZMTP_SKIP &&
         inc.frames > 0) {

@@ -292,6 +292,49 @@ MK_TEST(backpressure)
     rig_close(&r);
 }
 
+/* ---- duplicate identities ------------------------------------------------ */
+
+MK_TEST(identity_text)
+{
+    char buf[ZMQ_ZMTP_IDENTITY_MAX * 4 + 1];
+    uint8_t bin[ZMQ_ZMTP_IDENTITY_MAX];
+
+    guard_identity_text((const uint8_t *) "web-1", 5, buf, sizeof(buf));
+    CHECK_EQ_STR(buf, "web-1");
+    guard_identity_text((const uint8_t *) "a'b\\c\n\xff", 7, buf,
+                        sizeof(buf));
+    CHECK_EQ_STR(buf, "a\\x27b\\x5cc\\x0a\\xff");
+    /* the longest identity, all escaped, fits whole */
+    memset(bin, 0, sizeof(bin));
+    guard_identity_text(bin, sizeof(bin), buf, sizeof(buf));
+    CHECK_EQ_INT(strlen(buf), sizeof(bin) * 4);
+}
+
+/* Once a minute per identity; other identities are not held back, and
+ * past the table's size the oldest entry gives way. */
+MK_TEST(duplicate_log_rate)
+{
+    struct zmq_guard *g = zmq_guard_create(1024, 4);
+    uint64_t h;
+
+    CHECK(g != NULL);
+    if (!g) {
+        return;
+    }
+    CHECK_EQ_INT(guard_dup_log_due(g, 1), 1);
+    CHECK_EQ_INT(guard_dup_log_due(g, 1), 0);
+    CHECK_EQ_INT(guard_dup_log_due(g, 2), 1);
+    CHECK_EQ_INT(guard_dup_log_due(g, 1), 0);
+    g->dup_log[0].at -= ZMQ_GUARD_DUP_LOG_MS;      /* a minute later */
+    CHECK_EQ_INT(guard_dup_log_due(g, 1), 1);
+    CHECK_EQ_INT(guard_dup_log_due(g, 1), 0);
+    for (h = 10; h < 10 + ZMQ_GUARD_DUP_SLOTS; h++) {
+        CHECK_EQ_INT(guard_dup_log_due(g, h), 1);
+    }
+    CHECK_EQ_INT(guard_dup_log_due(g, 10 + ZMQ_GUARD_DUP_SLOTS - 1), 0);
+    zmq_guard_destroy(g);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -299,5 +342,7 @@ int main(void)
     RUN(relay_both_ways);
     RUN(router_close_ends_the_node);
     RUN(backpressure);
+    RUN(identity_text);
+    RUN(duplicate_log_rate);
     return mk_test_done();
 }

@@ -391,6 +391,156 @@ MK_TEST(greetings)
     CHECK_EQ_INT(z.frames, 0);
 }
 
+/* A ZMTP 3.x property: name length, name, 4-byte value length, value. */
+static size_t property(uint8_t *b, const char *name, const char *value,
+                       size_t vlen)
+{
+    size_t nl = strlen(name);
+
+    b[0] = (uint8_t) nl;
+    memcpy(b + 1, name, nl);
+    b[1 + nl] = (uint8_t) (vlen >> 24);
+    b[2 + nl] = (uint8_t) (vlen >> 16);
+    b[3 + nl] = (uint8_t) (vlen >> 8);
+    b[4 + nl] = (uint8_t) vlen;
+    memcpy(b + 5 + nl, value, vlen);
+    return 5 + nl + vlen;
+}
+
+/* A READY command frame with Socket-Type DEALER, `pad` bytes of an
+ * X-Pad property first when pad > 0, then Identity (when id != NULL). */
+static void ready_id(struct stream *s, const char *idname, const char *id,
+                     size_t pad)
+{
+    static char filler[1024];
+    uint8_t b[2048];
+    size_t n = 0;
+
+    memset(filler, 'p', sizeof(filler));
+    b[n++] = 5;
+    memcpy(b + n, "READY", 5);
+    n += 5;
+    n += property(b + n, "Socket-Type", "DEALER", 6);
+    if (pad) {
+        n += property(b + n, "X-Pad", filler, pad);
+    }
+    if (id) {
+        n += property(b + n, idname, id, strlen(id));
+    }
+    frame(s, n, 0, 1, 0);
+    put(s, b, n);
+}
+
+/* The identity read from `s`, the same however reads cut the stream;
+ * `want` NULL: none (anonymous or not found). */
+static void check_identity(const struct stream *s, const char *want)
+{
+    struct zmq_zmtp z;
+    const uint8_t *id;
+    size_t len, step;
+
+    for (step = 1; step <= s->len; step += step < 8 ? 1 : 61) {
+        CHECK_EQ_INT(run(s, step, &z), ZMQ_ZMTP_OK);
+        id = zmq_zmtp_identity(&z, &len);
+        if (!want) {
+            CHECK_EQ_INT(z.id_state, ZMQ_ZMTP_ID_NONE);
+            CHECK(id == NULL);
+            continue;
+        }
+        CHECK_EQ_INT(z.id_state, ZMQ_ZMTP_ID_KNOWN);
+        CHECK(id != NULL);
+        if (id) {
+            CHECK_EQ_MEM(id, len, want);
+        }
+    }
+}
+
+/* ZMTP 3.x: the Identity property of READY, whatever precedes it in the
+ * kept head; empty, absent or past the head is none. */
+MK_TEST(identity_zmtp3)
+{
+    struct stream s = { .len = 0 };
+    struct zmq_zmtp z;
+    char big[256];
+
+    greeting(&s, 3);
+    ready_id(&s, "Identity", "node-1", 0);
+    message(&s);
+    check_identity(&s, "node-1");
+
+    s.len = 0;
+    greeting(&s, 3);
+    ready_id(&s, "identity", "node-2", 100);     /* names ignore case */
+    check_identity(&s, "node-2");
+
+    memset(big, 'i', 255);
+    big[255] = '\0';
+    s.len = 0;
+    greeting(&s, 3);
+    ready_id(&s, "Identity", big, 0);             /* the longest */
+    check_identity(&s, big);
+
+    s.len = 0;
+    greeting(&s, 3);
+    ready_id(&s, "Identity", "", 0);              /* anonymous */
+    message(&s);
+    check_identity(&s, NULL);
+
+    s.len = 0;
+    greeting(&s, 3);
+    ready_id(&s, "Identity", NULL, 0);            /* no Identity at all */
+    check_identity(&s, NULL);
+
+    s.len = 0;
+    greeting(&s, 3);
+    ready_id(&s, "Identity", "far", 600);         /* past the kept head */
+    check_identity(&s, NULL);
+
+    s.len = 0;
+    greeting(&s, 3);
+    ready(&s);                                    /* not a READY */
+    message(&s);
+    check_identity(&s, NULL);
+
+    /* pending until the first frame is whole */
+    s.len = 0;
+    greeting(&s, 3);
+    ready_id(&s, "Identity", "node-1", 0);
+    s.len -= 1;
+    run(&s, s.len, &z);
+    CHECK_EQ_INT(z.id_state, ZMQ_ZMTP_ID_PENDING);
+}
+
+/* ZMTP 2.0 and 1.0: the first frame is the identity. */
+MK_TEST(identity_zmtp2_zmtp1)
+{
+    struct stream s = { .len = 0 };
+    uint8_t one[] = { 4, 0, 'n', 'o', 'd' };
+
+    greeting(&s, 1);
+    put_byte(&s, 0);
+    put_byte(&s, 6);
+    put(&s, "node-9", 6);
+    message(&s);
+    check_identity(&s, "node-9");
+
+    s.len = 0;
+    greeting(&s, 1);
+    frame_full(&s, 0, 0, 0);                      /* anonymous */
+    message(&s);
+    check_identity(&s, NULL);
+
+    s.len = 0;
+    greeting(&s, 0);
+    put(&s, one, sizeof(one));
+    check_identity(&s, "nod");
+
+    s.len = 0;
+    put(&s, one, sizeof(one));                    /* unversioned */
+    v1_frame(&s, 16, 0);
+    check_identity(&s, "nod");
+}
+
 MK_TEST(names)
 {
     CHECK_EQ_STR(zmq_zmtp_verdict_name(ZMQ_ZMTP_PARTS),
@@ -414,6 +564,8 @@ int main(void)
     RUN(zmtp1_unversioned);
     RUN(zmtp1_zero_length);
     RUN(greetings);
+    RUN(identity_zmtp3);
+    RUN(identity_zmtp2_zmtp1);
     RUN(names);
     return mk_test_done();
 }
