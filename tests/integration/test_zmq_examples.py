@@ -117,10 +117,14 @@ def _gone(pid):
     return False
 
 
-def test_wsgi_processes_have_distinct_identities(tremolo, tmp_path):
-    """`python3 -m tremolo_node --wsgi ... --processes 2`: two node
-    processes, pyp-1 and pyp-2, both serving; SIGTERM to the parent ends
-    both."""
+@pytest.mark.parametrize("command", [
+    ["-m", "tremolo_node", "--wsgi", "pidapp:app"],
+    [os.path.join(os.path.dirname(EXAMPLES), "tremolo_wsgi.py"), "pidapp:app"],
+], ids=["m_tremolo_node", "tremolo_wsgi"])
+def test_wsgi_processes_have_distinct_identities(tremolo, tmp_path, command):
+    """`python3 -m tremolo_node --wsgi ... --processes 2` (and
+    `tremolo_wsgi.py ... --processes 2`): two node processes, pyp-1 and
+    pyp-2, both serving; SIGTERM to the parent ends both."""
     endpoint = "tcp://127.0.0.1:%d" % free_port()
     site = ("[HOST]\n    ServerName 127.0.0.1 localhost\n    Default on\n"
             "    Handler zmq\n[ZMQ]\n    Node pyp-*\n")
@@ -130,8 +134,8 @@ def test_wsgi_processes_have_distinct_identities(tremolo, tmp_path):
     (tmp_path / "pidapp.py").write_text(PID_APP)
     env = dict(os.environ, PYTHONPATH=os.path.dirname(EXAMPLES))
     parent = subprocess.Popen(
-        ["/usr/bin/python3", "-m", "tremolo_node", "--wsgi", "pidapp:app",
-         "--processes", "2", "--id", "pyp", "--connect", endpoint],
+        ["/usr/bin/python3"] + command
+        + ["--processes", "2", "--id", "pyp", "--connect", endpoint],
         cwd=str(tmp_path), env=env, stdin=subprocess.DEVNULL)
     try:
         srv.wait_log(r'node "pyp-1" is available', timeout=10)
@@ -155,5 +159,9 @@ def test_wsgi_processes_have_distinct_identities(tremolo, tmp_path):
         assert all(_gone(p) for p in pids)
     finally:
         if parent.poll() is None:
-            parent.kill()
-            parent.wait()
+            parent.send_signal(signal.SIGTERM)   # it stops its children
+            try:
+                parent.wait(10)
+            except subprocess.TimeoutExpired:
+                parent.kill()
+                parent.wait()

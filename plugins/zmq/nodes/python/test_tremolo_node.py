@@ -496,12 +496,12 @@ def target(identity, ready):
     ready()
     if mode == "exit":
         return 0
-    if mode == "term" and identity.endswith("-2"):
+    if mode in ("term", "kill") and identity.endswith("-2"):
         # the parent is told to stop once every child has its handler
         end = time.monotonic() + 10
         while len(os.listdir(out)) < 2 and time.monotonic() < end:
             time.sleep(0.01)
-        os.kill(os.getppid(), signal.SIGTERM)
+        os.kill(os.getppid(), signal.SIGTERM if mode == "term" else signal.SIGKILL)
     end = time.monotonic() + 20
     while not stop and time.monotonic() < end:
         time.sleep(0.01)
@@ -522,11 +522,12 @@ def run_procs(tmp_path, mode):
 
 
 def pid_gone(pid):
+    """Exited: no such process, or a zombie left for whoever reaps orphans."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
         return True
-    return False
 
 
 def test_process_identities():
@@ -575,3 +576,13 @@ def test_cli_processes_option(monkeypatch):
                  "--connect", "tcp://127.0.0.1:1"])
     with pytest.raises(SystemExit):           # --wsgi is required
         tn.main(["--id", "n", "--connect", "tcp://127.0.0.1:1"])
+
+
+def test_run_processes_children_stop_when_the_parent_is_killed(tmp_path):
+    proc, pids = run_procs(tmp_path, "kill")
+    assert proc.returncode == -9
+    assert sorted(pids) == ["p-1", "p-2"]
+    end = time.monotonic() + 10                 # orphans: not ours to reap
+    while not all(pid_gone(p) for p in pids.values()) and time.monotonic() < end:
+        time.sleep(0.02)
+    assert all(pid_gone(p) for p in pids.values())

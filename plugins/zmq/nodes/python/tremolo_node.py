@@ -499,7 +499,20 @@ def _log(msg):
     sys.stderr.flush()
 
 
-def _child(target, identity, ready_fd):
+def _die_with_parent(parent):
+    """Linux: SIGTERM this child when the parent dies, even by SIGKILL, so
+    no node outlives the command that started it."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM))      # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:                  # it died before prctl
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _child(target, identity, ready_fd, parent):
     """In the forked child: run target(identity, ready) and never return."""
     code = 1
     try:
@@ -507,6 +520,7 @@ def _child(target, identity, ready_fd):
         # installs the child's own.
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, signal.SIG_DFL)
+        _die_with_parent(parent)
 
         def ready():
             nonlocal ready_fd
@@ -538,9 +552,11 @@ def run_processes(processes, identity, target):
     fork). A child calls ready() once it has started (app loaded, sockets
     made); a child that exits before that failed to start: the others are
     stopped and 1 is returned. SIGTERM/SIGINT to the parent are forwarded to
-    every live child. A child that dies later is logged and not restarted;
+    every live child; on Linux a child also gets SIGTERM if the parent is
+    killed outright. A child that dies later is logged and not restarted;
     the parent returns when all are gone: 0 if every child exited 0."""
     names = process_identities(identity, processes)
+    parent = os.getpid()
     children = {}                       # pid -> identity
     state = {"stopping": False}
 
@@ -567,7 +583,7 @@ def run_processes(processes, identity, target):
                 os.close(rfd)
                 for fd in pipes.values():
                     os.close(fd)
-                _child(target, name, wfd)
+                _child(target, name, wfd, parent)
             os.close(wfd)
             children[pid] = name
             pipes[pid] = rfd
