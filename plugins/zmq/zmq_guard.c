@@ -722,6 +722,7 @@ static void guard_conn_open(struct guard_listener *l, int fd,
     guard_end_init(&c->router, c, c->bufs[1]);
     c->guard = g;
     c->listener = l;
+    c->id_checked = 0;
     c->peer = *peer;
     zmq_zmtp_init(&c->zmtp, g->frame_max, ZMQ_ZMTP_COMMAND_MAX,
                   ZMQ_ZMTP_PARTS_MAX);
