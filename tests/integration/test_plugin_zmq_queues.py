@@ -248,6 +248,14 @@ def test_next_request_waits_behind_a_held_body_tail(gateway):
         r2 = c.read_response()
         assert (r2.status, r2.body) == (200, b"hello from node1"), r2
         sid = next(s for s, t, _ in node.log if t == b"uwsgi")
+
+        def second_ended():
+            # the node answers /2 on its uwsgi: the response can reach the
+            # client before /2's end marker reaches the node's log
+            ts = [t for t, _ in node.of(sid)]
+            return ts.count(b"uwsgi") > 1 and ts[-1] == b"body" and \
+                ts.index(b"uwsgi", 1) < len(ts) - 1
+        wait_for(second_ended, 10)
         seen = node.of(sid)
         types = [t for t, _ in seen]
         # uwsgi /1, its body pieces and end marker, then uwsgi /2 and its

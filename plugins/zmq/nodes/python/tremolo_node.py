@@ -512,14 +512,18 @@ def _die_with_parent(parent):
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+FORWARDED = (signal.SIGTERM, signal.SIGINT)   # parent -> every child
+
+
 def _child(target, identity, ready_fd, parent):
     """In the forked child: run target(identity, ready) and never return."""
     code = 1
     try:
         # The parent's forwarding handlers must not run here; Node.run()
         # installs the child's own.
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in FORWARDED:
             signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
         _die_with_parent(parent)
 
         def ready():
@@ -568,7 +572,7 @@ def run_processes(processes, identity, target):
             except ProcessLookupError:
                 pass
 
-    old = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    old = {s: signal.signal(s, forward) for s in FORWARDED}
     status = 0
     try:
         pipes = {}
@@ -578,15 +582,22 @@ def run_processes(processes, identity, target):
             rfd, wfd = os.pipe()
             sys.stdout.flush()
             sys.stderr.flush()
-            pid = os.fork()
-            if pid == 0:
-                os.close(rfd)
-                for fd in pipes.values():
-                    os.close(fd)
-                _child(target, name, wfd, parent)
-            os.close(wfd)
-            children[pid] = name
-            pipes[pid] = rfd
+            # A signal between fork() and the bookkeeping below would be
+            # forwarded to every child but this one: hold it until the
+            # child is in `children` (the child unblocks its own copy).
+            signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+            try:
+                pid = os.fork()
+                if pid == 0:
+                    os.close(rfd)
+                    for fd in pipes.values():
+                        os.close(fd)
+                    _child(target, name, wfd, parent)
+                os.close(wfd)
+                children[pid] = name
+                pipes[pid] = rfd
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
         # EOF without a byte: the child exited (or exec'd) before ready().
         failed = []
         for pid, rfd in pipes.items():
