@@ -18,6 +18,11 @@ want python3-pytest python3-zmq curl nghttp2-client
 # Benchmark: load generator and the peers we compare with (nginx for static
 # files; Mongrel2 and nginx + uWSGI for the ZeroMQ gateway).
 want wrk nginx-light mongrel2-core uwsgi-core uwsgi-plugin-python3
+# The Python node runtime (a CPython extension) and the frameworks its
+# tests run as nodes; uvicorn with uvloop and httptools is the ASGI peer the
+# gateway benchmark compares with (websockets for its WebSocket side).
+want python3-dev python3-flask python3-fastapi python3-starlette \
+     python3-uvicorn python3-uvloop python3-httptools python3-websockets
 # Tools the tests use to look at a running server (ps, ss) and make certs.
 want procps iproute2 openssl
 # The browser the WebSocket tests drive headless through playwright-core
