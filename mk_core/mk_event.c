@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <string.h>
 #include <limits.h>
 #include <stdint.h>
 
@@ -147,13 +148,17 @@ int mk_event_loop_defer(struct mk_event_loop *loop, void (*fn)(void *),
     return 0;
 }
 
+/* A call may defer more: it goes into the list for the next run, so the
+ * calls of this run are taken out of it first. */
 static void mk_event_run_deferred(struct mk_event_loop *loop)
 {
+    struct mk_event_deferred run[MK_EVENT_DEFER_MAX];
     int i, n = loop->n_deferred;
 
+    memcpy(run, loop->deferred, (size_t) n * sizeof(run[0]));
     loop->n_deferred = 0;
     for (i = 0; i < n; i++) {
-        loop->deferred[i].fn(loop->deferred[i].arg);
+        run[i].fn(run[i].arg);
     }
 }
 

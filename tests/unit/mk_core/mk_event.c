@@ -304,6 +304,43 @@ static void on_filler(void *arg)
     filler_calls++;
 }
 
+/* A deferred call that defers two more: this run's calls all run once,
+ * and the new ones wait for the next run (none overwrites a pending one). */
+static struct mk_event_loop *redefer_loop;
+static int redefer_order[8], redefer_n;
+
+static void on_redefer_leaf(void *arg)
+{
+    if (redefer_n < 8) {
+        redefer_order[redefer_n++] = (int) (long) arg;
+    }
+}
+
+static void on_redefer(void *arg)
+{
+    on_redefer_leaf(arg);
+    CHECK(mk_event_loop_defer(redefer_loop, on_redefer_leaf, (void *) 10L) == 0);
+    CHECK(mk_event_loop_defer(redefer_loop, on_redefer_leaf, (void *) 11L) == 0);
+}
+
+MK_TEST(defer_from_a_deferred_call)
+{
+    redefer_loop = mk_event_loop_create(8);
+    CHECK(mk_event_loop_defer(redefer_loop, on_redefer, (void *) 1L) == 0);
+    CHECK(mk_event_loop_defer(redefer_loop, on_redefer_leaf, (void *) 2L) == 0);
+    CHECK(mk_event_loop_defer(redefer_loop, on_redefer_leaf, (void *) 3L) == 0);
+    mk_event_loop_flush(redefer_loop);
+    CHECK_EQ_INT(redefer_n, 3);
+    CHECK_EQ_INT(redefer_order[0], 1);
+    CHECK_EQ_INT(redefer_order[1], 2);
+    CHECK_EQ_INT(redefer_order[2], 3);
+    mk_event_loop_flush(redefer_loop);
+    CHECK_EQ_INT(redefer_n, 5);
+    CHECK_EQ_INT(redefer_order[3], 10);
+    CHECK_EQ_INT(redefer_order[4], 11);
+    mk_event_loop_destroy(redefer_loop);
+}
+
 MK_TEST(defer_runs_once_per_pair)
 {
     struct mk_event_loop *loop = mk_event_loop_create(8);
@@ -342,5 +379,6 @@ int main(void)
     RUN(wakeup_from_thread);
     RUN(timers_in_order);
     RUN(defer_runs_once_per_pair);
+    RUN(defer_from_a_deferred_call);
     return mk_test_done();
 }
