@@ -133,11 +133,12 @@ static enum mk_channel_pop mk_channel_drain(struct mk_channel *ch)
     }
 }
 
-/* Drains until empty and asleep again, or until the queue needs another
- * look (a producer mid-push, a batch used up): then the loop's thread is
- * woken to have it, through our own wake-up. */
-static void mk_channel_consume(struct mk_channel *ch)
+static void mk_channel_on_event(struct mk_event *ev, uint32_t events)
 {
+    struct mk_channel *ch = (struct mk_channel *) ev;
+
+    (void) events;
+    mk_channel_consume_wake(ch);
     for (;;) {
         enum mk_channel_pop st = mk_channel_drain(ch);
         if (st == MK_CHANNEL_RETRY) {
@@ -162,31 +163,6 @@ static void mk_channel_consume(struct mk_channel *ch)
     }
 }
 
-static void mk_channel_on_event(struct mk_event *ev, uint32_t events)
-{
-    struct mk_channel *ch = (struct mk_channel *) ev;
-
-    (void) events;
-    mk_channel_consume_wake(ch);
-    if (ch->lock) {
-        pthread_mutex_lock(ch->lock);
-    }
-    mk_channel_consume(ch);
-    if (ch->lock) {
-        pthread_mutex_unlock(ch->lock);
-    }
-}
-
-void mk_channel_set_lock(struct mk_channel *ch, pthread_mutex_t *lock)
-{
-    ch->lock = lock;
-}
-
-void mk_channel_drain_here(struct mk_channel *ch)
-{
-    mk_channel_consume(ch);
-}
-
 int mk_channel_init(struct mk_channel *ch, struct mk_event_loop *loop,
                     mk_channel_cb on_msg, void *data)
 {
@@ -200,7 +176,6 @@ int mk_channel_init(struct mk_channel *ch, struct mk_event_loop *loop,
     atomic_store(&ch->head, &ch->stub);
     ch->tail = &ch->stub;
     atomic_store(&ch->sleeping, 1);
-    ch->lock = NULL;
     ch->wake_fd[0] = ch->wake_fd[1] = -1;
 #ifdef __linux__
     ch->wake_fd[0] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -255,17 +230,6 @@ void mk_channel_push(struct mk_channel *ch, struct mk_channel_msg *msg)
     if (atomic_exchange(&ch->sleeping, 0) == 1) {
         mk_channel_signal(ch);
     }
-}
-
-int mk_channel_push_claim(struct mk_channel *ch, struct mk_channel_msg *msg)
-{
-    mk_channel_enqueue(ch, msg);
-    return atomic_exchange(&ch->sleeping, 0) == 1;
-}
-
-void mk_channel_wake(struct mk_channel *ch)
-{
-    mk_channel_signal(ch);
 }
 
 static void mk_channel_signal_deferred(void *arg)

@@ -1,7 +1,6 @@
 #ifndef MK_CORE_CHANNEL_H
 #define MK_CORE_CHANNEL_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include "mk_core/mk_event.h"
 
@@ -32,7 +31,6 @@ struct mk_channel {
     struct mk_channel_msg *tail;             /* consumer pops here */
     struct mk_channel_msg stub;
     atomic_int sleeping;                     /* consumer needs a wake-up */
-    pthread_mutex_t *lock;                   /* shared consumers; NULL: none */
 };
 
 int  mk_channel_init(struct mk_channel *ch, struct mk_event_loop *loop,
@@ -49,22 +47,5 @@ void mk_channel_push(struct mk_channel *ch, struct mk_channel_msg *msg);
  * the consumer as one batch. `ch` must outlive that moment. */
 void mk_channel_push_deferred(struct mk_channel *ch, struct mk_channel_msg *msg,
                               struct mk_event_loop *from);
-
-/*
- * Consumers other than the loop's thread. A channel with a lock may be
- * drained by any thread that holds it (the loop's own handler takes it
- * too), so a producer that finds the consumer idle can do the consumer's
- * work itself instead of waking it: no context switch on a busy core.
- *
- * mk_channel_push_claim() pushes and returns 1 when the caller now owes
- * the consumer its wake-up (it found it asleep). The caller settles that
- * debt, soon, with mk_channel_wake() or by draining the channel itself
- * under the lock with mk_channel_drain_here(). The loop's own thread may
- * call mk_channel_drain_here() too, without a lock (a channel without one).
- */
-void mk_channel_set_lock(struct mk_channel *ch, pthread_mutex_t *lock);
-int  mk_channel_push_claim(struct mk_channel *ch, struct mk_channel_msg *msg);
-void mk_channel_wake(struct mk_channel *ch);
-void mk_channel_drain_here(struct mk_channel *ch);
 
 #endif

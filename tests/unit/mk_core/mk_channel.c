@@ -260,84 +260,6 @@ MK_TEST(flush_on_the_way_out)
     mk_event_loop_destroy(consumer);
 }
 
-/* A producer that claims the wake-up and drains under the channel's lock:
- * the consumer's loop is never woken; one that claims and cannot drain
- * wakes it. The second push of a burst owes nothing. Then two threads
- * race: a producer that drains under the lock and the loop's own thread,
- * and every item arrives once, in order. */
-static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void *claiming_producer(void *arg)
-{
-    int i;
-
-    (void) arg;
-    for (i = 0; i < PER_PRODUCER; i++) {
-        items[0][i].producer = 0;
-        items[0][i].seq = i;
-        if (mk_channel_push_claim(&chan, &items[0][i].msg)) {
-            if (i % 3 == 0 && pthread_mutex_trylock(&shared_lock) == 0) {
-                mk_channel_drain_here(&chan);
-                pthread_mutex_unlock(&shared_lock);
-            }
-            else {
-                mk_channel_wake(&chan);
-            }
-        }
-    }
-    return NULL;
-}
-
-MK_TEST(claim_and_drain_here)
-{
-    struct mk_event_loop *consumer = mk_event_loop_create(16);
-    struct item it[3];
-    pthread_t t;
-    uint64_t t0;
-
-    received = 0;
-    memset(next_seq, 0, sizeof(next_seq));
-    out_of_order = duplicates = 0;
-    CHECK(mk_channel_init(&chan, consumer, on_item, NULL) == 0);
-    mk_channel_set_lock(&chan, &shared_lock);
-    it[0].producer = it[1].producer = it[2].producer = 0;
-    it[0].seq = 0;
-    it[1].seq = 1;
-    it[2].seq = 2;
-    CHECK_EQ_INT(mk_channel_push_claim(&chan, &it[0].msg), 1);
-    CHECK_EQ_INT(mk_channel_push_claim(&chan, &it[1].msg), 0);
-    pthread_mutex_lock(&shared_lock);
-    mk_channel_drain_here(&chan);
-    pthread_mutex_unlock(&shared_lock);
-    CHECK_EQ_INT(received, 2);
-    CHECK_EQ_INT(mk_event_loop_run_once(consumer, 20), 0);   /* no wake-up */
-    CHECK_EQ_INT(mk_channel_push_claim(&chan, &it[2].msg), 1);
-    mk_channel_wake(&chan);
-    CHECK_EQ_INT(mk_event_loop_run_once(consumer, 1000), 1);
-    CHECK_EQ_INT(received, 3);
-
-    received = 0;
-    memset(next_seq, 0, sizeof(next_seq));
-    items[0] = calloc(PER_PRODUCER, sizeof(struct item));
-    CHECK(items[0] != NULL);
-    CHECK(pthread_create(&t, NULL, claiming_producer, NULL) == 0);
-    t0 = mk_clock_monotonic_ms();
-    while (received < PER_PRODUCER && mk_clock_monotonic_ms() - t0 < 20000) {
-        mk_event_loop_run_once(consumer, 100);
-    }
-    pthread_join(t, NULL);
-    while (received < PER_PRODUCER && mk_clock_monotonic_ms() - t0 < 20000) {
-        mk_event_loop_run_once(consumer, 100);
-    }
-    CHECK_EQ_INT((int) received, PER_PRODUCER);
-    CHECK_EQ_INT((int) out_of_order, 0);
-    CHECK_EQ_INT((int) duplicates, 0);
-    free(items[0]);
-    items[0] = NULL;
-    mk_channel_release(&chan);
-    mk_event_loop_destroy(consumer);
-}
-
 int main(void)
 {
     RUN(four_producers);
@@ -345,6 +267,5 @@ int main(void)
     RUN(broken_link_is_retried);
     RUN(deferred_push_wakes_after_the_batch);
     RUN(flush_on_the_way_out);
-    RUN(claim_and_drain_here);
     return mk_test_done();
 }
