@@ -7,6 +7,7 @@ wire format itself is checked."""
 import os
 import queue
 import socket
+import subprocess
 import struct
 import threading
 import time
@@ -621,6 +622,18 @@ def test_curve_allows_listed_node_keys_only(gateway, tmp_path):
     assert "web-plain\" is available" not in srv.error_log()
 
 
+def node_conns(srv):
+    """The server's established connections from nodes (ss -tnpH)."""
+    port = srv.endpoint.rsplit(":", 1)[1]
+    out = subprocess.run(["ss", "-tnpH", "state", "established"],
+                         stdout=subprocess.PIPE, check=True,
+                         timeout=10).stdout.decode()
+    return sum(1 for line in out.splitlines()
+               if len(line.split()) >= 3 and
+               line.split()[2].rsplit(":", 1)[-1] == port and
+               "pid=%d," % srv.pid in line)
+
+
 def curve_conf(secret, keys):
     return "    Curve on\n    CurveSecretKey %s\n    CurveKeys %s\n" % (
         secret.decode(), keys)
@@ -669,6 +682,12 @@ def test_curve_key_binds_node_identities(gateway, tmp_path):
     assert 'node "admin-1" is available' not in srv.error_log()
     assert "no identity list" not in srv.error_log()
     fake.close()
+    # A ROUTER keeps an identity for the connection that has it, and never
+    # reads a second peer claiming it (no ZMQ_ROUTER_HANDOVER: a key may
+    # not take over a name another key holds). So B starts once the server
+    # has closed A's connection; starting sooner left B unread (1 in 8).
+    assert wait_for(lambda: node_conns(srv) == 1), \
+        "the server kept key A's admin-1 connection"
     srv.node(b"admin-1", curve=(spub, bpub, bsec))
     status, _, body = get_host(srv, "admin.test", timeout=10)
     assert (status, body) == (200, b"hello from admin-1"), (status, body)
