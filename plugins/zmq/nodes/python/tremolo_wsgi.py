@@ -327,7 +327,11 @@ def serve(app, identity, endpoints, max_body=64 * 1024 * 1024, node=None):
         return
     own = node is None
     if own:
-        node = runtime()(identity, endpoints)
+        cls = runtime()
+        node = cls(identity, endpoints)
+        print("tremolo_wsgi: node %s on the %s runtime" % (
+            identity, "C (_tremolo)" if cls.__module__ == "_tremolo"
+            else "pure-Python"), file=sys.stderr, flush=True)
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: node.stop())
