@@ -1,9 +1,10 @@
 /* _tremolo: the C runtime for Python nodes (shared declarations).
  *
- * One job per file: module.c (module, decode_uwsgi), uwsgi.c (packet ->
- * dict), node.c (sockets, ping/pong, announce, recv/send), input.c
- * (wsgi.input), response.c (head encoding and response framing), wsgi.c
- * (the serve loop, start_response, write(), result iteration). */
+ * One job per file: module.c (module, decode_uwsgi), uwsgi_walk.c (the
+ * packet walker, no Python), uwsgi.c (packet -> dict), node.c (sockets,
+ * ping/pong, announce, recv/send), input.c (wsgi.input), response.c (head
+ * encoding and response framing), wsgi.c (the serve loop, start_response,
+ * write(), result iteration). */
 #ifndef TREMOLO_EXT_H
 #define TREMOLO_EXT_H
 

@@ -1,16 +1,10 @@
-/* uwsgi packet -> dict of str -> str (spec 2.2), exactly as strict as
- * tremolo_node.parse_uwsgi_pairs: modifiers 0/0, SIZE = the whole packet
- * including its 4-byte header, every length in bounds, no empty key.
- * Values are latin-1 (PEP 3333 native strings); a repeated key is joined
- * with ", " ("; " for HTTP_COOKIE), as parse_uwsgi does. */
+/* uwsgi packet -> dict of str -> str, the pairs from uwsgi_walk.c. Values
+ * are latin-1 (PEP 3333 native strings); a repeated key is joined with ", "
+ * ("; " for HTTP_COOKIE), as tremolo_node.parse_uwsgi does. */
 #include "tremolo_ext.h"
+#include "uwsgi_walk.h"
 
 #include <string.h>
-
-static uint16_t uwsgi_u16(const unsigned char *p)
-{
-    return (uint16_t) (p[0] | (p[1] << 8));
-}
 
 static int uwsgi_join(PyObject *dict, PyObject *key, PyObject *old,
                       PyObject *value, size_t klen, const char *k)
@@ -39,91 +33,79 @@ static int uwsgi_join(PyObject *dict, PyObject *key, PyObject *old,
     return rc;
 }
 
+static int uwsgi_pair(void *ctx, const char *k, size_t kl, const char *v,
+                      size_t vl)
+{
+    PyObject *dict = ctx, *old;
+    PyObject *key = PyUnicode_DecodeLatin1(k, (Py_ssize_t) kl, NULL);
+    PyObject *value = PyUnicode_DecodeLatin1(v, (Py_ssize_t) vl, NULL);
+    int rc = -1;
+
+    if (key == NULL || value == NULL) {
+        goto done;
+    }
+    PyUnicode_InternInPlace(&key);
+    old = PyDict_GetItemWithError(dict, key);
+    if (old != NULL) {
+        rc = uwsgi_join(dict, key, old, value, kl, k);
+    }
+    else if (!PyErr_Occurred()) {
+        rc = PyDict_SetItem(dict, key, value);
+    }
+
+done:
+    Py_XDECREF(key);
+    Py_XDECREF(value);
+    return rc;
+}
+
 PyObject *tx_uwsgi_decode(const char *data, size_t len)
 {
     const unsigned char *p = (const unsigned char *) data;
-    PyObject *dict = NULL, *key = NULL, *value = NULL;
-    size_t size, off, klen, vlen;
-    const char *k;
+    PyObject *dict = PyDict_New();
+    size_t off;
+    enum tx_uwsgi_err err;
 
-    if (len < 4) {
-        PyErr_SetString(PyExc_ValueError,
-                        "uwsgi packet shorter than its 4-byte header");
-        return NULL;
-    }
-    if (p[0] != 0 || p[3] != 0) {
-        PyErr_Format(PyExc_ValueError, "uwsgi modifiers must be 0/0, got %d/%d",
-                     p[0], p[3]);
-        return NULL;
-    }
-    size = uwsgi_u16(p + 1);
-    if (size != len) {
-        PyErr_Format(PyExc_ValueError, "uwsgi SIZE %zu != packet length %zu",
-                     size, len);
-        return NULL;
-    }
-    dict = PyDict_New();
     if (dict == NULL) {
         return NULL;
     }
-    off = 4;
-    while (off < size) {
-        if (off + 2 > size) {
-            PyErr_Format(PyExc_ValueError, "truncated key length at offset %zu",
-                         off);
-            goto error;
-        }
-        klen = uwsgi_u16(p + off);
-        off += 2;
-        if (off + klen > size) {
-            PyErr_Format(PyExc_ValueError,
-                         "key overruns the packet at offset %zu", off);
-            goto error;
-        }
-        k = data + off;
-        off += klen;
-        if (off + 2 > size) {
-            PyErr_Format(PyExc_ValueError,
-                         "truncated value length at offset %zu", off);
-            goto error;
-        }
-        vlen = uwsgi_u16(p + off);
-        off += 2;
-        if (off + vlen > size) {
-            PyErr_Format(PyExc_ValueError,
-                         "value overruns the packet at offset %zu", off);
-            goto error;
-        }
-        if (klen == 0) {
-            PyErr_SetString(PyExc_ValueError, "empty uwsgi key");
-            goto error;
-        }
-        key = PyUnicode_DecodeLatin1(k, (Py_ssize_t) klen, NULL);
-        value = PyUnicode_DecodeLatin1(data + off, (Py_ssize_t) vlen, NULL);
-        off += vlen;
-        if (key == NULL || value == NULL) {
-            goto error;
-        }
-        PyUnicode_InternInPlace(&key);
-        {
-            PyObject *old = PyDict_GetItemWithError(dict, key);
-            if (old != NULL) {
-                if (uwsgi_join(dict, key, old, value, klen, k) < 0) {
-                    goto error;
-                }
-            }
-            else if (PyErr_Occurred() || PyDict_SetItem(dict, key, value) < 0) {
-                goto error;
-            }
-        }
-        Py_CLEAR(key);
-        Py_CLEAR(value);
+    err = tx_uwsgi_walk(data, len, uwsgi_pair, dict, &off);
+    switch (err) {
+    case TX_UWSGI_OK:
+        return dict;
+    case TX_UWSGI_CALLBACK:
+        break;                         /* the Python error is set */
+    case TX_UWSGI_SHORT:
+        PyErr_SetString(PyExc_ValueError,
+                        "uwsgi packet shorter than its 4-byte header");
+        break;
+    case TX_UWSGI_MODIFIERS:
+        PyErr_Format(PyExc_ValueError, "uwsgi modifiers must be 0/0, got %d/%d",
+                     p[0], p[3]);
+        break;
+    case TX_UWSGI_SIZE:
+        PyErr_Format(PyExc_ValueError, "uwsgi SIZE %d != packet length %zu",
+                     p[1] | (p[2] << 8), len);
+        break;
+    case TX_UWSGI_KEYLEN:
+        PyErr_Format(PyExc_ValueError, "truncated key length at offset %zu", off);
+        break;
+    case TX_UWSGI_KEY:
+        PyErr_Format(PyExc_ValueError, "key overruns the packet at offset %zu",
+                     off);
+        break;
+    case TX_UWSGI_VALLEN:
+        PyErr_Format(PyExc_ValueError, "truncated value length at offset %zu",
+                     off);
+        break;
+    case TX_UWSGI_VALUE:
+        PyErr_Format(PyExc_ValueError, "value overruns the packet at offset %zu",
+                     off);
+        break;
+    case TX_UWSGI_EMPTYKEY:
+        PyErr_SetString(PyExc_ValueError, "empty uwsgi key");
+        break;
     }
-    return dict;
-
-error:
-    Py_XDECREF(key);
-    Py_XDECREF(value);
     Py_DECREF(dict);
     return NULL;
 }
