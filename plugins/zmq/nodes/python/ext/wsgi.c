@@ -753,8 +753,13 @@ PyObject *tx_serve_wsgi(TxNode *n, PyObject *args, PyObject *kwds)
         if (rc > 0) {
             rc = wsgi_handle(&L, &m);
             tx_msg_close(&m);
-            if (rc < 0) {
+            /* under steady load there is no timeout: run Python's signal
+             * handlers here too (a flag test when none is pending) */
+            if (rc < 0 || PyErr_CheckSignals() < 0) {
                 goto error;
+            }
+            if (atomic_load(&n->stop)) {
+                break;
             }
             continue;
         }
