@@ -89,15 +89,13 @@ static const char *field_bytes(PyObject *o, PyObject **hold, Py_ssize_t *len)
     return p;
 }
 
-static size_t head_cap_of(TxResponse *r);
-
 int tx_resp_send_headers(TxResponse *r, Py_ssize_t known)
 {
     PyObject *seq = NULL, *hold = NULL;
     const char *st, *conn = NULL;
-    Py_ssize_t stlen, connlen = 0, n;
+    Py_ssize_t stlen, numlen, n;
     int code = 0, given = 0, app_close, http1, ndig = 0;
-    size_t cap = head_cap_of(r);
+    size_t cap = r->head_cap;
     char num[64];
 
     if (r->status == NULL || !PyUnicode_Check(r->status)) {
@@ -163,8 +161,8 @@ int tx_resp_send_headers(TxResponse *r, Py_ssize_t known)
             given = 1;
         }
         if (conn == NULL && nlen == 10 && strncasecmp(np, "connection", 10) == 0) {
-            app_close = tx_token_in(vp, vlen, "close");
-            conn = app_close ? "close" : "other";
+            /* the first Connection field decides, as _header() does */
+            conn = tx_token_in(vp, vlen, "close") ? "close" : "other";
         }
         if (head_add(r, np, (size_t) nlen, &cap) < 0 ||
             head_add(r, ": ", 2, &cap) < 0 ||
@@ -188,8 +186,8 @@ int tx_resp_send_headers(TxResponse *r, Py_ssize_t known)
     }
     else if (known >= 0) {
         r->mode = TX_MODE_LENGTH;
-        connlen = snprintf(num, sizeof(num), "Content-Length: %zd\r\n", known);
-        if (head_add(r, num, (size_t) connlen, &cap) < 0) {
+        numlen = snprintf(num, sizeof(num), "Content-Length: %zd\r\n", known);
+        if (head_add(r, num, (size_t) numlen, &cap) < 0) {
             goto error;
         }
     }
@@ -234,11 +232,6 @@ error:
     Py_XDECREF(hold);
     Py_XDECREF(seq);
     return -1;
-}
-
-static size_t head_cap_of(TxResponse *r)
-{
-    return r->head_cap;
 }
 
 int tx_resp_flush_head(TxResponse *r)
