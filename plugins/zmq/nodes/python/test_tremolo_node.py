@@ -421,6 +421,28 @@ def test_raw_stop_wakes_recv(raw_factory):
     assert not t.is_alive() and got == [None]
 
 
+def test_raw_recv_in_one_thread_send_in_another(raw_factory):
+    g = raw_factory()
+    got = []
+
+    def reader():
+        while len(got) < 50:
+            msg = g.node.recv(3000)
+            if msg is None:
+                return
+            got.append(msg)
+    t = threading.Thread(target=reader)
+    t.start()
+    for i in range(50):
+        g.node.send(SID, b"body", b"%d" % i)
+        g.send(SID, b"msg", b"%d" % i)
+    for i in range(50):
+        assert g.recv() == [b"node-a", SID, b"body", b"%d" % i]
+    t.join(10)
+    assert not t.is_alive()
+    assert got == [(SID, b"msg", b"%d" % i, 0) for i in range(50)]
+
+
 def test_raw_reannounces_after_silence(raw_factory):
     g = raw_factory()
     deadline = time.monotonic() + 3

@@ -16,6 +16,7 @@ Only the standard library and pyzmq (Debian python3-zmq) are used.
 """
 
 import io
+import select
 import signal
 import struct
 import sys
@@ -492,6 +493,9 @@ class RawNode:
     dropped, and a front end silent for ANNOUNCE_AFTER seconds gets an
     unsolicited pong (as Node does).  Everything else, `spawn` included, is
     returned to the caller.
+
+    Socket calls are serialised by a lock and waiting is a poll(2) on the
+    ZMQ_FDs, so one thread may wait in recv() while another send()s.
     """
 
     def __init__(self, identity, endpoints, linger_ms=1000):
@@ -506,6 +510,7 @@ class RawNode:
         self._ctx = zmq.Context()
         self._sockets = []
         self._stop = threading.Event()
+        self._lock = threading.Lock()
         self._next = 0
         try:
             for endpoint in endpoints:
@@ -518,9 +523,10 @@ class RawNode:
         except Exception:
             self.close()
             raise
-        self._poller = zmq.Poller()
-        for sock in self._sockets:
-            self._poller.register(sock, zmq.POLLIN)
+        self._fds = [sock.getsockopt(zmq.FD) for sock in self._sockets]
+        self._poll = select.poll()
+        for fd in self._fds:
+            self._poll.register(fd, select.POLLIN)
         now = time.monotonic()
         self._heard = [now] * len(self._sockets)
         for sock in self._sockets:
@@ -529,7 +535,7 @@ class RawNode:
     def filenos(self):
         """ZMQ_FD of every socket, in endpoint order.  Edge-triggered:
         after a wake-up, call recv_nowait() until it returns None."""
-        return [sock.getsockopt(zmq.FD) for sock in self._sockets]
+        return list(self._fds)
 
     def _announce(self, now):
         for i, sock in enumerate(self._sockets):
@@ -539,6 +545,10 @@ class RawNode:
 
     def recv_nowait(self):
         """One message or None when no socket has one ready."""
+        with self._lock:
+            return self._recv_locked()
+
+    def _recv_locked(self):
         if not self._sockets:
             return None
         n = len(self._sockets)
@@ -576,14 +586,21 @@ class RawNode:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return None
-                wait = min(wait, max(1, int(left * 1000)))
-            self._poller.poll(wait)
+                wait = min(wait, max(1, int(left * 1000) + 1))
+            with self._lock:
+                # a send may have consumed the edge of ZMQ_FD: ZMQ_EVENTS
+                # is exact
+                ready = any(sock.getsockopt(zmq.EVENTS) & zmq.POLLIN
+                            for sock in self._sockets)
+            if not ready:
+                self._poll.poll(wait)
         return None
 
     def send(self, sid, mtype, body, index=0):
         """[sid, type, body] through socket `index` (bytes-like arguments)."""
-        self._sockets[index].send_multipart(
-            [bytes(sid), bytes(mtype), bytes(body)], copy=True)
+        frames = [bytes(sid), bytes(mtype), bytes(body)]
+        with self._lock:
+            self._sockets[index].send_multipart(frames, copy=True)
 
     def serve_wsgi(self, app, max_body=64 * 1024 * 1024):
         """Run the WSGI app until stop() (tremolo_wsgi.WSGIHandler)."""
@@ -629,9 +646,11 @@ class RawNode:
         self._stop.set()
 
     def close(self):
-        for sock in self._sockets:
-            sock.close()
-        self._sockets = []
+        self._stop.set()
+        with self._lock:
+            for sock in self._sockets:
+                sock.close()
+            self._sockets = []
         if self._ctx is not None:
             self._ctx.term()
             self._ctx = None
