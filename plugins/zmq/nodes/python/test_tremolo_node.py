@@ -87,6 +87,105 @@ def gw_factory():
         g.close()
 
 
+# ------------------------------------------------------------ runtimes --
+# The message-level runtime comes in two builds with one interface: the C
+# extension _tremolo.Node and the pure-Python tn.RawNode.  Every runtime and
+# WSGI case runs against both; the ext cases skip only when the extension
+# was not built, and fail instead when TREMOLO_REQUIRE_EXT=1 (ctest).
+
+def _ext_module():
+    try:
+        import _tremolo
+    except ImportError:
+        if os.environ.get("TREMOLO_REQUIRE_EXT") == "1":
+            raise
+        pytest.skip("the _tremolo extension is not built (PYTHONPATH)")
+    return _tremolo
+
+
+@pytest.fixture(params=["pure", "ext"])
+def runtime(request):
+    if request.param == "pure":
+        return tn.RawNode
+    return _ext_module().Node
+
+
+class RawGateway:
+    """ROUTER(s) on free ports and a runtime node connected to them."""
+
+    def __init__(self, cls, n_routers=1, identity=b"node-a"):
+        self.ctx = zmq.Context()
+        self.routers = []
+        endpoints = []
+        for _ in range(n_routers):
+            r = self.ctx.socket(zmq.ROUTER)
+            r.setsockopt(zmq.LINGER, 0)
+            port = r.bind_to_random_port("tcp://127.0.0.1")
+            self.routers.append(r)
+            endpoints.append("tcp://127.0.0.1:%d" % port)
+        self.identity = identity
+        self.node = cls(identity, endpoints, linger_ms=0)
+        self.thread = None
+        for i in range(n_routers):
+            assert self.recv(i, pongs=True) == [identity, b"", b"pong", b""]
+
+    def serve(self, app, **kw):
+        self.thread = threading.Thread(target=self.node.serve_wsgi,
+                                       args=(app,), kwargs=kw, daemon=True)
+        self.thread.start()
+
+    def recv(self, idx=0, timeout=TIMEOUT_MS, pongs=False):
+        """The next message; the node's announcements (a pong after 1 s of
+        silence from us) are skipped unless pongs=True."""
+        r = self.routers[idx]
+        deadline = time.monotonic() + timeout / 1000.0
+        while True:
+            left = int((deadline - time.monotonic()) * 1000)
+            if left <= 0 or not r.poll(left):
+                raise AssertionError("no message from the node within %d ms"
+                                     % timeout)
+            msg = r.recv_multipart()
+            if pongs or msg != [self.identity, b"", b"pong", b""]:
+                return msg
+
+    def quiet(self, idx=0, timeout=200):
+        try:
+            msg = self.recv(idx, timeout)
+        except AssertionError:
+            return True
+        print("unexpected:", msg)
+        return False
+
+    def send(self, sid, mtype, body=b"", idx=0):
+        self.routers[idx].send_multipart([self.identity, sid, mtype, body])
+
+    def close(self):
+        self.node.stop()
+        if self.thread is not None:
+            self.thread.join(5)
+            assert not self.thread.is_alive()
+        self.node.close()
+        for r in self.routers:
+            r.close(linger=0)
+        self.ctx.term()
+
+
+@pytest.fixture
+def raw_factory(runtime):
+    made = []
+
+    def make(app=None, max_body=None, **kw):
+        g = RawGateway(runtime, **kw)
+        made.append(g)
+        if app is not None:
+            g.serve(app, **({} if max_body is None else {"max_body": max_body}))
+        return g
+
+    yield make
+    for g in made:
+        g.close()
+
+
 class Recorder(tn.Handler):
     def __init__(self):
         self.events = []
@@ -263,6 +362,109 @@ def test_dispatch_and_discards(gw_factory):
     assert SID2 not in g.node.sessions              # `end` drops the session
 
 
+# ------------------------------------------------------- RawNode / ext ----
+
+def test_decode_uwsgi_both_runtimes(runtime):
+    mod = tn if runtime is tn.RawNode else _ext_module()
+    pkt = packet([(b"REQUEST_METHOD", b"POST"), (b"HTTP_X", b"1"),
+                  (b"HTTP_X", b"2"), (b"HTTP_COOKIE", b"a=1"),
+                  (b"HTTP_COOKIE", b"b=2"), (b"HTTP_BIN", b"\xff\x00")])
+    assert mod.decode_uwsgi(pkt) == tn.parse_uwsgi(pkt)
+    assert mod.decode_uwsgi(bytearray(b"\x00\x04\x00\x00")) == {}
+    assert mod.decode_uwsgi(memoryview(request())) == tn.parse_uwsgi(request())
+
+
+@pytest.mark.parametrize("bad", [
+    b"", b"\x00\x04\x00", b"\x01\x04\x00\x00", b"\x00\x04\x00\x05",
+    b"\x00\x08\x00\x00" + b"\x01\x00K", b"\x00\x05\x00\x00" + b"\x01\x00K\x00\x00",
+    b"\x00\x05\x00\x00\x01", b"\x00\x08\x00\x00\x05\x00KE",
+    b"\x00\x09\x00\x00\x01\x00K\x00", b"\x00\x0b\x00\x00\x01\x00K\x09\x00ab",
+    b"\x00\x08\x00\x00\x00\x00\x00\x00",
+])
+def test_decode_uwsgi_rejects_both_runtimes(runtime, bad):
+    mod = tn if runtime is tn.RawNode else _ext_module()
+    with pytest.raises(ValueError):
+        mod.decode_uwsgi(bad)
+
+
+def test_raw_recv_send_ping_and_index(raw_factory):
+    g = raw_factory(n_routers=2)
+    n = g.node
+    fds = n.filenos()
+    assert len(fds) == 2 and all(isinstance(fd, int) for fd in fds)
+    assert n.recv(50) is None                       # timeout
+    assert n.recv_nowait() is None
+    g.send(b"", b"ping", idx=1)
+    assert n.recv(300) is None                      # answered inside
+    assert g.recv(1, pongs=True) == [b"node-a", b"", b"pong", b""]
+    g.routers[0].send_multipart([b"node-a", SID, b"body", b"x", b"extra"])
+    g.send(SID, b"uwsgi", request(), idx=1)
+    assert n.recv(TIMEOUT_MS) == (SID, b"uwsgi", request(), 1)
+    g.send(b"", b"spawn")
+    assert n.recv(TIMEOUT_MS) == (b"", b"spawn", b"", 0)
+    n.send(SID, b"body", memoryview(b"back"), 1)
+    n.send(bytearray(SID2), b"end", b"")
+    assert g.recv(1) == [b"node-a", SID, b"body", b"back"]
+    assert g.recv(0) == [b"node-a", SID2, b"end", b""]
+    with pytest.raises((IndexError, ValueError)):
+        n.send(SID, b"body", b"", 5)
+
+
+def test_raw_stop_wakes_recv(raw_factory):
+    g = raw_factory()
+    got = []
+    t = threading.Thread(target=lambda: got.append(g.node.recv(-1)))
+    t.start()
+    time.sleep(0.2)
+    g.node.stop()
+    t.join(3)
+    assert not t.is_alive() and got == [None]
+
+
+def test_raw_recv_in_one_thread_send_in_another(raw_factory):
+    g = raw_factory()
+    got = []
+
+    def reader():
+        while len(got) < 50:
+            msg = g.node.recv(3000)
+            if msg is None:
+                return
+            got.append(msg)
+    t = threading.Thread(target=reader)
+    t.start()
+    for i in range(50):
+        g.node.send(SID, b"body", b"%d" % i)
+        g.send(SID, b"msg", b"%d" % i)
+    for i in range(50):
+        assert g.recv() == [b"node-a", SID, b"body", b"%d" % i]
+    t.join(10)
+    assert not t.is_alive()
+    assert got == [(SID, b"msg", b"%d" % i, 0) for i in range(50)]
+
+
+def test_raw_reannounces_after_silence(raw_factory):
+    g = raw_factory()
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        g.node.recv(100)
+        if g.routers[0].poll(0):
+            break
+    assert g.recv(pongs=True) == [b"node-a", b"", b"pong", b""]
+
+
+def test_runtime_choice(monkeypatch):
+    monkeypatch.setenv("TREMOLO_NODE_PURE", "1")
+    assert tn.runtime() is tn.RawNode
+    monkeypatch.delenv("TREMOLO_NODE_PURE")
+    try:
+        import _tremolo
+    except ImportError:
+        assert tn.runtime() is tn.RawNode
+    else:
+        assert tn.runtime() is _tremolo.Node
+
+
 # ------------------------------------------------------------ routing ----
 
 def test_send_helpers_exact_frames(gw_factory):
@@ -347,22 +549,31 @@ def stream_app(environ, start_response):
     return gen()
 
 
-def test_wsgi_full_request_with_body(gw_factory):
-    g = gw_factory(handler=tw.WSGIHandler(echo_app))
+def headless(msg):
+    """A `body` message that starts with the whole head (spec 6.2): the
+    head and a known-length body in one message. -> (head, body)."""
+    assert msg[2] == b"body", msg
+    head, sep, body = msg[3].partition(b"\r\n\r\n")
+    assert sep and head.startswith(b"HTTP/1."), msg
+    return head + sep, body
+
+
+def test_wsgi_full_request_with_body(raw_factory):
+    g = raw_factory(app=echo_app)
     g.send(SID2, b"uwsgi", request(b"POST", b"/up", extra=[
         (b"TRANSFER_ENCODING", b"x"), (b"HTTP_TRANSFER_ENCODING", b"chunked")]))
     g.send(SID2, b"body", b"hello ")
     assert g.quiet()                    # no reply before the end marker
     g.send(SID2, b"body", b"world")
     g.send(SID2, b"body", b"")
-    ident, sid, mtype, head = g.recv()
-    assert (ident, sid, mtype) == (b"node-a", SID2, b"headers")
+    msg = g.recv()
+    assert msg[:3] == [b"node-a", SID2, b"body"]
+    head, got = headless(msg)
     body = b"POST /up a=1|hello world"
     assert head.startswith(b"HTTP/1.1 200 OK\r\n")
-    assert head.endswith(b"\r\n\r\n")
     assert b"\r\nContent-Length: %d\r\n" % len(body) in head
     assert b"Transfer-Encoding" not in head
-    assert g.recv() == [b"node-a", SID2, b"body", body]
+    assert got == body
     assert g.quiet()                    # keep-alive: no `end`
 
     # Content-Length upload on the same sid (keep-alive): dispatched when the
@@ -370,17 +581,15 @@ def test_wsgi_full_request_with_body(gw_factory):
     g.send(SID2, b"uwsgi", request(b"PUT", b"/cl", extra=[
         (b"CONTENT_LENGTH", b"3"), (b"HTTP_CONTENT_LENGTH", b"3")]))
     g.send(SID2, b"body", b"abc")
-    assert g.recv()[2] == b"headers"
-    assert g.recv()[3] == b"PUT /cl a=1|abc"
+    assert headless(g.recv())[1] == b"PUT /cl a=1|abc"
     g.send(SID2, b"body", b"")
     g.send(SID2, b"uwsgi", request())   # GET: no body, dispatched at once
-    assert g.recv()[2] == b"headers"
-    assert g.recv()[3] == b"GET / a=1|"
+    assert headless(g.recv())[1] == b"GET / a=1|"
     assert g.quiet()
 
 
-def test_wsgi_chunked_iterator_http11(gw_factory):
-    g = gw_factory(handler=tw.WSGIHandler(stream_app))
+def test_wsgi_chunked_iterator_http11(raw_factory):
+    g = raw_factory(app=stream_app)
     g.send(SID, b"uwsgi", request())
     _, sid, mtype, head = g.recv()
     assert (sid, mtype) == (SID, b"headers")
@@ -392,8 +601,8 @@ def test_wsgi_chunked_iterator_http11(gw_factory):
     assert g.quiet()                    # keep-alive: no `end`
 
 
-def test_wsgi_iterator_http10_close_delimited(gw_factory):
-    g = gw_factory(handler=tw.WSGIHandler(stream_app))
+def test_wsgi_iterator_http10_close_delimited(raw_factory):
+    g = raw_factory(app=stream_app)
     g.send(SID, b"uwsgi", request(proto=b"HTTP/1.0"))
     _, _, mtype, head = g.recv()
     assert mtype == b"headers" and head.startswith(b"HTTP/1.0 200 OK\r\n")
@@ -404,62 +613,219 @@ def test_wsgi_iterator_http10_close_delimited(gw_factory):
     assert g.recv()[2:] == [b"end", b""]
 
 
-def test_wsgi_http10_keepalive_and_connection_close(gw_factory):
-    g = gw_factory(handler=tw.WSGIHandler(echo_app))
+def test_wsgi_http10_keepalive_and_connection_close(raw_factory):
+    g = raw_factory(app=echo_app)
     g.send(SID, b"uwsgi", request(proto=b"HTTP/1.0",
                                   extra=[(b"HTTP_CONNECTION", b"keep-alive")]))
-    head = g.recv()[3]
-    assert b"\r\nConnection: keep-alive\r\n" in head
-    assert g.recv()[2] == b"body"
+    head, body = headless(g.recv())
+    assert b"\r\nConnection: keep-alive\r\n" in head and body
     assert g.quiet()
     g.send(SID, b"uwsgi", request(extra=[(b"HTTP_CONNECTION", b"close")]))
-    head = g.recv()[3]
-    assert b"\r\nConnection: close\r\n" in head
-    assert g.recv()[2] == b"body"
+    head, body = headless(g.recv())
+    assert b"\r\nConnection: close\r\n" in head and body
     assert g.recv()[2:] == [b"end", b""]
 
 
-def test_wsgi_head_and_errors(gw_factory):
+def test_wsgi_head_and_errors(raw_factory):
     def boom(environ, start_response):
         raise RuntimeError("expected test failure")
 
-    g = gw_factory(handler=tw.WSGIHandler(stream_app))
+    g = raw_factory(app=stream_app)
     g.send(SID, b"uwsgi", request(method=b"HEAD"))
     head = g.recv()[3]
     assert b"\r\nContent-Length: 6\r\n" in head
     assert g.quiet()                    # no body, no chunk for HEAD
 
-    g.node.stop()
-    g.thread.join(5)
-    g.handler = tw.WSGIHandler(boom)
-    g.node._stop.clear()
-    g.thread = threading.Thread(target=g.node.run, args=(g.handler,),
-                                kwargs={"install_signals": False}, daemon=True)
-    g.thread.start()
+    g = raw_factory(app=boom)
     g.send(SID, b"uwsgi", request())
-    head = g.recv()[3]
+    head, body = headless(g.recv())
     assert head.startswith(b"HTTP/1.1 500 ")
-    assert g.recv()[2] == b"body"
+    assert body == b"500 Internal Server Error\n"
     assert g.recv()[2] == b"end"
 
     g.send(SID, b"uwsgi", request(extra=[(b"CONTENT_LENGTH", b"abc")]))
-    assert g.recv()[3].startswith(b"HTTP/1.1 400 ")
+    assert headless(g.recv())[0].startswith(b"HTTP/1.1 400 ")
+    assert g.recv()[2] == b"end"
 
 
-def test_wsgi_write_callable_and_given_length(gw_factory):
+def test_wsgi_write_callable_and_given_length(raw_factory):
     def app(environ, start_response):
         write = start_response("201 Created", [("Content-Length", "4")])
         write(b"ab")
         return iter([b"cd"])
 
-    g = gw_factory(handler=tw.WSGIHandler(app))
+    g = raw_factory(app=app)
     g.send(SID, b"uwsgi", request())
-    head = g.recv()[3]
+    head, body = headless(g.recv())
     assert head.startswith(b"HTTP/1.1 201 Created\r\n")
     assert head.count(b"Content-Length") == 1 and b"chunked" not in head
-    assert g.recv()[2:] == [b"body", b"ab"]
+    assert body == b"ab"
     assert g.recv()[2:] == [b"body", b"cd"]
     assert g.quiet()
+
+
+@pytest.mark.parametrize("bad", ["twice", "str_body", "not_iterable",
+                                 "no_start", "bad_status", "bad_header"])
+def test_wsgi_misbehaving_apps_get_500(raw_factory, bad):
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        if bad == "twice":
+            start_response("200 OK", [])
+        if bad == "str_body":
+            return ["text, not bytes"]
+        if bad == "not_iterable":
+            return 42
+        return [b"x"]
+
+    def no_start(environ, start_response):
+        return [b"x"]
+
+    def bad_status(environ, start_response):
+        start_response("OK", [])
+        return [b"x"]
+
+    def bad_header(environ, start_response):
+        start_response("200 OK", [("X", "a\r\nInjected: 1")])
+        return [b"x"]
+
+    chosen = {"no_start": no_start, "bad_status": bad_status,
+              "bad_header": bad_header}.get(bad, app)
+    g = raw_factory(app=chosen)
+    for _ in range(2):                  # and the node keeps serving
+        g.send(SID, b"uwsgi", request())
+        head, body = headless(g.recv())
+        assert head.startswith(b"HTTP/1.1 500 ")
+        assert g.recv()[2] == b"end"
+
+
+def test_wsgi_generator_close_and_error_after_head(raw_factory):
+    closed = []
+
+    class Result:
+        def __init__(self, fail):
+            self.fail = fail
+
+        def __iter__(self):
+            yield b"first"
+            if self.fail:
+                raise RuntimeError("expected test failure")
+            yield b"second"
+
+        def close(self):
+            closed.append(self.fail)
+
+    def app(environ, start_response):
+        start_response("200 OK", [])
+        return Result(environ["PATH_INFO"] == "/fail")
+
+    g = raw_factory(app=app)
+    g.send(SID, b"uwsgi", request())
+    assert g.recv()[2] == b"headers"
+    assert g.recv()[2:] == [b"chunk", b"first"]
+    assert g.recv()[2:] == [b"chunk", b"second"]
+    assert g.recv()[2:] == [b"chunk", b""]
+    g.send(SID2, b"uwsgi", request(path=b"/fail"))
+    assert g.recv()[2] == b"headers"
+    assert g.recv()[2:] == [b"chunk", b"first"]
+    assert g.recv()[2:] == [b"end", b""]    # the framing is broken: cut
+    assert closed == [False, True]
+
+
+def test_wsgi_exc_info_rules(raw_factory):
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        try:
+            raise KeyError("expected")
+        except KeyError:
+            # before the head: replaces the status
+            start_response("503 Busy", [], sys.exc_info())
+        if environ["PATH_INFO"] == "/late":
+            write = start_response("200 OK", [])  # noqa: F841 (twice: no)
+        return [b"busy"]
+
+    g = raw_factory(app=app)
+    g.send(SID, b"uwsgi", request())
+    head, body = headless(g.recv())
+    assert head.startswith(b"HTTP/1.1 503 Busy\r\n") and body == b"busy"
+
+    def late(environ, start_response):
+        write = start_response("200 OK", [])
+        write(b"x")
+        try:
+            raise KeyError("expected test failure")
+        except KeyError:
+            start_response("500 Oops", [], sys.exc_info())  # re-raises
+        return [b"never"]
+
+    g = raw_factory(app=late)
+    g.send(SID, b"uwsgi", request())
+    assert g.recv()[2] == b"headers"
+    assert g.recv()[2:] == [b"chunk", b"x"]
+    assert g.recv()[2:] == [b"end", b""]
+
+
+def test_wsgi_input_file_api_list_join_and_no_body_status(raw_factory):
+    def app(environ, start_response):
+        inp = environ["wsgi.input"]
+        if environ["PATH_INFO"] == "/lines":
+            first = inp.readline()
+            part = inp.read(2)
+            rest = inp.readlines()
+            out = [first, b"|", part, b"|", b"+".join(rest)]
+        elif environ["PATH_INFO"] == "/iter":
+            out = [b"<%s>" % line for line in inp]
+        else:
+            code = environ["PATH_INFO"][1:]
+            start_response(code + " X", [])
+            return [b"dropped"]
+        start_response("200 OK", [])
+        return out
+
+    g = raw_factory(app=app)
+    cl = [(b"CONTENT_LENGTH", b"11")]
+    g.send(SID, b"uwsgi", request(b"POST", b"/lines",
+                                  extra=[(b"CONTENT_LENGTH", b"10")]))
+    g.send(SID, b"body", b"ab\ncdef\ngh")
+    msg = g.recv()
+    head, body = headless(msg)          # 5 pieces, one message
+    assert body == b"ab\n|cd|ef\n+gh"
+    assert b"Content-Length: 13\r\n" in head
+    g.send(SID, b"uwsgi", request(b"POST", b"/iter", extra=cl))
+    g.send(SID, b"body", b"ab\ncd")
+    g.send(SID, b"body", b"ef\ngh")
+    g.send(SID, b"body", b"!")
+    assert headless(g.recv())[1] == b"<ab\n><cdef\n><gh!>"
+    for code in (b"204", b"304"):
+        g.send(SID, b"uwsgi", request(path=b"/" + code))
+        _, _, mtype, head = g.recv()
+        assert mtype == b"headers" and head.startswith(b"HTTP/1.1 " + code)
+        assert b"Content-Length" not in head and b"chunked" not in head
+    assert g.quiet()
+
+
+def test_wsgi_413_spawn_and_end_drop_pending(raw_factory):
+    g = raw_factory(app=echo_app, max_body=10)
+    g.send(SID, b"uwsgi", request(b"POST", extra=[(b"CONTENT_LENGTH", b"11")]))
+    assert headless(g.recv())[0].startswith(b"HTTP/1.1 413 ")
+    assert g.recv()[2] == b"end"
+    chunked = [(b"HTTP_TRANSFER_ENCODING", b"chunked")]
+    g.send(SID, b"uwsgi", request(b"POST", extra=chunked))
+    g.send(SID, b"body", b"123456")
+    g.send(SID, b"body", b"78901")
+    assert headless(g.recv())[0].startswith(b"HTTP/1.1 413 ")
+    assert g.recv()[2] == b"end"
+    g.send(SID, b"uwsgi", request(b"POST", extra=chunked))
+    g.send(SID, b"body", b"12")
+    g.send(b"", b"spawn")
+    g.send(SID, b"body", b"")           # the pending request is gone
+    g.send(SID2, b"uwsgi", request(b"POST", extra=chunked))
+    g.send(SID2, b"end")
+    g.send(SID2, b"body", b"")
+    assert g.quiet()
+    g.send(SID, b"uwsgi", request(proto=b"HTTP/2"))   # self-contained
+    head, body = headless(g.recv())
+    assert b"Connection" not in head and body == b"GET / a=1|"
+    assert g.recv()[2] == b"end"
 
 
 def test_cli_parses_arguments(monkeypatch):
