@@ -87,6 +87,92 @@ def gw_factory():
         g.close()
 
 
+# ------------------------------------------------------------ runtimes --
+# The message-level runtime comes in two builds with one interface: the C
+# extension _tremolo.Node and the pure-Python tn.RawNode.  Every runtime and
+# WSGI case runs against both; the ext cases skip only when the extension
+# was not built, and fail instead when TREMOLO_REQUIRE_EXT=1 (ctest).
+
+def _ext_module():
+    try:
+        import _tremolo
+    except ImportError:
+        if os.environ.get("TREMOLO_REQUIRE_EXT") == "1":
+            raise
+        pytest.skip("the _tremolo extension is not built (PYTHONPATH)")
+    return _tremolo
+
+
+@pytest.fixture(params=["pure", "ext"])
+def runtime(request):
+    if request.param == "pure":
+        return tn.RawNode
+    return _ext_module().Node
+
+
+class RawGateway:
+    """ROUTER(s) on free ports and a runtime node connected to them."""
+
+    def __init__(self, cls, n_routers=1, identity=b"node-a"):
+        self.ctx = zmq.Context()
+        self.routers = []
+        endpoints = []
+        for _ in range(n_routers):
+            r = self.ctx.socket(zmq.ROUTER)
+            r.setsockopt(zmq.LINGER, 0)
+            port = r.bind_to_random_port("tcp://127.0.0.1")
+            self.routers.append(r)
+            endpoints.append("tcp://127.0.0.1:%d" % port)
+        self.identity = identity
+        self.node = cls(identity, endpoints, linger_ms=0)
+        self.thread = None
+        for i in range(n_routers):
+            assert self.recv(i) == [identity, b"", b"pong", b""]
+
+    def serve(self, app, **kw):
+        self.thread = threading.Thread(target=self.node.serve_wsgi,
+                                       args=(app,), kwargs=kw, daemon=True)
+        self.thread.start()
+
+    def recv(self, idx=0, timeout=TIMEOUT_MS):
+        r = self.routers[idx]
+        if not r.poll(timeout):
+            raise AssertionError("no message from the node within %d ms" % timeout)
+        return r.recv_multipart()
+
+    def quiet(self, idx=0, timeout=200):
+        return not self.routers[idx].poll(timeout)
+
+    def send(self, sid, mtype, body=b"", idx=0):
+        self.routers[idx].send_multipart([self.identity, sid, mtype, body])
+
+    def close(self):
+        self.node.stop()
+        if self.thread is not None:
+            self.thread.join(5)
+            assert not self.thread.is_alive()
+        self.node.close()
+        for r in self.routers:
+            r.close(linger=0)
+        self.ctx.term()
+
+
+@pytest.fixture
+def raw_factory(runtime):
+    made = []
+
+    def make(app=None, max_body=None, **kw):
+        g = RawGateway(runtime, **kw)
+        made.append(g)
+        if app is not None:
+            g.serve(app, **({} if max_body is None else {"max_body": max_body}))
+        return g
+
+    yield make
+    for g in made:
+        g.close()
+
+
 class Recorder(tn.Handler):
     def __init__(self):
         self.events = []
@@ -263,6 +349,87 @@ def test_dispatch_and_discards(gw_factory):
     assert SID2 not in g.node.sessions              # `end` drops the session
 
 
+# ------------------------------------------------------- RawNode / ext ----
+
+def test_decode_uwsgi_both_runtimes(runtime):
+    mod = tn if runtime is tn.RawNode else _ext_module()
+    pkt = packet([(b"REQUEST_METHOD", b"POST"), (b"HTTP_X", b"1"),
+                  (b"HTTP_X", b"2"), (b"HTTP_COOKIE", b"a=1"),
+                  (b"HTTP_COOKIE", b"b=2"), (b"HTTP_BIN", b"\xff\x00")])
+    assert mod.decode_uwsgi(pkt) == tn.parse_uwsgi(pkt)
+    assert mod.decode_uwsgi(bytearray(b"\x00\x04\x00\x00")) == {}
+    assert mod.decode_uwsgi(memoryview(request())) == tn.parse_uwsgi(request())
+
+
+@pytest.mark.parametrize("bad", [
+    b"", b"\x00\x04\x00", b"\x01\x04\x00\x00", b"\x00\x04\x00\x05",
+    b"\x00\x08\x00\x00" + b"\x01\x00K", b"\x00\x05\x00\x00" + b"\x01\x00K\x00\x00",
+    b"\x00\x05\x00\x00\x01", b"\x00\x08\x00\x00\x05\x00KE",
+    b"\x00\x09\x00\x00\x01\x00K\x00", b"\x00\x0b\x00\x00\x01\x00K\x09\x00ab",
+    b"\x00\x08\x00\x00\x00\x00\x00\x00",
+])
+def test_decode_uwsgi_rejects_both_runtimes(runtime, bad):
+    mod = tn if runtime is tn.RawNode else _ext_module()
+    with pytest.raises(ValueError):
+        mod.decode_uwsgi(bad)
+
+
+def test_raw_recv_send_ping_and_index(raw_factory):
+    g = raw_factory(n_routers=2)
+    n = g.node
+    fds = n.filenos()
+    assert len(fds) == 2 and all(isinstance(fd, int) for fd in fds)
+    assert n.recv(50) is None                       # timeout
+    assert n.recv_nowait() is None
+    g.send(b"", b"ping", idx=1)
+    assert n.recv(300) is None                      # answered inside
+    assert g.recv(1) == [b"node-a", b"", b"pong", b""]
+    g.routers[0].send_multipart([b"node-a", SID, b"body", b"x", b"extra"])
+    g.send(SID, b"uwsgi", request(), idx=1)
+    assert n.recv(TIMEOUT_MS) == (SID, b"uwsgi", request(), 1)
+    g.send(b"", b"spawn")
+    assert n.recv(TIMEOUT_MS) == (b"", b"spawn", b"", 0)
+    n.send(SID, b"body", memoryview(b"back"), 1)
+    n.send(bytearray(SID2), b"end", b"")
+    assert g.recv(1) == [b"node-a", SID, b"body", b"back"]
+    assert g.recv(0) == [b"node-a", SID2, b"end", b""]
+    with pytest.raises((IndexError, ValueError)):
+        n.send(SID, b"body", b"", 5)
+
+
+def test_raw_stop_wakes_recv(raw_factory):
+    g = raw_factory()
+    got = []
+    t = threading.Thread(target=lambda: got.append(g.node.recv(-1)))
+    t.start()
+    time.sleep(0.2)
+    g.node.stop()
+    t.join(3)
+    assert not t.is_alive() and got == [None]
+
+
+def test_raw_reannounces_after_silence(raw_factory):
+    g = raw_factory()
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        g.node.recv(100)
+        if g.routers[0].poll(0):
+            break
+    assert g.recv() == [b"node-a", b"", b"pong", b""]
+
+
+def test_runtime_choice(monkeypatch):
+    monkeypatch.setenv("TREMOLO_NODE_PURE", "1")
+    assert tn.runtime() is tn.RawNode
+    monkeypatch.delenv("TREMOLO_NODE_PURE")
+    try:
+        import _tremolo
+    except ImportError:
+        assert tn.runtime() is tn.RawNode
+    else:
+        assert tn.runtime() is _tremolo.Node
+
+
 # ------------------------------------------------------------ routing ----
 
 def test_send_helpers_exact_frames(gw_factory):
@@ -347,8 +514,8 @@ def stream_app(environ, start_response):
     return gen()
 
 
-def test_wsgi_full_request_with_body(gw_factory):
-    g = gw_factory(handler=tw.WSGIHandler(echo_app))
+def test_wsgi_full_request_with_body(raw_factory):
+    g = raw_factory(app=echo_app)
     g.send(SID2, b"uwsgi", request(b"POST", b"/up", extra=[
         (b"TRANSFER_ENCODING", b"x"), (b"HTTP_TRANSFER_ENCODING", b"chunked")]))
     g.send(SID2, b"body", b"hello ")
@@ -379,8 +546,8 @@ def test_wsgi_full_request_with_body(gw_factory):
     assert g.quiet()
 
 
-def test_wsgi_chunked_iterator_http11(gw_factory):
-    g = gw_factory(handler=tw.WSGIHandler(stream_app))
+def test_wsgi_chunked_iterator_http11(raw_factory):
+    g = raw_factory(app=stream_app)
     g.send(SID, b"uwsgi", request())
     _, sid, mtype, head = g.recv()
     assert (sid, mtype) == (SID, b"headers")
@@ -392,8 +559,8 @@ def test_wsgi_chunked_iterator_http11(gw_factory):
     assert g.quiet()                    # keep-alive: no `end`
 
 
-def test_wsgi_iterator_http10_close_delimited(gw_factory):
-    g = gw_factory(handler=tw.WSGIHandler(stream_app))
+def test_wsgi_iterator_http10_close_delimited(raw_factory):
+    g = raw_factory(app=stream_app)
     g.send(SID, b"uwsgi", request(proto=b"HTTP/1.0"))
     _, _, mtype, head = g.recv()
     assert mtype == b"headers" and head.startswith(b"HTTP/1.0 200 OK\r\n")
@@ -404,8 +571,8 @@ def test_wsgi_iterator_http10_close_delimited(gw_factory):
     assert g.recv()[2:] == [b"end", b""]
 
 
-def test_wsgi_http10_keepalive_and_connection_close(gw_factory):
-    g = gw_factory(handler=tw.WSGIHandler(echo_app))
+def test_wsgi_http10_keepalive_and_connection_close(raw_factory):
+    g = raw_factory(app=echo_app)
     g.send(SID, b"uwsgi", request(proto=b"HTTP/1.0",
                                   extra=[(b"HTTP_CONNECTION", b"keep-alive")]))
     head = g.recv()[3]
@@ -419,23 +586,17 @@ def test_wsgi_http10_keepalive_and_connection_close(gw_factory):
     assert g.recv()[2:] == [b"end", b""]
 
 
-def test_wsgi_head_and_errors(gw_factory):
+def test_wsgi_head_and_errors(raw_factory):
     def boom(environ, start_response):
         raise RuntimeError("expected test failure")
 
-    g = gw_factory(handler=tw.WSGIHandler(stream_app))
+    g = raw_factory(app=stream_app)
     g.send(SID, b"uwsgi", request(method=b"HEAD"))
     head = g.recv()[3]
     assert b"\r\nContent-Length: 6\r\n" in head
     assert g.quiet()                    # no body, no chunk for HEAD
 
-    g.node.stop()
-    g.thread.join(5)
-    g.handler = tw.WSGIHandler(boom)
-    g.node._stop.clear()
-    g.thread = threading.Thread(target=g.node.run, args=(g.handler,),
-                                kwargs={"install_signals": False}, daemon=True)
-    g.thread.start()
+    g = raw_factory(app=boom)
     g.send(SID, b"uwsgi", request())
     head = g.recv()[3]
     assert head.startswith(b"HTTP/1.1 500 ")
@@ -446,13 +607,13 @@ def test_wsgi_head_and_errors(gw_factory):
     assert g.recv()[3].startswith(b"HTTP/1.1 400 ")
 
 
-def test_wsgi_write_callable_and_given_length(gw_factory):
+def test_wsgi_write_callable_and_given_length(raw_factory):
     def app(environ, start_response):
         write = start_response("201 Created", [("Content-Length", "4")])
         write(b"ab")
         return iter([b"cd"])
 
-    g = gw_factory(handler=tw.WSGIHandler(app))
+    g = raw_factory(app=app)
     g.send(SID, b"uwsgi", request())
     head = g.recv()[3]
     assert head.startswith(b"HTTP/1.1 201 Created\r\n")

@@ -7,7 +7,10 @@ node name as ZMQ_IDENTITY.  Every message is three frames, [sid, type, body]
 * parse_uwsgi() / environ_from_uwsgi(): decoding of the request packet;
 * Node: the sockets, ping/pong/spawn handling, per-session bookkeeping and
   the send helpers (headers, body, chunk, end, join, leave, msg, websocket);
-* Handler: the callback base class that Node.run() dispatches to.
+* Handler: the callback base class that Node.run() dispatches to;
+* RawNode: the message-level runtime (recv/send/serve_wsgi) that adapters
+  build on, and runtime(), which picks the C extension `_tremolo` when it
+  is importable (its Node has the same methods) and RawNode otherwise.
 
 Only the standard library and pyzmq (Debian python3-zmq) are used.
 """
@@ -24,6 +27,7 @@ import zmq
 __all__ = [
     "Node", "Handler", "Session", "parse_uwsgi", "parse_uwsgi_pairs",
     "environ_from_uwsgi", "sid_route", "SID_LEN", "UWSGI_MAX",
+    "RawNode", "decode_uwsgi", "runtime",
 ]
 
 SID_LEN = 16
@@ -100,6 +104,10 @@ def parse_uwsgi(packet):
         else:
             out[k] = v
     return out
+
+
+# The name the C runtime uses (_tremolo.decode_uwsgi): same result.
+decode_uwsgi = parse_uwsgi
 
 
 def build_uwsgi(pairs):
@@ -463,6 +471,203 @@ class Node:
 
     def __exit__(self, *exc):
         self.close()
+
+
+# --------------------------------------------------------------------------
+# RawNode: the runtime interface, pure Python twin of _tremolo.Node
+# --------------------------------------------------------------------------
+
+class RawNode:
+    """Message-level node: one DEALER per endpoint, the same methods as the
+    C extension's _tremolo.Node (see runtime()).
+
+    recv() yields (sid, type, body, index) tuples, index being the position
+    of the endpoint the message came through; replies name it again in
+    send().  `ping` is answered inside, a message that is not 3 frames is
+    dropped, and a front end silent for ANNOUNCE_AFTER seconds gets an
+    unsolicited pong (as Node does).  Everything else, `spawn` included, is
+    returned to the caller.
+    """
+
+    def __init__(self, identity, endpoints, linger_ms=1000):
+        if isinstance(endpoints, (str, bytes)):
+            endpoints = [endpoints]
+        endpoints = list(endpoints)
+        if not endpoints:
+            raise ValueError("at least one endpoint is needed")
+        self.identity = _b(identity)
+        if not self.identity:
+            raise ValueError("the node identity must not be empty")
+        self._ctx = zmq.Context()
+        self._sockets = []
+        self._stop = threading.Event()
+        self._next = 0
+        try:
+            for endpoint in endpoints:
+                sock = self._ctx.socket(zmq.DEALER)
+                self._sockets.append(sock)
+                sock.setsockopt(zmq.IDENTITY, self.identity)
+                sock.setsockopt(zmq.LINGER, linger_ms)
+                sock.connect(endpoint if isinstance(endpoint, str)
+                             else endpoint.decode())
+        except Exception:
+            self.close()
+            raise
+        self._poller = zmq.Poller()
+        for sock in self._sockets:
+            self._poller.register(sock, zmq.POLLIN)
+        now = time.monotonic()
+        self._heard = [now] * len(self._sockets)
+        for sock in self._sockets:
+            sock.send_multipart([b"", b"pong", b""])
+
+    def filenos(self):
+        """ZMQ_FD of every socket, in endpoint order.  Edge-triggered:
+        after a wake-up, call recv_nowait() until it returns None."""
+        return [sock.getsockopt(zmq.FD) for sock in self._sockets]
+
+    def _announce(self, now):
+        for i, sock in enumerate(self._sockets):
+            if now - self._heard[i] >= ANNOUNCE_AFTER:
+                sock.send_multipart([b"", b"pong", b""])
+                self._heard[i] = now
+
+    def recv_nowait(self):
+        """One message or None when no socket has one ready."""
+        if not self._sockets:
+            return None
+        n = len(self._sockets)
+        now = time.monotonic()
+        self._announce(now)
+        for k in range(n):
+            i = (self._next + k) % n
+            sock = self._sockets[i]
+            while True:
+                try:
+                    frames = sock.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                self._heard[i] = now
+                if len(frames) != 3:
+                    continue
+                sid, mtype, body = frames
+                if mtype == b"ping":
+                    sock.send_multipart([sid, b"pong", b""])
+                    continue
+                self._next = (i + 1) % n    # fairness between front ends
+                return (sid, mtype, body, i)
+        return None
+
+    def recv(self, timeout_ms=-1):
+        """Wait up to timeout_ms (-1: forever) for one message; None on
+        timeout or after stop()."""
+        deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000.0
+        while not self._stop.is_set():
+            msg = self.recv_nowait()
+            if msg is not None:
+                return msg
+            wait = 100
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                wait = min(wait, max(1, int(left * 1000)))
+            self._poller.poll(wait)
+        return None
+
+    def send(self, sid, mtype, body, index=0):
+        """[sid, type, body] through socket `index` (bytes-like arguments)."""
+        self._sockets[index].send_multipart(
+            [bytes(sid), bytes(mtype), bytes(body)], copy=True)
+
+    def serve_wsgi(self, app, max_body=64 * 1024 * 1024):
+        """Run the WSGI app until stop() (tremolo_wsgi.WSGIHandler)."""
+        import tremolo_wsgi
+        handler = tremolo_wsgi.WSGIHandler(app, max_body=max_body)
+        handler.node = _RawSender(self)
+        sessions = handler.node.index
+        self._stop.clear()
+        while True:
+            msg = self.recv(100)
+            if msg is None:
+                if self._stop.is_set():
+                    return
+                continue
+            sid, mtype, body, index = msg
+            if mtype == b"spawn":
+                sessions.clear()
+                handler.on_spawn()
+                continue
+            if len(sid) != SID_LEN:
+                continue
+            if mtype == b"end":
+                sessions.pop(sid, None)
+                handler.on_end(sid)
+                continue
+            sessions[sid] = index
+            if mtype == b"uwsgi":
+                try:
+                    env = parse_uwsgi(body)
+                except ValueError as exc:
+                    print("tremolo_node: bad uwsgi packet: %s" % exc,
+                          file=sys.stderr)
+                    continue
+                handler.on_request(sid, env)
+            elif mtype == b"body":
+                if body:
+                    handler.on_body(sid, body)
+                else:
+                    handler.on_body_end(sid)
+
+    def stop(self):
+        """Make recv() and serve_wsgi() return (safe from signal handlers
+        and other threads)."""
+        self._stop.set()
+
+    def close(self):
+        for sock in self._sockets:
+            sock.close()
+        self._sockets = []
+        if self._ctx is not None:
+            self._ctx.term()
+            self._ctx = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class _RawSender:
+    """The Node send helpers WSGIHandler uses, over a RawNode."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.index = {}
+
+    def send(self, sid, mtype, body=b""):
+        self.raw.send(sid, mtype, body, self.index.get(bytes(sid), 0))
+
+    headers = Node.headers
+    body = Node.body
+    chunk = Node.chunk
+    end = Node.end
+    _routed = staticmethod(Node._routed)
+
+
+def runtime():
+    """The node runtime class: _tremolo.Node (the C extension) when it is
+    importable and TREMOLO_NODE_PURE is not 1, else RawNode."""
+    import os
+    if os.environ.get("TREMOLO_NODE_PURE") != "1":
+        try:
+            import _tremolo
+        except ImportError:
+            pass
+        else:
+            return _tremolo.Node
+    return RawNode
 
 
 _REASONS = {
