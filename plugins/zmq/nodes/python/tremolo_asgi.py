@@ -37,7 +37,6 @@ import os
 import signal
 import struct
 import sys
-import time
 import traceback
 from collections import deque
 
@@ -57,72 +56,16 @@ TICK = 0.5                  # seconds: catch-up drain and announce
 
 
 # --------------------------------------------------------------------------
-# The transport: the runtime's Node when it exists, else a shim over pyzmq
+# The transport: tremolo_node.runtime(), the C extension's Node when it is
+# importable, else the pure-Python RawNode (same methods)
 # --------------------------------------------------------------------------
-
-class _ShimNode:
-    """The runtime's interface (tremolo_node.runtime()) over pyzmq:
-    filenos(), recv_nowait(), send(), stop(), close()."""
-
-    def __init__(self, identity, endpoints, linger_ms=1000):
-        import zmq
-        self._zmq = zmq
-        self._node = tremolo_node.Node(identity, endpoints, linger=linger_ms)
-        self._socks = list(self._node.sockets)
-        self._next = 0
-
-    def filenos(self):
-        return [s.getsockopt(self._zmq.FD) for s in self._socks]
-
-    def recv_nowait(self):
-        zmq = self._zmq
-        n = len(self._socks)
-        for k in range(n):
-            i = (self._next + k) % n
-            sock = self._socks[i]
-            while True:
-                try:
-                    frames = sock.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-                self._node._heard[sock] = time.monotonic()
-                if len(frames) != 3:
-                    continue
-                sid, mtype, body = frames
-                if mtype == b"ping":
-                    sock.send_multipart([sid, b"pong", b""])
-                    continue
-                self._next = (i + 1) % n
-                return sid, mtype, body, i
-        self._node._announce()
-        return None
-
-    def send(self, sid, mtype, body, index=0):
-        zmq = self._zmq
-        try:
-            self._socks[index].send_multipart([sid, mtype, body], zmq.NOBLOCK)
-        except zmq.Again:
-            raise BlockingIOError("node queue full")
-
-    def stop(self):
-        pass
-
-    def close(self):
-        self._node.close()
-
 
 def _transport():
     """(Node class, uwsgi decoder): the C runtime's when it is there."""
-    rt = getattr(tremolo_node, "runtime", None)
-    if rt is not None:
-        try:
-            mod = rt()
-            node_cls = getattr(mod, "Node", None) or mod
-            decode = getattr(mod, "decode_uwsgi", None) or tremolo_node.parse_uwsgi
-            return node_cls, decode
-        except Exception:           # no runtime usable: the fallback
-            pass
-    return _ShimNode, tremolo_node.parse_uwsgi
+    node_cls = tremolo_node.runtime()
+    mod = sys.modules.get(getattr(node_cls, "__module__", ""), None)
+    decode = getattr(mod, "decode_uwsgi", None) or tremolo_node.parse_uwsgi
+    return node_cls, decode
 
 
 # --------------------------------------------------------------------------
