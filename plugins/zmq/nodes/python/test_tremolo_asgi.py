@@ -220,6 +220,16 @@ def test_end_mid_body_is_http_disconnect(harness):
     assert h.sent() == []                   # nobody to answer
 
 
+def test_spawn_ends_every_session(harness):
+    events = []
+    h = harness(recorder(events, respond=False))
+    h.feed((b"uwsgi", packet(REQUEST_METHOD="POST", CONTENT_LENGTH="9")))
+    h.node.dispatch(b"", b"spawn", b"", 0)
+    h.settle()
+    assert events == [{"type": "http.disconnect"}]
+    assert h.node.tasks == set() and h.node.current == {}
+
+
 def test_bounded_queue_pauses_reading(harness, monkeypatch):
     monkeypatch.setattr(tremolo_asgi, "QUEUE_HIGH", 10)
     monkeypatch.setattr(tremolo_asgi, "QUEUE_LOW", 5)

@@ -633,7 +633,13 @@ class ASGINode:
 
     def dispatch(self, sid, mtype, body, index=0):
         if mtype == b"spawn":
-            return                  # old sids are gone; ours end by `end`
+            # the gateway restarted: every sid it gave is gone, and no
+            # `end` will come for them
+            self.current.clear()
+            for objs in list(self.live.values()):
+                for obj in objs:
+                    obj.on_end()
+            return
         if len(sid) != tremolo_node.SID_LEN:
             return
         cur = self.current.get(sid)
