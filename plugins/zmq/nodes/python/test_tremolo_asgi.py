@@ -220,14 +220,19 @@ def test_end_mid_body_is_http_disconnect(harness):
     assert h.sent() == []                   # nobody to answer
 
 
-def test_spawn_ends_every_session(harness):
+def test_spawn_keeps_sessions(harness):
+    """Tremolo sends `spawn` at its first health tick, 1 s after it
+    started, when it may already have given the node requests: they go
+    on."""
     events = []
-    h = harness(recorder(events, respond=False))
-    h.feed((b"uwsgi", packet(REQUEST_METHOD="POST", CONTENT_LENGTH="9")))
+    h = harness(recorder(events))
+    h.feed((b"uwsgi", packet(REQUEST_METHOD="POST", CONTENT_LENGTH="4")),
+           (b"body", b"ab"))
     h.node.dispatch(b"", b"spawn", b"", 0)
-    h.settle()
-    assert events == [{"type": "http.disconnect"}]
-    assert h.node.tasks == set() and h.node.current == {}
+    h.feed((b"body", b"cd"))
+    assert [e["body"] for e in events] == [b"ab", b"cd"]
+    assert events[-1]["more_body"] is False
+    assert h.sent()[0][1].startswith(b"HTTP/1.1 200 ")
 
 
 def test_bounded_queue_pauses_reading(harness, monkeypatch):

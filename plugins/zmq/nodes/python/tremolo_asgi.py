@@ -633,12 +633,10 @@ class ASGINode:
 
     def dispatch(self, sid, mtype, body, index=0):
         if mtype == b"spawn":
-            # the gateway restarted: every sid it gave is gone, and no
-            # `end` will come for them
-            self.current.clear()
-            for objs in list(self.live.values()):
-                for obj in objs:
-                    obj.on_end()
+            # The gateway's first health tick after its start (spec 5),
+            # also for a node it already gave sessions to: those are
+            # live, so nothing is ended here (a session of a gateway that
+            # died ends when its app gives up; the sid never comes back).
             return
         if len(sid) != tremolo_node.SID_LEN:
             return
