@@ -8,6 +8,7 @@ the WebSocket event mapping are checked message by message.
 
 import asyncio
 import os
+import random
 import struct
 import sys
 
@@ -16,7 +17,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tremolo_asgi  # noqa: E402
-from tremolo_asgi import ASGINode, build_scope  # noqa: E402
+from tremolo_asgi import ASGINode, build_scope, decode_uwsgi  # noqa: E402
 from tremolo_node import build_uwsgi, parse_uwsgi  # noqa: E402
 
 SID = b"S" * 16
@@ -151,6 +152,35 @@ def test_scope_websocket():
     assert s["type"] == "websocket" and "method" not in s
     assert s["subprotocols"] == ["a", "b", "c"]
     assert s["scheme"] == "wss" and s["path"] == "/chat"
+
+
+def test_decode_uwsgi_agrees_with_parse_uwsgi():
+    """The one-pass decoder gives parse_uwsgi's dict, or its ValueError,
+    on valid packets and on mutated ones whose SIZE still matches."""
+    good = packet(HTTP_COOKIE="a=1", HTTP_X="\xe9")
+    dup = good[4:] + build_uwsgi([("HTTP_COOKIE", "b=2")])[4:]
+    dup = struct.pack("<BHB", 0, len(dup) + 4, 0) + dup
+    assert decode_uwsgi(dup)["HTTP_COOKIE"] == "a=1; b=2"
+    rng = random.Random(12)
+    for i in range(20000):
+        q = bytearray(rng.choice((good, dup)))
+        for _ in range(rng.randint(0, 3)):
+            q[rng.randrange(4, len(q))] = rng.choice((0, 1, 255, rng.randrange(256)))
+        if rng.random() < 0.3:
+            del q[rng.randrange(4, len(q)):]
+        q[1:3] = struct.pack("<H", len(q))
+        try:
+            want = parse_uwsgi(bytes(q))
+        except ValueError:
+            with pytest.raises(ValueError):
+                decode_uwsgi(bytes(q))
+        else:
+            assert decode_uwsgi(bytes(q)) == want, bytes(q)
+    for bad in (b"", b"\x00\x04\x00", b"\x01\x04\x00\x00",
+                b"\x00\x05\x00\x00",
+                b"\x00\x09\x00\x00\x00\x00\x01\x00x"):     # empty key
+        with pytest.raises(ValueError):
+            decode_uwsgi(bad)
 
 
 # ---- request bodies ------------------------------------------------------
