@@ -127,21 +127,34 @@ class RawGateway:
         self.node = cls(identity, endpoints, linger_ms=0)
         self.thread = None
         for i in range(n_routers):
-            assert self.recv(i) == [identity, b"", b"pong", b""]
+            assert self.recv(i, pongs=True) == [identity, b"", b"pong", b""]
 
     def serve(self, app, **kw):
         self.thread = threading.Thread(target=self.node.serve_wsgi,
                                        args=(app,), kwargs=kw, daemon=True)
         self.thread.start()
 
-    def recv(self, idx=0, timeout=TIMEOUT_MS):
+    def recv(self, idx=0, timeout=TIMEOUT_MS, pongs=False):
+        """The next message; the node's announcements (a pong after 1 s of
+        silence from us) are skipped unless pongs=True."""
         r = self.routers[idx]
-        if not r.poll(timeout):
-            raise AssertionError("no message from the node within %d ms" % timeout)
-        return r.recv_multipart()
+        deadline = time.monotonic() + timeout / 1000.0
+        while True:
+            left = int((deadline - time.monotonic()) * 1000)
+            if left <= 0 or not r.poll(left):
+                raise AssertionError("no message from the node within %d ms"
+                                     % timeout)
+            msg = r.recv_multipart()
+            if pongs or msg != [self.identity, b"", b"pong", b""]:
+                return msg
 
     def quiet(self, idx=0, timeout=200):
-        return not self.routers[idx].poll(timeout)
+        try:
+            msg = self.recv(idx, timeout)
+        except AssertionError:
+            return True
+        print("unexpected:", msg)
+        return False
 
     def send(self, sid, mtype, body=b"", idx=0):
         self.routers[idx].send_multipart([self.identity, sid, mtype, body])
@@ -383,7 +396,7 @@ def test_raw_recv_send_ping_and_index(raw_factory):
     assert n.recv_nowait() is None
     g.send(b"", b"ping", idx=1)
     assert n.recv(300) is None                      # answered inside
-    assert g.recv(1) == [b"node-a", b"", b"pong", b""]
+    assert g.recv(1, pongs=True) == [b"node-a", b"", b"pong", b""]
     g.routers[0].send_multipart([b"node-a", SID, b"body", b"x", b"extra"])
     g.send(SID, b"uwsgi", request(), idx=1)
     assert n.recv(TIMEOUT_MS) == (SID, b"uwsgi", request(), 1)
@@ -415,7 +428,7 @@ def test_raw_reannounces_after_silence(raw_factory):
         g.node.recv(100)
         if g.routers[0].poll(0):
             break
-    assert g.recv() == [b"node-a", b"", b"pong", b""]
+    assert g.recv(pongs=True) == [b"node-a", b"", b"pong", b""]
 
 
 def test_runtime_choice(monkeypatch):
@@ -514,6 +527,15 @@ def stream_app(environ, start_response):
     return gen()
 
 
+def headless(msg):
+    """A `body` message that starts with the whole head (spec 6.2): the
+    head and a known-length body in one message. -> (head, body)."""
+    assert msg[2] == b"body", msg
+    head, sep, body = msg[3].partition(b"\r\n\r\n")
+    assert sep and head.startswith(b"HTTP/1."), msg
+    return head + sep, body
+
+
 def test_wsgi_full_request_with_body(raw_factory):
     g = raw_factory(app=echo_app)
     g.send(SID2, b"uwsgi", request(b"POST", b"/up", extra=[
@@ -522,14 +544,14 @@ def test_wsgi_full_request_with_body(raw_factory):
     assert g.quiet()                    # no reply before the end marker
     g.send(SID2, b"body", b"world")
     g.send(SID2, b"body", b"")
-    ident, sid, mtype, head = g.recv()
-    assert (ident, sid, mtype) == (b"node-a", SID2, b"headers")
+    msg = g.recv()
+    assert msg[:3] == [b"node-a", SID2, b"body"]
+    head, got = headless(msg)
     body = b"POST /up a=1|hello world"
     assert head.startswith(b"HTTP/1.1 200 OK\r\n")
-    assert head.endswith(b"\r\n\r\n")
     assert b"\r\nContent-Length: %d\r\n" % len(body) in head
     assert b"Transfer-Encoding" not in head
-    assert g.recv() == [b"node-a", SID2, b"body", body]
+    assert got == body
     assert g.quiet()                    # keep-alive: no `end`
 
     # Content-Length upload on the same sid (keep-alive): dispatched when the
@@ -537,12 +559,10 @@ def test_wsgi_full_request_with_body(raw_factory):
     g.send(SID2, b"uwsgi", request(b"PUT", b"/cl", extra=[
         (b"CONTENT_LENGTH", b"3"), (b"HTTP_CONTENT_LENGTH", b"3")]))
     g.send(SID2, b"body", b"abc")
-    assert g.recv()[2] == b"headers"
-    assert g.recv()[3] == b"PUT /cl a=1|abc"
+    assert headless(g.recv())[1] == b"PUT /cl a=1|abc"
     g.send(SID2, b"body", b"")
     g.send(SID2, b"uwsgi", request())   # GET: no body, dispatched at once
-    assert g.recv()[2] == b"headers"
-    assert g.recv()[3] == b"GET / a=1|"
+    assert headless(g.recv())[1] == b"GET / a=1|"
     assert g.quiet()
 
 
@@ -575,14 +595,12 @@ def test_wsgi_http10_keepalive_and_connection_close(raw_factory):
     g = raw_factory(app=echo_app)
     g.send(SID, b"uwsgi", request(proto=b"HTTP/1.0",
                                   extra=[(b"HTTP_CONNECTION", b"keep-alive")]))
-    head = g.recv()[3]
-    assert b"\r\nConnection: keep-alive\r\n" in head
-    assert g.recv()[2] == b"body"
+    head, body = headless(g.recv())
+    assert b"\r\nConnection: keep-alive\r\n" in head and body
     assert g.quiet()
     g.send(SID, b"uwsgi", request(extra=[(b"HTTP_CONNECTION", b"close")]))
-    head = g.recv()[3]
-    assert b"\r\nConnection: close\r\n" in head
-    assert g.recv()[2] == b"body"
+    head, body = headless(g.recv())
+    assert b"\r\nConnection: close\r\n" in head and body
     assert g.recv()[2:] == [b"end", b""]
 
 
@@ -598,13 +616,14 @@ def test_wsgi_head_and_errors(raw_factory):
 
     g = raw_factory(app=boom)
     g.send(SID, b"uwsgi", request())
-    head = g.recv()[3]
+    head, body = headless(g.recv())
     assert head.startswith(b"HTTP/1.1 500 ")
-    assert g.recv()[2] == b"body"
+    assert body == b"500 Internal Server Error\n"
     assert g.recv()[2] == b"end"
 
     g.send(SID, b"uwsgi", request(extra=[(b"CONTENT_LENGTH", b"abc")]))
-    assert g.recv()[3].startswith(b"HTTP/1.1 400 ")
+    assert headless(g.recv())[0].startswith(b"HTTP/1.1 400 ")
+    assert g.recv()[2] == b"end"
 
 
 def test_wsgi_write_callable_and_given_length(raw_factory):
@@ -615,12 +634,176 @@ def test_wsgi_write_callable_and_given_length(raw_factory):
 
     g = raw_factory(app=app)
     g.send(SID, b"uwsgi", request())
-    head = g.recv()[3]
+    head, body = headless(g.recv())
     assert head.startswith(b"HTTP/1.1 201 Created\r\n")
     assert head.count(b"Content-Length") == 1 and b"chunked" not in head
-    assert g.recv()[2:] == [b"body", b"ab"]
+    assert body == b"ab"
     assert g.recv()[2:] == [b"body", b"cd"]
     assert g.quiet()
+
+
+@pytest.mark.parametrize("bad", ["twice", "str_body", "not_iterable",
+                                 "no_start", "bad_status", "bad_header"])
+def test_wsgi_misbehaving_apps_get_500(raw_factory, bad):
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        if bad == "twice":
+            start_response("200 OK", [])
+        if bad == "str_body":
+            return ["text, not bytes"]
+        if bad == "not_iterable":
+            return 42
+        return [b"x"]
+
+    def no_start(environ, start_response):
+        return [b"x"]
+
+    def bad_status(environ, start_response):
+        start_response("OK", [])
+        return [b"x"]
+
+    def bad_header(environ, start_response):
+        start_response("200 OK", [("X", "a\r\nInjected: 1")])
+        return [b"x"]
+
+    chosen = {"no_start": no_start, "bad_status": bad_status,
+              "bad_header": bad_header}.get(bad, app)
+    g = raw_factory(app=chosen)
+    for _ in range(2):                  # and the node keeps serving
+        g.send(SID, b"uwsgi", request())
+        head, body = headless(g.recv())
+        assert head.startswith(b"HTTP/1.1 500 ")
+        assert g.recv()[2] == b"end"
+
+
+def test_wsgi_generator_close_and_error_after_head(raw_factory):
+    closed = []
+
+    class Result:
+        def __init__(self, fail):
+            self.fail = fail
+
+        def __iter__(self):
+            yield b"first"
+            if self.fail:
+                raise RuntimeError("expected test failure")
+            yield b"second"
+
+        def close(self):
+            closed.append(self.fail)
+
+    def app(environ, start_response):
+        start_response("200 OK", [])
+        return Result(environ["PATH_INFO"] == "/fail")
+
+    g = raw_factory(app=app)
+    g.send(SID, b"uwsgi", request())
+    assert g.recv()[2] == b"headers"
+    assert g.recv()[2:] == [b"chunk", b"first"]
+    assert g.recv()[2:] == [b"chunk", b"second"]
+    assert g.recv()[2:] == [b"chunk", b""]
+    g.send(SID2, b"uwsgi", request(path=b"/fail"))
+    assert g.recv()[2] == b"headers"
+    assert g.recv()[2:] == [b"chunk", b"first"]
+    assert g.recv()[2:] == [b"end", b""]    # the framing is broken: cut
+    assert closed == [False, True]
+
+
+def test_wsgi_exc_info_rules(raw_factory):
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        try:
+            raise KeyError("expected")
+        except KeyError:
+            # before the head: replaces the status
+            start_response("503 Busy", [], sys.exc_info())
+        if environ["PATH_INFO"] == "/late":
+            write = start_response("200 OK", [])  # noqa: F841 (twice: no)
+        return [b"busy"]
+
+    g = raw_factory(app=app)
+    g.send(SID, b"uwsgi", request())
+    head, body = headless(g.recv())
+    assert head.startswith(b"HTTP/1.1 503 Busy\r\n") and body == b"busy"
+
+    def late(environ, start_response):
+        write = start_response("200 OK", [])
+        write(b"x")
+        try:
+            raise KeyError("expected test failure")
+        except KeyError:
+            start_response("500 Oops", [], sys.exc_info())  # re-raises
+        return [b"never"]
+
+    g = raw_factory(app=late)
+    g.send(SID, b"uwsgi", request())
+    assert g.recv()[2] == b"headers"
+    assert g.recv()[2:] == [b"chunk", b"x"]
+    assert g.recv()[2:] == [b"end", b""]
+
+
+def test_wsgi_input_file_api_list_join_and_no_body_status(raw_factory):
+    def app(environ, start_response):
+        inp = environ["wsgi.input"]
+        if environ["PATH_INFO"] == "/lines":
+            first = inp.readline()
+            part = inp.read(2)
+            rest = inp.readlines()
+            out = [first, b"|", part, b"|", b"+".join(rest)]
+        elif environ["PATH_INFO"] == "/iter":
+            out = [b"<%s>" % line for line in inp]
+        else:
+            code = environ["PATH_INFO"][1:]
+            start_response(code + " X", [])
+            return [b"dropped"]
+        start_response("200 OK", [])
+        return out
+
+    g = raw_factory(app=app)
+    cl = [(b"CONTENT_LENGTH", b"11")]
+    g.send(SID, b"uwsgi", request(b"POST", b"/lines",
+                                  extra=[(b"CONTENT_LENGTH", b"10")]))
+    g.send(SID, b"body", b"ab\ncdef\ngh")
+    msg = g.recv()
+    head, body = headless(msg)          # 5 pieces, one message
+    assert body == b"ab\n|cd|ef\n+gh"
+    assert b"Content-Length: 13\r\n" in head
+    g.send(SID, b"uwsgi", request(b"POST", b"/iter", extra=cl))
+    g.send(SID, b"body", b"ab\ncd")
+    g.send(SID, b"body", b"ef\ngh")
+    g.send(SID, b"body", b"!")
+    assert headless(g.recv())[1] == b"<ab\n><cdef\n><gh!>"
+    for code in (b"204", b"304"):
+        g.send(SID, b"uwsgi", request(path=b"/" + code))
+        _, _, mtype, head = g.recv()
+        assert mtype == b"headers" and head.startswith(b"HTTP/1.1 " + code)
+        assert b"Content-Length" not in head and b"chunked" not in head
+    assert g.quiet()
+
+
+def test_wsgi_413_spawn_and_end_drop_pending(raw_factory):
+    g = raw_factory(app=echo_app, max_body=10)
+    g.send(SID, b"uwsgi", request(b"POST", extra=[(b"CONTENT_LENGTH", b"11")]))
+    assert headless(g.recv())[0].startswith(b"HTTP/1.1 413 ")
+    assert g.recv()[2] == b"end"
+    chunked = [(b"HTTP_TRANSFER_ENCODING", b"chunked")]
+    g.send(SID, b"uwsgi", request(b"POST", extra=chunked))
+    g.send(SID, b"body", b"123456")
+    g.send(SID, b"body", b"78901")
+    assert headless(g.recv())[0].startswith(b"HTTP/1.1 413 ")
+    assert g.recv()[2] == b"end"
+    g.send(SID, b"uwsgi", request(b"POST", extra=chunked))
+    g.send(SID, b"body", b"12")
+    g.send(b"", b"spawn")
+    g.send(SID, b"body", b"")           # the pending request is gone
+    g.send(SID2, b"uwsgi", request(b"POST", extra=chunked))
+    g.send(SID2, b"end")
+    g.send(SID2, b"body", b"")
+    assert g.quiet()
+    g.send(SID, b"uwsgi", request(proto=b"HTTP/2"))   # self-contained
+    head, body = headless(g.recv())
+    assert b"Connection" not in head and body == b"GET / a=1|"
+    assert g.recv()[2] == b"end"
 
 
 def test_cli_parses_arguments(monkeypatch):

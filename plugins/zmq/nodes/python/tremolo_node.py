@@ -154,6 +154,20 @@ def environ_from_uwsgi(uwsgi_vars, body_stream=None):
     return env
 
 
+def format_head(status, header_list=(), protocol="HTTP/1.1"):
+    """A raw response head (bytes, latin-1); status is "200 OK" or an int."""
+    if isinstance(status, int):
+        status = "%d %s" % (status, _REASONS.get(status, "Unknown"))
+    head = ["%s %s\r\n" % (protocol, status)]
+    for name, value in header_list:
+        name, value = str(name), str(value)
+        if any(c in name + value for c in "\r\n"):
+            raise ValueError("CR/LF in a response header")
+        head.append("%s: %s\r\n" % (name, value))
+    head.append("\r\n")
+    return "".join(head).encode("latin-1")
+
+
 def sid_route(target_sid):
     """Route naming one session: b"@" + its 16 raw sid bytes (spec 3)."""
     target_sid = bytes(target_sid)
@@ -306,16 +320,7 @@ class Node:
 
     def headers(self, sid, status, header_list=(), protocol="HTTP/1.1"):
         """Send a raw response head; status is "200 OK" or an int."""
-        if isinstance(status, int):
-            status = "%d %s" % (status, _REASONS.get(status, "Unknown"))
-        head = ["%s %s\r\n" % (protocol, status)]
-        for name, value in header_list:
-            name, value = str(name), str(value)
-            if any(c in name + value for c in "\r\n"):
-                raise ValueError("CR/LF in a response header")
-            head.append("%s: %s\r\n" % (name, value))
-        head.append("\r\n")
-        self.send(sid, b"headers", "".join(head).encode("latin-1"))
+        self.send(sid, b"headers", format_head(status, header_list, protocol))
 
     def body(self, sid, data):
         self.send(sid, b"body", data)
@@ -586,7 +591,6 @@ class RawNode:
         handler = tremolo_wsgi.WSGIHandler(app, max_body=max_body)
         handler.node = _RawSender(self)
         sessions = handler.node.index
-        self._stop.clear()
         while True:
             msg = self.recv(100)
             if msg is None:

@@ -9,20 +9,30 @@ uploads; a request without Content-Length or Transfer-Encoding has no body
 and is dispatched at once (a later empty marker is then ignored).
 
 Response side (spec 6.2): Content-Length when the app gives one or when the
-whole body is known (a list/tuple result); otherwise `Transfer-Encoding:
+whole body is known (a list/tuple result; its pieces leave joined, and the
+head goes with the first body bytes as ONE `body` message that starts with
+the whole head, the "headless" form); otherwise `Transfer-Encoding:
 chunked` + `chunk` messages for HTTP/1.1 requests, or a close-delimited body
 followed by `end` for HTTP/1.0.  `end` closes the client connection, so it is
 only sent for non-persistent responses, never for keep-alive.
+
+The loop runs on tremolo_node.runtime(): the C extension _tremolo when it
+was built (its Node.serve_wsgi does all of the above in C, the GIL held
+only while Python code runs), else the pure-Python RawNode with the
+WSGIHandler below.  TREMOLO_NODE_PURE=1 forces the pure path.
 """
 
 import argparse
 import importlib
 import io
 import os
+import signal
 import sys
+import threading
 import traceback
 
-from tremolo_node import Handler, Node, environ_from_uwsgi, _REASONS
+from tremolo_node import (Handler, environ_from_uwsgi, format_head, runtime,
+                          _REASONS)
 
 __all__ = ["WSGIHandler", "serve", "main"]
 
@@ -72,7 +82,9 @@ class _Response:
             self.client_keepalive = False
         self.status = None
         self.headers = None
-        self.sent_headers = False
+        self.sent_headers = False   # the head is decided (maybe held)
+        self.held = None            # a Content-Length head waiting for its
+                                    # first body bytes (one message)
         self.mode = None            # "length", "chunked", "close" or "none"
         self.persistent = False
         self.sent = 0
@@ -127,8 +139,21 @@ class _Response:
             elif self.protocol == "HTTP/1.0":
                 headers.append(("Connection", "keep-alive"))
         proto = "HTTP/1.0" if self.protocol == "HTTP/1.0" else "HTTP/1.1"
-        self.node.headers(self.sid, self.status, headers, protocol=proto)
+        head = format_head(self.status, headers, protocol=proto)
         self.sent_headers = True
+        if self.mode == "length":
+            self.held = head
+        else:
+            self.node.send(self.sid, b"headers", head)
+
+    @property
+    def head_flushed(self):
+        return self.sent_headers and self.held is None
+
+    def flush_head(self):
+        if self.held is not None:
+            head, self.held = self.held, None
+            self.node.send(self.sid, b"headers", head)
 
     def write(self, data):
         """WSGI write(): streams at once, so the length is not known."""
@@ -143,12 +168,16 @@ class _Response:
             return
         data = bytes(data)
         self.sent += len(data)
-        if self.mode == "chunked":
+        if self.held is not None:
+            head, self.held = self.held, None
+            self.node.send(self.sid, b"body", head + data)
+        elif self.mode == "chunked":
             self.node.chunk(self.sid, data)
         else:
             self.node.body(self.sid, data)
 
     def finish(self):
+        self.flush_head()
         if self.mode == "chunked" and self.method != "HEAD":
             self.node.chunk(self.sid, b"")
         if not self.persistent:
@@ -239,8 +268,8 @@ class WSGIHandler(Handler):
             self._stream(resp, result)
         except Exception:
             traceback.print_exc(file=sys.stderr)
-            if not resp.sent_headers:
-                resp.status, resp.headers = None, None
+            if not resp.head_flushed:
+                resp.status, resp.headers, resp.held = None, None, None
                 self._error(sid, 500, uwsgi_vars)
             else:
                 # The framing is broken mid-response: only closing is honest.
@@ -261,6 +290,9 @@ class WSGIHandler(Handler):
                 raise AssertionError("app returned without start_response()")
             if not resp.sent_headers:
                 resp.send_headers(known_length=sum(len(p) for p in result))
+            if (len(result) > 1 and resp.mode == "length"
+                    and resp.method != "HEAD"):
+                result = [b"".join(bytes(p) for p in result)]
             for piece in result:
                 resp._send(piece)
         elif resp.method == "HEAD":
@@ -285,12 +317,26 @@ class WSGIHandler(Handler):
 
 
 def serve(app, identity, endpoints, max_body=64 * 1024 * 1024, node=None):
-    """Run app as node `identity` until SIGTERM/SIGINT (or node.stop())."""
+    """Run app as node `identity` until SIGTERM/SIGINT (or node.stop()).
+
+    Without `node`, the runtime is tremolo_node.runtime() (the C extension
+    when built).  A tremolo_node.Node passed as `node` runs WSGIHandler on
+    its own loop, as before."""
+    if node is not None and hasattr(node, "run"):
+        node.run(WSGIHandler(app, max_body=max_body))
+        return
     own = node is None
     if own:
-        node = Node(identity, endpoints)
+        cls = runtime()
+        node = cls(identity, endpoints)
+        print("tremolo_wsgi: node %s on the %s runtime" % (
+            identity, "C (_tremolo)" if cls.__module__ == "_tremolo"
+            else "pure-Python"), file=sys.stderr, flush=True)
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: node.stop())
     try:
-        node.run(WSGIHandler(app, max_body=max_body))
+        node.serve_wsgi(app, max_body=max_body)
     finally:
         if own:
             node.close()

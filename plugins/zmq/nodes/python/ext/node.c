@@ -1,0 +1,627 @@
+/* _tremolo.Node: one DEALER per endpoint with the node name as
+ * ZMQ_IDENTITY, the unsolicited pong at start, pong for every ping, a pong
+ * again after ANNOUNCE_AFTER of silence from a front end (as
+ * tremolo_node.Node does), and the [sid, type, body] receive and send. */
+#include "tremolo_ext.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int64_t node_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int node_send_locked(TxNode *n, int index, const void *sid,
+                            size_t sidlen, const void *type, size_t typelen,
+                            const void *body, size_t bodylen)
+{
+    void *s = n->socks[index];
+
+    if (zmq_send(s, sid, sidlen, ZMQ_SNDMORE) < 0 ||
+        zmq_send(s, type, typelen, ZMQ_SNDMORE) < 0 ||
+        zmq_send(s, body, bodylen, 0) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+int tx_node_send(TxNode *n, int index, const void *sid, size_t sidlen,
+                 const void *type, size_t typelen,
+                 const void *body, size_t bodylen)
+{
+    int rc;
+
+    pthread_mutex_lock(&n->lock);
+    if (n->closed) {
+        pthread_mutex_unlock(&n->lock);
+        errno = ENOTSOCK;
+        return -1;
+    }
+    rc = node_send_locked(n, index, sid, sidlen, type, typelen, body, bodylen);
+    pthread_mutex_unlock(&n->lock);
+    return rc;
+}
+
+int tx_node_send_py(TxNode *n, int index, const char *sid, const char *type,
+                    const void *body, size_t bodylen)
+{
+    int rc;
+
+    Py_BEGIN_ALLOW_THREADS
+    rc = tx_node_send(n, index, sid, TX_SID_LEN, type, strlen(type),
+                      body, bodylen);
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
+        PyErr_Format(PyExc_OSError, "zmq_send: %s", zmq_strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int tx_node_send2_py(TxNode *n, int index, const char *sid, const char *type,
+                     const void *a, size_t alen, const void *b, size_t blen)
+{
+    size_t need = alen + blen;
+
+    if (blen == 0) {
+        return tx_node_send_py(n, index, sid, type, a, alen);
+    }
+    if (need > n->scratch_cap) {
+        size_t cap = need < 4096 ? 4096 : need;
+        char *p = realloc(n->scratch, cap);
+        if (p == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        n->scratch = p;
+        n->scratch_cap = cap;
+    }
+    memcpy(n->scratch, a, alen);
+    memcpy(n->scratch + alen, b, blen);
+    return tx_node_send_py(n, index, sid, type, n->scratch, need);
+}
+
+void tx_msg_close(struct tx_msg *m)
+{
+    for (int i = 0; i < 3; i++) {
+        zmq_msg_close(&m->frame[i]);
+    }
+}
+
+/* One whole message from socket i, or 0 when none is ready. Messages that
+ * are not 3 frames are dropped; pings are answered here. Lock held. */
+static int node_try(TxNode *n, int i, struct tx_msg *m, int64_t now)
+{
+    void *s = n->socks[i];
+    zmq_msg_t extra;
+    int more, nframes;
+
+    for (;;) {
+        for (int k = 0; k < 3; k++) {
+            zmq_msg_init(&m->frame[k]);
+        }
+        nframes = 0;
+        more = 1;
+        while (more) {
+            zmq_msg_t *f = nframes < 3 ? &m->frame[nframes] : &extra;
+            if (nframes >= 3) {
+                zmq_msg_init(&extra);
+            }
+            if (zmq_msg_recv(f, s, ZMQ_DONTWAIT) < 0) {
+                if (nframes >= 3) {
+                    zmq_msg_close(&extra);
+                }
+                tx_msg_close(m);
+                if (nframes == 0 && (errno == EAGAIN || errno == EINTR)) {
+                    return 0;
+                }
+                return nframes == 0 ? -1 : 0;
+            }
+            more = zmq_msg_more(f);
+            if (nframes >= 3) {
+                zmq_msg_close(&extra);
+            }
+            nframes++;
+        }
+        n->heard[i] = now;
+        if (nframes != 3) {
+            tx_msg_close(m);           /* the protocol is exactly 3 frames */
+            continue;
+        }
+        if (zmq_msg_size(&m->frame[1]) == 4 &&
+            memcmp(zmq_msg_data(&m->frame[1]), "ping", 4) == 0) {
+            node_send_locked(n, i, zmq_msg_data(&m->frame[0]),
+                             zmq_msg_size(&m->frame[0]), "pong", 4, "", 0);
+            tx_msg_close(m);
+            continue;
+        }
+        m->index = i;
+        return 1;
+    }
+}
+
+static void node_announce(TxNode *n, int64_t now)
+{
+    for (int i = 0; i < n->nsocks; i++) {
+        if (now - n->heard[i] >= TX_ANNOUNCE_NS) {
+            node_send_locked(n, i, "", 0, "pong", 4, "", 0);
+            n->heard[i] = now;
+        }
+    }
+}
+
+static int node_nowait(TxNode *n, struct tx_msg *m)
+{
+    int64_t now = node_now();
+    int rc = 0;
+
+    pthread_mutex_lock(&n->lock);
+    if (n->closed) {
+        pthread_mutex_unlock(&n->lock);
+        return 0;
+    }
+    node_announce(n, now);
+    for (int k = 0; k < n->nsocks; k++) {
+        int i = (n->next + k) % n->nsocks;
+        rc = node_try(n, i, m, now);
+        if (rc != 0) {
+            if (rc > 0) {
+                n->next = (i + 1) % n->nsocks;   /* fairness between fronts */
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&n->lock);
+    return rc;
+}
+
+/* Something may be readable on a socket whose ZMQ_FD edge was consumed
+ * by a send (ZMQ_EVENTS is exact). Lock held. */
+static int node_pending(TxNode *n)
+{
+    for (int i = 0; i < n->nsocks; i++) {
+        int ev = 0;
+        size_t len = sizeof(ev);
+
+        if (zmq_getsockopt(n->socks[i], ZMQ_EVENTS, &ev, &len) == 0 &&
+            (ev & ZMQ_POLLIN)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int tx_node_next(TxNode *n, int timeout_ms, struct tx_msg *m)
+{
+    int64_t deadline = timeout_ms < 0 ? 0
+                       : node_now() + (int64_t) timeout_ms * 1000000LL;
+    struct pollfd fds[16];
+    struct pollfd *pf = n->nsocks <= 16 ? fds
+                        : malloc(sizeof(*pf) * (size_t) n->nsocks);
+    int rc, nfds;
+
+    if (pf == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    for (;;) {
+        int wait = TX_POLL_MS, busy;
+
+        rc = node_nowait(n, m);
+        if (rc != 0 || atomic_load(&n->stop)) {
+            break;
+        }
+        if (timeout_ms >= 0) {
+            int64_t left = deadline - node_now();
+            if (left <= 0) {
+                rc = 0;
+                break;
+            }
+            if (left / 1000000LL < wait) {
+                wait = (int) (left / 1000000LL) + 1;
+            }
+        }
+        /* poll(2) on the ZMQ_FDs, not zmq_poll: it touches no socket, so a
+         * send from another thread may run meanwhile. */
+        pthread_mutex_lock(&n->lock);
+        busy = n->closed ? -1 : node_pending(n);
+        nfds = n->nsocks;
+        for (int i = 0; i < nfds; i++) {
+            pf[i].fd = n->fds[i];
+            pf[i].events = POLLIN;
+            pf[i].revents = 0;
+        }
+        pthread_mutex_unlock(&n->lock);
+        if (busy < 0) {
+            rc = 0;
+            break;
+        }
+        if (busy) {
+            continue;
+        }
+        if (poll(pf, (nfds_t) nfds, wait) < 0 && errno == EINTR) {
+            rc = -1;
+            break;
+        }
+    }
+    if (pf != fds) {
+        free(pf);
+    }
+    return rc;
+}
+
+/* ---- Python type ------------------------------------------------------ */
+
+static int Node_init(TxNode *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"identity", "endpoints", "linger_ms", NULL};
+    PyObject *identity, *endpoints, *seq = NULL, *idb = NULL;
+    int linger = 1000;
+    Py_ssize_t count;
+    char *id;
+    Py_ssize_t idlen;
+
+    if (self->ctx != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Node is already initialised");
+        return -1;
+    }
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|i:Node", kwlist,
+                                     &identity, &endpoints, &linger)) {
+        return -1;
+    }
+    if (PyUnicode_Check(identity)) {
+        idb = PyUnicode_AsUTF8String(identity);
+    }
+    else {
+        idb = PyBytes_FromObject(identity);
+    }
+    if (idb == NULL) {
+        return -1;
+    }
+    PyBytes_AsStringAndSize(idb, &id, &idlen);
+    if (idlen == 0 || idlen > 255) {
+        PyErr_SetString(PyExc_ValueError,
+                        "the node identity must be 1..255 bytes");
+        goto error;
+    }
+    if (PyUnicode_Check(endpoints) || PyBytes_Check(endpoints)) {
+        seq = PyTuple_Pack(1, endpoints);
+    }
+    else {
+        seq = PySequence_Fast(endpoints, "endpoints must be a sequence");
+    }
+    if (seq == NULL) {
+        goto error;
+    }
+    count = PySequence_Fast_GET_SIZE(seq);
+    if (count == 0) {
+        PyErr_SetString(PyExc_ValueError, "at least one endpoint is needed");
+        goto error;
+    }
+    self->ctx = zmq_ctx_new();
+    self->socks = calloc((size_t) count, sizeof(void *));
+    self->heard = calloc((size_t) count, sizeof(int64_t));
+    self->fds = calloc((size_t) count, sizeof(int));
+    if (self->ctx == NULL || self->socks == NULL || self->heard == NULL ||
+        self->fds == NULL) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *ep = PySequence_Fast_GET_ITEM(seq, i);
+        const char *eps;
+        void *s;
+
+        if (PyBytes_Check(ep)) {
+            eps = PyBytes_AS_STRING(ep);
+        }
+        else if ((eps = PyUnicode_AsUTF8(ep)) == NULL) {
+            goto error;
+        }
+        s = zmq_socket(self->ctx, ZMQ_DEALER);
+        if (s == NULL) {
+            PyErr_Format(PyExc_OSError, "zmq_socket: %s", zmq_strerror(errno));
+            goto error;
+        }
+        self->socks[self->nsocks++] = s;
+        {
+            size_t fdlen = sizeof(int);
+            if (zmq_getsockopt(s, ZMQ_FD, &self->fds[i], &fdlen) < 0) {
+                PyErr_Format(PyExc_OSError, "ZMQ_FD: %s", zmq_strerror(errno));
+                goto error;
+            }
+        }
+        /* The identity is the node's only credential (spec 1.1): set it
+         * before connect or libzmq picks a random one. */
+        if (zmq_setsockopt(s, ZMQ_ROUTING_ID, id, (size_t) idlen) < 0 ||
+            zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
+            zmq_connect(s, eps) < 0) {
+            PyErr_Format(PyExc_ValueError, "%s: %s", eps, zmq_strerror(errno));
+            goto error;
+        }
+    }
+    /* Unsolicited pong: usable before the gateway's first ping (2.3). */
+    {
+        int64_t now = node_now();
+        for (int i = 0; i < self->nsocks; i++) {
+            node_send_locked(self, i, "", 0, "pong", 4, "", 0);
+            self->heard[i] = now;
+        }
+    }
+    Py_DECREF(seq);
+    Py_DECREF(idb);
+    return 0;
+
+error:
+    Py_XDECREF(seq);
+    Py_XDECREF(idb);
+    for (int i = 0; i < self->nsocks; i++) {
+        int zero = 0;
+        zmq_setsockopt(self->socks[i], ZMQ_LINGER, &zero, sizeof(zero));
+        zmq_close(self->socks[i]);
+    }
+    self->nsocks = 0;
+    if (self->ctx != NULL) {
+        zmq_ctx_term(self->ctx);
+        self->ctx = NULL;
+    }
+    self->closed = 1;
+    return -1;
+}
+
+static PyObject *Node_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    TxNode *self = (TxNode *) type->tp_alloc(type, 0);
+
+    if (self != NULL) {
+        pthread_mutex_init(&self->lock, NULL);
+        atomic_init(&self->stop, 0);
+    }
+    return (PyObject *) self;
+}
+
+static void node_close(TxNode *n)
+{
+    void *ctx;
+
+    pthread_mutex_lock(&n->lock);
+    if (n->closed) {
+        pthread_mutex_unlock(&n->lock);
+        return;
+    }
+    n->closed = 1;
+    atomic_store(&n->stop, 1);
+    for (int i = 0; i < n->nsocks; i++) {
+        zmq_close(n->socks[i]);
+    }
+    n->nsocks = 0;
+    ctx = n->ctx;
+    n->ctx = NULL;
+    pthread_mutex_unlock(&n->lock);
+    if (ctx != NULL) {
+        Py_BEGIN_ALLOW_THREADS
+        zmq_ctx_term(ctx);           /* waits for the linger period */
+        Py_END_ALLOW_THREADS
+    }
+}
+
+static void Node_dealloc(TxNode *self)
+{
+    node_close(self);
+    free(self->socks);
+    free(self->heard);
+    free(self->fds);
+    free(self->scratch);
+    pthread_mutex_destroy(&self->lock);
+    Py_TYPE(self)->tp_free((PyObject *) self);
+}
+
+static int node_ready(TxNode *n)
+{
+    if (n->ctx == NULL || n->closed) {
+        PyErr_SetString(PyExc_ValueError, "the node is closed");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *node_tuple(struct tx_msg *m)
+{
+    PyObject *t = Py_BuildValue("(y#y#y#i)",
+        (const char *) zmq_msg_data(&m->frame[0]),
+        (Py_ssize_t) zmq_msg_size(&m->frame[0]),
+        (const char *) zmq_msg_data(&m->frame[1]),
+        (Py_ssize_t) zmq_msg_size(&m->frame[1]),
+        (const char *) zmq_msg_data(&m->frame[2]),
+        (Py_ssize_t) zmq_msg_size(&m->frame[2]), m->index);
+
+    tx_msg_close(m);
+    return t;
+}
+
+static PyObject *Node_recv(TxNode *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"timeout_ms", NULL};
+    struct tx_msg m;
+    int timeout = -1, rc;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|i:recv", kwlist, &timeout)) {
+        return NULL;
+    }
+    if (node_ready(self) < 0) {
+        return NULL;
+    }
+    for (;;) {
+        Py_BEGIN_ALLOW_THREADS
+        rc = tx_node_next(self, timeout, &m);
+        Py_END_ALLOW_THREADS
+        if (rc > 0) {
+            return node_tuple(&m);
+        }
+        if (rc == 0) {
+            Py_RETURN_NONE;
+        }
+        if (errno != EINTR) {
+            return PyErr_Format(PyExc_OSError, "zmq: %s", zmq_strerror(errno));
+        }
+        if (PyErr_CheckSignals() < 0) {
+            return NULL;
+        }
+        if (timeout >= 0) {
+            /* a signal cut the wait short: report a timeout rather than
+             * wait the whole period again */
+            Py_RETURN_NONE;
+        }
+    }
+}
+
+static PyObject *Node_recv_nowait(TxNode *self, PyObject *unused)
+{
+    struct tx_msg m;
+    int rc;
+
+    if (node_ready(self) < 0) {
+        return NULL;
+    }
+    rc = node_nowait(self, &m);
+    if (rc > 0) {
+        return node_tuple(&m);
+    }
+    if (rc < 0 && errno != EINTR) {
+        return PyErr_Format(PyExc_OSError, "zmq: %s", zmq_strerror(errno));
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *Node_send(TxNode *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"sid", "type", "body", "index", NULL};
+    Py_buffer sid, type, body;
+    int index = 0, rc;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*y*y*|i:send", kwlist,
+                                     &sid, &type, &body, &index)) {
+        return NULL;
+    }
+    if (node_ready(self) < 0) {
+        rc = -2;
+    }
+    else if (index < 0 || index >= self->nsocks) {
+        PyErr_SetString(PyExc_IndexError, "no endpoint with that index");
+        rc = -2;
+    }
+    else {
+        Py_BEGIN_ALLOW_THREADS
+        rc = tx_node_send(self, index, sid.buf, (size_t) sid.len, type.buf,
+                          (size_t) type.len, body.buf, (size_t) body.len);
+        Py_END_ALLOW_THREADS
+        if (rc < 0) {
+            PyErr_Format(PyExc_OSError, "zmq_send: %s", zmq_strerror(errno));
+        }
+    }
+    PyBuffer_Release(&sid);
+    PyBuffer_Release(&type);
+    PyBuffer_Release(&body);
+    if (rc < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *Node_filenos(TxNode *self, PyObject *unused)
+{
+    PyObject *list;
+
+    if (node_ready(self) < 0) {
+        return NULL;
+    }
+    list = PyList_New(self->nsocks);
+    if (list == NULL) {
+        return NULL;
+    }
+    for (int i = 0; i < self->nsocks; i++) {
+        PyObject *o = PyLong_FromLong(self->fds[i]);
+        if (o == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i, o);
+    }
+    return list;
+}
+
+static PyObject *Node_stop(TxNode *self, PyObject *unused)
+{
+    atomic_store(&self->stop, 1);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Node_close(TxNode *self, PyObject *unused)
+{
+    node_close(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Node_enter(TxNode *self, PyObject *unused)
+{
+    return Py_NewRef(self);
+}
+
+static PyObject *Node_exit(TxNode *self, PyObject *args)
+{
+    node_close(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Node_serve_wsgi(TxNode *self, PyObject *args, PyObject *kwds)
+{
+    if (node_ready(self) < 0) {
+        return NULL;
+    }
+    return tx_serve_wsgi(self, args, kwds);
+}
+
+static PyMethodDef Node_methods[] = {
+    {"filenos", (PyCFunction) Node_filenos, METH_NOARGS,
+     "filenos() -> list of ZMQ_FD, one per endpoint (edge-triggered: "
+     "drain with recv_nowait() until None)."},
+    {"recv", (PyCFunction) (void (*)(void)) Node_recv,
+     METH_VARARGS | METH_KEYWORDS,
+     "recv(timeout_ms=-1) -> (sid, type, body, index) or None on timeout or "
+     "after stop(). The GIL is released while waiting."},
+    {"recv_nowait", (PyCFunction) Node_recv_nowait, METH_NOARGS,
+     "recv_nowait() -> (sid, type, body, index) or None."},
+    {"send", (PyCFunction) (void (*)(void)) Node_send,
+     METH_VARARGS | METH_KEYWORDS,
+     "send(sid, type, body, index=0): one [sid, type, body] message."},
+    {"serve_wsgi", (PyCFunction) (void (*)(void)) Node_serve_wsgi,
+     METH_VARARGS | METH_KEYWORDS,
+     "serve_wsgi(app, max_body=64 MiB): run the WSGI app until stop()."},
+    {"stop", (PyCFunction) Node_stop, METH_NOARGS,
+     "stop(): make recv() and serve_wsgi() return (thread and signal safe)."},
+    {"close", (PyCFunction) Node_close, METH_NOARGS,
+     "close(): close the sockets (after the linger period)."},
+    {"__enter__", (PyCFunction) Node_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction) Node_exit, METH_VARARGS, NULL},
+    {NULL, NULL, 0, NULL}
+};
+
+PyTypeObject TxNode_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "_tremolo.Node",
+    .tp_basicsize = sizeof(TxNode),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "Node(identity, endpoints, linger_ms=1000): one DEALER per "
+              "endpoint, all with the node name as identity.",
+    .tp_new = Node_new,
+    .tp_init = (initproc) Node_init,
+    .tp_dealloc = (destructor) Node_dealloc,
+    .tp_methods = Node_methods,
+};

@@ -1,0 +1,115 @@
+/* _tremolo: the C runtime for Python nodes (shared declarations).
+ *
+ * One job per file: module.c (module, decode_uwsgi), uwsgi_walk.c (the
+ * packet walker, no Python), uwsgi.c (packet -> dict), node.c (sockets,
+ * ping/pong, announce, recv/send), input.c (wsgi.input), response.c (head
+ * encoding and response framing), wsgi.c (the serve loop, start_response,
+ * write(), result iteration). */
+#ifndef TREMOLO_EXT_H
+#define TREMOLO_EXT_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <zmq.h>
+
+#define TX_SID_LEN       16
+#define TX_ANNOUNCE_NS   1000000000LL   /* tremolo_node.ANNOUNCE_AFTER */
+#define TX_POLL_MS       100            /* stop() latency bound */
+
+/* ---- uwsgi.c ---------------------------------------------------------- */
+/* Decode a gateway uwsgi packet (spec 2.2) into a new dict of str -> str;
+ * NULL with ValueError on a malformed packet. */
+PyObject *tx_uwsgi_decode(const char *p, size_t len);
+
+/* ---- node.c ----------------------------------------------------------- */
+struct tx_msg {
+    zmq_msg_t frame[3];
+    int       index;           /* endpoint the message came through */
+};
+
+typedef struct {
+    PyObject_HEAD
+    void            *ctx;
+    void           **socks;
+    int              nsocks;
+    int              next;     /* round-robin start */
+    int             *fds;      /* ZMQ_FD per socket */
+    int64_t         *heard;    /* monotonic ns of the last message per socket */
+    atomic_int       stop;
+    int              closed;
+    pthread_mutex_t  lock;     /* socket operations: recv may run unlocked
+                                * from the GIL in another thread */
+    char            *scratch;  /* head + body of a one-message response */
+    size_t           scratch_cap;
+} TxNode;
+
+extern PyTypeObject TxNode_Type;
+
+/* Without the GIL: wait up to timeout_ms (-1 forever) for one message
+ * that is not a ping; 1 = got one (caller closes it with tx_msg_close),
+ * 0 = timeout or stop, -1 = zmq error (errno set; EINTR for a signal). */
+int  tx_node_next(TxNode *n, int timeout_ms, struct tx_msg *m);
+void tx_msg_close(struct tx_msg *m);
+/* Without the GIL: send [sid, type, body]; 0 or -1 (errno). */
+int  tx_node_send(TxNode *n, int index, const void *sid, size_t sidlen,
+                  const void *type, size_t typelen,
+                  const void *body, size_t bodylen);
+/* With the GIL: the same, releasing it around the send; 0 or -1 with a
+ * Python exception set. */
+int  tx_node_send_py(TxNode *n, int index, const char *sid, const char *type,
+                     const void *body, size_t bodylen);
+/* Two pieces as one body frame (head + body), through n->scratch. */
+int  tx_node_send2_py(TxNode *n, int index, const char *sid, const char *type,
+                      const void *a, size_t alen, const void *b, size_t blen);
+
+/* ---- input.c ---------------------------------------------------------- */
+extern PyTypeObject TxInput_Type;
+/* A wsgi.input over body (a bytes object, referenced). */
+PyObject *tx_input_new(PyObject *body);
+
+/* ---- response.c ------------------------------------------------------- */
+enum tx_mode { TX_MODE_UNSET, TX_MODE_LENGTH, TX_MODE_CHUNKED, TX_MODE_CLOSE,
+               TX_MODE_NONE };
+enum tx_proto { TX_PROTO_OTHER, TX_PROTO_10, TX_PROTO_11 };
+
+typedef struct {
+    PyObject_HEAD
+    TxNode      *node;         /* borrowed: lives as long as the loop */
+    char         sid[TX_SID_LEN];
+    int          index;
+    int          head_method;  /* REQUEST_METHOD is HEAD */
+    enum tx_proto proto;
+    int          client_keepalive;
+    PyObject    *status;       /* str or NULL */
+    PyObject    *headers;      /* list or NULL */
+    int          sent_headers; /* the head is decided (and maybe held) */
+    int          head_flushed; /* the head went out */
+    enum tx_mode mode;
+    int          persistent;
+    char        *head;         /* encoded head, held for one message */
+    size_t       head_len;
+    size_t       head_cap;
+    int          active;       /* 0 once the request is over */
+} TxResponse;
+
+extern PyTypeObject TxResponse_Type;
+
+/* Decide the framing, encode the head and hold it; known < 0: unknown. */
+int  tx_resp_send_headers(TxResponse *r, Py_ssize_t known);
+/* One body piece per the framing (head + piece in one message if held). */
+int  tx_resp_send(TxResponse *r, const void *data, size_t len);
+int  tx_resp_flush_head(TxResponse *r);
+int  tx_resp_finish(TxResponse *r);
+void tx_resp_reset(TxResponse *r);
+int  tx_token_in(const char *value, Py_ssize_t len, const char *token);
+
+/* ---- wsgi.c ----------------------------------------------------------- */
+PyObject *tx_serve_wsgi(TxNode *n, PyObject *args, PyObject *kwds);
+
+/* ---- shared constants (module.c) -------------------------------------- */
+extern const char *tx_reason(int code);
+
+#endif
