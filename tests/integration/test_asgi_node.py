@@ -20,16 +20,25 @@ from plugin_util import wait_for
 from test_plugin_websocket import (BINARY, CLOSE, TEXT, RawWS, WsClients,
                                    close_payload, close_raw, ws_site,
                                    zmq_conf, BASE_SERVER)
-from tremolo_harness import HOST, free_port, parse_one
+from tremolo_harness import HOST, free_port
+from wsgi_node_util import ext_dir
 
 SRC = os.environ["TREMOLO_SRC"]
 HELPER = os.path.join(SRC, "plugins", "zmq", "nodes", "python")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def start_asgi_node(endpoint, app, ident="asgi-1", log=None, extra=()):
+def start_asgi_node(endpoint, app, ident="asgi-1", log=None, extra=(),
+                    runtime="pure"):
+    """tremolo_asgi.py on the "pure" (RawNode) or "ext" (_tremolo) runtime."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([HELPER, HERE])
+    path = [HELPER, HERE]
+    if runtime == "ext":
+        path.insert(0, ext_dir())
+        env.pop("TREMOLO_NODE_PURE", None)
+    else:
+        env["TREMOLO_NODE_PURE"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(path)
     return subprocess.Popen(
         ["/usr/bin/python3", os.path.join(HELPER, "tremolo_asgi.py"), app,
          "--id", ident, "--connect", endpoint] + list(extra),
@@ -46,12 +55,15 @@ def stop_node(p):
         return None
 
 
-@pytest.fixture
-def asgi(tremolo, tmp_path):
+@pytest.fixture(params=["pure", "ext"])
+def asgi(request, tremolo, tmp_path):
     """asgi(ws="", app="asgi_testapp:app", extra=()) -> a server (liana,
-    zmq, websocket) whose /ws... and / go to a tremolo_asgi.py node;
-    srv.node_log() is the node's stderr."""
+    zmq, websocket) whose /ws... and / go to a tremolo_asgi.py node on the
+    parametrized runtime; srv.node_log() is the node's stderr."""
     procs = []
+    runtime = request.param
+    if runtime == "ext":
+        ext_dir()                       # skips (or fails) without _tremolo
 
     def start(ws="BinaryMessages websocket/binary", app="asgi_testapp:app",
               extra=()):
@@ -63,11 +75,13 @@ def asgi(tremolo, tmp_path):
                       server=BASE_SERVER)
         log_path = tmp_path / ("node%d.log" % len(procs))
         log = open(log_path, "wb")
-        procs.append((start_asgi_node(endpoint, app, log=log, extra=extra),
-                      log))
+        procs.append((start_asgi_node(endpoint, app, log=log, extra=extra,
+                                      runtime=runtime), log))
         srv.node_proc = procs[-1][0]
         srv.node_log = lambda: log_path.read_text(errors="replace")
         srv.wait_log(r'node "asgi-1" is available', timeout=10)
+        want = "C (_tremolo)" if runtime == "ext" else "pure-Python"
+        assert wait_for(lambda: want in srv.node_log(), 5), srv.node_log()
         srv.ws_url = "ws://127.0.0.1:%d" % srv.port
         return srv
 

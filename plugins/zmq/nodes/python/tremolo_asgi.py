@@ -812,6 +812,9 @@ def serve(app, identity, endpoints, max_body=64 << 20, lifespan="auto"):
     """Runs app as node `identity` until SIGTERM/SIGINT; the exit status."""
     node_cls, decode = _transport()
     node = node_cls(identity, endpoints)
+    print("tremolo_asgi: node %s on the %s runtime" % (
+        identity, "C (_tremolo)" if node_cls.__module__ == "_tremolo"
+        else "pure-Python"), file=sys.stderr, flush=True)
     loop = _new_loop()
     try:
         asyncio.set_event_loop(loop)
