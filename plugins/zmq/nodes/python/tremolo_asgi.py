@@ -235,14 +235,16 @@ class _HTTP:
         self.flow = _Flow(server)
         self.method = scope["method"]
         self.protocol = env.get("SERVER_PROTOCOL", "HTTP/1.0")
-        conn = _tokens(env.get("HTTP_CONNECTION"))
+        conn = env.get("HTTP_CONNECTION")
+        conn = _tokens(conn) if conn else ()
         if self.protocol == "HTTP/1.1":
             self.keepalive = "close" not in conn
         elif self.protocol == "HTTP/1.0":
             self.keepalive = "keep-alive" in conn
         else:
             self.keepalive = False  # HTTP/2: `end` only ends the stream
-        chunked = "chunked" in _tokens(env.get("HTTP_TRANSFER_ENCODING"))
+        te = env.get("HTTP_TRANSFER_ENCODING")
+        chunked = bool(te) and "chunked" in _tokens(te)
         length = env.get("CONTENT_LENGTH", "").strip()
         self.remaining = None       # bytes still expected; None: chunked
         self.body_done = False
@@ -692,7 +694,10 @@ class ASGINode:
         obj = cls(self, sid, index, env, scope)
         self.current[sid] = obj
         prev = self.chains.get(sid)
-        task = self._loop.create_task(self._run(obj, prev))
+        if prev is None or prev.done():
+            task = self._loop.create_task(obj.run(self.app))
+        else:
+            task = self._loop.create_task(self._run(obj, prev))
         task.obj = obj
         obj.task = task
         self.tasks.add(task)
@@ -701,12 +706,11 @@ class ASGINode:
         task.add_done_callback(self._done)
 
     async def _run(self, obj, prev):
-        if prev is not None and not prev.done():
-            # a keep-alive connection's requests are answered in order
-            try:
-                await asyncio.shield(prev)
-            except BaseException:
-                pass
+        # a keep-alive connection's requests are answered in order
+        try:
+            await asyncio.shield(prev)
+        except BaseException:
+            pass
         await obj.run(self.app)
 
     def _done(self, task):
