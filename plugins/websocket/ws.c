@@ -42,6 +42,7 @@ static const struct mk_conf_key ws_keys[] = {
     MK_CONF_BOOL("DeflateContextTakeover", struct ws_conf, context_takeover,
                  "on"),
     MK_CONF_SIZE("DeflateMemory", struct ws_conf, deflate_memory, "64M", 0, 0),
+    MK_CONF_ENUM("Accept", struct ws_conf, accept_node, "auto", "auto|node"),
     MK_CONF_END
 };
 
@@ -60,6 +61,7 @@ static const struct mk_conf_key ws_vhost_keys[] = {
     MK_CONF_INHERIT("DeflateContextTakeover", struct ws_conf,
                     context_takeover),
     MK_CONF_INHERIT("DeflateMemory", struct ws_conf, deflate_memory),
+    MK_CONF_INHERIT("Accept", struct ws_conf, accept_node),
     MK_CONF_END
 };
 
@@ -80,6 +82,7 @@ static void ws_settings_resolve(struct ws_conf *wc)
     s->policy.mem_level = (int) wc->mem_level;
     s->policy.context_takeover = wc->context_takeover;
     s->deflate_memory = wc->deflate_memory;
+    s->accept_node = wc->accept_node;
 }
 
 static int ws_conf_check(void *conf, struct mk_server *srv, char *err,
@@ -364,7 +367,11 @@ static int ws_on_request(void *conf, struct mk_stream *r)
             }
         }
     }
-    if (mk_request_upgrade(r, &ws_upgrade, cl, proto.len > 0) < 0) {
+    /* the 101 waits for the node when it is to pick a subprotocol, or
+     * when the site lets it refuse (Accept node: an ASGI app's close
+     * before accept is a 403) */
+    if (mk_request_upgrade(r, &ws_upgrade, cl,
+                           proto.len > 0 || cl->set->accept_node) < 0) {
         ws_claim_release(cl);
         return ws_refuse(r, 400);
     }
@@ -381,6 +388,7 @@ static void ws_worker_exit(void *conf, struct mk_worker *w)
 static const struct mk_msg_type ws_msg_types[] = {
     { "websocket", ws_on_node_message },
     { "websocket/binary", ws_on_node_message },
+    { "websocket/close", ws_on_node_message },
     { NULL, NULL }
 };
 

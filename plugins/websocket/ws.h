@@ -29,6 +29,7 @@ struct ws_settings {
     int deflate;                       /* permessage-deflate offered */
     struct ws_deflate_policy policy;
     uint64_t deflate_memory;           /* the site's zlib budget */
+    int accept_node;                   /* Accept node: the 101 waits for it */
 };
 
 /* [WEBSOCKET] in websocket.conf, and in a site file, where every key left
@@ -36,7 +37,7 @@ struct ws_settings {
 struct ws_conf {
     uint64_t max_message, ping_interval, idle_timeout, send_queue;
     uint64_t close_timeout, deflate_memory;
-    int slow_reader, binary_type, deflate, context_takeover;
+    int slow_reader, binary_type, deflate, context_takeover, accept_node;
     long long window_bits, mem_level;
     struct ws_settings set;            /* resolved by the check */
     atomic_size_t deflate_used;        /* zlib memory its connections hold

@@ -169,6 +169,25 @@ static int ws_write_shared(struct ws_conn *ws, int op, const void *body,
     return mk_conn_write_shared(ws->c, ws_bcast.frame);
 }
 
+/* A node's `websocket/close`: our close frame with its code and reason
+ * (the client's answer is awaited, as after `end`). A body that is not a
+ * valid code and UTF-8 reason closes with 1011: the node asked to close,
+ * and a wrong code is the node's fault, not the client's. */
+static void ws_node_close(struct ws_conn *ws, const void *body, size_t len)
+{
+    char reason[WS_CONTROL_MAX];
+    int code = ws_close_from_node(body, len, reason);
+
+    if (code < 0) {
+        mk_warn("[fd %d] websocket: a node's websocket/close holds no valid "
+                "close code and UTF-8 reason: closed with 1011",
+                mk_conn_fd(ws->c));
+        code = 1011;
+        reason[0] = '\0';
+    }
+    ws_close(ws, (unsigned) code, reason[0] ? reason : NULL);
+}
+
 /* A node's `websocket` (text) or `websocket/binary` message, for this
  * session or fanned out to it. Not a WebSocket session (yet): ignored, as
  * spec 2.3 FIX says, rather than written into an HTTP stream. */
@@ -182,6 +201,10 @@ void ws_on_node_message(void *conf, struct mk_session *s, const char *type,
     int ret;
 
     (void) conf;
+    if (ws && strcmp(type, "websocket/close") == 0) {
+        ws_node_close(ws, body, len);
+        return;
+    }
     if (!ws || ws->closing || !ws_room(ws, len + WS_HEAD_MAX)) {
         return;
     }
@@ -317,6 +340,11 @@ static int ws_control(struct ws_conn *ws, const uint8_t *p, size_t len)
         return ws_fail(ws, 1007, "close reason not UTF-8");
     }
     if (!ws->closing) {
+        /* the client closes first: its node hears the code and reason
+         * (the payload as it came, empty when it gave none) before `end`;
+         * a BlastBeat node ignores the type (spec 1.3) */
+        mk_session_backend_send(mk_conn_session(ws->c), "websocket/close",
+                                p, len);
         ws_close(ws, code ? code : 1000, NULL);   /* echo its code (5.5.1) */
     }
     return MK_PROTO_CLOSE;               /* written, then the TCP close */

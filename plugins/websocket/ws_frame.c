@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "plugins/websocket/ws_frame.h"
+#include "plugins/websocket/ws_utf8.h"
 
 static int ws_opcode_is_known(unsigned op)
 {
@@ -174,4 +175,26 @@ size_t ws_close_payload(uint8_t *out, unsigned code, const char *reason)
         memcpy(out + 2, reason, n);
     }
     return 2 + n;
+}
+
+int ws_close_from_node(const uint8_t *p, size_t len, char *reason)
+{
+    unsigned code;
+    size_t n;
+
+    reason[0] = '\0';
+    if (len == 0) {
+        return 1000;
+    }
+    if (len == 1) {
+        return -1;
+    }
+    code = (unsigned) (p[0] << 8 | p[1]);
+    if (!ws_close_code_valid(code) || !ws_utf8_is_valid(p + 2, len - 2)) {
+        return -1;
+    }
+    n = len - 2 < WS_CONTROL_MAX - 1 ? len - 2 : WS_CONTROL_MAX - 1;
+    memcpy(reason, p + 2, n);
+    reason[n] = '\0';
+    return (int) code;
 }

@@ -68,4 +68,13 @@ int ws_close_code_valid(unsigned code);
  * and gives the empty payload (0), the reply to a close that had none. */
 size_t ws_close_payload(uint8_t *out, unsigned code, const char *reason);
 
+/* A node's `websocket/close` body (docs/zmq-gateway.md): a 2-byte
+ * big-endian close code, then an optional UTF-8 reason. Returns the code
+ * to close with (1000 for an empty body), or -1 when the body is one
+ * byte, the code is not valid on the wire (ws_close_code_valid) or the
+ * reason is not UTF-8. reason (WS_CONTROL_MAX bytes) gets the reason NUL
+ * terminated, at most WS_CONTROL_MAX - 1 bytes of it, for
+ * ws_close_payload to cut to fit; an embedded NUL ends it early. */
+int ws_close_from_node(const uint8_t *p, size_t len, char *reason);
+
 #endif

@@ -20,6 +20,7 @@ static const char *const zmq_msg_names[ZMQ_MSG_TYPE_COUNT] = {
     [ZMQ_MSG_END]              = "end",
     [ZMQ_MSG_WEBSOCKET]        = "websocket",
     [ZMQ_MSG_WEBSOCKET_BINARY] = "websocket/binary",
+    [ZMQ_MSG_WEBSOCKET_CLOSE]  = "websocket/close",
     [ZMQ_MSG_RETRY]            = "retry",
     [ZMQ_MSG_MSG]              = "msg",
     [ZMQ_MSG_JOIN]             = "join",

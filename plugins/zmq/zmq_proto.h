@@ -72,6 +72,7 @@ enum zmq_msg_type {
     ZMQ_MSG_END,
     ZMQ_MSG_WEBSOCKET,
     ZMQ_MSG_WEBSOCKET_BINARY,       /* `websocket/binary`: spec 2.3 FIX */
+    ZMQ_MSG_WEBSOCKET_CLOSE,        /* close code + reason, both ways */
     ZMQ_MSG_RETRY,
     ZMQ_MSG_MSG,
     ZMQ_MSG_JOIN,

@@ -792,10 +792,12 @@ static struct mk_ptr zmq_head_value(const char *head, size_t len,
     return v;
 }
 
-/* The node answers an upgrade that waits for its choice (a subprotocol):
- * `headers` with a 101 accepts, naming its pick; any other response
- * refuses, and goes to the client as it is; a message for the client
- * accepts with no pick. -1 when the session is finished. */
+/* The node answers an upgrade that waits for its choice (a subprotocol,
+ * or the site's `Accept node`): `headers` with a 101 accepts, naming its
+ * pick; any other response refuses, and goes to the client as it is;
+ * `websocket/close` refuses with 403 (an ASGI close before accept); a
+ * message for the client accepts with no pick. -1 when the message is
+ * used up. */
 static int zmq_upgrade_answer(struct zmq_session *s, struct zmq_wire *w)
 {
     const char *data = zmq_msg_data(&w->payload);
@@ -805,6 +807,13 @@ static int zmq_upgrade_answer(struct zmq_session *s, struct zmq_wire *w)
 
     s->choosing = 0;
     mk_timer_disarm(zmq_self->timers, &s->timer);
+    if (w->type == ZMQ_MSG_WEBSOCKET_CLOSE) {
+        s->upgraded = 0;
+        mk_session_set_backend(s->ms, NULL, NULL);
+        mk_response_close(s->r);
+        zmq_fail(s, 403);
+        return -1;
+    }
     if (w->type == ZMQ_MSG_HEADERS) {
         if (zmq_resp_head_parse(data, len, (int) MK_HTTP_MAX_HEADERS_CAP,
                                 &h) < 0 || h.head_len != len) {

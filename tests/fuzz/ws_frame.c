@@ -8,7 +8,9 @@
  * MORE and then one steady verdict, and an accepted header (minimal
  * encoding is enforced) must come back byte for byte from ws_frame_head.
  * The UTF-8 validator must give the same verdict on the whole input, on
- * two pieces and byte by byte. Any disagreement aborts.
+ * two pieces and byte by byte. A node's close body (ws_close_from_node)
+ * must match its definition and make a valid, UTF-8 close payload. Any
+ * disagreement aborts.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -191,9 +193,36 @@ static void fuzz_head_roundtrip(const uint8_t *d, size_t size)
                f.head_len == hl);
 }
 
+/* A node's close body: the verdict matches its definition, and the
+ * reason always makes a payload within a control frame's limit. */
+static void fuzz_node_close(const uint8_t *d, size_t size)
+{
+    char reason[WS_CONTROL_MAX];
+    uint8_t out[WS_CONTROL_MAX];
+    int code = ws_close_from_node(d, size, reason);
+
+    if (size == 0) {
+        FUZZ_CHECK(code == 1000);
+        return;
+    }
+    if (size == 1 || !ws_close_code_valid((unsigned) (d[0] << 8 | d[1])) ||
+        !ws_utf8_is_valid(d + 2, size - 2)) {
+        FUZZ_CHECK(code == -1);
+        return;
+    }
+    FUZZ_CHECK(code == (d[0] << 8 | d[1]));
+    FUZZ_CHECK(strlen(reason) < WS_CONTROL_MAX);
+    FUZZ_CHECK(ws_close_payload(out, (unsigned) code, reason) <=
+               WS_CONTROL_MAX);
+    FUZZ_CHECK(ws_utf8_is_valid(out + 2, ws_close_payload(out, (unsigned) code,
+                                                          reason) - 2));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t *buf;
+
+    fuzz_node_close(data, size);
 
     fuzz_utf8(data, size, size ? data[size - 1] : 0);
     fuzz_head_roundtrip(data, size);

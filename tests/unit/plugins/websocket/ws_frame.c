@@ -437,6 +437,47 @@ MK_TEST(close_payload_cut)
     }
 }
 
+/* A node's `websocket/close` body: code + UTF-8 reason, empty = 1000,
+ * anything a client could not send (RFC 6455 7.4) refused. */
+MK_TEST(close_from_node)
+{
+    char reason[WS_CONTROL_MAX];
+    uint8_t body[300], out[WS_CONTROL_MAX + 8];
+    size_t n;
+
+    CHECK_EQ_INT(ws_close_from_node(NULL, 0, reason), 1000);
+    CHECK_EQ_INT(reason[0], 0);
+    CHECK_EQ_INT(ws_close_from_node((const uint8_t *) "\x0f", 1, reason), -1);
+    CHECK_EQ_INT(ws_close_from_node((const uint8_t *) "\x0f\xa0", 2, reason),
+                 4000);
+    CHECK_EQ_INT(reason[0], 0);
+    CHECK_EQ_INT(ws_close_from_node((const uint8_t *) "\x03\xe8" "bye", 5,
+                                    reason), 1000);
+    CHECK(strcmp(reason, "bye") == 0);
+    /* 1005/1006/1015 are never sent, 999 and 5000 do not exist */
+    CHECK_EQ_INT(ws_close_from_node((const uint8_t *) "\x03\xed", 2, reason),
+                 -1);
+    CHECK_EQ_INT(ws_close_from_node((const uint8_t *) "\x03\xee", 2, reason),
+                 -1);
+    CHECK_EQ_INT(ws_close_from_node((const uint8_t *) "\x03\xe7", 2, reason),
+                 -1);
+    CHECK_EQ_INT(ws_close_from_node((const uint8_t *) "\x13\x88", 2, reason),
+                 -1);
+    /* a reason that is not UTF-8 */
+    CHECK_EQ_INT(ws_close_from_node((const uint8_t *) "\x03\xe8\xc3", 3,
+                                    reason), -1);
+    /* a long reason is kept to 124 bytes, and the payload cut to 123 at a
+     * character boundary: 122 ASCII then a 2-byte character */
+    body[0] = 0x0f;
+    body[1] = 0xa1;
+    memset(body + 2, 'a', 122);
+    memcpy(body + 124, "\xc3\xa9xyz", 5);
+    CHECK_EQ_INT(ws_close_from_node(body, 129, reason), 4001);
+    CHECK_EQ_INT(strlen(reason), WS_CONTROL_MAX - 1);
+    n = ws_close_payload(out, 4001, reason);
+    CHECK_EQ_INT(n, 2 + 122);
+}
+
 int main(void)
 {
     RUN(header_forms);
@@ -450,5 +491,6 @@ int main(void)
     RUN(close_codes);
     RUN(close_payload_basic);
     RUN(close_payload_cut);
+    RUN(close_from_node);
     return mk_test_done();
 }

@@ -106,6 +106,7 @@ static const struct {
     { "body", ZMQ_MSG_BODY }, { "chunk", ZMQ_MSG_CHUNK },
     { "end", ZMQ_MSG_END }, { "websocket", ZMQ_MSG_WEBSOCKET },
     { "websocket/binary", ZMQ_MSG_WEBSOCKET_BINARY },
+    { "websocket/close", ZMQ_MSG_WEBSOCKET_CLOSE },
     { "retry", ZMQ_MSG_RETRY }, { "msg", ZMQ_MSG_MSG },
     { "join", ZMQ_MSG_JOIN }, { "leave", ZMQ_MSG_LEAVE },
     { "noecho", ZMQ_MSG_NOECHO }, { "echo", ZMQ_MSG_ECHO },
