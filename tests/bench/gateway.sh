@@ -11,6 +11,24 @@
 #       vs nginx + uWSGI with N Python processes, both running
 #       tests/bench/wsgi_hello.py; 1 HTTP worker each, unpinned.
 #
+# How each peer is configured:
+#   Tremolo     1 or 2 workers, Scheduler reuseport, liana + zmq, no logger
+#               (no access log), keep-alive on; the zmq gateway bound on a
+#               loopback TCP port, PingFreq 1s, site "Node bench-*".
+#   C node      docs/examples/c_node.c, one process, identity bench-1.
+#   Python      ONE command, `tremolo_wsgi.py wsgi_hello:app --processes N
+#               --id bench`: N forked processes with distinct identities
+#               bench-1 ... bench-N (two peers with one identity would be one
+#               node to ZeroMQ, the second idle); the parent forwards SIGTERM.
+#   Mongrel2    config loaded with m2sh, access logging disabled, no daemon,
+#               zeromq.threads 1, + m2_handler.c over TCP send/recv specs.
+#   nginx+uWSGI as their docs recommend for a local front end: uWSGI
+#               --master --processes N --disable-logging --die-on-term on a
+#               UNIX socket (--socket DIR/uwsgi.sock --chmod-socket=660; nginx
+#               runs as root here, so 660 is enough), nginx 1 worker, epoll,
+#               access_log off, `uwsgi_pass unix:DIR/uwsgi.sock;` with
+#               /etc/nginx/uwsgi_params, the same keep-alive as Tremolo.
+#
 # Method: ../shared/BENCHMARKING.md -- both stacks side by side on free
 # loopback ports, rounds alternate, ratios are taken within a round.
 # us/req is the CPU of the WHOLE stack (server + nodes / handler / uWSGI
@@ -122,16 +140,23 @@ EOF
     PORT[$slot]=$port
     root=${PIDS[$slot]# }
     bench_wait_file "$dir/error.log" "zmq: nodes connect to" "$root" 10 || return 1
-    for ((i = 1; i <= nnodes; i++)); do
-        if [ "$kind" = c ]; then
+    if [ "$kind" = c ]; then
+        for ((i = 1; i <= nnodes; i++)); do
             spawn "$slot" "$cpus" "$C_NODE" "bench-$i" "tcp://127.0.0.1:$zport" \
                 > "$dir/node$i.log" 2>&1
-        else
-            PYTHONPATH="$REPO/tests/bench" spawn "$slot" "$cpus" "$PYTHON" \
-                "$REPO/plugins/zmq/nodes/python/tremolo_wsgi.py" wsgi_hello:app \
-                --id "bench-$i" --connect "tcp://127.0.0.1:$zport" > "$dir/node$i.log" 2>&1
-        fi
-    done
+        done
+    elif [ "$nnodes" = 1 ]; then
+        # --processes 1 is one process named exactly --id: no fork.
+        PYTHONPATH="$REPO/tests/bench" spawn "$slot" "$cpus" "$PYTHON" \
+            "$REPO/plugins/zmq/nodes/python/tremolo_wsgi.py" wsgi_hello:app \
+            --id bench-1 --connect "tcp://127.0.0.1:$zport" > "$dir/node.log" 2>&1
+    else
+        # One parent forks bench-1 ... bench-N (its tree is measured).
+        PYTHONPATH="$REPO/tests/bench" spawn "$slot" "$cpus" "$PYTHON" \
+            "$REPO/plugins/zmq/nodes/python/tremolo_wsgi.py" wsgi_hello:app \
+            --processes "$nnodes" --id bench --connect "tcp://127.0.0.1:$zport" \
+            > "$dir/node.log" 2>&1
+    fi
     for ((i = 1; i <= nnodes; i++)); do
         bench_wait_file "$dir/error.log" "node \"bench-$i\" is available" "$root" 15 || return 1
     done
@@ -171,15 +196,17 @@ EOF
 }
 
 # start_nginx_uwsgi SLOT CPUS NPROC: uWSGI (--master, NPROC processes,
-# logging off, --die-on-term so SIGTERM stops it) behind nginx
-# (1 worker, uwsgi_pass, access_log off, same keep-alive as Tremolo).
+# logging off, --die-on-term so SIGTERM stops it) on a unix socket, as its
+# docs recommend behind a local nginx, behind nginx (1 worker,
+# uwsgi_pass unix:, access_log off, same keep-alive as Tremolo).
 start_nginx_uwsgi() {
-    local slot=$1 cpus=$2 nproc=$3 dir="$TMP/$1" port uport root
+    local slot=$1 cpus=$2 nproc=$3 dir="$TMP/$1" port usock root
     port=$(bench_free_port ${PORT[@]+"${PORT[@]}"})
-    uport=$(bench_free_port "$port" ${PORT[@]+"${PORT[@]}"})
+    usock="$dir/uwsgi.sock"
     mkdir -p "$dir/tmp"
     spawn "$slot" "$cpus" uwsgi --plugin python3 --master --processes "$nproc" \
-        --socket "127.0.0.1:$uport" --wsgi-file "$REPO/tests/bench/wsgi_hello.py" \
+        --socket "$usock" --chmod-socket=660 \
+        --wsgi-file "$REPO/tests/bench/wsgi_hello.py" \
         --disable-logging --die-on-term > "$dir/uwsgi.log" 2>&1
     cat > "$dir/nginx.conf" <<EOF
 daemon off;
@@ -204,7 +231,7 @@ http {
         server_name 127.0.0.1;
         location / {
             include /etc/nginx/uwsgi_params;
-            uwsgi_pass 127.0.0.1:$uport;
+            uwsgi_pass unix:$usock;
         }
     }
 }
@@ -327,7 +354,7 @@ single() {
 echo "gateway.sh: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo))"
 echo "tremolo: $TREMOLO ($("$TREMOLO" -V 2>&1 | head -n1 || true)); liana + zmq, no logger (no access log)"
 [ $HAVE_M2 = 1 ] && echo "mongrel2: $(dpkg-query -W -f '${Version}' mongrel2-core 2>/dev/null || echo '?'); access logging disabled, zeromq.threads 1"
-[ $HAVE_UWSGI = 1 ] && echo "uwsgi $(uwsgi --version) --master --processes $PYNODES --disable-logging; nginx $($NGINX -v 2>&1 | sed 's/.*: //') 1 worker, uwsgi_pass, access_log off"
+[ $HAVE_UWSGI = 1 ] && echo "uwsgi $(uwsgi --version) --master --processes $PYNODES --disable-logging, unix socket --chmod-socket=660; nginx $($NGINX -v 2>&1 | sed 's/.*: //') 1 worker, uwsgi_pass unix:, access_log off"
 LOAD=$(cut -d' ' -f1 /proc/loadavg)
 echo "load average at start: $LOAD$(awk -v l="$LOAD" 'BEGIN { if (l > 0.5) print " -- other jobs are running: figures will be noisy" }')"
 echo "us/req = utime+stime of every process of the stack (server and its nodes/handler/uWSGI) per completed request"

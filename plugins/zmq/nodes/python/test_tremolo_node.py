@@ -471,3 +471,118 @@ def test_cli_parses_arguments(monkeypatch):
                     "tcp://127.0.0.1:2"]) == 0
     assert seen == {"app": tw.load_app, "ident": "n1",
                     "eps": ["tcp://127.0.0.1:1", "tcp://127.0.0.1:2"]}
+
+
+# -- --processes N ------------------------------------------------------------
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# Run by a fresh interpreter: run_processes() forks, and pytest's process
+# has zmq threads. Each child writes "<identity> <pid>" to DIR, then does
+# what its identity's suffix says.
+PROCS_SCRIPT = r'''
+import os, signal, sys, time
+sys.path.insert(0, sys.argv[1])
+import tremolo_node as tn
+out, mode = sys.argv[2], sys.argv[3]
+
+def target(identity, ready):
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    with open(os.path.join(out, identity), "w") as f:
+        f.write(str(os.getpid()))
+    if mode == "fail" and identity.endswith("-1"):
+        raise RuntimeError("app import failed")
+    ready()
+    if mode == "exit":
+        return 0
+    if mode in ("term", "kill") and identity.endswith("-2"):
+        # the parent is told to stop once every child has its handler
+        end = time.monotonic() + 10
+        while len(os.listdir(out)) < 2 and time.monotonic() < end:
+            time.sleep(0.01)
+        os.kill(os.getppid(), signal.SIGTERM if mode == "term" else signal.SIGKILL)
+    end = time.monotonic() + 20
+    while not stop and time.monotonic() < end:
+        time.sleep(0.01)
+    return 0 if stop else 3
+
+sys.exit(tn.run_processes(2, "p", target))
+'''
+
+
+def run_procs(tmp_path, mode):
+    import subprocess
+    out = tmp_path / "ids"
+    out.mkdir()
+    proc = subprocess.run([sys.executable, "-c", PROCS_SCRIPT, HERE, str(out),
+                           mode], capture_output=True, timeout=60)
+    pids = {p.name: int(p.read_text()) for p in out.iterdir()}
+    return proc, pids
+
+
+def pid_gone(pid):
+    """Exited: no such process, or a zombie left for whoever reaps orphans."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_process_identities():
+    assert tn.process_identities("web", 1) == ["web"]
+    assert tn.process_identities("web", 3) == ["web-1", "web-2", "web-3"]
+    with pytest.raises(ValueError):
+        tn.process_identities("web", 0)
+
+
+def test_run_processes_distinct_identities_and_clean_exit(tmp_path):
+    proc, pids = run_procs(tmp_path, "exit")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(pids) == ["p-1", "p-2"]
+    assert len(set(pids.values())) == 2
+    assert b"not restarted" in proc.stderr    # each exit is reported
+
+
+def test_run_processes_forwards_sigterm(tmp_path):
+    proc, pids = run_procs(tmp_path, "term")
+    assert proc.returncode == 0, proc.stderr   # both saw SIGTERM and exited 0
+    assert sorted(pids) == ["p-1", "p-2"]
+    assert all(pid_gone(p) for p in pids.values())
+
+
+def test_run_processes_start_failure_stops_the_rest(tmp_path):
+    proc, pids = run_procs(tmp_path, "fail")
+    assert proc.returncode == 1
+    assert b"p-1 failed to start" in proc.stderr
+    assert b"app import failed" in proc.stderr
+    assert all(pid_gone(p) for p in pids.values())
+
+
+def test_cli_processes_option(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(tw, "run_processes", lambda n, ident, target: seen.update(
+        n=n, ident=ident) or 0)
+    assert tw.main(["m:app", "--id", "n", "--processes", "3",
+                    "--connect", "tcp://127.0.0.1:1"]) == 0
+    assert seen == {"n": 3, "ident": "n"}
+    seen.clear()
+    assert tn.main(["--wsgi", "m:app", "--id", "n", "--processes", "2",
+                    "--connect", "tcp://127.0.0.1:1"]) == 0
+    assert seen == {"n": 2, "ident": "n"}
+    with pytest.raises(SystemExit):
+        tw.main(["m:app", "--id", "n", "--processes", "0",
+                 "--connect", "tcp://127.0.0.1:1"])
+    with pytest.raises(SystemExit):           # --wsgi is required
+        tn.main(["--id", "n", "--connect", "tcp://127.0.0.1:1"])
+
+
+def test_run_processes_children_stop_when_the_parent_is_killed(tmp_path):
+    proc, pids = run_procs(tmp_path, "kill")
+    assert proc.returncode == -9
+    assert sorted(pids) == ["p-1", "p-2"]
+    end = time.monotonic() + 10                 # orphans: not ours to reap
+    while not all(pid_gone(p) for p in pids.values()) and time.monotonic() < end:
+        time.sleep(0.02)
+    assert all(pid_gone(p) for p in pids.values())

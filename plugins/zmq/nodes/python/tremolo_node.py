@@ -7,12 +7,15 @@ node name as ZMQ_IDENTITY.  Every message is three frames, [sid, type, body]
 * parse_uwsgi() / environ_from_uwsgi(): decoding of the request packet;
 * Node: the sockets, ping/pong/spawn handling, per-session bookkeeping and
   the send helpers (headers, body, chunk, end, join, leave, msg, websocket);
-* Handler: the callback base class that Node.run() dispatches to.
+* Handler: the callback base class that Node.run() dispatches to;
+* run_processes(): N forked node processes, NAME-1 ... NAME-N, as uWSGI's
+  --processes; main() is `python3 -m tremolo_node --wsgi module:app ...`.
 
 Only the standard library and pyzmq (Debian python3-zmq) are used.
 """
 
 import io
+import os
 import signal
 import struct
 import sys
@@ -24,6 +27,7 @@ import zmq
 __all__ = [
     "Node", "Handler", "Session", "parse_uwsgi", "parse_uwsgi_pairs",
     "environ_from_uwsgi", "sid_route", "SID_LEN", "UWSGI_MAX",
+    "process_identities", "run_processes", "main",
 ]
 
 SID_LEN = 16
@@ -475,3 +479,162 @@ _REASONS = {
     411: "Length Required", 413: "Content Too Large", 500: "Internal Server Error",
     501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
 }
+
+
+# -- several processes ------------------------------------------------------
+
+def process_identities(identity, processes):
+    """NAME for one process (as before --processes existed); NAME-1 ...
+    NAME-N for several: two peers with one identity are one node to ZeroMQ,
+    and the second would sit idle."""
+    if processes < 1:
+        raise ValueError("processes must be at least 1")
+    if processes == 1:
+        return [identity]
+    return ["%s-%d" % (identity, i) for i in range(1, processes + 1)]
+
+
+def _log(msg):
+    sys.stderr.write("tremolo_node[%d]: %s\n" % (os.getpid(), msg))
+    sys.stderr.flush()
+
+
+def _die_with_parent(parent):
+    """Linux: SIGTERM this child when the parent dies, even by SIGKILL, so
+    no node outlives the command that started it."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM))      # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:                  # it died before prctl
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+FORWARDED = (signal.SIGTERM, signal.SIGINT)   # parent -> every child
+
+
+def _child(target, identity, ready_fd, parent):
+    """In the forked child: run target(identity, ready) and never return."""
+    code = 1
+    try:
+        # The parent's forwarding handlers must not run here; Node.run()
+        # installs the child's own.
+        for signum in FORWARDED:
+            signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
+        _die_with_parent(parent)
+
+        def ready():
+            nonlocal ready_fd
+            if ready_fd is not None:
+                os.write(ready_fd, b"r")
+                os.close(ready_fd)
+                ready_fd = None
+        result = target(identity, ready)
+        code = result if isinstance(result, int) else 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        import traceback
+        traceback.print_exc(file=sys.stderr)
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            # _exit: the parent's atexit handlers and buffers are not ours.
+            os._exit(code)
+
+
+def run_processes(processes, identity, target):
+    """Run target(identity, ready) in `processes` forked children, one per
+    identity of process_identities(); return the exit status for the parent.
+
+    Call it before any zmq context exists (a context does not survive
+    fork). A child calls ready() once it has started (app loaded, sockets
+    made); a child that exits before that failed to start: the others are
+    stopped and 1 is returned. SIGTERM/SIGINT to the parent are forwarded to
+    every live child; on Linux a child also gets SIGTERM if the parent is
+    killed outright. A child that dies later is logged and not restarted;
+    the parent returns when all are gone: 0 if every child exited 0."""
+    names = process_identities(identity, processes)
+    parent = os.getpid()
+    children = {}                       # pid -> identity
+    state = {"stopping": False}
+
+    def forward(signum, _frame):
+        state["stopping"] = True
+        for pid in list(children):
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    old = {s: signal.signal(s, forward) for s in FORWARDED}
+    status = 0
+    try:
+        pipes = {}
+        for name in names:
+            if state["stopping"]:
+                break
+            rfd, wfd = os.pipe()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            # A signal between fork() and the bookkeeping below would be
+            # forwarded to every child but this one: hold it until the
+            # child is in `children` (the child unblocks its own copy).
+            signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+            try:
+                pid = os.fork()
+                if pid == 0:
+                    os.close(rfd)
+                    for fd in pipes.values():
+                        os.close(fd)
+                    _child(target, name, wfd, parent)
+                os.close(wfd)
+                children[pid] = name
+                pipes[pid] = rfd
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
+        # EOF without a byte: the child exited (or exec'd) before ready().
+        failed = []
+        for pid, rfd in pipes.items():
+            with os.fdopen(rfd, "rb") as f:
+                if f.read(1) != b"r":
+                    failed.append(pid)
+        if failed and not state["stopping"]:
+            _log("%s failed to start; stopping the others"
+                 % ", ".join(children[p] for p in failed))
+            status = 1
+            forward(signal.SIGTERM, None)
+        while children:
+            pid, wstatus = os.wait()
+            name = children.pop(pid, None)
+            if name is None:
+                continue
+            code = os.waitstatus_to_exitcode(wstatus)
+            if code != 0:
+                status = 1
+            if not state["stopping"] and pid not in failed:
+                _log("process %s (pid %d) exited with status %d; not restarted"
+                     % (name, pid, code))
+    finally:
+        for signum, handler in old.items():
+            signal.signal(signum, handler)
+    return status
+
+
+def main(argv=None):
+    """python3 -m tremolo_node --wsgi module:app --processes N --id NAME
+    --connect ENDPOINT [--connect ...] [--max-body BYTES]"""
+    import tremolo_wsgi
+    return tremolo_wsgi.main(argv, prog="python3 -m tremolo_node")
+
+
+if __name__ == "__main__":
+    # Run the importable copy, so this module's classes are the ones that
+    # tremolo_wsgi and the application import.
+    import tremolo_node
+    sys.exit(tremolo_node.main())
