@@ -479,36 +479,43 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 # Run by a fresh interpreter: run_processes() forks, and pytest's process
 # has zmq threads. Each child writes "<identity> <pid>" to DIR, then does
-# what its identity's suffix says.
-PROCS_SCRIPT = r'''
+# what MODE says. The waits are bounds far above any scheduling delay; no
+# outcome depends on timing.
+PROCS_SCRIPT = r"""
 import os, signal, sys, time
 sys.path.insert(0, sys.argv[1])
 import tremolo_node as tn
 out, mode = sys.argv[2], sys.argv[3]
+BOUND = 30
 
 def target(identity, ready):
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    got = []
+    signal.signal(signal.SIGTERM, lambda *_: got.append(1))
+    # "twice": stop on the second SIGTERM only (the parent must repeat it)
+    need = 2 if mode == "twice" else 1
     with open(os.path.join(out, identity), "w") as f:
         f.write(str(os.getpid()))
     if mode == "fail" and identity.endswith("-1"):
         raise RuntimeError("app import failed")
+    if mode == "early" and identity.endswith("-1"):
+        # stop the parent while it may still be forking p-2
+        os.kill(os.getppid(), signal.SIGTERM)
     ready()
     if mode == "exit":
         return 0
-    if mode in ("term", "kill") and identity.endswith("-2"):
+    if mode in ("term", "twice", "kill") and identity.endswith("-2"):
         # the parent is told to stop once every child has its handler
-        end = time.monotonic() + 10
+        end = time.monotonic() + BOUND
         while len(os.listdir(out)) < 2 and time.monotonic() < end:
             time.sleep(0.01)
-        os.kill(os.getppid(), signal.SIGTERM if mode == "term" else signal.SIGKILL)
-    end = time.monotonic() + 20
-    while not stop and time.monotonic() < end:
+        os.kill(os.getppid(), signal.SIGKILL if mode == "kill" else signal.SIGTERM)
+    end = time.monotonic() + BOUND
+    while len(got) < need and time.monotonic() < end:
         time.sleep(0.01)
-    return 0 if stop else 3
+    return 0 if len(got) >= need else 3
 
 sys.exit(tn.run_processes(2, "p", target))
-'''
+"""
 
 
 def run_procs(tmp_path, mode):
@@ -516,8 +523,8 @@ def run_procs(tmp_path, mode):
     out = tmp_path / "ids"
     out.mkdir()
     proc = subprocess.run([sys.executable, "-c", PROCS_SCRIPT, HERE, str(out),
-                           mode], capture_output=True, timeout=60)
-    pids = {p.name: int(p.read_text()) for p in out.iterdir()}
+                           mode], capture_output=True, timeout=120)
+    pids = {p.name: int(p.read_text() or 0) for p in out.iterdir()}
     return proc, pids
 
 
@@ -550,6 +557,24 @@ def test_run_processes_forwards_sigterm(tmp_path):
     assert proc.returncode == 0, proc.stderr   # both saw SIGTERM and exited 0
     assert sorted(pids) == ["p-1", "p-2"]
     assert all(pid_gone(p) for p in pids.values())
+
+
+def test_run_processes_repeats_the_stop_signal(tmp_path):
+    # each child stops on its second SIGTERM only
+    proc, pids = run_procs(tmp_path, "twice")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(pids) == ["p-1", "p-2"]
+    assert all(pid_gone(p) for p in pids.values())
+
+
+def test_run_processes_stop_while_starting(tmp_path):
+    # p-1 stops the parent as it starts; p-2, forked before or after that,
+    # is stopped too: by its handler, or killed by SIGTERM before it has
+    # one, which counts as a clean stop.
+    proc, pids = run_procs(tmp_path, "early")
+    assert proc.returncode == 0, proc.stderr
+    assert "p-1" in pids
+    assert all(pid_gone(p) for p in pids.values() if p)
 
 
 def test_run_processes_start_failure_stops_the_rest(tmp_path):

@@ -16,6 +16,7 @@ Only the standard library and pyzmq (Debian python3-zmq) are used.
 
 import io
 import os
+import select
 import signal
 import struct
 import sys
@@ -499,32 +500,47 @@ def _log(msg):
     sys.stderr.flush()
 
 
-def _die_with_parent(parent):
-    """Linux: SIGTERM this child when the parent dies, even by SIGKILL, so
-    no node outlives the command that started it."""
+def _prctl():
+    """libc's prctl, looked up in the parent (once, before any fork), or
+    None where there is none."""
     try:
         import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGTERM))      # PR_SET_PDEATHSIG
+        return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
+        return None
+
+
+def _die_with_parent(prctl, parent):
+    """Linux: SIGTERM this child when the parent dies, even by SIGKILL, so
+    no node outlives the command that started it."""
+    if prctl is None:
         return
+    prctl(1, int(signal.SIGTERM))               # PR_SET_PDEATHSIG
     if os.getppid() != parent:                  # it died before prctl
         os.kill(os.getpid(), signal.SIGTERM)
 
 
 FORWARDED = (signal.SIGTERM, signal.SIGINT)   # parent -> every child
+# What the parent waits for. They are blocked around fork(), so that a child
+# has reset them before one can reach it.
+_WATCHED = FORWARDED + (signal.SIGCHLD,)
+RESEND_EVERY = 0.5      # seconds between repeats of the stop signal
 
 
-def _child(target, identity, ready_fd, parent):
+def _child(target, identity, ready_fd, parent, prctl, inherited):
     """In the forked child: run target(identity, ready) and never return."""
     code = 1
     try:
-        # The parent's forwarding handlers must not run here; Node.run()
-        # installs the child's own.
-        for signum in FORWARDED:
+        # The parent's handlers and wake-up pipe are not this process's: a
+        # signal must not be reported to the parent as its own. Node.run()
+        # installs the child's handlers. Signals are still blocked here.
+        signal.set_wakeup_fd(-1)
+        for signum in _WATCHED:
             signal.signal(signum, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
-        _die_with_parent(parent)
+        for fd in inherited:
+            os.close(fd)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _WATCHED)
+        _die_with_parent(prctl, parent)
 
         def ready():
             nonlocal ready_fd
@@ -552,77 +568,138 @@ def run_processes(processes, identity, target):
     """Run target(identity, ready) in `processes` forked children, one per
     identity of process_identities(); return the exit status for the parent.
 
-    Call it before any zmq context exists (a context does not survive
-    fork). A child calls ready() once it has started (app loaded, sockets
-    made); a child that exits before that failed to start: the others are
-    stopped and 1 is returned. SIGTERM/SIGINT to the parent are forwarded to
-    every live child; on Linux a child also gets SIGTERM if the parent is
-    killed outright. A child that dies later is logged and not restarted;
-    the parent returns when all are gone: 0 if every child exited 0."""
+    Call it from the main thread before any zmq context exists (a context
+    does not survive fork). A child calls ready() once it has started (app
+    loaded, sockets made); a child that exits before that failed to start:
+    the others are stopped and 1 is returned. SIGTERM/SIGINT to the parent
+    are forwarded to every live child, and repeated every RESEND_EVERY
+    seconds to those still alive (a node stops once; a repeat is harmless).
+    On Linux a child also gets SIGTERM if the parent is killed outright. A
+    child that dies later is logged and not restarted; the parent returns
+    when all are gone: 0 if every child exited 0 (or, once stopping, died of
+    the signal it was sent).
+
+    Signals reach the parent through a wake-up pipe (signal.set_wakeup_fd)
+    that it select()s on, never through Python-level handlers: those run
+    between bytecodes, and a signal that lands after the last check and
+    before a blocking call (os.wait(), read()) is not seen until that call
+    returns, which left a SIGTERM unforwarded until a child ended by itself."""
     names = process_identities(identity, processes)
     parent = os.getpid()
+    prctl = _prctl()
     children = {}                       # pid -> identity
-    state = {"stopping": False}
+    pipes = {}                          # ready pipe read end -> pid
+    failed = set()
+    stop = {"signum": None, "sent": 0.0}
+    status = 0
 
-    def forward(signum, _frame):
-        state["stopping"] = True
-        for pid in list(children):
+    sig_r, sig_w = os.pipe()
+    os.set_blocking(sig_r, False)
+    os.set_blocking(sig_w, False)
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    old = {}
+    old_wakeup = None
+
+    def stop_children(signum):
+        if stop["signum"] is None:
+            stop["signum"] = signum
+        stop["sent"] = time.monotonic()
+        for pid in children:
             try:
-                os.kill(pid, signum)
+                os.kill(pid, stop["signum"])
             except ProcessLookupError:
                 pass
 
-    old = {s: signal.signal(s, forward) for s in FORWARDED}
-    status = 0
+    def reap():
+        nonlocal status
+        while children:
+            try:
+                pid, wstatus = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid not in children:
+                continue
+            for fd in [fd for fd, p in pipes.items() if p == pid]:
+                read_ready(fd)          # it is gone: "r" now, or never
+            name = children.pop(pid)
+            code = os.waitstatus_to_exitcode(wstatus)
+            stopped = stop["signum"] is not None
+            if code != 0 and not (stopped and code == -stop["signum"]):
+                status = 1
+            if not stopped and pid not in failed:
+                _log("process %s (pid %d) exited with status %d; not restarted"
+                     % (name, pid, code))
+
+    def read_ready(fd):
+        nonlocal status
+        try:
+            byte = os.read(fd, 1)
+        except OSError:                 # nothing yet from a dead child
+            byte = b""
+        os.close(fd)
+        pid = pipes.pop(fd)
+        if byte != b"r":        # EOF first: it exited (or exec'd) unready
+            failed.add(pid)
+            if stop["signum"] is None:
+                _log("%s failed to start; stopping the others"
+                     % children.get(pid, "pid %d" % pid))
+                status = 1
+                stop_children(signal.SIGTERM)
+
     try:
-        pipes = {}
+        old_wakeup = signal.set_wakeup_fd(sig_w, warn_on_full_buffer=False)
+        # The handlers only make the kernel write to sig_w; the loop below
+        # reads the signal numbers from sig_r.
+        for signum in _WATCHED:
+            old[signum] = signal.signal(signum, lambda *_: None)
         for name in names:
-            if state["stopping"]:
-                break
             rfd, wfd = os.pipe()
             sys.stdout.flush()
             sys.stderr.flush()
-            # A signal between fork() and the bookkeeping below would be
-            # forwarded to every child but this one: hold it until the
-            # child is in `children` (the child unblocks its own copy).
-            signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+            signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)
             try:
                 pid = os.fork()
                 if pid == 0:
                     os.close(rfd)
-                    for fd in pipes.values():
-                        os.close(fd)
-                    _child(target, name, wfd, parent)
+                    _child(target, name, wfd, parent, prctl,
+                           [sig_r, sig_w] + list(pipes))
                 os.close(wfd)
+                os.set_blocking(rfd, False)
                 children[pid] = name
-                pipes[pid] = rfd
+                pipes[rfd] = pid
             finally:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
-        # EOF without a byte: the child exited (or exec'd) before ready().
-        failed = []
-        for pid, rfd in pipes.items():
-            with os.fdopen(rfd, "rb") as f:
-                if f.read(1) != b"r":
-                    failed.append(pid)
-        if failed and not state["stopping"]:
-            _log("%s failed to start; stopping the others"
-                 % ", ".join(children[p] for p in failed))
-            status = 1
-            forward(signal.SIGTERM, None)
+                # a signal held meanwhile is delivered now, into sig_w
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, _WATCHED)
         while children:
-            pid, wstatus = os.wait()
-            name = children.pop(pid, None)
-            if name is None:
-                continue
-            code = os.waitstatus_to_exitcode(wstatus)
-            if code != 0:
-                status = 1
-            if not state["stopping"] and pid not in failed:
-                _log("process %s (pid %d) exited with status %d; not restarted"
-                     % (name, pid, code))
+            timeout = None
+            if stop["signum"] is not None:
+                timeout = max(0.0, stop["sent"] + RESEND_EVERY - time.monotonic())
+            readable, _, _ = select.select([sig_r] + list(pipes), [], [], timeout)
+            for fd in readable:
+                if fd != sig_r:
+                    read_ready(fd)
+                    continue
+                try:
+                    got = os.read(sig_r, 512)
+                except BlockingIOError:
+                    got = b""
+                for signum in got:
+                    if signum in FORWARDED:
+                        stop_children(signum)
+            reap()
+            if (children and stop["signum"] is not None
+                    and time.monotonic() - stop["sent"] >= RESEND_EVERY):
+                stop_children(stop["signum"])
     finally:
         for signum, handler in old.items():
             signal.signal(signum, handler)
+        if old_wakeup is not None:
+            signal.set_wakeup_fd(old_wakeup)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        for fd in list(pipes) + [sig_r, sig_w]:
+            os.close(fd)
     return status
 
 
