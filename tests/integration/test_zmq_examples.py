@@ -108,6 +108,21 @@ def app(environ, start_response):
     return [out]
 '''
 
+PID_ASGI_APP = '''
+import os
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    out = str(os.getpid()).encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain"),
+                            (b"content-length", str(len(out)).encode())]})
+    await send({"type": "http.response.body", "body": out})
+'''
+
+HELPER = os.path.dirname(EXAMPLES)
+
 
 def _gone(pid):
     try:
@@ -119,20 +134,25 @@ def _gone(pid):
 
 @pytest.mark.parametrize("command", [
     ["-m", "tremolo_node", "--wsgi", "pidapp:app"],
-    [os.path.join(os.path.dirname(EXAMPLES), "tremolo_wsgi.py"), "pidapp:app"],
-], ids=["m_tremolo_node", "tremolo_wsgi"])
-def test_wsgi_processes_have_distinct_identities(tremolo, tmp_path, command):
+    [os.path.join(HELPER, "tremolo_wsgi.py"), "pidapp:app"],
+    ["-m", "tremolo_node", "--asgi", "pidapp:asgi"],
+], ids=["m_tremolo_node", "tremolo_wsgi", "m_tremolo_node_asgi"])
+def test_processes_have_distinct_identities(tremolo, tmp_path, command):
     """`python3 -m tremolo_node --wsgi ... --processes 2` (and
-    `tremolo_wsgi.py ... --processes 2`): two node processes, pyp-1 and
-    pyp-2, both serving; SIGTERM to the parent ends both."""
+    `tremolo_wsgi.py ... --processes 2`, and `--asgi`): two node processes,
+    pyp-1 and pyp-2, both serving; SIGTERM to the parent ends both."""
+    if "--asgi" in command and not os.path.exists(
+            os.path.join(HELPER, "tremolo_asgi.py")):
+        pytest.skip("tremolo_asgi.py (the ASGI adapter) is not in this tree")
     endpoint = "tcp://127.0.0.1:%d" % free_port()
     site = ("[HOST]\n    ServerName 127.0.0.1 localhost\n    Default on\n"
             "    Handler zmq\n[ZMQ]\n    Node pyp-*\n")
     srv = tremolo(plugins=("liana", "zmq"), sites={"default": site},
                   plugin_confs={"zmq": "[ZMQ]\n    Bind %s\n"
                                        "    PingFreq 500ms\n" % endpoint})
-    (tmp_path / "pidapp.py").write_text(PID_APP)
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(EXAMPLES))
+    (tmp_path / "pidapp.py").write_text(PID_APP + PID_ASGI_APP.replace(
+        "async def app(", "async def asgi("))
+    env = dict(os.environ, PYTHONPATH=HELPER)
     parent = subprocess.Popen(
         ["/usr/bin/python3"] + command
         + ["--processes", "2", "--id", "pyp", "--connect", endpoint],

@@ -599,8 +599,44 @@ def test_cli_processes_option(monkeypatch):
     with pytest.raises(SystemExit):
         tw.main(["m:app", "--id", "n", "--processes", "0",
                  "--connect", "tcp://127.0.0.1:1"])
-    with pytest.raises(SystemExit):           # --wsgi is required
+    with pytest.raises(SystemExit):           # --wsgi or --asgi is required
         tn.main(["--id", "n", "--connect", "tcp://127.0.0.1:1"])
+    with pytest.raises(SystemExit):           # not both
+        tn.main(["--wsgi", "m:app", "--asgi", "m:app", "--id", "n",
+                 "--connect", "tcp://127.0.0.1:1"])
+
+
+def test_cli_asgi_dispatch(monkeypatch):
+    import types
+    calls, forks = [], {}
+    fake = types.ModuleType("tremolo_asgi")
+    fake.main = lambda argv: calls.append(argv) or 0
+    monkeypatch.setitem(sys.modules, "tremolo_asgi", fake)
+    common = ["--connect", "tcp://127.0.0.1:1", "--lifespan", "off"]
+    # one process: the adapter runs here, as NAME, with the other options
+    assert tn.main(["--asgi", "m:app", "--id", "n"] + common) == 0
+    assert calls == [["m:app", "--id", "n"] + common]
+    # N processes: run_processes gets the target that runs the adapter
+    monkeypatch.setattr(tn, "run_processes", lambda n, ident, target: forks.update(
+        n=n, ident=ident, target=target) or 0)
+    assert tn.main(["--asgi", "os.path:join", "--processes", "2", "--id", "n"]
+                   + common) == 0
+    assert (forks["n"], forks["ident"]) == (2, "n")
+    calls.clear()
+    readied = []
+    assert forks["target"]("n-2", lambda: readied.append(1)) == 0
+    assert readied == [1]
+    assert calls == [["os.path:join", "--id", "n-2"] + common]
+    with pytest.raises(SystemExit):
+        tn.main(["--asgi", "m:app", "--processes", "0", "--id", "n"] + common)
+
+
+def test_cli_asgi_missing_adapter(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "tremolo_asgi", None)   # import fails
+    with pytest.raises(SystemExit) as exc:
+        tn.main(["--asgi", "m:app", "--id", "n", "--connect", "tcp://127.0.0.1:1"])
+    assert exc.value.code == 2
+    assert "tremolo_asgi.py" in capsys.readouterr().err
 
 
 def test_run_processes_children_stop_when_the_parent_is_killed(tmp_path):

@@ -703,11 +703,73 @@ def run_processes(processes, identity, target):
     return status
 
 
+def _asgi_module(parser):
+    """tremolo_asgi, imported only when --asgi asks for it."""
+    try:
+        import tremolo_asgi
+    except ModuleNotFoundError as exc:
+        if exc.name != "tremolo_asgi":
+            raise
+        parser.error("--asgi needs the ASGI adapter, tremolo_asgi.py, which "
+                     "is not installed beside tremolo_node.py (%s)"
+                     % os.path.dirname(os.path.abspath(__file__)))
+    return tremolo_asgi
+
+
 def main(argv=None):
-    """python3 -m tremolo_node --wsgi module:app --processes N --id NAME
-    --connect ENDPOINT [--connect ...] [--max-body BYTES]"""
-    import tremolo_wsgi
-    return tremolo_wsgi.main(argv, prog="python3 -m tremolo_node")
+    """python3 -m tremolo_node (--wsgi | --asgi) module:app --id NAME
+    --connect ENDPOINT [--connect ...] [--processes N] [adapter options]
+
+    --wsgi runs tremolo_wsgi.main(); --asgi runs tremolo_asgi.main(), in N
+    processes NAME-1 ... NAME-N through run_processes() when N > 1. Options
+    this dispatcher does not know go to the adapter unchanged."""
+    import argparse
+    prog = "python3 -m tremolo_node"
+    parser = argparse.ArgumentParser(
+        prog=prog, allow_abbrev=False,
+        description="Run a WSGI or ASGI application as Tremolo ZeroMQ node "
+        "processes.",
+        epilog="Other options go to the adapter: --connect ENDPOINT "
+        "(required, repeatable), --max-body BYTES, and for ASGI --lifespan; "
+        "see tremolo_wsgi.py --help and tremolo_asgi.py --help.")
+    kind = parser.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--wsgi", metavar="MODULE:APP",
+                      help="WSGI callable, e.g. myapp:app")
+    kind.add_argument("--asgi", metavar="MODULE:APP",
+                      help="ASGI application, e.g. myapp:app")
+    parser.add_argument("--id", required=True, help="node name (ZMQ identity); "
+                        "with --processes N > 1, process i is NAME-i")
+    parser.add_argument("--processes", type=int, default=1, metavar="N",
+                        help="node processes to fork, NAME-1 ... NAME-N (1)")
+    args, rest = parser.parse_known_args(argv)
+    if args.processes < 1:
+        parser.error("--processes must be at least 1")
+    if not args.id:
+        parser.error("--id must not be empty")
+    if args.wsgi is not None:
+        import tremolo_wsgi
+        return tremolo_wsgi.main(argv, prog=prog)
+
+    asgi = _asgi_module(parser)
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+    def adapter_argv(identity):
+        return [args.asgi, "--id", identity] + rest
+
+    if args.processes == 1:
+        return asgi.main(adapter_argv(args.id))
+
+    def child(identity, ready):
+        # Import the app before ready(), so that an import error counts as a
+        # failed start; the adapter then finds the module already loaded.
+        import importlib
+        importlib.import_module(args.asgi.partition(":")[0])
+        ready()
+        result = asgi.main(adapter_argv(identity))
+        return result if isinstance(result, int) else 0
+
+    return run_processes(args.processes, args.id, child)
 
 
 if __name__ == "__main__":
