@@ -5,6 +5,7 @@ the gateway with a real ZeroMQ ROUTER bound on a free loopback port.
 """
 
 import os
+import re
 import struct
 import sys
 import threading
@@ -514,6 +515,18 @@ def target(identity, ready):
         time.sleep(0.01)
     return 0 if len(got) >= need else 3
 
+if mode == "forkfail":                      # the second fork() fails
+    real_fork, forks = os.fork, []
+    def fork():
+        forks.append(1)
+        if len(forks) == 2:
+            raise OSError(11, "Resource temporarily unavailable")
+        pid = real_fork()
+        if pid:
+            os.write(2, b"forked %d\n" % pid)
+        return pid
+    os.fork = fork
+
 sys.exit(tn.run_processes(2, "p", target))
 """
 
@@ -575,6 +588,16 @@ def test_run_processes_stop_while_starting(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "p-1" in pids
     assert all(pid_gone(p) for p in pids.values() if p)
+
+
+def test_run_processes_fork_failure_stops_the_rest(tmp_path):
+    proc, pids = run_procs(tmp_path, "forkfail")
+    assert proc.returncode == 1
+    assert b"cannot fork p-2" in proc.stderr
+    forked = [int(w) for w in re.findall(rb"forked (\d+)", proc.stderr)]
+    assert len(forked) == 1                 # p-1, stopped maybe before it ran
+    assert pid_gone(forked[0])
+    assert set(pids) <= {"p-1"}
 
 
 def test_run_processes_start_failure_stops_the_rest(tmp_path):

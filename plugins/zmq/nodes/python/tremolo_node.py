@@ -580,7 +580,7 @@ def run_processes(processes, identity, target):
     the signal it was sent).
 
     Signals reach the parent through a wake-up pipe (signal.set_wakeup_fd)
-    that it select()s on, never through Python-level handlers: those run
+    that it polls, never through Python-level handlers: those run
     between bytecodes, and a signal that lands after the last check and
     before a blocking call (os.wait(), read()) is not seen until that call
     returns, which left a SIGTERM unforwarded until a child ended by itself."""
@@ -599,6 +599,8 @@ def run_processes(processes, identity, target):
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
     old = {}
     old_wakeup = None
+    poller = select.poll()
+    poller.register(sig_r, select.POLLIN)
 
     def stop_children(signum):
         if stop["signum"] is None:
@@ -638,6 +640,7 @@ def run_processes(processes, identity, target):
             byte = os.read(fd, 1)
         except OSError:                 # nothing yet from a dead child
             byte = b""
+        poller.unregister(fd)
         os.close(fd)
         pid = pipes.pop(fd)
         if byte != b"r":        # EOF first: it exited (or exec'd) unready
@@ -650,8 +653,8 @@ def run_processes(processes, identity, target):
 
     try:
         old_wakeup = signal.set_wakeup_fd(sig_w, warn_on_full_buffer=False)
-        # The handlers only make the kernel write to sig_w; the loop below
-        # reads the signal numbers from sig_r.
+        # The handlers do nothing: CPython's C-level handler writes each
+        # signal's number to sig_w as it arrives; the loop reads them.
         for signum in _WATCHED:
             old[signum] = signal.signal(signum, lambda *_: None)
         for name in names:
@@ -661,23 +664,32 @@ def run_processes(processes, identity, target):
             signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)
             try:
                 pid = os.fork()
-                if pid == 0:
-                    os.close(rfd)
-                    _child(target, name, wfd, parent, prctl,
-                           [sig_r, sig_w] + list(pipes))
+            except OSError as exc:
+                os.close(rfd)
                 os.close(wfd)
-                os.set_blocking(rfd, False)
-                children[pid] = name
-                pipes[rfd] = pid
+                _log("cannot fork %s: %s; stopping the others" % (name, exc))
+                status = 1
+                stop_children(signal.SIGTERM)
+                break
             finally:
-                # a signal held meanwhile is delivered now, into sig_w
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, _WATCHED)
+                if os.getpid() == parent:
+                    # a signal held meanwhile is delivered now, into sig_w
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, _WATCHED)
+            if pid == 0:
+                os.close(rfd)
+                _child(target, name, wfd, parent, prctl,
+                       [sig_r, sig_w] + list(pipes))
+            os.close(wfd)
+            os.set_blocking(rfd, False)
+            children[pid] = name
+            pipes[rfd] = pid
+            poller.register(rfd, select.POLLIN)
         while children:
             timeout = None
             if stop["signum"] is not None:
-                timeout = max(0.0, stop["sent"] + RESEND_EVERY - time.monotonic())
-            readable, _, _ = select.select([sig_r] + list(pipes), [], [], timeout)
-            for fd in readable:
+                timeout = max(0, int((stop["sent"] + RESEND_EVERY
+                                      - time.monotonic()) * 1000) + 1)
+            for fd, _ in poller.poll(timeout):
                 if fd != sig_r:
                     read_ready(fd)
                     continue
