@@ -68,6 +68,8 @@
 #   BENCH_CONNS     wrk / ws_client connections    [50]
 #   BENCH_PYNODES   N of the unpinned (b)-(d) runs [2]
 #   BENCH_ONLY      scenarios to run, e.g. "b c"   [a b c d]
+#   BENCH_PYHELPER  directory of tremolo_node.py and its adapters
+#                                     [plugins/zmq/nodes/python]
 set -euo pipefail
 
 cd "${TREMOLO_SRC:-$(dirname "$0")/../..}"
@@ -81,7 +83,7 @@ CONNS=${BENCH_CONNS:-50}
 PYNODES=${BENCH_PYNODES:-2}
 ONLY=${BENCH_ONLY:-a b c d}
 PYTHON=/usr/bin/python3          # Debian's: it has python3-zmq, uvicorn
-HELPER=$REPO/plugins/zmq/nodes/python
+HELPER=${BENCH_PYHELPER:-$REPO/plugins/zmq/nodes/python}
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 MSG_SIZE=32
 WS_PATH=/ws
@@ -583,7 +585,7 @@ else
 fi ;;
 esac
 NO_UWSGI="uwsgi/python3 plugin or nginx not found (Debian uwsgi-core, uwsgi-plugin-python3, nginx-light)"
-NO_ASGI="plugins/zmq/nodes/python/tremolo_asgi.py (the ASGI adapter) is not in this tree"
+NO_ASGI="$HELPER/tremolo_asgi.py (the ASGI adapter) is not there"
 case " $ONLY " in *" b "*)
     [ $HAVE_UWSGI = 1 ] || { echo; echo "(b) the peer is not installed: $NO_UWSGI"; }
     python_pair b "WSGI hello: Tremolo + python3 -m tremolo_node --wsgi vs nginx + uWSGI" \
