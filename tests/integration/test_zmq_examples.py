@@ -96,3 +96,92 @@ def test_groups_example_broadcasts_to_the_room(example):
         assert data == want
     for s in clients:
         s.close()
+
+
+PID_APP = '''
+import os
+
+def app(environ, start_response):
+    out = str(os.getpid()).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", str(len(out)))])
+    return [out]
+'''
+
+PID_ASGI_APP = '''
+import os
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    out = str(os.getpid()).encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain"),
+                            (b"content-length", str(len(out)).encode())]})
+    await send({"type": "http.response.body", "body": out})
+'''
+
+HELPER = os.path.dirname(EXAMPLES)
+
+
+def _gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("command", [
+    ["-m", "tremolo_node", "--wsgi", "pidapp:app"],
+    [os.path.join(HELPER, "tremolo_wsgi.py"), "pidapp:app"],
+    ["-m", "tremolo_node", "--asgi", "pidapp:asgi"],
+], ids=["m_tremolo_node", "tremolo_wsgi", "m_tremolo_node_asgi"])
+def test_processes_have_distinct_identities(tremolo, tmp_path, command):
+    """`python3 -m tremolo_node --wsgi ... --processes 2` (and
+    `tremolo_wsgi.py ... --processes 2`, and `--asgi`): two node processes,
+    pyp-1 and pyp-2, both serving; SIGTERM to the parent ends both."""
+    if "--asgi" in command and not os.path.exists(
+            os.path.join(HELPER, "tremolo_asgi.py")):
+        pytest.skip("tremolo_asgi.py (the ASGI adapter) is not in this tree")
+    endpoint = "tcp://127.0.0.1:%d" % free_port()
+    site = ("[HOST]\n    ServerName 127.0.0.1 localhost\n    Default on\n"
+            "    Handler zmq\n[ZMQ]\n    Node pyp-*\n")
+    srv = tremolo(plugins=("liana", "zmq"), sites={"default": site},
+                  plugin_confs={"zmq": "[ZMQ]\n    Bind %s\n"
+                                       "    PingFreq 500ms\n" % endpoint})
+    (tmp_path / "pidapp.py").write_text(PID_APP + PID_ASGI_APP.replace(
+        "async def app(", "async def asgi("))
+    env = dict(os.environ, PYTHONPATH=HELPER)
+    parent = subprocess.Popen(
+        ["/usr/bin/python3"] + command
+        + ["--processes", "2", "--id", "pyp", "--connect", endpoint],
+        cwd=str(tmp_path), env=env, stdin=subprocess.DEVNULL)
+    try:
+        srv.wait_log(r'node "pyp-1" is available', timeout=10)
+        srv.wait_log(r'node "pyp-2" is available', timeout=10)
+        get_ok(srv)
+        # Least live sessions (spec 4.2): two open keep-alive connections
+        # are bound to different nodes, so they reach different processes.
+        conns = [srv.connect() for _ in range(2)]
+        pids = set()
+        for c in conns:
+            r = c.request("GET", "/")
+            assert r.status == 200
+            pids.add(int(r.body))
+        for c in conns:
+            c.close()
+        assert len(pids) == 2 and parent.pid not in pids
+        with open("/proc/%d/task/%d/children" % (parent.pid, parent.pid)) as f:
+            assert set(map(int, f.read().split())) == pids
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(10) == 0
+        assert all(_gone(p) for p in pids)
+    finally:
+        if parent.poll() is None:
+            parent.send_signal(signal.SIGTERM)   # it stops its children
+            try:
+                parent.wait(10)
+            except subprocess.TimeoutExpired:
+                parent.kill()
+                parent.wait()

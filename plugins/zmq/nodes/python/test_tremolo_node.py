@@ -5,6 +5,7 @@ the gateway with a real ZeroMQ ROUTER bound on a free loopback port.
 """
 
 import os
+import re
 import struct
 import sys
 import threading
@@ -837,3 +838,201 @@ def test_cli_parses_arguments(monkeypatch):
                     "tcp://127.0.0.1:2"]) == 0
     assert seen == {"app": tw.load_app, "ident": "n1",
                     "eps": ["tcp://127.0.0.1:1", "tcp://127.0.0.1:2"]}
+
+
+# -- --processes N ------------------------------------------------------------
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# Run by a fresh interpreter: run_processes() forks, and pytest's process
+# has zmq threads. Each child writes "<identity> <pid>" to DIR, then does
+# what MODE says. The waits are bounds far above any scheduling delay; no
+# outcome depends on timing.
+PROCS_SCRIPT = r"""
+import os, signal, sys, time
+sys.path.insert(0, sys.argv[1])
+import tremolo_node as tn
+out, mode = sys.argv[2], sys.argv[3]
+BOUND = 30
+
+def target(identity, ready):
+    got = []
+    signal.signal(signal.SIGTERM, lambda *_: got.append(1))
+    # "twice": stop on the second SIGTERM only (the parent must repeat it)
+    need = 2 if mode == "twice" else 1
+    with open(os.path.join(out, identity), "w") as f:
+        f.write(str(os.getpid()))
+    if mode == "fail" and identity.endswith("-1"):
+        raise RuntimeError("app import failed")
+    if mode == "early" and identity.endswith("-1"):
+        # stop the parent while it may still be forking p-2
+        os.kill(os.getppid(), signal.SIGTERM)
+    ready()
+    if mode == "exit":
+        return 0
+    if mode in ("term", "twice", "kill") and identity.endswith("-2"):
+        # the parent is told to stop once every child has its handler
+        end = time.monotonic() + BOUND
+        while len(os.listdir(out)) < 2 and time.monotonic() < end:
+            time.sleep(0.01)
+        os.kill(os.getppid(), signal.SIGKILL if mode == "kill" else signal.SIGTERM)
+    end = time.monotonic() + BOUND
+    while len(got) < need and time.monotonic() < end:
+        time.sleep(0.01)
+    return 0 if len(got) >= need else 3
+
+if mode == "forkfail":                      # the second fork() fails
+    real_fork, forks = os.fork, []
+    def fork():
+        forks.append(1)
+        if len(forks) == 2:
+            raise OSError(11, "Resource temporarily unavailable")
+        pid = real_fork()
+        if pid:
+            os.write(2, b"forked %d\n" % pid)
+        return pid
+    os.fork = fork
+
+sys.exit(tn.run_processes(2, "p", target))
+"""
+
+
+def run_procs(tmp_path, mode):
+    import subprocess
+    out = tmp_path / "ids"
+    out.mkdir()
+    proc = subprocess.run([sys.executable, "-c", PROCS_SCRIPT, HERE, str(out),
+                           mode], capture_output=True, timeout=120)
+    pids = {p.name: int(p.read_text() or 0) for p in out.iterdir()}
+    return proc, pids
+
+
+def pid_gone(pid):
+    """Exited: no such process, or a zombie left for whoever reaps orphans."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_process_identities():
+    assert tn.process_identities("web", 1) == ["web"]
+    assert tn.process_identities("web", 3) == ["web-1", "web-2", "web-3"]
+    with pytest.raises(ValueError):
+        tn.process_identities("web", 0)
+
+
+def test_run_processes_distinct_identities_and_clean_exit(tmp_path):
+    proc, pids = run_procs(tmp_path, "exit")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(pids) == ["p-1", "p-2"]
+    assert len(set(pids.values())) == 2
+    assert b"not restarted" in proc.stderr    # each exit is reported
+
+
+def test_run_processes_forwards_sigterm(tmp_path):
+    proc, pids = run_procs(tmp_path, "term")
+    assert proc.returncode == 0, proc.stderr   # both saw SIGTERM and exited 0
+    assert sorted(pids) == ["p-1", "p-2"]
+    assert all(pid_gone(p) for p in pids.values())
+
+
+def test_run_processes_repeats_the_stop_signal(tmp_path):
+    # each child stops on its second SIGTERM only
+    proc, pids = run_procs(tmp_path, "twice")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(pids) == ["p-1", "p-2"]
+    assert all(pid_gone(p) for p in pids.values())
+
+
+def test_run_processes_stop_while_starting(tmp_path):
+    # p-1 stops the parent as it starts; p-2, forked before or after that,
+    # is stopped too: by its handler, or killed by SIGTERM before it has
+    # one, which counts as a clean stop.
+    proc, pids = run_procs(tmp_path, "early")
+    assert proc.returncode == 0, proc.stderr
+    assert "p-1" in pids
+    assert all(pid_gone(p) for p in pids.values() if p)
+
+
+def test_run_processes_fork_failure_stops_the_rest(tmp_path):
+    proc, pids = run_procs(tmp_path, "forkfail")
+    assert proc.returncode == 1
+    assert b"cannot fork p-2" in proc.stderr
+    forked = [int(w) for w in re.findall(rb"forked (\d+)", proc.stderr)]
+    assert len(forked) == 1                 # p-1, stopped maybe before it ran
+    assert pid_gone(forked[0])
+    assert set(pids) <= {"p-1"}
+
+
+def test_run_processes_start_failure_stops_the_rest(tmp_path):
+    proc, pids = run_procs(tmp_path, "fail")
+    assert proc.returncode == 1
+    assert b"p-1 failed to start" in proc.stderr
+    assert b"app import failed" in proc.stderr
+    assert all(pid_gone(p) for p in pids.values())
+
+
+def test_cli_processes_option(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(tw, "run_processes", lambda n, ident, target: seen.update(
+        n=n, ident=ident) or 0)
+    assert tw.main(["m:app", "--id", "n", "--processes", "3",
+                    "--connect", "tcp://127.0.0.1:1"]) == 0
+    assert seen == {"n": 3, "ident": "n"}
+    seen.clear()
+    assert tn.main(["--wsgi", "m:app", "--id", "n", "--processes", "2",
+                    "--connect", "tcp://127.0.0.1:1"]) == 0
+    assert seen == {"n": 2, "ident": "n"}
+    with pytest.raises(SystemExit):
+        tw.main(["m:app", "--id", "n", "--processes", "0",
+                 "--connect", "tcp://127.0.0.1:1"])
+    with pytest.raises(SystemExit):           # --wsgi or --asgi is required
+        tn.main(["--id", "n", "--connect", "tcp://127.0.0.1:1"])
+    with pytest.raises(SystemExit):           # not both
+        tn.main(["--wsgi", "m:app", "--asgi", "m:app", "--id", "n",
+                 "--connect", "tcp://127.0.0.1:1"])
+
+
+def test_cli_asgi_dispatch(monkeypatch):
+    import types
+    calls, forks = [], {}
+    fake = types.ModuleType("tremolo_asgi")
+    fake.main = lambda argv: calls.append(argv) or 0
+    monkeypatch.setitem(sys.modules, "tremolo_asgi", fake)
+    common = ["--connect", "tcp://127.0.0.1:1", "--lifespan", "off"]
+    # one process: the adapter runs here, as NAME, with the other options
+    assert tn.main(["--asgi", "m:app", "--id", "n"] + common) == 0
+    assert calls == [["m:app", "--id", "n"] + common]
+    # N processes: run_processes gets the target that runs the adapter
+    monkeypatch.setattr(tn, "run_processes", lambda n, ident, target: forks.update(
+        n=n, ident=ident, target=target) or 0)
+    assert tn.main(["--asgi", "os.path:join", "--processes", "2", "--id", "n"]
+                   + common) == 0
+    assert (forks["n"], forks["ident"]) == (2, "n")
+    calls.clear()
+    readied = []
+    assert forks["target"]("n-2", lambda: readied.append(1)) == 0
+    assert readied == [1]
+    assert calls == [["os.path:join", "--id", "n-2"] + common]
+    with pytest.raises(SystemExit):
+        tn.main(["--asgi", "m:app", "--processes", "0", "--id", "n"] + common)
+
+
+def test_cli_asgi_missing_adapter(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "tremolo_asgi", None)   # import fails
+    with pytest.raises(SystemExit) as exc:
+        tn.main(["--asgi", "m:app", "--id", "n", "--connect", "tcp://127.0.0.1:1"])
+    assert exc.value.code == 2
+    assert "tremolo_asgi.py" in capsys.readouterr().err
+
+
+def test_run_processes_children_stop_when_the_parent_is_killed(tmp_path):
+    proc, pids = run_procs(tmp_path, "kill")
+    assert proc.returncode == -9
+    assert sorted(pids) == ["p-1", "p-2"]
+    end = time.monotonic() + 10                 # orphans: not ours to reap
+    while not all(pid_gone(p) for p in pids.values()) and time.monotonic() < end:
+        time.sleep(0.02)
+    assert all(pid_gone(p) for p in pids.values())

@@ -10,12 +10,15 @@ node name as ZMQ_IDENTITY.  Every message is three frames, [sid, type, body]
 * Handler: the callback base class that Node.run() dispatches to;
 * RawNode: the message-level runtime (recv/send/serve_wsgi) that adapters
   build on, and runtime(), which picks the C extension `_tremolo` when it
-  is importable (its Node has the same methods) and RawNode otherwise.
+  is importable (its Node has the same methods) and RawNode otherwise;
+* run_processes(): N forked node processes, NAME-1 ... NAME-N, as uWSGI's
+  --processes; main() is `python3 -m tremolo_node --wsgi module:app ...`.
 
 Only the standard library and pyzmq (Debian python3-zmq) are used.
 """
 
 import io
+import os
 import select
 import signal
 import struct
@@ -29,6 +32,7 @@ __all__ = [
     "Node", "Handler", "Session", "parse_uwsgi", "parse_uwsgi_pairs",
     "environ_from_uwsgi", "sid_route", "SID_LEN", "UWSGI_MAX",
     "RawNode", "decode_uwsgi", "runtime",
+    "process_identities", "run_processes", "main",
 ]
 
 SID_LEN = 16
@@ -703,3 +707,312 @@ _REASONS = {
     411: "Length Required", 413: "Content Too Large", 500: "Internal Server Error",
     501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
 }
+
+
+# -- several processes ------------------------------------------------------
+
+def process_identities(identity, processes):
+    """NAME for one process (as before --processes existed); NAME-1 ...
+    NAME-N for several: two peers with one identity are one node to ZeroMQ,
+    and the second would sit idle."""
+    if processes < 1:
+        raise ValueError("processes must be at least 1")
+    if processes == 1:
+        return [identity]
+    return ["%s-%d" % (identity, i) for i in range(1, processes + 1)]
+
+
+def _log(msg):
+    sys.stderr.write("tremolo_node[%d]: %s\n" % (os.getpid(), msg))
+    sys.stderr.flush()
+
+
+def _prctl():
+    """libc's prctl, looked up in the parent (once, before any fork), or
+    None where there is none."""
+    try:
+        import ctypes
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def _die_with_parent(prctl, parent):
+    """Linux: SIGTERM this child when the parent dies, even by SIGKILL, so
+    no node outlives the command that started it."""
+    if prctl is None:
+        return
+    prctl(1, int(signal.SIGTERM))               # PR_SET_PDEATHSIG
+    if os.getppid() != parent:                  # it died before prctl
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+FORWARDED = (signal.SIGTERM, signal.SIGINT)   # parent -> every child
+# What the parent waits for. They are blocked around fork(), so that a child
+# has reset them before one can reach it.
+_WATCHED = FORWARDED + (signal.SIGCHLD,)
+RESEND_EVERY = 0.5      # seconds between repeats of the stop signal
+
+
+def _child(target, identity, ready_fd, parent, prctl, inherited):
+    """In the forked child: run target(identity, ready) and never return."""
+    code = 1
+    try:
+        # The parent's handlers and wake-up pipe are not this process's: a
+        # signal must not be reported to the parent as its own. Node.run()
+        # installs the child's handlers. Signals are still blocked here.
+        signal.set_wakeup_fd(-1)
+        for signum in _WATCHED:
+            signal.signal(signum, signal.SIG_DFL)
+        for fd in inherited:
+            os.close(fd)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _WATCHED)
+        _die_with_parent(prctl, parent)
+
+        def ready():
+            nonlocal ready_fd
+            if ready_fd is not None:
+                os.write(ready_fd, b"r")
+                os.close(ready_fd)
+                ready_fd = None
+        result = target(identity, ready)
+        code = result if isinstance(result, int) else 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        import traceback
+        traceback.print_exc(file=sys.stderr)
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            # _exit: the parent's atexit handlers and buffers are not ours.
+            os._exit(code)
+
+
+def run_processes(processes, identity, target):
+    """Run target(identity, ready) in `processes` forked children, one per
+    identity of process_identities(); return the exit status for the parent.
+
+    Call it from the main thread before any zmq context exists (a context
+    does not survive fork). A child calls ready() once it has started (app
+    loaded, sockets made); a child that exits before that failed to start:
+    the others are stopped and 1 is returned. SIGTERM/SIGINT to the parent
+    are forwarded to every live child, and repeated every RESEND_EVERY
+    seconds to those still alive (a node stops once; a repeat is harmless).
+    On Linux a child also gets SIGTERM if the parent is killed outright. A
+    child that dies later is logged and not restarted; the parent returns
+    when all are gone: 0 if every child exited 0 (or, once stopping, died of
+    the signal it was sent).
+
+    Signals reach the parent through a wake-up pipe (signal.set_wakeup_fd)
+    that it polls, never through Python-level handlers: those run
+    between bytecodes, and a signal that lands after the last check and
+    before a blocking call (os.wait(), read()) is not seen until that call
+    returns, which left a SIGTERM unforwarded until a child ended by itself."""
+    names = process_identities(identity, processes)
+    parent = os.getpid()
+    prctl = _prctl()
+    children = {}                       # pid -> identity
+    pipes = {}                          # ready pipe read end -> pid
+    failed = set()
+    stop = {"signum": None, "sent": 0.0}
+    status = 0
+
+    sig_r, sig_w = os.pipe()
+    os.set_blocking(sig_r, False)
+    os.set_blocking(sig_w, False)
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    old = {}
+    old_wakeup = None
+    poller = select.poll()
+    poller.register(sig_r, select.POLLIN)
+
+    def stop_children(signum):
+        if stop["signum"] is None:
+            stop["signum"] = signum
+        stop["sent"] = time.monotonic()
+        for pid in children:
+            try:
+                os.kill(pid, stop["signum"])
+            except ProcessLookupError:
+                pass
+
+    def reap():
+        nonlocal status
+        while children:
+            try:
+                pid, wstatus = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid not in children:
+                continue
+            for fd in [fd for fd, p in pipes.items() if p == pid]:
+                read_ready(fd)          # it is gone: "r" now, or never
+            name = children.pop(pid)
+            code = os.waitstatus_to_exitcode(wstatus)
+            stopped = stop["signum"] is not None
+            if code != 0 and not (stopped and code == -stop["signum"]):
+                status = 1
+            if not stopped and pid not in failed:
+                _log("process %s (pid %d) exited with status %d; not restarted"
+                     % (name, pid, code))
+
+    def read_ready(fd):
+        nonlocal status
+        try:
+            byte = os.read(fd, 1)
+        except OSError:                 # nothing yet from a dead child
+            byte = b""
+        poller.unregister(fd)
+        os.close(fd)
+        pid = pipes.pop(fd)
+        if byte != b"r":        # EOF first: it exited (or exec'd) unready
+            failed.add(pid)
+            if stop["signum"] is None:
+                _log("%s failed to start; stopping the others"
+                     % children.get(pid, "pid %d" % pid))
+                status = 1
+                stop_children(signal.SIGTERM)
+
+    try:
+        old_wakeup = signal.set_wakeup_fd(sig_w, warn_on_full_buffer=False)
+        # The handlers do nothing: CPython's C-level handler writes each
+        # signal's number to sig_w as it arrives; the loop reads them.
+        for signum in _WATCHED:
+            old[signum] = signal.signal(signum, lambda *_: None)
+        for name in names:
+            rfd, wfd = os.pipe()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)
+            try:
+                pid = os.fork()
+            except OSError as exc:
+                os.close(rfd)
+                os.close(wfd)
+                _log("cannot fork %s: %s; stopping the others" % (name, exc))
+                status = 1
+                stop_children(signal.SIGTERM)
+                break
+            finally:
+                if os.getpid() == parent:
+                    # a signal held meanwhile is delivered now, into sig_w
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, _WATCHED)
+            if pid == 0:
+                os.close(rfd)
+                _child(target, name, wfd, parent, prctl,
+                       [sig_r, sig_w] + list(pipes))
+            os.close(wfd)
+            os.set_blocking(rfd, False)
+            children[pid] = name
+            pipes[rfd] = pid
+            poller.register(rfd, select.POLLIN)
+        while children:
+            timeout = None
+            if stop["signum"] is not None:
+                timeout = max(0, int((stop["sent"] + RESEND_EVERY
+                                      - time.monotonic()) * 1000) + 1)
+            for fd, _ in poller.poll(timeout):
+                if fd != sig_r:
+                    read_ready(fd)
+                    continue
+                try:
+                    got = os.read(sig_r, 512)
+                except BlockingIOError:
+                    got = b""
+                for signum in got:
+                    if signum in FORWARDED:
+                        stop_children(signum)
+            reap()
+            if (children and stop["signum"] is not None
+                    and time.monotonic() - stop["sent"] >= RESEND_EVERY):
+                stop_children(stop["signum"])
+    finally:
+        for signum, handler in old.items():
+            signal.signal(signum, handler)
+        if old_wakeup is not None:
+            signal.set_wakeup_fd(old_wakeup)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        for fd in list(pipes) + [sig_r, sig_w]:
+            os.close(fd)
+    return status
+
+
+def _asgi_module(parser):
+    """tremolo_asgi, imported only when --asgi asks for it."""
+    try:
+        import tremolo_asgi
+    except ModuleNotFoundError as exc:
+        if exc.name != "tremolo_asgi":
+            raise
+        parser.error("--asgi needs the ASGI adapter, tremolo_asgi.py, which "
+                     "is not installed beside tremolo_node.py (%s)"
+                     % os.path.dirname(os.path.abspath(__file__)))
+    return tremolo_asgi
+
+
+def main(argv=None):
+    """python3 -m tremolo_node (--wsgi | --asgi) module:app --id NAME
+    --connect ENDPOINT [--connect ...] [--processes N] [adapter options]
+
+    --wsgi runs tremolo_wsgi.main(); --asgi runs tremolo_asgi.main(), in N
+    processes NAME-1 ... NAME-N through run_processes() when N > 1. Options
+    this dispatcher does not know go to the adapter unchanged."""
+    import argparse
+    prog = "python3 -m tremolo_node"
+    parser = argparse.ArgumentParser(
+        prog=prog, allow_abbrev=False,
+        description="Run a WSGI or ASGI application as Tremolo ZeroMQ node "
+        "processes.",
+        epilog="Other options go to the adapter: --connect ENDPOINT "
+        "(required, repeatable), --max-body BYTES, and for ASGI --lifespan; "
+        "see tremolo_wsgi.py --help and tremolo_asgi.py --help.")
+    kind = parser.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--wsgi", metavar="MODULE:APP",
+                      help="WSGI callable, e.g. myapp:app")
+    kind.add_argument("--asgi", metavar="MODULE:APP",
+                      help="ASGI application, e.g. myapp:app")
+    parser.add_argument("--id", required=True, help="node name (ZMQ identity); "
+                        "with --processes N > 1, process i is NAME-i")
+    parser.add_argument("--processes", type=int, default=1, metavar="N",
+                        help="node processes to fork, NAME-1 ... NAME-N (1)")
+    args, rest = parser.parse_known_args(argv)
+    if args.processes < 1:
+        parser.error("--processes must be at least 1")
+    if not args.id:
+        parser.error("--id must not be empty")
+    if args.wsgi is not None:
+        import tremolo_wsgi
+        return tremolo_wsgi.main(argv, prog=prog)
+
+    asgi = _asgi_module(parser)
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+    def adapter_argv(identity):
+        return [args.asgi, "--id", identity] + rest
+
+    if args.processes == 1:
+        return asgi.main(adapter_argv(args.id))
+
+    def child(identity, ready):
+        # Import the app before ready(), so that an import error counts as a
+        # failed start; the adapter then finds the module already loaded.
+        import importlib
+        importlib.import_module(args.asgi.partition(":")[0])
+        ready()
+        result = asgi.main(adapter_argv(identity))
+        return result if isinstance(result, int) else 0
+
+    return run_processes(args.processes, args.id, child)
+
+
+if __name__ == "__main__":
+    # Run the importable copy, so this module's classes are the ones that
+    # tremolo_wsgi and the application import.
+    import tremolo_node
+    sys.exit(tremolo_node.main())

@@ -1,7 +1,15 @@
 """Run a WSGI application as a Tremolo (BlastBeat protocol) node.
 
     /usr/bin/python3 tremolo_wsgi.py module:app --id NAME \\
-        --connect tcp://127.0.0.1:5000 [--connect ...]
+        --connect tcp://127.0.0.1:5000 [--connect ...] [--processes N]
+
+or, with the helper's directory on sys.path (PYTHONPATH or an install):
+
+    /usr/bin/python3 -m tremolo_node --wsgi module:app --processes N \\
+        --id NAME --connect tcp://127.0.0.1:5000
+
+--processes N forks N node processes named NAME-1 ... NAME-N (N = 1, the
+default: one process named NAME); see tremolo_node.run_processes().
 
 Request side: the body is collected until CONTENT_LENGTH bytes arrived, or
 until Tremolo's end-of-body marker (an empty `body` message) for chunked
@@ -31,7 +39,8 @@ import sys
 import threading
 import traceback
 
-from tremolo_node import (Handler, environ_from_uwsgi, format_head, runtime,
+from tremolo_node import (Handler, environ_from_uwsgi, format_head,
+                          run_processes, runtime,
                           _REASONS)
 
 __all__ = ["WSGIHandler", "serve", "main"]
@@ -352,21 +361,52 @@ def load_app(spec):
     return obj
 
 
-def main(argv=None):
+def main(argv=None, prog=None):
+    """tremolo_wsgi.py module:app ... (prog None), or, as prog
+    `python3 -m tremolo_node`, the same options with --wsgi module:app."""
+    as_node = prog is not None
     parser = argparse.ArgumentParser(
-        description="Run a WSGI application as a Tremolo ZeroMQ node.")
-    parser.add_argument("app", help="module:callable, e.g. myapp:app")
-    parser.add_argument("--id", required=True, help="node name (ZMQ identity)")
+        prog=prog, description="Run a WSGI application as a Tremolo ZeroMQ node.")
+    if as_node:
+        parser.add_argument("--wsgi", dest="app", required=True,
+                            metavar="MODULE:APP",
+                            help="module:callable, e.g. myapp:app")
+    else:
+        parser.add_argument("app", help="module:callable, e.g. myapp:app")
+    parser.add_argument("--id", required=True, help="node name (ZMQ identity); "
+                        "with --processes N > 1, process i is NAME-i")
     parser.add_argument("--connect", action="append", required=True,
                         metavar="ENDPOINT", help="gateway ROUTER endpoint; "
                         "repeat for several front ends")
+    parser.add_argument("--processes", type=int, default=1, metavar="N",
+                        help="node processes to fork, NAME-1 ... NAME-N (1)")
     parser.add_argument("--max-body", type=int, default=64 * 1024 * 1024,
                         help="largest request body in bytes (413 above)")
     args = parser.parse_args(argv)
+    if args.processes < 1:
+        parser.error("--processes must be at least 1")
+    if not args.id:
+        parser.error("--id must not be empty")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    serve(load_app(args.app), args.id, args.connect, max_body=args.max_body)
-    return 0
+    if args.processes == 1:
+        serve(load_app(args.app), args.id, args.connect, max_body=args.max_body)
+        return 0
+
+    def child(identity, ready):
+        # Each child imports the app and makes its own zmq context: nothing
+        # of either exists in the parent, so fork shares none of it.
+        app = load_app(args.app)
+        node = runtime()(identity, args.connect)
+        try:
+            ready()
+            serve(app, identity, args.connect, max_body=args.max_body,
+                  node=node)
+        finally:
+            node.close()
+        return 0
+
+    return run_processes(args.processes, args.id, child)
 
 
 if __name__ == "__main__":
