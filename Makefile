@@ -46,7 +46,7 @@ build:
 run:
 	$(MAKE) deps
 	$(MAKE) build
-	@PYTHONPATH=docs/examples /usr/bin/python3 \
+	@PYTHONPATH=docs/examples:$(BUILD)/python /usr/bin/python3 \
 	    plugins/zmq/nodes/python/tremolo_wsgi.py welcome_app:app \
 	    --id demo-1 --connect tcp://127.0.0.1:5000 & node=$$!; \
 	trap 'kill $$node 2>/dev/null' EXIT INT TERM; \
