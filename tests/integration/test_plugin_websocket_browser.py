@@ -76,8 +76,11 @@ def test_chromium_chats_through_the_echo_node(wsgw, tmp_path, deflate):
     v = node.vars_of(sid)
     assert v["HTTP_ORIGIN"] == "http://127.0.0.1:%d" % srv.port
     assert v["HTTP_UPGRADE"].lower() == "websocket"
+    # the page closes with 1000 "bye": the node hears the browser's close
+    # code and reason (`websocket/close`) before `end`
     assert node.messages(sid) == [
         ("websocket", TEXTS[0].encode()), ("websocket", TEXTS[1].encode()),
         ("websocket/binary", bytes(range(256))),
-        ("websocket", TEXTS[2].encode()), ("websocket", TEXTS[3].encode())]
+        ("websocket", TEXTS[2].encode()), ("websocket", TEXTS[3].encode()),
+        ("websocket/close", b"\x03\xe8bye")]
     node.wait_end(sid)

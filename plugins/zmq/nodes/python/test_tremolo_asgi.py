@@ -154,6 +154,50 @@ def test_scope_websocket():
     assert s["scheme"] == "wss" and s["path"] == "/chat"
 
 
+def _ext():
+    try:
+        import _tremolo
+    except ImportError:
+        if os.environ.get("TREMOLO_REQUIRE_EXT") == "1":
+            raise
+        pytest.skip("the _tremolo extension is not built (PYTHONPATH)")
+    return _tremolo
+
+
+def test_c_scope_agrees_with_build_scope():
+    """_tremolo.asgi_scope (the C runtime's scope builder) gives
+    build_scope's dict, key order included, for random environs mixing the
+    keys it reads with values that trip int(), str.lower(), str.strip(),
+    UTF-8 decoding and the latin-1 range; and the C runtime's transport
+    hands it to the adapter."""
+    ext = _ext()
+    keys = ["HTTPS", "UWSGI_SCHEME", "HTTP_UPGRADE", "PATH_INFO",
+            "REQUEST_URI", "QUERY_STRING", "SCRIPT_NAME", "REMOTE_ADDR",
+            "REMOTE_PORT", "SERVER_NAME", "SERVER_PORT", "REQUEST_METHOD",
+            "SERVER_PROTOCOL", "CONTENT_TYPE", "CONTENT_LENGTH",
+            "HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH",
+            "HTTP_SEC_WEBSOCKET_PROTOCOL", "HTTP_X_\xc0B_c", "HTTP_",
+            "HTTP_HOST", "X"]
+    values = ["", "on", "ON", "1", "Yes", "https", "websocket", "WebSocket",
+              "/a b", "/\xc3\xa9", "/\xe9", "/p?q=1", "?x", " 12 ", "+5",
+              "1_0", "0x10", "-3", "HTTP/1.1", "HTTP/2.0", "HTTP/3.0", "SPDY",
+              "HTTP/", "a, b ,,c", " , ", "get", "\xff", "\xa0x\xa0"]
+    rng = random.Random(7)
+    for _ in range(5000):
+        e = {k: rng.choice(values)
+             for k in rng.sample(keys, rng.randint(0, len(keys)))}
+        state = rng.choice([None, {}, {"db": 1}])
+        want = build_scope(e, state)
+        got = ext.asgi_scope(e, tremolo_asgi.ASGI_VERSION, state)
+        assert got == want and list(got) == list(want), e
+        assert got["asgi"] is not tremolo_asgi.ASGI_VERSION
+    with pytest.raises(TypeError):
+        ext.asgi_scope({}, None)
+    if tremolo_asgi.tremolo_node.runtime().__module__ == "_tremolo":
+        scope = tremolo_asgi._transport()[2]
+        assert scope(env(), {"a": 1}) == build_scope(env(), {"a": 1})
+
+
 def test_decode_uwsgi_agrees_with_parse_uwsgi():
     """The one-pass decoder gives parse_uwsgi's dict, or its ValueError,
     on valid packets and on mutated ones whose SIZE still matches."""

@@ -90,11 +90,18 @@ def decode_uwsgi(packet):
 
 
 def _transport():
-    """(Node class, uwsgi decoder): the C runtime's when it is there."""
+    """(Node class, uwsgi decoder, scope builder): the C runtime's when it
+    is there (its asgi_scope is build_scope below, in C)."""
     node_cls = tremolo_node.runtime()
     mod = sys.modules.get(getattr(node_cls, "__module__", ""), None)
     decode = getattr(mod, "decode_uwsgi", None) or decode_uwsgi
-    return node_cls, decode
+    fast = getattr(mod, "asgi_scope", None)
+    if fast is None:
+        return node_cls, decode, build_scope
+
+    def scope(env, state=None):
+        return fast(env, ASGI_VERSION, state)
+    return node_cls, decode, scope
 
 
 # --------------------------------------------------------------------------
@@ -192,22 +199,31 @@ class _Flow:
     def __init__(self, server):
         self.items = deque()
         self.size = 0
-        self.event = asyncio.Event()
+        self.event = None           # made when someone has to wait
         self.over = False
         self.server = server
+
+    def wake(self):
+        if self.event is not None:
+            self.event.set()
+
+    async def wait(self):
+        if self.event is None:
+            self.event = asyncio.Event()
+        self.event.clear()
+        await self.event.wait()
 
     def put(self, item, nbytes):
         self.items.append((item, nbytes))
         self.size += nbytes
-        self.event.set()
+        self.wake()
         if not self.over and self.size > QUEUE_HIGH:
             self.over = True
             self.server._over(+1)
 
     async def get(self):
         while not self.items:
-            self.event.clear()
-            await self.event.wait()
+            await self.wait()
         item, nbytes = self.items.popleft()
         self.size -= nbytes
         if self.over and self.size <= QUEUE_LOW:
@@ -301,7 +317,7 @@ class _HTTP:
         http.disconnect, and what it sends goes nowhere."""
         self.body_done = True
         self.disconnected = True
-        self.flow.event.set()
+        self.flow.wake()
         if not self.head_sent:
             self.head_sent = True
             self.server.spawn(self.error(413))
@@ -311,7 +327,7 @@ class _HTTP:
 
     def on_end(self):
         self.disconnected = True
-        self.flow.event.set()
+        self.flow.wake()
 
     async def receive(self):
         while True:
@@ -321,8 +337,7 @@ class _HTTP:
                         "more_body": more}
             if self.disconnected or self.complete:
                 return {"type": "http.disconnect"}
-            self.flow.event.clear()
-            await self.flow.event.wait()
+            await self.flow.wait()
 
     # -- app -> gateway ------------------------------------------------------
 
@@ -400,7 +415,8 @@ class _HTTP:
         if self.mode == "none" or self.method == "HEAD":
             body = b""
         self.head_sent = True
-        await self.server.send(self.sid, b"body", head + body, self.index)
+        if not self.server.send_now(self.sid, b"body", head + body, self.index):
+            await self.server.send(self.sid, b"body", head + body, self.index)
         await self._finish()
 
     async def _start_stream(self):
@@ -417,7 +433,7 @@ class _HTTP:
 
     async def _finish(self):
         self.complete = True
-        self.flow.event.set()
+        self.flow.wake()
         if self.mode == "chunked" and self.method != "HEAD":
             await self.server.send(self.sid, b"chunk", b"", self.index)
         if not self.persistent:
@@ -600,10 +616,11 @@ class ASGINode:
     """Feeds an ASGI app from a node transport on the running loop."""
 
     def __init__(self, app, transport, decode=None, max_body=64 << 20,
-                 lifespan="auto"):
+                 lifespan="auto", scope=None):
         self.app = app
         self.node = transport
         self.decode = decode or tremolo_node.parse_uwsgi
+        self.build_scope = scope or build_scope
         self.max_body = max_body
         self.lifespan = lifespan
         self.state = {}
@@ -627,14 +644,19 @@ class ASGINode:
 
     # -- sending -------------------------------------------------------------
 
-    async def send(self, sid, mtype, body, index):
-        while True:
-            try:
-                self.node.send(sid, mtype, body, index)
-                break
-            except BlockingIOError:
-                await asyncio.sleep(0.002)      # the gateway is behind
+    def send_now(self, sid, mtype, body, index):
+        """Sends unless the node's queue is full; True when sent. Callers
+        try this first: a coroutine per message costs more than the send."""
+        try:
+            self.node.send(sid, mtype, body, index)
+        except BlockingIOError:
+            return False
         self._kick()                # ZMQ_FD is edge-triggered: look again
+        return True
+
+    async def send(self, sid, mtype, body, index):
+        while not self.send_now(sid, mtype, body, index):
+            await asyncio.sleep(0.002)          # the gateway is behind
 
     def spawn(self, coro):
         task = self._loop.create_task(coro)
@@ -689,7 +711,7 @@ class ASGINode:
         except ValueError as exc:
             print("tremolo_asgi: bad uwsgi packet: %s" % exc, file=sys.stderr)
             return
-        scope = build_scope(env, self.state)
+        scope = self.build_scope(env, self.state)
         cls = _WebSocket if scope["type"] == "websocket" else _HTTP
         obj = cls(self, sid, index, env, scope)
         self.current[sid] = obj
@@ -814,7 +836,7 @@ def _new_loop():
 
 def serve(app, identity, endpoints, max_body=64 << 20, lifespan="auto"):
     """Runs app as node `identity` until SIGTERM/SIGINT; the exit status."""
-    node_cls, decode = _transport()
+    node_cls, decode, scope = _transport()
     node = node_cls(identity, endpoints)
     print("tremolo_asgi: node %s on the %s runtime" % (
         identity, "C (_tremolo)" if node_cls.__module__ == "_tremolo"
@@ -823,7 +845,7 @@ def serve(app, identity, endpoints, max_body=64 << 20, lifespan="auto"):
     try:
         asyncio.set_event_loop(loop)
         server = ASGINode(app, node, decode, max_body=max_body,
-                          lifespan=lifespan)
+                          lifespan=lifespan, scope=scope)
         return loop.run_until_complete(server.serve())
     finally:
         node.close()

@@ -13,6 +13,10 @@ PyDoc_STRVAR(module_doc,
 "    values are latin-1 str (PEP 3333), repeated keys joined with ', '\n"
 "    ('; ' for HTTP_COOKIE). ValueError on a malformed packet.\n"
 "\n"
+"asgi_scope(env, asgi, state=None) -> dict\n"
+"    tremolo_asgi.build_scope(env, state) in C (`asgi` is the scope's\n"
+"    \"asgi\" entry, copied).\n"
+"\n"
 "Node(identity, endpoints, linger_ms=1000)\n"
 "    One DEALER per endpoint, ZMQ_IDENTITY set before connect; an\n"
 "    unsolicited pong at start and again after 1 s of silence from a\n"
@@ -60,6 +64,9 @@ static PyObject *mod_decode_uwsgi(PyObject *mod, PyObject *arg)
 static PyMethodDef module_methods[] = {
     {"decode_uwsgi", mod_decode_uwsgi, METH_O,
      "decode_uwsgi(packet) -> dict of str -> str (ValueError if malformed)"},
+    {"asgi_scope", tx_asgi_scope, METH_VARARGS,
+     "asgi_scope(env, asgi, state=None) -> the ASGI scope of a decoded\n"
+     "uwsgi dict: tremolo_asgi.build_scope() in C"},
     {NULL, NULL, 0, NULL}
 };
 

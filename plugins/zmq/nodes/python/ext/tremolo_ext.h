@@ -1,10 +1,10 @@
 /* _tremolo: the C runtime for Python nodes (shared declarations).
  *
  * One job per file: module.c (module, decode_uwsgi), uwsgi_walk.c (the
- * packet walker, no Python), uwsgi.c (packet -> dict), node.c (sockets,
- * ping/pong, announce, recv/send), input.c (wsgi.input), response.c (head
- * encoding and response framing), wsgi.c (the serve loop, start_response,
- * write(), result iteration). */
+ * packet walker, no Python), uwsgi.c (packet -> dict), asgi.c (the ASGI
+ * scope), node.c (sockets, ping/pong, announce, recv/send), input.c
+ * (wsgi.input), response.c (head encoding and response framing), wsgi.c
+ * (the serve loop, start_response, write(), result iteration). */
 #ifndef TREMOLO_EXT_H
 #define TREMOLO_EXT_H
 
@@ -23,6 +23,10 @@
 /* Decode a gateway uwsgi packet (spec 2.2) into a new dict of str -> str;
  * NULL with ValueError on a malformed packet. */
 PyObject *tx_uwsgi_decode(const char *p, size_t len);
+
+/* ---- asgi.c ----------------------------------------------------------- */
+/* asgi_scope(env, asgi, state=None): tremolo_asgi.build_scope in C */
+PyObject *tx_asgi_scope(PyObject *mod, PyObject *args);
 
 /* ---- node.c ----------------------------------------------------------- */
 struct tx_msg {

@@ -1,0 +1,399 @@
+/* asgi_scope(): tremolo_asgi.build_scope() in C.
+ *
+ * The scope of every ASGI request is built from its decoded uwsgi dict;
+ * in Python that is some thirty dict lookups, string methods and a
+ * comprehension over the headers -- the largest item of the adapter's own
+ * cost per request. This is the same function, call for call where the
+ * result could differ (int() for ports, str.strip() for subprotocols), so
+ * test_tremolo_asgi.py can check the two against each other. */
+#include "tremolo_ext.h"
+
+/* The keys looked up for every request, made (and interned, so the dict
+ * compares them by identity first) once: PyDict_GetItemString would make
+ * a new str each time. */
+static const char *const key_names[] = {
+    "HTTPS", "UWSGI_SCHEME", "HTTP_UPGRADE", "PATH_INFO", "REQUEST_URI",
+    "QUERY_STRING", "SCRIPT_NAME", "REMOTE_ADDR", "REMOTE_PORT",
+    "SERVER_NAME", "SERVER_PORT", "REQUEST_METHOD", "SERVER_PROTOCOL",
+    "CONTENT_TYPE", "CONTENT_LENGTH", "HTTP_CONTENT_TYPE",
+    "HTTP_CONTENT_LENGTH", "HTTP_SEC_WEBSOCKET_PROTOCOL",
+};
+#define NKEYS (sizeof(key_names) / sizeof(key_names[0]))
+static PyObject *keys[NKEYS];
+
+static PyObject *key(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < NKEYS; i++) {
+        if (strcmp(key_names[i], name) == 0) {
+            if (keys[i] == NULL) {
+                keys[i] = PyUnicode_InternFromString(name);
+            }
+            return keys[i];
+        }
+    }
+    return NULL;
+}
+
+/* env[name] as a borrowed str, or NULL (no error) when absent or not str */
+static PyObject *env_str(PyObject *env, const char *name)
+{
+    PyObject *k = key(name), *v;
+
+    v = k ? PyDict_GetItemWithError(env, k) : PyDict_GetItemString(env, name);
+    if (v == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return PyUnicode_Check(v) ? v : NULL;
+}
+
+/* str(value).encode("latin-1"); NULL with an error when not latin-1 */
+static PyObject *latin1(PyObject *s)
+{
+    return PyUnicode_AsLatin1String(s);
+}
+
+/* int(value) or `dflt` (a new reference) on ValueError/TypeError */
+static PyObject *to_int(PyObject *value, PyObject *dflt)
+{
+    PyObject *n;
+
+    if (value == NULL) {
+        Py_INCREF(dflt);
+        return dflt;
+    }
+    n = PyLong_FromUnicodeObject(value, 10);
+    if (n == NULL && (PyErr_ExceptionMatches(PyExc_ValueError) ||
+                      PyErr_ExceptionMatches(PyExc_TypeError))) {
+        PyErr_Clear();
+        Py_INCREF(dflt);
+        return dflt;
+    }
+    return n;
+}
+
+/* s starts with the ASCII `prefix` */
+static int starts_with(PyObject *s, const char *prefix)
+{
+    Py_ssize_t n = (Py_ssize_t) strlen(prefix), i;
+
+    if (PyUnicode_GET_LENGTH(s) < n) {
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        if (PyUnicode_READ_CHAR(s, i) != (Py_UCS4) prefix[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* HTTP_ACCEPT_ENCODING -> b"accept-encoding" */
+static PyObject *header_name(PyObject *key)
+{
+    Py_ssize_t len = PyUnicode_GET_LENGTH(key) - 5, i;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, len);
+    char *p;
+
+    if (out == NULL) {
+        return NULL;
+    }
+    p = PyBytes_AS_STRING(out);
+    for (i = 0; i < len; i++) {
+        Py_UCS4 c = PyUnicode_READ_CHAR(key, i + 5);
+        if (c > 0xff) {
+            Py_DECREF(out);
+            return latin1(key);         /* raises UnicodeEncodeError */
+        }
+        if (c == '_') {
+            c = '-';
+        }
+        else if (c >= 'A' && c <= 'Z') {
+            c += 'a' - 'A';
+        }
+        else if (c >= 0xc0 && c <= 0xde && c != 0xd7) {
+            c += 0x20;                  /* str.lower() on latin-1 letters */
+        }
+        p[i] = (char) c;
+    }
+    return out;
+}
+
+static int add_pair(PyObject *list, PyObject *name, PyObject *value)
+{
+    PyObject *v = latin1(value), *t;
+
+    if (v == NULL) {
+        Py_DECREF(name);
+        return -1;
+    }
+    t = PyTuple_Pack(2, name, v);
+    Py_DECREF(name);
+    Py_DECREF(v);
+    if (t == NULL || PyList_Append(list, t) < 0) {
+        Py_XDECREF(t);
+        return -1;
+    }
+    Py_DECREF(t);
+    return 0;
+}
+
+static PyObject *scope_headers(PyObject *env)
+{
+    PyObject *list = PyList_New(0), *k, *v, *ct, *cl;
+    Py_ssize_t pos = 0;
+
+    if (list == NULL) {
+        return NULL;
+    }
+    while (PyDict_Next(env, &pos, &k, &v)) {
+        if (!PyUnicode_Check(k) || !starts_with(k, "HTTP_")) {
+            continue;
+        }
+        if (!PyUnicode_Check(v)) {
+            PyErr_SetString(PyExc_TypeError, "uwsgi values must be str");
+            goto fail;
+        }
+        if (add_pair(list, header_name(k), v) < 0) {
+            goto fail;
+        }
+    }
+    ct = env_str(env, "CONTENT_TYPE");
+    if (ct && !PyDict_GetItemWithError(env, key("HTTP_CONTENT_TYPE")) &&
+        add_pair(list, PyBytes_FromString("content-type"), ct) < 0) {
+        goto fail;
+    }
+    cl = env_str(env, "CONTENT_LENGTH");
+    if (cl && !PyDict_GetItemWithError(env, key("HTTP_CONTENT_LENGTH")) &&
+        add_pair(list, PyBytes_FromString("content-length"), cl) < 0) {
+        goto fail;
+    }
+    return list;
+
+fail:
+    Py_DECREF(list);
+    return NULL;
+}
+
+/* case-insensitive equality of a str with an ASCII word */
+static int str_is(PyObject *s, const char *word)
+{
+    size_t n = strlen(word), i;
+
+    if (s == NULL || (size_t) PyUnicode_GET_LENGTH(s) != n) {
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ_CHAR(s, (Py_ssize_t) i);
+        if (c >= 'A' && c <= 'Z') {
+            c += 'a' - 'A';
+        }
+        if (c != (Py_UCS4) word[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static PyObject *http_version(PyObject *env)
+{
+    PyObject *p = env_str(env, "SERVER_PROTOCOL"), *v;
+
+    if (p == NULL) {
+        return PyUnicode_FromString("1.0");
+    }
+    if (!starts_with(p, "HTTP/")) {
+        return PyUnicode_FromString("1.0");
+    }
+    v = PyUnicode_Substring(p, 5, PyUnicode_GET_LENGTH(p));
+    if (v && PyUnicode_CompareWithASCIIString(v, "2.0") == 0) {
+        Py_DECREF(v);
+        return PyUnicode_FromString("2");
+    }
+    if (v && PyUnicode_CompareWithASCIIString(v, "3.0") == 0) {
+        Py_DECREF(v);
+        return PyUnicode_FromString("3");
+    }
+    return v;
+}
+
+static int set_new(PyObject *d, const char *key, PyObject *v)
+{
+    int rc;
+
+    if (v == NULL) {
+        return -1;
+    }
+    rc = PyDict_SetItemString(d, key, v);
+    Py_DECREF(v);
+    return rc;
+}
+
+static PyObject *paths(PyObject *env, PyObject **raw_path)
+{
+    PyObject *pi = env_str(env, "PATH_INFO"), *raw, *b, *path;
+
+    if (pi == NULL || PyUnicode_GET_LENGTH(pi) == 0) {
+        pi = NULL;
+    }
+    b = pi ? latin1(pi) : PyBytes_FromString("/");
+    if (b == NULL) {
+        return NULL;
+    }
+    path = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b),
+                                "replace");
+    raw = env_str(env, "REQUEST_URI");
+    if (raw && PyUnicode_GET_LENGTH(raw) > 0) {
+        Py_ssize_t q = PyUnicode_FindChar(raw, '?', 0,
+                                          PyUnicode_GET_LENGTH(raw), 1);
+        PyObject *head = PyUnicode_Substring(raw, 0, q < 0
+                                             ? PyUnicode_GET_LENGTH(raw) : q);
+        *raw_path = head ? latin1(head) : NULL;
+        Py_XDECREF(head);
+        Py_DECREF(b);
+    }
+    else {
+        *raw_path = b;
+    }
+    if (*raw_path == NULL) {
+        Py_XDECREF(path);
+        return NULL;
+    }
+    return path;
+}
+
+static PyObject *subprotocols(PyObject *env)
+{
+    PyObject *offered = env_str(env, "HTTP_SEC_WEBSOCKET_PROTOCOL");
+    PyObject *parts, *out, *comma;
+    Py_ssize_t i;
+
+    out = PyList_New(0);
+    if (out == NULL || offered == NULL) {
+        return out;
+    }
+    comma = PyUnicode_FromString(",");
+    parts = comma ? PyUnicode_Split(offered, comma, -1) : NULL;
+    Py_XDECREF(comma);
+    if (parts == NULL) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    for (i = 0; i < PyList_GET_SIZE(parts); i++) {
+        PyObject *s = PyObject_CallMethod(PyList_GET_ITEM(parts, i), "strip",
+                                          NULL);
+        if (s == NULL || (PyUnicode_GET_LENGTH(s) && PyList_Append(out, s) < 0)) {
+            Py_XDECREF(s);
+            Py_DECREF(parts);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(s);
+    }
+    Py_DECREF(parts);
+    return out;
+}
+
+static PyObject *scope_build(PyObject *env, PyObject *state, PyObject *asgi)
+{
+    PyObject *scope = PyDict_New(), *https, *scheme_src, *raw_path = NULL;
+    PyObject *addr, *up, *v, *port, *name;
+    int upgrade, secure;
+
+    if (scope == NULL) {
+        return NULL;
+    }
+    https = env_str(env, "HTTPS");
+    scheme_src = env_str(env, "UWSGI_SCHEME");
+    secure = str_is(https, "on") || str_is(https, "1") || str_is(https, "yes") ||
+             (scheme_src && PyUnicode_CompareWithASCIIString(scheme_src,
+                                                             "https") == 0);
+    up = env_str(env, "HTTP_UPGRADE");
+    upgrade = str_is(up, "websocket");
+    if (set_new(scope, "type", PyUnicode_FromString(upgrade ? "websocket"
+                                                            : "http")) < 0 ||
+        set_new(scope, "asgi", PyDict_Copy(asgi)) < 0 ||
+        set_new(scope, "http_version", http_version(env)) < 0 ||
+        set_new(scope, "scheme", PyUnicode_FromString(
+            upgrade ? (secure ? "wss" : "ws") : (secure ? "https" : "http"))) < 0 ||
+        set_new(scope, "path", paths(env, &raw_path)) < 0 ||
+        set_new(scope, "raw_path", raw_path) < 0) {
+        goto fail;
+    }
+    v = env_str(env, "QUERY_STRING");
+    if (set_new(scope, "query_string", v ? latin1(v) : PyBytes_FromString("")) < 0) {
+        goto fail;
+    }
+    v = env_str(env, "SCRIPT_NAME");
+    if (set_new(scope, "root_path", v ? Py_NewRef(v)
+                                      : PyUnicode_FromString("")) < 0 ||
+        set_new(scope, "headers", scope_headers(env)) < 0) {
+        goto fail;
+    }
+    addr = env_str(env, "REMOTE_ADDR");
+    if (addr && PyUnicode_GET_LENGTH(addr)) {
+        PyObject *zero = PyLong_FromLong(0);
+        port = zero ? to_int(env_str(env, "REMOTE_PORT"), zero) : NULL;
+        Py_XDECREF(zero);
+        if (set_new(scope, "client", port ? PyTuple_Pack(2, addr, port)
+                                          : NULL) < 0) {
+            Py_XDECREF(port);
+            goto fail;
+        }
+        Py_DECREF(port);
+    }
+    else if (PyDict_SetItemString(scope, "client", Py_None) < 0) {
+        goto fail;
+    }
+    name = env_str(env, "SERVER_NAME");
+    name = name ? Py_NewRef(name) : PyUnicode_FromString("localhost");
+    port = name ? to_int(env_str(env, "SERVER_PORT"), Py_None) : NULL;
+    if (set_new(scope, "server", port ? PyTuple_Pack(2, name, port) : NULL) < 0) {
+        Py_XDECREF(name);
+        Py_XDECREF(port);
+        goto fail;
+    }
+    Py_DECREF(name);
+    Py_DECREF(port);
+    if (set_new(scope, "extensions", PyDict_New()) < 0) {
+        goto fail;
+    }
+    if (upgrade) {
+        if (set_new(scope, "subprotocols", subprotocols(env)) < 0) {
+            goto fail;
+        }
+    }
+    else {
+        v = env_str(env, "REQUEST_METHOD");
+        if (set_new(scope, "method", v ? PyObject_CallMethod(v, "upper", NULL)
+                                       : PyUnicode_FromString("GET")) < 0) {
+            goto fail;
+        }
+    }
+    if (state != Py_None && set_new(scope, "state", PyDict_Copy(state)) < 0) {
+        goto fail;
+    }
+    return scope;
+
+fail:
+    Py_DECREF(scope);
+    return NULL;
+}
+
+PyObject *tx_asgi_scope(PyObject *mod, PyObject *args)
+{
+    PyObject *env, *state = Py_None, *asgi;
+
+    (void) mod;
+    if (!PyArg_ParseTuple(args, "O!O|O:asgi_scope", &PyDict_Type, &env, &asgi,
+                          &state)) {
+        return NULL;
+    }
+    if (!PyDict_Check(asgi) || (state != Py_None && !PyDict_Check(state))) {
+        PyErr_SetString(PyExc_TypeError, "asgi and state must be dicts");
+        return NULL;
+    }
+    return scope_build(env, state, asgi);
+}
