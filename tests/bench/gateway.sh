@@ -68,6 +68,8 @@
 #   BENCH_CONNS     wrk / ws_client connections    [50]
 #   BENCH_PYNODES   N of the unpinned (b)-(d) runs [2]
 #   BENCH_ONLY      scenarios to run, e.g. "b c"   [a b c d]
+#   BENCH_PYEXT     directory of the C runtime _tremolo*.so [python/
+#                   beside the binary]
 #   BENCH_PYHELPER  directory of tremolo_node.py and its adapters
 #                                     [plugins/zmq/nodes/python]
 set -euo pipefail
@@ -84,6 +86,9 @@ PYNODES=${BENCH_PYNODES:-2}
 ONLY=${BENCH_ONLY:-a b c d}
 PYTHON=/usr/bin/python3          # Debian's: it has python3-zmq, uvicorn
 HELPER=${BENCH_PYHELPER:-$REPO/plugins/zmq/nodes/python}
+# the C node runtime (_tremolo), built beside the binary; without it the
+# nodes run on the helper's pure-Python path (they say which at start)
+PYEXT=${BENCH_PYEXT:-$(cd "$(dirname "$TREMOLO")" && pwd)/python}
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 MSG_SIZE=32
 WS_PATH=/ws
@@ -210,7 +215,7 @@ EOF2
         [ "$nnodes" = 1 ] && id=bench-1
         local app=wsgi_hello:app
         [ "$kind" = asgi ] && app=asgi_hello:app
-        PYTHONPATH="$REPO/tests/bench:$HELPER" spawn "$slot" app "$cpus" "$PYTHON" \
+        PYTHONPATH="$REPO/tests/bench:$HELPER:$PYEXT" spawn "$slot" app "$cpus" "$PYTHON" \
             -m tremolo_node --"$kind" "$app" --processes "$nnodes" --id "$id" \
             --connect "tcp://127.0.0.1:$zport" > "$dir/node.log" 2>&1 ;;
     esac
