@@ -242,6 +242,12 @@ class _Flow:
 class _HTTP:
     """One HTTP request: its body flow and response framing."""
 
+    __slots__ = ("server", "sid", "index", "env", "scope", "flow", "method",
+                 "protocol", "keepalive", "remaining", "body_done", "bad",
+                 "received", "disconnected", "started", "head_sent",
+                 "complete", "status", "headers", "mode", "persistent",
+                 "task")
+
     def __init__(self, server, sid, index, env, scope):
         self.server = server
         self.sid = sid
@@ -365,7 +371,13 @@ class _HTTP:
             return                  # nobody to send to (ASGI: a no-op)
         if not self.head_sent:
             if not more:
-                await self._whole(body)
+                # the usual response, sent without a coroutine of its own
+                data = self._whole_data(body)
+                if not self.server.send_now(self.sid, b"body", data,
+                                            self.index):
+                    await self.server.send(self.sid, b"body", data, self.index)
+                if not self._finish_now():
+                    await self._finish()
                 return
             if not body:
                 return              # the head waits for the first byte
@@ -409,15 +421,28 @@ class _HTTP:
         proto = "HTTP/1.0" if self.protocol == "HTTP/1.0" else "HTTP/1.1"
         return _head(proto, status, headers)
 
-    async def _whole(self, body):
-        """The only body event: head and body in ONE `body` message."""
+    def _whole_data(self, body):
+        """The only body event: head and body for ONE `body` message."""
         head = self._framing(len(body))
         if self.mode == "none" or self.method == "HEAD":
             body = b""
         self.head_sent = True
-        if not self.server.send_now(self.sid, b"body", head + body, self.index):
-            await self.server.send(self.sid, b"body", head + body, self.index)
+        return head + body
+
+    async def _whole(self, body):
+        data = self._whole_data(body)
+        await self.server.send(self.sid, b"body", data, self.index)
         await self._finish()
+
+    def _finish_now(self):
+        """_finish when it has nothing to send (a keep-alive response with
+        a length): True, else False and nothing done."""
+        if not self.persistent or (self.mode == "chunked" and
+                                   self.method != "HEAD"):
+            return False
+        self.complete = True
+        self.flow.wake()
+        return True
 
     async def _start_stream(self):
         head = self._framing(None)

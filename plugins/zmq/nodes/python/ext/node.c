@@ -18,18 +18,70 @@ static int64_t node_now(void)
     return (int64_t) ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* `first` is the first frame's extra flags: ZMQ_DONTWAIT or 0. A DEALER
+ * takes or refuses a message at its first frame (its high-water mark
+ * counts whole messages), so the other two never wait. */
 static int node_send_locked(TxNode *n, int index, const void *sid,
                             size_t sidlen, const void *type, size_t typelen,
-                            const void *body, size_t bodylen)
+                            const void *body, size_t bodylen, int first)
 {
     void *s = n->socks[index];
 
-    if (zmq_send(s, sid, sidlen, ZMQ_SNDMORE) < 0 ||
+    if (zmq_send(s, sid, sidlen, ZMQ_SNDMORE | first) < 0 ||
         zmq_send(s, type, typelen, ZMQ_SNDMORE) < 0 ||
         zmq_send(s, body, bodylen, 0) < 0) {
         return -1;
     }
     return 0;
+}
+
+/*
+ * With the GIL held: the send, if it can go at once. Letting the GIL go
+ * and taking it back costs more than a send that does not wait (a
+ * hello-world ASGI node sends twice per request), so the GIL is released
+ * only for a send that must wait: the node's queue is full, or another
+ * thread holds the socket lock (it may wait in recv for 100 ms).
+ * 1: sent; 0: not tried or would wait; -1: error (errno).
+ */
+static int node_send_now(TxNode *n, int index, const void *sid,
+                         size_t sidlen, const void *type, size_t typelen,
+                         const void *body, size_t bodylen)
+{
+    int rc;
+
+    if (pthread_mutex_trylock(&n->lock) != 0) {
+        return 0;
+    }
+    if (n->closed) {
+        pthread_mutex_unlock(&n->lock);
+        errno = ENOTSOCK;
+        return -1;
+    }
+    rc = node_send_locked(n, index, sid, sidlen, type, typelen, body,
+                          bodylen, ZMQ_DONTWAIT);
+    pthread_mutex_unlock(&n->lock);
+    if (rc < 0) {
+        return errno == EAGAIN ? 0 : -1;
+    }
+    return 1;
+}
+
+/* With the GIL held: send, letting the GIL go only to wait. 0, or -1
+ * with errno. */
+static int node_send_gil(TxNode *n, int index, const void *sid,
+                         size_t sidlen, const void *type, size_t typelen,
+                         const void *body, size_t bodylen)
+{
+    int rc = node_send_now(n, index, sid, sidlen, type, typelen, body,
+                           bodylen);
+
+    if (rc != 0) {
+        return rc > 0 ? 0 : -1;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    rc = tx_node_send(n, index, sid, sidlen, type, typelen, body, bodylen);
+    Py_END_ALLOW_THREADS
+    return rc;
 }
 
 int tx_node_send(TxNode *n, int index, const void *sid, size_t sidlen,
@@ -44,7 +96,8 @@ int tx_node_send(TxNode *n, int index, const void *sid, size_t sidlen,
         errno = ENOTSOCK;
         return -1;
     }
-    rc = node_send_locked(n, index, sid, sidlen, type, typelen, body, bodylen);
+    rc = node_send_locked(n, index, sid, sidlen, type, typelen, body, bodylen,
+                          0);
     pthread_mutex_unlock(&n->lock);
     return rc;
 }
@@ -52,13 +105,8 @@ int tx_node_send(TxNode *n, int index, const void *sid, size_t sidlen,
 int tx_node_send_py(TxNode *n, int index, const char *sid, const char *type,
                     const void *body, size_t bodylen)
 {
-    int rc;
-
-    Py_BEGIN_ALLOW_THREADS
-    rc = tx_node_send(n, index, sid, TX_SID_LEN, type, strlen(type),
-                      body, bodylen);
-    Py_END_ALLOW_THREADS
-    if (rc < 0) {
+    if (node_send_gil(n, index, sid, TX_SID_LEN, type, strlen(type), body,
+                      bodylen) < 0) {
         PyErr_Format(PyExc_OSError, "zmq_send: %s", zmq_strerror(errno));
         return -1;
     }
@@ -138,7 +186,7 @@ static int node_try(TxNode *n, int i, struct tx_msg *m, int64_t now)
         if (zmq_msg_size(&m->frame[1]) == 4 &&
             memcmp(zmq_msg_data(&m->frame[1]), "ping", 4) == 0) {
             node_send_locked(n, i, zmq_msg_data(&m->frame[0]),
-                             zmq_msg_size(&m->frame[0]), "pong", 4, "", 0);
+                             zmq_msg_size(&m->frame[0]), "pong", 4, "", 0, 0);
             tx_msg_close(m);
             continue;
         }
@@ -151,7 +199,7 @@ static void node_announce(TxNode *n, int64_t now)
 {
     for (int i = 0; i < n->nsocks; i++) {
         if (now - n->heard[i] >= TX_ANNOUNCE_NS) {
-            node_send_locked(n, i, "", 0, "pong", 4, "", 0);
+            node_send_locked(n, i, "", 0, "pong", 4, "", 0, 0);
             n->heard[i] = now;
         }
     }
@@ -351,7 +399,7 @@ static int Node_init(TxNode *self, PyObject *args, PyObject *kwds)
     {
         int64_t now = node_now();
         for (int i = 0; i < self->nsocks; i++) {
-            node_send_locked(self, i, "", 0, "pong", 4, "", 0);
+            node_send_locked(self, i, "", 0, "pong", 4, "", 0, 0);
             self->heard[i] = now;
         }
     }
@@ -518,10 +566,8 @@ static PyObject *Node_send(TxNode *self, PyObject *args, PyObject *kwds)
         rc = -2;
     }
     else {
-        Py_BEGIN_ALLOW_THREADS
-        rc = tx_node_send(self, index, sid.buf, (size_t) sid.len, type.buf,
-                          (size_t) type.len, body.buf, (size_t) body.len);
-        Py_END_ALLOW_THREADS
+        rc = node_send_gil(self, index, sid.buf, (size_t) sid.len, type.buf,
+                           (size_t) type.len, body.buf, (size_t) body.len);
         if (rc < 0) {
             PyErr_Format(PyExc_OSError, "zmq_send: %s", zmq_strerror(errno));
         }
