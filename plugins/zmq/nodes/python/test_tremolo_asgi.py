@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tremolo_asgi  # noqa: E402
 from tremolo_asgi import ASGINode, build_scope, decode_uwsgi  # noqa: E402
 from tremolo_node import build_uwsgi, parse_uwsgi  # noqa: E402
+from test_tremolo_node import _ext_module  # noqa: E402  (skip/require rule)
 
 SID = b"S" * 16
 SID2 = b"T" * 16
@@ -154,23 +155,13 @@ def test_scope_websocket():
     assert s["scheme"] == "wss" and s["path"] == "/chat"
 
 
-def _ext():
-    try:
-        import _tremolo
-    except ImportError:
-        if os.environ.get("TREMOLO_REQUIRE_EXT") == "1":
-            raise
-        pytest.skip("the _tremolo extension is not built (PYTHONPATH)")
-    return _tremolo
-
-
 def test_c_scope_agrees_with_build_scope():
     """_tremolo.asgi_scope (the C runtime's scope builder) gives
     build_scope's dict, key order included, for random environs mixing the
     keys it reads with values that trip int(), str.lower(), str.strip(),
     UTF-8 decoding and the latin-1 range; and the C runtime's transport
     hands it to the adapter."""
-    ext = _ext()
+    ext = _ext_module()
     keys = ["HTTPS", "UWSGI_SCHEME", "HTTP_UPGRADE", "PATH_INFO",
             "REQUEST_URI", "QUERY_STRING", "SCRIPT_NAME", "REMOTE_ADDR",
             "REMOTE_PORT", "SERVER_NAME", "SERVER_PORT", "REQUEST_METHOD",
