@@ -23,19 +23,24 @@ SID = bytes(range(0xA0, 0xB0))          # 16 bytes
 SID2 = b"0123456789:@\x00abc"           # ':' '@' NUL inside: must be opaque
 
 
+def bind_routers(ctx, n):
+    """n gateway-side ROUTERs on free loopback ports: (sockets, endpoints)."""
+    routers, endpoints = [], []
+    for _ in range(n):
+        r = ctx.socket(zmq.ROUTER)
+        r.setsockopt(zmq.LINGER, 0)
+        port = r.bind_to_random_port("tcp://127.0.0.1")
+        routers.append(r)
+        endpoints.append("tcp://127.0.0.1:%d" % port)
+    return routers, endpoints
+
+
 class Gateway:
     """The ROUTER side, plus a Node running its loop in a thread."""
 
     def __init__(self, handler=None, identity=b"node-a", n_routers=1):
         self.ctx = zmq.Context()
-        self.routers = []
-        endpoints = []
-        for _ in range(n_routers):
-            r = self.ctx.socket(zmq.ROUTER)
-            r.setsockopt(zmq.LINGER, 0)
-            port = r.bind_to_random_port("tcp://127.0.0.1")
-            self.routers.append(r)
-            endpoints.append("tcp://127.0.0.1:%d" % port)
+        self.routers, endpoints = bind_routers(self.ctx, n_routers)
         self.endpoints = endpoints
         self.identity = identity
         self.spawned = []
@@ -116,14 +121,7 @@ class RawGateway:
 
     def __init__(self, cls, n_routers=1, identity=b"node-a"):
         self.ctx = zmq.Context()
-        self.routers = []
-        endpoints = []
-        for _ in range(n_routers):
-            r = self.ctx.socket(zmq.ROUTER)
-            r.setsockopt(zmq.LINGER, 0)
-            port = r.bind_to_random_port("tcp://127.0.0.1")
-            self.routers.append(r)
-            endpoints.append("tcp://127.0.0.1:%d" % port)
+        self.routers, endpoints = bind_routers(self.ctx, n_routers)
         self.identity = identity
         self.node = cls(identity, endpoints, linger_ms=0)
         self.thread = None
