@@ -21,7 +21,7 @@ from test_plugin_websocket import (BINARY, CLOSE, TEXT, RawWS, WsClients,
                                    close_payload, close_raw, ws_site,
                                    zmq_conf, BASE_SERVER)
 from tremolo_harness import HOST, free_port
-from wsgi_node_util import ext_dir
+from wsgi_node_util import ext_dir, node_env
 
 SRC = os.environ["TREMOLO_SRC"]
 HELPER = os.path.join(SRC, "plugins", "zmq", "nodes", "python")
@@ -31,14 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def start_asgi_node(endpoint, app, ident="asgi-1", log=None, extra=(),
                     runtime="pure"):
     """tremolo_asgi.py on the "pure" (RawNode) or "ext" (_tremolo) runtime."""
-    env = dict(os.environ)
-    path = [HELPER, HERE]
-    if runtime == "ext":
-        path.insert(0, ext_dir())
-        env.pop("TREMOLO_NODE_PURE", None)
-    else:
-        env["TREMOLO_NODE_PURE"] = "1"
-    env["PYTHONPATH"] = os.pathsep.join(path)
+    env = node_env(runtime)
     return subprocess.Popen(
         ["/usr/bin/python3", os.path.join(HELPER, "tremolo_asgi.py"), app,
          "--id", ident, "--connect", endpoint] + list(extra),

@@ -28,6 +28,21 @@ def ext_dir():
     pytest.skip("the _tremolo extension is not built")
 
 
+
+def node_env(runtime):
+    """The environment of a node on the "pure" (RawNode) or "ext"
+    (_tremolo) runtime: the helper, this directory and, for "ext", the
+    build's python/ on PYTHONPATH."""
+    env = dict(os.environ)
+    path = [HELPER, HERE]
+    if runtime == "ext":
+        path.insert(0, ext_dir())
+        env.pop("TREMOLO_NODE_PURE", None)
+    else:
+        env["TREMOLO_NODE_PURE"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(path)
+    return env
+
 class WsgiNodes:
     def __init__(self, tremolo, tmp_path):
         self.tremolo = tremolo
@@ -43,14 +58,7 @@ class WsgiNodes:
                            workers=workers,
                            plugin_confs={"zmq": "[ZMQ]\n    Bind %s\n"
                                                 "    PingFreq 500ms\n" % endpoint})
-        env = dict(os.environ)
-        path = [HELPER, HERE]
-        if runtime == "ext":
-            path.insert(0, ext_dir())
-            env.pop("TREMOLO_NODE_PURE", None)
-        else:
-            env["TREMOLO_NODE_PURE"] = "1"
-        env["PYTHONPATH"] = os.pathsep.join(path)
+        env = node_env(runtime)
         log = self.tmp_path / ("node-%d.log" % len(self.procs))
         with open(log, "wb") as out:
             proc = subprocess.Popen(
