@@ -260,37 +260,47 @@ class Handler:
         """Any other type (socket.io/*, future types)."""
 
 
+def _dealers(ctx, identity, endpoints, linger):
+    """(identity, sockets): one DEALER per endpoint, all with the node's
+    identity, connected. The identity is the node's only credential (spec
+    1.1): it must be set before connect or libzmq picks a random one. On a
+    bad argument or a failed connect nothing is left open."""
+    if isinstance(endpoints, (str, bytes)):
+        endpoints = [endpoints]
+    endpoints = list(endpoints)
+    if not endpoints:
+        raise ValueError("at least one endpoint is needed")
+    identity = _b(identity)
+    if not identity:
+        raise ValueError("the node identity must not be empty")
+    sockets = []
+    try:
+        for endpoint in endpoints:
+            sock = ctx.socket(zmq.DEALER)
+            sockets.append(sock)
+            sock.setsockopt(zmq.IDENTITY, identity)
+            sock.setsockopt(zmq.LINGER, linger)
+            sock.connect(endpoint if isinstance(endpoint, str)
+                         else endpoint.decode())
+    except Exception:
+        for sock in sockets:
+            sock.close(linger=0)
+        raise
+    return identity, sockets
+
+
 class Node:
     """One DEALER per front-end endpoint, all with the same identity."""
 
     def __init__(self, identity, endpoints, on_spawn=None, context=None,
                  linger=1000):
-        if isinstance(endpoints, (str, bytes)):
-            endpoints = [endpoints]
-        if not endpoints:
-            raise ValueError("at least one endpoint is needed")
-        self.identity = _b(identity)
-        if not self.identity:
-            raise ValueError("the node identity must not be empty")
         self.on_spawn = on_spawn
         self.sessions = {}
         self.ctx = context or zmq.Context.instance()
-        self.sockets = []
+        self.identity, self.sockets = _dealers(self.ctx, identity, endpoints,
+                                               linger)
         self._stop = threading.Event()
         self._closed = False
-        try:
-            for endpoint in endpoints:
-                sock = self.ctx.socket(zmq.DEALER)
-                self.sockets.append(sock)
-                # The identity is the node's only credential (spec 1.1): it
-                # must be set before connect or libzmq picks a random one.
-                sock.setsockopt(zmq.IDENTITY, self.identity)
-                sock.setsockopt(zmq.LINGER, linger)
-                sock.connect(endpoint if isinstance(endpoint, str)
-                             else endpoint.decode())
-        except Exception:
-            self.close(linger=0)
-            raise
         # Unsolicited pong: usable before the gateway's first ping (2.3).
         self._heard = {}
         for sock in self.sockets:
@@ -503,30 +513,16 @@ class RawNode:
     """
 
     def __init__(self, identity, endpoints, linger_ms=1000):
-        if isinstance(endpoints, (str, bytes)):
-            endpoints = [endpoints]
-        endpoints = list(endpoints)
-        if not endpoints:
-            raise ValueError("at least one endpoint is needed")
-        self.identity = _b(identity)
-        if not self.identity:
-            raise ValueError("the node identity must not be empty")
         self._ctx = zmq.Context()
-        self._sockets = []
+        try:
+            self.identity, self._sockets = _dealers(self._ctx, identity,
+                                                    endpoints, linger_ms)
+        except Exception:
+            self._ctx.term()
+            raise
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._next = 0
-        try:
-            for endpoint in endpoints:
-                sock = self._ctx.socket(zmq.DEALER)
-                self._sockets.append(sock)
-                sock.setsockopt(zmq.IDENTITY, self.identity)
-                sock.setsockopt(zmq.LINGER, linger_ms)
-                sock.connect(endpoint if isinstance(endpoint, str)
-                             else endpoint.decode())
-        except Exception:
-            self.close()
-            raise
         self._fds = [sock.getsockopt(zmq.FD) for sock in self._sockets]
         self._poll = select.poll()
         for fd in self._fds:
