@@ -18,8 +18,8 @@
 #include "mk_server/mk_blastbeat.h"
 #include "plugins/tls/tls_ini.c"
 #include "plugins/zmq/zmq_ini.c"
+#include "fuzz_util.h"
 
-#define FUZZ_CHECK(cond) do { if (!(cond)) { __builtin_trap(); } } while (0)
 
 struct fz_conf {
     struct mk_conf_list list;

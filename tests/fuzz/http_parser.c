@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "mk_server/mk_http_parser.h"
+#include "fuzz_util.h"
 
-#define FUZZ_CHECK(cond) do { if (!(cond)) { __builtin_trap(); } } while (0)
 
 static struct mk_http_request_head req_a, req_b;
 

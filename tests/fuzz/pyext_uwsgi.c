@@ -15,8 +15,8 @@
 #include "mk_core/mk_mem.h"
 #include "plugins/zmq/zmq_uwsgi.c"
 #include "plugins/zmq/nodes/python/ext/uwsgi_walk.c"
+#include "fuzz_util.h"
 
-#define FUZZ_CHECK(cond) do { if (!(cond)) { __builtin_trap(); } } while (0)
 #define FUZZ_PAIRS 40000
 
 struct fuzz_pairs {
@@ -56,21 +56,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *pkt;
     int ret;
 
-    if (size < 1 || size - 1 > ZMQ_UWSGI_MAX) {
-        return 0;
-    }
-    len = size - 1;
-    /* An exactly-sized copy so ASan sees any read past the end. */
-    pkt = mk_mem_alloc(len ? len : 1);
+    pkt = fuzz_uwsgi_packet(data, size, ZMQ_UWSGI_MAX, &len);
     if (pkt == NULL) {
         return 0;
-    }
-    memcpy(pkt, data + 1, len);
-    if ((data[0] & 1) && len >= 4) {
-        pkt[0] = 0;
-        pkt[1] = (char) (len & 0xff);
-        pkt[2] = (char) (len >> 8);
-        pkt[3] = 0;
     }
     memset(&gw, 0, offsetof(struct fuzz_pairs, k));
     memset(&ours, 0, offsetof(struct fuzz_pairs, k));

@@ -43,10 +43,10 @@
 #include "plugins/tls/tls_ini.c"
 #include "plugins/tls/tls_io.c"
 #include "plugins/tls/tls_wire.c"
+#include "fuzz_util.h"
 
 #define FUZZ_DEEP_EVERY 512
 
-#define FUZZ_CHECK(cond) do { if (!(cond)) { __builtin_trap(); } } while (0)
 
 struct fuzz_bio {
     const uint8_t *data;

@@ -24,8 +24,8 @@
 
 #include "mk_core/mk_mem.h"
 #include "plugins/websocket/ws_deflate.c"
+#include "fuzz_util.h"
 
-#define FUZZ_CHECK(cond) do { if (!(cond)) { __builtin_trap(); } } while (0)
 
 #define FUZZ_MAX_OUT 65536
 

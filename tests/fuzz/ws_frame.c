@@ -19,8 +19,8 @@
 #include "mk_core/mk_mem.h"
 #include "plugins/websocket/ws_frame.c"
 #include "plugins/websocket/ws_utf8.c"
+#include "fuzz_util.h"
 
-#define FUZZ_CHECK(cond) do { if (!(cond)) { abort(); } } while (0)
 
 /* Prefixes give MORE up to some length, then one verdict that never
  * changes; beyond WS_HEAD_MAX bytes nothing more is read. */

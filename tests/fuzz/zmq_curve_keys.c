@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "plugins/zmq/zmq_curve_keys.c"
+#include "fuzz_util.h"
 
-#define FUZZ_CHECK(cond) do { if (!(cond)) { __builtin_trap(); } } while (0)
 
 static void fuzz_key_line(const char *line, size_t len,
                           const struct zmq_curve_key *k)

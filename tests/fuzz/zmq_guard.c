@@ -15,8 +15,8 @@
 #include <string.h>
 
 #include "plugins/zmq/zmq_zmtp.c"
+#include "fuzz_util.h"
 
-#define FUZZ_CHECK(cond) do { if (!(cond)) { __builtin_trap(); } } while (0)
 
 struct ref {
     enum zmq_zmtp_verdict verdict;

@@ -16,8 +16,8 @@
 
 #include "mk_core/mk_mem.h"
 #include "plugins/zmq/zmq_msg.c"
+#include "fuzz_util.h"
 
-#define FUZZ_CHECK(cond) do { if (!(cond)) { __builtin_trap(); } } while (0)
 #define FUZZ_MAX_FRAMES 8
 
 static int fuzz_in(const char *p, size_t pl, const char *base, size_t bl)

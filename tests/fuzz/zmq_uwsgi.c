@@ -13,8 +13,8 @@
 
 #include "mk_core/mk_mem.h"
 #include "plugins/zmq/zmq_uwsgi.c"
+#include "fuzz_util.h"
 
-#define FUZZ_CHECK(cond) do { if (!(cond)) { __builtin_trap(); } } while (0)
 
 static int fuzz_reencode(void *ctx, const char *k, size_t kl, const char *v,
                          size_t vl)
@@ -51,21 +51,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t len;
     int ret;
 
-    if (size < 1 || size - 1 > ZMQ_UWSGI_MAX) {
-        return 0;
-    }
-    len = size - 1;
-    /* An exactly-sized copy so ASan sees any read past the end. */
-    pkt = mk_mem_alloc(len ? len : 1);
+    pkt = fuzz_uwsgi_packet(data, size, ZMQ_UWSGI_MAX, &len);
     if (pkt == NULL) {
         return 0;
-    }
-    memcpy(pkt, data + 1, len);
-    if ((data[0] & 1) && len >= ZMQ_UWSGI_HEAD_LEN) {
-        pkt[0] = 0;
-        pkt[1] = (char) (len & 0xff);
-        pkt[2] = (char) (len >> 8);
-        pkt[3] = 0;
     }
     fuzz_header_key(pkt, len < 80 ? len : 80);
 
