@@ -11,37 +11,64 @@
 /* The keys looked up for every request, made (and interned, so the dict
  * compares them by identity first) once: PyDict_GetItemString would make
  * a new str each time. */
-static const char *const key_names[] = {
-    "HTTPS", "UWSGI_SCHEME", "HTTP_UPGRADE", "PATH_INFO", "REQUEST_URI",
-    "QUERY_STRING", "SCRIPT_NAME", "REMOTE_ADDR", "REMOTE_PORT",
-    "SERVER_NAME", "SERVER_PORT", "REQUEST_METHOD", "SERVER_PROTOCOL",
-    "CONTENT_TYPE", "CONTENT_LENGTH", "HTTP_CONTENT_TYPE",
-    "HTTP_CONTENT_LENGTH", "HTTP_SEC_WEBSOCKET_PROTOCOL",
+enum env_key {
+    K_HTTPS,
+    K_UWSGI_SCHEME,
+    K_HTTP_UPGRADE,
+    K_PATH_INFO,
+    K_REQUEST_URI,
+    K_QUERY_STRING,
+    K_SCRIPT_NAME,
+    K_REMOTE_ADDR,
+    K_REMOTE_PORT,
+    K_SERVER_NAME,
+    K_SERVER_PORT,
+    K_REQUEST_METHOD,
+    K_SERVER_PROTOCOL,
+    K_CONTENT_TYPE,
+    K_CONTENT_LENGTH,
+    K_HTTP_CONTENT_TYPE,
+    K_HTTP_CONTENT_LENGTH,
+    K_HTTP_SEC_WEBSOCKET_PROTOCOL,
+    NKEYS
 };
-#define NKEYS (sizeof(key_names) / sizeof(key_names[0]))
+static const char *const key_names[NKEYS] = {
+    [K_HTTPS] = "HTTPS",
+    [K_UWSGI_SCHEME] = "UWSGI_SCHEME",
+    [K_HTTP_UPGRADE] = "HTTP_UPGRADE",
+    [K_PATH_INFO] = "PATH_INFO",
+    [K_REQUEST_URI] = "REQUEST_URI",
+    [K_QUERY_STRING] = "QUERY_STRING",
+    [K_SCRIPT_NAME] = "SCRIPT_NAME",
+    [K_REMOTE_ADDR] = "REMOTE_ADDR",
+    [K_REMOTE_PORT] = "REMOTE_PORT",
+    [K_SERVER_NAME] = "SERVER_NAME",
+    [K_SERVER_PORT] = "SERVER_PORT",
+    [K_REQUEST_METHOD] = "REQUEST_METHOD",
+    [K_SERVER_PROTOCOL] = "SERVER_PROTOCOL",
+    [K_CONTENT_TYPE] = "CONTENT_TYPE",
+    [K_CONTENT_LENGTH] = "CONTENT_LENGTH",
+    [K_HTTP_CONTENT_TYPE] = "HTTP_CONTENT_TYPE",
+    [K_HTTP_CONTENT_LENGTH] = "HTTP_CONTENT_LENGTH",
+    [K_HTTP_SEC_WEBSOCKET_PROTOCOL] = "HTTP_SEC_WEBSOCKET_PROTOCOL",
+};
 static PyObject *keys[NKEYS];
 
-static PyObject *key(const char *name)
+static PyObject *key(enum env_key k)
 {
-    size_t i;
-
-    for (i = 0; i < NKEYS; i++) {
-        if (strcmp(key_names[i], name) == 0) {
-            if (keys[i] == NULL) {
-                keys[i] = PyUnicode_InternFromString(name);
-            }
-            return keys[i];
-        }
+    if (keys[k] == NULL) {
+        keys[k] = PyUnicode_InternFromString(key_names[k]);
     }
-    return NULL;
+    return keys[k];
 }
 
-/* env[name] as a borrowed str, or NULL (no error) when absent or not str */
-static PyObject *env_str(PyObject *env, const char *name)
+/* env[k] as a borrowed str, or NULL (no error) when absent, not a str, or
+ * the key could not be made */
+static PyObject *env_str(PyObject *env, enum env_key k)
 {
-    PyObject *k = key(name), *v;
+    PyObject *name = key(k), *v;
 
-    v = k ? PyDict_GetItemWithError(env, k) : PyDict_GetItemString(env, name);
+    v = name ? PyDict_GetItemWithError(env, name) : NULL;
     if (v == NULL) {
         PyErr_Clear();
         return NULL;
@@ -160,13 +187,13 @@ static PyObject *scope_headers(PyObject *env)
             goto fail;
         }
     }
-    ct = env_str(env, "CONTENT_TYPE");
-    if (ct && !PyDict_GetItemWithError(env, key("HTTP_CONTENT_TYPE")) &&
+    ct = env_str(env, K_CONTENT_TYPE);
+    if (ct && !PyDict_GetItemWithError(env, key(K_HTTP_CONTENT_TYPE)) &&
         add_pair(list, PyBytes_FromString("content-type"), ct) < 0) {
         goto fail;
     }
-    cl = env_str(env, "CONTENT_LENGTH");
-    if (cl && !PyDict_GetItemWithError(env, key("HTTP_CONTENT_LENGTH")) &&
+    cl = env_str(env, K_CONTENT_LENGTH);
+    if (cl && !PyDict_GetItemWithError(env, key(K_HTTP_CONTENT_LENGTH)) &&
         add_pair(list, PyBytes_FromString("content-length"), cl) < 0) {
         goto fail;
     }
@@ -199,7 +226,7 @@ static int str_is(PyObject *s, const char *word)
 
 static PyObject *http_version(PyObject *env)
 {
-    PyObject *p = env_str(env, "SERVER_PROTOCOL"), *v;
+    PyObject *p = env_str(env, K_SERVER_PROTOCOL), *v;
 
     if (p == NULL) {
         return PyUnicode_FromString("1.0");
@@ -233,7 +260,7 @@ static int set_new(PyObject *d, const char *key, PyObject *v)
 
 static PyObject *paths(PyObject *env, PyObject **raw_path)
 {
-    PyObject *pi = env_str(env, "PATH_INFO"), *raw, *b, *path;
+    PyObject *pi = env_str(env, K_PATH_INFO), *raw, *b, *path;
 
     if (pi == NULL || PyUnicode_GET_LENGTH(pi) == 0) {
         pi = NULL;
@@ -244,7 +271,7 @@ static PyObject *paths(PyObject *env, PyObject **raw_path)
     }
     path = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b),
                                 "replace");
-    raw = env_str(env, "REQUEST_URI");
+    raw = env_str(env, K_REQUEST_URI);
     if (raw && PyUnicode_GET_LENGTH(raw) > 0) {
         Py_ssize_t q = PyUnicode_FindChar(raw, '?', 0,
                                           PyUnicode_GET_LENGTH(raw), 1);
@@ -266,7 +293,7 @@ static PyObject *paths(PyObject *env, PyObject **raw_path)
 
 static PyObject *subprotocols(PyObject *env)
 {
-    PyObject *offered = env_str(env, "HTTP_SEC_WEBSOCKET_PROTOCOL");
+    PyObject *offered = env_str(env, K_HTTP_SEC_WEBSOCKET_PROTOCOL);
     PyObject *parts, *out, *comma;
     Py_ssize_t i;
 
@@ -305,12 +332,12 @@ static PyObject *scope_build(PyObject *env, PyObject *state, PyObject *asgi)
     if (scope == NULL) {
         return NULL;
     }
-    https = env_str(env, "HTTPS");
-    scheme_src = env_str(env, "UWSGI_SCHEME");
+    https = env_str(env, K_HTTPS);
+    scheme_src = env_str(env, K_UWSGI_SCHEME);
     secure = str_is(https, "on") || str_is(https, "1") || str_is(https, "yes") ||
              (scheme_src && PyUnicode_CompareWithASCIIString(scheme_src,
                                                              "https") == 0);
-    up = env_str(env, "HTTP_UPGRADE");
+    up = env_str(env, K_HTTP_UPGRADE);
     upgrade = str_is(up, "websocket");
     if (set_new(scope, "type", PyUnicode_FromString(upgrade ? "websocket"
                                                             : "http")) < 0 ||
@@ -322,20 +349,20 @@ static PyObject *scope_build(PyObject *env, PyObject *state, PyObject *asgi)
         set_new(scope, "raw_path", raw_path) < 0) {
         goto fail;
     }
-    v = env_str(env, "QUERY_STRING");
+    v = env_str(env, K_QUERY_STRING);
     if (set_new(scope, "query_string", v ? latin1(v) : PyBytes_FromString("")) < 0) {
         goto fail;
     }
-    v = env_str(env, "SCRIPT_NAME");
+    v = env_str(env, K_SCRIPT_NAME);
     if (set_new(scope, "root_path", v ? Py_NewRef(v)
                                       : PyUnicode_FromString("")) < 0 ||
         set_new(scope, "headers", scope_headers(env)) < 0) {
         goto fail;
     }
-    addr = env_str(env, "REMOTE_ADDR");
+    addr = env_str(env, K_REMOTE_ADDR);
     if (addr && PyUnicode_GET_LENGTH(addr)) {
         PyObject *zero = PyLong_FromLong(0);
-        port = zero ? to_int(env_str(env, "REMOTE_PORT"), zero) : NULL;
+        port = zero ? to_int(env_str(env, K_REMOTE_PORT), zero) : NULL;
         Py_XDECREF(zero);
         if (set_new(scope, "client", port ? PyTuple_Pack(2, addr, port)
                                           : NULL) < 0) {
@@ -347,9 +374,9 @@ static PyObject *scope_build(PyObject *env, PyObject *state, PyObject *asgi)
     else if (PyDict_SetItemString(scope, "client", Py_None) < 0) {
         goto fail;
     }
-    name = env_str(env, "SERVER_NAME");
+    name = env_str(env, K_SERVER_NAME);
     name = name ? Py_NewRef(name) : PyUnicode_FromString("localhost");
-    port = name ? to_int(env_str(env, "SERVER_PORT"), Py_None) : NULL;
+    port = name ? to_int(env_str(env, K_SERVER_PORT), Py_None) : NULL;
     if (set_new(scope, "server", port ? PyTuple_Pack(2, name, port) : NULL) < 0) {
         Py_XDECREF(name);
         Py_XDECREF(port);
@@ -366,7 +393,7 @@ static PyObject *scope_build(PyObject *env, PyObject *state, PyObject *asgi)
         }
     }
     else {
-        v = env_str(env, "REQUEST_METHOD");
+        v = env_str(env, K_REQUEST_METHOD);
         if (set_new(scope, "method", v ? PyObject_CallMethod(v, "upper", NULL)
                                        : PyUnicode_FromString("GET")) < 0) {
             goto fail;
