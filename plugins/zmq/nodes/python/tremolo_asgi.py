@@ -38,6 +38,7 @@ import signal
 import struct
 import sys
 import traceback
+import types
 from collections import deque
 
 import tremolo_node
@@ -90,18 +91,20 @@ def decode_uwsgi(packet):
 
 
 def _transport():
-    """(Node class, uwsgi decoder, scope builder): the C runtime's when it
-    is there (its asgi_scope is build_scope below, in C)."""
+    """(Node class, uwsgi decoder, scope builder, engine class): the C
+    runtime's when it is there (its asgi_scope is build_scope below, in C;
+    its ASGIEngine runs bodiless HTTP requests eagerly, see ASGINode)."""
     node_cls = tremolo_node.runtime()
     mod = sys.modules.get(getattr(node_cls, "__module__", ""), None)
     decode = getattr(mod, "decode_uwsgi", None) or decode_uwsgi
     fast = getattr(mod, "asgi_scope", None)
+    engine = getattr(mod, "ASGIEngine", None)
     if fast is None:
-        return node_cls, decode, build_scope
+        return node_cls, decode, build_scope, engine
 
     def scope(env, state=None):
         return fast(env, ASGI_VERSION, state)
-    return node_cls, decode, scope
+    return node_cls, decode, scope, engine
 
 
 # --------------------------------------------------------------------------
@@ -352,8 +355,11 @@ class _HTTP:
         if kind == "http.response.start":
             if self.started:
                 raise RuntimeError("http.response.start sent twice")
+            status = int(message["status"])
+            if not 100 <= status <= 999:
+                raise ValueError("bad HTTP status %d" % status)
             self.started = True
-            self.status = int(message["status"])
+            self.status = status
             self.headers = [(bytes(k), bytes(v))
                             for k, v in message.get("headers", ())]
             return
@@ -637,11 +643,41 @@ class _WebSocket:
 # The node
 # --------------------------------------------------------------------------
 
+@types.coroutine
+def _resume(coro, pending, ctx):
+    """Drives a coroutine that suspended on `pending` (a future it
+    yielded) to its end, each step in its own context `ctx`: the rest of
+    an eager run (ASGINode._adopt)."""
+    while True:
+        try:
+            value = yield pending
+        except BaseException as exc:            # thrown in by the task
+            try:
+                pending = ctx.run(coro.throw, exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                pending = ctx.run(coro.send, value)
+            except StopIteration as stop:
+                return stop.value
+
+
 class ASGINode:
-    """Feeds an ASGI app from a node transport on the running loop."""
+    """Feeds an ASGI app from a node transport on the running loop.
+
+    One task, the pump, reads the sockets (edge-triggered ZMQ_FDs: drained
+    after every wake-up and after every send). With the C runtime's
+    ASGIEngine, a bodiless HTTP request runs inside the pump until it
+    first suspends: most finish there and never cost a task. One that
+    suspends keeps the pump's task as its own (_adopt), so
+    asyncio.current_task() does not change under it (anyio's cancel scopes
+    rely on that, as under Python 3.12's eager task factory), and a new
+    pump takes over the sockets. Everything else goes through dispatch()
+    and a task per request or WebSocket, as on the pure-Python runtime."""
 
     def __init__(self, app, transport, decode=None, max_body=64 << 20,
-                 lifespan="auto", scope=None):
+                 lifespan="auto", scope=None, engine=None):
         self.app = app
         self.node = transport
         self.decode = decode or tremolo_node.parse_uwsgi
@@ -655,7 +691,12 @@ class ASGINode:
         self.tasks = set()
         self._spawned = set()
         self._over_count = 0
-        self._drain_pending = False
+        self._engine_cls = engine
+        self.engine = None
+        self.failed = False
+        self._pump_task = None
+        self._wake = None           # the future an idle pump waits on
+        self._kicked = False        # woken while it was not waiting
         self._loop = None
         self._stopped = None
         self._fds = []
@@ -683,6 +724,11 @@ class ASGINode:
         while not self.send_now(sid, mtype, body, index):
             await asyncio.sleep(0.002)          # the gateway is behind
 
+    async def _send_later(self, sid, index, msgs):
+        """The rest of an eager response, refused by a full queue."""
+        for mtype, data in msgs:
+            await self.send(sid, mtype, data, index)
+
     def spawn(self, coro):
         task = self._loop.create_task(coro)
         self._spawned.add(task)
@@ -690,22 +736,87 @@ class ASGINode:
         return task
 
     def _kick(self):
-        if not self._drain_pending and self._loop is not None:
-            self._drain_pending = True
-            self._loop.call_soon(self._drain)
+        """The sockets may have something: wake the pump."""
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+        else:
+            self._kicked = True
 
     # -- receiving -----------------------------------------------------------
 
-    def _drain(self):
-        self._drain_pending = False
-        for _ in range(DRAIN_BATCH):
+    def _start_pump(self):
+        self._pump_task = self._loop.create_task(self._pump())
+
+    def _next_py(self, budget):
+        return self.node.recv_nowait()
+
+    async def _idle(self):
+        if self._kicked:
+            self._kicked = False
+            return
+        self._wake = self._loop.create_future()
+        try:
+            await self._wake
+        finally:
+            self._wake = None
+
+    async def _pump(self):
+        pump = self.engine.pump if self.engine is not None else self._next_py
+        budget = DRAIN_BATCH
+        while True:
             if self._over_count:
-                return              # backpressure: _over() resumes
-            msg = self.node.recv_nowait()
-            if msg is None:
+                await self._idle()  # backpressure: _over() wakes it
+                continue
+            try:
+                item = pump(budget)
+            except Exception:
+                # the sockets themselves failed (the app's exceptions are
+                # its requests' 500s): a node that cannot read must go
+                traceback.print_exc(file=sys.stderr)
+                self.failed = True
+                self.stop()
                 return
-            self.dispatch(*msg)
-        self._kick()                # more may be waiting: next turn
+            if item is None:
+                budget = DRAIN_BATCH
+                await self._idle()
+            elif item is True:
+                budget = DRAIN_BATCH
+                await asyncio.sleep(0)              # let the others run
+            elif type(item) is tuple:
+                self.dispatch(*item)
+                budget -= 1
+                if budget <= 0:
+                    budget = DRAIN_BATCH
+                    await asyncio.sleep(0)
+            else:
+                self._start_pump()  # a new pump takes the sockets
+                await self._adopt(item)
+                return
+
+    async def _adopt(self, cycle):
+        """This task becomes the request's that suspended in the pump."""
+        task = asyncio.current_task()
+        sid = cycle.sid
+        task.obj = cycle
+        self.tasks.add(task)
+        self.current[sid] = cycle
+        self.live.setdefault(sid, []).append(cycle)
+        self.chains[sid] = task
+        task.add_done_callback(self._done)
+        coro, pending, ctx = cycle.take()
+        if coro is None:
+            await pending           # only its last sends were left
+            return
+        try:
+            await _resume(coro, pending, ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            await cycle.finish(True)
+        else:
+            await cycle.finish(False)
 
     def dispatch(self, sid, mtype, body, index=0):
         if mtype == b"spawn":
@@ -830,12 +941,17 @@ class ASGINode:
         self._ls_task = None
         if not await self._lifespan("startup"):
             return 1
+        if self._engine_cls is not None:
+            self.engine = self._engine_cls(
+                self.node, self, self.app, ASGI_VERSION, self.state,
+                self.live, _REASONS, self._loop, asyncio.CancelledError)
         if install_signals:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 self._loop.add_signal_handler(signum, self.stop)
         self._fds = list(self.node.filenos())
         for fd in self._fds:
             self._loop.add_reader(fd, self._kick)
+        self._start_pump()
         self._tick()
         try:
             await self._stopped
@@ -843,12 +959,13 @@ class ASGINode:
             self._timer.cancel()
             for fd in self._fds:
                 self._loop.remove_reader(fd)
+            self._pump_task.cancel()
             for task in list(self.tasks):
                 task.cancel()
             if self.tasks:
                 await asyncio.wait(list(self.tasks), timeout=2)
             await self._lifespan("shutdown")
-        return 0
+        return 1 if self.failed else 0
 
 
 def _new_loop():
@@ -861,7 +978,7 @@ def _new_loop():
 
 def serve(app, identity, endpoints, max_body=64 << 20, lifespan="auto"):
     """Runs app as node `identity` until SIGTERM/SIGINT; the exit status."""
-    node_cls, decode, scope = _transport()
+    node_cls, decode, scope, engine = _transport()
     node = node_cls(identity, endpoints)
     print("tremolo_asgi: node %s on the %s runtime" % (
         identity, "C (_tremolo)" if node_cls.__module__ == "_tremolo"
@@ -870,7 +987,7 @@ def serve(app, identity, endpoints, max_body=64 << 20, lifespan="auto"):
     try:
         asyncio.set_event_loop(loop)
         server = ASGINode(app, node, decode, max_body=max_body,
-                          lifespan=lifespan, scope=scope)
+                          lifespan=lifespan, scope=scope, engine=engine)
         return loop.run_until_complete(server.serve())
     finally:
         node.close()

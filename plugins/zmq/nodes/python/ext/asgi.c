@@ -323,7 +323,7 @@ static PyObject *subprotocols(PyObject *env)
     return out;
 }
 
-static PyObject *scope_build(PyObject *env, PyObject *state, PyObject *asgi)
+PyObject *tx_asgi_build(PyObject *env, PyObject *state, PyObject *asgi)
 {
     PyObject *scope = PyDict_New(), *https, *scheme_src, *raw_path = NULL;
     PyObject *addr, *up, *v, *port, *name;
@@ -422,5 +422,5 @@ PyObject *tx_asgi_scope(PyObject *mod, PyObject *args)
         PyErr_SetString(PyExc_TypeError, "asgi and state must be dicts");
         return NULL;
     }
-    return scope_build(env, state, asgi);
+    return tx_asgi_build(env, state, asgi);
 }

@@ -10,6 +10,9 @@
 #include <string.h>
 #include <time.h>
 
+static const void *node_join(TxNode *n, const void *a, size_t alen,
+                             const void *b, size_t blen, size_t *len);
+
 static int64_t node_now(void)
 {
     struct timespec ts;
@@ -116,24 +119,55 @@ int tx_node_send_py(TxNode *n, int index, const char *sid, const char *type,
 int tx_node_send2_py(TxNode *n, int index, const char *sid, const char *type,
                      const void *a, size_t alen, const void *b, size_t blen)
 {
+    size_t len;
+    const void *data = node_join(n, a, alen, b, blen, &len);
+
+    return data == NULL ? -1 : tx_node_send_py(n, index, sid, type, data, len);
+}
+
+/* head + body in n->scratch, or a alone when blen is 0 */
+static const void *node_join(TxNode *n, const void *a, size_t alen,
+                             const void *b, size_t blen, size_t *len)
+{
     size_t need = alen + blen;
 
+    *len = alen;
     if (blen == 0) {
-        return tx_node_send_py(n, index, sid, type, a, alen);
+        return a;
     }
     if (need > n->scratch_cap) {
         size_t cap = need < 4096 ? 4096 : need;
         char *p = realloc(n->scratch, cap);
         if (p == NULL) {
             PyErr_NoMemory();
-            return -1;
+            return NULL;
         }
         n->scratch = p;
         n->scratch_cap = cap;
     }
     memcpy(n->scratch, a, alen);
     memcpy(n->scratch + alen, b, blen);
-    return tx_node_send_py(n, index, sid, type, n->scratch, need);
+    *len = need;
+    return n->scratch;
+}
+
+int tx_node_try_send2(TxNode *n, int index, const char *sid,
+                      const char *type, const void *a, size_t alen,
+                      const void *b, size_t blen)
+{
+    size_t len;
+    const void *data = node_join(n, a, alen, b, blen, &len);
+    int rc;
+
+    if (data == NULL) {
+        return -1;
+    }
+    rc = node_send_now(n, index, sid, TX_SID_LEN, type, strlen(type), data,
+                       len);
+    if (rc < 0) {
+        PyErr_Format(PyExc_OSError, "zmq_send: %s", zmq_strerror(errno));
+    }
+    return rc;
 }
 
 void tx_msg_close(struct tx_msg *m)
@@ -480,7 +514,7 @@ static int node_ready(TxNode *n)
     return 0;
 }
 
-static PyObject *node_tuple(struct tx_msg *m)
+PyObject *tx_msg_tuple(struct tx_msg *m)
 {
     PyObject *t = Py_BuildValue("(y#y#y#i)",
         (const char *) zmq_msg_data(&m->frame[0]),
@@ -511,7 +545,7 @@ static PyObject *Node_recv(TxNode *self, PyObject *args, PyObject *kwds)
         rc = tx_node_next(self, timeout, &m);
         Py_END_ALLOW_THREADS
         if (rc > 0) {
-            return node_tuple(&m);
+            return tx_msg_tuple(&m);
         }
         if (rc == 0) {
             Py_RETURN_NONE;
@@ -530,20 +564,33 @@ static PyObject *Node_recv(TxNode *self, PyObject *args, PyObject *kwds)
     }
 }
 
+int tx_node_recv_nowait(TxNode *n, struct tx_msg *m)
+{
+    int rc;
+
+    if (node_ready(n) < 0) {
+        return -1;
+    }
+    rc = node_nowait(n, m);
+    if (rc < 0) {
+        if (errno == EINTR) {
+            return 0;
+        }
+        PyErr_Format(PyExc_OSError, "zmq: %s", zmq_strerror(errno));
+    }
+    return rc;
+}
+
 static PyObject *Node_recv_nowait(TxNode *self, PyObject *unused)
 {
     struct tx_msg m;
-    int rc;
+    int rc = tx_node_recv_nowait(self, &m);
 
-    if (node_ready(self) < 0) {
-        return NULL;
-    }
-    rc = node_nowait(self, &m);
     if (rc > 0) {
-        return node_tuple(&m);
+        return tx_msg_tuple(&m);
     }
-    if (rc < 0 && errno != EINTR) {
-        return PyErr_Format(PyExc_OSError, "zmq: %s", zmq_strerror(errno));
+    if (rc < 0) {
+        return NULL;
     }
     Py_RETURN_NONE;
 }

@@ -63,23 +63,32 @@ static int head_add(TxResponse *r, const char *p, size_t len, size_t *cap)
     return 0;
 }
 
-/* Latin-1 bytes of a header field: str() of it, 1-byte kind, no CR/LF. */
+/* The bytes of a header field: bytes or bytearray as they are (ASGI),
+ * else the latin-1 of str() of it (WSGI, PEP 3333); no CR/LF. */
 static const char *field_bytes(PyObject *o, PyObject **hold, Py_ssize_t *len)
 {
-    PyObject *s = PyUnicode_Check(o) ? Py_NewRef(o) : PyObject_Str(o);
+    PyObject *s;
     const char *p;
 
-    if (s == NULL) {
-        return NULL;
+    if (PyBytes_Check(o) || PyByteArray_Check(o)) {
+        s = Py_NewRef(o);
+        p = PyBytes_Check(o) ? PyBytes_AS_STRING(o) : PyByteArray_AS_STRING(o);
+        *len = PyBytes_Check(o) ? PyBytes_GET_SIZE(o) : PyByteArray_GET_SIZE(o);
     }
-    if (PyUnicode_KIND(s) != PyUnicode_1BYTE_KIND) {
-        Py_DECREF(s);
-        PyErr_SetString(PyExc_ValueError,
-                        "a response header is not latin-1 (PEP 3333)");
-        return NULL;
+    else {
+        s = PyUnicode_Check(o) ? Py_NewRef(o) : PyObject_Str(o);
+        if (s == NULL) {
+            return NULL;
+        }
+        if (PyUnicode_KIND(s) != PyUnicode_1BYTE_KIND) {
+            Py_DECREF(s);
+            PyErr_SetString(PyExc_ValueError,
+                            "a response header is not latin-1 (PEP 3333)");
+            return NULL;
+        }
+        p = (const char *) PyUnicode_1BYTE_DATA(s);
+        *len = PyUnicode_GET_LENGTH(s);
     }
-    p = (const char *) PyUnicode_1BYTE_DATA(s);
-    *len = PyUnicode_GET_LENGTH(s);
     if (memchr(p, '\r', (size_t) *len) || memchr(p, '\n', (size_t) *len)) {
         Py_DECREF(s);
         PyErr_SetString(PyExc_ValueError, "CR/LF in a response header");
@@ -139,16 +148,34 @@ int tx_resp_send_headers(TxResponse *r, Py_ssize_t known)
         PyObject *hn = NULL, *hv = NULL;
         const char *np, *vp;
         Py_ssize_t nlen, vlen;
+        PyObject *name, *value;
 
-        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+        /* a tuple (WSGI, PEP 3333), or a 2-item list too (ASGI apps
+         * often write [[b"name", b"value"]]) */
+        if (PyTuple_Check(item) && PyTuple_GET_SIZE(item) == 2) {
+            name = PyTuple_GET_ITEM(item, 0);
+            value = PyTuple_GET_ITEM(item, 1);
+        }
+        else if (PyList_Check(item) && PyList_GET_SIZE(item) == 2) {
+            name = PyList_GET_ITEM(item, 0);
+            value = PyList_GET_ITEM(item, 1);
+        }
+        else {
             PyErr_SetString(PyExc_TypeError,
-                            "a response header is a (name, value) tuple");
+                            "a response header is a (name, value) pair");
             goto error;
         }
-        if ((np = field_bytes(PyTuple_GET_ITEM(item, 0), &hn, &nlen)) == NULL) {
+        /* str() of a field may run code that changes a list: hold them */
+        Py_INCREF(name);
+        Py_INCREF(value);
+        np = field_bytes(name, &hn, &nlen);
+        vp = np ? field_bytes(value, &hv, &vlen) : NULL;
+        Py_DECREF(name);
+        Py_DECREF(value);
+        if (np == NULL) {
             goto error;
         }
-        if ((vp = field_bytes(PyTuple_GET_ITEM(item, 1), &hv, &vlen)) == NULL) {
+        if (vp == NULL) {
             Py_DECREF(hn);
             goto error;
         }
@@ -240,8 +267,7 @@ int tx_resp_flush_head(TxResponse *r)
         return 0;
     }
     r->head_flushed = 1;
-    return tx_node_send_py(r->node, r->index, r->sid, "headers", r->head,
-                           r->head_len);
+    return r->emit(r, "headers", r->head, r->head_len, NULL, 0);
 }
 
 int tx_resp_send(TxResponse *r, const void *data, size_t len)
@@ -251,12 +277,10 @@ int tx_resp_send(TxResponse *r, const void *data, size_t len)
     }
     if (!r->head_flushed) {
         r->head_flushed = 1;
-        return tx_node_send2_py(r->node, r->index, r->sid, "body", r->head,
-                                r->head_len, data, len);
+        return r->emit(r, "body", r->head, r->head_len, data, len);
     }
-    return tx_node_send_py(r->node, r->index, r->sid,
-                           r->mode == TX_MODE_CHUNKED ? "chunk" : "body",
-                           data, len);
+    return r->emit(r, r->mode == TX_MODE_CHUNKED ? "chunk" : "body",
+                   data, len, NULL, 0);
 }
 
 int tx_resp_finish(TxResponse *r)
@@ -265,15 +289,47 @@ int tx_resp_finish(TxResponse *r)
         return -1;
     }
     if (r->mode == TX_MODE_CHUNKED && !r->head_method &&
-        tx_node_send_py(r->node, r->index, r->sid, "chunk", "", 0) < 0) {
+        r->emit(r, "chunk", "", 0, NULL, 0) < 0) {
         return -1;
     }
     if (!r->persistent) {
         /* close-delimited or Connection: close: only `end` closes the
          * HTTP/1.x connection */
-        return tx_node_send_py(r->node, r->index, r->sid, "end", "", 0);
+        return r->emit(r, "end", "", 0, NULL, 0);
     }
     return 0;
+}
+
+int tx_resp_emit_wait(TxResponse *r, const char *type, const void *a,
+                      size_t alen, const void *b, size_t blen)
+{
+    return tx_node_send2_py(r->node, r->index, r->sid, type, a, alen, b, blen);
+}
+
+void tx_resp_request(TxResponse *r, const char *method, Py_ssize_t mlen,
+                     const char *proto, Py_ssize_t plen,
+                     const char *conn, Py_ssize_t clen)
+{
+    r->head_method = method != NULL && mlen == 4 &&
+                     strncasecmp(method, "HEAD", 4) == 0;
+    if (proto == NULL) {
+        proto = "HTTP/1.0";
+        plen = 8;
+    }
+    r->proto = plen == 8 && memcmp(proto, "HTTP/1.1", 8) == 0 ? TX_PROTO_11
+             : plen == 8 && memcmp(proto, "HTTP/1.0", 8) == 0 ? TX_PROTO_10
+             : TX_PROTO_OTHER;
+    if (r->proto == TX_PROTO_11) {
+        r->client_keepalive = !(conn && tx_token_in(conn, clen, "close"));
+    }
+    else if (r->proto == TX_PROTO_10) {
+        r->client_keepalive = conn && tx_token_in(conn, clen, "keep-alive");
+    }
+    else {
+        /* HTTP/2 streams: `end` only finishes the stream and there is no
+         * chunked coding; each response is self-contained. */
+        r->client_keepalive = 0;
+    }
 }
 
 void tx_resp_reset(TxResponse *r)

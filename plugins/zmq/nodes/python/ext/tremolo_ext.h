@@ -2,7 +2,8 @@
  *
  * One job per file: module.c (module, decode_uwsgi), uwsgi_walk.c (the
  * packet walker, no Python), uwsgi.c (packet -> dict), asgi.c (the ASGI
- * scope), node.c (sockets, ping/pong, announce, recv/send), input.c
+ * scope), asgi_http.c (the ASGI HTTP request cycle run eagerly), node.c
+ * (sockets, ping/pong, announce, recv/send), input.c
  * (wsgi.input), response.c (head encoding and response framing), wsgi.c
  * (the serve loop, start_response, write(), result iteration). */
 #ifndef TREMOLO_EXT_H
@@ -27,6 +28,11 @@ PyObject *tx_uwsgi_decode(const char *p, size_t len);
 /* ---- asgi.c ----------------------------------------------------------- */
 /* asgi_scope(env, asgi, state=None): tremolo_asgi.build_scope in C */
 PyObject *tx_asgi_scope(PyObject *mod, PyObject *args);
+/* The same on C arguments (env and asgi dicts, state a dict or None). */
+PyObject *tx_asgi_build(PyObject *env, PyObject *state, PyObject *asgi);
+
+/* ---- asgi_http.c ------------------------------------------------------ */
+extern PyTypeObject TxEngine_Type, TxCycle_Type, TxReady_Type;
 
 /* ---- node.c ----------------------------------------------------------- */
 struct tx_msg {
@@ -68,6 +74,16 @@ int  tx_node_send_py(TxNode *n, int index, const char *sid, const char *type,
 /* Two pieces as one body frame (head + body), through n->scratch. */
 int  tx_node_send2_py(TxNode *n, int index, const char *sid, const char *type,
                       const void *a, size_t alen, const void *b, size_t blen);
+/* With the GIL, never waiting: 1 sent, 0 the queue is full (or another
+ * thread holds the socket), -1 with a Python exception set. */
+int  tx_node_try_send2(TxNode *n, int index, const char *sid,
+                       const char *type, const void *a, size_t alen,
+                       const void *b, size_t blen);
+/* With the GIL, never waiting: 1 = a message (close it with
+ * tx_msg_close), 0 = none ready, -1 = a Python exception set. */
+int  tx_node_recv_nowait(TxNode *n, struct tx_msg *m);
+/* (sid, type, body, index) of m, which it closes. */
+PyObject *tx_msg_tuple(struct tx_msg *m);
 
 /* ---- input.c ---------------------------------------------------------- */
 extern PyTypeObject TxInput_Type;
@@ -79,7 +95,16 @@ enum tx_mode { TX_MODE_UNSET, TX_MODE_LENGTH, TX_MODE_CHUNKED, TX_MODE_CLOSE,
                TX_MODE_NONE };
 enum tx_proto { TX_PROTO_OTHER, TX_PROTO_10, TX_PROTO_11 };
 
-typedef struct {
+typedef struct TxResponse TxResponse;
+
+/* How a response's messages leave: tx_resp_emit_wait (WSGI: waits for a
+ * full queue without the GIL) or the ASGI cycle's (never waits). `b` is
+ * appended to `a` in one body frame when blen > 0. 0, or -1 with a Python
+ * exception set. */
+typedef int (*tx_emit_fn)(TxResponse *r, const char *type, const void *a,
+                          size_t alen, const void *b, size_t blen);
+
+struct TxResponse {
     PyObject_HEAD
     TxNode      *node;         /* borrowed: lives as long as the loop */
     char         sid[TX_SID_LEN];
@@ -97,7 +122,8 @@ typedef struct {
     size_t       head_len;
     size_t       head_cap;
     int          active;       /* 0 once the request is over */
-} TxResponse;
+    tx_emit_fn   emit;
+};
 
 extern PyTypeObject TxResponse_Type;
 
@@ -108,6 +134,13 @@ int  tx_resp_send(TxResponse *r, const void *data, size_t len);
 int  tx_resp_flush_head(TxResponse *r);
 int  tx_resp_finish(TxResponse *r);
 void tx_resp_reset(TxResponse *r);
+int  tx_resp_emit_wait(TxResponse *r, const char *type, const void *a,
+                       size_t alen, const void *b, size_t blen);
+/* The request facts the framing needs: HEAD, the protocol, and whether
+ * the client keeps the connection (raw values, NULL when absent). */
+void tx_resp_request(TxResponse *r, const char *method, Py_ssize_t mlen,
+                     const char *proto, Py_ssize_t plen,
+                     const char *conn, Py_ssize_t clen);
 int  tx_token_in(const char *value, Py_ssize_t len, const char *token);
 
 /* ---- wsgi.c ----------------------------------------------------------- */

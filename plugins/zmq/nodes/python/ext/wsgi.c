@@ -117,8 +117,8 @@ static TxResponse *resp_get(struct wsgi_loop *L, const char *sid, int index,
                             PyObject *vars)
 {
     TxResponse *r = L->spare;
-    const char *v;
-    Py_ssize_t len;
+    const char *m, *p, *c;
+    Py_ssize_t mlen, plen, clen;
 
     if (r != NULL) {
         L->spare = NULL;
@@ -137,28 +137,11 @@ static TxResponse *resp_get(struct wsgi_loop *L, const char *sid, int index,
     memcpy(r->sid, sid, TX_SID_LEN);
     r->index = index;
     r->active = 1;
-    v = dict_str(vars, K.REQUEST_METHOD, &len);
-    r->head_method = v == NULL ? 0 : (len == 4 && strncasecmp(v, "HEAD", 4) == 0);
-    v = dict_str(vars, K.SERVER_PROTOCOL, &len);
-    if (v == NULL) {
-        v = "HTTP/1.0";
-        len = 8;
-    }
-    r->proto = len == 8 && memcmp(v, "HTTP/1.1", 8) == 0 ? TX_PROTO_11
-             : len == 8 && memcmp(v, "HTTP/1.0", 8) == 0 ? TX_PROTO_10
-             : TX_PROTO_OTHER;
-    v = dict_str(vars, K.HTTP_CONNECTION, &len);
-    if (r->proto == TX_PROTO_11) {
-        r->client_keepalive = !(v && tx_token_in(v, len, "close"));
-    }
-    else if (r->proto == TX_PROTO_10) {
-        r->client_keepalive = v && tx_token_in(v, len, "keep-alive");
-    }
-    else {
-        /* HTTP/2 streams: `end` only finishes the stream and there is no
-         * chunked coding; each response is self-contained. */
-        r->client_keepalive = 0;
-    }
+    r->emit = tx_resp_emit_wait;
+    m = dict_str(vars, K.REQUEST_METHOD, &mlen);
+    p = dict_str(vars, K.SERVER_PROTOCOL, &plen);
+    c = dict_str(vars, K.HTTP_CONNECTION, &clen);
+    tx_resp_request(r, m, mlen, p, plen, c, clen);
     return r;
 }
 
