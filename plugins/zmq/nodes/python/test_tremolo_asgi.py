@@ -1,25 +1,31 @@
-"""Server-less tests of tremolo_asgi.py: a fake runtime stands for the
-node's sockets (what the gateway sends is fed in, what the adapter sends
-is recorded), so scope building, body streaming, response encodings and
-the WebSocket event mapping are checked message by message.
+"""Server-less tests of tremolo_asgi.py: scope building, body streaming,
+response encodings and the WebSocket event mapping, message by message.
+Each behaviour test runs twice (the `harness` fixture): "py", a fake
+runtime standing for the node's sockets with messages handed to
+ASGINode.dispatch (the Python adapter, the pure runtime's only path), and
+"c", the C runtime's Node connected to a real ROUTER with the C engine
+pumping its sockets (bodiless HTTP requests run eagerly in C).
 
     /usr/bin/python3 -m pytest -q test_tremolo_asgi.py
 """
 
 import asyncio
+import contextvars
 import os
 import random
 import struct
 import sys
+import time
 
 import pytest
+import zmq
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tremolo_asgi  # noqa: E402
 from tremolo_asgi import ASGINode, build_scope, decode_uwsgi  # noqa: E402
 from tremolo_node import build_uwsgi, parse_uwsgi  # noqa: E402
-from test_tremolo_node import _ext_module  # noqa: E402  (skip/require rule)
+from test_tremolo_node import _ext_module, bind_routers  # noqa: E402
 
 SID = b"S" * 16
 SID2 = b"T" * 16
@@ -38,7 +44,7 @@ class FakeRuntime:
     def recv_nowait(self):
         return self.inbox.pop(0) if self.inbox else None
 
-    def send(self, sid, mtype, body, index=0):
+    def send(self, sid, mtype, body, index=0, wait=True):
         self.sent.append((bytes(sid), bytes(mtype), bytes(body), index))
 
     def stop(self):
@@ -76,23 +82,115 @@ class Harness:
         self.settle()
 
     def settle(self, turns=50):
+        """Runs the loop until its requests are done or wait (up to 2 s
+        for requests that sleep)."""
         async def spin():
             for _ in range(turns):
                 await asyncio.sleep(0)
+            deadline = time.monotonic() + 2
+            while (any(not t.done() for t in self.node.tasks) and
+                   time.monotonic() < deadline):
+                await asyncio.sleep(0.005)
         self.loop.run_until_complete(spin())
 
     def sent(self, sid=SID):
         return [(t, b) for s, t, b, _ in self.rt.sent if s == sid]
 
+    def clear(self):
+        self.rt.sent = []
+
     def close(self):
         for t in list(self.node.tasks):
             t.cancel()
+        if self.node._pump_task is not None:
+            self.node._pump_task.cancel()
         self.settle()
         self.loop.close()
 
 
+class CHarness:
+    """An ASGINode on the C runtime: its Node connected to a ROUTER on a
+    free port, its engine pumping the sockets on a fresh loop."""
+
+    IDENTITY = b"asgi-test"
+
+    def __init__(self, app, **kw):
+        ext = _ext_module()
+        self.ctx = zmq.Context()
+        (self.router,), endpoints = bind_routers(self.ctx, 1)
+        self.rt = ext.Node(self.IDENTITY, endpoints, linger_ms=0)
+        self.loop = asyncio.new_event_loop()
+        _, decode, scope, engine = tremolo_asgi._transport()
+        assert engine is ext.ASGIEngine
+        self.node = ASGINode(app, self.rt, decode, scope=scope,
+                             engine=engine, **kw)
+        self.got = []
+        self.loop.run_until_complete(self._open())
+        # the node's unsolicited pong: the connection is up
+        deadline = time.monotonic() + 5
+        while not any(t == b"pong" for _, t, _ in self.got):
+            assert time.monotonic() < deadline, "the node never connected"
+            self.settle(1)
+
+    async def _open(self):
+        self.node.open()
+
+    def feed(self, *msgs, sid=SID):
+        for mtype, body in msgs:
+            self.router.send_multipart([self.IDENTITY, sid, mtype, body])
+        self.settle()
+
+    def _collect(self):
+        while self.router.poll(0):
+            ident, sid, mtype, body = self.router.recv_multipart()
+            self.got.append((sid, mtype, body))
+
+    def settle(self, quiet=3):
+        """Runs the loop until `quiet` turns of 20 ms brought nothing."""
+        idle = 0
+        while idle < quiet:
+            before = len(self.got)
+            self.loop.run_until_complete(asyncio.sleep(0.02))
+            self._collect()
+            idle = idle + 1 if len(self.got) == before else 0
+
+    def sent(self, sid=SID):
+        self._collect()
+        return [(t, b) for s, t, b in self.got if s == sid]
+
+    def clear(self):
+        self._collect()
+        self.got = []
+
+    def close(self):
+        self.node.close()
+        for t in list(self.node.tasks):
+            t.cancel()
+        self.loop.run_until_complete(asyncio.sleep(0.01))
+        self.loop.close()
+        self.rt.close()
+        self.router.close(0)
+        self.ctx.term()
+
+
+@pytest.fixture(params=["py", "c"])
+def harness(request):
+    made = []
+    cls = Harness if request.param == "py" else CHarness
+
+    def make(app, **kw):
+        h = cls(app, **kw)
+        made.append(h)
+        return h
+    yield make
+    for h in made:
+        h.close()
+
+
 @pytest.fixture
-def harness():
+def py_harness():
+    """The Python adapter alone, for tests that reach into the fake
+    runtime."""
     made = []
 
     def make(app, **kw):
@@ -300,7 +398,7 @@ def test_spawn_keeps_sessions(harness):
     assert h.sent()[0][1].startswith(b"HTTP/1.1 200 ")
 
 
-def test_bounded_queue_pauses_reading(harness, monkeypatch):
+def test_bounded_queue_pauses_reading(py_harness, monkeypatch):
     monkeypatch.setattr(tremolo_asgi, "QUEUE_HIGH", 10)
     monkeypatch.setattr(tremolo_asgi, "QUEUE_LOW", 5)
     gate = asyncio.Event()
@@ -313,11 +411,11 @@ def test_bounded_queue_pauses_reading(harness, monkeypatch):
             got.append(m["body"])
             if not m["more_body"]:
                 break
-    h = harness(app)
+    h = py_harness(app)
     h.rt.inbox = [(SID, b"uwsgi", packet(REQUEST_METHOD="POST",
                                          CONTENT_LENGTH="40"), 0)]
     h.rt.inbox += [(SID, b"body", b"x" * 8, 0) for _ in range(5)]
-    h.node._drain()
+    h.node._start_pump()
     h.settle()
     assert h.node._over_count == 1
     assert len(h.rt.inbox) == 3             # stopped reading at the mark
@@ -397,7 +495,14 @@ def test_app_content_length_streams_as_body(harness):
         {"type": "http.response.body", "body": b"a", "more_body": True},
         {"type": "http.response.body", "body": b"b"}))
     h.feed((b"uwsgi", packet()))
-    assert [t for t, _ in h.sent()] == [b"headers", b"body", b"body"]
+    sent = h.sent()
+    # no chunked coding: the app's length frames it (the C runtime sends
+    # the head with the first piece, spec 6.2; the Python adapter sends
+    # `headers` first)
+    assert {t for t, _ in sent} <= {b"headers", b"body"}
+    _, headers, body = split_head(b"".join(b for _, b in sent))
+    assert headers[b"content-length"] == b"2" and body == b"ab"
+    assert b"transfer-encoding" not in headers
 
 
 def test_head_and_204_send_no_body(harness):
@@ -463,6 +568,187 @@ def test_sessions_are_independent(harness):
     h.feed((b"uwsgi", packet()), sid=SID)
     h.feed((b"uwsgi", packet()), sid=SID2)
     assert len(h.sent(SID)) == 1 and len(h.sent(SID2)) == 1
+
+
+# ---- tasks, contexts and the C runtime's eager path -----------------------
+
+REQUEST_VAR = contextvars.ContextVar("request_var", default="unset")
+
+
+def test_context_is_per_request(harness):
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(REQUEST_VAR.get())
+        REQUEST_VAR.set(scope["path"])
+        if scope["path"] == "/wait":
+            await asyncio.sleep(0.01)
+            seen.append(REQUEST_VAR.get())
+        await send(START)
+        await send({"type": "http.response.body", "body": b"x"})
+    h = harness(app)
+    h.feed((b"uwsgi", packet(PATH_INFO="/a")))
+    h.feed((b"uwsgi", packet(PATH_INFO="/wait")), sid=SID2)
+    h.feed((b"uwsgi", packet(PATH_INFO="/b")))
+    assert seen == ["unset", "unset", "/wait", "unset"]
+    assert len(h.sent()) == 2 and len(h.sent(SID2)) == 1
+
+
+def test_current_task_is_kept_across_suspension(harness):
+    """anyio binds a cancel scope to the task that entered it: a request
+    must not change task when it first waits."""
+    tasks = []
+
+    async def app(scope, receive, send):
+        before = asyncio.current_task()
+        await asyncio.sleep(0.01)
+        tasks.append((before, asyncio.current_task()))
+        await send(START)
+        await send({"type": "http.response.body", "body": b"x"})
+    h = harness(app)
+    h.feed((b"uwsgi", packet()), (b"uwsgi", packet()))
+    assert len(tasks) == 2 and tasks[0][0] is not tasks[1][0]
+    for before, after in tasks:
+        assert before is not None and before is after
+    assert len(h.sent()) == 2
+
+
+def test_eager_requests_need_no_task_of_their_own():
+    """The C runtime: an app that does not wait runs inside the pump task,
+    which stays the same across requests; one that waits takes it along
+    and a new pump reads on."""
+    ran_in = []
+
+    async def app(scope, receive, send):
+        ran_in.append(asyncio.current_task())
+        if scope["path"] == "/wait":
+            await asyncio.sleep(0.01)
+        await send(START)
+        await send({"type": "http.response.body", "body": b"x"})
+    h = CHarness(app)
+    try:
+        pump = h.node._pump_task
+        for _ in range(5):
+            h.feed((b"uwsgi", packet()))
+        assert ran_in == [pump] * 5 and h.node._pump_task is pump
+        assert not h.node.tasks and not h.node.live
+        h.feed((b"uwsgi", packet(PATH_INFO="/wait")))
+        assert ran_in[-1] is pump and h.node._pump_task is not pump
+        assert pump.done() and not h.node.live
+        h.feed((b"uwsgi", packet()))
+        assert ran_in[-1] is h.node._pump_task
+        assert len(h.sent()) == 7
+    finally:
+        h.close()
+
+
+def test_waiting_receive_gets_disconnect_on_end(harness):
+    events = []
+
+    async def app(scope, receive, send):
+        events.append(await receive())
+        events.append(await receive())      # waits: no response yet
+    h = harness(app)
+    h.feed((b"uwsgi", packet()))
+    assert len(events) == 1
+    h.feed((b"end", b""))
+    assert events[1] == {"type": "http.disconnect"}
+    assert h.sent() == []                   # nobody to answer
+
+
+def test_list_headers_and_bad_status(harness, capsys):
+    h = harness(responder(
+        {"type": "http.response.start", "status": 201,
+         "headers": [[b"x-a", b"1"], (b"x-b", b"2")]},
+        {"type": "http.response.body", "body": b"ok"}))
+    h.feed((b"uwsgi", packet()))
+    (_, data), = h.sent()
+    status, headers, body = split_head(data)
+    assert status == b"HTTP/1.1 201 Created" and body == b"ok"
+    assert headers[b"x-a"] == b"1" and headers[b"x-b"] == b"2"
+    for bad in (99, 1000):
+        h = harness(responder({"type": "http.response.start",
+                               "status": bad, "headers": []}))
+        h.feed((b"uwsgi", packet()))
+        assert h.sent()[0][1].startswith(b"HTTP/1.1 500 ")
+        assert "bad HTTP status %d" % bad in capsys.readouterr().err
+
+
+def test_response_larger_than_the_queues_arrives_whole():
+    """The C runtime: sends never block the loop; what a full queue
+    refuses goes out, in order, once the gateway reads again."""
+    piece, count = 16384, 4000             # ~64 MiB: past every buffer
+
+    async def app(scope, receive, send):
+        await send(START)
+        for i in range(count):
+            await send({"type": "http.response.body", "more_body": True,
+                        "body": i.to_bytes(4, "big") * (piece // 4)})
+        await send({"type": "http.response.body", "body": b""})
+    h = CHarness(app)
+    try:
+        h.router.send_multipart([h.IDENTITY, SID, b"uwsgi", packet()])
+        h.loop.run_until_complete(asyncio.sleep(0.3))   # nobody reads
+        assert not h.node._pump_task.done()
+        got = []
+        deadline = time.monotonic() + 60
+        while not got or got[-1] != (b"chunk", b""):
+            assert time.monotonic() < deadline
+            h.loop.run_until_complete(asyncio.sleep(0.001))
+            while h.router.poll(0):
+                _, sid, mtype, body = h.router.recv_multipart()
+                if mtype != b"pong":
+                    got.append((mtype, body))
+        assert got[0][0] == b"headers" and len(got) == count + 2
+        for i, (mtype, body) in enumerate(got[1:-1]):
+            assert mtype == b"chunk" and body[:4] == i.to_bytes(4, "big")
+            assert len(body) == piece
+    finally:
+        h.close()
+
+
+def test_starlette_sync_streaming_and_async_routes(harness):
+    """anyio-based Starlette: a sync endpoint (a worker thread under a
+    cancel scope), a streaming response (a task group) and an async one."""
+    starlette = pytest.importorskip("starlette")
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse, StreamingResponse
+    from starlette.routing import Route
+    assert starlette
+
+    def sync(request):
+        return PlainTextResponse("sync")
+
+    async def stream(request):
+        async def gen():
+            yield b"one,"
+            await asyncio.sleep(0.01)
+            yield b"two"
+        return StreamingResponse(gen())
+
+    async def plain(request):
+        return PlainTextResponse("async " + request.url.path)
+    app = Starlette(routes=[Route("/sync", sync), Route("/stream", stream),
+                            Route("/async", plain)])
+    h = harness(app)
+    for path, want in (("/async", b"async /async"), ("/sync", b"sync"),
+                       ("/stream", b"one,two")):
+        h.feed((b"uwsgi", packet(PATH_INFO=path)))
+        deadline = time.monotonic() + 10
+        while True:
+            sent = h.sent()
+            data = b"".join(b for _, b in sent)
+            if sent and (sent[-1] == (b"chunk", b"") or
+                         b"content-length" in data.lower()):
+                break
+            assert time.monotonic() < deadline, sent
+            h.settle()
+        status, headers, body = split_head(data)
+        assert status == b"HTTP/1.1 200 OK", data
+        if sent[-1] == (b"chunk", b""):
+            body = b"".join(b for t, b in sent if t == b"chunk")
+        assert body == want
+        h.clear()
 
 
 # ---- WebSocket -----------------------------------------------------------

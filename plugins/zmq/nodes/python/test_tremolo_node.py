@@ -363,6 +363,26 @@ def test_dispatch_and_discards(gw_factory):
 
 # ------------------------------------------------------- RawNode / ext ----
 
+def test_send_without_waiting_reports_a_full_queue(raw_factory):
+    """An event loop must not wait on the gateway: wait=False raises
+    BlockingIOError once the queues are full (the ROUTER reads nothing),
+    and the messages that were taken all arrive, in order."""
+    g = raw_factory()
+    body = b"x" * 65536
+    sent = 0
+    with pytest.raises(BlockingIOError):
+        while sent < 100000:
+            g.node.send(SID, b"body", sent.to_bytes(4, "big") + body, 0,
+                        wait=False)
+            sent += 1
+    assert 0 < sent < 100000
+    for i in range(sent):
+        msg = g.recv()
+        assert msg[1:3] == [SID, b"body"] and msg[3][:4] == i.to_bytes(4, "big")
+    g.node.send(SID, b"end", b"", 0, wait=False)       # room again
+    assert g.recv()[1:3] == [SID, b"end"]
+
+
 def test_decode_uwsgi_both_runtimes(runtime):
     mod = tn if runtime is tn.RawNode else _ext_module()
     pkt = packet([(b"REQUEST_METHOD", b"POST"), (b"HTTP_X", b"1"),

@@ -714,7 +714,7 @@ class ASGINode:
         """Sends unless the node's queue is full; True when sent. Callers
         try this first: a coroutine per message costs more than the send."""
         try:
-            self.node.send(sid, mtype, body, index)
+            self.node.send(sid, mtype, body, index, wait=False)
         except BlockingIOError:
             return False
         self._kick()                # ZMQ_FD is edge-triggered: look again
@@ -935,31 +935,42 @@ class ASGINode:
         self._kick()
         self._timer = self._loop.call_later(TICK, self._tick)
 
+    def open(self):
+        """Starts reading the sockets on the running loop (serve() does;
+        tests call it to run a node without lifespan and signals)."""
+        self._loop = asyncio.get_running_loop()
+        if self._engine_cls is not None:
+            self.engine = self._engine_cls(
+                self.node, self, self.app, ASGI_VERSION, self.state,
+                self.live, _REASONS, self._loop, asyncio.CancelledError)
+        self._fds = list(self.node.filenos())
+        for fd in self._fds:
+            self._loop.add_reader(fd, self._kick)
+        self._start_pump()
+        self._tick()
+
+    def close(self):
+        """Stops reading (the requests in flight go on)."""
+        self._timer.cancel()
+        for fd in self._fds:
+            self._loop.remove_reader(fd)
+        self._fds = []
+        self._pump_task.cancel()
+
     async def serve(self, install_signals=True):
         self._loop = asyncio.get_running_loop()
         self._stopped = self._loop.create_future()
         self._ls_task = None
         if not await self._lifespan("startup"):
             return 1
-        if self._engine_cls is not None:
-            self.engine = self._engine_cls(
-                self.node, self, self.app, ASGI_VERSION, self.state,
-                self.live, _REASONS, self._loop, asyncio.CancelledError)
         if install_signals:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 self._loop.add_signal_handler(signum, self.stop)
-        self._fds = list(self.node.filenos())
-        for fd in self._fds:
-            self._loop.add_reader(fd, self._kick)
-        self._start_pump()
-        self._tick()
+        self.open()
         try:
             await self._stopped
         finally:
-            self._timer.cancel()
-            for fd in self._fds:
-                self._loop.remove_reader(fd)
-            self._pump_task.cancel()
+            self.close()
             for task in list(self.tasks):
                 task.cancel()
             if self.tasks:

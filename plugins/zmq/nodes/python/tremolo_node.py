@@ -596,11 +596,16 @@ class RawNode:
                 self._poll.poll(wait)
         return None
 
-    def send(self, sid, mtype, body, index=0):
-        """[sid, type, body] through socket `index` (bytes-like arguments)."""
+    def send(self, sid, mtype, body, index=0, wait=True):
+        """[sid, type, body] through socket `index` (bytes-like arguments);
+        wait=False raises BlockingIOError where a full queue would wait."""
         frames = [bytes(sid), bytes(mtype), bytes(body)]
         with self._lock:
-            self._sockets[index].send_multipart(frames, copy=True)
+            try:
+                self._sockets[index].send_multipart(
+                    frames, flags=0 if wait else zmq.NOBLOCK, copy=True)
+            except zmq.Again:
+                raise BlockingIOError("the node's queue is full") from None
 
     def serve_wsgi(self, app, max_body=64 * 1024 * 1024):
         """Run the WSGI app until stop() (tremolo_wsgi.WSGIHandler)."""

@@ -597,12 +597,12 @@ static PyObject *Node_recv_nowait(TxNode *self, PyObject *unused)
 
 static PyObject *Node_send(TxNode *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"sid", "type", "body", "index", NULL};
+    static char *kwlist[] = {"sid", "type", "body", "index", "wait", NULL};
     Py_buffer sid, type, body;
-    int index = 0, rc;
+    int index = 0, wait = 1, rc;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*y*y*|i:send", kwlist,
-                                     &sid, &type, &body, &index)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*y*y*|ip:send", kwlist,
+                                     &sid, &type, &body, &index, &wait)) {
         return NULL;
     }
     if (node_ready(self) < 0) {
@@ -611,6 +611,17 @@ static PyObject *Node_send(TxNode *self, PyObject *args, PyObject *kwds)
     else if (index < 0 || index >= self->nsocks) {
         PyErr_SetString(PyExc_IndexError, "no endpoint with that index");
         rc = -2;
+    }
+    else if (!wait) {
+        rc = node_send_now(self, index, sid.buf, (size_t) sid.len, type.buf,
+                           (size_t) type.len, body.buf, (size_t) body.len);
+        if (rc == 0) {
+            PyErr_SetString(PyExc_BlockingIOError, "the node's queue is full");
+            rc = -2;
+        }
+        else if (rc < 0) {
+            PyErr_Format(PyExc_OSError, "zmq_send: %s", zmq_strerror(errno));
+        }
     }
     else {
         rc = node_send_gil(self, index, sid.buf, (size_t) sid.len, type.buf,
@@ -693,7 +704,9 @@ static PyMethodDef Node_methods[] = {
      "recv_nowait() -> (sid, type, body, index) or None."},
     {"send", (PyCFunction) (void (*)(void)) Node_send,
      METH_VARARGS | METH_KEYWORDS,
-     "send(sid, type, body, index=0): one [sid, type, body] message."},
+     "send(sid, type, body, index=0, wait=True): one [sid, type, body]\n"
+     "message; wait=False raises BlockingIOError instead of waiting for a\n"
+     "full queue."},
     {"serve_wsgi", (PyCFunction) (void (*)(void)) Node_serve_wsgi,
      METH_VARARGS | METH_KEYWORDS,
      "serve_wsgi(app, max_body=64 MiB): run the WSGI app until stop()."},
