@@ -246,16 +246,69 @@ static PyObject *http_version(PyObject *env)
     return v;
 }
 
-static int set_new(PyObject *d, const char *key, PyObject *v)
+/* The scope's keys and constant values, made (interned) once:
+ * PyDict_SetItemString would make and intern a new str per call. */
+enum scope_str {
+    S_TYPE, S_ASGI, S_HTTP_VERSION, S_SCHEME, S_PATH, S_RAW_PATH,
+    S_QUERY_STRING, S_ROOT_PATH, S_HEADERS, S_CLIENT, S_SERVER,
+    S_EXTENSIONS, S_SUBPROTOCOLS, S_METHOD, S_STATE,
+    V_HTTP, V_WEBSOCKET, V_HTTPS, V_WS, V_WSS, V_EMPTY, V_LOCALHOST, V_GET,
+    NSTRS
+};
+static const char *const str_text[NSTRS] = {
+    [S_TYPE] = "type", [S_ASGI] = "asgi", [S_HTTP_VERSION] = "http_version",
+    [S_SCHEME] = "scheme", [S_PATH] = "path", [S_RAW_PATH] = "raw_path",
+    [S_QUERY_STRING] = "query_string", [S_ROOT_PATH] = "root_path",
+    [S_HEADERS] = "headers", [S_CLIENT] = "client", [S_SERVER] = "server",
+    [S_EXTENSIONS] = "extensions", [S_SUBPROTOCOLS] = "subprotocols",
+    [S_METHOD] = "method", [S_STATE] = "state",
+    [V_HTTP] = "http", [V_WEBSOCKET] = "websocket", [V_HTTPS] = "https",
+    [V_WS] = "ws", [V_WSS] = "wss", [V_EMPTY] = "",
+    [V_LOCALHOST] = "localhost", [V_GET] = "GET",
+};
+static PyObject *strs[NSTRS];
+
+/* a new reference to the interned str, or NULL with an error */
+static PyObject *str(enum scope_str k)
 {
+    if (strs[k] == NULL) {
+        strs[k] = PyUnicode_InternFromString(str_text[k]);
+    }
+    return Py_XNewRef(strs[k]);
+}
+
+static int set_new(PyObject *d, enum scope_str key, PyObject *v)
+{
+    PyObject *k;
     int rc;
 
     if (v == NULL) {
         return -1;
     }
-    rc = PyDict_SetItemString(d, key, v);
+    k = str(key);
+    rc = k ? PyDict_SetItem(d, k, v) : -1;
+    Py_XDECREF(k);
     Py_DECREF(v);
     return rc;
+}
+
+/* REQUEST_METHOD.upper(), without a call when it is upper case already
+ * (nearly always: Tremolo passes the method as the client sent it) */
+static PyObject *method_upper(PyObject *v)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(v);
+
+    if (PyUnicode_KIND(v) == PyUnicode_1BYTE_KIND) {
+        const Py_UCS1 *p = PyUnicode_1BYTE_DATA(v);
+        Py_ssize_t i = 0;
+        while (i < n && !(p[i] >= 'a' && p[i] <= 'z') && p[i] < 0x80) {
+            i++;
+        }
+        if (i == n) {
+            return Py_NewRef(v);
+        }
+    }
+    return PyObject_CallMethod(v, "upper", NULL);
 }
 
 static PyObject *paths(PyObject *env, PyObject **raw_path)
@@ -339,24 +392,22 @@ PyObject *tx_asgi_build(PyObject *env, PyObject *state, PyObject *asgi)
                                                              "https") == 0);
     up = env_str(env, K_HTTP_UPGRADE);
     upgrade = str_is(up, "websocket");
-    if (set_new(scope, "type", PyUnicode_FromString(upgrade ? "websocket"
-                                                            : "http")) < 0 ||
-        set_new(scope, "asgi", PyDict_Copy(asgi)) < 0 ||
-        set_new(scope, "http_version", http_version(env)) < 0 ||
-        set_new(scope, "scheme", PyUnicode_FromString(
-            upgrade ? (secure ? "wss" : "ws") : (secure ? "https" : "http"))) < 0 ||
-        set_new(scope, "path", paths(env, &raw_path)) < 0 ||
-        set_new(scope, "raw_path", raw_path) < 0) {
+    if (set_new(scope, S_TYPE, str(upgrade ? V_WEBSOCKET : V_HTTP)) < 0 ||
+        set_new(scope, S_ASGI, PyDict_Copy(asgi)) < 0 ||
+        set_new(scope, S_HTTP_VERSION, http_version(env)) < 0 ||
+        set_new(scope, S_SCHEME, str(
+            upgrade ? (secure ? V_WSS : V_WS) : (secure ? V_HTTPS : V_HTTP))) < 0 ||
+        set_new(scope, S_PATH, paths(env, &raw_path)) < 0 ||
+        set_new(scope, S_RAW_PATH, raw_path) < 0) {
         goto fail;
     }
     v = env_str(env, K_QUERY_STRING);
-    if (set_new(scope, "query_string", v ? latin1(v) : PyBytes_FromString("")) < 0) {
+    if (set_new(scope, S_QUERY_STRING, v ? latin1(v) : PyBytes_FromString("")) < 0) {
         goto fail;
     }
     v = env_str(env, K_SCRIPT_NAME);
-    if (set_new(scope, "root_path", v ? Py_NewRef(v)
-                                      : PyUnicode_FromString("")) < 0 ||
-        set_new(scope, "headers", scope_headers(env)) < 0) {
+    if (set_new(scope, S_ROOT_PATH, v ? Py_NewRef(v) : str(V_EMPTY)) < 0 ||
+        set_new(scope, S_HEADERS, scope_headers(env)) < 0) {
         goto fail;
     }
     addr = env_str(env, K_REMOTE_ADDR);
@@ -364,42 +415,41 @@ PyObject *tx_asgi_build(PyObject *env, PyObject *state, PyObject *asgi)
         PyObject *zero = PyLong_FromLong(0);
         port = zero ? to_int(env_str(env, K_REMOTE_PORT), zero) : NULL;
         Py_XDECREF(zero);
-        if (set_new(scope, "client", port ? PyTuple_Pack(2, addr, port)
+        if (set_new(scope, S_CLIENT, port ? PyTuple_Pack(2, addr, port)
                                           : NULL) < 0) {
             Py_XDECREF(port);
             goto fail;
         }
         Py_DECREF(port);
     }
-    else if (PyDict_SetItemString(scope, "client", Py_None) < 0) {
+    else if (set_new(scope, S_CLIENT, Py_NewRef(Py_None)) < 0) {
         goto fail;
     }
     name = env_str(env, K_SERVER_NAME);
-    name = name ? Py_NewRef(name) : PyUnicode_FromString("localhost");
+    name = name ? Py_NewRef(name) : str(V_LOCALHOST);
     port = name ? to_int(env_str(env, K_SERVER_PORT), Py_None) : NULL;
-    if (set_new(scope, "server", port ? PyTuple_Pack(2, name, port) : NULL) < 0) {
+    if (set_new(scope, S_SERVER, port ? PyTuple_Pack(2, name, port) : NULL) < 0) {
         Py_XDECREF(name);
         Py_XDECREF(port);
         goto fail;
     }
     Py_DECREF(name);
     Py_DECREF(port);
-    if (set_new(scope, "extensions", PyDict_New()) < 0) {
+    if (set_new(scope, S_EXTENSIONS, PyDict_New()) < 0) {
         goto fail;
     }
     if (upgrade) {
-        if (set_new(scope, "subprotocols", subprotocols(env)) < 0) {
+        if (set_new(scope, S_SUBPROTOCOLS, subprotocols(env)) < 0) {
             goto fail;
         }
     }
     else {
         v = env_str(env, K_REQUEST_METHOD);
-        if (set_new(scope, "method", v ? PyObject_CallMethod(v, "upper", NULL)
-                                       : PyUnicode_FromString("GET")) < 0) {
+        if (set_new(scope, S_METHOD, v ? method_upper(v) : str(V_GET)) < 0) {
             goto fail;
         }
     }
-    if (state != Py_None && set_new(scope, "state", PyDict_Copy(state)) < 0) {
+    if (state != Py_None && set_new(scope, S_STATE, PyDict_Copy(state)) < 0) {
         goto fail;
     }
     return scope;
