@@ -44,6 +44,9 @@ class FakeRuntime:
     def recv_nowait(self):
         return self.inbox.pop(0) if self.inbox else None
 
+    def readable(self):
+        return bool(self.inbox)
+
     def send(self, sid, mtype, body, index=0, wait=True):
         self.sent.append((bytes(sid), bytes(mtype), bytes(body), index))
 
@@ -793,6 +796,41 @@ def test_ws_events_both_ways(harness):
     assert seen[-1] == {"type": "websocket.disconnect", "code": 4001,
                         "reason": "bye"}
     assert len(h.sent()) == 4               # nothing more: the client closed
+
+
+def test_ws_backpressure_pauses_the_pump(harness, monkeypatch):
+    """Unread messages above QUEUE_HIGH stop the node reading (on the C
+    runtime the engine fills the session's Inbox itself); reading resumes
+    below QUEUE_LOW and nothing is lost or reordered."""
+    monkeypatch.setattr(tremolo_asgi, "QUEUE_HIGH", 100)
+    monkeypatch.setattr(tremolo_asgi, "QUEUE_LOW", 50)
+    gate = asyncio.Event()
+    got = []
+
+    async def app(scope, receive, send):
+        await receive()
+        await send({"type": "websocket.accept"})
+        await gate.wait()
+        while len(got) < 40:
+            m = await receive()
+            assert m["type"] == "websocket.receive"
+            got.append(m["text"])
+        await send({"type": "websocket.close", "code": 1000})
+    h = harness(app)
+    h.feed((b"uwsgi", ws_packet()))
+    msgs = ["m%02d-%s" % (i, "x" * 20) for i in range(40)]
+    if isinstance(h, CHarness):
+        h.feed(*[(b"websocket", m.encode()) for m in msgs])
+    else:
+        h.rt.inbox = [(SID, b"websocket", m.encode(), 0) for m in msgs]
+        h.node._start_pump()
+        h.settle()
+    assert h.node._over_count == 1 and got == []
+    h.loop.call_soon(gate.set)
+    h.settle()
+    assert got == msgs and h.node._over_count == 0
+    assert h.sent()[-1] == (b"websocket/close", struct.pack("!H", 1000))
+    assert SID not in h.node.inboxes
 
 
 def test_ws_end_alone_is_1006_and_empty_close_1005(harness):

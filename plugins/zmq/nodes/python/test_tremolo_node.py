@@ -383,6 +383,22 @@ def test_send_without_waiting_reports_a_full_queue(raw_factory):
     assert g.recv()[1:3] == [SID, b"end"]
 
 
+def test_readable_after_sends(raw_factory):
+    """readable() tells a loop that sends outside its drain whether a
+    message may be waiting (the ZMQ_FDs are edge-triggered)."""
+    g = raw_factory()
+    assert g.node.recv_nowait() is None and not g.node.readable()
+    g.send(SID, b"body", b"x")
+    deadline = time.monotonic() + 5
+    while not g.node.readable():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    g.node.send(SID, b"end", b"", 0)
+    assert g.node.readable()                # still there after a send
+    assert g.node.recv_nowait()[:3] == (SID, b"body", b"x")
+    assert not g.node.readable()
+
+
 def test_decode_uwsgi_both_runtimes(runtime):
     mod = tn if runtime is tn.RawNode else _ext_module()
     pkt = packet([(b"REQUEST_METHOD", b"POST"), (b"HTTP_X", b"1"),

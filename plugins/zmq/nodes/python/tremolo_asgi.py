@@ -90,6 +90,17 @@ def decode_uwsgi(packet):
     return out
 
 
+def _inbox_class():
+    try:
+        import _tremolo
+    except ImportError:
+        return None
+    return getattr(_tremolo, "Inbox", None)
+
+
+_Inbox = _inbox_class()
+
+
 def _transport():
     """(Node class, uwsgi decoder, scope builder, engine class): the C
     runtime's when it is there (its asgi_scope is build_scope below, in C;
@@ -240,6 +251,13 @@ class _Flow:
             self.server._over(-1)
         self.items.clear()
         self.size = 0
+
+    def __len__(self):
+        return len(self.items)
+
+
+async def _value(value):
+    return value
 
 
 class _HTTP:
@@ -520,7 +538,12 @@ class _WebSocket:
         self.index = index
         self.env = env
         self.scope = scope
-        self.flow = _Flow(server)
+        # the C runtime's Inbox is fed by the engine's pump directly, as
+        # long as the session is in server.inboxes (until it is gone)
+        self.flow = server.new_inbox()
+        if not isinstance(self.flow, _Flow):
+            server.inboxes[sid] = self.flow
+        self._fast_send = server.engine.ws_send if server.engine else None
         self.flow.put({"type": "websocket.connect"}, 0)
         self.accepted = False
         self.closed = False         # our close was sent
@@ -555,22 +578,35 @@ class _WebSocket:
                 code = struct.unpack("!H", data[:2])[0]
                 reason = data[2:].decode("utf-8", "replace")
             self.close_code, self.close_reason = code, reason
-            self.gone = True
-            self.flow.put(self._disconnect(), 0)
+            self._gone()
 
     def on_end(self):
         if not self.gone:
-            self.gone = True
-            self.flow.put(self._disconnect(), 0)
+            self._gone()
 
-    async def receive(self):
-        if self.gone and not self.flow.items:
-            return self._disconnect()
-        return await self.flow.get()
+    def _gone(self):
+        self.gone = True
+        if self.server.inboxes.get(self.sid) is self.flow:
+            del self.server.inboxes[self.sid]
+        self.flow.put(self._disconnect(), 0)
+
+    def receive(self):
+        # not a coroutine: the flow's awaitable as it is (the Inbox's is
+        # often complete already)
+        if self.gone and not self.flow:
+            return _value(self._disconnect())
+        return self.flow.get()
 
     # -- app -> gateway ------------------------------------------------------
 
-    async def send(self, message):
+    def send(self, message):
+        if (self._fast_send is not None and type(message) is dict and
+                message.get("type") == "websocket.send" and self.accepted
+                and not self.closed and not self.gone):
+            return self._fast_send(self.sid, self.index, message)
+        return self._send(message)
+
+    async def _send(self, message):
         kind = message["type"]
         srv = self.server
         if self.closed:
@@ -619,7 +655,7 @@ class _WebSocket:
                 if self.accepted:
                     await srv.send(self.sid, b"end", b"", self.index)
                 else:
-                    await self.send({"type": "websocket.close", "code": 1000})
+                    await self._send({"type": "websocket.close", "code": 1000})
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -636,6 +672,8 @@ class _WebSocket:
             await srv.send(self.sid, b"websocket/close",
                            struct.pack("!H", 1011), self.index)
         finally:
+            if self.server.inboxes.get(self.sid) is self.flow:
+                del self.server.inboxes[self.sid]
             self.flow.release()
 
 
@@ -688,6 +726,7 @@ class ASGINode:
         self.current = {}           # sid -> the request or WebSocket receiving
         self.chains = {}            # sid -> the last task of its requests
         self.live = {}              # sid -> its requests not finished
+        self.inboxes = {}           # sid -> its WebSocket's Inbox (C runtime)
         self.tasks = set()
         self._spawned = set()
         self._over_count = 0
@@ -717,8 +756,16 @@ class ASGINode:
             self.node.send(sid, mtype, body, index, wait=False)
         except BlockingIOError:
             return False
-        self._kick()                # ZMQ_FD is edge-triggered: look again
+        if self.node.readable():    # ZMQ_FD is edge-triggered: the send
+            self._kick()            # may have taken a message's edge
         return True
+
+    def new_inbox(self):
+        """A WebSocket's receive queue: the C runtime's Inbox (the engine
+        feeds it) or _Flow."""
+        if self.engine is not None:
+            return _Inbox(self._loop, self, QUEUE_HIGH, QUEUE_LOW)
+        return _Flow(self)
 
     async def send(self, sid, mtype, body, index):
         while not self.send_now(sid, mtype, body, index):
@@ -942,7 +989,8 @@ class ASGINode:
         if self._engine_cls is not None:
             self.engine = self._engine_cls(
                 self.node, self, self.app, ASGI_VERSION, self.state,
-                self.live, _REASONS, self._loop, asyncio.CancelledError)
+                self.live, _REASONS, self._loop, asyncio.CancelledError,
+                self.inboxes)
         self._fds = list(self.node.filenos())
         for fd in self._fds:
             self._loop.add_reader(fd, self._kick)

@@ -607,6 +607,18 @@ class RawNode:
             except zmq.Again:
                 raise BlockingIOError("the node's queue is full") from None
 
+    def readable(self):
+        """True when a message may be waiting: a ZMQ_FD is edge-triggered
+        and a send may take its edge, so a loop that sends outside its
+        drain asks this after sending."""
+        if not self._lock.acquire(blocking=False):
+            return True             # another thread is on it: look
+        try:
+            return any(sock.getsockopt(zmq.EVENTS) & zmq.POLLIN
+                       for sock in self._sockets)
+        finally:
+            self._lock.release()
+
     def serve_wsgi(self, app, max_body=64 * 1024 * 1024):
         """Run the WSGI app until stop() (tremolo_wsgi.WSGIHandler)."""
         import tremolo_wsgi

@@ -41,14 +41,6 @@
 #include <strings.h>
 
 typedef struct {
-    PyObject_HEAD
-    TxNode   *node;
-    PyObject *server;        /* tremolo_asgi.ASGINode: _send_later() */
-    PyObject *app, *asgi, *state, *live, *reasons, *loop, *cancelled;
-    PyObject *statuses;      /* int -> "200 OK", made as codes are used */
-} TxEngine;
-
-typedef struct {
     TxResponse r;            /* first: response.c frames through it */
     TxEngine  *eng;
     PyObject  *sid, *scope;
@@ -129,6 +121,23 @@ static PyObject *ready_steal(PyObject *value)
 
     Py_XDECREF(value);
     return r;
+}
+
+PyObject *tx_ready(PyObject *value)
+{
+    return ready_steal(value);
+}
+
+int tx_engine_sent(TxEngine *e)
+{
+    PyObject *r;
+
+    if (e->pumping || !tx_node_readable(e->node)) {
+        return 0;
+    }
+    r = PyObject_CallMethod(e->server, "_kick", NULL);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
 }
 
 static void Ready_dealloc(TxReady *r)
@@ -264,7 +273,7 @@ static PyObject *cycle_result(TxCycle *c)
     PyObject *msgs = c->blocked, *out;
 
     if (msgs == NULL) {
-        return Py_NewRef(K.none);
+        return tx_engine_sent(c->eng) < 0 ? NULL : Py_NewRef(K.none);
     }
     c->blocked = NULL;
     out = PyObject_CallMethod(c->eng->server, "_send_later", "OiO", c->sid,
@@ -924,16 +933,13 @@ python:
     return *out ? 1 : -1;
 }
 
-static PyObject *Engine_pump(TxEngine *e, PyObject *arg)
+static PyObject *engine_pump(TxEngine *e, long budget)
 {
-    long budget = PyLong_AsLong(arg);
-
-    if (budget == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
     for (; budget > 0; budget--) {
         struct tx_msg m;
         PyObject *out = NULL;
+        const char *type;
+        size_t tlen;
         int rc = tx_node_recv_nowait(e->node, &m);
 
         if (rc <= 0) {
@@ -942,16 +948,47 @@ static PyObject *Engine_pump(TxEngine *e, PyObject *arg)
             }
             Py_RETURN_NONE;
         }
-        if (zmq_msg_size(&m.frame[1]) != 5 ||
-            memcmp(zmq_msg_data(&m.frame[1]), "uwsgi", 5) != 0) {
-            return tx_msg_tuple(&m);
+        type = zmq_msg_data(&m.frame[1]);
+        tlen = zmq_msg_size(&m.frame[1]);
+        if (tlen == 5 && memcmp(type, "uwsgi", 5) == 0) {
+            rc = engine_request(e, &m, &out);
+            if (rc != 0) {
+                return rc < 0 ? NULL : out;
+            }
+            continue;
         }
-        rc = engine_request(e, &m, &out);
-        if (rc != 0) {
-            return rc < 0 ? NULL : out;
+        if ((tlen == 9 && memcmp(type, "websocket", 9) == 0) ||
+            (tlen == 16 && memcmp(type, "websocket/binary", 16) == 0)) {
+            rc = tx_engine_ws_message(e, &m);
+            if (rc < 0) {
+                return NULL;
+            }
+            if (rc > 0) {
+                continue;
+            }
         }
+        return tx_msg_tuple(&m);
     }
     Py_RETURN_TRUE;
+}
+
+static PyObject *Engine_pump(TxEngine *e, PyObject *arg)
+{
+    long budget = PyLong_AsLong(arg);
+    PyObject *out;
+
+    if (budget == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    e->pumping = 1;
+    out = engine_pump(e, budget);
+    e->pumping = 0;
+    return out;
+}
+
+static PyObject *Engine_ws_send(TxEngine *e, PyObject *args)
+{
+    return tx_engine_ws_send(e, args);
 }
 
 static PyMethodDef engine_methods[] = {
@@ -959,24 +996,28 @@ static PyMethodDef engine_methods[] = {
      "pump(budget) -> None (no message ready) | True (budget spent) |\n"
      "(sid, type, body, index) for ASGINode.dispatch | an ASGIHTTPCycle\n"
      "that suspended, for ASGINode._adopt"},
+    {"ws_send", (PyCFunction) Engine_ws_send, METH_VARARGS,
+     "ws_send(sid, index, message) -> awaitable: a websocket.send event\n"
+     "sent at once (`websocket`, or `websocket/binary` for bytes)"},
     {NULL, NULL, 0, NULL}
 };
 
 static int Engine_init(TxEngine *e, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"node", "server", "app", "asgi", "state", "live",
-                             "reasons", "loop", "cancelled", NULL};
+                             "reasons", "loop", "cancelled", "inboxes", NULL};
     PyObject *node, *server, *app, *asgi, *state, *live, *reasons, *loop,
-             *cancelled;
+             *cancelled, *inboxes;
 
     if (consts() < 0) {
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OOO!OO!O!OO:ASGIEngine",
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OOO!OO!O!OOO!:ASGIEngine",
                                      kwlist, &TxNode_Type, &node, &server,
                                      &app, &PyDict_Type, &asgi, &state,
                                      &PyDict_Type, &live, &PyDict_Type,
-                                     &reasons, &loop, &cancelled)) {
+                                     &reasons, &loop, &cancelled,
+                                     &PyDict_Type, &inboxes)) {
         return -1;
     }
     if (state != Py_None && !PyDict_Check(state)) {
@@ -992,6 +1033,7 @@ static int Engine_init(TxEngine *e, PyObject *args, PyObject *kwds)
     Py_XSETREF(e->reasons, Py_NewRef(reasons));
     Py_XSETREF(e->loop, Py_NewRef(loop));
     Py_XSETREF(e->cancelled, Py_NewRef(cancelled));
+    Py_XSETREF(e->inboxes, Py_NewRef(inboxes));
     Py_XSETREF(e->statuses, PyDict_New());
     return e->statuses ? 0 : -1;
 }
@@ -1007,6 +1049,7 @@ static int Engine_traverse(TxEngine *e, visitproc visit, void *arg)
     Py_VISIT(e->reasons);
     Py_VISIT(e->loop);
     Py_VISIT(e->cancelled);
+    Py_VISIT(e->inboxes);
     Py_VISIT(e->statuses);
     return 0;
 }
@@ -1022,6 +1065,7 @@ static int Engine_clear(TxEngine *e)
     Py_CLEAR(e->reasons);
     Py_CLEAR(e->loop);
     Py_CLEAR(e->cancelled);
+    Py_CLEAR(e->inboxes);
     Py_CLEAR(e->statuses);
     return 0;
 }
@@ -1039,8 +1083,8 @@ PyTypeObject TxEngine_Type = {
     .tp_basicsize = sizeof(TxEngine),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "ASGIEngine(node, server, app, asgi, state, live, reasons, "
-              "loop, cancelled):\nthe eager ASGI HTTP path of "
-              "tremolo_asgi.ASGINode (see asgi_http.c).",
+              "loop, cancelled, inboxes):\nthe C paths of "
+              "tremolo_asgi.ASGINode (asgi_http.c, asgi_ws.c).",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc) Engine_init,
     .tp_dealloc = (destructor) Engine_dealloc,

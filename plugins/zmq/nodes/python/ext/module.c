@@ -37,10 +37,13 @@ PyDoc_STRVAR(module_doc,
 "    within 100 ms\n"
 "  .close(): close the sockets (waits up to linger_ms for unsent data)\n"
 "\n"
-"ASGIEngine(node, server, app, asgi, state, live, reasons, loop, cancelled)\n"
-"    The eager ASGI HTTP path of tremolo_asgi.ASGINode: .pump(budget)\n"
-"    runs bodiless requests to completion in C and returns what Python\n"
-"    must handle (asgi_http.c).\n"
+"ASGIEngine(node, server, app, asgi, state, live, reasons, loop, cancelled,\n"
+"           inboxes)\n"
+"    The C paths of tremolo_asgi.ASGINode: .pump(budget) runs bodiless\n"
+"    requests to completion in C, puts WebSocket messages in their\n"
+"    session's Inbox, and returns what Python must handle (asgi_http.c);\n"
+"    .ws_send(sid, index, message) sends a websocket.send (asgi_ws.c).\n"
+"Inbox(loop, server, high, low): a WebSocket session's receive queue.\n"
 "\n"
 "A Node may be used from several threads (socket calls are serialised),\n"
 "but one thread doing every recv and send is the fast path.\n");
@@ -91,7 +94,8 @@ PyMODINIT_FUNC PyInit__tremolo(void)
 
     if (PyType_Ready(&TxNode_Type) < 0 || PyType_Ready(&TxInput_Type) < 0 ||
         PyType_Ready(&TxResponse_Type) < 0 || PyType_Ready(&TxEngine_Type) < 0 ||
-        PyType_Ready(&TxCycle_Type) < 0 || PyType_Ready(&TxReady_Type) < 0) {
+        PyType_Ready(&TxCycle_Type) < 0 || PyType_Ready(&TxReady_Type) < 0 ||
+        PyType_Ready(&TxInbox_Type) < 0) {
         return NULL;
     }
     m = PyModule_Create(&tremolo_module);
@@ -100,6 +104,7 @@ PyMODINIT_FUNC PyInit__tremolo(void)
     }
     if (PyModule_AddObjectRef(m, "Node", (PyObject *) &TxNode_Type) < 0 ||
         PyModule_AddObjectRef(m, "ASGIEngine", (PyObject *) &TxEngine_Type) < 0 ||
+        PyModule_AddObjectRef(m, "Inbox", (PyObject *) &TxInbox_Type) < 0 ||
         PyModule_AddIntConstant(m, "SID_LEN", TX_SID_LEN) < 0) {
         Py_DECREF(m);
         return NULL;

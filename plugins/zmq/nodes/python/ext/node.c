@@ -280,6 +280,18 @@ static int node_pending(TxNode *n)
     return 0;
 }
 
+int tx_node_readable(TxNode *n)
+{
+    int rc;
+
+    if (pthread_mutex_trylock(&n->lock) != 0) {
+        return 1;                      /* another thread is on it: look */
+    }
+    rc = n->closed ? 0 : node_pending(n);
+    pthread_mutex_unlock(&n->lock);
+    return rc;
+}
+
 int tx_node_next(TxNode *n, int timeout_ms, struct tx_msg *m)
 {
     int64_t deadline = timeout_ms < 0 ? 0
@@ -639,6 +651,15 @@ static PyObject *Node_send(TxNode *self, PyObject *args, PyObject *kwds)
     Py_RETURN_NONE;
 }
 
+static PyObject *Node_readable(TxNode *self, PyObject *unused)
+{
+    (void) unused;
+    if (node_ready(self) < 0) {
+        return NULL;
+    }
+    return PyBool_FromLong(tx_node_readable(self));
+}
+
 static PyObject *Node_filenos(TxNode *self, PyObject *unused)
 {
     PyObject *list;
@@ -702,6 +723,9 @@ static PyMethodDef Node_methods[] = {
      "after stop(). The GIL is released while waiting."},
     {"recv_nowait", (PyCFunction) Node_recv_nowait, METH_NOARGS,
      "recv_nowait() -> (sid, type, body, index) or None."},
+    {"readable", (PyCFunction) Node_readable, METH_NOARGS,
+     "readable() -> bool: a message may be waiting (ask after a send:\n"
+     "the ZMQ_FDs are edge-triggered)."},
     {"send", (PyCFunction) (void (*)(void)) Node_send,
      METH_VARARGS | METH_KEYWORDS,
      "send(sid, type, body, index=0, wait=True): one [sid, type, body]\n"

@@ -31,9 +31,6 @@ PyObject *tx_asgi_scope(PyObject *mod, PyObject *args);
 /* The same on C arguments (env and asgi dicts, state a dict or None). */
 PyObject *tx_asgi_build(PyObject *env, PyObject *state, PyObject *asgi);
 
-/* ---- asgi_http.c ------------------------------------------------------ */
-extern PyTypeObject TxEngine_Type, TxCycle_Type, TxReady_Type;
-
 /* ---- node.c ----------------------------------------------------------- */
 struct tx_msg {
     zmq_msg_t frame[3];
@@ -84,6 +81,33 @@ int  tx_node_try_send2(TxNode *n, int index, const char *sid,
 int  tx_node_recv_nowait(TxNode *n, struct tx_msg *m);
 /* (sid, type, body, index) of m, which it closes. */
 PyObject *tx_msg_tuple(struct tx_msg *m);
+/* With the GIL: 1 when a message may be waiting. A ZMQ_FD is
+ * edge-triggered and a send may take its edge, so a loop that sends
+ * outside its drain asks this after sending. */
+int  tx_node_readable(TxNode *n);
+
+/* ---- asgi_http.c ------------------------------------------------------ */
+typedef struct {
+    PyObject_HEAD
+    TxNode   *node;
+    PyObject *server;        /* tremolo_asgi.ASGINode: _send_later, _kick */
+    PyObject *app, *asgi, *state, *live, *reasons, *loop, *cancelled;
+    PyObject *inboxes;       /* sid -> the Inbox of its WebSocket */
+    PyObject *statuses;      /* int -> "200 OK", made as codes are used */
+    int       pumping;       /* inside pump(): it reads on after sends */
+} TxEngine;
+
+extern PyTypeObject TxEngine_Type, TxCycle_Type, TxReady_Type, TxInbox_Type;
+/* an awaitable already done with `value` (a new reference; NULL passes) */
+PyObject *tx_ready(PyObject *value);
+/* after a send outside pump(): wake the pump if a message may wait */
+int tx_engine_sent(TxEngine *e);
+
+/* ---- asgi_ws.c -------------------------------------------------------- */
+/* A `websocket` / `websocket/binary` message: put in its session's Inbox
+ * (1), or not a session the engine knows (0, m untouched), -1 error. */
+int tx_engine_ws_message(TxEngine *e, struct tx_msg *m);
+PyObject *tx_engine_ws_send(TxEngine *e, PyObject *args);
 
 /* ---- input.c ---------------------------------------------------------- */
 extern PyTypeObject TxInput_Type;
