@@ -512,7 +512,6 @@ static int link_command(struct tx_link *l)
             return -1;
         }
         l->state = TX_LINK_READY;
-        l->err_quiet = 0;
         return link_flush(l);      /* what waited for the connection */
     }
     if (zmtp_command_is(&c, "READY")) {
@@ -679,6 +678,7 @@ static int link_input(struct tx_link *l, struct tx_msg *m, int64_t *heard,
                 break;
             }
             *heard = now;
+            l->err_quiet = 0;      /* a working peer: report a new fault */
             if (l->nframes == 3) {
                 for (int k = 0; k < 3; k++) {
                     zmq_msg_init(&m->frame[k]);

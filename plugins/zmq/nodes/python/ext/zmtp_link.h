@@ -46,7 +46,8 @@ void tx_link_wait(const struct tx_link *l, int64_t now, int *fd,
 void tx_link_shutdown(struct tx_link *l);
 /* The reason the last connection was dropped, once, or NULL; cleared by
  * the call. Only protocol faults are reported, and only the first since
- * the last good handshake. */
+ * the last whole message (a peer failing the same way on every reconnect
+ * is reported once). */
 const char *tx_link_error(struct tx_link *l);
 const char *tx_link_endpoint(const struct tx_link *l);
 
