@@ -19,7 +19,8 @@
 enum node_mode {
     NODE_SEND_NOW,             /* never wait: EAGAIN when full */
     NODE_SEND_WAIT,            /* libzmq waits; a native link says EAGAIN */
-    NODE_SEND_FORCE            /* a pong: libzmq waits; native never refuses */
+    NODE_SEND_FORCE,           /* a pong: libzmq waits; native never refuses */
+    NODE_SEND_BATCH            /* as NOW; native may hold it for the batch */
 };
 
 static const void *node_join(TxNode *n, const void *a, size_t alen,
@@ -44,11 +45,14 @@ static int node_send_locked(TxNode *n, int index, const void *sid,
                             enum node_mode mode)
 {
     void *s = n->socks[index];
-    int first = mode == NODE_SEND_NOW ? ZMQ_DONTWAIT : 0;
+    int first = mode == NODE_SEND_NOW || mode == NODE_SEND_BATCH
+                ? ZMQ_DONTWAIT : 0;
 
     if (n->links[index] != NULL) {
         int rc = tx_link_send(n->links[index], sid, sidlen, type, typelen,
-                              body, bodylen, mode == NODE_SEND_FORCE);
+                              body, bodylen,
+                              mode == NODE_SEND_FORCE ? TX_LINK_FORCE
+                              : mode == NODE_SEND_BATCH ? TX_LINK_BATCH : 0);
         if (rc == 0) {
             errno = EAGAIN;
         }
@@ -73,7 +77,8 @@ static int node_send_locked(TxNode *n, int index, const void *sid,
  */
 static int node_send_now(TxNode *n, int index, const void *sid,
                          size_t sidlen, const void *type, size_t typelen,
-                         const void *body, size_t bodylen)
+                         const void *body, size_t bodylen,
+                         enum node_mode mode)
 {
     int rc;
 
@@ -86,7 +91,7 @@ static int node_send_now(TxNode *n, int index, const void *sid,
         return -1;
     }
     rc = node_send_locked(n, index, sid, sidlen, type, typelen, body,
-                          bodylen, NODE_SEND_NOW);
+                          bodylen, mode);
     pthread_mutex_unlock(&n->lock);
     if (rc < 0) {
         return errno == EAGAIN ? 0 : -1;
@@ -101,7 +106,7 @@ static int node_send_gil(TxNode *n, int index, const void *sid,
                          const void *body, size_t bodylen)
 {
     int rc = node_send_now(n, index, sid, sidlen, type, typelen, body,
-                           bodylen);
+                           bodylen, NODE_SEND_NOW);
 
     if (rc != 0) {
         return rc > 0 ? 0 : -1;
@@ -208,8 +213,10 @@ int tx_node_try_send2(TxNode *n, int index, const char *sid,
     if (data == NULL) {
         return -1;
     }
+    /* the ASGI engine's sends, made while it drains: they may leave
+     * together at the end of the batch */
     rc = node_send_now(n, index, sid, TX_SID_LEN, type, strlen(type), data,
-                       len);
+                       len, NODE_SEND_BATCH);
     if (rc < 0) {
         PyErr_Format(PyExc_OSError, "zmq_send: %s", zmq_strerror(errno));
     }
@@ -356,6 +363,13 @@ static int node_nowait(TxNode *n, struct tx_msg *m)
                 n->next = (i + 1) % n->nsocks;   /* fairness between fronts */
             }
             break;
+        }
+    }
+    if (rc == 0) {
+        for (int i = 0; i < n->nsocks; i++) {
+            if (n->links[i] != NULL) {
+                tx_link_uncork(n->links[i]);     /* the batch is over */
+            }
         }
     }
     pthread_mutex_unlock(&n->lock);
@@ -665,6 +679,7 @@ static void node_linger(TxNode *n)
             if (l == NULL) {
                 continue;
             }
+            tx_link_uncork(l);
             tx_link_drive(l, now);
             if (!tx_link_unsent(l)) {
                 continue;

@@ -80,6 +80,8 @@ struct tx_link {
     uint8_t                *wbuf;
     size_t                  wcap, wlen, wpos;
     int                     queued;        /* messages in wbuf */
+    int                     corked;        /* wbuf waits for the end of the
+                                            * input already read */
     const char             *err;
     int                     err_quiet;
     int                    *err_flag;      /* set when err is */
@@ -337,6 +339,7 @@ static void link_down(struct tx_link *l, const char *why)
     l->state = TX_LINK_DOWN;
     l->retry_at = link_now() + TX_LINK_RETRY_NS;
     l->hs_len = l->hs_pos = 0;
+    l->corked = 0;
     link_reset_input(l);
     if (l->wpos > 0) {
         /* the message being written is lost, as with libzmq */
@@ -388,6 +391,7 @@ static int link_flush(struct tx_link *l)
         buf = l->wbuf;
         pos = &l->wpos;
         len = l->wlen;
+        l->corked = 0;
     }
     else {
         return 0;
@@ -557,6 +561,9 @@ static int link_input(struct tx_link *l, struct tx_msg *m, int64_t *heard,
             !(l->rd.in_body && l->rd.got == l->rd.size)) {
             ssize_t n;
 
+            if (l->corked && link_flush(l) < 0) {
+                return 0;          /* the batch ends where the input does */
+            }
             if (l->rd.in_body && l->cur >= 0 &&
                 l->rd.size - l->rd.got >= TX_LINK_DIRECT) {
                 uint8_t *dst = (uint8_t *) zmq_msg_data(&l->part[l->cur]);
@@ -719,10 +726,17 @@ void tx_link_drive(struct tx_link *l, int64_t now)
         }
         break;
     case TX_LINK_READY:
-        if (l->wpos < l->wlen) {
+        if (l->wpos < l->wlen && !l->corked) {
             link_flush(l);
         }
         break;
+    }
+}
+
+void tx_link_uncork(struct tx_link *l)
+{
+    if (l->corked && l->state == TX_LINK_READY) {
+        link_flush(l);
     }
 }
 
@@ -783,8 +797,10 @@ void tx_link_wait(const struct tx_link *l, int64_t now, int *fd,
 
 int tx_link_send(struct tx_link *l, const void *sid, size_t sidlen,
                  const void *type, size_t typelen, const void *body,
-                 size_t bodylen, int force)
+                 size_t bodylen, int flags)
 {
+    int force = (flags & TX_LINK_FORCE) != 0;
+    int cork = 0;
     uint8_t h[3][9];
     size_t hl[3], total;
     struct iovec iov[6];
@@ -817,7 +833,19 @@ int tx_link_send(struct tx_link *l, const void *sid, size_t sidlen,
     iov[4] = (struct iovec) { h[2], hl[2] };
     iov[5] = (struct iovec) { (void *) body, bodylen };
     total = hl[0] + sidlen + hl[1] + typelen + hl[2] + bodylen;
-    if (l->state == TX_LINK_READY && l->wpos == l->wlen) {
+    /*
+     * Batching: while input already read is pending (the caller drains
+     * until recv_nowait says None), a response may wait so that the ones
+     * to a whole batch of requests leave in one write, as libzmq's I/O
+     * thread sends them. The batch ends, and the buffer is written, at the
+     * send that finds no more input read, before reading more, and when
+     * the node has nothing more to return.
+     */
+    if (l->state == TX_LINK_READY && (flags & TX_LINK_BATCH) &&
+        l->rpos < l->rlen && l->wlen - l->wpos < TX_LINK_RBUF) {
+        cork = 1;
+    }
+    else if (l->state == TX_LINK_READY && l->wpos == l->wlen) {
         struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 6 };
 
         do {
@@ -849,6 +877,14 @@ int tx_link_send(struct tx_link *l, const void *sid, size_t sidlen,
         }
     }
     l->queued++;
-    link_watch(l);
+    if (cork) {
+        l->corked = 1;
+    }
+    else if (l->state == TX_LINK_READY && n == 0 && l->wlen > 0) {
+        link_flush(l);             /* behind a batch or a slow peer */
+    }
+    else {
+        link_watch(l);
+    }
     return 1;
 }

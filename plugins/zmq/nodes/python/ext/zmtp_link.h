@@ -22,12 +22,18 @@ int  tx_link_create(struct tx_link **out, const char *endpoint,
 void tx_link_destroy(struct tx_link *l);
 /* Make progress: a due (re)connect, the handshake, queued output. */
 void tx_link_drive(struct tx_link *l, int64_t now);
-/* Queue or write one [sid, type, body] message. force: never refused
- * (a reply to a ping; dropped when the link is down and full). 1 = taken,
- * 0 = the queue is full (errno EAGAIN), -1 = out of memory. */
+#define TX_LINK_FORCE  1   /* a pong: never refused (dropped when the link
+                            * is down and full) */
+#define TX_LINK_BATCH  2   /* may wait in the buffer while input already
+                            * read is pending: see tx_link_uncork */
+
+/* Queue or write one [sid, type, body] message (flags TX_LINK_*).
+ * 1 = taken, 0 = the queue is full (errno EAGAIN), -1 = out of memory. */
 int  tx_link_send(struct tx_link *l, const void *sid, size_t sidlen,
                   const void *type, size_t typelen, const void *body,
-                  size_t bodylen, int force);
+                  size_t bodylen, int flags);
+/* Write what TX_LINK_BATCH sends left in the buffer. */
+void tx_link_uncork(struct tx_link *l);
 /* One whole 3-frame message into m (1), or 0. *heard is set to now when
  * any whole message came, 3 frames or not. */
 int  tx_link_recv(struct tx_link *l, struct tx_msg *m, int64_t *heard,
