@@ -1210,6 +1210,34 @@ def test_zmtp_router_heartbeats_keep_the_connection(ext_node):
         ctx.term()
 
 
+def test_zmtp_queue_full_send_waits_until_the_router_is_there(ext_node):
+    """Up to the high-water mark sends are queued while nobody listens;
+    then send() waits (GIL released) until the connection drains it."""
+    ctx = zmq.Context()
+    port = free_port()
+    n = ext_node(b"hwm", ["tcp://127.0.0.1:%d" % port])
+    sent = []
+
+    def sender():
+        for i in range(1500):
+            n.send(SID, b"body", b"%d" % i)
+            sent.append(i)
+    t = threading.Thread(target=sender, daemon=True)
+    t.start()
+    t.join(1.0)
+    assert t.is_alive()                          # blocked on a full queue
+    assert 900 <= len(sent) <= 1100, len(sent)   # ~1000 queued
+    r = router_on(ctx, port)
+    try:
+        got = pump_recv(n, r, 1500, timeout=10)
+        t.join(5)
+        assert not t.is_alive() and len(sent) == 1500
+        assert got == [[b"hwm", SID, b"body", b"%d" % i] for i in range(1500)]
+    finally:
+        r.close()
+        ctx.term()
+
+
 def test_zmtp_close_lingers_until_queued_messages_are_out(ext_node):
     ctx = zmq.Context()
     port = free_port()
