@@ -149,7 +149,7 @@ int tx_node_send(TxNode *n, int index, const void *sid, size_t sidlen,
         pthread_mutex_unlock(&n->lock);
         poll(pfd.fd >= 0 ? &pfd : NULL, pfd.fd >= 0 ? 1 : 0, wait);
         pthread_mutex_lock(&n->lock);
-        tx_link_drive(l, node_now());
+        /* the loop's top looks at closed first: close() may have freed l */
     }
     pthread_mutex_unlock(&n->lock);
     return rc;
