@@ -22,12 +22,12 @@ const char *zmtp_strerror(enum zmtp_err e)
     case ZMTP_OK:             return "no error";
     case ZMTP_E_SIGNATURE:    return "the peer's greeting is not ZMTP";
     case ZMTP_E_VERSION:      return "the peer speaks ZMTP older than 3.0";
-    case ZMTP_E_MECHANISM:    return "the peer's security mechanism is not NULL";
+    case ZMTP_E_MECHANISM:    return "the peer's mechanism is not NULL";
     case ZMTP_E_FLAGS:        return "a frame with invalid flags";
     case ZMTP_E_SIZE:         return "a frame larger than allowed";
     case ZMTP_E_COMMAND:      return "a malformed command";
     case ZMTP_E_PROPERTY:     return "malformed READY properties";
-    case ZMTP_E_SOCKET_TYPE:  return "the peer's socket type cannot talk to a DEALER";
+    case ZMTP_E_SOCKET_TYPE:  return "a peer socket type a DEALER cannot use";
     }
     return "unknown error";
 }

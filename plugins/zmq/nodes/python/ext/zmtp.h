@@ -14,7 +14,7 @@
 #define ZMTP_FLAG_COMMAND  0x04
 #define ZMTP_FRAME_MAX     (256ULL << 20)   /* larger frames close the link */
 #define ZMTP_COMMAND_MAX   65536            /* larger commands too */
-#define ZMTP_READY_MAX     (9 + 6 + 22 + 13 + 255)  /* header + body, id <= 255 */
+#define ZMTP_READY_MAX     (9 + 6 + 22 + 13 + 255)  /* header, body; id 255 */
 #define ZMTP_PONG_MAX      (2 + 5 + 16)
 
 enum zmtp_err {

@@ -95,7 +95,7 @@ static int64_t link_now(void)
     return (int64_t) ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* ---- endpoints ---------------------------------------------------------- */
+/* ---- endpoints -------------------------------------------------------- */
 
 static int link_parse_tcp(struct tx_link *l, const char *rest)
 {
@@ -154,7 +154,8 @@ static int link_parse_ipc(struct tx_link *l, const char *path)
     memcpy(sun->sun_path, path, len);
     if (path[0] == '@') {
         sun->sun_path[0] = '\0';    /* abstract namespace, as libzmq */
-        l->addrlen = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + len);
+        l->addrlen = (socklen_t) (offsetof(struct sockaddr_un, sun_path)
+                                  + len);
     }
     else {
         l->addrlen = (socklen_t) sizeof(*sun);
@@ -218,7 +219,7 @@ const char *tx_link_error(struct tx_link *l)
     return e;
 }
 
-/* ---- the socket ----------------------------------------------------------- */
+/* ---- the socket ------------------------------------------------------- */
 
 static void link_watch(struct tx_link *l)
 {
@@ -432,8 +433,8 @@ static void link_connect(struct tx_link *l)
 {
     int one = 1;
 
-    l->fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                   0);
+    l->fd = socket(l->addr.ss_family,
+                   SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (l->fd < 0) {
         link_down(l, NULL);
         return;
@@ -469,7 +470,7 @@ static void link_check_connect(struct tx_link *l)
     link_connected(l);
 }
 
-/* ---- input ------------------------------------------------------------------ */
+/* ---- input ------------------------------------------------------------ */
 
 static int link_append(struct tx_link *l, const uint8_t *p, size_t len)
 {
@@ -706,7 +707,7 @@ static int link_input(struct tx_link *l, struct tx_msg *m, int64_t *heard,
     }
 }
 
-/* ---- the interface ------------------------------------------------------------ */
+/* ---- the interface ---------------------------------------------------- */
 
 void tx_link_drive(struct tx_link *l, int64_t now)
 {
