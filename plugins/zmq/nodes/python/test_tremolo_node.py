@@ -1259,6 +1259,39 @@ def test_zmtp_close_lingers_until_queued_messages_are_out(ext_node):
         ctx.term()
 
 
+def test_zmtp_native_and_libzmq_endpoints_in_one_node(monkeypatch):
+    """An endpoint form the native client does not take (here tcp:// with
+    a source address) gets a libzmq DEALER; both work side by side."""
+    monkeypatch.delenv("TREMOLO_NODE_LIBZMQ", raising=False)
+    ctx = zmq.Context()
+    p0, p1 = free_port(), free_port()
+    r0, r1 = router_on(ctx, p0), router_on(ctx, p1)
+    n = _ext_module().Node(b"mixed", ["tcp://127.0.0.1:%d" % p0,
+                                      "tcp://127.0.0.1:0;127.0.0.1:%d" % p1],
+                           linger_ms=0)
+    try:
+        fds = n.filenos()
+        assert len(fds) == 2 and fds[0] != fds[1]
+        for r in (r0, r1):
+            assert pump_recv(n, r, 1, skip_pongs=False) == [
+                [b"mixed", b"", b"pong", b""]]
+        for i, r in enumerate((r0, r1)):
+            r.send_multipart([b"mixed", SID, b"msg", b"%d" % i])
+            msg = None
+            deadline = time.monotonic() + 3
+            while msg is None and time.monotonic() < deadline:
+                msg = n.recv(100)
+            assert msg == (SID, b"msg", b"%d" % i, i)
+            n.send(SID, b"body", b"back %d" % i, i)
+            assert pump_recv(n, r, 1) == [[b"mixed", SID, b"body",
+                                           b"back %d" % i]]
+    finally:
+        n.close()
+        r0.close()
+        r1.close()
+        ctx.term()
+
+
 def test_zmtp_ipc_endpoint(ext_node, tmp_path):
     ctx = zmq.Context()
     ep = "ipc://%s" % (tmp_path / "gw.sock")
