@@ -109,10 +109,17 @@ def _ext_module():
     return _tremolo
 
 
-@pytest.fixture(params=["pure", "ext"])
-def runtime(request):
+@pytest.fixture(params=["pure", "ext", "ext-libzmq"])
+def runtime(request, monkeypatch):
+    """The pure-Python RawNode, or _tremolo.Node speaking ZMTP itself
+    ("ext"), or _tremolo.Node over libzmq ("ext-libzmq": the fallback,
+    forced by TREMOLO_NODE_LIBZMQ=1, read when a Node is made)."""
     if request.param == "pure":
         return tn.RawNode
+    if request.param == "ext-libzmq":
+        monkeypatch.setenv("TREMOLO_NODE_LIBZMQ", "1")
+    else:
+        monkeypatch.delenv("TREMOLO_NODE_LIBZMQ", raising=False)
     return _ext_module().Node
 
 
@@ -376,27 +383,47 @@ def test_send_without_waiting_reports_a_full_queue(raw_factory):
                         wait=False)
             sent += 1
     assert 0 < sent < 100000
-    for i in range(sent):
-        msg = g.recv()
-        assert msg[1:3] == [SID, b"body"] and msg[3][:4] == i.to_bytes(4, "big")
+    # the node moves its queue when it is called, as an event loop does
+    # (the C runtime's native links have no thread of their own)
+    got = 0
+    deadline = time.monotonic() + 30
+    while got < sent:
+        assert time.monotonic() < deadline
+        g.node.recv_nowait()
+        r = g.routers[0]
+        while r.poll(10):
+            msg = r.recv_multipart()
+            if msg[2] == b"pong":
+                continue
+            assert msg[1:3] == [SID, b"body"]
+            assert msg[3][:4] == got.to_bytes(4, "big")
+            got += 1
     g.node.send(SID, b"end", b"", 0, wait=False)       # room again
+    g.node.recv_nowait()
     assert g.recv()[1:3] == [SID, b"end"]
 
 
 def test_readable_after_sends(raw_factory):
-    """readable() tells a loop that sends outside its drain whether a
-    message may be waiting (the ZMQ_FDs are edge-triggered)."""
+    """After a send, a loop learns that a message waits from its fds or,
+    where a send may have taken a ZMQ_FD's edge (libzmq), from
+    readable()."""
+    import select
     g = raw_factory()
-    assert g.node.recv_nowait() is None and not g.node.readable()
+
+    def signalled():
+        ready, _, _ = select.select(list(g.node.filenos()), [], [], 0)
+        return bool(ready) or g.node.readable()
+    while g.node.recv_nowait() is not None:
+        pass
     g.send(SID, b"body", b"x")
     deadline = time.monotonic() + 5
-    while not g.node.readable():
+    while not signalled():
         assert time.monotonic() < deadline
         time.sleep(0.01)
     g.node.send(SID, b"end", b"", 0)
-    assert g.node.readable()                # still there after a send
+    assert signalled()                      # still told after a send
     assert g.node.recv_nowait()[:3] == (SID, b"body", b"x")
-    assert not g.node.readable()
+    assert g.node.recv_nowait() is None and not g.node.readable()
 
 
 def test_decode_uwsgi_both_runtimes(runtime):
@@ -1074,3 +1101,413 @@ def test_run_processes_children_stop_when_the_parent_is_killed(tmp_path):
     while not all(pid_gone(p) for p in pids.values()) and time.monotonic() < end:
         time.sleep(0.02)
     assert all(pid_gone(p) for p in pids.values())
+
+
+# ------------------------------------------------- the ZMTP endpoints --
+# _tremolo.Node speaks ZMTP 3.0 itself on tcp:// and ipc:// endpoints (ext/
+# zmtp.c, ext/zmtp_link.c) and libzmq with TREMOLO_NODE_LIBZMQ=1; what a
+# peer sees must not depend on which.  A native link moves only when the
+# node is called (recv, recv_nowait, send, close), so these tests keep
+# calling it; libzmq's I/O thread needs no help but does not mind.
+
+@pytest.fixture(params=["native", "libzmq"])
+def ext_node(request, monkeypatch):
+    """Make _tremolo.Nodes of the parametrised kind; closed at the end."""
+    if request.param == "libzmq":
+        monkeypatch.setenv("TREMOLO_NODE_LIBZMQ", "1")
+    else:
+        monkeypatch.delenv("TREMOLO_NODE_LIBZMQ", raising=False)
+    cls = _ext_module().Node
+    made = []
+
+    def make(identity, endpoints, linger_ms=0):
+        n = cls(identity, endpoints, linger_ms=linger_ms)
+        made.append(n)
+        return n
+
+    make.kind = request.param
+    yield make
+    for n in made:
+        n.stop()
+        n.close()
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def pump_recv(node, router, count, timeout=5.0, skip_pongs=True):
+    """Drive the node (recv with short timeouts) until the router has got
+    `count` messages; returns them (the node's announcements skipped)."""
+    got = []
+    deadline = time.monotonic() + timeout
+    while len(got) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError("only %r" % (got,))
+        assert node.recv(10) is None
+        while router.poll(0):
+            msg = router.recv_multipart()
+            if not (skip_pongs and msg[1:] == [b"", b"pong", b""]):
+                got.append(msg)
+    return got
+
+
+def router_on(ctx, port, **opts):
+    r = ctx.socket(zmq.ROUTER)
+    r.setsockopt(zmq.LINGER, 0)
+    for k, v in opts.items():
+        r.setsockopt(getattr(zmq, k), v)
+    r.bind("tcp://127.0.0.1:%d" % port)
+    return r
+
+
+def test_zmtp_router_sees_identity_and_bodies_both_ways(ext_node):
+    ctx = zmq.Context()
+    port = free_port()
+    r = router_on(ctx, port)
+    try:
+        ident = b"node-\xff\x01id"
+        n = ext_node(ident, ["tcp://127.0.0.1:%d" % port])
+        assert pump_recv(n, r, 1, skip_pongs=False) == [[ident, b"", b"pong", b""]]
+        big_in = os.urandom(4 << 20)
+        big_out = bytes(reversed(big_in))
+        r.send_multipart([ident, SID, b"body", big_in])
+        deadline = time.monotonic() + 10
+        msg = None
+        while msg is None and time.monotonic() < deadline:
+            msg = n.recv(100)
+        assert msg is not None and msg[:2] == (SID, b"body") and msg[3] == 0
+        assert msg[2] == big_in                  # partial reads put together
+        n.send(SID, b"body", big_out)            # partial writes queued
+        n.send(SID, b"end", b"")
+        got = pump_recv(n, r, 2, timeout=10)
+        assert got[0] == [ident, SID, b"body", big_out]
+        assert got[1] == [ident, SID, b"end", b""]
+    finally:
+        r.close()
+        ctx.term()
+
+
+def test_zmtp_messages_sent_before_the_router_binds(ext_node):
+    ctx = zmq.Context()
+    port = free_port()
+    n = ext_node(b"early", ["tcp://127.0.0.1:%d" % port])
+    for i in range(3):
+        n.send(SID, b"body", b"%d" % i)
+    assert n.recv(150) is None                   # refused, retried
+    r = router_on(ctx, port)
+    try:
+        got = pump_recv(n, r, 4, skip_pongs=False)
+        assert got == [[b"early", b"", b"pong", b""]] + [
+            [b"early", SID, b"body", b"%d" % i] for i in range(3)]
+    finally:
+        r.close()
+        ctx.term()
+
+
+def test_zmtp_reconnects_after_the_router_is_rebound(ext_node):
+    ctx = zmq.Context()
+    port = free_port()
+    r = router_on(ctx, port)
+    try:
+        n = ext_node(b"again", ["tcp://127.0.0.1:%d" % port])
+        fds = n.filenos()
+        pump_recv(n, r, 1, skip_pongs=False)
+        r.close()
+        for _ in range(20):                      # the node sees it go
+            n.recv(10)
+        n.send(SID, b"body", b"while down")
+        r = router_on(ctx, port)
+        assert pump_recv(n, r, 1) == [[b"again", SID, b"body", b"while down"]]
+        r.send_multipart([b"again", SID, b"msg", b"hello"])
+        deadline = time.monotonic() + 5
+        msg = None
+        while msg is None and time.monotonic() < deadline:
+            msg = n.recv(100)
+        assert msg == (SID, b"msg", b"hello", 0)
+        assert n.filenos() == fds                # stable: add_reader once
+    finally:
+        r.close()
+        ctx.term()
+
+
+def test_zmtp_router_heartbeats_keep_the_connection(ext_node):
+    from zmq.utils.monitor import recv_monitor_message
+    ctx = zmq.Context()
+    port = free_port()
+    r = router_on(ctx, port, HEARTBEAT_IVL=100, HEARTBEAT_TIMEOUT=300)
+    mon = r.get_monitor_socket(zmq.EVENT_DISCONNECTED | zmq.EVENT_ACCEPTED)
+    try:
+        n = ext_node(b"beat", ["tcp://127.0.0.1:%d" % port])
+        pump_recv(n, r, 1, skip_pongs=False)
+        end = time.monotonic() + 2.5
+        while time.monotonic() < end:            # PINGs come and are answered
+            assert n.recv(50) is None
+        events = []
+        while mon.poll(0):
+            events.append(recv_monitor_message(mon)["event"])
+        assert events.count(zmq.EVENT_ACCEPTED) == 1, events
+        assert zmq.EVENT_DISCONNECTED not in events, events
+        r.send_multipart([b"beat", SID, b"msg", b"still"])
+        msg = None
+        deadline = time.monotonic() + 3
+        while msg is None and time.monotonic() < deadline:
+            msg = n.recv(100)
+        assert msg == (SID, b"msg", b"still", 0)
+    finally:
+        r.disable_monitor()
+        mon.close()
+        r.close()
+        ctx.term()
+
+
+def test_zmtp_queue_full_send_waits_until_the_router_is_there(ext_node):
+    """Up to the high-water mark sends are queued while nobody listens;
+    then send() waits (GIL released) until the connection drains it."""
+    ctx = zmq.Context()
+    port = free_port()
+    n = ext_node(b"hwm", ["tcp://127.0.0.1:%d" % port])
+    sent = []
+
+    def sender():
+        for i in range(1500):
+            n.send(SID, b"body", b"%d" % i)
+            sent.append(i)
+    t = threading.Thread(target=sender, daemon=True)
+    t.start()
+    t.join(1.0)
+    assert t.is_alive()                          # blocked on a full queue
+    assert 900 <= len(sent) <= 1100, len(sent)   # ~1000 queued
+    r = router_on(ctx, port)
+    try:
+        got = pump_recv(n, r, 1500, timeout=10)
+        t.join(5)
+        assert not t.is_alive() and len(sent) == 1500
+        assert got == [[b"hwm", SID, b"body", b"%d" % i] for i in range(1500)]
+    finally:
+        r.close()
+        ctx.term()
+
+
+def test_zmtp_close_lingers_until_queued_messages_are_out(ext_node):
+    ctx = zmq.Context()
+    port = free_port()
+    n = ext_node(b"linger", ["tcp://127.0.0.1:%d" % port], linger_ms=3000)
+    for i in range(3):
+        n.send(SID, b"body", b"%d" % i)
+    r = router_on(ctx, port)
+    try:
+        n.close()                                # connects, flushes, closes
+        got = []
+        while r.poll(2000):
+            got.append(r.recv_multipart())
+            if len(got) == 4:
+                break
+        assert got == [[b"linger", b"", b"pong", b""]] + [
+            [b"linger", SID, b"body", b"%d" % i] for i in range(3)]
+    finally:
+        r.close()
+        ctx.term()
+
+
+def test_zmtp_native_and_libzmq_endpoints_in_one_node(monkeypatch):
+    """An endpoint form the native client does not take (here tcp:// with
+    a source address) gets a libzmq DEALER; both work side by side."""
+    monkeypatch.delenv("TREMOLO_NODE_LIBZMQ", raising=False)
+    ctx = zmq.Context()
+    p0, p1 = free_port(), free_port()
+    r0, r1 = router_on(ctx, p0), router_on(ctx, p1)
+    n = _ext_module().Node(b"mixed", ["tcp://127.0.0.1:%d" % p0,
+                                      "tcp://127.0.0.1:0;127.0.0.1:%d" % p1],
+                           linger_ms=0)
+    try:
+        fds = n.filenos()
+        assert len(fds) == 2 and fds[0] != fds[1]
+        for r in (r0, r1):
+            assert pump_recv(n, r, 1, skip_pongs=False) == [
+                [b"mixed", b"", b"pong", b""]]
+        for i, r in enumerate((r0, r1)):
+            r.send_multipart([b"mixed", SID, b"msg", b"%d" % i])
+            msg = None
+            deadline = time.monotonic() + 3
+            while msg is None and time.monotonic() < deadline:
+                msg = n.recv(100)
+            assert msg == (SID, b"msg", b"%d" % i, i)
+            n.send(SID, b"body", b"back %d" % i, i)
+            assert pump_recv(n, r, 1) == [[b"mixed", SID, b"body",
+                                           b"back %d" % i]]
+    finally:
+        n.close()
+        r0.close()
+        r1.close()
+        ctx.term()
+
+
+def test_zmtp_ipc_endpoint(ext_node, tmp_path):
+    ctx = zmq.Context()
+    ep = "ipc://%s" % (tmp_path / "gw.sock")
+    r = ctx.socket(zmq.ROUTER)
+    r.setsockopt(zmq.LINGER, 0)
+    r.bind(ep)
+    try:
+        n = ext_node(b"local", [ep])
+        assert pump_recv(n, r, 1, skip_pongs=False) == [[b"local", b"", b"pong", b""]]
+        r.send_multipart([b"local", SID, b"msg", b"x"])
+        msg = None
+        deadline = time.monotonic() + 3
+        while msg is None and time.monotonic() < deadline:
+            msg = n.recv(100)
+        assert msg == (SID, b"msg", b"x", 0)
+    finally:
+        r.close()
+        ctx.term()
+
+
+# A plain TCP server playing a broken gateway: the native node must drop
+# the connection, say why once on stderr, reconnect later, and not crash.
+
+NULL_GREETING = (b"\xff" + b"\0" * 8 + b"\x7f" + b"\x03\x01" + b"NULL"
+                 + b"\0" * 16 + b"\0" + b"\0" * 31)
+
+
+def zframe(flags, body):
+    if len(body) <= 255:
+        return bytes([flags, len(body)]) + body
+    return bytes([flags | 2]) + struct.pack(">Q", len(body)) + body
+
+
+def zready(socket_type=b"ROUTER"):
+    return zframe(4, b"\x05READY\x0bSocket-Type" + struct.pack(">I", len(socket_type))
+                  + socket_type)
+
+
+class RawPeer:
+    """A listening socket; the node is driven from a thread meanwhile."""
+
+    def __init__(self, node_cls, identity=b"raw"):
+        import socket
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(4)
+        self.srv.settimeout(5)
+        self.node = node_cls(identity, ["tcp://127.0.0.1:%d"
+                                        % self.srv.getsockname()[1]],
+                             linger_ms=0)
+        self.thread = threading.Thread(target=self._drive, daemon=True)
+        self.thread.start()
+
+    def _drive(self):
+        while self.node.recv(20) is None and not self._stopped():
+            pass
+
+    def _stopped(self):
+        return getattr(self, "stopping", False)
+
+    def accept(self):
+        conn, _ = self.srv.accept()
+        conn.settimeout(5)
+        return conn
+
+    @staticmethod
+    def read(conn, n):
+        data = b""
+        while len(data) < n:
+            got = conn.recv(n - len(data))
+            if not got:
+                raise EOFError(data)
+            data += got
+        return data
+
+    @staticmethod
+    def closed_by_node(conn):
+        """True when the node closes the connection (within 5 s)."""
+        try:
+            while conn.recv(65536):
+                pass
+        except ConnectionResetError:
+            pass
+        return True
+
+    def close(self):
+        self.stopping = True
+        self.node.stop()
+        self.thread.join(5)
+        assert not self.thread.is_alive()
+        self.node.close()
+        self.srv.close()
+
+
+@pytest.fixture
+def raw_peer(monkeypatch):
+    monkeypatch.delenv("TREMOLO_NODE_LIBZMQ", raising=False)
+    made = []
+
+    def make(**kw):
+        p = RawPeer(_ext_module().Node, **kw)
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        p.close()
+
+
+def test_zmtp_greeting_ready_and_ping(raw_peer):
+    p = raw_peer(identity=b"raw-id")
+    conn = p.accept()
+    greeting = p.read(conn, 64)
+    assert greeting[0] == 0xFF and greeting[9] == 0x7F
+    assert greeting[10:12] == b"\x03\x00" and greeting[12:32] == b"NULL" + b"\0" * 16
+    conn.sendall(NULL_GREETING)
+    head = p.read(conn, 2)
+    assert head[0] == 4                           # a short command
+    ready = p.read(conn, head[1])
+    assert ready.startswith(b"\x05READY")
+    assert b"\x0bSocket-Type\x00\x00\x00\x06DEALER" in ready
+    assert b"\x08Identity\x00\x00\x00\x06raw-id" in ready
+    conn.sendall(zready())
+    # the queued pong: [b"", b"pong", b""]
+    assert p.read(conn, 2 + 0 + 2 + 4 + 2) == b"\x01\x00\x01\x04pong\x00\x00"
+    conn.sendall(zframe(4, b"\x04PING\x00\x0actx-42"))
+    assert p.read(conn, 2 + 5 + 6) == zframe(4, b"\x04PONGctx-42")
+    # a data ping is answered with a pong message
+    conn.sendall(zframe(1, SID) + zframe(1, b"ping") + zframe(0, b""))
+    assert p.read(conn, 2 + 16 + 2 + 4 + 2) == (zframe(1, SID) + zframe(1, b"pong")
+                                                 + zframe(0, b""))
+    conn.close()
+
+
+BAD_PEERS = {
+    "signature": b"HTTP/1.1 400 Bad Request\r\n\r\n".ljust(64, b"\0"),
+    "version": NULL_GREETING[:10] + b"\x02\x00" + NULL_GREETING[12:],
+    "mechanism": NULL_GREETING[:12] + b"PLAIN".ljust(20, b"\0") + NULL_GREETING[32:],
+    "not-ready": NULL_GREETING + zframe(4, b"\x05HELLO"),
+    "bad-property": NULL_GREETING + zframe(4, b"\x05READY\x0bSocket-Type\xff\xff\xff\xff"),
+    "socket-type": NULL_GREETING + zready(b"PUB"),
+    "message-first": NULL_GREETING + zframe(0, b"hi"),
+    "huge-frame": NULL_GREETING + zready() + b"\x02" + struct.pack(">Q", 1 << 40),
+    "command-with-more": NULL_GREETING + zready() + b"\x05\x05\x04PING\x00",
+    "error-command": NULL_GREETING + zready() + zframe(4, b"\x05ERROR\x03bye"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_PEERS))
+def test_zmtp_broken_peer_is_dropped_and_retried(raw_peer, capfd, case):
+    p = raw_peer()
+    conn = p.accept()
+    conn.sendall(BAD_PEERS[case])
+    assert p.closed_by_node(conn)
+    conn.close()
+    conn = p.accept()                             # it comes back (100 ms)
+    conn.sendall(BAD_PEERS[case])
+    assert p.closed_by_node(conn)
+    conn.close()
+    assert p.thread.is_alive()                    # recv still running
+    p.node.recv_nowait()                          # the GIL-held log point
+    err = capfd.readouterr().err
+    assert err.count("tremolo node:") == 1, err  # said once, not per retry

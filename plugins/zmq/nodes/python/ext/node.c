@@ -1,17 +1,32 @@
 /* _tremolo.Node: one DEALER per endpoint with the node name as
  * ZMQ_IDENTITY, the unsolicited pong at start, pong for every ping, a pong
  * again after ANNOUNCE_AFTER of silence from a front end (as
- * tremolo_node.Node does), and the [sid, type, body] receive and send. */
+ * tremolo_node.Node does), and the [sid, type, body] receive and send.
+ * A tcp:// or ipc:// endpoint is spoken natively in the calling thread
+ * (zmtp_link.c); other forms, or all with TREMOLO_NODE_LIBZMQ=1, use a
+ * libzmq DEALER. */
 #include "tremolo_ext.h"
+#include "zmtp_link.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <time.h>
+#include <unistd.h>
+
+enum node_mode {
+    NODE_SEND_NOW,             /* never wait: EAGAIN when full */
+    NODE_SEND_WAIT,            /* libzmq waits; a native link says EAGAIN */
+    NODE_SEND_FORCE,           /* a pong: libzmq waits; native never refuses */
+    NODE_SEND_BATCH            /* as NOW; native may hold it for the batch */
+};
 
 static const void *node_join(TxNode *n, const void *a, size_t alen,
                              const void *b, size_t blen, size_t *len);
+static void node_log(TxNode *n);
+static void node_start(TxNode *n);
 
 static int64_t node_now(void)
 {
@@ -21,14 +36,28 @@ static int64_t node_now(void)
     return (int64_t) ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* `first` is the first frame's extra flags: ZMQ_DONTWAIT or 0. A DEALER
- * takes or refuses a message at its first frame (its high-water mark
- * counts whole messages), so the other two never wait. */
+/* A DEALER takes or refuses a message at its first frame (its
+ * high-water mark counts whole messages), so the other two never wait.
+ * 0, or -1 with errno (EAGAIN: the queue is full). Lock held. */
 static int node_send_locked(TxNode *n, int index, const void *sid,
                             size_t sidlen, const void *type, size_t typelen,
-                            const void *body, size_t bodylen, int first)
+                            const void *body, size_t bodylen,
+                            enum node_mode mode)
 {
     void *s = n->socks[index];
+    int first = mode == NODE_SEND_NOW || mode == NODE_SEND_BATCH
+                ? ZMQ_DONTWAIT : 0;
+
+    if (n->links[index] != NULL) {
+        int rc = tx_link_send(n->links[index], sid, sidlen, type, typelen,
+                              body, bodylen,
+                              mode == NODE_SEND_FORCE ? TX_LINK_FORCE
+                              : mode == NODE_SEND_BATCH ? TX_LINK_BATCH : 0);
+        if (rc == 0) {
+            errno = EAGAIN;
+        }
+        return rc == 1 ? 0 : -1;
+    }
 
     if (zmq_send(s, sid, sidlen, ZMQ_SNDMORE | first) < 0 ||
         zmq_send(s, type, typelen, ZMQ_SNDMORE) < 0 ||
@@ -48,7 +77,8 @@ static int node_send_locked(TxNode *n, int index, const void *sid,
  */
 static int node_send_now(TxNode *n, int index, const void *sid,
                          size_t sidlen, const void *type, size_t typelen,
-                         const void *body, size_t bodylen)
+                         const void *body, size_t bodylen,
+                         enum node_mode mode)
 {
     int rc;
 
@@ -61,7 +91,7 @@ static int node_send_now(TxNode *n, int index, const void *sid,
         return -1;
     }
     rc = node_send_locked(n, index, sid, sidlen, type, typelen, body,
-                          bodylen, ZMQ_DONTWAIT);
+                          bodylen, mode);
     pthread_mutex_unlock(&n->lock);
     if (rc < 0) {
         return errno == EAGAIN ? 0 : -1;
@@ -76,7 +106,7 @@ static int node_send_gil(TxNode *n, int index, const void *sid,
                          const void *body, size_t bodylen)
 {
     int rc = node_send_now(n, index, sid, sidlen, type, typelen, body,
-                           bodylen);
+                           bodylen, NODE_SEND_NOW);
 
     if (rc != 0) {
         return rc > 0 ? 0 : -1;
@@ -94,13 +124,33 @@ int tx_node_send(TxNode *n, int index, const void *sid, size_t sidlen,
     int rc;
 
     pthread_mutex_lock(&n->lock);
-    if (n->closed) {
+    for (;;) {
+        struct tx_link *l;
+        struct pollfd pfd;
+        int wait;
+        int64_t now;
+
+        if (n->closed) {
+            pthread_mutex_unlock(&n->lock);
+            errno = ENOTSOCK;
+            return -1;
+        }
+        rc = node_send_locked(n, index, sid, sidlen, type, typelen, body,
+                              bodylen, NODE_SEND_WAIT);
+        l = n->links[index];
+        if (rc == 0 || errno != EAGAIN || l == NULL) {
+            break;
+        }
+        /* a native link's queue is full: wait for it to move */
+        now = node_now();
+        tx_link_drive(l, now);
+        tx_link_wait(l, now, &pfd.fd, &pfd.events, &wait);
+        pfd.revents = 0;
         pthread_mutex_unlock(&n->lock);
-        errno = ENOTSOCK;
-        return -1;
+        poll(pfd.fd >= 0 ? &pfd : NULL, pfd.fd >= 0 ? 1 : 0, wait);
+        pthread_mutex_lock(&n->lock);
+        /* the loop's top looks at closed first: close() may have freed l */
     }
-    rc = node_send_locked(n, index, sid, sidlen, type, typelen, body, bodylen,
-                          0);
     pthread_mutex_unlock(&n->lock);
     return rc;
 }
@@ -108,6 +158,7 @@ int tx_node_send(TxNode *n, int index, const void *sid, size_t sidlen,
 int tx_node_send_py(TxNode *n, int index, const char *sid, const char *type,
                     const void *body, size_t bodylen)
 {
+    node_log(n);
     if (node_send_gil(n, index, sid, TX_SID_LEN, type, strlen(type), body,
                       bodylen) < 0) {
         PyErr_Format(PyExc_OSError, "zmq_send: %s", zmq_strerror(errno));
@@ -162,8 +213,10 @@ int tx_node_try_send2(TxNode *n, int index, const char *sid,
     if (data == NULL) {
         return -1;
     }
+    /* the ASGI engine's sends, made while it drains: they may leave
+     * together at the end of the batch */
     rc = node_send_now(n, index, sid, TX_SID_LEN, type, strlen(type), data,
-                       len);
+                       len, NODE_SEND_BATCH);
     if (rc < 0) {
         PyErr_Format(PyExc_OSError, "zmq_send: %s", zmq_strerror(errno));
     }
@@ -185,6 +238,21 @@ static int node_try(TxNode *n, int i, struct tx_msg *m, int64_t now)
     zmq_msg_t extra;
     int more, nframes;
 
+    if (n->links[i] != NULL) {
+        while (tx_link_recv(n->links[i], m, &n->heard[i], now) > 0) {
+            if (zmq_msg_size(&m->frame[1]) == 4 &&
+                memcmp(zmq_msg_data(&m->frame[1]), "ping", 4) == 0) {
+                node_send_locked(n, i, zmq_msg_data(&m->frame[0]),
+                                 zmq_msg_size(&m->frame[0]), "pong", 4, "", 0,
+                                 NODE_SEND_FORCE);
+                tx_msg_close(m);
+                continue;
+            }
+            m->index = i;
+            return 1;
+        }
+        return 0;
+    }
     for (;;) {
         for (int k = 0; k < 3; k++) {
             zmq_msg_init(&m->frame[k]);
@@ -220,7 +288,8 @@ static int node_try(TxNode *n, int i, struct tx_msg *m, int64_t now)
         if (zmq_msg_size(&m->frame[1]) == 4 &&
             memcmp(zmq_msg_data(&m->frame[1]), "ping", 4) == 0) {
             node_send_locked(n, i, zmq_msg_data(&m->frame[0]),
-                             zmq_msg_size(&m->frame[0]), "pong", 4, "", 0, 0);
+                             zmq_msg_size(&m->frame[0]), "pong", 4, "", 0,
+                             NODE_SEND_FORCE);
             tx_msg_close(m);
             continue;
         }
@@ -233,9 +302,44 @@ static void node_announce(TxNode *n, int64_t now)
 {
     for (int i = 0; i < n->nsocks; i++) {
         if (now - n->heard[i] >= TX_ANNOUNCE_NS) {
-            node_send_locked(n, i, "", 0, "pong", 4, "", 0, 0);
+            node_send_locked(n, i, "", 0, "pong", 4, "", 0, NODE_SEND_FORCE);
             n->heard[i] = now;
         }
+    }
+}
+
+/* Every native link: a due reconnect, the handshake, queued output. */
+static void node_drive(TxNode *n, int64_t now)
+{
+    for (int i = 0; i < n->nsocks; i++) {
+        if (n->links[i] != NULL) {
+            tx_link_drive(n->links[i], now);
+        }
+    }
+}
+
+/* With the GIL: say once why a native link dropped its connection. */
+static void node_log(TxNode *n)
+{
+    char lines[4][200];
+    int count = 0;
+
+    if (!n->link_err) {
+        return;
+    }
+    pthread_mutex_lock(&n->lock);
+    n->link_err = 0;
+    for (int i = 0; i < n->nsocks && n->links != NULL; i++) {
+        const char *e = n->links[i] ? tx_link_error(n->links[i]) : NULL;
+        if (e != NULL && count < 4) {
+            snprintf(lines[count++], sizeof(lines[0]),
+                     "tremolo node: %.80s: %.80s; reconnecting\n",
+                     tx_link_endpoint(n->links[i]), e);
+        }
+    }
+    pthread_mutex_unlock(&n->lock);
+    for (int k = 0; k < count; k++) {
+        PySys_WriteStderr("%s", lines[k]);
     }
 }
 
@@ -249,6 +353,7 @@ static int node_nowait(TxNode *n, struct tx_msg *m)
         pthread_mutex_unlock(&n->lock);
         return 0;
     }
+    node_drive(n, now);
     node_announce(n, now);
     for (int k = 0; k < n->nsocks; k++) {
         int i = (n->next + k) % n->nsocks;
@@ -258,6 +363,13 @@ static int node_nowait(TxNode *n, struct tx_msg *m)
                 n->next = (i + 1) % n->nsocks;   /* fairness between fronts */
             }
             break;
+        }
+    }
+    if (rc == 0) {
+        for (int i = 0; i < n->nsocks; i++) {
+            if (n->links[i] != NULL) {
+                tx_link_uncork(n->links[i]);     /* the batch is over */
+            }
         }
     }
     pthread_mutex_unlock(&n->lock);
@@ -272,6 +384,12 @@ static int node_pending(TxNode *n)
         int ev = 0;
         size_t len = sizeof(ev);
 
+        if (n->links[i] != NULL) {
+            if (tx_link_buffered(n->links[i])) {
+                return 1;
+            }
+            continue;
+        }
         if (zmq_getsockopt(n->socks[i], ZMQ_EVENTS, &ev, &len) == 0 &&
             (ev & ZMQ_POLLIN)) {
             return 1;
@@ -361,8 +479,10 @@ static int Node_init(TxNode *self, PyObject *args, PyObject *kwds)
     Py_ssize_t count;
     char *id;
     Py_ssize_t idlen;
+    const char *env = getenv("TREMOLO_NODE_LIBZMQ");
+    int use_libzmq = env != NULL && strcmp(env, "1") == 0;
 
-    if (self->ctx != NULL) {
+    if (self->socks != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Node is already initialised");
         return -1;
     }
@@ -399,11 +519,12 @@ static int Node_init(TxNode *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "at least one endpoint is needed");
         goto error;
     }
-    self->ctx = zmq_ctx_new();
+    self->linger = linger;
     self->socks = calloc((size_t) count, sizeof(void *));
+    self->links = calloc((size_t) count, sizeof(struct tx_link *));
     self->heard = calloc((size_t) count, sizeof(int64_t));
     self->fds = calloc((size_t) count, sizeof(int));
-    if (self->ctx == NULL || self->socks == NULL || self->heard == NULL ||
+    if (self->socks == NULL || self->links == NULL || self->heard == NULL ||
         self->fds == NULL) {
         PyErr_NoMemory();
         goto error;
@@ -419,12 +540,35 @@ static int Node_init(TxNode *self, PyObject *args, PyObject *kwds)
         else if ((eps = PyUnicode_AsUTF8(ep)) == NULL) {
             goto error;
         }
+        self->nsocks = (int) i + 1;
+        if (!use_libzmq) {
+            int rc;
+            if (self->epfd < 0 &&
+                (self->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+                PyErr_SetFromErrno(PyExc_OSError);
+                goto error;
+            }
+            rc = tx_link_create(&self->links[i], eps, id, (size_t) idlen,
+                                self->epfd, &self->link_err);
+            if (rc < 0) {
+                PyErr_NoMemory();
+                goto error;
+            }
+            if (rc == 0) {
+                self->fds[i] = self->epfd;
+                continue;
+            }
+        }
+        if (self->ctx == NULL && (self->ctx = zmq_ctx_new()) == NULL) {
+            PyErr_Format(PyExc_OSError, "zmq_ctx_new: %s", zmq_strerror(errno));
+            goto error;
+        }
         s = zmq_socket(self->ctx, ZMQ_DEALER);
         if (s == NULL) {
             PyErr_Format(PyExc_OSError, "zmq_socket: %s", zmq_strerror(errno));
             goto error;
         }
-        self->socks[self->nsocks++] = s;
+        self->socks[i] = s;
         {
             size_t fdlen = sizeof(int);
             if (zmq_getsockopt(s, ZMQ_FD, &self->fds[i], &fdlen) < 0) {
@@ -445,12 +589,17 @@ static int Node_init(TxNode *self, PyObject *args, PyObject *kwds)
     {
         int64_t now = node_now();
         for (int i = 0; i < self->nsocks; i++) {
-            node_send_locked(self, i, "", 0, "pong", 4, "", 0, 0);
+            node_send_locked(self, i, "", 0, "pong", 4, "", 0,
+                             NODE_SEND_FORCE);
             self->heard[i] = now;
         }
     }
+    Py_BEGIN_ALLOW_THREADS
+    node_start(self);
+    Py_END_ALLOW_THREADS
     Py_DECREF(seq);
     Py_DECREF(idb);
+    self->closed = 0;
     return 0;
 
 error:
@@ -458,10 +607,14 @@ error:
     Py_XDECREF(idb);
     for (int i = 0; i < self->nsocks; i++) {
         int zero = 0;
-        zmq_setsockopt(self->socks[i], ZMQ_LINGER, &zero, sizeof(zero));
-        zmq_close(self->socks[i]);
+        if (self->socks[i] != NULL) {
+            zmq_setsockopt(self->socks[i], ZMQ_LINGER, &zero, sizeof(zero));
+            zmq_close(self->socks[i]);
+            self->socks[i] = NULL;
+        }
+        tx_link_destroy(self->links[i]);
+        self->links[i] = NULL;
     }
-    self->nsocks = 0;
     if (self->ctx != NULL) {
         zmq_ctx_term(self->ctx);
         self->ctx = NULL;
@@ -477,13 +630,105 @@ static PyObject *Node_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (self != NULL) {
         pthread_mutex_init(&self->lock, NULL);
         atomic_init(&self->stop, 0);
+        self->epfd = -1;
+        self->closed = 1;              /* until __init__ succeeds */
     }
     return (PyObject *) self;
+}
+
+/* Without the GIL: start connecting, and give a peer that is there a
+ * moment (TX_START_MS at most) to finish the handshake, so that the
+ * first pong goes out even before the node's first recv, as libzmq's
+ * I/O thread would send it. A peer not listening refuses at once. */
+#define TX_START_MS 200
+
+static void node_start(TxNode *n)
+{
+    int64_t deadline = node_now() + TX_START_MS * 1000000LL;
+
+    for (;;) {
+        struct pollfd pf[16];
+        int npf = 0, wait = TX_POLL_MS;
+        int64_t now = node_now();
+
+        node_drive(n, now);
+        for (int i = 0; i < n->nsocks && npf < 16; i++) {
+            int w;
+            if (n->links[i] == NULL || !tx_link_starting(n->links[i])) {
+                continue;
+            }
+            tx_link_wait(n->links[i], now, &pf[npf].fd, &pf[npf].events, &w);
+            pf[npf].revents = 0;
+            if (pf[npf].fd >= 0) {
+                npf++;
+            }
+        }
+        if (npf == 0 || now >= deadline) {
+            return;
+        }
+        if ((deadline - now) / 1000000LL + 1 < wait) {
+            wait = (int) ((deadline - now) / 1000000LL) + 1;
+        }
+        poll(pf, (nfds_t) npf, wait);
+    }
+}
+
+/* Without the GIL: write what the native links still hold, for up to the
+ * linger period (forever when negative), as zmq_ctx_term does. */
+static void node_linger(TxNode *n)
+{
+    int64_t deadline = node_now() + (int64_t) n->linger * 1000000LL;
+
+    for (;;) {
+        struct pollfd pf[16];
+        int npf = 0, wait = TX_POLL_MS, pending = 0;
+        int64_t now = node_now();
+
+        pthread_mutex_lock(&n->lock);
+        for (int i = 0; i < n->nsocks; i++) {
+            struct tx_link *l = n->links[i];
+            int w;
+            if (l == NULL) {
+                continue;
+            }
+            tx_link_uncork(l);
+            tx_link_drive(l, now);
+            if (!tx_link_unsent(l)) {
+                continue;
+            }
+            pending = 1;
+            if (npf < 16) {
+                tx_link_wait(l, now, &pf[npf].fd, &pf[npf].events, &w);
+                pf[npf].revents = 0;
+                if (w < wait) {
+                    wait = w;
+                }
+                if (pf[npf].fd >= 0) {
+                    npf++;
+                }
+            }
+        }
+        pthread_mutex_unlock(&n->lock);
+        if (!pending) {
+            return;
+        }
+        if (n->linger >= 0) {
+            int64_t left = deadline - now;
+            if (left <= 0) {
+                return;
+            }
+            if (left / 1000000LL + 1 < wait) {
+                wait = (int) (left / 1000000LL) + 1;
+            }
+        }
+        poll(npf > 0 ? pf : NULL, (nfds_t) npf, wait);
+    }
 }
 
 static void node_close(TxNode *n)
 {
     void *ctx;
+    int native = 0;
 
     pthread_mutex_lock(&n->lock);
     if (n->closed) {
@@ -493,33 +738,52 @@ static void node_close(TxNode *n)
     n->closed = 1;
     atomic_store(&n->stop, 1);
     for (int i = 0; i < n->nsocks; i++) {
-        zmq_close(n->socks[i]);
+        if (n->socks[i] != NULL) {
+            zmq_close(n->socks[i]);
+            n->socks[i] = NULL;
+        }
+        native |= n->links[i] != NULL;
     }
-    n->nsocks = 0;
     ctx = n->ctx;
     n->ctx = NULL;
     pthread_mutex_unlock(&n->lock);
-    if (ctx != NULL) {
+    if (native || ctx != NULL) {
         Py_BEGIN_ALLOW_THREADS
-        zmq_ctx_term(ctx);           /* waits for the linger period */
+        if (native && n->linger != 0) {
+            node_linger(n);
+        }
+        if (ctx != NULL) {
+            zmq_ctx_term(ctx);       /* waits for the linger period */
+        }
         Py_END_ALLOW_THREADS
     }
+    pthread_mutex_lock(&n->lock);
+    for (int i = 0; i < n->nsocks; i++) {
+        tx_link_destroy(n->links[i]);
+        n->links[i] = NULL;
+    }
+    n->nsocks = 0;
+    pthread_mutex_unlock(&n->lock);
 }
 
 static void Node_dealloc(TxNode *self)
 {
     node_close(self);
     free(self->socks);
+    free(self->links);
     free(self->heard);
     free(self->fds);
     free(self->scratch);
+    if (self->epfd >= 0) {
+        close(self->epfd);         /* kept open until here: filenos() */
+    }
     pthread_mutex_destroy(&self->lock);
     Py_TYPE(self)->tp_free((PyObject *) self);
 }
 
 static int node_ready(TxNode *n)
 {
-    if (n->ctx == NULL || n->closed) {
+    if (n->closed) {
         PyErr_SetString(PyExc_ValueError, "the node is closed");
         return -1;
     }
@@ -556,6 +820,7 @@ static PyObject *Node_recv(TxNode *self, PyObject *args, PyObject *kwds)
         Py_BEGIN_ALLOW_THREADS
         rc = tx_node_next(self, timeout, &m);
         Py_END_ALLOW_THREADS
+        node_log(self);
         if (rc > 0) {
             return tx_msg_tuple(&m);
         }
@@ -584,6 +849,7 @@ int tx_node_recv_nowait(TxNode *n, struct tx_msg *m)
         return -1;
     }
     rc = node_nowait(n, m);
+    node_log(n);
     if (rc < 0) {
         if (errno == EINTR) {
             return 0;
@@ -626,7 +892,8 @@ static PyObject *Node_send(TxNode *self, PyObject *args, PyObject *kwds)
     }
     else if (!wait) {
         rc = node_send_now(self, index, sid.buf, (size_t) sid.len, type.buf,
-                           (size_t) type.len, body.buf, (size_t) body.len);
+                           (size_t) type.len, body.buf, (size_t) body.len,
+                           NODE_SEND_NOW);
         if (rc == 0) {
             PyErr_SetString(PyExc_BlockingIOError, "the node's queue is full");
             rc = -2;
@@ -715,8 +982,12 @@ static PyObject *Node_serve_wsgi(TxNode *self, PyObject *args, PyObject *kwds)
 
 static PyMethodDef Node_methods[] = {
     {"filenos", (PyCFunction) Node_filenos, METH_NOARGS,
-     "filenos() -> list of ZMQ_FD, one per endpoint (edge-triggered: "
-     "drain with recv_nowait() until None)."},
+     "filenos() -> one fd per endpoint to watch for input, the same for "
+     "the node's life: the node's epoll fd for a native endpoint (the "
+     "same fd for all of them; level-triggered), its ZMQ_FD for a libzmq "
+     "one (edge-triggered). After a wake-up, after a "
+     "send, and now and then (reconnects, queued output), drain with "
+     "recv_nowait() until None."},
     {"recv", (PyCFunction) (void (*)(void)) Node_recv,
      METH_VARARGS | METH_KEYWORDS,
      "recv(timeout_ms=-1) -> (sid, type, body, index) or None on timeout or "

@@ -3,7 +3,8 @@
  * One job per file: module.c (module, decode_uwsgi), uwsgi_walk.c (the
  * packet walker, no Python), uwsgi.c (packet -> dict), asgi.c (the ASGI
  * scope), asgi_http.c (the ASGI HTTP request cycle run eagerly), node.c
- * (sockets, ping/pong, announce, recv/send), input.c
+ * (sockets, ping/pong, announce, recv/send), zmtp.c (ZMTP 3.0 framing,
+ * no Python), zmtp_link.c (an endpoint spoken natively), input.c
  * (wsgi.input), response.c (head encoding and response framing), wsgi.c
  * (the serve loop, start_response, write(), result iteration). */
 #ifndef TREMOLO_EXT_H
@@ -37,13 +38,19 @@ struct tx_msg {
     int       index;           /* endpoint the message came through */
 };
 
+struct tx_link;
+
 typedef struct {
     PyObject_HEAD
-    void            *ctx;
-    void           **socks;
-    int              nsocks;
+    void            *ctx;      /* NULL when no endpoint uses libzmq */
+    void           **socks;    /* per endpoint: a libzmq DEALER or NULL */
+    struct tx_link **links;    /* per endpoint: native ZMTP or NULL */
+    int              nsocks;   /* endpoints */
     int              next;     /* round-robin start */
-    int             *fds;      /* ZMQ_FD per socket */
+    int             *fds;      /* ZMQ_FD per socket; epfd for a native one */
+    int              epfd;     /* epoll set of the native links' sockets */
+    int              linger;   /* ms, for the native links */
+    int              link_err; /* a link has an error to log */
     int64_t         *heard;    /* monotonic ns of the last message per socket */
     atomic_int       stop;
     int              closed;
