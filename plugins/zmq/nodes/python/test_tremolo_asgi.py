@@ -811,7 +811,7 @@ def test_ws_backpressure_pauses_the_pump(harness, monkeypatch):
         await receive()
         await send({"type": "websocket.accept"})
         await gate.wait()
-        while len(got) < 40:
+        while len(got) < 60:
             m = await receive()
             assert m["type"] == "websocket.receive"
             got.append(m["text"])
@@ -826,9 +826,20 @@ def test_ws_backpressure_pauses_the_pump(harness, monkeypatch):
         h.node._start_pump()
         h.settle()
     assert h.node._over_count == 1 and got == []
+    # paused, the node's (level-triggered) fds are not watched: the pump
+    # is not woken over and over while more waits in the socket
+    more = ["n%02d" % i for i in range(20)]
+    if isinstance(h, CHarness):
+        for m in more:
+            h.router.send_multipart([h.IDENTITY, SID, b"websocket", m.encode()])
+    else:
+        h.rt.inbox += [(SID, b"websocket", m.encode(), 0) for m in more]
+    cpu = time.process_time()
+    h.loop.run_until_complete(asyncio.sleep(0.3))
+    assert time.process_time() - cpu < 0.15     # a woken loop spins: 0.3
     h.loop.call_soon(gate.set)
     h.settle()
-    assert got == msgs and h.node._over_count == 0
+    assert got == msgs + more and h.node._over_count == 0
     assert h.sent()[-1] == (b"websocket/close", struct.pack("!H", 1000))
     assert SID not in h.node.inboxes
 

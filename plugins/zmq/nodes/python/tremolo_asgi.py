@@ -53,7 +53,8 @@ ASGI_VERSION = {"version": "3.0", "spec_version": "2.3"}
 QUEUE_HIGH = 1 << 20
 QUEUE_LOW = QUEUE_HIGH // 2
 DRAIN_BATCH = 256           # messages per loop turn before yielding
-TICK = 0.5                  # seconds: catch-up drain and announce
+TICK = 0.1                  # seconds: catch-up drain, announce, and the
+                            # C runtime's reconnects (libzmq's 100 ms)
 
 
 # --------------------------------------------------------------------------
@@ -744,8 +745,27 @@ class ASGINode:
 
     def _over(self, delta):
         self._over_count += delta
-        if delta < 0 and self._over_count == 0:
+        if delta > 0 and self._over_count == 1:
+            self._pause(True)
+        elif delta < 0 and self._over_count == 0:
+            self._pause(False)
             self._kick()            # reading again: catch up
+
+    def _pause(self, paused):
+        """Stops (or resumes) watching the sockets: the C runtime's
+        native links are level-triggered, and a paused pump must not be
+        woken in a loop. Sends are not held for a batch meanwhile."""
+        if self.engine is not None:
+            self.engine.paused = paused
+            if paused:
+                self.node.flush()
+        if self._loop is None:
+            return
+        for fd in self._fds:
+            if paused:
+                self._loop.remove_reader(fd)
+            else:
+                self._loop.add_reader(fd, self._kick)
 
     # -- sending -------------------------------------------------------------
 
@@ -991,7 +1011,7 @@ class ASGINode:
                 self.node, self, self.app, ASGI_VERSION, self.state,
                 self.live, _REASONS, self._loop, asyncio.CancelledError,
                 self.inboxes)
-        self._fds = list(self.node.filenos())
+        self._fds = list(dict.fromkeys(self.node.filenos()))  # native: one
         for fd in self._fds:
             self._loop.add_reader(fd, self._kick)
         self._start_pump()

@@ -37,8 +37,11 @@
  * `await send(...)` (or the adopting task) waits on. */
 #include "tremolo_ext.h"
 
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
+
+#include <structmember.h>
 
 typedef struct {
     TxResponse r;            /* first: response.c frames through it */
@@ -244,7 +247,7 @@ static int cycle_emit(TxResponse *r, const char *type, const void *a,
 
     if (c->blocked == NULL) {
         rc = tx_node_try_send2(r->node, r->index, r->sid, type, a, alen, b,
-                               blen);
+                               blen, !c->eng->paused);
         if (rc != 0) {
             return rc < 0 ? -1 : 0;
         }
@@ -991,6 +994,13 @@ static PyObject *Engine_ws_send(TxEngine *e, PyObject *args)
     return tx_engine_ws_send(e, args);
 }
 
+static PyMemberDef engine_members[] = {
+    {"paused", T_INT, offsetof(TxEngine, paused), 0,
+     "True while ASGINode does not drain (backpressure): sends are not\n"
+     "held for the end of a batch"},
+    {NULL, 0, 0, 0, NULL}
+};
+
 static PyMethodDef engine_methods[] = {
     {"pump", (PyCFunction) Engine_pump, METH_O,
      "pump(budget) -> None (no message ready) | True (budget spent) |\n"
@@ -1091,4 +1101,5 @@ PyTypeObject TxEngine_Type = {
     .tp_traverse = (traverseproc) Engine_traverse,
     .tp_clear = (inquiry) Engine_clear,
     .tp_methods = engine_methods,
+    .tp_members = engine_members,
 };

@@ -346,7 +346,7 @@ PyObject *tx_engine_ws_send(TxEngine *e, PyObject *args)
     p = PyBytes_AS_STRING(data);
     len = PyBytes_GET_SIZE(data);
     rc = tx_node_try_send2(e->node, index, sid, type, p, (size_t) len, NULL,
-                           0);
+                           0, !e->paused);
     if (rc > 0) {
         Py_DECREF(data);
         return tx_engine_sent(e) < 0 ? NULL : tx_ready(Py_NewRef(Py_None));

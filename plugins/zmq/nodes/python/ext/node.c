@@ -204,7 +204,7 @@ static const void *node_join(TxNode *n, const void *a, size_t alen,
 
 int tx_node_try_send2(TxNode *n, int index, const char *sid,
                       const char *type, const void *a, size_t alen,
-                      const void *b, size_t blen)
+                      const void *b, size_t blen, int batch)
 {
     size_t len;
     const void *data = node_join(n, a, alen, b, blen, &len);
@@ -216,7 +216,7 @@ int tx_node_try_send2(TxNode *n, int index, const char *sid,
     /* the ASGI engine's sends, made while it drains: they may leave
      * together at the end of the batch */
     rc = node_send_now(n, index, sid, TX_SID_LEN, type, strlen(type), data,
-                       len, NODE_SEND_BATCH);
+                       len, batch ? NODE_SEND_BATCH : NODE_SEND_NOW);
     if (rc < 0) {
         PyErr_Format(PyExc_OSError, "zmq_send: %s", zmq_strerror(errno));
     }
@@ -918,6 +918,22 @@ static PyObject *Node_send(TxNode *self, PyObject *args, PyObject *kwds)
     Py_RETURN_NONE;
 }
 
+static PyObject *Node_flush(TxNode *self, PyObject *unused)
+{
+    (void) unused;
+    if (node_ready(self) < 0) {
+        return NULL;
+    }
+    pthread_mutex_lock(&self->lock);
+    for (int i = 0; i < self->nsocks; i++) {
+        if (self->links[i] != NULL) {
+            tx_link_uncork(self->links[i]);
+        }
+    }
+    pthread_mutex_unlock(&self->lock);
+    Py_RETURN_NONE;
+}
+
 static PyObject *Node_readable(TxNode *self, PyObject *unused)
 {
     (void) unused;
@@ -994,6 +1010,9 @@ static PyMethodDef Node_methods[] = {
      "after stop(). The GIL is released while waiting."},
     {"recv_nowait", (PyCFunction) Node_recv_nowait, METH_NOARGS,
      "recv_nowait() -> (sid, type, body, index) or None."},
+    {"flush", (PyCFunction) Node_flush, METH_NOARGS,
+     "flush(): write what batched sends left in the buffers (a loop that\n"
+     "stops draining, for backpressure, calls it)."},
     {"readable", (PyCFunction) Node_readable, METH_NOARGS,
      "readable() -> bool: a message may be waiting (ask after a send:\n"
      "the ZMQ_FDs are edge-triggered)."},

@@ -82,7 +82,7 @@ int  tx_node_send2_py(TxNode *n, int index, const char *sid, const char *type,
  * thread holds the socket), -1 with a Python exception set. */
 int  tx_node_try_send2(TxNode *n, int index, const char *sid,
                        const char *type, const void *a, size_t alen,
-                       const void *b, size_t blen);
+                       const void *b, size_t blen, int batch);
 /* With the GIL, never waiting: 1 = a message (close it with
  * tx_msg_close), 0 = none ready, -1 = a Python exception set. */
 int  tx_node_recv_nowait(TxNode *n, struct tx_msg *m);
@@ -102,6 +102,8 @@ typedef struct {
     PyObject *inboxes;       /* sid -> the Inbox of its WebSocket */
     PyObject *statuses;      /* int -> "200 OK", made as codes are used */
     int       pumping;       /* inside pump(): it reads on after sends */
+    int       paused;        /* set by ASGINode: not draining (backpressure),
+                              * so sends are not held for a batch */
 } TxEngine;
 
 extern PyTypeObject TxEngine_Type, TxCycle_Type, TxReady_Type, TxInbox_Type;
