@@ -230,6 +230,22 @@ void tx_msg_close(struct tx_msg *m)
     }
 }
 
+/* A whole message m from socket i: a ping is answered here and dropped
+ * (0); anything else is the caller's (1). Lock held. */
+static int node_deliver(TxNode *n, int i, struct tx_msg *m)
+{
+    if (zmq_msg_size(&m->frame[1]) == 4 &&
+        memcmp(zmq_msg_data(&m->frame[1]), "ping", 4) == 0) {
+        node_send_locked(n, i, zmq_msg_data(&m->frame[0]),
+                         zmq_msg_size(&m->frame[0]), "pong", 4, "", 0,
+                         NODE_SEND_FORCE);
+        tx_msg_close(m);
+        return 0;
+    }
+    m->index = i;
+    return 1;
+}
+
 /* One whole message from socket i, or 0 when none is ready. Messages that
  * are not 3 frames are dropped; pings are answered here. Lock held. */
 static int node_try(TxNode *n, int i, struct tx_msg *m, int64_t now)
@@ -240,16 +256,9 @@ static int node_try(TxNode *n, int i, struct tx_msg *m, int64_t now)
 
     if (n->links[i] != NULL) {
         while (tx_link_recv(n->links[i], m, &n->heard[i], now) > 0) {
-            if (zmq_msg_size(&m->frame[1]) == 4 &&
-                memcmp(zmq_msg_data(&m->frame[1]), "ping", 4) == 0) {
-                node_send_locked(n, i, zmq_msg_data(&m->frame[0]),
-                                 zmq_msg_size(&m->frame[0]), "pong", 4, "", 0,
-                                 NODE_SEND_FORCE);
-                tx_msg_close(m);
-                continue;
+            if (node_deliver(n, i, m)) {
+                return 1;
             }
-            m->index = i;
-            return 1;
         }
         return 0;
     }
@@ -285,16 +294,9 @@ static int node_try(TxNode *n, int i, struct tx_msg *m, int64_t now)
             tx_msg_close(m);           /* the protocol is exactly 3 frames */
             continue;
         }
-        if (zmq_msg_size(&m->frame[1]) == 4 &&
-            memcmp(zmq_msg_data(&m->frame[1]), "ping", 4) == 0) {
-            node_send_locked(n, i, zmq_msg_data(&m->frame[0]),
-                             zmq_msg_size(&m->frame[0]), "pong", 4, "", 0,
-                             NODE_SEND_FORCE);
-            tx_msg_close(m);
-            continue;
+        if (node_deliver(n, i, m)) {
+            return 1;
         }
-        m->index = i;
-        return 1;
     }
 }
 
