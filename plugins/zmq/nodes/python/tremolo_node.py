@@ -607,6 +607,10 @@ class RawNode:
             except zmq.Again:
                 raise BlockingIOError("the node's queue is full") from None
 
+    def flush(self):
+        """Nothing to do: libzmq's I/O thread writes every send (the C
+        runtime's native links may hold a batch; see _tremolo)."""
+
     def readable(self):
         """True when a message may be waiting: a ZMQ_FD is edge-triggered
         and a send may take its edge, so a loop that sends outside its
