@@ -100,13 +100,15 @@ static int node_send_now(TxNode *n, int index, const void *sid,
 }
 
 /* With the GIL held: send, letting the GIL go only to wait. 0, or -1
- * with errno. */
+ * with errno. `mode` NODE_SEND_BATCH lets a native link hold it while
+ * input already read waits (the caller's loop drains to the end). */
 static int node_send_gil(TxNode *n, int index, const void *sid,
                          size_t sidlen, const void *type, size_t typelen,
-                         const void *body, size_t bodylen)
+                         const void *body, size_t bodylen,
+                         enum node_mode mode)
 {
     int rc = node_send_now(n, index, sid, sidlen, type, typelen, body,
-                           bodylen, NODE_SEND_NOW);
+                           bodylen, mode);
 
     if (rc != 0) {
         return rc > 0 ? 0 : -1;
@@ -159,8 +161,10 @@ int tx_node_send_py(TxNode *n, int index, const char *sid, const char *type,
                     const void *body, size_t bodylen)
 {
     node_log(n);
+    /* the WSGI loop's responses: it drains with tx_node_next, whose end
+     * of input writes the batch */
     if (node_send_gil(n, index, sid, TX_SID_LEN, type, strlen(type), body,
-                      bodylen) < 0) {
+                      bodylen, NODE_SEND_BATCH) < 0) {
         PyErr_Format(PyExc_OSError, "zmq_send: %s", zmq_strerror(errno));
         return -1;
     }
@@ -906,7 +910,8 @@ static PyObject *Node_send(TxNode *self, PyObject *args, PyObject *kwds)
     }
     else {
         rc = node_send_gil(self, index, sid.buf, (size_t) sid.len, type.buf,
-                           (size_t) type.len, body.buf, (size_t) body.len);
+                           (size_t) type.len, body.buf, (size_t) body.len,
+                           NODE_SEND_NOW);
         if (rc < 0) {
             PyErr_Format(PyExc_OSError, "zmq_send: %s", zmq_strerror(errno));
         }
