@@ -235,6 +235,16 @@ void zmq_gw_release_endpoints(struct zmq_gw *gw);
  * binding ended with the word for its worker (NODE_GONE, NO_NODE). */
 void zmq_gw_on_inbox(struct mk_channel *ch, struct mk_channel_msg *msg);
 int  zmq_gw_drain_router(struct zmq_gw *gw, int router);
+/* One message from node `id` on ROUTER `router`, however it arrived (its
+ * ROUTER, or the node guard's own ZMTP server): `parts` are its n frames
+ * after the identity, [sid, type, body] when well-formed; `body` is a
+ * zmq_msg_t holding parts[2]'s bytes (NULL unless n == 3), shared with
+ * the workers it goes to; `meta` is a frame libzmq received, for its
+ * CURVE User-Id (NULL: none, refused when CURVE is on). Checks the
+ * message (spec 1.3) and acts on it. */
+void zmq_gw_node_message(struct zmq_gw *gw, int router, const void *id,
+                         size_t id_len, const struct zmq_frame *parts,
+                         size_t n, zmq_msg_t *body, const zmq_msg_t *meta);
 void zmq_gw_flush_held(struct zmq_gw *gw);
 void zmq_gw_fail(struct zmq_gw *gw, struct zmq_binding *b,
                  enum zmq_wire_kind why);
