@@ -24,6 +24,7 @@
 #include "plugins/zmq/zmq_queue.h"
 
 #define ZMQ_MAX_ROUTERS 64
+#define ZMQ_GUARD_NATIVE 2            /* NodeGuard native */
 #define ZMQ_MAX_HOPS 32              /* upper bound of MaxHops */
 #define ZMQ_WRITE_QUEUE_MIN (64 * 1024) /* [SERVER] WriteQueueLimit's minimum */
 #define ZMQ_RETRY_BODY_MAX (1024 * 1024) /* body kept for a retry */
@@ -48,7 +49,8 @@ struct zmq_conf {
     long long max_nodes;
     long long sessions;               /* live sessions, all sites; 0: no cap */
     uint64_t stats_freq;              /* stats log line period; 0: none */
-    int node_guard;                   /* relay tcp:// Binds (zmq_guard.h) */
+    int node_guard;                   /* relay tcp:// Binds (zmq_guard.h);
+                                       * ZMQ_GUARD_NATIVE: serve them */
     long long node_conns;             /* NodeConnections: relayed at once */
     uint64_t node_queue;              /* NodeQueueLimit: bytes toward a node */
     long long groups;                 /* Groups: per site, by default */
@@ -246,6 +248,10 @@ void zmq_gw_node_message(struct zmq_gw *gw, int router, const void *id,
                          size_t id_len, const struct zmq_frame *parts,
                          size_t n, zmq_msg_t *body, const zmq_msg_t *meta);
 void zmq_gw_flush_held(struct zmq_gw *gw);
+/* A message from a node the guard serves natively (zmq_guard_message_fn;
+ * ctx is the gateway). */
+void zmq_gw_native_message(void *ctx, int router, const uint8_t *id,
+                           size_t id_len, zmq_msg_t *parts, size_t n);
 void zmq_gw_fail(struct zmq_gw *gw, struct zmq_binding *b,
                  enum zmq_wire_kind why);
 

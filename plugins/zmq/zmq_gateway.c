@@ -643,3 +643,17 @@ int zmq_gw_drain_router(struct zmq_gw *gw, int router)
     return 1;
 }
 
+
+void zmq_gw_native_message(void *ctx, int router, const uint8_t *id,
+                           size_t id_len, zmq_msg_t *parts, size_t n)
+{
+    struct zmq_frame frames[3];
+    size_t i;
+
+    for (i = 0; i < n && i < 3; i++) {
+        frames[i].data = zmq_msg_data(&parts[i]);
+        frames[i].len = zmq_msg_size(&parts[i]);
+    }
+    zmq_gw_node_message(ctx, router, id, id_len, frames, n,
+                        n == 3 ? &parts[2] : NULL, NULL);
+}

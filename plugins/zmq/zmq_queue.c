@@ -209,6 +209,14 @@ static int queue_send_router(struct zmq_gw *gw, struct zmq_node *n,
 int zmq_gw_send(struct zmq_gw *gw, struct zmq_node *n, const uint8_t *sid,
                 const char *type, zmq_msg_t *body)
 {
+    if (zmq_guard_is_native(gw->guard, n->router)) {
+        /* identity not on the wire; the buffered bytes are the budget */
+        return zmq_guard_send(gw->guard, n->router, n->id, n->id_len, sid,
+                              sid ? ZMQ_SID_LEN : 0, type,
+                              body ? zmq_msg_data(body) : NULL,
+                              body ? zmq_msg_size(body) : 0,
+                              gw->conf->node_queue);
+    }
     if (queue_is_full(gw, n, body ? zmq_msg_size(body) : 0)) {
         gw->unread |= UINT64_C(1) << n->router;
         errno = EAGAIN;
