@@ -9,7 +9,7 @@ import time
 
 import zmq
 
-from test_plugin_zmq import Node, gateway, get_ok, wait_for  # noqa: F401
+from test_plugin_zmq import gateway, get_ok, wait_for  # noqa: F401
 from test_plugin_zmq_hardening import (RawPeer, frame, greeting,
                                        zmtp_command, zmtp_property)
 
