@@ -117,7 +117,6 @@ struct zmq_guard {
     struct mk_list dead_natives;
     struct mk_list flushq;             /* natives with output to write */
     struct mk_list backlog;            /* natives read up to their budget */
-    int flush_deferred;
     zmq_guard_message_fn native_fn;    /* non-NULL: NodeGuard native */
     void *native_ctx;
     struct guard_listener *by_router[ZMQ_GUARD_ROUTERS];
@@ -991,11 +990,11 @@ static int guard_native_flush(struct guard_native *c)
     return 0;
 }
 
-static void guard_flush_all(void *arg)
+void zmq_guard_flush(struct zmq_guard *g)
 {
-    struct zmq_guard *g = arg;
-
-    g->flush_deferred = 0;
+    if (!g) {
+        return;
+    }
     while (!mk_list_is_empty(&g->flushq)) {
         struct guard_native *c = mk_list_entry(g->flushq.next,
                                                struct guard_native, _flush);
@@ -1043,13 +1042,6 @@ static int guard_native_put(struct guard_native *c, const void *p,
     if (!c->flushing && !c->writing) {
         c->flushing = 1;
         mk_list_add(&c->_flush, &g->flushq);
-        if (!g->flush_deferred) {
-            g->flush_deferred = mk_event_loop_defer(g->loop, guard_flush_all,
-                                                    g) == 0;
-            if (!g->flush_deferred) {
-                guard_flush_all(g);     /* the defer set is full: now */
-            }
-        }
     }
     return 0;
 }

@@ -69,13 +69,16 @@ typedef void (*zmq_guard_message_fn)(void *ctx, int router,
                                      zmq_msg_t *parts, size_t n);
 void zmq_guard_set_native(struct zmq_guard *g, zmq_guard_message_fn fn,
                           void *ctx);
+/* Writes what native connections buffered (gateway thread, before it
+ * waits: the end of each batch). */
+void zmq_guard_flush(struct zmq_guard *g);
 /* Reads on from native connections that used their read budget in the
  * last wake-up; 1 while some still have more (the loop must not sleep). */
 int  zmq_guard_resume(struct zmq_guard *g);
 /* Whether ROUTER `router`'s Bind is served natively (gateway thread). */
 int  zmq_guard_is_native(const struct zmq_guard *g, int router);
 /* [sid, type, body] to node `id` connected natively to ROUTER `router`:
- * buffered, written when the gateway's batch ends or the buffer passes
+ * buffered, written at zmq_guard_flush or when the buffer passes
  * 64 KiB. 0, or -1 with errno EHOSTUNREACH (no such connection, as
  * ROUTER_MANDATORY says it) or EAGAIN (bytes not yet written out exceed
  * `limit` with this message: the node's NodeQueueLimit). */

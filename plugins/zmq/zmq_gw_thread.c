@@ -313,6 +313,9 @@ static void *gw_main(void *arg)
         }
         gw_read_routers(gw);
         more = zmq_guard_resume(gw->guard);
+        /* what the last batch (and the reads above) sent native nodes:
+         * one write per node per wake-up */
+        zmq_guard_flush(gw->guard);
         /* the inbox and the ZMQ_FDs; inbox messages are sent at once */
         if (mk_event_loop_run_once(gw->loop,
                                    more ? 0 : gw_wait_ms(gw, next_tick,
