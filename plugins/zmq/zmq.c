@@ -11,6 +11,18 @@
 #include "mk_core/mk_mem.h"
 #include "plugins/zmq/zmq.h"
 
+/* NodeGuard: a boolean, or `native` (ZMQ_GUARD_NATIVE): the guard then
+ * speaks ZMTP to the nodes itself instead of relaying them to libzmq. */
+static int zmq_node_guard_parse(const char *v, void *field, char *err,
+                                size_t errlen)
+{
+    if (strcmp(v, "native") == 0) {
+        *(int *) field = ZMQ_GUARD_NATIVE;
+        return 0;
+    }
+    return mk_conf_parse_bool(v, (int *) field, err, errlen);
+}
+
 static const struct mk_conf_key zmq_keys[] = {
     MK_CONF_LIST("Bind", struct zmq_conf, bind),
     MK_CONF_TIME("PingFreq", struct zmq_conf, ping_freq, "3s", 10, 0),
@@ -20,7 +32,8 @@ static const struct mk_conf_key zmq_keys[] = {
     MK_CONF_INT("MaxNodes", struct zmq_conf, max_nodes, "1024", 1, 1000000),
     MK_CONF_INT("Sessions", struct zmq_conf, sessions, "0", 0, LLONG_MAX),
     MK_CONF_TIME("StatsFreq", struct zmq_conf, stats_freq, "0", 0, 0),
-    MK_CONF_BOOL("NodeGuard", struct zmq_conf, node_guard, "on"),
+    MK_CONF_CUSTOM("NodeGuard", struct zmq_conf, node_guard, "on",
+                   zmq_node_guard_parse, 0),
     MK_CONF_INT("NodeConnections", struct zmq_conf, node_conns, "4096", 1,
                 1000000),
     MK_CONF_SIZE("NodeQueueLimit", struct zmq_conf, node_queue, "64M",

@@ -24,6 +24,7 @@
 #include "plugins/zmq/zmq_queue.h"
 
 #define ZMQ_MAX_ROUTERS 64
+#define ZMQ_GUARD_NATIVE 2            /* NodeGuard native */
 #define ZMQ_MAX_HOPS 32              /* upper bound of MaxHops */
 #define ZMQ_WRITE_QUEUE_MIN (64 * 1024) /* [SERVER] WriteQueueLimit's minimum */
 #define ZMQ_RETRY_BODY_MAX (1024 * 1024) /* body kept for a retry */
@@ -48,7 +49,8 @@ struct zmq_conf {
     long long max_nodes;
     long long sessions;               /* live sessions, all sites; 0: no cap */
     uint64_t stats_freq;              /* stats log line period; 0: none */
-    int node_guard;                   /* relay tcp:// Binds (zmq_guard.h) */
+    int node_guard;                   /* relay tcp:// Binds (zmq_guard.h);
+                                       * ZMQ_GUARD_NATIVE: serve them */
     long long node_conns;             /* NodeConnections: relayed at once */
     uint64_t node_queue;              /* NodeQueueLimit: bytes toward a node */
     long long groups;                 /* Groups: per site, by default */
@@ -235,7 +237,21 @@ void zmq_gw_release_endpoints(struct zmq_gw *gw);
  * binding ended with the word for its worker (NODE_GONE, NO_NODE). */
 void zmq_gw_on_inbox(struct mk_channel *ch, struct mk_channel_msg *msg);
 int  zmq_gw_drain_router(struct zmq_gw *gw, int router);
+/* One message from node `id` on ROUTER `router`, however it arrived (its
+ * ROUTER, or the node guard's own ZMTP server): `parts` are its n frames
+ * after the identity, [sid, type, body] when well-formed; `body` is a
+ * zmq_msg_t holding parts[2]'s bytes (NULL unless n == 3), shared with
+ * the workers it goes to; `meta` is a frame libzmq received, for its
+ * CURVE User-Id (NULL: none, refused when CURVE is on). Checks the
+ * message (spec 1.3) and acts on it. */
+void zmq_gw_node_message(struct zmq_gw *gw, int router, const void *id,
+                         size_t id_len, const struct zmq_frame *parts,
+                         size_t n, zmq_msg_t *body, const zmq_msg_t *meta);
 void zmq_gw_flush_held(struct zmq_gw *gw);
+/* A message from a node the guard serves natively (zmq_guard_message_fn;
+ * ctx is the gateway). */
+void zmq_gw_native_message(void *ctx, int router, const uint8_t *id,
+                           size_t id_len, zmq_msg_t *parts, size_t n);
 void zmq_gw_fail(struct zmq_gw *gw, struct zmq_binding *b,
                  enum zmq_wire_kind why);
 

@@ -134,6 +134,9 @@ int zmq_curve_permits(const struct zmq_gw *gw, const zmq_msg_t *msg,
     if (!gw->conf->curve) {
         return 1;
     }
+    if (!msg) {
+        return 0;                      /* no libzmq metadata: no key */
+    }
     uid = zmq_msg_gets(msg, "User-Id");
     if (!uid) {
         return 0;

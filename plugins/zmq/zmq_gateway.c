@@ -545,8 +545,9 @@ static void gw_dispatch(struct zmq_gw *gw, struct zmq_binding *b,
     gw_forward(gw, b, m->type, body);
 }
 
-static void gw_node_message(struct zmq_gw *gw, int router, zmq_msg_t *parts,
-                            size_t n)
+void zmq_gw_node_message(struct zmq_gw *gw, int router, const void *id,
+                         size_t id_len, const struct zmq_frame *parts,
+                         size_t n, zmq_msg_t *body, const zmq_msg_t *meta)
 {
     struct zmq_frame frames[4];
     struct zmq_node_msg m;
@@ -556,16 +557,18 @@ static void gw_node_message(struct zmq_gw *gw, int router, zmq_msg_t *parts,
     size_t i;
     int up;
 
-    for (i = 0; i < n && i < 4; i++) {
-        frames[i].data = zmq_msg_data(&parts[i]);
-        frames[i].len = zmq_msg_size(&parts[i]);
+    frames[0].data = id;
+    frames[0].len = id_len;
+    for (i = 0; i < n && i < 3; i++) {
+        frames[i + 1] = parts[i];
     }
+    n++;
     why = zmq_msg_check(frames, n, gw->max_frame, &m);
     if (why != ZMQ_REJECT_NONE) {
         gw_reject(gw, why);
         return;
     }
-    if (!zmq_curve_permits(gw, &parts[0], m.identity, m.identity_len)) {
+    if (!zmq_curve_permits(gw, meta, m.identity, m.identity_len)) {
         gw_reject(gw, ZMQ_REJECT_CURVE_IDENTITY);
         return;
     }
@@ -593,7 +596,7 @@ static void gw_node_message(struct zmq_gw *gw, int router, zmq_msg_t *parts,
     }
     zmq_nodes_seen(&gw->nodes, router, m.identity, m.identity_len,
                    mk_clock_monotonic_ms(), &up);     /* traffic is liveness */
-    gw_dispatch(gw, b, &m, &parts[3]);
+    gw_dispatch(gw, b, &m, body);
 }
 
 /* Reads whole multipart messages: more than 4 frames never leak into the
@@ -602,6 +605,7 @@ static void gw_node_message(struct zmq_gw *gw, int router, zmq_msg_t *parts,
 int zmq_gw_drain_router(struct zmq_gw *gw, int router)
 {
     zmq_msg_t parts[4], extra;
+    struct zmq_frame frames[3];
     int batch, more;
     size_t n, i;
 
@@ -624,7 +628,14 @@ int zmq_gw_drain_router(struct zmq_gw *gw, int router)
             }
             n++;
         } while (more);
-        gw_node_message(gw, router, parts, n);
+        for (i = 1; i < n && i < 4; i++) {
+            frames[i - 1].data = zmq_msg_data(&parts[i]);
+            frames[i - 1].len = zmq_msg_size(&parts[i]);
+        }
+        /* n >= 1: libzmq's ROUTER puts the identity first */
+        zmq_gw_node_message(gw, router, zmq_msg_data(&parts[0]),
+                            zmq_msg_size(&parts[0]), frames, n - 1,
+                            n == 4 ? &parts[3] : NULL, &parts[0]);
         for (i = 0; i < n && i < 4; i++) {
             zmq_msg_close(&parts[i]);
         }
@@ -632,3 +643,17 @@ int zmq_gw_drain_router(struct zmq_gw *gw, int router)
     return 1;
 }
 
+
+void zmq_gw_native_message(void *ctx, int router, const uint8_t *id,
+                           size_t id_len, zmq_msg_t *parts, size_t n)
+{
+    struct zmq_frame frames[3];
+    size_t i;
+
+    for (i = 0; i < n && i < 3; i++) {
+        frames[i].data = zmq_msg_data(&parts[i]);
+        frames[i].len = zmq_msg_size(&parts[i]);
+    }
+    zmq_gw_node_message(ctx, router, id, id_len, frames, n,
+                        n == 3 ? &parts[2] : NULL, NULL);
+}

@@ -24,12 +24,14 @@
 #include <unistd.h>
 
 #include "mk_core/mk_clock.h"
+#include "mk_core/mk_hash.h"
 #include "mk_core/mk_list.h"
 #include "mk_core/mk_log.h"
 #include "mk_core/mk_mem.h"
 #include "mk_core/mk_string.h"
 #include "plugins/zmq/zmq_guard.h"
 #include "plugins/zmq/zmq_zmtp.h"
+#include "plugins/zmq/zmq_zmtps.h"
 
 /* One read carries many small node messages; larger bodies take a few
  * reads each. Per direction, per connection. */
@@ -39,6 +41,16 @@
  * of this many: a node restarting in a loop writes one line a minute. */
 #define ZMQ_GUARD_DUP_LOG_MS (60 * 1000)
 #define ZMQ_GUARD_DUP_SLOTS 16
+/* native: what is buffered for a node is written out at the end of the
+ * gateway's batch, or at once past this */
+#define ZMQ_GUARD_FLUSH_AT (64 * 1024)
+/* native: an output buffer this large is given back once it is empty */
+#define ZMQ_GUARD_OUT_KEEP (256 * 1024)
+#define ZMQ_GUARD_ROUTERS 64
+/* native: bytes read from one node per gateway wake-up, as the ROUTER
+ * drains a batch at a time: the workers get what it carried before the
+ * node's next bytes are read (zmq_guard_resume) */
+#define ZMQ_GUARD_READ_BUDGET (256 * 1024)
 
 struct guard_listener {
     struct mk_event ev;                /* first member */
@@ -46,7 +58,31 @@ struct guard_listener {
     struct sockaddr_un ipc;            /* the ROUTER's private endpoint */
     socklen_t ipc_len;
     const char *endpoint;              /* borrowed from the configuration */
+    int router;                        /* its ROUTER's index */
+    struct mk_hash *ids;               /* native: identity -> guard_native */
     struct mk_list _head;
+};
+
+/* A node connection the guard serves itself (NodeGuard native). */
+struct guard_native {
+    struct mk_event ev;                /* first member */
+    struct zmq_guard *guard;
+    const struct guard_listener *listener;
+    struct sockaddr_storage peer;
+    int registered;                    /* its identity is in listener->ids */
+    int duplicate;                     /* closed for a live identity */
+    int writing;                       /* WRITE interest is registered */
+    int flushing;                      /* on guard->flushq */
+    int backlogged;                    /* on guard->backlog */
+    unsigned nparts;                   /* parts[] initialised */
+    zmq_msg_t parts[ZMQ_ZMTP_PARTS_MAX];
+    uint8_t *out;                      /* bytes for the node */
+    size_t out_off, out_len, out_cap;
+    struct mk_list _head;              /* guard->natives or guard->dead_natives */
+    struct mk_list _flush;
+    struct mk_list _backlog;
+    struct zmq_zmtps z;
+    uint8_t in[ZMQ_GUARD_BUF];
 };
 
 struct guard_end {
@@ -77,6 +113,14 @@ struct zmq_guard {
     struct mk_list listeners;
     struct mk_list conns;
     struct mk_list dead;               /* closed, freed after the batch */
+    struct mk_list natives;            /* native connections */
+    struct mk_list dead_natives;
+    struct mk_list flushq;             /* natives with output to write */
+    struct mk_list backlog;            /* natives read up to their budget */
+    zmq_guard_message_fn native_fn;    /* non-NULL: NodeGuard native */
+    void *native_ctx;
+    struct guard_listener *by_router[ZMQ_GUARD_ROUTERS];
+    uint64_t native_log[ZMQ_ZMTPS_OWNER + 1];
     int reaping;                       /* a reap is deferred */
     uint64_t frame_max;
     size_t nconns, conns_max;          /* relayed now; NodeConnections */
@@ -267,6 +311,10 @@ struct zmq_guard *zmq_guard_create(uint64_t frame_max, size_t conns_max)
     mk_list_init(&g->listeners);
     mk_list_init(&g->conns);
     mk_list_init(&g->dead);
+    mk_list_init(&g->natives);
+    mk_list_init(&g->dead_natives);
+    mk_list_init(&g->flushq);
+    mk_list_init(&g->backlog);
     g->frame_max = frame_max;
     g->conns_max = conns_max;
     return g;
@@ -297,8 +345,15 @@ static int guard_socket(const struct guard_addr *a,
     return fd;
 }
 
-int zmq_guard_listen(struct zmq_guard *g, const char *endpoint, char *ipc,
-                     size_t ipclen, char *err, size_t errlen)
+void zmq_guard_set_native(struct zmq_guard *g, zmq_guard_message_fn fn,
+                          void *ctx)
+{
+    g->native_fn = fn;
+    g->native_ctx = ctx;
+}
+
+int zmq_guard_listen(struct zmq_guard *g, const char *endpoint, int router,
+                     char *ipc, size_t ipclen, char *err, size_t errlen)
 {
     struct guard_listener *l = NULL;
     struct sockaddr_storage ss;
@@ -317,11 +372,22 @@ int zmq_guard_listen(struct zmq_guard *g, const char *endpoint, char *ipc,
         errno = ENOMEM;
         return -1;
     }
+    if (router < 0 || router >= ZMQ_GUARD_ROUTERS ||
+        (g->native_fn && !(l->ids = mk_hash_create(64, 0)))) {
+        mk_mem_free(l);
+        errno = router < 0 || router >= ZMQ_GUARD_ROUTERS ? EINVAL : ENOMEM;
+        return -1;
+    }
     fd = guard_socket(&a, &ss, len);
     if (fd < 0) {
+        if (l->ids) {
+            mk_hash_destroy(l->ids, NULL);
+        }
         mk_mem_free(l);
         return -1;
     }
+    l->router = router;
+    g->by_router[router] = l;
     l->ev.fd = fd;
     l->guard = g;
     l->endpoint = endpoint;
@@ -357,6 +423,7 @@ int zmq_guard_start(struct zmq_guard *g, struct mk_event_loop *loop)
 }
 
 static void guard_conn_close(struct guard_conn *c);
+static void guard_native_close(struct guard_native *c);
 
 static void guard_reap(void *arg)
 {
@@ -366,6 +433,12 @@ static void guard_reap(void *arg)
     while (!mk_list_is_empty(&g->dead)) {
         struct guard_conn *c = mk_list_entry(g->dead.next, struct guard_conn,
                                              _head);
+        mk_list_del(&c->_head);
+        mk_mem_free(c);
+    }
+    while (!mk_list_is_empty(&g->dead_natives)) {
+        struct guard_native *c = mk_list_entry(g->dead_natives.next,
+                                               struct guard_native, _head);
         mk_list_del(&c->_head);
         mk_mem_free(c);
     }
@@ -382,7 +455,20 @@ void zmq_guard_close(struct zmq_guard *g)
         }
         close(l->ev.fd);
         mk_list_del(&l->_head);
+        if (l->router >= 0 && l->router < ZMQ_GUARD_ROUTERS) {
+            g->by_router[l->router] = NULL;
+        }
+        /* the natives' identities go with it: they look no more */
+        if (l->ids) {
+            mk_hash_destroy(l->ids, NULL);
+        }
         mk_mem_free(l);
+    }
+    while (!mk_list_is_empty(&g->natives)) {
+        struct guard_native *c = mk_list_entry(g->natives.next,
+                                               struct guard_native, _head);
+        c->registered = 0;
+        guard_native_close(c);
     }
     while (!mk_list_is_empty(&g->conns)) {
         guard_conn_close(mk_list_entry(g->conns.next, struct guard_conn,
@@ -401,19 +487,19 @@ void zmq_guard_destroy(struct zmq_guard *g)
 
 /* ---- Relay -------------------------------------------------------------- */
 
-static const char *guard_peer(const struct guard_conn *c, char *buf,
-                              size_t len)
+static const char *guard_peer(const struct sockaddr_storage *peer_ss,
+                              char *buf, size_t len)
 {
     char host[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
 
-    if (c->peer.ss_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *) &c->peer;
+    if (peer_ss->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *) peer_ss;
         inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
         port = ntohs(in->sin_port);
     }
-    else if (c->peer.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) &c->peer;
+    else if (peer_ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) peer_ss;
         inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
         port = ntohs(in6->sin6_port);
     }
@@ -443,7 +529,7 @@ static void guard_refuse(struct guard_conn *c)
     if (guard_log_due(g, c->zmtp.verdict)) {
         mk_warn("zmq: [fd %d] closed the node connection from %s: %s, "
                 "at frame %llu (%llu connection(s) closed so far)",
-                c->node.ev.fd, guard_peer(c, peer, sizeof(peer)),
+                c->node.ev.fd, guard_peer(&c->peer, peer, sizeof(peer)),
                 zmq_zmtp_verdict_name(c->zmtp.verdict),
                 (unsigned long long) c->zmtp.frames,
                 (unsigned long long) g->refused);
@@ -556,7 +642,7 @@ static void guard_check_identity(struct guard_conn *c)
             "get no requests; give each node process its own identity "
             "([fd %d] from %s; %llu such connection(s) so far)", text,
             c->listener->endpoint, c->node.ev.fd,
-            guard_peer(c, peer, sizeof(peer)),
+            guard_peer(&c->peer, peer, sizeof(peer)),
             (unsigned long long) g->dup_ids);
 }
 
@@ -693,6 +779,9 @@ static void guard_end_init(struct guard_end *e, struct guard_conn *c,
     e->readable = 1;
 }
 
+static void guard_native_open(struct guard_listener *l, int fd,
+                              const struct sockaddr_storage *peer);
+
 static void guard_conn_open(struct guard_listener *l, int fd,
                             const struct sockaddr_storage *peer)
 {
@@ -711,6 +800,10 @@ static void guard_conn_open(struct guard_listener *l, int fd,
                     (unsigned long long) g->over_cap);
         }
         close(fd);
+        return;
+    }
+    if (l->ids) {
+        guard_native_open(l, fd, peer);
         return;
     }
     c = mk_mem_alloc(sizeof(*c));
@@ -795,4 +888,398 @@ static void guard_on_accept(struct mk_event *ev, uint32_t events)
         }
         return;
     }
+}
+
+/* ---- Native (NodeGuard native) ------------------------------------------ */
+
+static void guard_native_refuse(struct guard_native *c)
+{
+    struct zmq_guard *g = c->guard;
+    enum zmq_zmtps_verdict v = c->z.verdict;
+    uint64_t now = mk_clock_monotonic_ms();
+    char peer[80];
+
+    g->refused++;
+    if (g->native_log[v] && now - g->native_log[v] < ZMQ_GUARD_LOG_MS) {
+        return;
+    }
+    g->native_log[v] = now;
+    mk_warn("zmq: [fd %d] closed the node connection from %s to %s: %s, "
+            "at frame %llu (%llu connection(s) closed so far)", c->ev.fd,
+            guard_peer(&c->peer, peer, sizeof(peer)), c->listener->endpoint,
+            zmq_zmtps_verdict_name(v), (unsigned long long) c->z.frames,
+            (unsigned long long) g->refused);
+}
+
+static void guard_native_parts_close(struct guard_native *c)
+{
+    while (c->nparts > 0) {
+        zmq_msg_close(&c->parts[--c->nparts]);
+    }
+}
+
+/* The node is gone for the gateway as for libzmq's ROUTER: no message;
+ * its pings go unanswered and its sends fail with EHOSTUNREACH. */
+static void guard_native_close(struct guard_native *c)
+{
+    struct zmq_guard *g = c->guard;
+
+    if (c->registered) {
+        mk_hash_del(c->listener->ids, (const char *) c->z.id, c->z.id_len);
+        c->registered = 0;
+    }
+    if (c->flushing) {
+        mk_list_del(&c->_flush);
+        c->flushing = 0;
+    }
+    if (c->backlogged) {
+        mk_list_del(&c->_backlog);
+        c->backlogged = 0;
+    }
+    mk_event_del(g->loop, &c->ev);
+    close(c->ev.fd);
+    c->ev.fd = -1;
+    guard_native_parts_close(c);
+    mk_mem_free(c->out);
+    c->out = NULL;
+    c->out_len = c->out_off = c->out_cap = 0;
+    mk_list_del(&c->_head);
+    mk_list_add(&c->_head, &g->dead_natives);
+    g->nconns--;
+    if (!g->reaping) {
+        g->reaping = mk_event_loop_defer(g->loop, guard_reap, g) == 0;
+    }
+}
+
+/* Writes what is buffered; -1 when the connection must close. */
+static int guard_native_flush(struct guard_native *c)
+{
+    ssize_t n;
+    int want;
+
+    while (c->out_len > 0) {
+        n = send(c->ev.fd, c->out + c->out_off, c->out_len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && errno != EAGAIN) {
+            return -1;
+        }
+        if (n <= 0) {
+            break;
+        }
+        c->out_off += (size_t) n;
+        c->out_len -= (size_t) n;
+    }
+    if (c->out_len == 0) {
+        c->out_off = 0;
+        if (c->out_cap > ZMQ_GUARD_OUT_KEEP) {
+            mk_mem_free(c->out);
+            c->out = NULL;
+            c->out_cap = 0;
+        }
+    }
+    want = c->out_len > 0;
+    if (want != c->writing) {
+        c->writing = want;
+        if (mk_event_mod(c->guard->loop, &c->ev,
+                         MK_EVENT_READ | (want ? MK_EVENT_WRITE : 0)) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void zmq_guard_flush(struct zmq_guard *g)
+{
+    if (!g) {
+        return;
+    }
+    while (!mk_list_is_empty(&g->flushq)) {
+        struct guard_native *c = mk_list_entry(g->flushq.next,
+                                               struct guard_native, _flush);
+        mk_list_del(&c->_flush);
+        c->flushing = 0;
+        if (c->ev.fd < 0) {
+            continue;
+        }
+        if (guard_native_flush(c) < 0) {
+            guard_native_close(c);
+        }
+    }
+}
+
+/* Appends bytes for the node; written at the end of the batch. */
+static int guard_native_put(struct guard_native *c, const void *p,
+                            size_t len)
+{
+    struct zmq_guard *g = c->guard;
+    size_t need = c->out_off + c->out_len + len, cap;
+    uint8_t *out;
+
+    if (need > c->out_cap) {
+        if (c->out_off > 0) {
+            memmove(c->out, c->out + c->out_off, c->out_len);
+            c->out_off = 0;
+            need = c->out_len + len;
+        }
+        if (need > c->out_cap) {
+            cap = c->out_cap ? c->out_cap : 4096;
+            while (cap < need) {
+                cap *= 2;
+            }
+            out = mk_mem_realloc(c->out, cap);
+            if (!out) {
+                errno = ENOMEM;
+                return -1;
+            }
+            c->out = out;
+            c->out_cap = cap;
+        }
+    }
+    memcpy(c->out + c->out_off + c->out_len, p, len);
+    c->out_len += len;
+    if (!c->flushing && !c->writing) {
+        c->flushing = 1;
+        mk_list_add(&c->_flush, &g->flushq);
+    }
+    return 0;
+}
+
+static uint8_t *guard_native_frame(void *ctx, unsigned idx, uint64_t size)
+{
+    static uint8_t none;
+    struct guard_native *c = ctx;
+    uint8_t *data;
+
+    if (idx >= ZMQ_ZMTP_PARTS_MAX || idx != c->nparts ||
+        size > SIZE_MAX / 2 ||
+        zmq_msg_init_size(&c->parts[idx], (size_t) size) < 0) {
+        return NULL;
+    }
+    c->nparts++;
+    data = zmq_msg_data(&c->parts[idx]);
+    return data ? data : &none;
+}
+
+static int guard_native_message(void *ctx, unsigned n)
+{
+    struct guard_native *c = ctx;
+    struct zmq_guard *g = c->guard;
+
+    g->native_fn(g->native_ctx, c->listener->router, c->z.id, c->z.id_len,
+                 c->parts, n);
+    guard_native_parts_close(c);
+    return 0;
+}
+
+/* The first connection keeps an identity, as libzmq's ROUTER without
+ * ZMQ_ROUTER_HANDOVER does; a second one is closed, and said once a
+ * minute per endpoint and identity. */
+static int guard_native_ready(void *ctx)
+{
+    struct guard_native *c = ctx;
+    struct zmq_guard *g = c->guard;
+    char text[ZMQ_ZMTP_IDENTITY_MAX * 4 + 1], peer[80];
+
+    if (!mk_hash_get(c->listener->ids, (const char *) c->z.id,
+                     c->z.id_len)) {
+        if (mk_hash_set(c->listener->ids, (const char *) c->z.id,
+                        c->z.id_len, c) < 0) {
+            return -1;
+        }
+        c->registered = 1;
+        return 0;
+    }
+    c->duplicate = 1;
+    g->dup_ids++;
+    if (guard_dup_log_due(g, guard_fnv(guard_fnv(0xcbf29ce484222325ULL,
+                                                 &c->listener,
+                                                 sizeof(c->listener)),
+                                       c->z.id, c->z.id_len))) {
+        guard_identity_text(c->z.id, c->z.id_len, text, sizeof(text));
+        mk_warn("zmq: a second peer claims node identity '%s' on %s: "
+                "closed; give each node process its own identity "
+                "([fd %d] from %s; %llu such connection(s) so far)", text,
+                c->listener->endpoint, c->ev.fd,
+                guard_peer(&c->peer, peer, sizeof(peer)),
+                (unsigned long long) g->dup_ids);
+    }
+    return -1;
+}
+
+static int guard_native_reply(void *ctx, const uint8_t *p, size_t len)
+{
+    return guard_native_put(ctx, p, len);
+}
+
+static const struct zmq_zmtps_ops guard_native_ops = {
+    guard_native_frame, guard_native_message, guard_native_ready,
+    guard_native_reply,
+};
+
+/* Reads up to the budget; past it the connection waits on the backlog
+ * for the next wake-up (zmq_guard_resume). */
+static void guard_native_read(struct guard_native *c)
+{
+    size_t budget = ZMQ_GUARD_READ_BUDGET;
+    ssize_t n;
+
+    for (;;) {
+        if (budget == 0) {
+            if (!c->backlogged) {
+                c->backlogged = 1;
+                mk_list_add(&c->_backlog, &c->guard->backlog);
+            }
+            return;
+        }
+        n = recv(c->ev.fd, c->in, sizeof(c->in), 0);
+        if (n > 0) {
+            budget -= (size_t) n < budget ? (size_t) n : budget;
+            if (zmq_zmtps_feed(&c->z, c->in, (size_t) n, &guard_native_ops,
+                               c) != ZMQ_ZMTPS_OK) {
+                if (!c->duplicate) {
+                    guard_native_refuse(c);
+                }
+                guard_native_close(c);
+                return;
+            }
+            if ((size_t) n < sizeof(c->in)) {
+                return;                /* emptied: the next data is an edge */
+            }
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return;
+        }
+        guard_native_close(c);         /* EOF or error */
+        return;
+    }
+}
+
+static void guard_native_on_event(struct mk_event *ev, uint32_t events)
+{
+    struct guard_native *c = (struct guard_native *) ev;
+
+    if ((events & MK_EVENT_WRITE) && c->writing &&
+        guard_native_flush(c) < 0) {
+        guard_native_close(c);
+        return;
+    }
+    if ((events & (MK_EVENT_READ | MK_EVENT_CLOSE)) && !c->backlogged) {
+        guard_native_read(c);
+    }
+}
+
+int zmq_guard_resume(struct zmq_guard *g)
+{
+    struct mk_list todo;
+
+    if (!g || mk_list_is_empty(&g->backlog)) {
+        return 0;
+    }
+    /* this round's connections only: one that uses its budget again goes
+     * back on the backlog for the next round */
+    mk_list_init(&todo);
+    while (!mk_list_is_empty(&g->backlog)) {
+        struct mk_list *it = g->backlog.next;
+        mk_list_del(it);
+        mk_list_add(it, &todo);
+    }
+    while (!mk_list_is_empty(&todo)) {
+        struct guard_native *c = mk_list_entry(todo.next, struct guard_native,
+                                               _backlog);
+        mk_list_del(&c->_backlog);
+        c->backlogged = 0;
+        guard_native_read(c);
+    }
+    return !mk_list_is_empty(&g->backlog);
+}
+
+static void guard_native_open(struct guard_listener *l, int fd,
+                              const struct sockaddr_storage *peer)
+{
+    struct zmq_guard *g = l->guard;
+    struct guard_native *c = mk_mem_zalloc(sizeof(*c));
+    uint8_t hello[128];
+    size_t len;
+    int one = 1;
+
+    if (!c) {
+        g->failed++;
+        close(fd);
+        return;
+    }
+    c->guard = g;
+    c->listener = l;
+    c->peer = *peer;
+    zmq_zmtps_init(&c->z, g->frame_max, ZMQ_ZMTP_COMMAND_MAX);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (mk_event_add(g->loop, &c->ev, fd, MK_EVENT_READ,
+                     guard_native_on_event) < 0) {
+        g->failed++;
+        close(fd);
+        mk_mem_free(c);
+        return;
+    }
+    mk_list_add(&c->_head, &g->natives);
+    g->nconns++;
+    /* the greeting and READY go at once: the peer needs no more of ours */
+    len = zmq_zmtps_hello(hello, sizeof(hello));
+    if (guard_native_put(c, hello, len) < 0) {
+        guard_native_close(c);
+    }
+}
+
+int zmq_guard_is_native(const struct zmq_guard *g, int router)
+{
+    return g && g->native_fn && router >= 0 && router < ZMQ_GUARD_ROUTERS &&
+           g->by_router[router] && g->by_router[router]->ids;
+}
+
+int zmq_guard_send(struct zmq_guard *g, int router, const void *id,
+                   size_t id_len, const void *sid, size_t sid_len,
+                   const char *type, const void *body, size_t body_len,
+                   size_t limit)
+{
+    struct guard_listener *l = g->by_router[router];
+    struct guard_native *c = l && l->ids ? mk_hash_get(l->ids, id, id_len)
+                                         : NULL;
+    size_t type_len = strlen(type), hl;
+    uint8_t hdr[9];
+
+    if (!c) {
+        errno = EHOSTUNREACH;
+        return -1;
+    }
+    if (c->out_len > 0 && c->out_len + body_len > limit) {
+        errno = EAGAIN;
+        return -1;
+    }
+    hl = zmq_zmtps_header(hdr, sid_len, 1);
+    if (guard_native_put(c, hdr, hl) < 0 ||
+        (sid_len && guard_native_put(c, sid, sid_len) < 0)) {
+        return -1;
+    }
+    hl = zmq_zmtps_header(hdr, type_len, 1);
+    if (guard_native_put(c, hdr, hl) < 0 ||
+        guard_native_put(c, type, type_len) < 0) {
+        return -1;
+    }
+    hl = zmq_zmtps_header(hdr, body_len, 0);
+    if (guard_native_put(c, hdr, hl) < 0 ||
+        (body_len && guard_native_put(c, body, body_len) < 0)) {
+        return -1;
+    }
+    /* a failed write is left for the end of the batch to close: the
+     * caller may be handling this very connection's message */
+    if (c->out_len >= ZMQ_GUARD_FLUSH_AT && !c->writing && c->flushing &&
+        guard_native_flush(c) == 0 && c->out_len == 0) {
+        mk_list_del(&c->_flush);
+        c->flushing = 0;
+    }
+    return 0;
 }

@@ -29,6 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <zmq.h>
+
 #include "mk_core/mk_event.h"
 
 /* The listen queue of a relayed Bind and of its ROUTER's private
@@ -55,11 +57,41 @@ enum zmq_guard_endpoint zmq_guard_endpoint_kind(const char *endpoint,
  * connections open at once (past it a new one is closed at accept). NULL
  * when out of memory. */
 struct zmq_guard *zmq_guard_create(uint64_t frame_max, size_t conns_max);
-/* Listens on a tcp:// endpoint and writes the private ipc:// endpoint its
+/*
+ * `NodeGuard native`: the guard terminates each node connection itself
+ * (zmq_zmtps.h) instead of relaying it to the ROUTER, and hands every
+ * whole message to `message`: node `id` on ROUTER `router`, its n frames
+ * (1..3, [sid, type, body] when well-formed) as messages the callee may
+ * share (zmq_msg_copy) but not close. Called before zmq_guard_listen.
+ */
+typedef void (*zmq_guard_message_fn)(void *ctx, int router,
+                                     const uint8_t *id, size_t id_len,
+                                     zmq_msg_t *parts, size_t n);
+void zmq_guard_set_native(struct zmq_guard *g, zmq_guard_message_fn fn,
+                          void *ctx);
+/* Writes what native connections buffered (gateway thread, before it
+ * waits: the end of each batch). */
+void zmq_guard_flush(struct zmq_guard *g);
+/* Reads on from native connections that used their read budget in the
+ * last wake-up; 1 while some still have more (the loop must not sleep). */
+int  zmq_guard_resume(struct zmq_guard *g);
+/* Whether ROUTER `router`'s Bind is served natively (gateway thread). */
+int  zmq_guard_is_native(const struct zmq_guard *g, int router);
+/* [sid, type, body] to node `id` connected natively to ROUTER `router`:
+ * buffered, written at zmq_guard_flush or when the buffer passes
+ * 64 KiB. 0, or -1 with errno EHOSTUNREACH (no such connection, as
+ * ROUTER_MANDATORY says it) or EAGAIN (bytes not yet written out exceed
+ * `limit` with this message: the node's NodeQueueLimit). */
+int  zmq_guard_send(struct zmq_guard *g, int router, const void *id,
+                    size_t id_len, const void *sid, size_t sid_len,
+                    const char *type, const void *body, size_t body_len,
+                    size_t limit);
+
+/* Listens on a tcp:// endpoint for ROUTER `router` and writes the private ipc:// endpoint its
  * ROUTER must bind to into `ipc`. -1 with errno set (EADDRINUSE...), or
  * with `err` filled for a name that does not resolve. */
-int  zmq_guard_listen(struct zmq_guard *g, const char *endpoint, char *ipc,
-                      size_t ipclen, char *err, size_t errlen);
+int  zmq_guard_listen(struct zmq_guard *g, const char *endpoint, int router,
+                      char *ipc, size_t ipclen, char *err, size_t errlen);
 /* Starts accepting in `loop`. */
 int  zmq_guard_start(struct zmq_guard *g, struct mk_event_loop *loop);
 /* Closes the listeners and every relayed connection (reload, stop): nodes

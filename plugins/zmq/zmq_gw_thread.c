@@ -276,7 +276,7 @@ static void *gw_main(void *arg)
     struct zmq_tick_ops ops = { gw_ping, gw_spawn, gw_off, gw };
     struct gw_zfd zfd[ZMQ_MAX_ROUTERS + 1];
     uint64_t now, next_tick, next_stats;
-    int i, nzfd = 0;
+    int i, nzfd = 0, more;
 
     /* Spec 5: first tick 1 s after start; never later than one PingFreq,
      * or a short PingFreq would find nodes "silent" that were never
@@ -312,9 +312,14 @@ static void *gw_main(void *arg)
             gw->unread = 0;
         }
         gw_read_routers(gw);
+        more = zmq_guard_resume(gw->guard);
+        /* what the last batch (and the reads above) sent native nodes:
+         * one write per node per wake-up */
+        zmq_guard_flush(gw->guard);
         /* the inbox and the ZMQ_FDs; inbox messages are sent at once */
         if (mk_event_loop_run_once(gw->loop,
-                                   gw_wait_ms(gw, next_tick, next_stats)) < 0) {
+                                   more ? 0 : gw_wait_ms(gw, next_tick,
+                                                         next_stats)) < 0) {
             mk_err("zmq: event loop failed: %s", strerror(errno));
             break;
         }
@@ -388,6 +393,9 @@ int zmq_gw_start(struct zmq_gw *gw, struct zmq_conf *conf,
         !(gw->guard = zmq_guard_create(conf->max_frame,
                                        (size_t) conf->node_conns))) {
         return mk_str_fail(err, errlen, "zmq: out of memory");
+    }
+    if (gw->guard && conf->node_guard == ZMQ_GUARD_NATIVE) {
+        zmq_guard_set_native(gw->guard, zmq_gw_native_message, gw);
     }
     for (i = 0; i < conf->nendpoints; i++) {
         if (zmq_gw_bind_router(gw, conf, i, err, errlen) < 0) {

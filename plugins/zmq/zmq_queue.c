@@ -178,21 +178,18 @@ static int queue_is_full(const struct zmq_gw *gw, struct zmq_node *n,
     return queued > 0 && queued + len > gw->conf->node_queue;
 }
 
-/* [identity, sid, type, body]. Never blocks: with ROUTER_MANDATORY a node
- * that is gone (EHOSTUNREACH) or at its high-water mark (EAGAIN) fails
- * the send before any frame is queued. */
-int zmq_gw_send(struct zmq_gw *gw, struct zmq_node *n, const uint8_t *sid,
-                const char *type, zmq_msg_t *body)
+/* [identity, sid, type, body] through the ROUTER. Never blocks: with
+ * ROUTER_MANDATORY a node that is gone (EHOSTUNREACH) or at its
+ * high-water mark (EAGAIN) fails the send before any frame is queued. */
+static int queue_send_router(struct zmq_gw *gw, struct zmq_node *n,
+                             const uint8_t *sid, const char *type,
+                             zmq_msg_t *body)
 {
     void *s = gw->routers[n->router];
     int flags = ZMQ_DONTWAIT | ZMQ_SNDMORE, err;
     zmq_msg_t out;
 
     gw->unread |= UINT64_C(1) << n->router; /* a send may eat ZMQ_FD's edge */
-    if (queue_is_full(gw, n, body ? zmq_msg_size(body) : 0)) {
-        errno = EAGAIN;
-        return -1;
-    }
     if (queue_body(n, &out, body) < 0) {
         errno = ENOMEM;
         return -1;
@@ -207,4 +204,23 @@ int zmq_gw_send(struct zmq_gw *gw, struct zmq_node *n, const uint8_t *sid,
         return -1;
     }
     return 0;
+}
+
+int zmq_gw_send(struct zmq_gw *gw, struct zmq_node *n, const uint8_t *sid,
+                const char *type, zmq_msg_t *body)
+{
+    if (zmq_guard_is_native(gw->guard, n->router)) {
+        /* identity not on the wire; the buffered bytes are the budget */
+        return zmq_guard_send(gw->guard, n->router, n->id, n->id_len, sid,
+                              sid ? ZMQ_SID_LEN : 0, type,
+                              body ? zmq_msg_data(body) : NULL,
+                              body ? zmq_msg_size(body) : 0,
+                              gw->conf->node_queue);
+    }
+    if (queue_is_full(gw, n, body ? zmq_msg_size(body) : 0)) {
+        gw->unread |= UINT64_C(1) << n->router;
+        errno = EAGAIN;
+        return -1;
+    }
+    return queue_send_router(gw, n, sid, type, body);
 }

@@ -28,7 +28,7 @@ static int routers_guard_listen(struct zmq_gw *gw, void *s,
     char why[256];
 
     /* the old generation closes its listener before it hands over */
-    while ((rc = zmq_guard_listen(gw->guard, conf->endpoints[i], ipc, ipclen,
+    while ((rc = zmq_guard_listen(gw->guard, conf->endpoints[i], i, ipc, ipclen,
                                   why, sizeof(why))) < 0 &&
            errno == EADDRINUSE && mk_clock_monotonic_ms() - t0 < 1000) {
         usleep(10 * 1000);
@@ -95,6 +95,8 @@ int zmq_gw_bind_router(struct zmq_gw *gw, const struct zmq_conf *conf, int i,
                            conf->endpoints[i], zmq_strerror(errno));
     }
     mk_info("zmq: nodes connect to %s%s", conf->endpoints[i],
-            endpoint == ipc ? " (node guard on)" : "");
+            endpoint != ipc ? "" :
+            conf->node_guard == ZMQ_GUARD_NATIVE ? " (node guard native)"
+                                                 : " (node guard on)");
     return 0;
 }

@@ -85,6 +85,18 @@ def free_port():
     raise RuntimeError("no free port found")
 
 
+def _node_guard_override(text):
+    """TREMOLO_NODE_GUARD=native (or on/off) runs a suite with that
+    NodeGuard: added to a [ZMQ] section that names neither NodeGuard nor
+    Curve (a test that sets them means its own)."""
+    mode = os.environ.get("TREMOLO_NODE_GUARD")
+    if (not mode or re.search(r"(?im)^\s*NodeGuard\s", text) or
+            re.search(r"(?im)^\s*Curve\s+on", text)):
+        return text
+    return re.sub(r"(?m)^\[ZMQ\][ \t]*$", "[ZMQ]\n    NodeGuard %s" % mode,
+                  text, count=1)
+
+
 def _indent(text):
     out = []
     for line in text.splitlines():
@@ -432,6 +444,8 @@ class Tremolo:
             (d / "sites" / fname).write_text(self._subst(text))
         for name, text in (plugin_confs or {}).items():
             fname = name if name.endswith(".conf") else name + ".conf"
+            if fname == "zmq.conf":
+                text = _node_guard_override(text)
             (d / fname).write_text(self._subst(text))
 
         files = dict(files or {})

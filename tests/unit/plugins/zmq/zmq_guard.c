@@ -7,6 +7,7 @@
 #include "mk_test.h"
 #include "plugins/zmq/zmq_guard.c"
 #include "plugins/zmq/zmq_zmtp.c"
+#include "plugins/zmq/zmq_zmtps.c"
 
 /* ---- endpoints ---------------------------------------------------------- */
 
@@ -102,7 +103,7 @@ static int rig_open(struct rig *r, uint64_t frame_max)
         r->port = free_port();
         snprintf(r->endpoint, sizeof(r->endpoint), "tcp://127.0.0.1:%d",
                  r->port);
-        if (zmq_guard_listen(r->guard, r->endpoint, ipc, sizeof(ipc), err,
+        if (zmq_guard_listen(r->guard, r->endpoint, 0, ipc, sizeof(ipc), err,
                              sizeof(err)) == 0) {
             break;
         }

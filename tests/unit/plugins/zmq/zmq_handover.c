@@ -35,6 +35,7 @@
 #include "plugins/zmq/zmq_uwsgi.c"
 #include "plugins/zmq/zmq_wire.c"
 #include "plugins/zmq/zmq_zmtp.c"
+#include "plugins/zmq/zmq_zmtps.c"
 
 #define ROUNDS 150
 #define PIECES 300
