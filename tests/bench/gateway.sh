@@ -20,7 +20,10 @@
 #     processes), Scheduler reuseport, keep-alive 60 s / 1,000,000 requests,
 #     liana + zmq (+ websocket for (c)/(d), site [WEBSOCKET] IdleTimeout 0,
 #     PingInterval 0), no logger plugin (no access log, as the peers),
-#     zmq Bind on loopback TCP, PingFreq 1s, site `Node bench-*`.
+#     zmq Bind on loopback TCP, PingFreq 1s, site `Node bench-*`,
+#     NodeGuard native (BENCH_GUARD): the setting docs/configuration.md
+#     gives for nodes on libzmq >= 4 (every node here): the gateway
+#     speaks ZMTP to them itself, as bounded as `on`, without the relay.
 #   Tremolo's Python nodes: ONE command, as a user runs them:
 #     `python3 -m tremolo_node --wsgi wsgi_hello:app --processes N --id bench`
 #     (or `--asgi asgi_hello:app`): it forks bench-1 ... bench-N, distinct
@@ -70,6 +73,7 @@
 #   BENCH_ONLY      scenarios to run, e.g. "b c"   [a b c d]
 #   BENCH_PYEXT     directory of the C runtime _tremolo*.so [python/
 #                   beside the binary]
+#   BENCH_GUARD     Tremolo's NodeGuard (on, off, native) [native]
 #   BENCH_PYHELPER  directory of tremolo_node.py and its adapters
 #                                     [plugins/zmq/nodes/python]
 set -euo pipefail
@@ -84,6 +88,7 @@ SECONDS_PER_RUN=${BENCH_SECONDS:-5}
 CONNS=${BENCH_CONNS:-50}
 PYNODES=${BENCH_PYNODES:-2}
 ONLY=${BENCH_ONLY:-a b c d}
+GUARD=${BENCH_GUARD:-native}
 PYTHON=/usr/bin/python3          # Debian's: it has python3-zmq, uvicorn
 HELPER=${BENCH_PYHELPER:-$REPO/plugins/zmq/nodes/python}
 # the C node runtime (_tremolo), built beside the binary; without it the
@@ -195,7 +200,8 @@ EOF2
     # No logger plugin: no access log, as on the peers.
     [ "$kind" = asgi ] && ws=$'    Load websocket\n'
     printf '[PLUGINS]\n    Load liana\n    Load zmq\n%s' "$ws" > "$dir/plugins.load"
-    printf '[ZMQ]\n    Bind tcp://127.0.0.1:%s\n    PingFreq 1s\n' "$zport" > "$dir/zmq.conf"
+    printf '[ZMQ]\n    Bind tcp://127.0.0.1:%s\n    PingFreq 1s\n    NodeGuard %s\n' \
+        "$zport" "$GUARD" > "$dir/zmq.conf"
     printf '[HOST]\n    ServerName 127.0.0.1\n    Default on\n    Handler zmq\n[ZMQ]\n    Node bench-*\n' \
         > "$dir/sites/default.conf"
     [ "$kind" = asgi ] &&
