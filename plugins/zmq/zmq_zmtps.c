@@ -3,6 +3,7 @@
  * the ZMTP 3.0/3.1 specification (rfc.zeromq.org/spec/23 and 37).
  */
 #include <string.h>
+#include <strings.h>
 
 #include "plugins/zmq/zmq_zmtps.h"
 
@@ -101,26 +102,12 @@ static int zmtps_fail(struct zmq_zmtps *z, enum zmq_zmtps_verdict v)
     return -1;
 }
 
+/* ZMTP property names compare without case (RFC 23, 3.2); strncasecmp
+ * stops at a NUL in `p`, which then differs from `name` */
 static int zmtps_name_is(const uint8_t *p, size_t len, const char *name)
 {
-    size_t i, n = strlen(name);
-
-    if (len != n) {
-        return 0;
-    }
-    for (i = 0; i < n; i++) {
-        uint8_t a = p[i], b = (uint8_t) name[i];
-        if (a >= 'A' && a <= 'Z') {
-            a = (uint8_t) (a - 'A' + 'a');
-        }
-        if (b >= 'A' && b <= 'Z') {
-            b = (uint8_t) (b - 'A' + 'a');
-        }
-        if (a != b) {
-            return 0;
-        }
-    }
-    return 1;
+    return len == strlen(name) &&
+           strncasecmp((const char *) p, name, len) == 0;
 }
 
 /* READY's properties: Socket-Type DEALER and a non-empty Identity. */

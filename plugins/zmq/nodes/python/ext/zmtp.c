@@ -15,6 +15,7 @@
 #include "zmtp.h"
 
 #include <string.h>
+#include <strings.h>
 
 const char *zmtp_strerror(enum zmtp_err e)
 {
@@ -140,26 +141,11 @@ enum zmtp_err zmtp_command_parse(const uint8_t *body, size_t len,
     return ZMTP_OK;
 }
 
+/* ZMTP property names compare without case (RFC 23, 3.2); strncasecmp
+ * stops at a NUL in `a`, which then differs from `b` */
 static int zmtp_eq_nocase(const uint8_t *a, size_t alen, const char *b)
 {
-    size_t blen = strlen(b);
-
-    if (alen != blen) {
-        return 0;
-    }
-    for (size_t i = 0; i < alen; i++) {
-        uint8_t x = a[i], y = (uint8_t) b[i];
-        if (x >= 'A' && x <= 'Z') {
-            x = (uint8_t) (x - 'A' + 'a');
-        }
-        if (y >= 'A' && y <= 'Z') {
-            y = (uint8_t) (y - 'A' + 'a');
-        }
-        if (x != y) {
-            return 0;
-        }
-    }
-    return 1;
+    return alen == strlen(b) && strncasecmp((const char *) a, b, alen) == 0;
 }
 
 int zmtp_command_is(const struct zmtp_command *c, const char *name)
