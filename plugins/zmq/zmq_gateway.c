@@ -599,6 +599,15 @@ void zmq_gw_node_message(struct zmq_gw *gw, int router, const void *id,
     gw_dispatch(gw, b, &m, body);
 }
 
+/* The first n (at most 3) of parts as data/len frames */
+static void gw_frames(zmq_msg_t *parts, size_t n, struct zmq_frame *out)
+{
+    for (size_t i = 0; i < n && i < 3; i++) {
+        out[i].data = zmq_msg_data(&parts[i]);
+        out[i].len = zmq_msg_size(&parts[i]);
+    }
+}
+
 /* Reads whole multipart messages: more than 4 frames never leak into the
  * next message as BlastBeat let them (spec 10.2). Returns 0 at EAGAIN, 1
  * when the batch ran out first. */
@@ -628,10 +637,7 @@ int zmq_gw_drain_router(struct zmq_gw *gw, int router)
             }
             n++;
         } while (more);
-        for (i = 1; i < n && i < 4; i++) {
-            frames[i - 1].data = zmq_msg_data(&parts[i]);
-            frames[i - 1].len = zmq_msg_size(&parts[i]);
-        }
+        gw_frames(&parts[1], n - 1, frames);
         /* n >= 1: libzmq's ROUTER puts the identity first */
         zmq_gw_node_message(gw, router, zmq_msg_data(&parts[0]),
                             zmq_msg_size(&parts[0]), frames, n - 1,
@@ -643,17 +649,12 @@ int zmq_gw_drain_router(struct zmq_gw *gw, int router)
     return 1;
 }
 
-
 void zmq_gw_native_message(void *ctx, int router, const uint8_t *id,
                            size_t id_len, zmq_msg_t *parts, size_t n)
 {
     struct zmq_frame frames[3];
-    size_t i;
 
-    for (i = 0; i < n && i < 3; i++) {
-        frames[i].data = zmq_msg_data(&parts[i]);
-        frames[i].len = zmq_msg_size(&parts[i]);
-    }
+    gw_frames(parts, n, frames);
     zmq_gw_node_message(ctx, router, id, id_len, frames, n,
                         n == 3 ? &parts[2] : NULL, NULL);
 }

@@ -189,7 +189,6 @@ static int queue_send_router(struct zmq_gw *gw, struct zmq_node *n,
     int flags = ZMQ_DONTWAIT | ZMQ_SNDMORE, err;
     zmq_msg_t out;
 
-    gw->unread |= UINT64_C(1) << n->router; /* a send may eat ZMQ_FD's edge */
     if (queue_body(n, &out, body) < 0) {
         errno = ENOMEM;
         return -1;
@@ -217,8 +216,8 @@ int zmq_gw_send(struct zmq_gw *gw, struct zmq_node *n, const uint8_t *sid,
                               body ? zmq_msg_size(body) : 0,
                               gw->conf->node_queue);
     }
+    gw->unread |= UINT64_C(1) << n->router; /* a send may eat ZMQ_FD's edge */
     if (queue_is_full(gw, n, body ? zmq_msg_size(body) : 0)) {
-        gw->unread |= UINT64_C(1) << n->router;
         errno = EAGAIN;
         return -1;
     }

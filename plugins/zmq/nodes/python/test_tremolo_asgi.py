@@ -677,6 +677,18 @@ def test_list_headers_and_bad_status(harness, capsys):
         assert "bad HTTP status %d" % bad in capsys.readouterr().err
 
 
+def test_bad_header_is_500(harness, capsys):
+    """A header the head cannot carry fails the send before anything went
+    out: the client gets a 500, not a cut connection."""
+    h = harness(responder(
+        {"type": "http.response.start", "status": 200,
+         "headers": [(b"x-bad", b"a\r\nb")]},
+        {"type": "http.response.body", "body": b"ok"}))
+    h.feed((b"uwsgi", packet()))
+    assert h.sent()[0][1].startswith(b"HTTP/1.1 500 ")
+    assert "CR/LF" in capsys.readouterr().err
+
+
 def test_response_larger_than_the_queues_arrives_whole():
     """The C runtime: sends never block the loop; what a full queue
     refuses goes out, in order, once the gateway reads again."""

@@ -50,7 +50,7 @@ typedef struct {
     PyObject  *coro, *pending, *ctx;  /* a suspended eager run, for take() */
     PyObject  *waiter;       /* the Future of a receive() that waits */
     PyObject  *blocked;      /* [(type, data)] the full queue refused */
-    int        started, head_sent, complete, disconnected, delivered;
+    int        started, complete, disconnected, delivered;
 } TxCycle;
 
 typedef struct {
@@ -129,6 +129,11 @@ static PyObject *ready_steal(PyObject *value)
 PyObject *tx_ready(PyObject *value)
 {
     return ready_steal(value);
+}
+
+PyObject *tx_ready_none(void)
+{
+    return Py_NewRef(K.none);
 }
 
 int tx_engine_sent(TxEngine *e)
@@ -368,7 +373,7 @@ static int cycle_error(TxCycle *c, long code)
     c->r.headers = Py_NewRef(K.error_headers);
     c->r.client_keepalive = 0;
     c->r.head_method = 0;
-    c->started = c->head_sent = 1;
+    c->started = 1;
     rc = tx_resp_send_headers(&c->r, PyUnicode_GET_LENGTH(text));
     if (rc == 0) {
         rc = tx_resp_send(&c->r, PyUnicode_1BYTE_DATA(text),
@@ -385,7 +390,7 @@ static int cycle_after(TxCycle *c, int failed)
     if (c->disconnected) {
         return 0;
     }
-    if (!c->head_sent) {
+    if (!c->r.sent_headers) {
         if (!failed) {
             PySys_WriteStderr("tremolo_asgi: the app returned without a "
                               "response\n");
@@ -509,9 +514,8 @@ static PyObject *cycle_body(TxCycle *c, PyObject *msg)
     else if (c->disconnected) {
         c->complete = !more;           /* nobody to send to (ASGI: a no-op) */
     }
-    else if (!c->head_sent && !more) {
+    else if (!c->r.sent_headers && !more) {
         /* the usual response: head and body in one message */
-        c->head_sent = 1;
         rc = tx_resp_send_headers(&c->r, view.len);
         if (rc == 0) {
             rc = tx_resp_send(&c->r, view.buf, (size_t) view.len);
@@ -520,9 +524,8 @@ static PyObject *cycle_body(TxCycle *c, PyObject *msg)
             rc = cycle_finish_response(c);
         }
     }
-    else if (c->head_sent || view.len > 0) {
-        if (!c->head_sent) {
-            c->head_sent = 1;          /* the head waited for the first byte */
+    else if (c->r.sent_headers || view.len > 0) {
+        if (!c->r.sent_headers) {      /* the head waited for the first byte */
             rc = tx_resp_send_headers(&c->r, -1);
         }
         if (rc == 0) {

@@ -349,7 +349,7 @@ PyObject *tx_engine_ws_send(TxEngine *e, PyObject *args)
                            0, !e->paused);
     if (rc > 0) {
         Py_DECREF(data);
-        return tx_engine_sent(e) < 0 ? NULL : tx_ready(Py_NewRef(Py_None));
+        return tx_engine_sent(e) < 0 ? NULL : tx_ready_none();
     }
     if (rc < 0) {
         Py_DECREF(data);

@@ -109,6 +109,8 @@ typedef struct {
 extern PyTypeObject TxEngine_Type, TxCycle_Type, TxReady_Type, TxInbox_Type;
 /* an awaitable already done with `value` (a new reference; NULL passes) */
 PyObject *tx_ready(PyObject *value);
+/* the shared awaitable already done with None (a send's) */
+PyObject *tx_ready_none(void);
 /* after a send outside pump(): wake the pump if a message may wait */
 int tx_engine_sent(TxEngine *e);
 
