@@ -536,8 +536,8 @@ MK_TEST(round_trip)
 {
     static const char *bodies[] = {
         "{\"name\":\"a\",\"args\":[1,\"x\",{\"k\":[null,true]}]}",
-        "{\"name\":\"a\",\"args\":[{\"_binary\":\"AQID\"},"
-        "[{\"_binary\":\"/w==\"}]],\"nsp\":\"/n\",\"id\":42}",
+        ("{\"name\":\"a\",\"args\":[{\"_binary\":\"AQID\"},"
+         "[{\"_binary\":\"/w==\"}]],\"nsp\":\"/n\",\"id\":42}"),
         "{\"name\":5,\"args\":[]}",
     };
     struct sio_out o;
