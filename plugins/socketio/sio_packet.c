@@ -94,6 +94,26 @@ static struct mk_ptr sio_trim(const char *p, size_t len)
     return mk_ptr_make(p, len);
 }
 
+static int sio_contains(struct mk_ptr hay, const char *needle)
+{
+    size_t n = strlen(needle), i;
+
+    for (i = 0; i + n <= hay.len; i++) {
+        if (hay.data[i] == needle[0] && memcmp(hay.data + i, needle, n) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Whether a valid JSON text may hold a member named `key` (quotes
+ * included): it must spell it out, or escape some of it with \u. The
+ * common packet has neither and is copied without a walk. */
+static int sio_may_hold(struct mk_ptr json, const char *key)
+{
+    return sio_contains(json, key) || sio_contains(json, "\\u");
+}
+
 /* Whether the payload suits the packet type (spec of socket.io-parser's
  * isPayloadValid, with ACK needing an id to acknowledge). */
 static int sio_payload_fits(const struct sio_packet *pk)
@@ -423,7 +443,8 @@ static int sio_put_args(struct mk_buf *out, const struct sio_packet *pk,
     struct sio_splice s = { SIO_PLACEHOLDER_TO_BINARY, out, NULL, att, natt,
                             NULL, 0 };
 
-    if (pk->type != SIO_BINARY_EVENT && pk->type != SIO_BINARY_ACK) {
+    if ((pk->type != SIO_BINARY_EVENT && pk->type != SIO_BINARY_ACK) ||
+        !sio_may_hold(pk->data, "\"_placeholder\"")) {
         s.mode = SIO_SPLICE_COPY;           /* placeholders mean nothing */
     }
     return sio_splice_elems(&s, pk->data, skip) < 0 ? -1 : 0;
@@ -650,6 +671,9 @@ static int sio_encode_data(struct sio_out *o, enum sio_type type,
     int more = sio_has_args(args, args_is_list);
 
     sio_out_reset(o);
+    if (more && !sio_may_hold(args, "\"_binary\"")) {
+        s.mode = SIO_SPLICE_COPY;           /* no attachments: no walk */
+    }
     if (more && sio_put_node_args(&s, args, args_is_list) < 0) {
         goto error;
     }

@@ -176,6 +176,11 @@ static const struct bcase bcases[] = {
     /* the first element is the name, never rewritten, never counted */
     { "52-[\"n\",{\"_placeholder\":true,\"num\":1}]",
       "{\"name\":\"n\",\"args\":[{\"_binary\":\"/w==\"}]}", 2 },
+    /* a name spelt with escapes is the same name (as JSON.parse reads it) */
+    { "51-[\"up\",{\"\\u005fplaceholder\":true,\"num\":0}]",
+      "{\"name\":\"up\",\"args\":[{\"_binary\":\"AQID\"}]}", 1 },
+    /* an attachment no placeholder names is dropped */
+    { "51-[\"up\",1]", "{\"name\":\"up\",\"args\":[1]}", 1 },
     /* bad placeholders, or attachments that do not match */
     { "51-[\"up\",{\"_placeholder\":true,\"num\":1}]", NULL, 1 },
     { "51-[\"up\",{\"_placeholder\":true,\"num\":-1}]", NULL, 1 },
@@ -399,6 +404,11 @@ static const struct ecase ecases[] = {
       { 0 } },
     { "{\"name\":\"f\",\"args\":[{\"_binary\":\"AR==\"}]}", 0, NULL, "", 0,
       { 0 } },
+    { "{\"name\":\"f\",\"args\":[{\"\\u005fbinary\":\"AQID\"}]}", 0,
+      "51-[\"f\",{\"_placeholder\":true,\"num\":0}]", "\x01\x02\x03", 1,
+      { 3 } },
+    { "{\"name\":\"f\",\"args\":[\"\\u00e9\",{\"binary\":\"AQID\"}]}", 0,
+      "2[\"f\",\"\\u00e9\",{\"binary\":\"AQID\"}]", "", 0, { 0 } },
     /* acks */
     { "{\"id\":7,\"args\":[1,2]}", 1, "37[1,2]", "", 0, { 0 } },
     { "{\"id\":7}", 1, "37[]", "", 0, { 0 } },
