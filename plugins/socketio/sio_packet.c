@@ -114,6 +114,34 @@ static int sio_may_hold(struct mk_ptr json, const char *key)
     return sio_contains(json, key) || sio_contains(json, "\\u");
 }
 
+/* The nesting depth of a valid JSON text. */
+static size_t sio_json_depth(struct mk_ptr json)
+{
+    size_t i, d = 0, most = 0;
+    int in_str = 0;
+
+    for (i = 0; i < json.len; i++) {
+        char c = json.data[i];
+
+        if (in_str) {
+            if (c == '\\') {
+                i++;
+            } else if (c == '"') {
+                in_str = 0;
+            }
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '[' || c == '{') {
+            if (++d > most) {
+                most = d;
+            }
+        } else if (c == ']' || c == '}') {
+            d--;
+        }
+    }
+    return most;
+}
+
 /* Whether the payload suits the packet type (spec of socket.io-parser's
  * isPayloadValid, with ACK needing an id to acknowledge). */
 static int sio_payload_fits(const struct sio_packet *pk)
@@ -206,6 +234,11 @@ int sio_packet_decode(const char *p, size_t len, struct sio_packet *out)
             return -1;
         }
         out->data = sio_trim(p + i, len - i);
+        /* the node body nests the payload one level deeper, and must
+         * stay within the bound for Tremolo to read it back (an echo) */
+        if (sio_json_depth(out->data) > SIO_JSON_DEPTH_MAX - 1) {
+            return -1;
+        }
     }
     return sio_payload_fits(out) ? 0 : -1;
 }
@@ -226,6 +259,7 @@ struct sio_splice {
     size_t natt;
     struct sio_out *o;              /* BINARY_TO_PLACEHOLDER */
     unsigned count;
+    uint64_t used;                  /* attachments already placed */
 };
 
 /* {"_placeholder":true,"num":N} -> {"_binary":"<base64>"}. */
@@ -237,9 +271,13 @@ static int sio_put_binary(struct sio_splice *s, struct mk_ptr obj)
     long w;
 
     if (num.data == NULL || sio_json_kind(num.data) != SIO_JSON_NUMBER ||
-        sio_json_uint(num, &n) < 0 || n >= s->natt) {
+        sio_json_uint(num, &n) < 0 || n >= s->natt ||
+        (s->used & (UINT64_C(1) << n))) {
         return -1;
     }
+    /* each attachment in one place: socket.io-parser's encoder never
+     * names one twice, and a repeated num would multiply the body */
+    s->used |= UINT64_C(1) << n;
     s->count++;
     if (s->out == NULL) {
         return 0;
@@ -441,7 +479,7 @@ static int sio_put_args(struct mk_buf *out, const struct sio_packet *pk,
                         size_t skip, const struct mk_ptr *att, size_t natt)
 {
     struct sio_splice s = { SIO_PLACEHOLDER_TO_BINARY, out, NULL, att, natt,
-                            NULL, 0 };
+                            NULL, 0, 0 };
 
     if ((pk->type != SIO_BINARY_EVENT && pk->type != SIO_BINARY_ACK) ||
         !sio_may_hold(pk->data, "\"_placeholder\"")) {
@@ -667,7 +705,7 @@ static int sio_encode_data(struct sio_out *o, enum sio_type type,
                            uint64_t id)
 {
     struct sio_splice s = { SIO_BINARY_TO_PLACEHOLDER, NULL, NULL, NULL, 0,
-                            o, 0 };
+                            o, 0, 0 };
     int more = sio_has_args(args, args_is_list);
 
     sio_out_reset(o);

@@ -132,6 +132,46 @@ MK_TEST(decode_nsp_bound)
     CHECK_EQ_INT(sio_packet_decode(pkt, n + 2, &pk), -1);
 }
 
+/* A payload nests at most SIO_JSON_DEPTH_MAX - 1 deep: its node body is
+ * one level deeper and must stay readable by Tremolo (a node's echo). */
+MK_TEST(decode_depth)
+{
+    struct sio_packet pk;
+    struct sio_node_msg m;
+    struct mk_buf b, body;
+    int i, d;
+
+    mk_buf_init(&b);
+    mk_buf_init(&body);
+    for (d = SIO_JSON_DEPTH_MAX - 1; d <= SIO_JSON_DEPTH_MAX; d++) {
+        b.len = 0;
+        mk_buf_append_str(&b, "2[\"deep\",");
+        for (i = 1; i < d; i++) {
+            mk_buf_append_str(&b, "[");
+        }
+        for (i = 1; i < d; i++) {
+            mk_buf_append_str(&b, "]");
+        }
+        mk_buf_append_str(&b, "]");
+        if (d == SIO_JSON_DEPTH_MAX) {
+            CHECK_EQ_INT(sio_packet_decode(b.data, b.len, &pk), -1);
+            continue;
+        }
+        CHECK_EQ_INT(sio_packet_decode(b.data, b.len, &pk), 0);
+        body.len = 0;
+        CHECK_EQ_INT(sio_node_body(&body, &pk, NULL, 0), 0);
+        CHECK_EQ_INT(sio_node_parse(body.data, body.len, &m), 0);
+    }
+    /* brackets inside strings do not count */
+    {
+        static const char s[] = "2[\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\\"\"]";
+
+        CHECK_EQ_INT(sio_packet_decode(s, sizeof(s) - 1, &pk), 0);
+    }
+    mk_buf_release(&b);
+    mk_buf_release(&body);
+}
+
 /* ---- client packet -> node body ---- */
 
 struct bcase {
@@ -190,6 +230,11 @@ static const struct bcase bcases[] = {
     { "51-[\"up\",{\"_placeholder\":true,\"num\":0}]", NULL, 0 },
     { "51-[\"up\",{\"_placeholder\":true,\"num\":0}]", NULL, 2 },
     { "2[\"x\"]", NULL, 1 },
+    /* one attachment, one place: a repeated num would multiply the body */
+    { "52-[\"up\",{\"_placeholder\":true,\"num\":0},"
+      "{\"_placeholder\":true,\"num\":0}]", NULL, 2 },
+    { "51-[\"up\",[{\"_placeholder\":true,\"num\":0}],"
+      "{\"a\":{\"_placeholder\":true,\"num\":0}}]", NULL, 1 },
 };
 
 MK_TEST(node_body)
@@ -580,6 +625,7 @@ int main(void)
 {
     RUN(decode_table);
     RUN(decode_nsp_bound);
+    RUN(decode_depth);
     RUN(node_body);
     RUN(node_connect);
     RUN(node_parse);
