@@ -487,12 +487,16 @@ bad:
 
 struct eio_post_ctx {
     struct eio_session *e;
+    int client_close;                    /* the payload held a close */
 };
 
 static int eio_on_posted_packet(void *ctx, const struct eio_packet *pk)
 {
     struct eio_post_ctx *pc = ctx;
 
+    if (pk->type == EIO_CLOSE) {
+        pc->client_close = 1;
+    }
     return eio_on_packet(pc->e, pk, NULL) < 0 ? -1 : 0;
 }
 
@@ -545,7 +549,7 @@ static void eio_on_get(struct eio_session *e, const struct eio_from *f)
 static void eio_on_post(struct eio_session *e, const struct eio_from *f,
                         const uint8_t *data, size_t len)
 {
-    struct eio_post_ctx pc = { e };
+    struct eio_post_ctx pc = { e, 0 };
     uint8_t from[SIO_SID_LEN];
 
     if (e->transport != EIO_POLLING && !e->probing) {
@@ -554,7 +558,7 @@ static void eio_on_post(struct eio_session *e, const struct eio_from *f,
     }
     memcpy(from, f->sid, SIO_SID_LEN);
     if (eio_payload_decode((const char *) data, len, eio_on_posted_packet,
-                           &pc) < 0) {
+                           &pc) < 0 && !pc.client_close) {
         eio_reply_error(from, EIO_ERR_BAD_REQUEST);
         if (!e->closing) {
             mk_info("socketio: session %s: a malformed polling payload",
