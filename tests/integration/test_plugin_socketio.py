@@ -34,11 +34,13 @@ import pytest
 import tremolo_harness
 from plugin_util import wait_for
 from tremolo_harness import HOST, build_request, free_port
-from test_plugin_websocket import (TEXT, CLOSE, JsProc, RawWS, WsNode,
-                                   close_raw)
+from test_plugin_websocket import (TEXT, JsProc, RawWS, WsNode, close_raw,
+                                   node_bin)
 
 SRC = tremolo_harness.src_dir()
 JS_DIR = SRC / "tests" / "js"
+PAGES_DIR = SRC / "tests" / "integration" / "sio_pages"
+CHROMIUM = "/usr/bin/chromium"
 PLUGINS = ("liana", "zmq", "websocket", "socketio")
 RS = "\x1e"                          # Engine.IO polling payload separator
 
@@ -63,7 +65,8 @@ def sio_app(node, sid, mtype, data):
     name: echo (ack with the same args, or emit "echo" back), ask (emit
     "question" asking for the client's ack), join/leave (a group, then
     ack), to_room [group, nsp, value] (GROUP:socket.io/event "news"),
-    bcast (all:socket.io/event "tick"), sugar (socket.io/msg, /json and a
+    bcast (all:socket.io/event "tick"), chat (chat:socket.io/event
+    "said"), sugar (socket.io/msg, /json and a
     BlastBeat event whose args is not an array), end_nsp, end_all,
     node_end."""
     p = node.pynode
@@ -109,6 +112,9 @@ def sio_app(node, sid, mtype, data):
         if "id" in m:
             p.send(sid, "socket.io/ack",
                    jbody(with_nsp({"id": m["id"], "args": ["sent"]}, nsp)))
+    elif name == "chat":                  # [from, text] to the room "chat"
+        p.send(sid, "chat:socket.io/event",
+               jbody(with_nsp({"name": "said", "args": args}, nsp)))
     elif name == "bcast":
         p.send(sid, "all:socket.io/event",
                jbody(with_nsp({"name": "tick", "args": args}, nsp)))
@@ -643,6 +649,51 @@ def test_client_killed_mid_upgrade_leaks_nothing(siogw):
     assert time.monotonic() - t0 < 2 + 5
     st, body = poll(srv, sid)
     assert error_code(st, body) == 1
+
+
+def test_chromium_two_pages_chat(siogw, tmp_path):
+    """Headless Chromium: two pages served by Tremolo (DocumentRoot) load
+    the socket.io client bundle served by Tremolo too, join the room
+    "chat" through the node, and a line from each reaches the other."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail("%s not found: make deps installs Debian's chromium"
+                    % CHROMIUM, pytrace=False)
+    bundle = JS_DIR / "node_modules" / "socket.io-client" / "dist" / \
+        "socket.io.min.js"
+    assert bundle.exists(), "run tests/js/setup.sh (socket.io-client)"
+    srv = siogw(files={"htdocs/chat.html": (PAGES_DIR / "chat.html")
+                       .read_bytes(),
+                       "htdocs/js/socket.io.min.js": bundle.read_bytes()})
+    st, hd, body = srv.http("GET", "/js/socket.io.min.js")
+    assert st == 200 and body == bundle.read_bytes(), (st, hd)
+    cfg = {"url": "http://127.0.0.1:%d/chat.html" % srv.port,
+           "timeout": 20000}
+    p = subprocess.run([node_bin(), str(JS_DIR / "sio_browser.js"),
+                        json.dumps(cfg)], cwd=str(JS_DIR),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=90)
+    try:
+        out = json.loads(p.stdout.decode().strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        pytest.fail("sio_browser.js printed no result (exit %d)\nstdout: "
+                    "%s\nstderr: %s" % (p.returncode, p.stdout[-2000:],
+                                        p.stderr[-3000:]), pytrace=False)
+    assert p.returncode == 0 and out["done"], \
+        "the pages did not finish: %s\nstderr: %s" % (
+            json.dumps(out)[:3000], p.stderr.decode()[-2000:])
+    assert out["errors"] == [], out
+    for who in ("alice", "bob"):
+        res = out[who]
+        assert res["errors"] == [] and res["joined"] is True, res
+        assert res["transports"] == ["polling"], res
+        assert ["alice", "hello bob, from alice"] in res["said"] or \
+            who == "alice", res
+    assert ["bob", "hi alice, bob here"] in out["alice"]["said"], out
+    assert ["alice", "hello bob, from alice"] in out["bob"]["said"], out
+    # the node saw two Engine.IO sessions, from the browser
+    uw = srv.node.of_type("uwsgi")
+    assert len(uw) == 2, uw
+    assert all("Chrom" in v.get("HTTP_USER_AGENT", "") for _, v in uw), uw
 
 
 # ==== 2. raw HTTP ==============================================================
