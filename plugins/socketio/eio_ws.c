@@ -64,6 +64,17 @@ static int eio_ws_backend_send(void *data, struct mk_session *s,
     else {
         return 0;                        /* its close: stage 50 tells */
     }
+    if (len > ws->set->max_payload) {
+        /* engine.io's maxPayload holds for websocket messages too */
+        static const char too_big[] = "\x03\xf1" "message over MaxPayload";
+
+        mk_info("socketio: a websocket message of %zu bytes is over "
+                "MaxPayload (%llu): closed with 1009", len,
+                (unsigned long long) ws->set->max_payload);
+        sio_send(mk_session_sid(ws->ms), "websocket/close", too_big,
+                 sizeof(too_big) - 1, 0);
+        return 0;
+    }
     ws->frame.len = 0;
     if (mk_buf_append(&ws->frame, &kind, 1) < 0 ||
         mk_buf_append(&ws->frame, body, len) < 0) {
