@@ -119,18 +119,18 @@ static int eio_queue(struct eio_session *e, enum eio_type type, int binary,
 static int eio_ws_packet(const uint8_t *ws, enum eio_type type, int binary,
                          const void *data, size_t len, uint64_t share)
 {
-    static _Thread_local struct mk_buf frame;
+    struct mk_buf *frame = &sio_worker()->frame;
     char t = (char) ('0' + type);
 
     if (binary) {
         return sio_send(ws, "websocket/binary", data, len, share);
     }
-    frame.len = 0;
-    if (mk_buf_append(&frame, &t, 1) < 0 ||
-        (len && mk_buf_append(&frame, data, len) < 0)) {
+    frame->len = 0;
+    if (mk_buf_append(frame, &t, 1) < 0 ||
+        (len && mk_buf_append(frame, data, len) < 0)) {
         return -1;
     }
-    return sio_send(ws, "websocket", frame.data, frame.len, share);
+    return sio_send(ws, "websocket", frame->data, frame->len, share);
 }
 
 /* A packet for the client over its transport; on polling (or while a
@@ -186,16 +186,16 @@ int eio_session_send(struct eio_session *e, const struct sio_out *o,
 static void eio_reply(const uint8_t *to, int status, int ctype,
                       const void *body, size_t len)
 {
-    static _Thread_local struct mk_buf b;
+    struct mk_buf *b = &sio_worker()->reply;
     uint8_t head[3] = { (uint8_t) (status >> 8), (uint8_t) status,
                         (uint8_t) ctype };
 
-    b.len = 0;
-    if (mk_buf_append(&b, head, 3) < 0 ||
-        (len && mk_buf_append(&b, body, len) < 0)) {
+    b->len = 0;
+    if (mk_buf_append(b, head, 3) < 0 ||
+        (len && mk_buf_append(b, body, len) < 0)) {
         return;                          /* the poll closes at its deadline */
     }
-    sio_send(to, "eio:reply", b.data, b.len, 0);
+    sio_send(to, "eio:reply", b->data, b->len, 0);
 }
 
 static void eio_reply_error(const uint8_t *to, enum eio_error code)
@@ -684,8 +684,19 @@ static void eio_session_on_end(void *data, struct mk_session *s, int failed)
     eio_session_close(e, SIO_CLOSE_NODE_END);
 }
 
+/* The node has room again: a websocket that stopped reading goes on. */
+static void eio_session_on_ready(void *data, struct mk_session *s)
+{
+    struct eio_session *e = data;
+
+    (void) s;
+    if (!e->closing && e->has_ws) {
+        sio_send(e->ws, "eio:ready", NULL, 0, 0);
+    }
+}
+
 const struct mk_session_owner eio_session_owner = {
     .on_message = eio_session_on_message,
-    .on_ready = NULL,
+    .on_ready = eio_session_on_ready,
     .on_end = eio_session_on_end,
 };

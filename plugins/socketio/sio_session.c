@@ -35,6 +35,18 @@ struct sio_state {
     unsigned att_got;
 };
 
+/* One encoded broadcast per worker: the last share seen. */
+struct sio_bcast {
+    uint64_t share;
+    char type;
+    int ok;
+    char nsp[SIO_NSP_MAX];
+    size_t nsp_len;
+    struct sio_out out;
+};
+static _Thread_local struct sio_bcast sio_bcast;
+static _Thread_local int sio_bcast_ready;
+
 static _Thread_local struct sio_out sio_scratch;
 static _Thread_local int sio_scratch_ready;
 
@@ -123,6 +135,18 @@ static int sio_nsp_allowed(const struct sio_settings *set, const char *name,
     return 0;
 }
 
+void sio_session_worker_exit(void)
+{
+    if (sio_scratch_ready) {
+        sio_out_release(&sio_scratch);
+        sio_scratch_ready = 0;
+    }
+    if (sio_bcast_ready) {
+        sio_out_release(&sio_bcast.out);
+        sio_bcast_ready = 0;
+    }
+}
+
 /* ---- To the node -------------------------------------------------------------- */
 
 static void sio_to_node(struct sio_state *st, const char *type,
@@ -142,12 +166,12 @@ static void sio_connect_error(struct sio_state *st, const char *nsp,
                               size_t len, const char *message)
 {
     struct sio_out *o = sio_out_scratch();
-    static _Thread_local struct mk_buf msg;
+    struct mk_buf *msg = &sio_worker()->text;
 
-    msg.len = 0;
-    if (sio_json_append_string(&msg, message, strlen(message)) < 0 ||
+    msg->len = 0;
+    if (sio_json_append_string(msg, message, strlen(message)) < 0 ||
         sio_encode_connect_error(o, nsp, len,
-                                 mk_ptr_make(msg.data, msg.len),
+                                 mk_ptr_make(msg->data, msg->len),
                                  MK_PTR_NONE) < 0) {
         return;
     }
@@ -329,17 +353,6 @@ void sio_on_node_end(struct sio_state *st)
     }
 }
 
-/* One encoded broadcast per worker: the last share seen. */
-struct sio_bcast {
-    uint64_t share;
-    char type;
-    int ok;
-    char nsp[SIO_NSP_MAX];
-    size_t nsp_len;
-    struct sio_out out;
-};
-static _Thread_local struct sio_bcast sio_bcast;
-static _Thread_local int sio_bcast_ready;
 
 /* Encodes a node's event/ack/msg/json into o; its namespace in *nsp. */
 static int sio_encode_node(char kind, const void *body, size_t len,

@@ -221,6 +221,10 @@ static int sio_worker_init(void *conf, struct mk_worker *w)
     sio_self.loop = mk_worker_loop(w);
     sio_self.timers = mk_event_loop_timers(sio_self.loop);
     mk_list_init(&sio_self.sessions);
+    mk_buf_init(&sio_self.from);
+    mk_buf_init(&sio_self.frame);
+    mk_buf_init(&sio_self.reply);
+    mk_buf_init(&sio_self.text);
     return 0;
 }
 
@@ -232,6 +236,11 @@ static void sio_worker_exit(void *conf, struct mk_worker *w)
 
     (void) w;
     eio_session_worker_exit();
+    sio_session_worker_exit();
+    mk_buf_release(&sio_self.from);
+    mk_buf_release(&sio_self.frame);
+    mk_buf_release(&sio_self.reply);
+    mk_buf_release(&sio_self.text);
     if (mk_worker_id(w) != 0) {
         return;
     }
@@ -317,7 +326,7 @@ int sio_send(const uint8_t *to, const char *type, const void *body,
 int sio_send_from(const uint8_t *to, const char *type, const uint8_t *from,
                   const char *site, const void *body, size_t len)
 {
-    static _Thread_local struct mk_buf b;
+    struct mk_buf *b = &sio_self.from;
     size_t sl = strlen(site);
     uint8_t l;
 
@@ -325,13 +334,13 @@ int sio_send_from(const uint8_t *to, const char *type, const uint8_t *from,
         sl = 255;
     }
     l = (uint8_t) sl;
-    b.len = 0;
-    if (mk_buf_append(&b, from, SIO_SID_LEN) < 0 ||
-        mk_buf_append(&b, &l, 1) < 0 || mk_buf_append(&b, site, sl) < 0 ||
-        (len && mk_buf_append(&b, body, len) < 0)) {
+    b->len = 0;
+    if (mk_buf_append(b, from, SIO_SID_LEN) < 0 ||
+        mk_buf_append(b, &l, 1) < 0 || mk_buf_append(b, site, sl) < 0 ||
+        (len && mk_buf_append(b, body, len) < 0)) {
         return -1;
     }
-    return sio_send(to, type, b.data, b.len, 0);
+    return sio_send(to, type, b->data, b->len, 0);
 }
 
 /* CORS as the socket.io server's `cors` option: an allowed Origin is
@@ -592,4 +601,9 @@ MK_PLUGIN_EXPORT const struct mk_plugin mk_plugin_socketio = {
     .on_done         = sio_on_done,
     .on_close        = sio_on_close,
     .msg_types       = sio_msg_types,
+    /* tremolo -b: BlastBeat served socket.io on every vhost, with no
+     * option for it; its nodes' socket.io/event|msg|json|end still work
+     * (for today's clients, on the default namespace) */
+    .bb_ini          = &(const struct mk_bb_ini){
+        .flags = MK_BB_WITH_HANDLER },
 };

@@ -105,6 +105,11 @@ struct sio_worker {
     struct mk_event_loop *loop;
     struct mk_timer_heap *timers;
     struct mk_list sessions;       /* its Engine.IO sessions */
+    /* scratch, reused by every message (released at worker exit) */
+    struct mk_buf from;            /* sio_send_from */
+    struct mk_buf frame;           /* a packet as one websocket frame */
+    struct mk_buf reply;           /* an answer to a poll */
+    struct mk_buf text;            /* small JSON texts */
 };
 struct sio_worker *sio_worker(void);
 uint64_t sio_now(void);
@@ -177,6 +182,8 @@ void sio_on_node_message(void *conf, struct mk_session *s, const char *type,
                          const void *body, size_t len, uint64_t share);
 /* Whether a namespace is joined (no namespace joined: ConnectTimeout). */
 int  sio_state_joined(const struct sio_state *st);
+/* Worker exit: the layer's scratch encoders. */
+void sio_session_worker_exit(void);
 
 /* eio_poll.c: a long-polling request, on its connection's worker */
 int  eio_poll_request(struct sio_conf *conf, const struct sio_settings *set,
