@@ -22,6 +22,7 @@ as a process of its own (NODE_SCRIPT) so that it can be killed."""
 import base64
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -160,6 +161,20 @@ class SioNode(WsNode):
         return found[0]
 
 
+def exit_counts(srv):
+    """Stops the server; the counters worker 0 logs at exit, as a dict
+    ("opened", "closed", "client close", "ping timeout", ...)."""
+    assert srv.stop() == 0
+    m = re.search(r"socketio: (\d+) sessions opened, (\d+) closed \((.*)\)",
+                  srv.error_log())
+    assert m, srv.error_log()[-2000:]
+    counts = {"opened": int(m.group(1)), "closed": int(m.group(2))}
+    for part in m.group(3).split(", "):
+        name, _, n = part.rpartition(" ")
+        counts[name] = int(n)
+    return counts
+
+
 def node_sid(eio_sid):
     """The node's 16-byte sid of an Engine.IO sid (base64url of it)."""
     return base64.urlsafe_b64decode(eio_sid + "=" * (-len(eio_sid) % 4))
@@ -272,6 +287,16 @@ class SioClients(JsProc):
     def wait_disconnect(self, cid, timeout=10):
         return self.wait(lambda e: e["ev"] == "disconnect" and
                          e["id"] == cid, timeout, "disconnect of %s" % cid)
+
+
+def node_sid_by_echo(srv, c, cid):
+    """The node's sid of driver socket cid (found through an echo)."""
+    tag = "whoami-%s-%d" % (cid, c.acks)
+    assert c.call(cid, "echo", tag) == [tag]
+    for s, d in srv.node.of_type("socket.io/event"):
+        if json.loads(d).get("args") == [tag]:
+            return s
+    pytest.fail("the node got no echo %s" % tag)
 
 
 def b64(data):
@@ -480,6 +505,11 @@ def test_rooms_and_namespace_filter(siogw):
     assert c.call("c", "leave", "r") == ["leave"]
     assert c.call("a", "to_room", "r", "/", "x3") == ["sent"]
     c.wait_event("a", "news", lambda e: e["args"] == ["x3"])
+    # @sid:socket.io/event reaches that one session
+    sid_a, sid_c = node_sid_by_echo(srv, c, "a"), node_sid_by_echo(srv, c, "c")
+    srv.node.send(sid_a, b"@" + sid_c + b":socket.io/event",
+                  jbody({"name": "direct", "args": ["to c"]}))
+    c.wait_event("c", "direct", lambda e: e["args"] == ["to c"])
     # round trips on every socket: what the server sent before is in
     for cid in ("a", "a_chat", "b", "c"):
         assert c.call(cid, "echo", "sync") == ["sync"]
@@ -487,6 +517,7 @@ def test_rooms_and_namespace_filter(siogw):
             for cid in ("a", "a_chat", "b", "c")}
     assert news == {"a": ["x2", "x3"], "a_chat": ["x1"], "b": ["x1"],
                     "c": ["x2"]}, news
+    assert c.sio_events("a", "direct") == []
 
 
 def test_blastbeat_msg_json_and_bare_events(siogw):
@@ -524,7 +555,6 @@ def test_end_with_and_without_nsp_and_node_end(siogw):
     srv.node.wait_end(sid, timeout=10)
     # the node's own `end`
     c.open("b", url + "/", transports=["websocket"])
-    sid_b = [s for s, _ in srv.node.of_type("uwsgi") if s != sid][0]
     c.emit("b", "node_end")
     r = c.wait_disconnect("b")["reason"]
     assert r in ("io server disconnect", "transport close"), r
@@ -631,6 +661,9 @@ def test_2000_clients_one_room_broadcast(siogw, tmp_path):
     assert wait_for(lambda: len(srv.node.of_type("end")) >= count, 30), \
         "the node got %d `end`s for %d clients" % (
             len(srv.node.of_type("end")), count)
+    counts = exit_counts(srv)
+    assert counts["opened"] == counts["closed"] == count, counts
+    assert counts["shutdown"] == 0, counts
 
 
 def test_client_killed_mid_upgrade_leaks_nothing(siogw):
@@ -644,11 +677,13 @@ def test_client_killed_mid_upgrade_leaks_nothing(siogw):
     m = ws.recv_message()
     assert (m.opcode, m.payload) == (TEXT, b"3probe"), m
     ws.sock.close()                     # gone, without 5 and without polls
-    t0 = time.monotonic()
     srv.node.wait_end(nsid, timeout=2 + 5)
-    assert time.monotonic() - t0 < 2 + 5
     st, body = poll(srv, sid)
     assert error_code(st, body) == 1
+    # the one session closed, by the heartbeat, not at shutdown
+    counts = exit_counts(srv)
+    assert (counts["opened"], counts["closed"]) == (1, 1), counts
+    assert counts["ping timeout"] == 1 and counts["shutdown"] == 0, counts
 
 
 def test_chromium_two_pages_chat(siogw, tmp_path):
@@ -721,6 +756,8 @@ def test_no_stickiness_every_request_on_a_new_connection(siogw):
     # the client closes: the node gets `end`
     assert post(srv, sid, "1") == (200, "ok")
     srv.node.wait_end(nsid)
+    counts = exit_counts(srv)
+    assert (counts["opened"], counts["client close"]) == (1, 1), counts
 
 
 @pytest.mark.parametrize("payload", [
@@ -738,6 +775,8 @@ def test_malformed_engineio_payload_400_and_closed(siogw, payload):
     srv.node.wait_end(nsid)
     st, body = poll(srv, sid)
     assert error_code(st, body) == 1
+    assert [b["args"] for b in srv.node.bodies("socket.io/event")] == []
+    assert exit_counts(srv)["parse error"] == 1
 
 
 @pytest.mark.parametrize("payload", [
@@ -757,6 +796,7 @@ def test_malformed_socketio_packet_closes(siogw, payload):
     st, body = poll(srv, sid)
     assert st == 400 or packets(body)[-1:] == ["1"], (st, body)
     assert not [b for b in srv.node.bodies("socket.io/event", nsid)]
+    assert exit_counts(srv)["parse error"] == 1
 
 
 def test_post_over_max_payload_413(siogw):
@@ -797,6 +837,7 @@ def test_second_concurrent_poll(siogw):
     assert got[1][0] == 400, got
     assert (r1.status, r1.body) == (200, b"1"), (r1, r1.body)
     srv.node.wait_end(nsid)
+    assert exit_counts(srv)["overlap"] == 1
 
 
 @pytest.mark.parametrize("bad", ["!!!garbage!!!", "A" * 22, "", "x" * 300])
