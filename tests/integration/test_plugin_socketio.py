@@ -43,6 +43,7 @@ JS_DIR = SRC / "tests" / "js"
 PAGES_DIR = SRC / "tests" / "integration" / "sio_pages"
 CHROMIUM = "/usr/bin/chromium"
 PLUGINS = ("liana", "zmq", "websocket", "socketio")
+SANITIZER = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:")
 RS = "\x1e"                          # Engine.IO polling payload separator
 
 
@@ -202,7 +203,7 @@ def siogw(tremolo, tmp_path):
     started server (Workers 2; liana, zmq, websocket, socketio) with the
     node "node1" (srv.node, a SioNode) and srv.clients() for
     sio_driver.js processes."""
-    nodes, drivers = [], []
+    nodes, drivers, servers = [], [], []
 
     def start(sio="", sites=None, node=True, node_connect=False, workers=2,
               files=None, unbounded=False, server="", env=None):
@@ -212,6 +213,7 @@ def siogw(tremolo, tmp_path):
                       sites=sites or {"default": sio_site(sio)},
                       plugin_confs=confs, files=files, workers=workers,
                       server="DrainTimeout 2s\n" + server, env=env)
+        servers.append(srv)
         srv.endpoint = endpoint
         srv.sio_url = "http://127.0.0.1:%d" % srv.port
         srv.node = None
@@ -232,9 +234,18 @@ def siogw(tremolo, tmp_path):
         d.close()
     close_raw()
     errors = [e for n in nodes for e in n.errors]
+    # stopped here (the tremolo fixture would stop them later) so that a
+    # sanitizer report written at exit (build-asan) fails the test
+    for srv in servers:
+        if srv.alive():
+            srv.stop()
+        m = SANITIZER.search(srv.stderr())
+        if m:
+            errors.append("sanitizer report in %s:\n%s" % (
+                srv.conf_dir / "stderr.txt", srv.stderr()[m.start():][:6000]))
     for n in nodes:
         n.close()
-    assert not errors, "node application errors: %s" % errors
+    assert not errors, "node application errors: %s" % "\n".join(errors)
 
 
 class SioClients(JsProc):
