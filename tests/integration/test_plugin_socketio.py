@@ -252,6 +252,11 @@ class SioClients(JsProc):
     """sio_driver.js: named socket.io-client sockets."""
 
     def __init__(self, log_dir=None):
+        if not (JS_DIR / "node_modules" / "socket.io-client" /
+                "package.json").exists():
+            pytest.fail("tests/js/node_modules/socket.io-client is missing: "
+                        "run `sh tests/js/setup.sh` (make test does)",
+                        pytrace=False)
         super().__init__("sio_driver.js", log_dir=log_dir)
         self.acks = 0
 
@@ -849,6 +854,48 @@ def test_second_concurrent_poll(siogw):
     assert (r1.status, r1.body) == (200, b"1"), (r1, r1.body)
     srv.node.wait_end(nsid)
     assert exit_counts(srv)["overlap"] == 1
+
+
+def test_max_buffered_packets_closes_a_polling_session(siogw):
+    """A polling client that does not come back while the node sends: at
+    MaxBufferedPackets the session is closed (the node gets `end`), and
+    counted."""
+    srv = siogw(sio="MaxBufferedPackets 5")
+    sid, nsid = open_session(srv)
+    for i in range(12):
+        srv.node.send(nsid, "socket.io/event",
+                      jbody({"name": "flood", "args": [i]}))
+    srv.node.wait_end(nsid)
+    st, body = poll(srv, sid)
+    assert error_code(st, body) == 1
+    assert exit_counts(srv)["queue full"] == 1
+
+
+def test_websocket_message_over_max_payload_1009(siogw):
+    """A websocket-only Engine.IO client (raw): the OPEN packet is the
+    first frame; a message over MaxPayload closes with 1009 and ends the
+    session."""
+    srv = siogw(sio="MaxPayload 1000")
+    ws = RawWS(srv.port, path=eio_path(transport="websocket"))
+    ws.handshake()
+    m = ws.recv_message()
+    assert m.opcode == TEXT and m.payload.startswith(b"0{"), m
+    hs = json.loads(m.payload[1:])
+    assert hs["upgrades"] == [] and hs["maxPayload"] == 1000, hs
+    nsid = node_sid(hs["sid"])
+    ws.send_frame(TEXT, "40")
+    m = ws.recv_message()
+    assert m.payload.startswith(b"40{"), m
+    m = ws.recv_message()
+    assert m.payload == b'42["hello","welcome","/"]', m
+    ws.send_frame(TEXT, '42["echo","%s"]' % ("z" * 980))
+    assert ws.recv_message().payload == b'42["echo","%s"]' % (b"z" * 980)
+    ws.send_frame(TEXT, '42["echo","%s"]' % ("z" * 2000))
+    f = ws.expect_close()
+    assert f.close_code == 1009, f
+    ws.reply_close(1009)                 # the close handshake, as a client
+    srv.node.wait_end(nsid)
+    assert exit_counts(srv)["transport close"] == 1
 
 
 @pytest.mark.parametrize("bad", ["!!!garbage!!!", "A" * 22, "", "x" * 300])
