@@ -67,7 +67,7 @@ def sio_app(node, sid, mtype, data):
     name: echo (ack with the same args, or emit "echo" back), ask (emit
     "question" asking for the client's ack), join/leave (a group, then
     ack), to_room [group, nsp, value] (GROUP:socket.io/event "news"),
-    bcast (all:socket.io/event "tick"), chat (chat:socket.io/event
+    burst [N] (N events "n"), bcast (all:socket.io/event "tick"), chat (chat:socket.io/event
     "said"), sugar (socket.io/msg, /json and a
     BlastBeat event whose args is not an array), end_nsp, end_all,
     node_end."""
@@ -125,6 +125,10 @@ def sio_app(node, sid, mtype, data):
         p.send(sid, "socket.io/json", jbody({"k": [1, 2, None]}))
         p.send(sid, "socket.io/event", b'{"name":"news","args":"JSON"}')
         p.send(sid, "socket.io/event", b'{"name":"bare"}')
+    elif name == "burst":                 # args[0] events "n" [0..N-1]
+        for i in range(args[0]):
+            p.send(sid, "socket.io/event",
+                   jbody(with_nsp({"name": "n", "args": [i]}, nsp)))
     elif name == "end_nsp":
         p.send(sid, "socket.io/end", jbody({"nsp": args[0]}))
     elif name == "end_all":
@@ -394,7 +398,7 @@ def test_client_events_acks_binary(siogw, mode):
     opts = {"polling": {"transports": ["polling"]},
             "websocket": {"transports": ["websocket"]},
             "upgrade": {}}[mode]
-    ev = c.open("c", srv.sio_url + "/", **opts)
+    ev = c.open("c", srv.sio_url + "/", query={"room": "r 1"}, **opts)
     if mode != "upgrade":                # (the upgrade may be done by now)
         assert ev["transport"] == mode
     hello = c.wait_event("c", "hello")
@@ -409,6 +413,8 @@ def test_client_events_acks_binary(siogw, mode):
     sid = uw[0][0]
     assert uw[0][1]["TREMOLO_TRANSPORT"] == (
         "websocket" if mode == "websocket" else "polling")
+    q = urllib.parse.parse_qs(uw[0][1]["QUERY_STRING"])
+    assert q["room"] == ["r 1"] and q["EIO"] == ["4"], q
     # "/" is the default nsp, and the client sent no auth
     assert srv.node.bodies("socket.io/connect", sid) == [{}]
     # client -> node event with an ack, answered by the node
@@ -445,6 +451,42 @@ def test_client_events_acks_binary(siogw, mode):
     # closes, the node gets `end`
     c.cmd(op="close", id="c")
     srv.node.wait_end(sid, timeout=10)
+
+
+def test_burst_during_upgrade_in_order(siogw):
+    """Right at connect (while the upgrade may be under way) the node sends
+    300 events and the client 300: all arrive, in order, both ways, and
+    the client ends on websocket."""
+    srv = siogw()
+    c = srv.clients()
+    n = 300
+    c.cmd(op="open", id="c", url=srv.sio_url + "/", opts={})
+    c.wait(lambda e: e["ev"] == "event" and e["name"] == "hello", 10,
+           "hello")
+    c.emit("c", "burst", n)
+    for i in range(n):
+        c.emit("c", "seq", i)
+    c.wait(lambda e: len(c.sio_events("c", "n")) >= n, 20, "the burst")
+    assert [e["args"][0] for e in c.sio_events("c", "n")] == list(range(n))
+    assert wait_for(lambda: len([b for b in srv.node.bodies(
+        "socket.io/event") if b["name"] == "seq"]) >= n, 20)
+    assert [b["args"][0] for b in srv.node.bodies("socket.io/event")
+            if b["name"] == "seq"] == list(range(n))
+    c.wait(lambda e: e["ev"] == "upgrade", 10, "the upgrade")
+    assert c.transport("c") == "websocket"
+
+
+@pytest.mark.parametrize("transport", ["polling", "websocket"])
+def test_heartbeat_keeps_clients_connected(siogw, transport):
+    """PingInterval 1s, PingTimeout 1s: a live client answers the pings
+    and stays connected across several intervals."""
+    srv = siogw(sio="PingInterval 1s\nPingTimeout 1s")
+    c = srv.clients()
+    c.open("c", srv.sio_url + "/", transports=[transport])
+    time.sleep(3.5)
+    assert c.find(lambda e: e["ev"] == "disconnect") == []
+    assert c.call("c", "echo", "alive") == ["alive"]
+    assert srv.node.of_type("end") == []
 
 
 def test_namespaces_auth_and_invalid(siogw):
@@ -561,8 +603,19 @@ def test_end_with_and_without_nsp_and_node_end(siogw):
     c.cmd(op="open", id="a_chat", url=url + "/chat", opts={"share": "a"})
     assert c.wait_connect("a_chat")["ev"] == "connect"
     sid = srv.node.of_type("uwsgi")[0][0]
+    # the client leaves /chat: socket.io/disconnect, the session lives on
+    c.cmd(op="close", id="a_chat")
+    srv.node.wait_type("socket.io/disconnect")
+    assert srv.node.bodies("socket.io/disconnect", sid) == [{"nsp": "/chat"}]
+    assert c.call("a", "echo", "after") == ["after"]
+    c.cmd(op="connect", id="a_chat")
+    c.wait(lambda e: len(c.find(lambda x: x["id"] == "a_chat" and
+                                x["ev"] == "connect")) == 2, 10,
+           "the reconnect to /chat")
+    assert len(srv.node.bodies("socket.io/connect", sid)) == 3
     c.emit("a", "end_nsp", "/chat")
-    assert c.wait_disconnect("a_chat")["reason"] == "io server disconnect"
+    c.wait(lambda e: e["id"] == "a_chat" and e["ev"] == "disconnect" and
+           e["reason"] == "io server disconnect", 10, "/chat ended")
     assert c.call("a", "echo", "still") == ["still"]
     assert not srv.node.ended(sid)
     c.emit("a", "end_all")

@@ -17,6 +17,7 @@
 //                             back as {"ev": "ack", "id", "ack", "args"}
 //   {"op": "transport", "id": "c1"}  -> {"ev": "transport", "id", "name"}
 //   {"op": "close", "id": "c1"}      socket.disconnect()
+//   {"op": "connect", "id": "c1"}    socket.connect() (again, after close)
 // Events on stdout:
 //   {"ev": "connect", "id", "sid", "transport"}
 //   {"ev": "connect_error", "id", "message", "data"}
@@ -128,6 +129,9 @@ function handle(cmd) {
       break;
     case 'close':
       s.disconnect();
+      break;
+    case 'connect':                   // the same socket again, after close
+      s.connect();
       break;
     default:
       emit({ ev: 'bad_command', cmd });
