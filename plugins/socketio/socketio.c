@@ -33,9 +33,9 @@ const char *const sio_close_reason_name[SIO_CLOSE_REASONS] = {
 
 static const struct mk_conf_key sio_keys[] = {
     MK_CONF_STR("Path", struct sio_conf, path, "/socket.io/"),
-    MK_CONF_TIME("PingInterval", struct sio_conf, ping_interval, "25s", 1000,
+    MK_CONF_TIME("PingInterval", struct sio_conf, ping_interval, "25s", 100,
                  3600 * 1000ULL),
-    MK_CONF_TIME("PingTimeout", struct sio_conf, ping_timeout, "20s", 1000,
+    MK_CONF_TIME("PingTimeout", struct sio_conf, ping_timeout, "20s", 100,
                  3600 * 1000ULL),
     MK_CONF_SIZE("MaxPayload", struct sio_conf, max_payload, "1000000", 64,
                  1ULL << 30),
