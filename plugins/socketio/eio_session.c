@@ -389,9 +389,11 @@ void eio_session_close(struct eio_session *e, enum sio_close_reason why)
                 sio_close_reason_name[why]);
     }
     /* the client hears it on whatever carries it; a poll that waits gets
-     * what was queued and the close packet */
+     * what was queued and the close packet, or a noop when the client
+     * itself closed (as engine.io: the poll just ends) */
     if (e->has_poll) {
-        eio_queue(e, EIO_CLOSE, 0, NULL, 0);
+        eio_queue(e, why == SIO_CLOSE_CLIENT ? EIO_NOOP : EIO_CLOSE, 0,
+                  NULL, 0);
         eio_flush_poll(e);
     }
     if (e->has_ws && why != SIO_CLOSE_TRANSPORT) {
