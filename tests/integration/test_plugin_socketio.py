@@ -35,7 +35,7 @@ import pytest
 import tremolo_harness
 from plugin_util import wait_for
 from tremolo_harness import HOST, build_request, free_port
-from test_plugin_websocket import (TEXT, JsProc, RawWS, WsNode, close_raw,
+from test_plugin_websocket import (BINARY, CLOSE, TEXT, JsProc, RawWS, WsNode, close_raw,
                                    node_bin)
 
 SRC = tremolo_harness.src_dir()
@@ -210,7 +210,8 @@ def siogw(tremolo, tmp_path):
     nodes, drivers, servers = [], [], []
 
     def start(sio="", sites=None, node=True, node_connect=False, workers=2,
-              files=None, unbounded=False, server="", env=None):
+              files=None, unbounded=False, server="", env=None,
+              on_msg=sio_app):
         endpoint = "tcp://127.0.0.1:%d" % free_port()
         confs = {"zmq": "[ZMQ]\n    Bind %s\n    PingFreq 500ms\n" % endpoint}
         srv = tremolo(plugins=PLUGINS,
@@ -222,7 +223,8 @@ def siogw(tremolo, tmp_path):
         srv.sio_url = "http://127.0.0.1:%d" % srv.port
         srv.node = None
         if node:
-            srv.node = SioNode(endpoint, "node1", node_connect, unbounded)
+            srv.node = SioNode(endpoint, "node1", node_connect, unbounded,
+                               on_msg)
             nodes.append(srv.node)
             srv.wait_log(r'node "node1" is available', timeout=10)
 
@@ -612,7 +614,8 @@ def test_end_with_and_without_nsp_and_node_end(siogw):
     c.wait(lambda e: len(c.find(lambda x: x["id"] == "a_chat" and
                                 x["ev"] == "connect")) == 2, 10,
            "the reconnect to /chat")
-    assert len(srv.node.bodies("socket.io/connect", sid)) == 3
+    assert wait_for(lambda: len(srv.node.bodies("socket.io/connect", sid))
+                    == 3, 5), srv.node.bodies("socket.io/connect", sid)
     c.emit("a", "end_nsp", "/chat")
     c.wait(lambda e: e["id"] == "a_chat" and e["ev"] == "disconnect" and
            e["reason"] == "io server disconnect", 10, "/chat ended")
@@ -1002,3 +1005,265 @@ def test_cors(siogw):
     assert "access-control-allow-origin" not in hd, (st, hd)
     hs, hd = handshake(srv, headers={"Origin": "http://evil.test"})
     assert "access-control-allow-origin" not in hd, hd
+
+
+# ==== 3. the public protocol test suite's cases ================================
+#
+# socket.io-protocol's test-suite.js (EIO=4) drives a server running its
+# reference app (on connection: emit "auth" with the handshake's auth;
+# "message" -> emit "message-back" with the same args; "message-with-ack"
+# -> ack with the same args) with pingInterval 300 ms, pingTimeout 200 ms,
+# maxPayload 1000000. The same cases, byte for byte, against Tremolo with
+# a node that is that app.
+
+REF_SIO = ("PingInterval 300ms\nPingTimeout 200ms\nConnectTimeout 1s\n"
+           "Namespace /\nNamespace /custom")
+
+
+def ref_app(node, sid, mtype, data):
+    p = node.pynode
+    if mtype == "socket.io/connect":
+        m = json.loads(data)
+        nsp = m.get("nsp", "/")
+        p.send(sid, "socket.io/event", jbody(with_nsp(
+            {"name": "auth", "args": [m.get("auth", {})]}, nsp)))
+    elif mtype == "socket.io/event":
+        m = json.loads(data)
+        nsp, args = m.get("nsp", "/"), m.get("args", [])
+        if m["name"] == "message":
+            p.send(sid, "socket.io/event", jbody(with_nsp(
+                {"name": "message-back", "args": args}, nsp)))
+        elif m["name"] == "message-with-ack" and "id" in m:
+            p.send(sid, "socket.io/ack", jbody(with_nsp(
+                {"id": m["id"], "args": args}, nsp)))
+
+
+@pytest.fixture
+def refgw(siogw):
+    return siogw(sio=REF_SIO, on_msg=ref_app)
+
+
+def ws_session(srv, sid=None, connect=None):
+    """A raw websocket Engine.IO session: (RawWS, open packet JSON or None
+    when joining sid). connect: send this CONNECT and read the Socket.IO
+    handshake and the "auth" event."""
+    ws = RawWS(srv.port, path=eio_path(sid, "websocket"))
+    ws.handshake()
+    hs = None
+    if sid is None:
+        m = ws.recv_message()
+        assert m.opcode == TEXT and m.payload.startswith(b"0"), m
+        hs = json.loads(m.payload[1:])
+    if connect is not None:
+        ws.send_frame(TEXT, connect)
+        m = ws_next(ws)
+        assert m.payload.startswith(b"40"), m
+        m = ws_next(ws)
+        assert b'"auth"' in m.payload, m
+    return ws, hs
+
+
+def ws_next(ws, timeout=5):
+    """The next message that is not an Engine.IO ping (answered)."""
+    while True:
+        m = ws.recv_message(timeout)
+        if m.opcode == TEXT and m.payload == b"2":
+            ws.send_frame(TEXT, "3")
+            continue
+        return m
+
+
+def ws_closes(ws, timeout=5):
+    """The server closes the websocket (a close frame, or EOF)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            m = ws.recv_message(max(0.05, deadline - time.monotonic()))
+        except EOFError:
+            return True
+        if m.opcode == CLOSE:
+            return True
+
+
+def test_ref_handshake(refgw):
+    srv = refgw
+    st, _, body = srv.http("GET", eio_path())
+    assert st == 200 and body.startswith(b"0"), (st, body)
+    v = json.loads(body[1:])
+    assert sorted(v) == sorted(["sid", "upgrades", "pingInterval",
+                                "pingTimeout", "maxPayload"]), v
+    assert isinstance(v["sid"], str)
+    assert (v["upgrades"], v["pingInterval"], v["pingTimeout"],
+            v["maxPayload"]) == (["websocket"], 300, 200, 1000000), v
+    for bad in ("/socket.io/?transport=polling",
+                "/socket.io/?EIO=abc&transport=polling",
+                "/socket.io/?EIO=4", "/socket.io/?EIO=4&transport=abc"):
+        st, _, body = srv.http("GET", bad)
+        assert st == 400, (bad, st, body)
+    for method in ("POST", "PUT"):
+        st, _, body = srv.http(method, eio_path())
+        assert st == 400, (method, st, body)
+    ws, hs = ws_session(srv)
+    assert sorted(hs) == sorted(v), hs
+    assert (hs["upgrades"], hs["pingInterval"], hs["pingTimeout"],
+            hs["maxPayload"]) == ([], 300, 200, 1000000), hs
+    ws.close()
+    for bad in ("/socket.io/?transport=websocket",
+                "/socket.io/?EIO=abc&transport=websocket",
+                "/socket.io/?EIO=4", "/socket.io/?EIO=4&transport=abc"):
+        w = RawWS(srv.port, path=bad)
+        r = w.read_response()
+        assert r.status != 101, (bad, r.status)
+        w.close()
+
+
+def test_ref_heartbeat_polling(refgw):
+    srv = refgw
+    hs, _ = handshake(srv)
+    sid = hs["sid"]
+    for i in range(3):
+        assert poll(srv, sid) == (200, "2"), i
+        assert post(srv, sid, "3") == (200, "ok"), i
+    sid2 = handshake(srv)[0]["sid"]
+    time.sleep(0.3 + 0.2 + 0.3)          # PING_INTERVAL + PING_TIMEOUT
+    st, body = poll(srv, sid2)
+    assert st == 400, (st, body)
+
+
+def test_ref_heartbeat_websocket(refgw):
+    srv = refgw
+    ws, _ = ws_session(srv)
+    for i in range(3):
+        m = ws.recv_message()
+        assert (m.opcode, m.payload) == (TEXT, b"2"), (i, m)
+        ws.send_frame(TEXT, "3")
+    ws.close()
+    ws, _ = ws_session(srv)                # no pong: closed
+    assert ws_closes(ws, timeout=5)
+
+
+def test_ref_close(refgw):
+    srv = refgw
+    sid = handshake(srv)[0]["sid"]
+    c = srv.connect(timeout=10)
+    try:
+        c.send(build_request("GET", eio_path(sid)))
+        time.sleep(0.1)
+        assert post(srv, sid, "1") == (200, "ok")
+        r = c.read_response()
+    finally:
+        c.close()
+    assert (r.status, r.body) == (200, b"6"), (r.status, r.body)
+    st, body = poll(srv, sid)
+    assert st == 400, (st, body)
+    ws, _ = ws_session(srv)
+    ws.send_frame(TEXT, "1")
+    assert ws_closes(ws)
+
+
+def test_ref_upgrade(refgw):
+    srv = refgw
+    sid = handshake(srv)[0]["sid"]
+    ws, _ = ws_session(srv, sid)
+    ws.send_frame(TEXT, "2probe")
+    m = ws.recv_message()
+    assert (m.opcode, m.payload) == (TEXT, b"3probe"), m
+    ws.send_frame(TEXT, "5")
+    # after the upgrade: a poll with that sid is refused, and so is a
+    # second websocket
+    sid = handshake(srv)[0]["sid"]
+    ws, _ = ws_session(srv, sid)
+    ws.send_frame(TEXT, "2probe")
+    ws.send_frame(TEXT, "5")
+    assert ws.recv_message().payload == b"3probe"
+    st, body = poll(srv, sid)
+    assert st == 400, (st, body)
+    sid = handshake(srv)[0]["sid"]
+    ws, _ = ws_session(srv, sid)
+    ws.send_frame(TEXT, "2probe")
+    ws.send_frame(TEXT, "5")
+    assert ws.recv_message().payload == b"3probe"
+    ws2 = RawWS(srv.port, path=eio_path(sid, "websocket"))
+    try:
+        r = ws2.read_response()
+    except EOFError:
+        r = None
+    if r is not None and r.status == 101:
+        assert ws_closes(ws2)
+
+
+def test_ref_socketio_connect(refgw):
+    srv = refgw
+    for connect, prefix, auth in (
+            ("40", b"40", b'42["auth",{}]'),
+            ('40{"token":"123"}', b"40", b'42["auth",{"token":"123"}]'),
+            ("40/custom,", b"40/custom,", b'42/custom,["auth",{}]'),
+            ('40/custom,{"token":"abc"}', b"40/custom,",
+             b'42/custom,["auth",{"token":"abc"}]')):
+        ws, _ = ws_session(srv)
+        ws.send_frame(TEXT, connect)
+        m = ws_next(ws)
+        assert m.payload.startswith(prefix), (connect, m)
+        hs = json.loads(m.payload[len(prefix):])
+        assert sorted(hs) == ["sid"] and isinstance(hs["sid"], str), hs
+        assert ws_next(ws).payload == auth, connect
+        ws.close()
+    ws, _ = ws_session(srv)
+    ws.send_frame(TEXT, "40/random")
+    assert ws_next(ws).payload == b'44/random,{"message":"Invalid namespace"}'
+    ws.close()
+    ws, _ = ws_session(srv)
+    ws.send_frame(TEXT, "4abc")
+    assert ws_closes(ws)
+    ws, _ = ws_session(srv)                # no CONNECT: ConnectTimeout
+    assert ws_closes(ws, timeout=5)
+
+
+def test_ref_socketio_disconnect(refgw):
+    srv = refgw
+    ws, _ = ws_session(srv, connect="40")
+    ws.send_frame(TEXT, "41")
+    m = ws.recv_message()
+    assert (m.opcode, m.payload) == (TEXT, b"2"), m
+    ws.close()
+    ws, _ = ws_session(srv, connect="40")
+    ws.send_frame(TEXT, "40/custom")
+    assert ws_next(ws).payload.startswith(b"40/custom,")
+    assert ws_next(ws).payload == b'42/custom,["auth",{}]'
+    ws.send_frame(TEXT, "41/custom")
+    ws.send_frame(TEXT, '42["message","message to main namespace"]')
+    assert ws_next(ws).payload == \
+        b'42["message-back","message to main namespace"]'
+
+
+def test_ref_socketio_messages(refgw):
+    srv = refgw
+    ws, _ = ws_session(srv, connect="40")
+    ws.send_frame(TEXT, '42["message",1,"2",{"3":[true]}]')
+    assert ws_next(ws).payload == b'42["message-back",1,"2",{"3":[true]}]'
+    ws.send_frame(TEXT, '452-["message",{"_placeholder":true,"num":0},'
+                        '{"_placeholder":true,"num":1}]')
+    ws.send_frame(BINARY, bytes([1, 2, 3]))
+    ws.send_frame(BINARY, bytes([4, 5, 6]))
+    got = [ws_next(ws) for _ in range(3)]
+    assert [(m.opcode, m.payload) for m in got] == [
+        (TEXT, b'452-["message-back",{"_placeholder":true,"num":0},'
+               b'{"_placeholder":true,"num":1}]'),
+        (BINARY, bytes([1, 2, 3])), (BINARY, bytes([4, 5, 6]))], got
+    ws.send_frame(TEXT, '42456["message-with-ack",1,"2",{"3":[false]}]')
+    assert ws_next(ws).payload == b'43456[1,"2",{"3":[false]}]'
+    ws.send_frame(TEXT, '452-789["message-with-ack",{"_placeholder":true,'
+                        '"num":0},{"_placeholder":true,"num":1}]')
+    ws.send_frame(BINARY, bytes([1, 2, 3]))
+    ws.send_frame(BINARY, bytes([4, 5, 6]))
+    got = [ws_next(ws) for _ in range(3)]
+    assert [(m.opcode, m.payload) for m in got] == [
+        (TEXT, b'462-789[{"_placeholder":true,"num":0},'
+               b'{"_placeholder":true,"num":1}]'),
+        (BINARY, bytes([1, 2, 3])), (BINARY, bytes([4, 5, 6]))], got
+    ws.close()
+    for bad in ("4abc", "42{}", '42abc["message-with-ack",1,"2",{"3":[false]}]'):
+        ws, _ = ws_session(srv, connect="40")
+        ws.send_frame(TEXT, bad)
+        assert ws_closes(ws), bad
+        ws.close()
