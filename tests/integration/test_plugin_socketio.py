@@ -1007,6 +1007,93 @@ def test_cors(siogw):
     assert "access-control-allow-origin" not in hd, hd
 
 
+def test_keepalive_connection_carries_the_whole_session(siogw):
+    """A browser reuses one keep-alive connection for its polls and POSTs:
+    handshake, CONNECT, events and their answers on one TCP connection."""
+    srv = siogw()
+    with srv.connect(timeout=10) as c:
+        r = c.request("GET", eio_path())
+        assert r.status == 200 and r.body.startswith(b"0"), r
+        sid = json.loads(r.body[1:])["sid"]
+        r = c.request("POST", eio_path(sid), body=b"40",
+                      headers={"Content-Type": "text/plain;charset=UTF-8"})
+        assert (r.status, r.body) == (200, b"ok"), r
+        got = []
+        while not any(p.startswith("42") for p in got):
+            r = c.request("GET", eio_path(sid))
+            assert r.status == 200, r
+            got += packets(r.body.decode())
+        assert got[0].startswith("40{") and got[-1] == \
+            '42["hello","welcome","/"]', got
+        for i in range(5):
+            r = c.request("POST", eio_path(sid),
+                          body=('421%d["echo",%d]' % (i, i)).encode())
+            assert (r.status, r.body) == (200, b"ok"), r
+            r = c.request("GET", eio_path(sid))
+            assert (r.status, r.body.decode()) == (
+                200, '431%d[%d]' % (i, i)), r
+
+
+def test_exit_counts_sessions_of_every_worker(siogw):
+    """Sessions open at shutdown, on both workers, are closed and counted
+    before the counters are logged."""
+    srv = siogw()
+    for _ in range(10):                  # 10 connections: both workers
+        handshake(srv)
+    counts = exit_counts(srv)
+    assert counts["opened"] == counts["closed"] == 10, counts
+    assert counts["shutdown"] == 10, counts
+
+
+def test_poll_cut_short_ends_the_session(siogw):
+    """The client drops a waiting poll's connection: as engine.io, the
+    session ends (the node gets `end`)."""
+    srv = siogw()
+    sid, nsid = open_session(srv)
+    c = srv.connect()
+    c.send(build_request("GET", eio_path(sid)))
+    time.sleep(0.3)                      # the poll waits
+    c.close()
+    srv.node.wait_end(nsid)
+    assert exit_counts(srv)["transport close"] == 1
+
+
+def test_path_transports_and_upgrades_settings(siogw):
+    """[SOCKETIO] Path moves the endpoint (socket.io-client's `path`);
+    Transports and AllowUpgrades shape the handshake."""
+    sites = {
+        "a": sio_site(names="a.test", sio="Path /rt/", default=True,
+                      extra="[LOCATION /rt]\n    Handler zmq\n"),
+        "b": sio_site(names="b.test", default=False,
+                      sio="Transports websocket"),
+        "c": sio_site(names="c.test", default=False, sio="AllowUpgrades off"),
+        "d": sio_site(names="d.test", default=False, sio="Transports polling"),
+    }
+    srv = siogw(sites=sites)
+    # a: served at /rt/ (/socket.io/ there is a plain request for the node)
+    st, _, body = srv.http("GET", eio_path(path="/rt/"),
+                           headers={"Host": "a.test"})
+    assert st == 200 and body.startswith(b"0"), (st, body)
+    c = srv.clients()
+    c.open("rt", srv.sio_url + "/", path="/rt/",
+           extraHeaders={"Host": "a.test"}, transports=["websocket"])
+    assert c.call("rt", "echo", "rt") == ["rt"]
+    # b: websocket only: a polling handshake is refused (code 0)
+    st, _, body = srv.http("GET", eio_path(), headers={"Host": "b.test"})
+    assert error_code(st, body) == 0
+    ws = RawWS(srv.port, path=eio_path(transport="websocket"),
+               headers={"Host": "b.test"})
+    ws.handshake()
+    assert ws.recv_message().payload.startswith(b"0{")
+    # c: no upgrades offered; d: polling only, no upgrade either
+    for host in ("c.test", "d.test"):
+        hs, _ = handshake(srv, host=host)
+        assert hs["upgrades"] == [], (host, hs)
+    st, _, body = srv.http("GET", eio_path(transport="websocket"),
+                           headers={"Host": "d.test"})
+    assert st == 400, (st, body)
+
+
 # ==== 3. the public protocol test suite's cases ================================
 #
 # socket.io-protocol's test-suite.js (EIO=4) drives a server running its
