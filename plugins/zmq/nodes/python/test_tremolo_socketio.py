@@ -61,7 +61,7 @@ def runtime(request, monkeypatch):
 class Gateway:
     """A ROUTER and a Server looping on a runtime node in a thread."""
 
-    def __init__(self, cls, sio):
+    def __init__(self, cls, sio, app=None):
         self.ctx = zmq.Context()
         self.router = self.ctx.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.LINGER, 0)
@@ -69,8 +69,9 @@ class Gateway:
         self.sio = sio
         self.node = cls(IDENT, ["tcp://127.0.0.1:%d" % port], linger_ms=0)
         assert self.recv(pongs=True) == [IDENT, b"", b"pong", b""]
-        self.thread = threading.Thread(target=sio.serve_on, args=(self.node,),
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=socketio.serve, args=(app or sio, IDENT, None),
+            kwargs={"node": self.node}, daemon=True)
         self.thread.start()
 
     def send(self, sid, mtype, body=b""):
@@ -124,8 +125,8 @@ class Gateway:
 def gw(runtime):
     made = []
 
-    def make(sio):
-        g = Gateway(runtime, sio)
+    def make(sio, app=None):
+        g = Gateway(runtime, sio, app)
         made.append(g)
         return g
     yield make
@@ -636,13 +637,7 @@ def test_wsgiapp_serves_other_requests(gw):
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"index for " + environ["PATH_INFO"].encode()]
 
-    app = socketio.WSGIApp(sio, page)
-    g = gw(sio)
-    # serve() wires the WSGI handler this way; do it on the running loop
-    import tremolo_wsgi
-    handler = tremolo_wsgi.WSGIHandler(app)
-    handler.node = tn._RawSender(g.node)
-    sio._wsgi = handler
+    g = gw(sio, socketio.WSGIApp(sio, page))
     g.send(SID2, b"uwsgi", tn.build_uwsgi([
         ("REQUEST_METHOD", "GET"), ("PATH_INFO", "/"), ("QUERY_STRING", ""),
         ("SERVER_NAME", "x"), ("SERVER_PORT", "80"),
@@ -767,3 +762,88 @@ def test_cli_runs_and_stops(tmp_path, runtime):
             proc.wait()
         router.close(linger=0)
         ctx.term()
+
+
+def test_node_connect_mode_holds_emits_until_the_accept(gw):
+    sio = socketio.Server(node_connect=True)
+
+    @sio.event
+    def connect(sid, environ, auth):
+        sio.emit("welcome", "early", to=sid)
+        if auth == "no":
+            return False
+
+    g = gw(sio)
+    g.open(auth="yes")
+    assert g.recv_json(SID, b"socket.io/connect") == {}
+    assert g.recv_json(SID, b"socket.io/event") == {"name": "welcome",
+                                                     "args": ["early"]}
+    broadcast_join(g)
+    g.open(SID2, auth="no")
+    assert g.recv_json(SID2, b"socket.io/connect_error") == {
+        "message": "Connection rejected by server"}
+    assert g.quiet()                # the held emit went with the refusal
+
+
+# -- the ported python-socketio chat (docs/examples/socketio_chat.py) --------------
+
+def load_chat_example():
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                        "..", "..", "..", "..", "docs", "examples",
+                        "socketio_chat.py")
+    pytest.importorskip("flask")
+    spec = importlib.util.spec_from_file_location("socketio_chat", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_chat_example_join_broadcast_leave(gw):
+    chat = load_chat_example()
+    with open(chat.__file__) as f:
+        ported = [line for line in f if "# PORTED" in line]
+    assert len(ported) == 2
+    g = gw(chat.sio, chat.app.wsgi_app)
+    # the page, through the Flask app beside socket.io
+    g.send(b"P" * 16, b"uwsgi", tn.build_uwsgi([
+        ("REQUEST_METHOD", "GET"), ("PATH_INFO", "/"), ("QUERY_STRING", ""),
+        ("SERVER_NAME", "chat.example"), ("SERVER_PORT", "80"),
+        ("SERVER_PROTOCOL", "HTTP/1.1")]))
+    msg = g.recv()
+    assert msg[2] == b"body" and b"io()" in msg[3]
+    a, b = hexsid(SID), hexsid(SID2)
+    g.open(SID)
+    assert g.recv_json(SID, b"socket.io/event") == {
+        "name": "status", "args": [{"text": "welcome, " + a[:8]}]}
+    broadcast_join(g, SID)
+    g.open(SID2)
+    g.recv_json(SID2, b"socket.io/event")
+    broadcast_join(g, SID2)
+    # join: the membership, the room's status broadcast, the ack
+    g.send(SID, b"socket.io/event", {"name": "join", "args": [{"room": "r"}],
+                                     "id": 1})
+    assert g.recv() == [IDENT, SID, b"join", b"r"]
+    msg = g.recv()
+    assert msg[2] == b"r:socket.io/event"
+    assert json.loads(msg[3])["args"] == [{"text": a[:8] + " joined r"}]
+    assert g.recv_json(SID, b"socket.io/ack") == {"id": 1, "args": [1]}
+    # say: to the room
+    g.send(SID, b"socket.io/event", {"name": "say",
+                                     "args": [{"room": "r", "text": "hi"}]})
+    msg = g.recv()
+    assert msg[2] == b"r:socket.io/event"
+    assert json.loads(msg[3]) == {"name": "chat", "args": [
+        {"room": "r", "from": a[:8], "text": "hi"}]}
+    # say in a room not joined: told so, nothing to the room
+    g.send(SID2, b"socket.io/event", {"name": "say",
+                                      "args": [{"room": "r", "text": "x"}]})
+    assert g.recv_json(SID2, b"socket.io/event")["args"] == [
+        {"text": "join r first"}]
+    # leave: the others are told (the leaver skipped), then the membership
+    g.send(SID, b"socket.io/event", {"name": "leave", "args": [{"room": "r"}]})
+    assert g.recv() == [IDENT, SID, b"noecho", b"r"]
+    assert g.recv()[2] == b"r:socket.io/event"
+    assert g.recv() == [IDENT, SID, b"echo", b"r"]
+    assert g.recv() == [IDENT, SID, b"leave", b"r"]
+    assert g.quiet()

@@ -181,7 +181,7 @@ class _Session:
     """One Engine.IO connection as the node knows it."""
 
     __slots__ = ("sid", "text", "index", "environ", "bucket", "nsps",
-                 "next_id", "broadcast", "data")
+                 "next_id", "broadcast", "data", "held")
 
     def __init__(self, sid, index, environ):
         self.sid = sid
@@ -196,6 +196,9 @@ class _Session:
         self.next_id = 1        # ids of our events that want an ack
         self.broadcast = False  # joined BROADCAST_ROOM
         self.data = {}          # namespace -> user session dict
+        # NodeConnect node: emits to a namespace whose connect handler is
+        # running wait for the accept (the client is not in it yet).
+        self.held = {}          # namespace -> [event bodies]
 
     def rooms_anywhere(self):
         out = set()
@@ -351,7 +354,11 @@ class Server:
                         sess.next_id += 1
                         self._callbacks[(sess.sid, ack_id)] = callback
                     body = self._event_body(event, data, namespace, ack_id)
-                    self._send(sess, b"socket.io/event", body)
+                    held = sess.held.get(namespace)
+                    if held is not None:
+                        held.append(body)
+                    else:
+                        self._send(sess, b"socket.io/event", body)
                     continue
             if callback is not None:
                 raise ValueError("callbacks need one client: to=<sid> of a "
@@ -753,6 +760,8 @@ class Server:
             handler = self._connect_handler(namespace)
             with self._lock:
                 sess.nsps[namespace] = set()
+                if self.node_connect:
+                    sess.held[namespace] = []
             ok = True
             try:
                 if handler is not None:
@@ -762,6 +771,9 @@ class Server:
             except Exception:
                 self.logger.exception("tremolo_socketio: connect handler")
                 ok = False
+            finally:
+                with self._lock:
+                    held = sess.held.pop(namespace, None) or []
             if ok is False:
                 refusal = refusal or ConnectionRefusedError().error_args
                 with self._lock:
@@ -782,6 +794,8 @@ class Server:
         if self.node_connect:
             self._send(sess, b"socket.io/connect",
                        self._with_nsp({}, namespace))
+            for body in held:
+                self._send(sess, b"socket.io/event", body)
         if self.broadcast_room is not None and not sess.broadcast:
             sess.broadcast = True
             self._node.send(sess.sid, b"join", _group(self.broadcast_room),
@@ -979,10 +993,7 @@ def serve(app, identity, endpoints, node=None, max_body=64 * 1024 * 1024):
     SIGTERM/SIGINT or sio.stop().  node: a runtime node already made (else
     tremolo_node.runtime()(identity, endpoints), closed at the end)."""
     sio = app.sio if isinstance(app, WSGIApp) else app
-    if isinstance(app, WSGIApp):
-        import tremolo_wsgi
-        handler = tremolo_wsgi.WSGIHandler(app, max_body=max_body)
-        sio._wsgi = handler
+    sio._wsgi = None
     own = node is None
     if own:
         cls = tremolo_node.runtime()
@@ -990,7 +1001,9 @@ def serve(app, identity, endpoints, node=None, max_body=64 * 1024 * 1024):
         print("tremolo_socketio: node %s on the %s runtime" % (
             identity, "C (_tremolo)" if cls.__module__ == "_tremolo"
             else "pure-Python"), file=sys.stderr, flush=True)
-    if sio._wsgi is not None:
+    if isinstance(app, WSGIApp):
+        import tremolo_wsgi
+        sio._wsgi = tremolo_wsgi.WSGIHandler(app, max_body=max_body)
         sio._wsgi.node = tremolo_node._RawSender(node)
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -999,6 +1012,7 @@ def serve(app, identity, endpoints, node=None, max_body=64 * 1024 * 1024):
         sio.serve_on(node)
     finally:
         sio._node = None
+        sio._wsgi = None
         if own:
             node.close()
 
