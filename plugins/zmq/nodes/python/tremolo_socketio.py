@@ -700,10 +700,14 @@ class Server:
                 return
             del sess.nsps[namespace]
             sess.data.pop(namespace, None)
-        try:
-            self._trigger("disconnect", namespace, sess.text)
-        except Exception:
-            self.logger.exception("tremolo_socketio: disconnect handler")
+        self._invoke(lambda: self._trigger("disconnect", namespace, sess.text),
+                     self._log_failure("disconnect handler"))
+
+    def _log_failure(self, what):
+        def then(result, exc):
+            if exc is not None:
+                self.logger.error("tremolo_socketio: %s", what, exc_info=exc)
+        return then
 
     def _on_sio(self, sid, kind, body, index):
         with self._lock:
@@ -745,6 +749,16 @@ class Server:
                 return
             self._run_event(sess, "/", "message", [value], None)
 
+    def _invoke(self, call, then):
+        """Run call() (a handler) and then then(result, exception).  The
+        AsyncServer awaits a coroutine result in a task first."""
+        try:
+            result = call()
+        except Exception as exc:        # noqa: BLE001 (reported by then)
+            then(None, exc)
+            return
+        then(result, None)
+
     def _on_connect(self, sess, body):
         obj = self._decode(body, "socket.io/connect")
         if obj is None:
@@ -753,36 +767,42 @@ class Server:
         auth = obj.get("auth")
         if namespace in sess.nsps:
             return                          # already connected: a repeat
-        refusal = None
         if not self._serves(namespace):
-            refusal = {"message": "Unable to connect"}
-        else:
-            handler = self._connect_handler(namespace)
-            with self._lock:
-                sess.nsps[namespace] = set()
-                if self.node_connect:
-                    sess.held[namespace] = []
-            ok = True
-            try:
-                if handler is not None:
-                    ok = self._call_connect(handler, namespace, sess, auth)
-            except ConnectionRefusedError as exc:
+            self._connect_done(sess, namespace, False,
+                               {"message": "Unable to connect"})
+            return
+        handler = self._connect_handler(namespace)
+        with self._lock:
+            sess.nsps[namespace] = set()
+            if self.node_connect:
+                sess.held[namespace] = []
+        if handler is None:
+            self._connect_done(sess, namespace, True, None)
+            return
+
+        def then(ok, exc):
+            refusal = None
+            if isinstance(exc, ConnectionRefusedError):
                 ok, refusal = False, exc.error_args
-            except Exception:
-                self.logger.exception("tremolo_socketio: connect handler")
+            elif exc is not None:
+                self.logger.error("tremolo_socketio: connect handler",
+                                  exc_info=exc)
                 ok = False
-            finally:
-                with self._lock:
-                    held = sess.held.pop(namespace, None) or []
-            if ok is False:
-                refusal = refusal or ConnectionRefusedError().error_args
-                with self._lock:
-                    rooms = sess.nsps.pop(namespace, set())
-                    sess.data.pop(namespace, None)
-                for room in rooms - sess.rooms_anywhere():
-                    self._node.send(sess.sid, b"leave", _group(room),
-                                    sess.index)
-        if refusal is not None:
+            self._connect_done(sess, namespace, ok is not False, refusal)
+        self._invoke(lambda: self._call_connect(handler, sess, auth), then)
+
+    def _connect_done(self, sess, namespace, accepted, refusal):
+        with self._lock:
+            held = sess.held.pop(namespace, None) or []
+        if sess.sid not in self._sessions:
+            return                          # ended meanwhile
+        if not accepted:
+            refusal = refusal or ConnectionRefusedError().error_args
+            with self._lock:
+                rooms = sess.nsps.pop(namespace, set())
+                sess.data.pop(namespace, None)
+            for room in rooms - sess.rooms_anywhere():
+                self._node.send(sess.sid, b"leave", _group(room), sess.index)
             if self.node_connect:
                 body = self._with_nsp(dict(refusal), namespace)
                 self._send(sess, b"socket.io/connect_error", body)
@@ -802,7 +822,7 @@ class Server:
                             sess.index)
 
     @staticmethod
-    def _call_connect(handler, namespace, sess, auth):
+    def _call_connect(handler, sess, auth):
         """connect(sid, environ, auth), or connect(sid, environ) for a
         handler that takes two arguments."""
         args = [sess.text, sess.environ, auth]
@@ -848,17 +868,20 @@ class Server:
                                 "that %s has not joined; ignored", name,
                                 namespace, sess.text)
             return
-        try:
-            result = self._trigger(name, namespace, sess.text, *args)
-        except Exception:
-            self.logger.exception("tremolo_socketio: handler of %r", name)
-            return
-        if ack_id is None or result is _NOT_HANDLED:
-            return
-        if sess.sid not in self._sessions:
-            return                          # ended while the handler ran
-        reply = {"id": ack_id, "args": encode_binary(_args_of(result))}
-        self._send(sess, b"socket.io/ack", self._with_nsp(reply, namespace))
+        def then(result, exc):
+            if exc is not None:
+                self.logger.error("tremolo_socketio: handler of %r", name,
+                                  exc_info=exc)
+                return
+            if ack_id is None or result is _NOT_HANDLED:
+                return
+            if sess.sid not in self._sessions:
+                return                      # ended while the handler ran
+            reply = {"id": ack_id, "args": encode_binary(_args_of(result))}
+            self._send(sess, b"socket.io/ack",
+                       self._with_nsp(reply, namespace))
+        self._invoke(lambda: self._trigger(name, namespace, sess.text, *args),
+                     then)
 
     def _on_ack(self, sess, body):
         obj = self._decode(body, "socket.io/ack")
@@ -881,10 +904,7 @@ class Server:
             self.logger.warning("tremolo_socketio: ack %r that no emit "
                                 "waits for; ignored", ack_id)
             return
-        try:
-            fn(*args)
-        except Exception:
-            self.logger.exception("tremolo_socketio: ack callback")
+        self._invoke(lambda: fn(*args), self._log_failure("ack callback"))
 
     # -- running ------------------------------------------------------------
 
