@@ -711,14 +711,15 @@ def test_ignored_python_socketio_options():
                                    "ping_interval": 10}
 
 
-def test_cli_runs_and_stops(tmp_path, runtime):
+@pytest.mark.parametrize("kind", ["Server", "AsyncServer"])
+def test_cli_runs_and_stops(tmp_path, runtime, kind):
     """The command line serves module:sio until SIGTERM."""
     import signal
     import subprocess
     (tmp_path / "app.py").write_text(
         "import tremolo_socketio as socketio\n"
-        "sio = socketio.Server()\n"
-        "sio.on('e', lambda sid: 'cli')\n")
+        "sio = socketio.%s()\n"
+        "sio.on('e', lambda sid: 'cli')\n" % kind)
     ctx = zmq.Context()
     router = ctx.socket(zmq.ROUTER)
     router.setsockopt(zmq.LINGER, 0)
@@ -847,3 +848,119 @@ def test_chat_example_join_broadcast_leave(gw):
     assert g.recv() == [IDENT, SID, b"echo", b"r"]
     assert g.recv() == [IDENT, SID, b"leave", b"r"]
     assert g.quiet()
+
+
+# -- AsyncServer ---------------------------------------------------------------------
+
+def test_async_server_connect_events_call_and_rooms(gw):
+    import asyncio
+    sio = socketio.AsyncServer()
+    got = queue.Queue()
+    release = {}
+
+    @sio.event
+    async def connect(sid, environ, auth):
+        await sio.sleep(0.01)
+        if auth == "bad":
+            raise socketio.ConnectionRefusedError("no")
+        release["slow"] = asyncio.Event()
+        sio.enter_room(sid, "room")
+        await sio.emit("hello", to=sid)
+
+    @sio.event
+    async def slow(sid):
+        await release["slow"].wait()             # parked: others go on
+        return "slow done"
+
+    @sio.event
+    def fast(sid, x):                            # a plain function works too
+        got.put(("fast", x))
+        release["slow"].set()
+        return x * 2
+
+    @sio.event
+    async def ask(sid):
+        answer = await sio.call("q", (1, 2), to=sid, timeout=5)
+        try:
+            await sio.call("q", to=sid, timeout=0.2)
+        except socketio.TimeoutError:
+            return ["timeout after", answer]
+
+    @sio.event
+    async def shout(sid, text):
+        await sio.emit("shout", text, room="room", skip_sid=sid)
+
+    @sio.event
+    async def disconnect(sid):
+        await sio.sleep(0)
+        got.put(("gone", sid))
+
+    g = gw(sio)
+    g.open(auth="bad")
+    assert g.recv_json(SID, b"socket.io/end") == {}
+    g.send(SID, b"end")
+    g.open(auth="good")
+    assert g.recv() == [IDENT, SID, b"join", b"room"]
+    assert g.recv_json(SID, b"socket.io/event") == {"name": "hello",
+                                                     "args": []}
+    broadcast_join(g)
+    g.send(SID, b"socket.io/event", {"name": "slow", "id": 1})
+    g.send(SID, b"socket.io/event", {"name": "fast", "args": [21], "id": 2})
+    assert g.recv_json(SID, b"socket.io/ack") == {"id": 2, "args": [42]}
+    assert g.recv_json(SID, b"socket.io/ack") == {"id": 1,
+                                                   "args": ["slow done"]}
+    assert got.get(timeout=TIMEOUT) == ("fast", 21)
+    g.send(SID, b"socket.io/event", {"name": "ask", "id": 3})
+    assert g.recv_json(SID, b"socket.io/event") == {"name": "q",
+                                                     "args": [1, 2], "id": 1}
+    g.send(SID, b"socket.io/ack", {"id": 1, "args": ["yes"]})
+    assert g.recv_json(SID, b"socket.io/event")["id"] == 2
+    assert g.recv_json(SID, b"socket.io/ack") == {
+        "id": 3, "args": [["timeout after", "yes"]]}
+    g.send(SID, b"socket.io/event", {"name": "shout", "args": ["hey"]})
+    assert g.recv() == [IDENT, SID, b"noecho", b"room"]
+    msg = g.recv()
+    assert msg[2] == b"room:socket.io/event"
+    assert json.loads(msg[3]) == {"name": "shout", "args": ["hey"]}
+    assert g.recv() == [IDENT, SID, b"echo", b"room"]
+    g.send(SID, b"end")
+    assert got.get(timeout=TIMEOUT) == ("gone", hexsid())
+    assert g.quiet()
+
+
+def test_async_server_callbacks_sessions_and_namespace_class(gw):
+    sio = socketio.AsyncServer()
+    got = queue.Queue()
+
+    class Chat(socketio.AsyncNamespace):
+        async def on_connect(self, sid, environ):
+            async with sio.session(sid, namespace="/chat") as s:
+                s["n"] = 0
+
+        async def on_count(self, sid):
+            session = await sio.get_session(sid, namespace="/chat")
+            session["n"] += 1
+
+            async def acked(*args):
+                got.put(args)
+            await self.emit("count", session["n"], to=sid, callback=acked)
+
+        async def on_bye(self, sid):
+            await self.disconnect(sid)
+
+        def on_disconnect(self, sid):
+            got.put("disconnected")
+
+    sio.register_namespace(Chat("/chat"))
+    g = gw(sio)
+    g.open(nsp="/chat")
+    broadcast_join(g)
+    g.send(SID, b"socket.io/event", {"name": "count", "nsp": "/chat"})
+    assert g.recv_json(SID, b"socket.io/event") == {
+        "name": "count", "args": [1], "nsp": "/chat", "id": 1}
+    g.send(SID, b"socket.io/ack", {"id": 1, "args": [b"x".hex()],
+                                   "nsp": "/chat"})
+    assert got.get(timeout=TIMEOUT) == ("78",)
+    g.send(SID, b"socket.io/event", {"name": "bye", "nsp": "/chat"})
+    assert g.recv_json(SID, b"socket.io/end") == {"nsp": "/chat"}
+    assert got.get(timeout=TIMEOUT) == "disconnected"

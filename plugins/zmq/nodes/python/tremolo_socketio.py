@@ -54,7 +54,8 @@ import time
 import tremolo_node
 
 __all__ = [
-    "Server", "Namespace", "WSGIApp", "serve", "main",
+    "Server", "AsyncServer", "Namespace", "AsyncNamespace", "WSGIApp",
+    "serve", "main",
     "SocketIOError", "ConnectionError", "ConnectionRefusedError",
     "TimeoutError", "BadNamespaceError", "BROADCAST_ROOM",
     "encode_binary", "decode_binary",
@@ -937,6 +938,187 @@ class Server:
               identity, endpoints)
 
 
+class AsyncServer(Server):
+    """The same server on asyncio (python-socketio's AsyncServer API):
+    handlers may be coroutines (each call runs in its own task, as
+    python-socketio's async_handlers), and emit, send, call, close_room,
+    disconnect, get_session, save_session and sleep are coroutines;
+    enter_room, leave_room and rooms stay plain calls.
+
+    The node's sockets are watched with loop.add_reader (the filenos of
+    tremolo_node.runtime()'s node); uvloop is used when installed.  Sends
+    go out at once: with a full queue (Tremolo not reading) a send waits
+    and holds the loop.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.async_mode = "asyncio"
+        self._aloop = None
+        self._wake = None
+        self._tasks = set()
+
+    # -- the loop ---------------------------------------------------------
+
+    def _spawn(self, coro):
+        task = self._aloop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _invoke(self, call, then):
+        try:
+            result = call()
+        except Exception as exc:        # noqa: BLE001 (reported by then)
+            then(None, exc)
+            return
+        if not inspect.isawaitable(result):
+            then(result, None)
+            return
+
+        async def finish():
+            try:
+                value = await result
+            except Exception as exc:    # noqa: BLE001
+                value, error = None, exc
+            else:
+                error = None
+            try:
+                then(value, error)
+            except Exception:
+                self.logger.exception("tremolo_socketio: after a handler")
+        self._spawn(finish())
+
+    def _send(self, sess, mtype, obj=None, route=None):
+        super()._send(sess, mtype, obj, route)
+        if self._wake is not None:
+            # a send may take the edge of an edge-triggered fd: look again
+            self._wake.set()
+
+    async def serve_on_async(self, node):
+        """Run the message loop on a runtime node until stop()."""
+        import asyncio
+        loop = asyncio.get_running_loop()
+        self._node, self._aloop = node, loop
+        self._wake = asyncio.Event()
+        self._stop.clear()
+        fds = list(dict.fromkeys(node.filenos()))
+        for fd in fds:
+            loop.add_reader(fd, self._wake.set)
+        try:
+            while not self._stop.is_set():
+                self._wake.clear()
+                count = 0
+                while not self._stop.is_set():
+                    msg = node.recv_nowait()
+                    if msg is None:
+                        break
+                    self.dispatch(*msg)
+                    count += 1
+                    if count % 64 == 0:
+                        await asyncio.sleep(0)      # let handlers run
+                if count or node.readable():
+                    await asyncio.sleep(0)
+                    continue
+                try:
+                    # bounded: the C runtime reconnects inside recv_nowait
+                    await asyncio.wait_for(self._wake.wait(), 0.25)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            for fd in fds:
+                loop.remove_reader(fd)
+            for task in list(self._tasks):
+                task.cancel()
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._wake = None
+            self._aloop = None
+
+    def stop(self):
+        self._stop.set()
+        loop, wake = self._aloop, self._wake
+        if loop is not None and wake is not None:
+            try:
+                loop.call_soon_threadsafe(wake.set)
+            except RuntimeError:
+                pass                    # the loop is closed already
+
+    # -- the coroutine half of the API --------------------------------------
+
+    async def emit(self, event, data=None, to=None, room=None, skip_sid=None,
+                   namespace=None, callback=None, **kwargs):
+        Server.emit(self, event, data, to=to, room=room, skip_sid=skip_sid,
+                    namespace=namespace, callback=callback)
+
+    async def send(self, data, to=None, room=None, skip_sid=None,
+                   namespace=None, callback=None, **kwargs):
+        Server.emit(self, "message", data, to=to, room=room,
+                    skip_sid=skip_sid, namespace=namespace, callback=callback)
+
+    async def call(self, event, data=None, to=None, sid=None, namespace=None,
+                   timeout=60, **kwargs):
+        import asyncio
+        target = to if to is not None else sid
+        if target is None:
+            raise ValueError("call() needs to=<sid>: it cannot broadcast")
+        future = asyncio.get_running_loop().create_future()
+
+        def ack(*args):
+            if not future.done():
+                future.set_result(args)
+        Server.emit(self, event, data, to=target, namespace=namespace,
+                    callback=ack)
+        try:
+            args = await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            with self._lock:
+                for key, fn in list(self._callbacks.items()):
+                    if fn is ack:
+                        del self._callbacks[key]
+            raise TimeoutError() from None
+        if not args:
+            return None
+        return args[0] if len(args) == 1 else args
+
+    async def close_room(self, room, namespace=None):
+        Server.close_room(self, room, namespace)
+
+    async def disconnect(self, sid, namespace=None, ignore_queue=False):
+        Server.disconnect(self, sid, namespace)
+
+    async def get_session(self, sid, namespace=None):
+        return Server.get_session(self, sid, namespace)
+
+    async def save_session(self, sid, session, namespace=None):
+        Server.save_session(self, sid, session, namespace)
+
+    def session(self, sid, namespace=None):
+        """async with sio.session(sid) as s: ... (saved on exit)."""
+        server = self
+
+        class _Ctx:
+            async def __aenter__(self):
+                self.data = Server.get_session(server, sid, namespace)
+                return self.data
+
+            async def __aexit__(self, *exc):
+                Server.save_session(server, sid, self.data, namespace)
+        return _Ctx()
+
+    def start_background_task(self, target, *args, **kwargs):
+        """A task running target(*args, **kwargs) (a coroutine function)."""
+        return self._spawn(target(*args, **kwargs))
+
+    async def sleep(self, seconds=0):
+        import asyncio
+        await asyncio.sleep(seconds)
+
+    def run(self, identity, endpoints, wsgi_app=None):
+        serve(self if wsgi_app is None else WSGIApp(self, wsgi_app),
+              identity, endpoints)
+
+
 class Namespace:
     """Class-based handlers: on_<event>(self, sid, *args) methods, and the
     Server's emit/send/call/rooms calls with this namespace as default."""
@@ -989,6 +1171,37 @@ class Namespace:
         return self.server.disconnect(sid, namespace or self.namespace)
 
 
+class AsyncNamespace(Namespace):
+    """Namespace for an AsyncServer: on_<event> may be coroutines, and the
+    server calls are awaited as AsyncServer's are."""
+
+    async def emit(self, event, data=None, to=None, room=None, skip_sid=None,
+                   namespace=None, callback=None):
+        return await self.server.emit(event, data, to=to, room=room,
+                                      skip_sid=skip_sid,
+                                      namespace=namespace or self.namespace,
+                                      callback=callback)
+
+    async def send(self, data, to=None, room=None, skip_sid=None,
+                   namespace=None, callback=None):
+        return await self.server.send(data, to=to, room=room,
+                                      skip_sid=skip_sid,
+                                      namespace=namespace or self.namespace,
+                                      callback=callback)
+
+    async def call(self, event, data=None, to=None, sid=None, namespace=None,
+                   timeout=60):
+        return await self.server.call(event, data, to=to, sid=sid,
+                                      namespace=namespace or self.namespace,
+                                      timeout=timeout)
+
+    async def close_room(self, room, namespace=None):
+        return await self.server.close_room(room, namespace or self.namespace)
+
+    async def disconnect(self, sid, namespace=None):
+        return await self.server.disconnect(sid, namespace or self.namespace)
+
+
 class WSGIApp:
     """python-socketio's WSGIApp(sio, other_app): one node serving both the
     socket.io sessions and the site's other HTTP requests (the WSGI app,
@@ -1025,16 +1238,41 @@ def serve(app, identity, endpoints, node=None, max_body=64 * 1024 * 1024):
         import tremolo_wsgi
         sio._wsgi = tremolo_wsgi.WSGIHandler(app, max_body=max_body)
         sio._wsgi.node = tremolo_node._RawSender(node)
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: sio.stop())
+    main_thread = threading.current_thread() is threading.main_thread()
     try:
-        sio.serve_on(node)
+        if isinstance(sio, AsyncServer):
+            _run_async(sio, node, main_thread)
+        else:
+            if main_thread:
+                for signum in (signal.SIGTERM, signal.SIGINT):
+                    signal.signal(signum, lambda *_: sio.stop())
+            sio.serve_on(node)
     finally:
         sio._node = None
         sio._wsgi = None
         if own:
             node.close()
+
+
+def _run_async(sio, node, main_thread):
+    """sio.serve_on_async(node) on a new event loop (uvloop's when it is
+    installed), SIGTERM/SIGINT stopping it in the main thread."""
+    import asyncio
+    try:
+        import uvloop
+        loop = uvloop.new_event_loop()
+    except ImportError:
+        loop = asyncio.new_event_loop()
+    try:
+        if main_thread:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, sio.stop)
+        loop.run_until_complete(sio.serve_on_async(node))
+    finally:
+        if main_thread:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+        loop.close()
 
 
 def load(spec):
