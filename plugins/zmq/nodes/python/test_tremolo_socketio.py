@@ -655,13 +655,28 @@ def test_wsgiapp_serves_other_requests(gw):
     assert g.recv_json(SID, b"socket.io/ack") == {"id": 1, "args": ["ok"]}
 
 
-def test_plain_http_request_without_wsgiapp_is_ended(gw, caplog):
+def test_plain_http_request_without_wsgiapp_gets_404(gw):
     sio = socketio.Server()
     g = gw(sio)
+    g.send(SID, b"uwsgi", tn.build_uwsgi([("REQUEST_METHOD", "GET"),
+                                          ("PATH_INFO", "/"),
+                                          ("SERVER_PROTOCOL", "HTTP/1.1")]))
+    msg = g.recv()
+    assert msg[2] == b"body" and msg[3].startswith(b"HTTP/1.1 404 Not Found")
+
+
+def test_dispatch_without_serve_ends_plain_http_requests(caplog):
+    class Sender:
+        def __init__(self):
+            self.sent = []
+
+        def send(self, *msg):
+            self.sent.append(msg)
+    sio = socketio.Server()
+    sio._node = Sender()
     with caplog.at_level(logging.WARNING, logger="tremolo_socketio"):
-        g.send(SID, b"uwsgi", tn.build_uwsgi([("REQUEST_METHOD", "GET"),
-                                              ("PATH_INFO", "/")]))
-        assert g.recv() == [IDENT, SID, b"end", b""]
+        sio.dispatch(SID, b"uwsgi", tn.build_uwsgi([("PATH_INFO", "/")]), 0)
+    assert sio._node.sent == [(SID, b"end", b"", 0)]
     assert "no socket.io handshake" in caplog.text
 
 

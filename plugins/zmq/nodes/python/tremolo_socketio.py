@@ -659,8 +659,8 @@ class Server:
                 self._wsgi.on_request(sid, env)
             else:
                 self.logger.warning("tremolo_socketio: an HTTP request that "
-                                    "is no socket.io handshake; closed (give "
-                                    "a WSGIApp to serve both)")
+                                    "is no socket.io handshake; closed (run "
+                                    "the server with serve() to answer it)")
                 self._node.send(sid, b"end", b"", index)
             return
         environ = tremolo_node.environ_from_uwsgi(env)
@@ -1226,7 +1226,8 @@ def serve(app, identity, endpoints, node=None, max_body=64 * 1024 * 1024):
     SIGTERM/SIGINT or sio.stop().  node: a runtime node already made (else
     tremolo_node.runtime()(identity, endpoints), closed at the end)."""
     sio = app.sio if isinstance(app, WSGIApp) else app
-    sio._wsgi = None
+    if not isinstance(app, WSGIApp):
+        app = WSGIApp(sio)              # plain HTTP requests get a 404
     own = node is None
     if own:
         cls = tremolo_node.runtime()
@@ -1234,10 +1235,9 @@ def serve(app, identity, endpoints, node=None, max_body=64 * 1024 * 1024):
         print("tremolo_socketio: node %s on the %s runtime" % (
             identity, "C (_tremolo)" if cls.__module__ == "_tremolo"
             else "pure-Python"), file=sys.stderr, flush=True)
-    if isinstance(app, WSGIApp):
-        import tremolo_wsgi
-        sio._wsgi = tremolo_wsgi.WSGIHandler(app, max_body=max_body)
-        sio._wsgi.node = tremolo_node._RawSender(node)
+    import tremolo_wsgi
+    sio._wsgi = tremolo_wsgi.WSGIHandler(app, max_body=max_body)
+    sio._wsgi.node = tremolo_node._RawSender(node)
     main_thread = threading.current_thread() is threading.main_thread()
     try:
         if isinstance(sio, AsyncServer):
