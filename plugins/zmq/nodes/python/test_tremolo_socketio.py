@@ -979,3 +979,36 @@ def test_async_server_callbacks_sessions_and_namespace_class(gw):
     g.send(SID, b"socket.io/event", {"name": "bye", "nsp": "/chat"})
     assert g.recv_json(SID, b"socket.io/end") == {"nsp": "/chat"}
     assert got.get(timeout=TIMEOUT) == "disconnected"
+
+
+def test_escaped_placeholder_and_a_custom_json_module(gw):
+    class MyJson:                   # a json= module without default=
+        calls = 0
+
+        @staticmethod
+        def dumps(obj, **kw):
+            MyJson.calls += 1
+            assert "default" not in kw
+            return json.dumps(obj, **kw)
+
+        loads = staticmethod(json.loads)
+
+    sio = socketio.Server(json=MyJson)
+    got = queue.Queue()
+    sio.on("e", lambda sid, blob: got.put(blob))
+    g = gw(sio)
+    g.open()
+    broadcast_join(g)
+    g.send(SID, b"socket.io/event",
+           b'{"name":"e","args":[{"\\u005fbinary":"AQI="}]}')
+    assert got.get(timeout=TIMEOUT) == b"\x01\x02"
+    sio.emit("b", b"\xff", to=hexsid())
+    assert g.recv_json(SID, b"socket.io/event") == {
+        "name": "b", "args": [{"_binary": "/w=="}]}
+    assert MyJson.calls >= 1
+    with pytest.raises(TypeError):
+        sio.emit("x", object(), to=hexsid())
+    sio.json = json                 # the standard module: default= path
+    with pytest.raises(TypeError):
+        sio.emit("x", object(), to=hexsid())
+    assert g.quiet()

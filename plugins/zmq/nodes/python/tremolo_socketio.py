@@ -144,6 +144,12 @@ def decode_binary(value):
     return value
 
 
+def _json_default(value):
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"_binary": base64.b64encode(bytes(value)).decode("ascii")}
+    raise TypeError("%s is not JSON serializable" % type(value).__name__)
+
+
 def _args_of(data):
     """python-socketio's data convention: a tuple is several arguments,
     None none, anything else one."""
@@ -296,8 +302,18 @@ class Server:
     # -- sending ------------------------------------------------------------
 
     def _dump(self, obj):
-        return self.json.dumps(obj, separators=(",", ":"),
+        if self.json is _json:
+            # bytes anywhere reach default(): no walk over every emit
+            return _json.dumps(obj, separators=(",", ":"), ensure_ascii=False,
+                               default=_json_default).encode("utf-8")
+        return self.json.dumps(encode_binary(obj), separators=(",", ":"),
                                ensure_ascii=False).encode("utf-8")
+
+    def _binary_in(self, body, args):
+        """decode_binary(args), skipped when the body has no placeholder."""
+        if b"binary" not in body and b"\\u" not in body:
+            return args                 # no placeholder, even an escaped one
+        return decode_binary(args)
 
     def _send(self, sess, mtype, obj=None, route=None):
         node = self._node
@@ -315,7 +331,7 @@ class Server:
         return obj
 
     def _event_body(self, event, data, namespace, ack_id=None):
-        body = {"name": event, "args": encode_binary(_args_of(data))}
+        body = {"name": event, "args": _args_of(data)}
         self._with_nsp(body, namespace)
         if ack_id is not None:
             body["id"] = ack_id
@@ -840,6 +856,7 @@ class Server:
         return handler(*args)
 
     def _on_event(self, sess, body):
+        body = bytes(body)
         obj = self._decode(body, "socket.io/event")
         if obj is None:
             return
@@ -856,7 +873,7 @@ class Server:
         if not isinstance(args, list):
             args = [args]
         try:
-            args = decode_binary(args)
+            args = self._binary_in(body, args)
         except ValueError as exc:
             self.logger.warning("tremolo_socketio: socket.io/event: %s; "
                                 "ignored", exc)
@@ -878,13 +895,14 @@ class Server:
                 return
             if sess.sid not in self._sessions:
                 return                      # ended while the handler ran
-            reply = {"id": ack_id, "args": encode_binary(_args_of(result))}
+            reply = {"id": ack_id, "args": _args_of(result)}
             self._send(sess, b"socket.io/ack",
                        self._with_nsp(reply, namespace))
         self._invoke(lambda: self._trigger(name, namespace, sess.text, *args),
                      then)
 
     def _on_ack(self, sess, body):
+        body = bytes(body)
         obj = self._decode(body, "socket.io/ack")
         if obj is None:
             return
@@ -893,7 +911,7 @@ class Server:
         if not isinstance(args, list):
             args = [args]
         try:
-            args = decode_binary(args)
+            args = self._binary_in(body, args)
         except ValueError as exc:
             self.logger.warning("tremolo_socketio: socket.io/ack: %s; "
                                 "ignored", exc)
