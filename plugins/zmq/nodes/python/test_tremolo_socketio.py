@@ -1012,3 +1012,53 @@ def test_escaped_placeholder_and_a_custom_json_module(gw):
     with pytest.raises(TypeError):
         sio.emit("x", object(), to=hexsid())
     assert g.quiet()
+
+
+def test_cli_processes_each_with_its_identity(tmp_path):
+    import signal
+    import subprocess
+    (tmp_path / "app.py").write_text(
+        "import tremolo_socketio as socketio\n"
+        "sio = socketio.Server()\n"
+        "sio.on('who', lambda sid: __import__('os').getpid())\n")
+    ctx = zmq.Context()
+    router = ctx.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [here] + [os.path.abspath(p) for p in
+                  os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    proc = subprocess.Popen(
+        [sys.executable, os.path.join(here, "tremolo_socketio.py"), "app:sio",
+         "--id", "multi", "--processes", "2",
+         "--connect", "tcp://127.0.0.1:%d" % port], cwd=tmp_path, env=env)
+    try:
+        seen = set()
+        deadline = time.monotonic() + 10
+        while seen != {b"multi-1", b"multi-2"}:
+            left = int((deadline - time.monotonic()) * 1000)
+            assert left > 0 and router.poll(left), seen
+            seen.add(router.recv_multipart()[0])
+        pids = set()
+        for ident, sid in ((b"multi-1", SID), (b"multi-2", SID2)):
+            router.send_multipart([ident, sid, b"uwsgi", handshake()])
+            router.send_multipart([ident, sid, b"socket.io/connect", b"{}"])
+            router.send_multipart([ident, sid, b"socket.io/event",
+                                   b'{"name":"who","id":1}'])
+            while True:
+                assert router.poll(10000)
+                msg = router.recv_multipart()
+                if msg[3:] and msg[3].startswith(b'{"id":1'):
+                    assert msg[:3] == [ident, sid, b"socket.io/ack"]
+                    pids.add(json.loads(msg[3])["args"][0])
+                    break
+        assert len(pids) == 2 and proc.pid not in pids
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        router.close(linger=0)
+        ctx.term()
