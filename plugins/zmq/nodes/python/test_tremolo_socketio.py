@@ -138,7 +138,15 @@ def hexsid(sid=SID):
     return sid.hex()
 
 
-def broadcast_join(g, sid=SID):
+def accepted(g, sid=SID, nsp="/"):
+    """The node's accept, sent in both NodeConnect modes."""
+    assert g.recv_json(sid, b"socket.io/connect") == (
+        {} if nsp == "/" else {"nsp": nsp})
+
+
+def broadcast_join(g, sid=SID, nsp="/"):
+    """The accept of a first namespace, then the broadcast group's join."""
+    accepted(g, sid, nsp)
     assert g.recv() == [IDENT, sid, b"join", socketio.BROADCAST_ROOM.encode()]
 
 
@@ -161,7 +169,7 @@ def test_connect_gets_environ_and_auth(gw):
     assert environ["PATH_INFO"] == "/socket.io/"
     assert environ["HTTP_COOKIE"] == "a=1"
     assert environ["wsgi.url_scheme"] == "http"
-    broadcast_join(g)          # auto mode: no socket.io/connect answer
+    broadcast_join(g)          # the accept goes in auto mode too
     assert g.quiet()
     assert sio.get_environ(sid) is environ
     assert sio.transport(sid) == "polling"
@@ -175,9 +183,12 @@ def test_two_argument_connect_handler_and_no_handler(gw):
     g = gw(sio)
     g.open(nsp="/a", auth={"ignored": True})
     assert seen.get(timeout=TIMEOUT) == hexsid()
-    broadcast_join(g)
+    broadcast_join(g, nsp="/a")
     g.send(SID, b"socket.io/connect", {})
-    assert g.quiet()                         # accepted, joined once only
+    accepted(g)
+    assert g.quiet()                         # the group is joined once only
+    g.send(SID, b"socket.io/connect", {})    # a repeat: nothing
+    assert g.quiet()
     assert sio.rooms(hexsid(), "/") == [hexsid()]
 
 
@@ -227,8 +238,7 @@ def test_node_connect_mode_accepts_and_refuses(gw):
     assert g.recv_json(SID, b"socket.io/connect_error") == {
         "nsp": "/chat", "message": "bad password", "data": {"hint": 1}}
     g.send(SID, b"socket.io/connect", {"nsp": "/chat", "auth": {"pw": "ok"}})
-    assert g.recv_json(SID, b"socket.io/connect") == {"nsp": "/chat"}
-    broadcast_join(g)
+    broadcast_join(g, nsp="/chat")
     g.send(SID, b"socket.io/connect", {"nsp": "/no"})
     assert g.recv_json(SID, b"socket.io/connect_error") == {
         "nsp": "/no", "message": "Connection rejected by server"}
@@ -278,6 +288,7 @@ def test_events_with_and_without_ack(gw):
     g.open()
     broadcast_join(g)
     g.send(SID, b"socket.io/connect", {"nsp": "/chat"})
+    accepted(g, nsp="/chat")
     g.send(SID, b"socket.io/event", {"name": "hello", "args": [1, "two"]})
     assert got.get(timeout=TIMEOUT) == ("hello", hexsid(), 1, "two")
     assert g.quiet()                                   # no id: no ack
@@ -554,6 +565,8 @@ def test_disconnect_from_client_gateway_and_node(gw):
     broadcast_join(g)
     g.send(SID, b"socket.io/connect", {"nsp": "/chat"})
     g.send(SID, b"socket.io/connect", {"nsp": "/x"})
+    accepted(g, nsp="/chat")
+    accepted(g, nsp="/x")
     g.send(SID, b"socket.io/disconnect", {"nsp": "/chat"})
     assert gone.get(timeout=TIMEOUT) == ("/chat", hexsid())
     sio.disconnect(hexsid(), namespace="/x")
@@ -703,7 +716,7 @@ def test_namespace_class_and_user_session(gw):
     g = gw(sio)
     g.send(SID, b"uwsgi", handshake())
     g.send(SID, b"socket.io/connect", {"nsp": "/chat", "auth": {"user": "ann"}})
-    broadcast_join(g)
+    broadcast_join(g, nsp="/chat")
     sio.enter_room(hexsid(), "c", namespace="/chat")
     assert g.recv()[2:] == [b"join", b"c"]
     g.send(SID, b"socket.io/event", {"name": "say", "args": ["hey"],
@@ -791,10 +804,10 @@ def test_node_connect_mode_holds_emits_until_the_accept(gw):
 
     g = gw(sio)
     g.open(auth="yes")
-    assert g.recv_json(SID, b"socket.io/connect") == {}
+    accepted(g)
     assert g.recv_json(SID, b"socket.io/event") == {"name": "welcome",
                                                      "args": ["early"]}
-    broadcast_join(g)
+    assert g.recv() == [IDENT, SID, b"join", b"socket.io/*"]
     g.open(SID2, auth="no")
     assert g.recv_json(SID2, b"socket.io/connect_error") == {
         "message": "Connection rejected by server"}
@@ -969,7 +982,7 @@ def test_async_server_callbacks_sessions_and_namespace_class(gw):
     sio.register_namespace(Chat("/chat"))
     g = gw(sio)
     g.open(nsp="/chat")
-    broadcast_join(g)
+    broadcast_join(g, nsp="/chat")
     g.send(SID, b"socket.io/event", {"name": "count", "nsp": "/chat"})
     assert g.recv_json(SID, b"socket.io/event") == {
         "name": "count", "args": [1], "nsp": "/chat", "id": 1}

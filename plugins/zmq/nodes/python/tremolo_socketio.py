@@ -828,11 +828,14 @@ class Server:
                 self._send(sess, b"socket.io/end",
                            self._with_nsp({}, namespace))
             return
-        if self.node_connect:
-            self._send(sess, b"socket.io/connect",
-                       self._with_nsp({}, namespace))
-            for body in held:
-                self._send(sess, b"socket.io/event", body)
+        # The accept is sent in both modes: under NodeConnect node the
+        # client waits for it; under auto Tremolo has accepted already and
+        # ignores it (spec 7.8: "needed only where the site asks nodes to
+        # decide"), so a node that says node_connect=False by mistake still
+        # lets accepted clients in.
+        self._send(sess, b"socket.io/connect", self._with_nsp({}, namespace))
+        for body in held:
+            self._send(sess, b"socket.io/event", body)
         if self.broadcast_room is not None and not sess.broadcast:
             sess.broadcast = True
             self._node.send(sess.sid, b"join", _group(self.broadcast_room),
