@@ -589,13 +589,22 @@ def test_disconnect_from_client_gateway_and_node(gw):
     assert gone.get(timeout=TIMEOUT) == ("/", hexsid(SID2))
 
 
-def test_spawn_forgets_sessions(gw):
+def test_spawn_forgets_the_sessions_from_before(gw, monkeypatch):
     sio = socketio.Server()
     gone = queue.Queue()
     sio.on("disconnect", lambda sid: gone.put(sid))
+    sio.on("e", lambda sid: "alive")
     g = gw(sio)
     g.open()
     broadcast_join(g)
+    # Tremolo's spawn comes 1 s after its start: a session it made in that
+    # second is kept...
+    g.send(b"", b"spawn")
+    g.send(SID, b"socket.io/event", {"name": "e", "id": 1})
+    assert g.recv_json(SID, b"socket.io/ack") == {"id": 1, "args": ["alive"]}
+    assert gone.empty()
+    # ...and one from before the restart is gone
+    monkeypatch.setattr(socketio, "SPAWN_GRACE", 0.0)
     g.send(b"", b"spawn")
     assert gone.get(timeout=TIMEOUT) == hexsid()
     assert sio.rooms(hexsid()) == []

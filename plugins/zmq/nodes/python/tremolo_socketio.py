@@ -70,6 +70,12 @@ default_logger = logging.getLogger("tremolo_socketio")
 BROADCAST_ROOM = "socket.io/*"
 
 SID_LEN = tremolo_node.SID_LEN
+
+# `spawn` (the front end restarted: its old sids are gone) comes at the
+# front end's first health tick, 1 s after its start, and by then it may
+# have handed this node new sessions: those whose handshake came less than
+# SPAWN_GRACE seconds before the spawn are kept.
+SPAWN_GRACE = 2.0
 _NOT_HANDLED = object()
 
 
@@ -188,7 +194,7 @@ class _Session:
     """One Engine.IO connection as the node knows it."""
 
     __slots__ = ("sid", "text", "index", "environ", "bucket", "nsps",
-                 "next_id", "broadcast", "data", "held")
+                 "next_id", "broadcast", "data", "held", "born")
 
     def __init__(self, sid, index, environ):
         self.sid = sid
@@ -206,6 +212,7 @@ class _Session:
         # NodeConnect node: emits to a namespace whose connect handler is
         # running wait for the accept (the client is not in it yet).
         self.held = {}          # namespace -> [event bodies]
+        self.born = time.monotonic()
 
     def rooms_anywhere(self):
         out = set()
@@ -634,7 +641,7 @@ class Server:
         """Handle one runtime message (sid, type, body, index)."""
         sid, mtype = bytes(sid), bytes(mtype)
         if mtype == b"spawn":
-            self._on_spawn()
+            self._on_spawn(index)
             return
         if len(sid) != SID_LEN:
             return
@@ -655,9 +662,13 @@ class Server:
             self.logger.exception("tremolo_socketio: error handling %s",
                                   mtype.decode("latin-1"))
 
-    def _on_spawn(self):
+    def _on_spawn(self, index):
+        """Front end `index` restarted: its sessions from before are gone
+        (their disconnect handlers run); another front end's are not."""
+        cutoff = time.monotonic() - SPAWN_GRACE
         with self._lock:
-            sessions = list(self._sessions.values())
+            sessions = [s for s in self._sessions.values()
+                        if s.index == index and s.born < cutoff]
         for sess in sessions:
             self._on_end(sess.sid)
         if self._wsgi is not None:
