@@ -850,7 +850,7 @@ def test_chat_example_join_broadcast_leave(gw):
         ("SERVER_PROTOCOL", "HTTP/1.1")]))
     msg = g.recv()
     assert msg[2] == b"body" and b"io()" in msg[3]
-    a, b = hexsid(SID), hexsid(SID2)
+    a = hexsid(SID)
     g.open(SID)
     assert g.recv_json(SID, b"socket.io/event") == {
         "name": "status", "args": [{"text": "welcome, " + a[:8]}]}
