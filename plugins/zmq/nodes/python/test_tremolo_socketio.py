@@ -1084,3 +1084,36 @@ def test_cli_processes_each_with_its_identity(tmp_path):
             proc.wait()
         router.close(linger=0)
         ctx.term()
+
+
+def test_leaving_a_namespace_leaves_its_rooms(gw):
+    sio = socketio.Server()
+    seen = queue.Queue()
+    sio.on("disconnect", lambda sid: seen.put(sio.rooms(sid, "/chat")),
+           namespace="/chat")
+    sio.on("connect", lambda sid, env, auth: None, namespace="/chat")
+    g = gw(sio)
+    g.open()
+    broadcast_join(g)
+    sid = hexsid()
+    # a room in a namespace the client has not joined: no join of it
+    sio.enter_room(sid, "early", namespace="/chat")
+    assert g.recv()[2:] == [b"join", b"early"]
+    assert sio.rooms(sid, "/chat") == []
+    g.send(SID, b"socket.io/event", {"name": "x", "nsp": "/chat", "id": 1})
+    assert g.quiet()                        # /chat is not joined
+    g.send(SID, b"socket.io/connect", {"nsp": "/chat"})
+    accepted(g, nsp="/chat")
+    sio.enter_room(sid, "both", namespace="/chat")
+    sio.enter_room(sid, "both")
+    assert g.recv()[2:] == [b"join", b"both"]
+    assert sio.rooms(sid, "/chat") == [sid, "both", "early"]
+    g.send(SID, b"socket.io/disconnect", {"nsp": "/chat"})
+    # the handler still saw the rooms; "both" stays for "/"
+    assert seen.get(timeout=TIMEOUT) == [sid, "both", "early"]
+    assert g.recv() == [IDENT, SID, b"leave", b"early"]
+    assert g.quiet()
+    assert sio.rooms(sid) == [sid, "both"]
+    # a session that ends sends no leave (Tremolo drops its memberships)
+    g.send(SID, b"end")
+    assert g.quiet()

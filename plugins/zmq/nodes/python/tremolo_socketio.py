@@ -194,7 +194,7 @@ class _Session:
     """One Engine.IO connection as the node knows it."""
 
     __slots__ = ("sid", "text", "index", "environ", "bucket", "nsps",
-                 "next_id", "broadcast", "data", "held", "born")
+                 "rooms", "next_id", "broadcast", "data", "held", "born")
 
     def __init__(self, sid, index, environ):
         self.sid = sid
@@ -205,7 +205,8 @@ class _Session:
         # goes out once through a session of every (front end, site).
         self.bucket = (index, environ.get("SERVER_NAME", ""),
                        environ.get("SERVER_PORT", ""))
-        self.nsps = {}          # namespace -> set of rooms entered there
+        self.nsps = set()       # the namespaces the client has joined
+        self.rooms = {}         # namespace -> rooms entered there
         self.next_id = 1        # ids of our events that want an ack
         self.broadcast = False  # joined BROADCAST_ROOM
         self.data = {}          # namespace -> user session dict
@@ -216,7 +217,7 @@ class _Session:
 
     def rooms_anywhere(self):
         out = set()
-        for rooms in self.nsps.values():
+        for rooms in self.rooms.values():
             out |= rooms
         return out
 
@@ -414,7 +415,7 @@ class Server:
             if not members:
                 continue
             skipped = [s for s in members if s.sid in skip and
-                       room in s.nsps.get(namespace, ())]
+                       room in s.rooms.get(namespace, ())]
             if not skipped:
                 self._send(members[0], b"socket.io/event", body, route=group)
             elif len(skipped) == 1:
@@ -431,7 +432,7 @@ class Server:
                     "members only", room, len(skipped))
                 for s in members:
                     if (s.sid not in skip
-                            and room in s.nsps.get(namespace, ())):
+                            and room in s.rooms.get(namespace, ())):
                         self._send(s, b"socket.io/event", body)
 
     def send(self, data, to=None, room=None, skip_sid=None, namespace=None,
@@ -487,7 +488,7 @@ class Server:
         with self._lock:
             sess = self._session_or_raise(sid)
             anywhere = room in sess.rooms_anywhere()
-            sess.nsps.setdefault(namespace, set()).add(room)
+            sess.rooms.setdefault(namespace, set()).add(room)
         if not anywhere:
             self._node.send(sess.sid, b"join", group, sess.index)
 
@@ -497,9 +498,9 @@ class Server:
         group = _group(room)
         with self._lock:
             sess = self._sessions.get(_sid_bytes(sid))
-            if sess is None or room not in sess.nsps.get(namespace, ()):
+            if sess is None or room not in sess.rooms.get(namespace, ()):
                 return
-            sess.nsps[namespace].discard(room)
+            sess.rooms[namespace].discard(room)
             left = room not in sess.rooms_anywhere()
         if left:
             self._node.send(sess.sid, b"leave", group, sess.index)
@@ -509,7 +510,7 @@ class Server:
         namespace = namespace or "/"
         with self._lock:
             members = [s.text for s in self._sessions.values()
-                       if room in s.nsps.get(namespace, ())]
+                       if room in s.rooms.get(namespace, ())]
         for text in members:
             self.leave_room(text, room, namespace)
 
@@ -521,7 +522,7 @@ class Server:
             sess = self._sessions.get(_sid_bytes(sid))
             if sess is None or namespace not in sess.nsps:
                 return []
-            return [sess.text] + sorted(sess.nsps[namespace])
+            return [sess.text] + sorted(sess.rooms.get(namespace, ()))
 
     def _session_or_raise(self, sid):
         sess = self._sessions.get(_sid_bytes(sid))
@@ -709,7 +710,7 @@ class Server:
                 self._wsgi.node.index.pop(sid, None)
             return
         for namespace in list(sess.nsps):
-            self._left(sess, namespace)
+            self._left(sess, namespace, ending=True)
         with self._lock:
             self._sessions.pop(sid, None)
             bucket = self._buckets.get(sess.bucket)
@@ -720,16 +721,24 @@ class Server:
             for key in [k for k in self._callbacks if k[0] == sid]:
                 del self._callbacks[key]
 
-    def _left(self, sess, namespace):
-        """sess is out of namespace: forget its rooms there, then run the
-        disconnect handler."""
+    def _left(self, sess, namespace, ending=False):
+        """sess is out of namespace: run the disconnect handler (a plain
+        one still sees the rooms), then leave the rooms of that namespace
+        (`leave` where no other namespace holds them; Tremolo drops every
+        membership of a session that ends)."""
         with self._lock:
             if namespace not in sess.nsps:
                 return
-            del sess.nsps[namespace]
-            sess.data.pop(namespace, None)
         self._invoke(lambda: self._trigger("disconnect", namespace, sess.text),
                      self._log_failure("disconnect handler"))
+        with self._lock:
+            sess.nsps.discard(namespace)
+            sess.data.pop(namespace, None)
+            rooms = sess.rooms.pop(namespace, set())
+            rooms -= sess.rooms_anywhere()
+        if not ending and self._node is not None:
+            for room in sorted(rooms):
+                self._node.send(sess.sid, b"leave", _group(room), sess.index)
 
     def _log_failure(self, what):
         def then(result, exc):
@@ -801,7 +810,7 @@ class Server:
             return
         handler = self._connect_handler(namespace)
         with self._lock:
-            sess.nsps[namespace] = set()
+            sess.nsps.add(namespace)
             if self.node_connect:
                 sess.held[namespace] = []
         if handler is None:
@@ -827,7 +836,8 @@ class Server:
         if not accepted:
             refusal = refusal or ConnectionRefusedError().error_args
             with self._lock:
-                rooms = sess.nsps.pop(namespace, set())
+                sess.nsps.discard(namespace)
+                rooms = sess.rooms.pop(namespace, set())
                 sess.data.pop(namespace, None)
             for room in rooms - sess.rooms_anywhere():
                 self._node.send(sess.sid, b"leave", _group(room), sess.index)
