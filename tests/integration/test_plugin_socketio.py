@@ -321,6 +321,66 @@ def node_sid_by_echo(srv, c, cid):
     pytest.fail("the node got no echo %s" % tag)
 
 
+class PyServerNode:
+    """A tremolo_socketio.Server (plugins/zmq/nodes/python, python-socketio's
+    API) serving as node "node1" in a thread; stop() ends it."""
+
+    def __init__(self, srv, sio, identity="node1"):
+        import tremolo_socketio
+        self.sio = sio
+        self.errors = []
+
+        def run():
+            try:
+                tremolo_socketio.serve(sio, identity, [srv.endpoint])
+            except Exception as e:       # shown by the test
+                self.errors.append(repr(e))
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        srv.wait_log(r'node "%s" is available' % identity, timeout=10)
+
+    def stop(self):
+        self.sio.stop()
+        self.thread.join(5)
+        assert not self.thread.is_alive(), "the tremolo_socketio loop hangs"
+        assert self.errors == [], self.errors
+
+
+def rooms_app():
+    """A tremolo_socketio app: join/leave a room (acked), say to a room,
+    tell everyone of the namespace; in "/" and "/chat"."""
+    import tremolo_socketio
+    sio = tremolo_socketio.Server(namespaces=["/", "/chat"])
+    for ns in ("/", "/chat"):
+        def handlers(ns):
+            def join(sid, room):
+                sio.enter_room(sid, room, namespace=ns)
+                return "join"
+
+            def leave(sid, room):
+                sio.leave_room(sid, room, namespace=ns)
+                return "leave"
+
+            def say(sid, room, text, skip_me=False):
+                sio.emit("said", (room, text), room=room, namespace=ns,
+                         skip_sid=sid if skip_me else None)
+                return "sent"
+
+            def everyone(sid, text):
+                sio.emit("all", text, namespace=ns)
+                return "sent"
+
+            def echo(sid, *args):
+                return args
+
+            def chat(sid, me, text):
+                sio.emit("said", (me, text), room="chat", namespace=ns)
+            for f in (join, leave, say, everyone, echo, chat):
+                sio.on(f.__name__, f, namespace=ns)
+        handlers(ns)
+    return sio
+
+
 def b64(data):
     return {"$b64": base64.b64encode(data).decode()}
 
@@ -580,6 +640,46 @@ def test_rooms_and_namespace_filter(siogw):
     assert c.sio_events("a", "direct") == []
 
 
+def test_rooms_with_tremolo_socketio(siogw):
+    """Rooms through the Python node helper (python-socketio's API):
+    enter_room/leave_room, emit to a room of a namespace (the namespace
+    filter: a session in the room gets it only on the namespaces it is
+    connected to), skip_sid, and emit to every client of a namespace."""
+    srv = siogw(sio="Namespace /\nNamespace /chat", node=False)
+    py = PyServerNode(srv, rooms_app())
+    try:
+        c = srv.clients()
+        url = srv.sio_url
+        c.open("a", url + "/")                      # a: / and /chat
+        c.cmd(op="open", id="a_chat", url=url + "/chat", opts={"share": "a"})
+        assert c.wait_connect("a_chat")["ev"] == "connect"
+        c.open("b", url + "/chat")                  # b: /chat only
+        c.open("c", url + "/")                      # c: / only
+        assert c.call("a", "join", "r") == ["join"]
+        assert c.call("a_chat", "join", "r") == ["join"]
+        assert c.call("b", "join", "r") == ["join"]
+        assert c.call("c", "join", "r") == ["join"]
+        assert c.call("b", "say", "r", "x1") == ["sent"]          # /chat
+        assert c.call("c", "say", "r", "x2") == ["sent"]          # /
+        assert c.call("a_chat", "say", "r", "x3", True) == ["sent"]  # skip a
+        assert c.call("c", "leave", "r") == ["leave"]
+        assert c.call("a", "say", "r", "x4") == ["sent"]          # /
+        assert c.call("b", "everyone", "e1") == ["sent"]          # all /chat
+        # round trips: all that was sent before has arrived
+        for cid in ("a", "a_chat", "b", "c"):
+            assert c.call(cid, "echo", "sync", 1) == ["sync", 1]
+        said = {cid: [e["args"][1] for e in c.sio_events(cid, "said")]
+                for cid in ("a", "a_chat", "b", "c")}
+        assert said == {"a": ["x2", "x4"], "a_chat": ["x1"],
+                        "b": ["x1", "x3"], "c": ["x2"]}, said
+        alls = {cid: [e["args"] for e in c.sio_events(cid, "all")]
+                for cid in ("a", "a_chat", "b", "c")}
+        assert alls == {"a": [], "a_chat": [["e1"]], "b": [["e1"]],
+                        "c": []}, alls
+    finally:
+        py.stop()
+
+
 def test_blastbeat_msg_json_and_bare_events(siogw):
     """socket.io/msg and socket.io/json arrive as event "message"; an event
     whose args is not an array carries one argument; no args: none."""
@@ -761,24 +861,33 @@ def test_client_killed_mid_upgrade_leaks_nothing(siogw):
 def test_chromium_two_pages_chat(siogw, tmp_path):
     """Headless Chromium: two pages served by Tremolo (DocumentRoot) load
     the socket.io client bundle served by Tremolo too, join the room
-    "chat" through the node, and a line from each reaches the other."""
+    "chat" through a tremolo_socketio node, and a line from each reaches
+    the other."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail("%s not found: make deps installs Debian's chromium"
                     % CHROMIUM, pytrace=False)
     bundle = JS_DIR / "node_modules" / "socket.io-client" / "dist" / \
         "socket.io.min.js"
     assert bundle.exists(), "run tests/js/setup.sh (socket.io-client)"
-    srv = siogw(files={"htdocs/chat.html": (PAGES_DIR / "chat.html")
+    srv = siogw(node=False,
+                files={"htdocs/chat.html": (PAGES_DIR / "chat.html")
                        .read_bytes(),
                        "htdocs/js/socket.io.min.js": bundle.read_bytes()})
+    sio = rooms_app()
+    seen = []
+    sio.on("connect", lambda sid, environ, auth=None: seen.append(environ))
+    py = PyServerNode(srv, sio)
     st, hd, body = srv.http("GET", "/js/socket.io.min.js")
     assert st == 200 and body == bundle.read_bytes(), (st, hd)
     cfg = {"url": "http://127.0.0.1:%d/chat.html" % srv.port,
            "timeout": 20000}
-    p = subprocess.run([node_bin(), str(JS_DIR / "sio_browser.js"),
-                        json.dumps(cfg)], cwd=str(JS_DIR),
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=90)
+    try:
+        p = subprocess.run([node_bin(), str(JS_DIR / "sio_browser.js"),
+                            json.dumps(cfg)], cwd=str(JS_DIR),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=90)
+    finally:
+        py.stop()
     try:
         out = json.loads(p.stdout.decode().strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -797,10 +906,9 @@ def test_chromium_two_pages_chat(siogw, tmp_path):
             who == "alice", res
     assert ["bob", "hi alice, bob here"] in out["alice"]["said"], out
     assert ["alice", "hello bob, from alice"] in out["bob"]["said"], out
-    # the node saw two Engine.IO sessions, from the browser
-    uw = srv.node.of_type("uwsgi")
-    assert len(uw) == 2, uw
-    assert all("Chrom" in v.get("HTTP_USER_AGENT", "") for _, v in uw), uw
+    # the node saw two clients connect, from the browser
+    assert len(seen) == 2, seen
+    assert all("Chrom" in e.get("HTTP_USER_AGENT", "") for e in seen), seen
 
 
 # ==== 2. raw HTTP ==============================================================
