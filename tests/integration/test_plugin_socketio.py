@@ -78,6 +78,11 @@ def sio_app(node, sid, mtype, data):
         p.join(sid, "all")
         if node.node_connect:
             auth = m.get("auth") or {}
+            if auth.get("token") == "silent":
+                return                   # the gateway's ConnectTimeout
+            if auth.get("token") == "end":
+                p.send(sid, "socket.io/end", jbody(with_nsp({}, nsp)))
+                return
             if auth.get("token") == "bad":
                 p.send(sid, "socket.io/connect_error", jbody(with_nsp(
                     {"message": "no entry", "data": {"why": "bad token"}},
@@ -587,8 +592,8 @@ def test_node_connect_accepts_and_refuses(siogw):
     """NodeConnect node: the client waits for the node, which accepts
     (socket.io/connect) or refuses (socket.io/connect_error -> the
     client's connect_error with message and data)."""
-    srv = siogw(sio="NodeConnect node\nNamespace /\nNamespace /priv",
-                node_connect=True)
+    srv = siogw(sio="NodeConnect node\nConnectTimeout 1s\nNamespace /\n"
+                "Namespace /priv", node_connect=True)
     c = srv.clients()
     ev = c.open("ok", srv.sio_url + "/priv", auth={"token": "good"})
     assert ev["ev"] == "connect"
@@ -598,6 +603,16 @@ def test_node_connect_accepts_and_refuses(siogw):
     assert ev["ev"] == "connect_error", ev
     assert ev["message"] == "no entry" and ev["data"] == {"why": "bad token"}
     assert c.sio_events("bad") == []
+    # the node ends the namespace instead of answering: refused too
+    c.open("end", srv.sio_url + "/priv", wait=False, auth={"token": "end"})
+    assert c.wait_connect("end")["ev"] == "connect_error"
+    # the node never answers: ConnectTimeout (1s here) refuses it
+    c.open("silent", srv.sio_url + "/priv", wait=False,
+           auth={"token": "silent"}, timeout=20000)
+    ev = c.wait_connect("silent", timeout=10)
+    assert ev["ev"] == "connect_error", ev
+    # the accepted client is still fine
+    assert c.call("ok", "echo", 2) == [2]
 
 
 def test_rooms_and_namespace_filter(siogw):
@@ -785,6 +800,11 @@ def test_reconnection_after_node_restart(siogw, tmp_path):
                len(c.find(lambda x: x["ev"] == "connect")) >= 2, 30,
                "the reconnection")
         assert c.call("c", "echo", 2) == ["second", 2]
+        c.close()
+        counts = exit_counts(srv)
+        # (the attempts while no node was up were refused: node gone too)
+        assert counts["opened"] == counts["closed"], counts
+        assert counts["node gone"] >= 1 and counts["shutdown"] == 0, counts
     finally:
         for p in procs:
             if p.poll() is None:
