@@ -875,6 +875,55 @@ def test_2000_clients_one_room_broadcast(siogw, tmp_path):
     assert counts["shutdown"] == 0, counts
 
 
+def test_300_polling_clients_one_broadcast(siogw, tmp_path):
+    """300 polling-only clients: their long polls spread over both workers
+    while the sessions live where their handshakes landed; one broadcast
+    reaches every one."""
+    count = 300
+    srv = siogw(unbounded=True)
+    many = JsProc("sio_many.js", [json.dumps({
+        "url": srv.sio_url + "/", "count": count, "concurrency": 100,
+        "event": "tick", "expect": "poll-go", "transports": ["polling"]})],
+        log_dir=tmp_path)
+    try:
+        ready = many.wait(lambda e: e["ev"] == "ready", 60, "all connected")
+        assert (ready["connected"], ready["failed"]) == (count, 0), ready
+        assert wait_for(lambda: len(srv.node.of_type("socket.io/connect"))
+                        >= count, 30)
+        one = srv.node.of_type("socket.io/connect")[0][0]
+        srv.node.send(one, "all:socket.io/event",
+                      jbody({"name": "tick", "args": ["poll-go"]}))
+        many.wait(lambda e: e["ev"] == "all", 30, "the broadcast everywhere")
+        many.cmd(op="report")
+        rep = many.wait(lambda e: e["ev"] == "report", 10)
+        assert rep["got"] == count and rep["wrong"] == 0, rep
+        assert rep["disconnected"] == 0, rep
+    finally:
+        many.close()
+    assert wait_for(lambda: len(srv.node.of_type("end")) >= count, 30)
+
+
+@pytest.mark.parametrize("transport", ["polling", "websocket"])
+def test_big_messages_both_ways(siogw, transport):
+    """A 300 KB string and a 200 KB Buffer in one event, echoed by the node
+    through its ack, on each transport (MaxPayload 1000000)."""
+    srv = siogw()
+    c = srv.clients()
+    c.open("c", srv.sio_url + "/", transports=[transport])
+    text = "".join(chr(0x41 + i % 26) for i in range(300000)) + "\u00e9\u2713"
+    blob = os.urandom(200000)
+    back = c.call("c", "echo", text, b64(blob), timeout=30)
+    assert back[0] == text
+    assert back[1] == b64(blob)
+    sid = srv.node.of_type("uwsgi")[0][0]
+    # the node pushes big ones too
+    srv.node.send(sid, "socket.io/event", jbody(
+        {"name": "big", "args": [text, {"_binary": base64.b64encode(blob)
+                                        .decode()}]}))
+    ev = c.wait_event("c", "big", timeout=30)
+    assert ev["args"][0] == text and ev["args"][1] == b64(blob)
+
+
 def test_client_killed_mid_upgrade_leaks_nothing(siogw):
     """A client vanishes after 2probe/3probe, before 5 (upgrade): the
     session ends (the node gets `end`) within PingInterval + PingTimeout."""

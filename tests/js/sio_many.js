@@ -1,6 +1,6 @@
 'use strict';
-// Many socket.io-client 4.x sockets (websocket transport only) from one
-// process, for the room broadcast scale test.
+// Many socket.io-client 4.x sockets (websocket transport only, unless
+// cfg.transports says) from one process, for the broadcast scale tests.
 //
 //   node sio_many.js '{"url": "http://127.0.0.1:PORT/", "count": 1000,
 //                      "concurrency": 200, "event": "tick", "expect": "go"}'
@@ -50,7 +50,8 @@ function next() {
   if (started >= count) return;
   started++;
   const s = io(cfg.url, { forceNew: true, reconnection: false,
-                          transports: ['websocket'], timeout: 20000 });
+                          transports: cfg.transports || ['websocket'],
+                          timeout: 20000 });
   socks.push(s);
   let done = false, seen = false;
   s.on('connect', () => {
