@@ -924,6 +924,40 @@ def test_big_messages_both_ways(siogw, transport):
     assert ev["args"][0] == text and ev["args"][1] == b64(blob)
 
 
+def test_raw_upgrade_step_by_step(siogw):
+    """The upgrade as engine.io-client does it, byte by byte: a waiting
+    poll is released with a noop once the probe is answered; what the
+    node sends before the upgrade completes ("5") comes on the websocket
+    after it, nothing lost; then polls are refused."""
+    srv = siogw()
+    sid, nsid = open_session(srv)
+    c = srv.connect(timeout=10)
+    try:
+        c.send(build_request("GET", eio_path(sid)))      # waiting poll
+        ws = RawWS(srv.port, path=eio_path(sid, "websocket"))
+        ws.handshake()
+        ws.send_frame(TEXT, "2probe")
+        m = ws.recv_message()
+        assert (m.opcode, m.payload) == (TEXT, b"3probe"), m
+        r = c.read_response()
+        assert (r.status, r.body) == (200, b"6"), (r.status, r.body)
+    finally:
+        c.close()
+    srv.node.send(nsid, "socket.io/event", jbody({"name": "e1", "args": [1]}))
+    time.sleep(0.2)                      # queued while the probe is open
+    ws.send_frame(TEXT, "5")
+    m = ws_next(ws)
+    assert (m.opcode, m.payload) == (TEXT, b'42["e1",1]'), m
+    st, body = poll(srv, sid)
+    assert st == 400, (st, body)
+    # (that refused poll did not hurt the session)
+    ws.send_frame(TEXT, '42["echo","over ws"]')
+    assert ws_next(ws).payload == b'42["echo","over ws"]'
+    ws.send_frame(TEXT, "1")             # the client closes
+    assert ws_closes(ws)
+    srv.node.wait_end(nsid)
+
+
 def test_client_killed_mid_upgrade_leaks_nothing(siogw):
     """A client vanishes after 2probe/3probe, before 5 (upgrade): the
     session ends (the node gets `end`) within PingInterval + PingTimeout."""
