@@ -23,7 +23,6 @@ import base64
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -34,9 +33,9 @@ import pytest
 
 import tremolo_harness
 from plugin_util import wait_for
-from tremolo_harness import HOST, build_request, free_port
-from test_plugin_websocket import (BINARY, CLOSE, TEXT, JsProc, RawWS, WsNode, close_raw,
-                                   node_bin)
+from tremolo_harness import build_request, free_port
+from test_plugin_websocket import (BINARY, CLOSE, TEXT, JsProc, RawWS,
+                                   WsNode, close_raw, node_bin)
 
 SRC = tremolo_harness.src_dir()
 JS_DIR = SRC / "tests" / "js"
@@ -47,7 +46,7 @@ SANITIZER = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:")
 RS = "\x1e"                          # Engine.IO polling payload separator
 
 
-# ---- the node application ----------------------------------------------------
+# ---- the node application ---------------------------------------------------
 
 def jbody(obj):
     return json.dumps(obj, separators=(",", ":")).encode()
@@ -67,8 +66,8 @@ def sio_app(node, sid, mtype, data):
     name: echo (ack with the same args, or emit "echo" back), ask (emit
     "question" asking for the client's ack), join/leave (a group, then
     ack), to_room [group, nsp, value] (GROUP:socket.io/event "news"),
-    burst [N] (N events "n"), bcast (all:socket.io/event "tick"), chat (chat:socket.io/event
-    "said"), sugar (socket.io/msg, /json and a
+    burst [N] (N events "n"), bcast (all:socket.io/event "tick"), chat
+    (chat:socket.io/event "said"), sugar (socket.io/msg, /json and a
     BlastBeat event whose args is not an array), end_nsp, end_all,
     node_end."""
     p = node.pynode
@@ -190,7 +189,7 @@ def node_sid(eio_sid):
     return base64.urlsafe_b64decode(eio_sid + "=" * (-len(eio_sid) % 4))
 
 
-# ---- servers -----------------------------------------------------------------
+# ---- servers ----------------------------------------------------------------
 
 def sio_site(sio="", names="127.0.0.1 localhost", default=True,
              nodes=("node1",), extra=""):
@@ -403,7 +402,7 @@ def b64(data):
     return {"$b64": base64.b64encode(data).decode()}
 
 
-# ---- raw Engine.IO over HTTP ---------------------------------------------------
+# ---- raw Engine.IO over HTTP ------------------------------------------------
 
 def eio_path(sid=None, transport="polling", eio="4", path="/socket.io/",
              extra=""):
@@ -466,7 +465,7 @@ def open_session(srv, host=None):
     return sid, node_sid(sid)
 
 
-# ==== 1. socket.io-client ======================================================
+# ==== 1. socket.io-client ====================================================
 
 @pytest.mark.parametrize("mode", ["polling", "websocket", "upgrade"])
 def test_client_events_acks_binary(siogw, mode):
@@ -516,7 +515,8 @@ def test_client_events_acks_binary(siogw, mode):
     # binary both ways: the node sees {"_binary": ...}, the client gets a
     # Buffer back (the node acks with what it got)
     blob = bytes(range(256)) * 3
-    back = c.call("c", "echo", "bin", b64(blob), {"nested": [b64(b"\x00\x01")]})
+    back = c.call("c", "echo", "bin", b64(blob),
+                  {"nested": [b64(b"\x00\x01")]})
     assert back == ["bin", b64(blob), {"nested": [b64(b"\x00\x01")]}], back
     seen = [b for b in srv.node.bodies("socket.io/event", sid)
             if b["args"] and b["args"][0] == "bin"][0]
@@ -1031,7 +1031,7 @@ def test_chromium_two_pages_chat(siogw, tmp_path):
     assert all("Chrom" in e.get("HTTP_USER_AGENT", "") for e in seen), seen
 
 
-# ==== 2. raw HTTP ==============================================================
+# ==== 2. raw HTTP ============================================================
 
 def test_no_stickiness_every_request_on_a_new_connection(siogw):
     """A handshake, then 20 POSTs and 20 polls, each on its own TCP
@@ -1322,7 +1322,7 @@ def test_path_transports_and_upgrades_settings(siogw):
     assert st == 400, (st, body)
 
 
-# ==== 3. the public protocol test suite's cases ================================
+# ==== 3. the public protocol test suite's cases ==============================
 #
 # socket.io-protocol's test-suite.js (EIO=4) drives a server running its
 # reference app (on connection: emit "auth" with the handshake's auth;
@@ -1577,7 +1577,8 @@ def test_ref_socketio_messages(refgw):
                b'{"_placeholder":true,"num":1}]'),
         (BINARY, bytes([1, 2, 3])), (BINARY, bytes([4, 5, 6]))], got
     ws.close()
-    for bad in ("4abc", "42{}", '42abc["message-with-ack",1,"2",{"3":[false]}]'):
+    for bad in ("4abc", "42{}",
+                '42abc["message-with-ack",1,"2",{"3":[false]}]'):
         ws, _ = ws_session(srv, connect="40")
         ws.send_frame(TEXT, bad)
         assert ws_closes(ws), bad
