@@ -10,13 +10,14 @@
 //         the ack came back with the same argument. Prints one line:
 //         "events events_per_s p50_ms p99_ms connect_errors missing_acks
 //          other_errors client_cpu_pct"
-//   bcast URL CLIENTS ROUNDS [PROCS]
+//   bcast URL CLIENTS ROUNDS [PROCS [step]]
 //         every client is a member of room "all" (the server joins it on
 //         connect); per round one client emits "bcast" and every client
 //         notes when its "tick" arrived. Prints "ready N", then one line per
 //         round: "round R received N p50 p99 max (from the server's
 //         send, ms) p50 p99 max (from the trigger, ms) client_cpu_ms", then
-//         "errors connect_errors missing_ticks other_errors"
+//         "errors connect_errors missing_ticks other_errors". With `step`,
+//         each round starts when a line arrives on stdin.
 //   idle  URL CLIENTS [PROCS]
 //         connects CLIENTS clients, prints "ready N" and holds them until
 //         stdin reaches EOF (or SIGTERM); then "errors ..." as bcast.
@@ -30,6 +31,12 @@
 // missing ticks (a member without its tick 10 s after the trigger), other
 // errors (a disconnect the client did not ask for). A run with errors is
 // not a result: socketio.sh prints it as INVALID.
+//
+// The client: SIO_LOAD_CLIENT=socket.io-client (the default: socket.io-client
+// 4.x from tests/js/node_modules, one Manager per client, websocket
+// transport, no reconnection) or SIO_LOAD_CLIENT=raw (the same packets on
+// the npm `ws` client directly: about half the client CPU per event, so one
+// client core can keep a server core busy; see RawClient below).
 //
 // Times are CLOCK_MONOTONIC in ms (process.hrtime; the servers' "tick"
 // argument uses the same clock: Node.js process.hrtime, Python
@@ -46,7 +53,10 @@
 const path = require('path');
 const { fork } = require('child_process');
 
-const { io } = require(path.join(__dirname, '../js/node_modules/socket.io-client'));
+const EventEmitter = require('events');
+
+const JS_MODULES = path.join(__dirname, '../js/node_modules');
+const CLIENT_KIND = process.env.SIO_LOAD_CLIENT || 'socket.io-client';
 
 const CONNECT_INFLIGHT = 100;
 const CONNECT_TIMEOUT_MS = 30000;
@@ -57,7 +67,7 @@ const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 
 function usage() {
   console.error('usage: sio_load.js echo URL CLIENTS SECONDS [PAYLOAD_BYTES [PROCS]]\n' +
-                '       sio_load.js bcast URL CLIENTS ROUNDS [PROCS]\n' +
+                '       sio_load.js bcast URL CLIENTS ROUNDS [PROCS [step]]\n' +
                 '       sio_load.js idle URL CLIENTS [PROCS]');
   process.exit(2);
 }
@@ -80,6 +90,128 @@ function cpuMs() {
   return (u.user + u.system) / 1000;
 }
 
+// ------------------------------------------------------------------ clients
+
+// Both kinds of client offer: on(event, fn) for 'connect', 'connect_error',
+// 'disconnect' and server events; emitAck(name, arg, ms, fn(err, ...args));
+// emitNoAck(name, arg); close().
+
+// socket.io-client 4.x, one Manager (one connection) per client.
+function sioClient(url) {
+  const { io } = require(path.join(JS_MODULES, 'socket.io-client'));
+  const s = io(url, {
+    transports: ['websocket'],
+    forceNew: true,
+    reconnection: false,
+    timeout: CONNECT_TIMEOUT_MS,
+  });
+  return {
+    on: (ev, fn) => s.on(ev, fn),
+    emitAck: (name, arg, ms, fn) => s.timeout(ms).emit(name, arg, fn),
+    emitNoAck: (name, arg) => s.emit(name, arg),
+    close: () => s.close(),
+  };
+}
+
+// The same wire traffic as socket.io-client's websocket transport, written
+// directly on `ws` (tests/js/node_modules): Engine.IO v4 open `0{...}`, then
+// Socket.IO v5 CONNECT `40` to "/", events `42[...]` / `42ID[...]`, acks
+// `43ID[...]`, pings `2` answered `3`. It does what sio_load needs and no
+// more (no binary, no reconnection, namespace "/" only), at a fraction of
+// socket.io-client's CPU per packet, so one client core can load a server
+// core (README.md: what each client kind costs).
+class RawClient extends EventEmitter {
+  constructor(url) {
+    super();
+    const WebSocket = require(path.join(JS_MODULES, 'ws'));
+    this.connected = false;
+    this.failed = false;
+    this.nextId = 0;
+    this.acks = new Map();
+    this.ws = new WebSocket(url.replace(/^http/, 'ws') +
+                            '/socket.io/?EIO=4&transport=websocket',
+                            { perMessageDeflate: false });
+    this.ws.on('message', (data, isBinary) => {
+      if (!isBinary) this.onPacket(data.toString());
+    });
+    this.ws.on('error', (err) => this.fail(err));
+    this.ws.on('close', () => {
+      if (this.connected) {
+        this.connected = false;
+        this.emit('disconnect');
+      } else {
+        this.fail(new Error('closed before CONNECT'));
+      }
+    });
+  }
+
+  fail(err) {
+    if (this.connected || this.failed) return;
+    this.failed = true;
+    this.emit('connect_error', err);
+  }
+
+  onPacket(p) {
+    switch (p.charCodeAt(0)) {
+      case 0x30: this.ws.send('40'); break;            // open -> CONNECT "/"
+      case 0x32: this.ws.send('3'); break;             // ping -> pong
+      case 0x31: this.ws.close(); break;               // close
+      case 0x34: this.onSio(p); break;                 // message
+      default: break;
+    }
+  }
+
+  // p = "4" + a Socket.IO packet for namespace "/": type, [id], [json]
+  onSio(p) {
+    const type = p.charCodeAt(1);
+    let i = 2;
+    while (i < p.length && p.charCodeAt(i) >= 0x30 && p.charCodeAt(i) <= 0x39) i++;
+    const id = i > 2 ? Number(p.slice(2, i)) : -1;
+    if (type === 0x30) {                                // CONNECT
+      this.connected = true;
+      this.emit('connect');
+    } else if (type === 0x32) {                         // EVENT
+      const a = JSON.parse(p.slice(i));
+      this.emit(a[0], ...a.slice(1));
+    } else if (type === 0x33) {                         // ACK
+      const w = this.acks.get(id);
+      if (w) {
+        this.acks.delete(id);
+        clearTimeout(w.timer);
+        w.fn(null, ...JSON.parse(p.slice(i)));
+      }
+    } else if (type === 0x34) {                         // CONNECT_ERROR
+      this.fail(new Error(p));
+    } else if (type === 0x31) {                         // DISCONNECT
+      this.ws.close();
+    }
+  }
+
+  emitAck(name, arg, ms, fn) {
+    const id = this.nextId++;
+    const timer = setTimeout(() => {
+      this.acks.delete(id);
+      fn(new Error('ack timeout'));
+    }, ms);
+    this.acks.set(id, { fn, timer });
+    this.ws.send('42' + id + JSON.stringify([name, arg]));
+  }
+
+  emitNoAck(name, arg) {
+    this.ws.send('42' + JSON.stringify([name, arg]));
+  }
+
+  close() {
+    for (const w of this.acks.values()) clearTimeout(w.timer);
+    this.acks.clear();
+    this.ws.close();
+  }
+}
+
+function openClient(url) {
+  return CLIENT_KIND === 'raw' ? new RawClient(url) : sioClient(url);
+}
+
 // ------------------------------------------------------------------ worker
 
 // One worker process: `clients` sockets; talks to the master over IPC.
@@ -97,13 +229,9 @@ function worker(url, count, payloadBytes) {
 
   function openOne() {
     return new Promise((resolve) => {
-      const s = io(url, {
-        transports: ['websocket'],
-        forceNew: true,
-        reconnection: false,
-        timeout: CONNECT_TIMEOUT_MS,
-      });
+      const s = openClient(url);
       let done = false;
+      let lastRound = 0;
       const finish = (ok) => {
         if (done) return;
         done = true;
@@ -117,7 +245,7 @@ function worker(url, count, payloadBytes) {
       const timer = setTimeout(() => finish(false), CONNECT_TIMEOUT_MS);
       s.on('connect_error', () => finish(false));
       s.on('connect', () => {
-        s.timeout(ACK_TIMEOUT_MS).emit('echo', payload, (err, back) => {
+        s.emitAck('echo', payload, ACK_TIMEOUT_MS, (err, back) => {
           finish(!err && back === payload);
         });
       });
@@ -126,11 +254,11 @@ function worker(url, count, payloadBytes) {
       });
       s.on('tick', (ts) => {
         const t = nowMs();
-        if (s.__tickRound === tickRound) {   // a second tick in one round
+        if (lastRound === tickRound) {       // a second tick in one round
           errors.other++;
           return;
         }
-        s.__tickRound = tickRound;
+        lastRound = tickRound;
         ticks.push([t, ts]);
         if (ticks.length === tickWant) {
           const cpu = cpuMs() - cpuAtTrigger;
@@ -169,7 +297,7 @@ function worker(url, count, payloadBytes) {
         if (stop) return;
         const sent = nowMs();
         outstanding++;
-        s.timeout(ACK_TIMEOUT_MS).emit('echo', payload, (err, back) => {
+        s.emitAck('echo', payload, ACK_TIMEOUT_MS, (err, back) => {
           outstanding--;
           if (err || back !== payload) {
             errors.acks++;
@@ -213,7 +341,7 @@ function worker(url, count, payloadBytes) {
       send({ t: 'armed' });
     } else if (m.t === 'trigger') {
       const t0 = nowMs();
-      sockets[0].emit('bcast', t0);
+      sockets[0].emitNoAck('bcast', t0);
       send({ t: 'triggered', t0 });
     } else if (m.t === 'timeout') {       // the master gave up on a round
       send({ t: 'ticks', round: tickRound, ticks, cpu: cpuMs() - cpuAtTrigger,
@@ -233,7 +361,7 @@ function worker(url, count, payloadBytes) {
 
 // ------------------------------------------------------------------ master
 
-function master(mode, url, clients, arg, payloadBytes, procs) {
+function master(mode, url, clients, arg, payloadBytes, procs, step) {
   procs = Math.min(procs, clients);
   const kids = [];
   const inbox = [];       // per kid: queue of messages not yet awaited
@@ -314,7 +442,23 @@ function master(mode, url, clients, arg, payloadBytes, procs) {
     console.log(`ready ${n}`);
     if (mode === 'bcast') {
       let missing = 0;
+      let roundsDone = false;
+      // step: each round waits for a line on stdin (a script alternating
+      // several servers says when); else the rounds follow each other.
+      const lines = [];
+      let lineWaiter = null;
+      if (step) {
+        require('readline').createInterface({ input: process.stdin })
+          .on('line', () => {
+            if (lineWaiter) { const w = lineWaiter; lineWaiter = null; w(); }
+            else lines.push(1);
+          })
+          .on('close', () => { if (!roundsDone) process.exit(1); });
+      }
+      const nextLine = () => (lines.length ? Promise.resolve(lines.shift())
+        : new Promise((res) => { lineWaiter = res; }));
       for (let r = 1; r <= arg; r++) {
+        if (step) await nextLine();
         broadcast({ t: 'arm', round: r });
         await all('armed');
         kids[0].send({ t: 'trigger' });
@@ -342,8 +486,9 @@ function master(mode, url, clients, arg, payloadBytes, procs) {
                     `${percentile(fromSrv, 100)} ` +
                     `${percentile(fromTrig, 50)} ${percentile(fromTrig, 99)} ` +
                     `${percentile(fromTrig, 100)} ${cpu.toFixed(1)}`);
-        await new Promise((res2) => setTimeout(res2, 200));
+        if (!step) await new Promise((res2) => setTimeout(res2, 200));
       }
+      roundsDone = true;
       await closeAll();
       console.log(`errors ${clients - n} ${missing} ${errors.other}`);
       process.exit(0);
@@ -373,7 +518,8 @@ if (argv[0] === '--worker') {
   if (mode === 'echo') {
     master(mode, url, posInt(argv[2]), posInt(argv[3]), posInt(argv[4], 32), posInt(argv[5], 1));
   } else if (mode === 'bcast') {
-    master(mode, url, posInt(argv[2]), posInt(argv[3]), 32, posInt(argv[4], 1));
+    master(mode, url, posInt(argv[2]), posInt(argv[3]), 32, posInt(argv[4], 1),
+           argv[5] === 'step');
   } else if (mode === 'idle') {
     master(mode, url, posInt(argv[2]), 0, 32, posInt(argv[3], 1));
   } else {
