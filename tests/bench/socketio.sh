@@ -462,7 +462,7 @@ broadcast_scenario() {
             ratio=$(bench_div "$mp" "$m_npm")
             tgt=$(awk -v r="$ratio" 'BEGIN { if (r == "-") print "not measured"; else print (r <= 0.5 ? "met" : "MISSED") }')
             echo "ratio ${LABEL[$s]}/npm broadcast p99: $ratio ($(better "$ratio" low "${LABEL[$s]}" npm))"
-            SUMMARY+=("broadcast ${LABEL[$s]} p99 $mp ms vs npm $m_npm ms x$ratio (target <= 0.5: $tgt; client CPU $mc ms per broadcast)")
+            SUMMARY+=("broadcast ${LABEL[$s]} p99 $mp ms vs npm $m_npm ms x$ratio (target <= 0.5: $tgt, client CPU $mc ms per broadcast)")
         else
             SUMMARY+=("broadcast ${LABEL[$s]} p99 $mp ms")
         fi
@@ -547,7 +547,7 @@ memory_scenario() {
             rs=$(bench_div "$((front[$s] + node[$s]))" "${front[npm]}")
             tgt=$(awk -v r="$rs" 'BEGIN { if (r == "-") print "not measured"; else print (r <= 0.25 ? "met" : "MISSED") }')
             echo "ratio ${LABEL[$s]}/npm bytes per idle client: front $rf, front + node $rs"
-            SUMMARY+=("idle ${LABEL[$s]} ${front[$s]} B + node ${node[$s]} B vs npm ${front[npm]} B: x$rs (target <= 0.25 incl. the node: $tgt; front alone x$rf)")
+            SUMMARY+=("idle ${LABEL[$s]} ${front[$s]} B + node ${node[$s]} B vs npm ${front[npm]} B: x$rs (target <= 0.25 incl. the node: $tgt, front alone x$rf)")
         done
     fi
     echo "(user-space RSS only; the kernel's socket buffers are not in it)"
