@@ -153,12 +153,14 @@ url() {
 # wait_sio SLOT SECONDS: until one socket.io client connects and gets an
 # echo acked, failing early when a process of the slot dies.
 wait_sio() {
-    local slot=$1 secs=$2 i out
-    for ((i = 0; i < secs * 2; i++)); do
+    local slot=$1 secs=$2 out end
+    end=$(($(date +%s) + secs))
+    while [ "$(date +%s)" -lt "$end" ]; do
         kill -0 "${FRONT[$slot]}" 2>/dev/null || return 1
         if [ -n "${BACK[$slot]:-}" ]; then kill -0 "${BACK[$slot]}" 2>/dev/null || return 1; fi
         if ! bench_port_is_free "${PORT[$slot]}"; then
-            out=$(load echo "$(url "$slot")" 1 1 2>/dev/null || true)
+            out=$(timeout 8 env SIO_LOAD_CLIENT=socket.io-client NODE_PATH="$PEER_MODULES" \
+                  "$NODEJS" "$LOAD" echo "$(url "$slot")" 1 1 2>/dev/null || true)
             # events rate p50 p99 connect_errors missing_acks other cpu
             set -- $out
             [ $# = 8 ] && [ "$1" -gt 0 ] && [ "$5$6$7" = 000 ] && return 0
@@ -280,7 +282,8 @@ back_ticks() {
 measure() {
     local slot=$1 secs=$2 f0 b0 f1 b1 out
     f0=$(bench_cpu_ticks "${FRONT[$slot]}"); b0=$(back_ticks "$slot")
-    out=$(SIO_LOAD_CLIENT=$LOAD_CLIENT NODE_PATH=$PEER_MODULES taskset -c 1 "$NODEJS" "$LOAD" echo "$(url "$slot")" \
+    out=$(SIO_LOAD_CLIENT=$LOAD_CLIENT NODE_PATH=$PEER_MODULES timeout $((secs + 60)) \
+              taskset -c 1 "$NODEJS" "$LOAD" echo "$(url "$slot")" \
               "$CONNS" "$secs" "$MSG_SIZE" 1 2> "$TMP/client.$slot.err" || true)
     f1=$(bench_cpu_ticks "${FRONT[$slot]}"); b1=$(back_ticks "$slot")
     set -- ${out:-}
@@ -307,7 +310,7 @@ echo_scenario() {
         "us/ev fr." "us/ev st." "conn_err" "m_ack" "other" "client%"
     for ((r = 1; r <= ROUNDS; r++)); do
         local -A res=()
-        local bad=0 order=()
+        local order=()
         n=${#RUNNING[@]}
         for ((i = 0; i < n; i++)); do order+=("${RUNNING[$(((i + r - 1) % n))]}"); done
         for s in "${order[@]}"; do
@@ -315,13 +318,14 @@ echo_scenario() {
             read -r rate p99 uf us ce ma oe cc <<< "${res[$s]}"
             flag=""
             if [ "$rate" = - ] || [ "$ce$ma$oe" != 000 ]; then
-                flag="INVALID ($(head -c 160 "$TMP/client.$s.err" | tr '\n' ' '))"; bad=1; STATUS=1
+                flag="INVALID ($(head -c 160 "$TMP/client.$s.err" | tr '\n' ' '))"; STATUS=1
+                unset "res[$s]"         # no figure, no ratio with it
             fi
             printf '%-6s %-11s %10s %8s %10s %10s %7s %6s %6s %7s  %s\n' "$r" "${LABEL[$s]}" \
                 "$rate" "$p99" "$uf" "$us" "$ce" "$ma" "$oe" "$cc" "$flag"
         done
-        [ $bad = 1 ] && continue
         for s in "${RUNNING[@]}"; do
+            [ -n "${res[$s]:-}" ] || continue
             read -r rate p99 uf us _ <<< "${res[$s]}"
             vr[$s]+="$rate "; vp[$s]+="$p99 "; vf[$s]+="$uf "; vs[$s]+="$us "
             if [ "$s" != npm ] && [ -n "${res[npm]:-}" ]; then
@@ -334,7 +338,7 @@ echo_scenario() {
         done
     done
     echo
-    echo "-- echo: median [min-max] over the valid rounds"
+    echo "-- echo: median [min-max] over the valid runs; ratios from rounds where both runs were valid"
     printf '%-11s %26s %22s %20s %20s\n' stack "events/s" "p99 ms" "us/event front" "us/event stack"
     for s in "${RUNNING[@]}"; do
         printf '%-11s %26s %22s %20s %20s\n' "${LABEL[$s]}" "$(fmt_stats ${vr[$s]:-})" \
@@ -467,6 +471,7 @@ broadcast_scenario() {
             SUMMARY+=("broadcast ${LABEL[$s]} p99 $mp ms")
         fi
     done
+    [ -n "$m_npm" ] && SUMMARY+=("broadcast npm p99 $m_npm ms")
     echo "(a p99 close to the client's CPU ms means the client, not the server, set it: rank by CPU per member then)"
     for s in "${RUNNING[@]}"; do stop_slot "$s"; done
 }
@@ -539,6 +544,7 @@ memory_scenario() {
         stop_slot "$s"
     done
     if [ -n "${front[npm]:-}" ]; then
+        SUMMARY+=("idle npm ${front[npm]} B/client")
         for s in "${SLOTS[@]}"; do
             [ "$s" = npm ] && continue
             [ -n "${front[$s]:-}" ] || continue
