@@ -329,8 +329,8 @@ echo_scenario() {
             read -r rate p99 uf us _ <<< "${res[$s]}"
             vr[$s]+="$rate "; vp[$s]+="$p99 "; vf[$s]+="$uf "; vs[$s]+="$us "
             if [ "$s" != npm ] && [ -n "${res[npm]:-}" ]; then
-                local nr np nf nst
-                read -r nr np nf nst _ <<< "${res[npm]}"
+                local nr np nst
+                read -r nr np _ nst _ <<< "${res[npm]}"
                 qr[$s]+="$(bench_div "$rate" "$nr") "
                 qp[$s]+="$(bench_div "$p99" "$np") "
                 qs[$s]+="$(bench_div "$us" "$nst") "
@@ -440,6 +440,10 @@ broadcast_scenario() {
         line=$(grep '^errors' "$TMP/bc.$s.out" || echo "errors - - -")
         echo "${LABEL[$s]}: $line (connect errors, missing ticks, unexpected disconnects)"
         [ "$line" = "errors 0 0 0" ] || { errs[$s]=1; STATUS=1; }
+        if [ "${errs[$s]}" = 1 ]; then   # a stack with errors is not a result
+            echo "INVALID: ${LABEL[$s]}: errors during its broadcasts; no figure"
+            unset "p99s[$s]" "cp99s[$s]" "ccpus[$s]" "cpu_front[$s]" "cpu_all[$s]"
+        fi
     done
     echo
     echo "-- broadcast to $BCAST: median [min-max] over the valid broadcasts"
@@ -575,6 +579,7 @@ for s in tpy tc npm; do
 done
 echo "load: sio_load.js, websocket transport; echo and broadcast: $LOAD_CLIENT client$([ "$LOAD_CLIENT" = raw ] && echo " (socket.io's wire protocol on ws)");"
 echo "      startup check and idle clients: socket.io-client $(sed -n 's/.*"version": "\(.*\)".*/\1/p' "$JS_MODULES/socket.io-client/package.json"), one Manager per client"
+echo "ulimit -n: $NOFILE"
 LOADAVG=$(cut -d' ' -f1 /proc/loadavg)
 echo "load average at start: $LOADAVG$(awk -v l="$LOADAVG" 'BEGIN { if (l > 0.5) print " -- other jobs are running: figures will be noisy, trust CPU/event first" }')"
 
