@@ -40,7 +40,7 @@
 #include "mk_core/mk_string.h"
 #include "mk_server/mk_http_parser.h"
 
-#define MK_PLUGIN_ABI 2   /* 2: streams, sessions, filters, registry (issue 11) */
+#define MK_PLUGIN_ABI 3   /* 3: claims, standalone sessions' backends (issue 13) */
 
 /* Plugins build with -fvisibility=hidden and export only their descriptor:
  *     MK_PLUGIN_EXPORT const struct mk_plugin mk_plugin_acl = { ... };
@@ -60,6 +60,7 @@ struct mk_conn;
 struct mk_stream;
 struct mk_bb_ini;
 struct mk_shared_buf;
+struct mk_plugin;
 
 enum mk_stage_result {
     MK_STAGE_NEXT    = 0,   /* not mine / continue with the next plugin */
@@ -222,6 +223,12 @@ void mk_stream_destroy(struct mk_stream *s);
  * on_timeout runs when it fires. */
 void mk_stream_set_deadline(struct mk_stream *s, uint64_t ms_from_now);
 
+/* Stage 20: the request's content goes to plugin p (its on_content,
+ * on_body), whatever handler the site's rules chose (socket.io claims its
+ * Path). 0, or -1: p has no content handler, is not loaded, or stage 30
+ * has begun. */
+int  mk_request_claim(struct mk_stream *r, const struct mk_plugin *p);
+
 /* ---- Upgrades (WebSocket) -------------------------------------------------
  *
  * A stage-20 plugin claims an upgrade request (mk_request_upgrade) and
@@ -289,6 +296,13 @@ struct mk_session_owner {
     void (*on_message)(void *data, struct mk_session *s, const char *type,
                        size_t tlen, const void *body, size_t len,
                        uint64_t share);
+    /* Optional, owning worker: the backend has room again, and the backend
+     * ended the session (by choice, or failing). Without them the core
+     * acts on the session's connection (its protocol's on_read, on_end).
+     * After on_end the backend stays bound, takes nothing more, and is
+     * released when the owner destroys the session. */
+    void (*on_ready)(void *data, struct mk_session *s);
+    void (*on_end)(void *data, struct mk_session *s, int failed);
 };
 
 struct mk_backend {
@@ -298,6 +312,13 @@ struct mk_backend {
      * mk_session_backend_ready; -1: failed (close). */
     int (*send)(void *data, struct mk_session *s, const char *type,
                 const void *body, size_t len);
+    /* Optional: the session is destroyed while bound (its owner ended
+     * it): tell the application (zmq: `end`) and free the binding. */
+    void (*release)(void *data, struct mk_session *s);
+    /* Non-zero: binary WebSocket messages reach it as `websocket/binary`
+     * whatever the site's BinaryMessages says (socket.io tells text
+     * packets from attachments by the frame's type). */
+    int binary_typed;
 };
 
 struct mk_msg_type {
@@ -317,15 +338,31 @@ struct mk_session *mk_session_create(struct mk_server *srv,
                                      struct mk_vhost *vh,
                                      const struct mk_session_owner *owner,
                                      void *owner_data);
-/* Owning worker: unbinds it from its connection and frees it; messages
- * still on their way to it are dropped (and counted). NULL is a no-op. */
+/* Owning worker: releases its backend (mk_backend.release), unbinds it
+ * from its connection and frees it; messages still on their way to it
+ * are dropped (and counted). NULL is a no-op. */
 void mk_session_destroy(struct mk_session *s);
+/* Owning worker: gives a standalone session (a socket.io client's) a
+ * backend, from the request that opens it: the content handler the
+ * site's rules chose for r (before any mk_request_claim) opens it, the
+ * request as the application's first message, with `vars` (name, value
+ * pairs ended by NULL; may be NULL) added to what it sees. 0, or an HTTP
+ * status to answer with (503: no backend, limit; 431: too big). */
+int mk_session_open_backend(struct mk_session *s, struct mk_stream *r,
+                            const char *const *vars);
+/* The session with `sid` if it lives on the calling worker, else NULL
+ * (a sender may then deliver at once instead of posting). */
+struct mk_session *mk_session_find_local(const uint8_t *sid);
 /* The sid (MK_SESSION_SID_LEN bytes, borrowed), vhost, owning worker id
  * and owner data. */
 const uint8_t *mk_session_sid(const struct mk_session *s);
 struct mk_vhost *mk_session_vhost(const struct mk_session *s);
 int   mk_session_worker_id(const struct mk_session *s);
 void *mk_session_owner_data(const struct mk_session *s);
+/* Whether `owner` owns the session (a plugin's message handler tells its
+ * own sessions from the gateway's); 0 for NULL. */
+int   mk_session_owned_by(const struct mk_session *s,
+                          const struct mk_session_owner *owner);
 /* Owning worker: binds (NULL unbinds) the connection that carries the
  * session's client, on the same worker; a protocol handler (an upgraded
  * connection's) finds the session through mk_conn_session. The binding
@@ -344,6 +381,8 @@ void mk_session_set_backend(struct mk_session *s, const struct mk_backend *b,
 int  mk_session_backend_send(struct mk_session *s, const char *type,
                              const void *body, size_t len);
 int  mk_session_backend_held(const struct mk_session *s);
+/* Its backend's binary_typed (0 without a backend). */
+int  mk_session_backend_binary_typed(const struct mk_session *s);
 /* Backends: room again (the connection's protocol on_read runs after this
  * batch), and the session ended from the backend's side, by choice or
  * failing (the protocol's on_end, else a graceful close). */
@@ -633,6 +672,11 @@ struct mk_plugin {
      * its connection aborted); never for one it did not see admitted. */
     int  (*on_stream_open)(void *conf, struct mk_stream *r);
     void (*on_stream_close)(void *conf, struct mk_stream *r);
+    /* Content handlers that are backend transports: bind a backend to a
+     * standalone session another plugin created (mk_session_open_backend;
+     * r is that request, `vars` extra variables). 0 or an HTTP status. */
+    int  (*open_backend)(void *conf, struct mk_session *s,
+                         struct mk_stream *r, const char *const *vars);
 };
 
 /* ---- Server, vhost, worker accessors ----------------------------------- */

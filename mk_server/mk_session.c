@@ -209,8 +209,15 @@ error:
 
 void mk_session_destroy(struct mk_session *s)
 {
+    const struct mk_backend *b;
+
     if (!s) {
         return;
+    }
+    b = s->backend;
+    s->backend = NULL;
+    if (b && b->release) {
+        b->release(s->backend_data, s);
     }
     session_remove(s);
     mk_list_del(&s->_head);
@@ -229,6 +236,11 @@ int mk_session_owner(const uint8_t *sid)
     id = s ? s->w->id : -1;              /* w is immutable */
     pthread_mutex_unlock(&sh->lock);
     return id;
+}
+
+struct mk_session *mk_session_find_local(const uint8_t *sid)
+{
+    return mk_session_local(sid);
 }
 
 struct mk_session *mk_session_local(const uint8_t *sid)
@@ -262,6 +274,12 @@ int mk_session_worker_id(const struct mk_session *s)
 void *mk_session_owner_data(const struct mk_session *s)
 {
     return s->owner_data;
+}
+
+int mk_session_owned_by(const struct mk_session *s,
+                        const struct mk_session_owner *owner)
+{
+    return s && owner && s->owner == owner;
 }
 
 void mk_session_set_conn(struct mk_session *s, struct mk_conn *c)
@@ -315,10 +333,18 @@ int mk_session_backend_held(const struct mk_session *s)
     return s && s->held;
 }
 
+int mk_session_backend_binary_typed(const struct mk_session *s)
+{
+    return s && s->backend && s->backend->binary_typed;
+}
+
 void mk_session_backend_ready(struct mk_session *s)
 {
     s->held = 0;
-    if (s->conn && s->conn->state == MK_CONN_OPEN) {
+    if (s->owner && s->owner->on_ready) {
+        s->owner->on_ready(s->owner_data, s);
+    }
+    else if (s->conn && s->conn->state == MK_CONN_OPEN) {
         mk_conn_post(s->conn, MK_CONN_F_WANT_PROTO_READ);
     }
 }
@@ -327,6 +353,10 @@ void mk_session_backend_end(struct mk_session *s, int failed)
 {
     struct mk_conn *c = s->conn;
 
+    if (s->owner && s->owner->on_end) {
+        s->owner->on_end(s->owner_data, s, failed);
+        return;
+    }
     s->backend = NULL;                   /* nothing more goes to it */
     if (!c || c->state != MK_CONN_OPEN) {
         return;

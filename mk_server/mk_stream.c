@@ -43,6 +43,7 @@ struct mk_stream *mk_stream_create(struct mk_conn *c,
                                         : c->srv->default_vhost;
     s->location = NULL;
     s->handler = NULL;
+    s->routed = NULL;
     /* all fields absent; the header array is read up to its count only */
     memset(&s->head, 0, offsetof(struct mk_http_request_head, headers));
     memset(s->head.known, 0xff, sizeof(s->head.known));
@@ -254,6 +255,7 @@ int mk_stream_begin(struct mk_stream *s)
         s->handler = s->vhost->handler >= 0 ? &srv->plugins[s->vhost->handler]
                                             : NULL;
     }
+    s->routed = s->handler;
     mk_http_body_init(&s->body, &s->head);
     if (s->head.has_content_length &&
         s->head.content_length > srv->conf.max_request_body) {
@@ -445,7 +447,36 @@ void mk_request_body_resume(struct mk_stream *r)
     }
 }
 
-/* ---- Upgrade claims (mk_plugin.h); accepting is the protocol's --------- */
+/* ---- Content claims and upgrade claims (mk_plugin.h) ------------------- */
+
+int mk_request_claim(struct mk_stream *r, const struct mk_plugin *p)
+{
+    struct mk_server *srv = r->conn->srv;
+    size_t i;
+
+    if (r->in_content || !p->on_content) {
+        return -1;
+    }
+    for (i = 0; i < srv->plugin_count; i++) {
+        if (srv->plugins[i].p == p) {
+            r->handler = &srv->plugins[i];
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int mk_session_open_backend(struct mk_session *s, struct mk_stream *r,
+                            const char *const *vars)
+{
+    struct mk_plugin_inst *pi = r->routed;
+
+    if (!pi || !pi->p->open_backend) {
+        return 503;                      /* the site's handler has no nodes */
+    }
+    return pi->p->open_backend(pi->conf, s, r, vars);
+}
+
 
 int mk_request_upgrade(struct mk_stream *r, const struct mk_upgrade *u,
                        void *data, int wants_choice)

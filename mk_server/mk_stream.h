@@ -61,6 +61,7 @@ struct mk_stream {
     struct mk_vhost *vhost;
     const struct mk_location *location;
     struct mk_plugin_inst *handler;    /* NULL: static */
+    struct mk_plugin_inst *routed;     /* the rules' choice, before a claim */
     struct mk_http_request_head head;
     char *const *head_base;            /* the buffer the head's spans index */
     struct mk_http_body body;          /* request body framing and count */

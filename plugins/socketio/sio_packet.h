@@ -29,7 +29,8 @@ enum sio_type {
 };
 
 #define SIO_NSP_MAX          256        /* bytes of a namespace name */
-#define SIO_ATTACHMENTS_MAX  64         /* per packet */
+#define SIO_ATTACHMENTS_MAX  10         /* per packet: socket.io-client 4
+                                         * refuses more (maxAttachments) */
 
 /* A decoded client packet; spans borrow the packet text. */
 struct sio_packet {

@@ -228,9 +228,12 @@ void ws_on_node_message(void *conf, struct mk_session *s, const char *type,
 static int ws_deliver(struct ws_conn *ws, int op, const uint8_t *p,
                       size_t len)
 {
-    const char *type = op == WS_OP_BINARY && ws->set->binary_type ?
+    struct mk_session *s = mk_conn_session(ws->c);
+    const char *type = op == WS_OP_BINARY &&
+                       (ws->set->binary_type ||
+                        mk_session_backend_binary_typed(s)) ?
                        "websocket/binary" : "websocket";
-    int ret = mk_session_backend_send(mk_conn_session(ws->c), type, p, len);
+    int ret = mk_session_backend_send(s, type, p, len);
 
     if (ret < 0) {
         return ws_fail(ws, 1011, "the node cannot take messages");

@@ -323,6 +323,17 @@ static int zmq_plugin_content(void *conf, struct mk_stream *r)
     return zmq_session_request(conf, r, count ? confs[0] : NULL);
 }
 
+static int zmq_plugin_open_backend(void *conf, struct mk_session *ms,
+                                   struct mk_stream *r,
+                                   const char *const *vars)
+{
+    size_t count;
+    void **confs = mk_vhost_plugin_confs(mk_request_vhost(r), &mk_plugin_zmq,
+                                         &count);
+
+    return zmq_session_open(conf, count ? confs[0] : NULL, ms, r, vars);
+}
+
 static int zmq_plugin_body(void *conf, struct mk_stream *r, const char *data,
                     size_t len)
 {
@@ -357,5 +368,6 @@ MK_PLUGIN_EXPORT const struct mk_plugin mk_plugin_zmq = {
     .on_body         = zmq_plugin_body,
     .on_done         = zmq_plugin_done,
     .on_close        = zmq_plugin_close,
+    .open_backend    = zmq_plugin_open_backend,
     .bb_ini          = &zmq_ini,
 };

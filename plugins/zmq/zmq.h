@@ -277,8 +277,10 @@ int  zmq_gw_send(struct zmq_gw *gw, struct zmq_node *n, const uint8_t *sid,
                  const char *type, zmq_msg_t *body);
 
 /* zmq_packet.c (worker): the request's `uwsgi` packet into b (begun
- * here); 0, or -1 when it does not fit (431). */
-int  zmq_request_packet(struct mk_stream *r, struct mk_buf *b);
+ * here), with `vars` (name, value pairs ended by NULL; may be NULL) at
+ * its end; 0, or -1 when it does not fit (431). */
+int  zmq_request_packet(struct mk_stream *r, const char *const *vars,
+                        struct mk_buf *b);
 
 /* zmq_session.c: the worker side */
 int  zmq_worker_start(struct zmq_gw *gw, struct mk_worker *w);
@@ -289,6 +291,9 @@ int  zmq_session_body(struct zmq_conf *conf, struct mk_stream *r,
                       const char *data, size_t len);
 void zmq_session_done(struct mk_stream *r);
 void zmq_session_close(struct zmq_conf *conf, struct mk_conn *c);
+int  zmq_session_open(struct zmq_conf *conf, struct zmq_vconf *vc,
+                      struct mk_session *ms, struct mk_stream *r,
+                      const char *const *vars);
 
 extern const struct mk_plugin mk_plugin_zmq;
 /* zmq_ini.c: the BlastBeat .ini options it writes (tremolo -b) */

@@ -36,6 +36,10 @@ static const char *const zmq_msg_names[ZMQ_MSG_TYPE_COUNT] = {
     [ZMQ_MSG_SIO_MSG]          = "socket.io/msg",
     [ZMQ_MSG_SIO_JSON]         = "socket.io/json",
     [ZMQ_MSG_SIO_END]          = "socket.io/end",
+    [ZMQ_MSG_SIO_CONNECT]      = "socket.io/connect",
+    [ZMQ_MSG_SIO_CONNECT_ERROR] = "socket.io/connect_error",
+    [ZMQ_MSG_SIO_ACK]          = "socket.io/ack",
+    [ZMQ_MSG_SIO_DISCONNECT]   = "socket.io/disconnect",
     [ZMQ_MSG_UWSGI]            = "uwsgi",
 };
 

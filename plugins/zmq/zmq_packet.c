@@ -12,7 +12,8 @@ static int zmq_add(struct mk_buf *b, const char *k, struct mk_ptr v)
     return zmq_uwsgi_add(b, k, strlen(k), v.data ? v.data : "", v.len);
 }
 
-int zmq_request_packet(struct mk_stream *r, struct mk_buf *b)
+int zmq_request_packet(struct mk_stream *r, const char *const *vars,
+                       struct mk_buf *b)
 {
     const struct mk_http_request_head *h = mk_request_head(r);
     const char *buf = mk_request_buf(r), *name, *colon;
@@ -72,6 +73,9 @@ int zmq_request_packet(struct mk_stream *r, struct mk_buf *b)
             continue;               /* spoofable name (has '_'): dropped */
         }
         ret |= zmq_uwsgi_add(b, key, kl, buf + hd->value.off, hd->value.len);
+    }
+    for (; vars && vars[0] && vars[1]; vars += 2) {
+        ret |= zmq_uwsgi_add_str(b, vars[0], vars[1]);
     }
     if (ret != 0) {
         return -1;

@@ -88,6 +88,10 @@ enum zmq_msg_type {
     ZMQ_MSG_SIO_MSG,
     ZMQ_MSG_SIO_JSON,
     ZMQ_MSG_SIO_END,
+    ZMQ_MSG_SIO_CONNECT,            /* spec 7.8: both ways */
+    ZMQ_MSG_SIO_CONNECT_ERROR,
+    ZMQ_MSG_SIO_ACK,
+    ZMQ_MSG_SIO_DISCONNECT,         /* gateway to node */
     ZMQ_MSG_UWSGI,                  /* known, and ignored from a node */
     ZMQ_MSG_TYPE_COUNT
 };

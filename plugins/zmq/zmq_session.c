@@ -38,6 +38,9 @@ struct zmq_session {
     int choosing;                      /* the 101 waits for the node's head */
     int accepted;                      /* the 101 went out */
     int own_stream;                    /* the stream's, not the connection's */
+    int foreign;                       /* another plugin's standalone session
+                                        * (socket.io): no connection, no
+                                        * response; it owns `ms` */
     struct mk_timer timer;             /* NodeTimeout until the head arrives */
 };
 
@@ -95,6 +98,18 @@ error:
     return -1;
 }
 
+/* A session still here when the worker stops: another plugin's standalone
+ * one, whose owner may outlive us this far; it forgets us first. */
+static void zmq_session_free_at_exit(void *data)
+{
+    struct zmq_session *s = data;
+
+    if (s->foreign) {
+        mk_session_set_backend(s->ms, NULL, NULL);
+    }
+    mk_mem_free(s);
+}
+
 void zmq_worker_stop(struct zmq_gw *gw, struct mk_worker *w)
 {
     struct zmq_worker *zw = zmq_self;
@@ -115,7 +130,7 @@ void zmq_worker_stop(struct zmq_gw *gw, struct mk_worker *w)
     pthread_mutex_unlock(&gw->handover_lock);
     mk_channel_flush(&zw->inbox);                 /* frees what is left */
     mk_channel_release(&zw->inbox);
-    mk_hash_destroy(zw->sessions, mk_mem_free);   /* none left after drain */
+    mk_hash_destroy(zw->sessions, zmq_session_free_at_exit);
     mk_mem_free(zw);
     zmq_self = NULL;
 }
@@ -245,7 +260,9 @@ static int zmq_session_site(struct zmq_session *s, struct zmq_conf *zc,
     }
     s->vc = vc;
     s->zc = zc;
-    mk_conn_set_write_limit(s->conn, vc->write_queue);
+    if (s->conn) {
+        mk_conn_set_write_limit(s->conn, vc->write_queue);
+    }
     return 0;
 }
 
@@ -304,9 +321,12 @@ static int zmq_backend_send(void *data, struct mk_session *ms,
     return full;
 }
 
+static void zmq_backend_release(void *data, struct mk_session *ms);
+
 static const struct mk_backend zmq_backend = {
     .name = "zmq",
     .send = zmq_backend_send,
+    .release = zmq_backend_release,
 };
 
 /* The 101 goes out: the gateway stops keeping the request for a retry
@@ -357,7 +377,7 @@ int zmq_session_request(struct zmq_conf *conf, struct mk_stream *r,
     s->choosing = mk_request_upgrade_wants_choice(r);
     s->accepted = 0;
     mk_buf_init(&b);
-    if (zmq_request_packet(r, &b) < 0) {
+    if (zmq_request_packet(r, NULL, &b) < 0) {
         mk_buf_release(&b);
         return zmq_refuse(r, 431);
     }
@@ -379,6 +399,72 @@ int zmq_session_request(struct zmq_conf *conf, struct mk_stream *r,
     mk_timer_arm(zmq_self->timers, &s->timer,
                  mk_event_loop_now(zmq_self->loop) + vc->node_timeout);
     return MK_STAGE_HANDLED;
+}
+
+/*
+ * A standalone session of another plugin (a socket.io client's, spec 7.8)
+ * gets a node: the request that opened it goes out as `uwsgi` once, and
+ * the session is from then on what an upgraded one is after its 101,
+ * minus the connection: messages both ways, `end` and a lost node
+ * reported to its owner (mk_session_backend_end), `end` to the node when
+ * the owner destroys it (zmq_backend_release).
+ */
+int zmq_session_open(struct zmq_conf *conf, struct zmq_vconf *vc,
+                     struct mk_session *ms, struct mk_stream *r,
+                     const char *const *vars)
+{
+    struct zmq_session *s;
+    struct zmq_wire *w = NULL;
+    struct mk_buf b;
+
+    if (!vc || vc->site.count == 0) {
+        return 503;
+    }
+    s = mk_mem_zalloc(sizeof(*s));
+    if (!s) {
+        return 503;
+    }
+    s->ms = ms;
+    memcpy(s->sid, mk_session_sid(ms), ZMQ_SID_LEN);
+    s->foreign = 1;
+    s->upgraded = 1;
+    s->accepted = 1;
+    mk_timer_init(&s->timer, zmq_on_node_timeout, s);
+    if (zmq_session_site(s, conf, vc, r) < 0) {
+        mk_mem_free(s);
+        return 503;
+    }
+    mk_buf_init(&b);
+    if (zmq_request_packet(r, vars, &b) < 0) {
+        mk_buf_release(&b);
+        zmq_session_unsite(s);
+        mk_mem_free(s);
+        return 431;
+    }
+    w = zmq_wire_create(ZMQ_WIRE_REQUEST, s->sid);
+    if (!w || zmq_msg_init_size(&w->payload, b.len) < 0 ||
+        mk_hash_set(zmq_self->sessions, (const char *) s->sid, ZMQ_SID_LEN,
+                    s) < 0) {
+        mk_buf_release(&b);
+        if (w) {
+            zmq_wire_destroy(w);
+        }
+        zmq_session_unsite(s);
+        mk_mem_free(s);
+        return 503;
+    }
+    memcpy(zmq_msg_data(&w->payload), b.data, b.len);
+    mk_buf_release(&b);
+    w->vc = vc;
+    w->seq = ++s->seq;
+    w->upgrade = 1;                  /* bound for the session's whole life */
+    zmq_to_gateway(w);
+    w = zmq_wire_create(ZMQ_WIRE_UPGRADED, s->sid);
+    if (w) {
+        zmq_to_gateway(w);           /* nothing kept for a retry */
+    }
+    mk_session_set_backend(ms, &zmq_backend, s);
+    return 0;
 }
 
 int zmq_session_body(struct zmq_conf *conf, struct mk_stream *r,
@@ -416,8 +502,20 @@ static void zmq_session_end(struct zmq_session *s)
     if (w) {
         zmq_to_gateway(w);
     }
-    mk_session_destroy(s->ms);
+    if (!s->foreign) {
+        mk_session_set_backend(s->ms, NULL, NULL);   /* no release: ours */
+        mk_session_destroy(s->ms);
+    }
     mk_mem_free(s);
+}
+
+/* mk_backend.release: the owner of a standalone session destroys it. */
+static void zmq_backend_release(void *data, struct mk_session *ms)
+{
+    (void) ms;
+    if (zmq_self) {
+        zmq_session_end(data);
+    }
 }
 
 /* A stream's own session ends with it; a connection's waits for the

@@ -224,7 +224,9 @@ static void fw_on_message(void *data, struct mk_session *s, const char *type,
     (void) data;
 }
 
-static const struct mk_session_owner fw_owner = { fw_on_message };
+static const struct mk_session_owner fw_owner = {
+    .on_message = fw_on_message,
+};
 
 static void *fw_main(void *arg)
 {

@@ -76,7 +76,7 @@ static void on_owner(void *data, struct mk_session *s, const char *type,
 
 MK_TEST(a_type_no_plugin_takes_goes_to_the_owner)
 {
-    static const struct mk_session_owner owner = { on_owner };
+    static const struct mk_session_owner owner = { .on_message = on_owner };
     struct mk_plugin_inst insts[1] = { { &p_ws, (void *) 0x1, 0 } };
     struct mk_server srv;
     struct mk_session s;

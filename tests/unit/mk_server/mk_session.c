@@ -43,7 +43,7 @@ static void tw_on_message(void *data, struct mk_session *s, const char *type,
     atomic_fetch_add(&tw->got, 1);
 }
 
-static const struct mk_session_owner tw_owner = { tw_on_message };
+static const struct mk_session_owner tw_owner = { .on_message = tw_on_message };
 
 static void *tw_main(void *arg)
 {
@@ -224,7 +224,9 @@ static int test_backend_send(void *data, struct mk_session *s,
     return ++sent_n >= 2 ? 1 : 0;       /* full from the second message */
 }
 
-static const struct mk_backend test_backend = { "test", test_backend_send };
+static const struct mk_backend test_backend = {
+    .name = "test", .send = test_backend_send,
+};
 
 MK_TEST(the_backend_carries_any_type_and_holds)
 {
@@ -268,8 +270,67 @@ MK_TEST(a_connection_finds_its_session_until_either_goes)
     self_stop();
 }
 
+/* A standalone session's owner hears its backend, and destroying the
+ * session releases the backend (socket.io's sessions and the gateway). */
+static int owner_ready, owner_end = -1, released;
+
+static void own_ready(void *data, struct mk_session *s)
+{
+    (void) data;
+    (void) s;
+    owner_ready++;
+}
+
+static void own_end(void *data, struct mk_session *s, int failed)
+{
+    (void) data;
+    (void) s;
+    owner_end = failed;
+}
+
+static void test_release(void *data, struct mk_session *s)
+{
+    CHECK(data == (void *) 0x5);
+    CHECK(mk_session_find_local(mk_session_sid(s)) == s);  /* still listed */
+    released++;
+}
+
+static const struct mk_backend releasing_backend = {
+    .name = "test", .send = test_backend_send, .release = test_release,
+};
+
+MK_TEST(an_owner_hears_its_backend_and_destroy_releases_it)
+{
+    static const struct mk_session_owner owner = {
+        .on_ready = own_ready, .on_end = own_end,
+    };
+    struct mk_session *s;
+    uint8_t sid[MK_SESSION_SID_LEN];
+
+    self_start();
+    s = mk_session_create(&self_srv, NULL, &owner, NULL);
+    memcpy(sid, mk_session_sid(s), sizeof(sid));
+    CHECK(mk_session_find_local(sid) == s);
+    mk_session_set_backend(s, &releasing_backend, (void *) 0x5);
+    mk_session_backend_ready(s);
+    CHECK(owner_ready == 1);
+    mk_session_backend_end(s, 1);
+    CHECK(owner_end == 1);
+    CHECK(released == 0);                   /* bound until the owner says */
+    mk_session_destroy(s);
+    CHECK(released == 1);
+    CHECK(mk_session_find_local(sid) == NULL);
+    s = mk_session_create(&self_srv, NULL, &owner, NULL);
+    mk_session_set_backend(s, &releasing_backend, (void *) 0x5);
+    mk_session_set_backend(s, NULL, NULL);  /* unbound: nothing to release */
+    mk_session_destroy(s);
+    CHECK(released == 1);
+    self_stop();
+}
+
 int main(void)
 {
+    RUN(an_owner_hears_its_backend_and_destroy_releases_it);
     RUN(create_gives_unique_16_byte_sids);
     RUN(from_another_thread_to_the_owner);
     RUN(from_another_worker_to_the_owner);
