@@ -3,8 +3,11 @@
 # plugin with a Python node (tests/bench/sio_echo_app.py on
 # tremolo_socketio) and with a C node (tests/bench/sio_node.c), against the
 # npm socket.io@4 server (tests/bench/sio_server.js) doing the same work.
-# The load is socket.io-client 4.x (tests/bench/sio_load.js, websocket
-# transport). Three measures, every stack in one run:
+# The load speaks socket.io over the websocket transport: tests/bench/
+# sio_client.c (C, epoll) for echo and broadcast, socket.io-client 4.x
+# (tests/bench/sio_load.js) for the idle clients and the start check; the
+# clients' own CPU is printed with every figure. Three measures, every
+# stack in one run:
 #   1. echo: C (100) clients in a closed loop, each emitting "echo" with a
 #      32-byte string and an ack callback, the server acking with the same
 #      arguments; events/s, p99 (emit to ack), CPU per event of the front
@@ -38,8 +41,9 @@
 #   BENCH_BCAST_ROUNDS  broadcasts per stack                 [5]
 #   BENCH_IDLE          idle clients, 0 = skip               [5000]
 #   BENCH_CLIENT_PROCS  client processes for 2. and 3.       [4]
-#   BENCH_SIO_CLIENT    client of 1. and 2.: raw (socket.io's wire protocol
-#                       on ws, cheaper) or socket.io-client    [raw]
+#   BENCH_SIO_CLIENT    client of 1. and 2.: c (sio_client.c, epoll), raw
+#                       (sio_load.js's socket.io packets on ws) or
+#                       socket.io-client (sio_load.js)        [c]
 #   BENCH_SIO_PLUGINS   plugins Tremolo loads  [liana zmq websocket socketio]
 #   BENCH_PYHELPER      tremolo_node.py, tremolo_socketio.py [plugins/zmq/nodes/python]
 #   BENCH_PYEXT         the C runtime _tremolo*.so           [python/ next to the binary]
@@ -59,7 +63,7 @@ BCAST=${BENCH_BCAST:-2000}
 BCAST_ROUNDS=${BENCH_BCAST_ROUNDS:-5}
 IDLE=${BENCH_IDLE:-5000}
 PROCS=${BENCH_CLIENT_PROCS:-4}
-LOAD_CLIENT=${BENCH_SIO_CLIENT:-raw}
+LOAD_CLIENT=${BENCH_SIO_CLIENT:-c}
 SIO_PLUGINS=${BENCH_SIO_PLUGINS:-liana zmq websocket socketio}
 HELPER=${BENCH_PYHELPER:-$REPO/plugins/zmq/nodes/python}
 SELFTEST=${BENCH_SELFTEST:-0}
@@ -136,6 +140,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 NODE_BIN="$TMP/sio_node"
+SIO_CLIENT="$TMP/sio_client"
+cc -O2 -o "$SIO_CLIENT" tests/bench/sio_client.c
 if [ "$SELFTEST" != 1 ] && [[ " ${SLOTS[*]} " == *" tc "* ]]; then
     cc -O2 -o "$NODE_BIN" tests/bench/sio_node.c -lzmq
 fi
@@ -282,9 +288,14 @@ back_ticks() {
 measure() {
     local slot=$1 secs=$2 f0 b0 f1 b1 out
     f0=$(bench_cpu_ticks "${FRONT[$slot]}"); b0=$(back_ticks "$slot")
-    out=$(SIO_LOAD_CLIENT=$LOAD_CLIENT NODE_PATH=$PEER_MODULES timeout $((secs + 60)) \
-              taskset -c 1 "$NODEJS" "$LOAD" echo "$(url "$slot")" \
-              "$CONNS" "$secs" "$MSG_SIZE" 1 2> "$TMP/client.$slot.err" || true)
+    if [ "$LOAD_CLIENT" = c ]; then
+        out=$(timeout $((secs + 60)) taskset -c 1 "$SIO_CLIENT" echo "$CONNS" "$secs" \
+                  127.0.0.1 "${PORT[$slot]}" "$MSG_SIZE" 2> "$TMP/client.$slot.err" || true)
+    else
+        out=$(SIO_LOAD_CLIENT=$LOAD_CLIENT NODE_PATH=$PEER_MODULES timeout $((secs + 60)) \
+                  taskset -c 1 "$NODEJS" "$LOAD" echo "$(url "$slot")" \
+                  "$CONNS" "$secs" "$MSG_SIZE" 1 2> "$TMP/client.$slot.err" || true)
+    fi
     f1=$(bench_cpu_ticks "${FRONT[$slot]}"); b1=$(back_ticks "$slot")
     set -- ${out:-}
     if [ $# != 8 ] || [ "$1" = 0 ]; then
@@ -301,7 +312,7 @@ echo_scenario() {
     local -A vr vp vf vs qr qp qs
     echo
     echo "== 1. echo: $CONNS clients (one process), closed loop, \"echo\" with a $MSG_SIZE-byte string + ack, ${SECONDS_PER_RUN}s runs, $ROUNDS rounds"
-    echo "   stack (front + node) pinned to CPU 0, sio_load.js on CPU 1; us/event front = Tremolo's or the"
+    echo "   stack (front + node) pinned to CPU 0, the client ($LOAD_CLIENT) on CPU 1; us/event front = Tremolo's or the"
     echo "   Node.js server's CPU, stack = + the node; client% = the load process's CPU (near 100: client-bound)"
     start_all 0
     [ ${#RUNNING[@]} -gt 0 ] || { SUMMARY+=("echo: not measured"); return 0; }
@@ -372,16 +383,22 @@ broadcast_scenario() {
     local -A BCFD p99s cp99s maxs cpu_front cpu_all ccpus errs
     echo
     echo "== 2. broadcast: $BCAST members of room \"all\" per stack, $BCAST_ROUNDS broadcasts each, alternating stacks"
-    echo "   stack pinned to CPU 0; sio_load.js ($PROCS processes) on CPU 1; latency per member from the trigger"
-    echo "   leaving the client (and from the server's emit) to the member's \"tick\" handler; client ms ="
-    echo "   the load processes' CPU from the trigger to their last tick (near the p99: client-bound)"
+    echo "   stack pinned to CPU 0; the client on CPU 1: $([ "$LOAD_CLIENT" = c ] && echo "sio_client.c, one process" || echo "sio_load.js ($LOAD_CLIENT), $PROCS processes");"
+    echo "   latency per member from the trigger leaving the client (and from the server's emit) to the member"
+    echo "   reading its \"tick\"; client ms = the client's CPU from the trigger to the last tick (near the p99: client-bound)"
     start_all 0
     [ ${#RUNNING[@]} -gt 0 ] || { SUMMARY+=("broadcast: not measured"); return 0; }
     local live=()
     for s in "${RUNNING[@]}"; do
         rm -f "$TMP/bc.$s.in"; mkfifo "$TMP/bc.$s.in"
-        SIO_LOAD_CLIENT=$LOAD_CLIENT NODE_PATH=$PEER_MODULES taskset -c 1 "$NODEJS" "$LOAD" bcast "$(url "$s")" "$BCAST" \
-            "$BCAST_ROUNDS" "$PROCS" step < "$TMP/bc.$s.in" > "$TMP/bc.$s.out" 2> "$TMP/bc.$s.err" &
+        if [ "$LOAD_CLIENT" = c ]; then
+            taskset -c 1 "$SIO_CLIENT" bcast "$BCAST" "$BCAST_ROUNDS" 127.0.0.1 "${PORT[$s]}" step \
+                < "$TMP/bc.$s.in" > "$TMP/bc.$s.out" 2> "$TMP/bc.$s.err" &
+        else
+            SIO_LOAD_CLIENT=$LOAD_CLIENT NODE_PATH=$PEER_MODULES taskset -c 1 "$NODEJS" "$LOAD" \
+                bcast "$(url "$s")" "$BCAST" "$BCAST_ROUNDS" "$PROCS" step \
+                < "$TMP/bc.$s.in" > "$TMP/bc.$s.out" 2> "$TMP/bc.$s.err" &
+        fi
         CLIENT[$s]=$!
         exec {fd}> "$TMP/bc.$s.in"   # holds the client's stdin open
         BCFD[$s]=$fd
@@ -577,7 +594,11 @@ for s in tpy tc npm; do
         echo "${LABEL[$s]}: skipped: ${WHY[$s]:-}"
     fi
 done
-echo "load: sio_load.js, websocket transport; echo and broadcast: $LOAD_CLIENT client$([ "$LOAD_CLIENT" = raw ] && echo " (socket.io's wire protocol on ws)");"
+case $LOAD_CLIENT in
+    c)   echo "load: websocket transport; echo and broadcast: sio_client.c (C, epoll, socket.io-client's packets);" ;;
+    raw) echo "load: websocket transport; echo and broadcast: sio_load.js raw (socket.io-client's packets on ws);" ;;
+    *)   echo "load: websocket transport; echo and broadcast: sio_load.js with socket.io-client;" ;;
+esac
 echo "      startup check and idle clients: socket.io-client $(sed -n 's/.*"version": "\(.*\)".*/\1/p' "$JS_MODULES/socket.io-client/package.json"), one Manager per client"
 echo "ulimit -n: $NOFILE"
 LOADAVG=$(cut -d' ' -f1 /proc/loadavg)
