@@ -257,21 +257,22 @@ function worker(url, count, payloadBytes) {
       const s = openClient(url);
       let done = false;
       let lastRound = 0;
-      const finish = (ok) => {
+      const finish = (ok, why) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
         if (!ok) {
-          errors.connect++;
+          if (errors.connect++ < 3) console.error(`sio_load: a client did not connect: ${why}`);
           s.close();
         }
         resolve(ok ? s : null);
       };
-      const timer = setTimeout(() => finish(false), CONNECT_TIMEOUT_MS);
-      s.on('connect_error', () => finish(false));
+      const timer = setTimeout(() => finish(false, `not connected and acked in ${CONNECT_TIMEOUT_MS} ms`),
+                               CONNECT_TIMEOUT_MS);
+      s.on('connect_error', (err) => finish(false, `connect_error: ${err && err.message}`));
       s.on('connect', () => {
         s.emitAck('echo', payload, ACK_TIMEOUT_MS, (err, back) => {
-          finish(!err && back === payload);
+          finish(!err && back === payload, err ? 'first ack missing' : 'first ack with other arguments');
         });
       });
       s.on('disconnect', () => {

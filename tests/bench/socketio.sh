@@ -520,6 +520,7 @@ idle_rss() {
     done
     if [ "$line" != "ready $n" ]; then
         echo "INVALID: ${LABEL[$slot]}: idle clients: ${line:-no ready}: $(head -c 300 "$out.err")"
+        tail -n 5 "$TMP/$slot"/*.log 2>/dev/null | sed 's/^/    /' || true
         exec 9>&-; wait "${CLIENT[$slot]}" 2>/dev/null || true; unset "CLIENT[$slot]"
         STATUS=1; return 0
     fi
