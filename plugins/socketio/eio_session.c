@@ -680,8 +680,19 @@ static void eio_session_on_end(void *data, struct mk_session *s, int failed)
     eio_session_close(e, SIO_CLOSE_NODE_END);
 }
 
+/* The node has room again: a websocket that stopped reading goes on. */
+static void eio_session_on_ready(void *data, struct mk_session *s)
+{
+    struct eio_session *e = data;
+
+    (void) s;
+    if (!e->closing && e->has_ws) {
+        sio_send(e->ws, "eio:ready", NULL, 0, 0);
+    }
+}
+
 const struct mk_session_owner eio_session_owner = {
     .on_message = eio_session_on_message,
-    .on_ready = NULL,
+    .on_ready = eio_session_on_ready,
     .on_end = eio_session_on_end,
 };

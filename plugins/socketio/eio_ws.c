@@ -52,6 +52,7 @@ static int eio_ws_backend_send(void *data, struct mk_session *s,
                                size_t len)
 {
     struct eio_ws *ws = data;
+    struct mk_session *es;
     char kind;
 
     (void) s;
@@ -83,7 +84,11 @@ static int eio_ws_backend_send(void *data, struct mk_session *s,
     /* a session already gone: its close frame is on its way here */
     sio_send_from(ws->to, "eio:frame", mk_session_sid(ws->ms), ws->site,
                   ws->frame.data, ws->frame.len);
-    return 0;
+    /* a node behind its client: stop reading until the session says its
+     * node has room ("eio:ready"); only for a session on this worker, the
+     * usual case (one whose handshake came over this websocket) */
+    es = mk_session_find_local(ws->to);
+    return es && mk_session_backend_held(es) ? 1 : 0;
 }
 
 static const struct mk_backend eio_ws_backend = {
@@ -129,8 +134,11 @@ static void eio_ws_on_message(void *data, struct mk_session *s,
 {
     struct eio_ws *ws = data;
 
-    (void) s;
     (void) share;
+    if (tlen == 9 && memcmp(type, "eio:ready", 9) == 0) {
+        mk_session_backend_ready(s);     /* the websocket reads again */
+        return;
+    }
     if (ws->answered || !ws->r) {
         return;
     }

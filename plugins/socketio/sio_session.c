@@ -460,9 +460,15 @@ static void sio_node_end_nsp(struct sio_state *st, const void *body,
         return;
     }
     o = sio_out_scratch();
-    if (n->state == NSP_CONNECTED &&
-        sio_encode_disconnect(o, n->name, n->len) == 0) {
-        sio_send_packet(st, o);
+    if (n->state == NSP_CONNECTED) {
+        if (sio_encode_disconnect(o, n->name, n->len) == 0) {
+            sio_send_packet(st, o);
+        }
+    }
+    else if (sio_encode_connect_error(o, n->name, n->len,
+                                      MK_PTR_LIT("\"Connection refused\""),
+                                      MK_PTR_NONE) == 0) {
+        sio_send_packet(st, o);          /* a join still waiting: refused */
     }
     sio_nsp_free(n);
 }
