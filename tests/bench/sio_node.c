@@ -1,0 +1,389 @@
+/*
+ * sio_node.c -- the C ZeroMQ node of the socket.io benchmark
+ * (tests/bench/socketio.sh), the same work as tests/bench/sio_server.js
+ * and tests/bench/sio_echo_app.py, over spec section 7.8.
+ *
+ *     cc -O2 -o sio_node tests/bench/sio_node.c -lzmq
+ *     sio_node IDENTITY ENDPOINT
+ *
+ * One DEALER socket, identity IDENTITY (the site says `Node bench-*`),
+ * connected to Tremolo's [ZMQ] Bind endpoint. An unsolicited `pong` makes
+ * it usable at once; then, with frames [sid, type, body] (spec 1.2):
+ *
+ *   ["", "ping", ""]              -> ["", "pong", ""]
+ *   [sid, "socket.io/connect", _] -> [sid, "join", "all"]
+ *   [sid, "socket.io/event", {"name":"echo","args":A,"id":N[,"nsp":S]}]
+ *                                 -> [sid, "socket.io/ack",
+ *                                     {"id":N,"args":A[,"nsp":S]}]
+ *                                    (A copied byte for byte; nsp omitted
+ *                                    for "/", as the gateway omits it)
+ *   [sid, "socket.io/event", {"name":"bcast",...}]
+ *                                 -> [sid, "all:socket.io/event",
+ *                                     {"name":"tick","args":[T]}], T =
+ *                                    CLOCK_MONOTONIC in ms just before the
+ *                                    send: one event to every member of
+ *                                    room "all" (the sender too)
+ *   uwsgi, socket.io/disconnect, end, anything else -> ignored
+ *
+ * The handshake's `uwsgi` is never answered (spec 7.8). The JSON of an
+ * event is scanned, not parsed: the top-level members are found by a small
+ * scanner that skips strings (with escapes), arrays and objects; a body it
+ * cannot read is counted and ignored. SIGINT/SIGTERM end it, printing the
+ * counters on stderr.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#define NODE_FRAMES 3            /* sid, type, body */
+#define NODE_REPLY_MAX 65536
+
+static volatile sig_atomic_t node_stop;
+
+struct node_span {
+    const char *p;
+    size_t len;
+};
+
+/* The members of an event body this node reads. */
+struct node_event {
+    struct node_span name;       /* the string's contents, no quotes */
+    struct node_span args;       /* the raw value */
+    struct node_span id;         /* the raw number */
+    struct node_span nsp;        /* the raw string, quotes included */
+};
+
+static void node_on_signal(int sig)
+{
+    (void) sig;
+    node_stop = 1;
+}
+
+static size_t node_skip_ws(const char *p, size_t len, size_t i)
+{
+    while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' ||
+                       p[i] == '\r')) {
+        i++;
+    }
+    return i;
+}
+
+/* The end (one past) of the string starting at p[i] == '"', or 0. */
+static size_t node_skip_string(const char *p, size_t len, size_t i)
+{
+    for (i++; i < len; i++) {
+        if (p[i] == '\\') {
+            i++;
+        }
+        else if (p[i] == '"') {
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+/* The end (one past) of the value starting at p[i], or 0 when it is not
+ * complete within len. Not a validator: the gateway validated the JSON. */
+static size_t node_skip_value(const char *p, size_t len, size_t i)
+{
+    int depth = 0;
+
+    if (i >= len) {
+        return 0;
+    }
+    if (p[i] == '"') {
+        return node_skip_string(p, len, i);
+    }
+    if (p[i] != '[' && p[i] != '{') {
+        while (i < len && p[i] != ',' && p[i] != '}' && p[i] != ']' &&
+               p[i] != ' ' && p[i] != '\n' && p[i] != '\r' && p[i] != '\t') {
+            i++;
+        }
+        return i;
+    }
+    while (i < len) {
+        if (p[i] == '"') {
+            i = node_skip_string(p, len, i);
+            if (i == 0) {
+                return 0;
+            }
+            continue;
+        }
+        if (p[i] == '[' || p[i] == '{') {
+            depth++;
+        }
+        else if (p[i] == ']' || p[i] == '}') {
+            if (--depth == 0) {
+                return i + 1;
+            }
+        }
+        i++;
+    }
+    return 0;
+}
+
+static int node_key_is(const char *p, size_t start, size_t end, const char *k)
+{
+    size_t klen = strlen(k);
+    return end - start == klen + 2 && memcmp(p + start + 1, k, klen) == 0;
+}
+
+/* Finds name, args, id and nsp among the top-level members of the object
+ * body; 0, or -1 when the body is not an object this scanner can walk. */
+static int node_event_scan(const char *p, size_t len, struct node_event *ev)
+{
+    size_t i, ks, ke, vs, ve;
+
+    memset(ev, 0, sizeof(*ev));
+    i = node_skip_ws(p, len, 0);
+    if (i >= len || p[i] != '{') {
+        return -1;
+    }
+    i = node_skip_ws(p, len, i + 1);
+    if (i < len && p[i] == '}') {
+        return 0;
+    }
+    while (i < len) {
+        if (p[i] != '"') {
+            return -1;
+        }
+        ks = i;
+        ke = node_skip_string(p, len, i);
+        if (ke == 0) {
+            return -1;
+        }
+        i = node_skip_ws(p, len, ke);
+        if (i >= len || p[i] != ':') {
+            return -1;
+        }
+        vs = node_skip_ws(p, len, i + 1);
+        ve = node_skip_value(p, len, vs);
+        if (ve == 0 || ve == vs) {
+            return -1;
+        }
+        if (node_key_is(p, ks, ke, "name") && p[vs] == '"') {
+            ev->name.p = p + vs + 1;
+            ev->name.len = ve - vs - 2;
+        }
+        else if (node_key_is(p, ks, ke, "args")) {
+            ev->args.p = p + vs;
+            ev->args.len = ve - vs;
+        }
+        else if (node_key_is(p, ks, ke, "id")) {
+            ev->id.p = p + vs;
+            ev->id.len = ve - vs;
+        }
+        else if (node_key_is(p, ks, ke, "nsp")) {
+            ev->nsp.p = p + vs;
+            ev->nsp.len = ve - vs;
+        }
+        i = node_skip_ws(p, len, ve);
+        if (i < len && p[i] == '}') {
+            return 0;
+        }
+        if (i >= len || p[i] != ',') {
+            return -1;
+        }
+        i = node_skip_ws(p, len, i + 1);
+    }
+    return -1;
+}
+
+static int node_send(void *sock, const void *sid, size_t sid_len,
+                     const char *type, const void *body, size_t body_len)
+{
+    if (zmq_send(sock, sid, sid_len, ZMQ_SNDMORE) < 0 ||
+        zmq_send(sock, type, strlen(type), ZMQ_SNDMORE) < 0 ||
+        zmq_send(sock, body, body_len, 0) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* One message into frames[]; frames past NODE_FRAMES are dropped. Returns
+ * the frame count or -1 (EINTR included). */
+static int node_recv(void *sock, zmq_msg_t frames[NODE_FRAMES])
+{
+    int n = 0, more = 1;
+    size_t more_len;
+    zmq_msg_t extra;
+
+    while (more) {
+        zmq_msg_t *m = n < NODE_FRAMES ? &frames[n] : &extra;
+        zmq_msg_init(m);
+        if (zmq_msg_recv(m, sock, 0) < 0) {
+            zmq_msg_close(m);
+            while (n > 0) {
+                n--;
+                if (n < NODE_FRAMES) {
+                    zmq_msg_close(&frames[n]);
+                }
+            }
+            return -1;
+        }
+        more_len = sizeof(more);
+        zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &more_len);
+        if (m == &extra) {
+            zmq_msg_close(m);
+        }
+        n++;
+    }
+    return n;
+}
+
+static int is_type(zmq_msg_t *m, const char *want)
+{
+    size_t len = strlen(want);
+    return zmq_msg_size(m) == len && memcmp(zmq_msg_data(m), want, len) == 0;
+}
+
+static int span_is(struct node_span s, const char *want)
+{
+    size_t len = strlen(want);
+    return s.p && s.len == len && memcmp(s.p, want, len) == 0;
+}
+
+/* Appends src to out at *pos; -1 when it does not fit. */
+static int node_put(char *out, size_t *pos, const void *src, size_t len)
+{
+    if (*pos + len > NODE_REPLY_MAX) {
+        return -1;
+    }
+    memcpy(out + *pos, src, len);
+    *pos += len;
+    return 0;
+}
+
+static int node_ack(void *sock, zmq_msg_t *sid, const struct node_event *ev)
+{
+    static char out[NODE_REPLY_MAX];
+    size_t pos = 0;
+
+    if (node_put(out, &pos, "{\"id\":", 6) < 0 ||
+        node_put(out, &pos, ev->id.p, ev->id.len) < 0 ||
+        node_put(out, &pos, ",\"args\":", 8) < 0 ||
+        node_put(out, &pos, ev->args.p ? ev->args.p : "[]",
+                 ev->args.p ? ev->args.len : 2) < 0) {
+        return -1;
+    }
+    if (ev->nsp.p && !span_is(ev->nsp, "\"/\"") &&
+        (node_put(out, &pos, ",\"nsp\":", 7) < 0 ||
+         node_put(out, &pos, ev->nsp.p, ev->nsp.len) < 0)) {
+        return -1;
+    }
+    if (node_put(out, &pos, "}", 1) < 0) {
+        return -1;
+    }
+    return node_send(sock, zmq_msg_data(sid), zmq_msg_size(sid),
+                     "socket.io/ack", out, pos);
+}
+
+static int node_broadcast(void *sock, zmq_msg_t *sid)
+{
+    char body[96];
+    struct timespec ts;
+    int n;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    n = snprintf(body, sizeof(body), "{\"name\":\"tick\",\"args\":[%.3f]}",
+                 (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6);
+    return node_send(sock, zmq_msg_data(sid), zmq_msg_size(sid),
+                     "all:socket.io/event", body, (size_t) n);
+}
+
+int main(int argc, char **argv)
+{
+    void *ctx = NULL, *sock = NULL;
+    zmq_msg_t frames[NODE_FRAMES];
+    struct node_event ev;
+    unsigned long acks = 0, bcasts = 0, joins = 0, bad = 0;
+    int n, i, rc = 1, linger = 0, hwm = 0;
+
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s IDENTITY ENDPOINT\n", argv[0]);
+        return 2;
+    }
+    signal(SIGINT, node_on_signal);
+    signal(SIGTERM, node_on_signal);
+
+    ctx = zmq_ctx_new();
+    if (!ctx) {
+        goto error;
+    }
+    sock = zmq_socket(ctx, ZMQ_DEALER);
+    if (!sock) {
+        goto error;
+    }
+    /* No high-water mark: thousands of connects arrive in a burst, and a
+     * dropped or blocked message would stall a client, not measure it. */
+    if (zmq_setsockopt(sock, ZMQ_ROUTING_ID, argv[1], strlen(argv[1])) < 0 ||
+        zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
+        zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof(hwm)) < 0 ||
+        zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof(hwm)) < 0 ||
+        zmq_connect(sock, argv[2]) < 0) {
+        goto error;
+    }
+    if (node_send(sock, "", 0, "pong", "", 0) < 0) {
+        goto error;
+    }
+
+    while (!node_stop) {
+        n = node_recv(sock, frames);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            goto error;
+        }
+        if (n == NODE_FRAMES) {
+            int err = 0;
+
+            if (is_type(&frames[1], "socket.io/event")) {
+                if (node_event_scan(zmq_msg_data(&frames[2]),
+                                    zmq_msg_size(&frames[2]), &ev) < 0) {
+                    bad++;
+                }
+                else if (span_is(ev.name, "echo") && ev.id.p) {
+                    err = node_ack(sock, &frames[0], &ev);
+                    acks++;
+                }
+                else if (span_is(ev.name, "bcast")) {
+                    err = node_broadcast(sock, &frames[0]);
+                    bcasts++;
+                }
+            }
+            else if (is_type(&frames[1], "socket.io/connect")) {
+                err = node_send(sock, zmq_msg_data(&frames[0]),
+                                zmq_msg_size(&frames[0]), "join", "all", 3);
+                joins++;
+            }
+            else if (is_type(&frames[1], "ping")) {
+                err = node_send(sock, "", 0, "pong", "", 0);
+            }
+            if (err < 0) {
+                fprintf(stderr, "sio_node: send: %s\n", zmq_strerror(errno));
+            }
+        }
+        for (i = 0; i < n && i < NODE_FRAMES; i++) {
+            zmq_msg_close(&frames[i]);
+        }
+    }
+    rc = 0;
+
+error:
+    if (rc != 0) {
+        fprintf(stderr, "sio_node: %s\n", zmq_strerror(errno));
+    }
+    fprintf(stderr, "sio_node: %lu joins, %lu acks, %lu broadcasts, %lu bad bodies\n",
+            joins, acks, bcasts, bad);
+    if (sock) {
+        zmq_close(sock);
+    }
+    if (ctx) {
+        zmq_ctx_term(ctx);
+    }
+    return rc;
+}
