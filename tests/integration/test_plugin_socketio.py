@@ -1235,6 +1235,43 @@ def test_cors(siogw):
     assert "access-control-allow-origin" not in hd, hd
 
 
+def test_cors_credentials_and_any_origin(siogw):
+    """CorsCredentials on: the listed origin is echoed with
+    Access-Control-Allow-Credentials, on the preflight, the handshake,
+    polls, POSTs and errors; CorsOrigin * allows any origin."""
+    srv = siogw(sites={
+        "a": sio_site(names="a.test", sio="CorsOrigin http://ok.test\n"
+                      "CorsCredentials on"),
+        "b": sio_site(names="b.test", default=False, sio="CorsOrigin *")})
+    o = {"Host": "a.test", "Origin": "http://ok.test"}
+    st, hd, _ = srv.http("OPTIONS", eio_path(), headers=dict(
+        o, **{"Access-Control-Request-Method": "POST",
+              "Access-Control-Request-Headers": "content-type"}))
+    assert st == 204, (st, hd)
+    assert hd.get("access-control-allow-origin") == "http://ok.test", hd
+    assert hd.get("access-control-allow-credentials") == "true", hd
+    assert "POST" in hd.get("access-control-allow-methods", ""), hd
+    assert "content-type" in hd.get("access-control-allow-headers",
+                                    "").lower(), hd
+    hs, hd = handshake(srv, headers=o)
+    assert hd.get("access-control-allow-credentials") == "true", hd
+    sid = hs["sid"]
+    st, hd, body = srv.http("POST", eio_path(sid), headers=o, body=b"40")
+    assert (st, body) == (200, b"ok")
+    assert hd.get("access-control-allow-origin") == "http://ok.test", hd
+    st, hd, body = srv.http("GET", eio_path(sid), headers=o)
+    assert st == 200 and body.startswith(b"40{"), (st, body)
+    assert hd.get("access-control-allow-origin") == "http://ok.test", hd
+    st, hd, body = srv.http("GET", eio_path("A" * 22), headers=o)
+    assert error_code(st, body) == 1
+    assert hd.get("access-control-allow-origin") == "http://ok.test", hd
+    # "*": any origin gets an answer naming it (or "*")
+    hs, hd = handshake(srv, headers={"Host": "b.test",
+                                     "Origin": "http://any.test"})
+    assert hd.get("access-control-allow-origin") in (
+        "http://any.test", "*"), hd
+
+
 def test_keepalive_connection_carries_the_whole_session(siogw):
     """A browser reuses one keep-alive connection for its polls and POSTs:
     handshake, CONNECT, events and their answers on one TCP connection."""
