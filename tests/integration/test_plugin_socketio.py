@@ -958,6 +958,26 @@ def test_raw_upgrade_step_by_step(siogw):
     srv.node.wait_end(nsid)
 
 
+def test_client_process_killed_ends_its_sessions(siogw):
+    """The client process dies (SIGKILL): its websocket and its waiting
+    poll lose their connections, and the node gets `end` for both well
+    before any heartbeat would notice (PingInterval stays 25s)."""
+    srv = siogw()
+    c = srv.clients()
+    c.open("w", srv.sio_url + "/", transports=["websocket"])
+    c.open("p", srv.sio_url + "/", transports=["polling"])
+    assert c.call("w", "echo", 1) == [1] and c.call("p", "echo", 2) == [2]
+    sids = [s for s, _ in srv.node.of_type("uwsgi")]
+    assert len(sids) == 2
+    time.sleep(0.3)                      # p's next poll is waiting
+    c.proc.kill()
+    c.proc.wait(5)
+    for sid in sids:
+        srv.node.wait_end(sid, timeout=10)
+    counts = exit_counts(srv)
+    assert counts["transport close"] == 2, counts
+
+
 def test_client_killed_mid_upgrade_leaks_nothing(siogw):
     """A client vanishes after 2probe/3probe, before 5 (upgrade): the
     session ends (the node gets `end`) within PingInterval + PingTimeout."""
