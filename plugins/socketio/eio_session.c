@@ -389,9 +389,11 @@ void eio_session_close(struct eio_session *e, enum sio_close_reason why)
                 sio_close_reason_name[why]);
     }
     /* the client hears it on whatever carries it; a poll that waits gets
-     * what was queued and the close packet */
+     * what was queued and the close packet, or a noop when the client
+     * itself closed (as engine.io: the poll just ends) */
     if (e->has_poll) {
-        eio_queue(e, EIO_CLOSE, 0, NULL, 0);
+        eio_queue(e, why == SIO_CLOSE_CLIENT ? EIO_NOOP : EIO_CLOSE, 0,
+                  NULL, 0);
         eio_flush_poll(e);
     }
     if (e->has_ws && why != SIO_CLOSE_TRANSPORT) {
@@ -487,12 +489,16 @@ bad:
 
 struct eio_post_ctx {
     struct eio_session *e;
+    int client_close;                    /* the payload held a close */
 };
 
 static int eio_on_posted_packet(void *ctx, const struct eio_packet *pk)
 {
     struct eio_post_ctx *pc = ctx;
 
+    if (pk->type == EIO_CLOSE) {
+        pc->client_close = 1;
+    }
     return eio_on_packet(pc->e, pk, NULL) < 0 ? -1 : 0;
 }
 
@@ -545,7 +551,7 @@ static void eio_on_get(struct eio_session *e, const struct eio_from *f)
 static void eio_on_post(struct eio_session *e, const struct eio_from *f,
                         const uint8_t *data, size_t len)
 {
-    struct eio_post_ctx pc = { e };
+    struct eio_post_ctx pc = { e, 0 };
     uint8_t from[SIO_SID_LEN];
 
     if (e->transport != EIO_POLLING && !e->probing) {
@@ -554,7 +560,7 @@ static void eio_on_post(struct eio_session *e, const struct eio_from *f,
     }
     memcpy(from, f->sid, SIO_SID_LEN);
     if (eio_payload_decode((const char *) data, len, eio_on_posted_packet,
-                           &pc) < 0) {
+                           &pc) < 0 && !pc.client_close) {
         eio_reply_error(from, EIO_ERR_BAD_REQUEST);
         if (!e->closing) {
             mk_info("socketio: session %s: a malformed polling payload",

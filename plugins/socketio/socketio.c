@@ -33,9 +33,9 @@ const char *const sio_close_reason_name[SIO_CLOSE_REASONS] = {
 
 static const struct mk_conf_key sio_keys[] = {
     MK_CONF_STR("Path", struct sio_conf, path, "/socket.io/"),
-    MK_CONF_TIME("PingInterval", struct sio_conf, ping_interval, "25s", 1000,
+    MK_CONF_TIME("PingInterval", struct sio_conf, ping_interval, "25s", 100,
                  3600 * 1000ULL),
-    MK_CONF_TIME("PingTimeout", struct sio_conf, ping_timeout, "20s", 1000,
+    MK_CONF_TIME("PingTimeout", struct sio_conf, ping_timeout, "20s", 100,
                  3600 * 1000ULL),
     MK_CONF_SIZE("MaxPayload", struct sio_conf, max_payload, "1000000", 64,
                  1ULL << 30),
@@ -217,7 +217,9 @@ uint64_t sio_now(void)
 
 static int sio_worker_init(void *conf, struct mk_worker *w)
 {
-    (void) conf;
+    struct sio_conf *g = conf;
+
+    atomic_fetch_add(&g->workers, 1);
     sio_self.loop = mk_worker_loop(w);
     sio_self.timers = mk_event_loop_timers(sio_self.loop);
     mk_list_init(&sio_self.sessions);
@@ -241,7 +243,9 @@ static void sio_worker_exit(void *conf, struct mk_worker *w)
     mk_buf_release(&sio_self.frame);
     mk_buf_release(&sio_self.reply);
     mk_buf_release(&sio_self.text);
-    if (mk_worker_id(w) != 0) {
+    /* the last worker out: every session is closed and counted by now
+     * (worker 0 could leave before another closes its sessions) */
+    if (atomic_fetch_sub(&g->workers, 1) != 1) {
         return;
     }
     for (i = 0; i < SIO_CLOSE_REASONS; i++) {

@@ -98,6 +98,7 @@ struct sio_conf {
     /* counters, in the global section (process-wide) */
     atomic_ullong closed[SIO_CLOSE_REASONS];
     atomic_ullong opened;
+    atomic_int workers;            /* running: the last one to exit logs */
 };
 
 /* Per worker (thread-local in each file through sio_worker()). */
