@@ -18,7 +18,10 @@
 
 enum { EIO_POLLING = 0, EIO_WEBSOCKET = 1 };
 
+#define EIO_HANDSHAKE_KIND 0x68732020        /* "hs  ": the request slot's */
+
 struct eio_session {
+    int kind;                          /* first: the handshake's request slot */
     struct mk_session *ms;             /* the sid nodes see; NULL once closed */
     struct sio_conf *conf;             /* the global section (counters) */
     const struct sio_settings *set;
@@ -26,6 +29,8 @@ struct eio_session {
     const char *site;                  /* its site's name, for checks */
     int transport;
     int closing;
+    int bound;                         /* a node has the handshake */
+    struct mk_stream *handshake;       /* a polling handshake to answer */
     int awaiting_pong;
     int has_ws, probing, has_poll;
     uint8_t ws[SIO_SID_LEN];           /* the websocket carrying it */
@@ -285,7 +290,6 @@ struct eio_session *eio_session_create(struct sio_conf *conf,
                                        const struct sio_settings *set,
                                        struct mk_stream *r,
                                        const uint8_t *websocket_sid,
-                                       char *open, size_t openlen,
                                        int *status)
 {
     struct eio_session *e = mk_mem_zalloc(sizeof(*e));
@@ -297,6 +301,7 @@ struct eio_session *eio_session_create(struct sio_conf *conf,
     if (!e) {
         return NULL;
     }
+    e->kind = EIO_HANDSHAKE_KIND;
     e->conf = conf;
     e->set = set;
     e->site = mk_vhost_name(mk_request_vhost(r));
@@ -320,14 +325,14 @@ struct eio_session *eio_session_create(struct sio_conf *conf,
         e->has_ws = 1;
         memcpy(e->ws, websocket_sid, SIO_SID_LEN);
     }
-    if (eio_open_json(open, openlen, e->sid_text,
-                      !websocket_sid && set->websocket && set->allow_upgrades,
-                      set->ping_interval, set->ping_timeout,
-                      set->max_payload) < 0) {
-        *status = 500;
-        goto error;
+    else {
+        mk_request_set_plugin_data(r, &mk_plugin_socketio, e);
+        if (mk_request_plugin_data(r, &mk_plugin_socketio) != e) {
+            goto error;
+        }
+        e->handshake = r;
     }
-    eio_schedule_ping(e);
+    /* a node that never takes it: no namespace joined either, closed */
     mk_timer_arm(sio_worker()->timers, &e->connect,
                  sio_now() + set->connect_timeout);
     atomic_fetch_add(&conf->opened, 1);
@@ -341,6 +346,60 @@ error:
     mk_session_destroy(e->ms);
     mk_mem_free(e);
     return NULL;
+}
+
+void eio_session_handshake_done(struct mk_stream *r)
+{
+    struct eio_session *e = mk_request_plugin_data(r, &mk_plugin_socketio);
+
+    if (e && e->kind == EIO_HANDSHAKE_KIND) {
+        mk_request_set_plugin_data(r, &mk_plugin_socketio, NULL);
+        e->handshake = NULL;             /* bound later: nobody to answer */
+    }
+}
+
+/* The polling handshake's answer, taken from the session. */
+static struct mk_stream *eio_take_handshake(struct eio_session *e)
+{
+    struct mk_stream *r = e->handshake;
+
+    if (r) {
+        e->handshake = NULL;
+        mk_request_set_plugin_data(r, &mk_plugin_socketio, NULL);
+    }
+    return r;
+}
+
+/* A node has the handshake: the client gets its OPEN packet, and the
+ * session's clocks start. */
+static void eio_session_bound(struct eio_session *e)
+{
+    char open[320];
+    long n;
+    struct mk_stream *r;
+
+    e->bound = 1;
+    open[0] = '0';
+    n = eio_open_json(open + 1, sizeof(open) - 1, e->sid_text,
+                      !e->has_ws && e->set->websocket &&
+                      e->set->allow_upgrades,
+                      e->set->ping_interval, e->set->ping_timeout,
+                      e->set->max_payload);
+    if (e->has_ws) {
+        sio_send(e->ws, "eio:accept", NULL, 0, 0);
+        eio_ws_packet(e->ws, EIO_OPEN, 0, open + 1, (size_t) n, 0);
+    }
+    else if ((r = eio_take_handshake(e)) != NULL) {
+        sio_http_answer(r, e->set, "text/plain; charset=UTF-8", open,
+                        (size_t) n + 1);
+    }
+    else {
+        eio_session_close(e, SIO_CLOSE_TRANSPORT);   /* the client left */
+        return;
+    }
+    eio_schedule_ping(e);
+    mk_timer_arm(sio_worker()->timers, &e->connect,
+                 sio_now() + e->set->connect_timeout);
 }
 
 static void eio_reap(struct mk_timer *t, void *data)
@@ -387,6 +446,20 @@ void eio_session_close(struct eio_session *e, enum sio_close_reason why)
     else {
         mk_info("socketio: session %s closed: %s", e->sid_text,
                 sio_close_reason_name[why]);
+    }
+    /* a handshake no node took: 503, the client tries again */
+    if (!e->bound) {
+        struct mk_stream *r = eio_take_handshake(e);
+        uint8_t code = EIO_REFUSE_NO_NODE;
+
+        if (r) {
+            mk_response_header(r, "Retry-After", "1");
+            mk_response_error(r, 503);
+        }
+        else if (e->has_ws) {
+            sio_send(e->ws, "eio:refuse", &code, 1, 0);
+            e->has_ws = 0;
+        }
     }
     /* the client hears it on whatever carries it; a poll that waits gets
      * what was queued and the close packet, or a noop when the client
@@ -692,7 +765,13 @@ static void eio_session_on_ready(void *data, struct mk_session *s)
     struct eio_session *e = data;
 
     (void) s;
-    if (!e->closing && e->has_ws) {
+    if (e->closing) {
+        return;
+    }
+    if (!e->bound) {
+        eio_session_bound(e);            /* the first ready: bound */
+    }
+    else if (e->has_ws) {
         sio_send(e->ws, "eio:ready", NULL, 0, 0);
     }
 }

@@ -151,9 +151,16 @@ static void eio_ws_on_message(void *data, struct mk_session *s,
         }
     }
     else if (tlen == 10 && memcmp(type, "eio:refuse", 10) == 0) {
+        uint8_t code = len ? *(const uint8_t *) body : EIO_ERR_BAD_REQUEST;
+
         ws->answered = 1;
-        sio_http_error(ws->r, ws->set, len ? (enum eio_error) *(const uint8_t *) body
-                                           : EIO_ERR_BAD_REQUEST);
+        if (code == EIO_REFUSE_NO_NODE) {
+            mk_response_header(ws->r, "Retry-After", "1");
+            mk_response_error(ws->r, 503);
+        }
+        else {
+            sio_http_error(ws->r, ws->set, (enum eio_error) code);
+        }
     }
     if (--ws->busy == 0 && ws->done) {
         eio_ws_free(ws);
@@ -168,7 +175,6 @@ int eio_ws_request(struct sio_conf *conf, const struct sio_settings *set,
                    struct mk_stream *r, const uint8_t *sid)
 {
     struct eio_ws *ws = mk_mem_zalloc(sizeof(*ws));
-    char open[320];
     int status, ret = 0;
 
     if (!ws) {
@@ -197,7 +203,6 @@ int eio_ws_request(struct sio_conf *conf, const struct sio_settings *set,
          * its OPEN packet is the first frame */
         struct eio_session *e = eio_session_create(conf, set, r,
                                                    mk_session_sid(ws->ms),
-                                                   open + 1, sizeof(open) - 1,
                                                    &status);
         if (!e) {
             ws->answered = 1;
@@ -206,13 +211,10 @@ int eio_ws_request(struct sio_conf *conf, const struct sio_settings *set,
             }
             return mk_response_error(r, status);
         }
+        /* the 101 and the OPEN frame wait for the node ("eio:accept") */
         memcpy(ws->to, eio_session_sid(e), SIO_SID_LEN);
-        if (eio_ws_accept(ws) < 0) {
-            eio_session_close(e, SIO_CLOSE_TRANSPORT);
-            return -1;
-        }
-        open[0] = '0';
-        sio_send(mk_session_sid(ws->ms), "websocket", open, strlen(open), 0);
+        mk_timer_arm(sio_worker()->timers, &ws->deadline,
+                     sio_now() + EIO_WS_ANSWER_MS);
         return 0;
     }
     memcpy(ws->to, sid, SIO_SID_LEN);

@@ -490,16 +490,14 @@ static int sio_preflight(struct mk_stream *r, const struct sio_settings *set)
     return mk_response_send_head(r) < 0 ? -1 : mk_response_end(r);
 }
 
-/* The Engine.IO handshake over polling: a new session here, its OPEN
- * packet as the answer. */
+/* The Engine.IO handshake over polling: a new session here; its OPEN
+ * packet answers once a node has the request. */
 static int sio_handshake(struct sio_conf *conf, const struct sio_settings *set,
                          struct mk_stream *r)
 {
-    char open[320];
     int status;
     struct eio_session *e = eio_session_create(conf->global, set, r, NULL,
-                                               open + 1,
-                                               sizeof(open) - 1, &status);
+                                               &status);
 
     if (!e) {
         if (status == 503) {
@@ -507,9 +505,7 @@ static int sio_handshake(struct sio_conf *conf, const struct sio_settings *set,
         }
         return mk_response_error(r, status);
     }
-    open[0] = '0';
-    return sio_http_answer(r, set, "text/plain; charset=UTF-8", open,
-                           strlen(open));
+    return 0;
 }
 
 static int sio_on_content(void *conf, struct mk_stream *r)
@@ -567,6 +563,7 @@ static int sio_on_body(void *conf, struct mk_stream *r, const char *data,
 static void sio_on_done(void *conf, struct mk_stream *r)
 {
     (void) conf;
+    eio_session_handshake_done(r);
     eio_poll_done(r);
     eio_ws_done(r);
 }

@@ -143,17 +143,21 @@ int  sio_http_answer(struct mk_stream *r, const struct sio_settings *set,
 /* eio_session.c: the Engine.IO session, on its owning worker */
 struct eio_session;
 extern const struct mk_session_owner eio_session_owner;
-/* A handshake on this worker: a new session with its node (the request
- * is the node's `uwsgi`), its OPEN packet JSON in open[] (for the
- * polling answer or the websocket's first frame); NULL with an HTTP
- * status in *status. websocket_sid: the transport session that carries
- * it from the start (websocket-only clients), else NULL. */
+/* A handshake on this worker: a new session whose node gets the request
+ * as its `uwsgi`. The client's answer waits until a node has it: the
+ * OPEN packet then answers a polling handshake (r), or goes as the first
+ * frame of the websocket transport `websocket_sid` (websocket-only
+ * clients: "eio:accept" first); no node answers 503 (that transport:
+ * "eio:refuse" 0xff). NULL with an HTTP status in *status when it cannot
+ * even be asked. */
 struct eio_session *eio_session_create(struct sio_conf *conf,
                                        const struct sio_settings *set,
                                        struct mk_stream *r,
                                        const uint8_t *websocket_sid,
-                                       char *open, size_t openlen,
                                        int *status);
+/* Stage 40 of a polling handshake (it may end before its answer). */
+void eio_session_handshake_done(struct mk_stream *r);
+#define EIO_REFUSE_NO_NODE 0xff          /* "eio:refuse" body: answer 503 */
 const uint8_t *eio_session_sid(const struct eio_session *e);
 /* Packets for the client (from the socket.io layer), in order. */
 int  eio_session_send(struct eio_session *e, const struct sio_out *o,

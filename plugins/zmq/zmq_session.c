@@ -1077,6 +1077,9 @@ static void zmq_on_inbox(struct mk_channel *ch, struct mk_channel_msg *msg)
     else if (s && w->kind == ZMQ_WIRE_NO_NODE) {
         zmq_fail(s, 503);
     }
+    else if (s && w->kind == ZMQ_WIRE_BOUND && s->foreign) {
+        mk_session_backend_ready(s->ms);  /* its owner answers its client */
+    }
     else if (s && w->kind == ZMQ_WIRE_BOUND) {
         /* a node has the upgrade request: BlastBeat's order (spec 7.1),
          * the 101 needs nothing more from it, unless it is to choose */
