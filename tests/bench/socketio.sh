@@ -13,6 +13,14 @@
 #      arguments; events/s, p99 (emit to ack), CPU per event of the front
 #      (Tremolo / the Node.js server) and of the whole stack (+ the node).
 #      Stack on CPU 0, client on CPU 1; rounds rotate the order;
+#   1b. the same echo unpinned (../shared/BENCHMARKING.md wants both), each
+#      stack set up for 2 cores: Tremolo with Workers 2, the Python node
+#      with --processes 2 (the C node stays one process: it is not the
+#      bottleneck, see README.md), npm socket.io on Node's cluster with 2
+#      workers and @socket.io/cluster-adapter (sio_server.js PORT 2; no
+#      @socket.io/sticky: only HTTP long-polling needs it and every client
+#      here uses the websocket transport); nothing pinned, the client
+#      shares the 2 CPUs with the stack (its CPU % is printed);
 #   2. broadcast: N (2,000) clients in room "all"; one client emits
 #      "bcast", the server emits "tick" to the room; per broadcast the p99
 #      (and max) over members of the time from the trigger leaving the
@@ -35,6 +43,9 @@
 #   BENCH_TREMOLO       server binary    [$TREMOLO_BIN (set by make), build/tremolo]
 #   BENCH_ROUNDS        echo rounds                          [3]
 #   BENCH_SECONDS       seconds per echo run                 [5]
+#   BENCH_UNPINNED      1: also the unpinned echo (1b.), 0 = skip [1]
+#   BENCH_UNPINNED_WORKERS  1b.: Tremolo Workers, Python node processes,
+#                       npm cluster workers                  [2]
 #   BENCH_CONNS         echo clients                         [100]
 #   BENCH_MSG_SIZE      echo payload bytes                   [32]
 #   BENCH_BCAST         broadcast members, 0 = skip          [2000]
@@ -57,6 +68,8 @@ REPO=$(pwd)
 TREMOLO=${BENCH_TREMOLO:-${TREMOLO_BIN:-build/tremolo}}
 ROUNDS=${BENCH_ROUNDS:-3}
 SECONDS_PER_RUN=${BENCH_SECONDS:-5}
+UNPINNED=${BENCH_UNPINNED:-1}
+UNPINNED_WORKERS=${BENCH_UNPINNED_WORKERS:-2}
 CONNS=${BENCH_CONNS:-100}
 MSG_SIZE=${BENCH_MSG_SIZE:-32}
 BCAST=${BENCH_BCAST:-2000}
@@ -68,6 +81,13 @@ SIO_PLUGINS=${BENCH_SIO_PLUGINS:-liana zmq websocket socketio}
 HELPER=${BENCH_PYHELPER:-$REPO/plugins/zmq/nodes/python}
 SELFTEST=${BENCH_SELFTEST:-0}
 PYTHON=/usr/bin/python3          # Debian's: it has python3-zmq
+# Per echo mode (set_mode): Tremolo's Workers, the Python node's processes,
+# the npm server's cluster workers (0 = no cluster, one process) and the
+# load client's CPU ("" = unpinned). The pinned defaults:
+T_WORKERS=${TREMOLO_WORKERS:-1}
+PY_PROCS=1
+NPM_WORKERS=0
+CLIENT_CPU=1
 NODEJS=$(command -v node || echo /usr/bin/node)
 JS_MODULES=$REPO/tests/js/node_modules
 PEER_MODULES=$REPO/tests/bench/sio_peer/node_modules
@@ -176,8 +196,9 @@ wait_sio() {
     return 1
 }
 
-# start_tremolo SLOT CPUS py|c: Tremolo (1 worker unless TREMOLO_WORKERS,
-# no logger) and one node, both pinned to CPUS unless "".
+# start_tremolo SLOT CPUS py|c: Tremolo (T_WORKERS workers: 1 unless
+# TREMOLO_WORKERS, no logger) and one node (the Python one as PY_PROCS
+# processes), both pinned to CPUS unless "".
 start_tremolo() {
     local slot=$1 cpus=$2 lang=$3 dir="$TMP/$1" port zport pin=() p i
     port=$(bench_free_port ${PORT[@]+"${PORT[@]}"})
@@ -187,7 +208,7 @@ start_tremolo() {
     cat > "$dir/tremolo.conf" <<EOF
 [SERVER]
     Listen 127.0.0.1:$port
-    Workers ${TREMOLO_WORKERS:-1}
+    Workers $T_WORKERS
     ErrorLog $dir/error.log
     LogLevel warn
     MimeTypes $REPO/conf/mime.types
@@ -215,6 +236,13 @@ EOF
     if [ "$lang" = c ]; then
         "${pin[@]}" "$NODE_BIN" bench-1 "tcp://127.0.0.1:$zport" \
             > "$dir/node.log" 2>&1 < /dev/null &
+    elif [ "$PY_PROCS" -gt 1 ]; then
+        # tremolo_socketio's runner forks bench-1-1 ... bench-1-N (site:
+        # Node bench-*); the parent stays, so BACK's tree holds them all
+        PYTHONPATH="$REPO/tests/bench:$HELPER:$PYEXT" "${pin[@]}" "$PYTHON" \
+            "$HELPER/tremolo_socketio.py" sio_echo_app:sio --id bench-1 \
+            --connect "tcp://127.0.0.1:$zport" --processes "$PY_PROCS" \
+            > "$dir/node.log" 2>&1 < /dev/null &
     else
         PYTHONPATH="$REPO/tests/bench:$HELPER:$PYEXT" "${pin[@]}" "$PYTHON" \
             "$REPO/tests/bench/sio_echo_app.py" bench-1 "tcp://127.0.0.1:$zport" \
@@ -224,15 +252,17 @@ EOF
     wait_sio "$slot" 15
 }
 
-# start_npm SLOT CPUS: the npm socket.io server (sio_server.js), pinned to
-# CPUS unless "".
+# start_npm SLOT CPUS: the npm socket.io server (sio_server.js; on Node's
+# cluster with NPM_WORKERS workers unless 0), pinned to CPUS unless "".
 start_npm() {
-    local slot=$1 cpus=$2 dir="$TMP/$1" port pin=()
+    local slot=$1 cpus=$2 dir="$TMP/$1" port pin=() wk=()
     port=$(bench_free_port ${PORT[@]+"${PORT[@]}"})
     [ -n "$cpus" ] && pin=(taskset -c "$cpus")
+    [ "$NPM_WORKERS" -gt 0 ] && wk=("$NPM_WORKERS")
     mkdir -p "$dir"
     NODE_ENV=production NODE_PATH=$PEER_MODULES "${pin[@]}" "$NODEJS" \
-        "$REPO/tests/bench/sio_server.js" "$port" > "$dir/server.log" 2>&1 < /dev/null &
+        "$REPO/tests/bench/sio_server.js" "$port" ${wk[@]+"${wk[@]}"} \
+        > "$dir/server.log" 2>&1 < /dev/null &
     FRONT[$slot]=$!
     PORT[$slot]=$port
     bench_wait_file "$dir/server.log" "listening" "${FRONT[$slot]}" 15 || return 1
@@ -256,7 +286,7 @@ start_slot() {
         bench_pin "$cpus" "${FRONT[$slot]}"
         [ -n "${BACK[$slot]:-}" ] && bench_pin "$cpus" "${BACK[$slot]}"
     fi
-    bench_log "${LABEL[$slot]}: front pid ${FRONT[$slot]}, node pid ${BACK[$slot]:-none}, port ${PORT[$slot]}${cpus:+, cpu $cpus}"
+    bench_log "${LABEL[$slot]}: front pid ${FRONT[$slot]} ($(bench_pid_tree "${FRONT[$slot]}" | wc -l) processes), node pid ${BACK[$slot]:-none}${BACK[$slot]:+ ($(bench_pid_tree "${BACK[$slot]}" | wc -l) processes)}, port ${PORT[$slot]}${cpus:+, cpu $cpus}"
 }
 
 stop_slot() {
@@ -283,17 +313,19 @@ back_ticks() {
 
 # ---------------------------------------------------------------- 1. echo
 
-# measure SLOT SECONDS: one closed-loop run, the client on CPU 1; prints
+# measure SLOT SECONDS: one closed-loop run, the client on CPU CLIENT_CPU
+# (1; "" = unpinned); prints
 # "events/s p99 us_front us_stack connect_errors missing_acks other client_cpu%"
 measure() {
-    local slot=$1 secs=$2 f0 b0 f1 b1 out
+    local slot=$1 secs=$2 f0 b0 f1 b1 out cpin=()
+    [ -n "$CLIENT_CPU" ] && cpin=(taskset -c "$CLIENT_CPU")
     f0=$(bench_cpu_ticks "${FRONT[$slot]}"); b0=$(back_ticks "$slot")
     if [ "$LOAD_CLIENT" = c ]; then
-        out=$(timeout $((secs + 60)) taskset -c 1 "$SIO_CLIENT" echo "$CONNS" "$secs" \
+        out=$(timeout $((secs + 60)) ${cpin[@]+"${cpin[@]}"} "$SIO_CLIENT" echo "$CONNS" "$secs" \
                   127.0.0.1 "${PORT[$slot]}" "$MSG_SIZE" 2> "$TMP/client.$slot.err" || true)
     else
         out=$(SIO_LOAD_CLIENT=$LOAD_CLIENT NODE_PATH=$PEER_MODULES timeout $((secs + 60)) \
-                  taskset -c 1 "$NODEJS" "$LOAD" echo "$(url "$slot")" \
+                  ${cpin[@]+"${cpin[@]}"} "$NODEJS" "$LOAD" echo "$(url "$slot")" \
                   "$CONNS" "$secs" "$MSG_SIZE" 1 2> "$TMP/client.$slot.err" || true)
     fi
     f1=$(bench_cpu_ticks "${FRONT[$slot]}"); b1=$(back_ticks "$slot")
@@ -307,18 +339,44 @@ measure() {
                 (f + b) / hz * 1e6 / n, ce, ma, oe, cc }'
 }
 
+# set_mode pinned|unpinned: the echo run's set-up (T_WORKERS, PY_PROCS,
+# NPM_WORKERS, CLIENT_CPU; see their defaults above).
+set_mode() {
+    if [ "$1" = unpinned ]; then
+        T_WORKERS=$UNPINNED_WORKERS; PY_PROCS=$UNPINNED_WORKERS
+        NPM_WORKERS=$UNPINNED_WORKERS; CLIENT_CPU=""
+    else
+        T_WORKERS=${TREMOLO_WORKERS:-1}; PY_PROCS=1; NPM_WORKERS=0; CLIENT_CPU=1
+    fi
+}
+
+# echo_scenario [pinned|unpinned]: 1. (pinned) or 1b. (unpinned); the
+# same rounds, checks and ratios, each printed as its own table.
 echo_scenario() {
+    local mode=${1:-pinned} tag="" stackcpu=0 nodepct=""
     local r i k n rate p99 uf us ce ma oe cc flag s
     local -A vr vp vf vs qr qp qs
+    set_mode "$mode"
     echo
-    echo "== 1. echo: $CONNS clients (one process), closed loop, \"echo\" with a $MSG_SIZE-byte string + ack, ${SECONDS_PER_RUN}s runs, $ROUNDS rounds"
-    echo "   stack (front + node) pinned to CPU 0, the client ($LOAD_CLIENT) on CPU 1; us/event front = Tremolo's or the"
-    echo "   Node.js server's CPU, stack = + the node; client% = the load process's CPU (near 100: client-bound)"
-    start_all 0
-    [ ${#RUNNING[@]} -gt 0 ] || { SUMMARY+=("echo: not measured"); return 0; }
+    if [ "$mode" = unpinned ]; then
+        tag="unpinned "; stackcpu=""
+        echo "== 1b. echo, unpinned: $CONNS clients (one process), closed loop, \"echo\" with a $MSG_SIZE-byte string + ack, ${SECONDS_PER_RUN}s runs, $ROUNDS rounds"
+        echo "   nothing pinned: each stack and the client ($LOAD_CLIENT, one process) share the $(nproc) CPUs; Tremolo Workers $T_WORKERS,"
+        echo "   Python node --processes $PY_PROCS, C node 1 process, npm: Node's cluster, $NPM_WORKERS workers + @socket.io/cluster-adapter"
+        echo "   (no sticky sessions: the clients use the websocket transport only); client% = the load process's CPU"
+        echo "   (of one core), node% = the node's CPU (stack - front; 100 = one core)"
+    else
+        echo "== 1. echo: $CONNS clients (one process), closed loop, \"echo\" with a $MSG_SIZE-byte string + ack, ${SECONDS_PER_RUN}s runs, $ROUNDS rounds"
+        echo "   stack (front + node) pinned to CPU 0, the client ($LOAD_CLIENT) on CPU 1; us/event front = Tremolo's or the"
+        echo "   Node.js server's CPU, stack = + the node; client% = the load process's CPU (near 100: client-bound)"
+    fi
+    start_all "$stackcpu"
+    [ ${#RUNNING[@]} -gt 0 ] || { SUMMARY+=("echo ${tag}: not measured"); set_mode pinned; return 0; }
     for s in "${RUNNING[@]}"; do measure "$s" 1 > /dev/null; done          # warm-up
-    printf '%-6s %-11s %10s %8s %10s %10s %7s %6s %6s %7s\n' round stack "events/s" "p99 ms" \
+    printf '%-6s %-11s %10s %8s %10s %10s %7s %6s %6s %7s' round stack "events/s" "p99 ms" \
         "us/ev fr." "us/ev st." "conn_err" "m_ack" "other" "client%"
+    [ -n "$tag" ] && printf ' %6s' "node%"
+    echo
     for ((r = 1; r <= ROUNDS; r++)); do
         local -A res=()
         local order=()
@@ -332,8 +390,15 @@ echo_scenario() {
                 flag="INVALID ($(head -c 160 "$TMP/client.$s.err" | tr '\n' ' '))"; STATUS=1
                 unset "res[$s]"         # no figure, no ratio with it
             fi
-            printf '%-6s %-11s %10s %8s %10s %10s %7s %6s %6s %7s  %s\n' "$r" "${LABEL[$s]}" \
-                "$rate" "$p99" "$uf" "$us" "$ce" "$ma" "$oe" "$cc" "$flag"
+            if [ -n "$tag" ]; then       # the node's CPU % from its us/event
+                nodepct=$(awk -v r="$rate" -v f="$uf" -v t="$us" -v k="${KIND[$s]}" 'BEGIN {
+                    if (r == "-" || k == "nodejs") print "-"; else printf "%.0f", (t - f) * r / 1e4 }')
+                printf '%-6s %-11s %10s %8s %10s %10s %7s %6s %6s %7s %6s  %s\n' "$r" "${LABEL[$s]}" \
+                    "$rate" "$p99" "$uf" "$us" "$ce" "$ma" "$oe" "$cc" "$nodepct" "$flag"
+            else
+                printf '%-6s %-11s %10s %8s %10s %10s %7s %6s %6s %7s  %s\n' "$r" "${LABEL[$s]}" \
+                    "$rate" "$p99" "$uf" "$us" "$ce" "$ma" "$oe" "$cc" "$flag"
+            fi
         done
         for s in "${RUNNING[@]}"; do
             [ -n "${res[$s]:-}" ] || continue
@@ -349,7 +414,7 @@ echo_scenario() {
         done
     done
     echo
-    echo "-- echo: median [min-max] over the valid runs; ratios from rounds where both runs were valid"
+    echo "-- echo${tag:+, ${tag% }}: median [min-max] over the valid runs; ratios from rounds where both runs were valid"
     printf '%-11s %26s %22s %20s %20s\n' stack "events/s" "p99 ms" "us/event front" "us/event stack"
     for s in "${RUNNING[@]}"; do
         printf '%-11s %26s %22s %20s %20s\n' "${LABEL[$s]}" "$(fmt_stats ${vr[$s]:-})" \
@@ -363,8 +428,10 @@ echo_scenario() {
         read -r mp _ _ <<< "$(bench_stats ${qp[$s]})"
         read -r ms _ _ <<< "$(bench_stats ${qs[$s]})"
         mr=$(bench_div "$mr" 1); mp=$(bench_div "$mp" 1); ms=$(bench_div "$ms" 1)
-        echo "ratio ${LABEL[$s]}/npm (median of per-round ratios): events/s $mr ($(better "$mr" high "${LABEL[$s]}" npm)), p99 $mp ($(better "$mp" low "${LABEL[$s]}" npm)), stack CPU/event $ms ($(better "$ms" low "${LABEL[$s]}" npm))"
-        if [ "${KIND[$s]}" = tremolo-py ]; then
+        echo "ratio ${tag}${LABEL[$s]}/npm (median of per-round ratios): events/s $mr ($(better "$mr" high "${LABEL[$s]}" npm)), p99 $mp ($(better "$mp" low "${LABEL[$s]}" npm)), stack CPU/event $ms ($(better "$ms" low "${LABEL[$s]}" npm))"
+        if [ -n "$tag" ]; then
+            SUMMARY+=("echo ${tag}${LABEL[$s]}/npm events/s x$mr, p99 x$mp, stack CPU/event x$ms")
+        elif [ "${KIND[$s]}" = tremolo-py ]; then
             local tgt
             tgt=$(awk -v r="$mr" 'BEGIN { if (r == "-") print "not measured"; else print (r >= 2 ? "met" : "MISSED") }')
             SUMMARY+=("echo ${LABEL[$s]}/npm events/s x$mr (target >= 2: $tgt), p99 x$mp")
@@ -372,8 +439,9 @@ echo_scenario() {
             SUMMARY+=("echo ${LABEL[$s]}/npm events/s x$mr, p99 x$mp")
         fi
     done
-    [ -n "${vr[npm]:-}" ] && SUMMARY+=("echo npm $(fmt_stats ${vr[npm]}) events/s")
+    [ -n "${vr[npm]:-}" ] && SUMMARY+=("echo ${tag}npm $(fmt_stats ${vr[npm]}) events/s")
     for s in "${RUNNING[@]}"; do stop_slot "$s"; done
+    set_mode pinned
 }
 
 # ---------------------------------------------------------------- 2. broadcast
@@ -606,7 +674,8 @@ LOADAVG=$(cut -d' ' -f1 /proc/loadavg)
 echo "load average at start: $LOADAVG$(awk -v l="$LOADAVG" 'BEGIN { if (l > 0.5) print " -- other jobs are running: figures will be noisy, trust CPU/event first" }')"
 
 RUNNING=()
-[ "$ROUNDS" -gt 0 ] && echo_scenario
+[ "$ROUNDS" -gt 0 ] && echo_scenario pinned
+[ "$ROUNDS" -gt 0 ] && [ "$UNPINNED" != 0 ] && echo_scenario unpinned
 [ "$BCAST" -gt 0 ] && broadcast_scenario
 [ "$IDLE" -gt 0 ] && memory_scenario
 

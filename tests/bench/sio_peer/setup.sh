@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install the npm peer of tests/bench/socketio.sh (package.json here:
-# socket.io@4 and ws's native add-ons bufferutil and utf-8-validate) into
+# socket.io@4, @socket.io/cluster-adapter for the unpinned run on Node's
+# cluster, and ws's native add-ons bufferutil and utf-8-validate) into
 # tests/bench/sio_peer/node_modules. socketio.sh runs it; `make bench` runs
 # socketio.sh after tests/js/setup.sh (socket.io-client for the load).
 #
@@ -50,11 +51,13 @@ if deps_current; then
     echo "sio_peer: node_modules is up to date with package.json"
     exit 0
 fi
-echo "sio_peer: npm install (socket.io, bufferutil, utf-8-validate)"
+echo "sio_peer: npm install (socket.io, @socket.io/cluster-adapter, bufferutil, utf-8-validate)"
 npm install --no-package-lock --no-audit --no-fund --loglevel=error ||
     fail "npm install failed in $(pwd) (is the npm registry reachable?)"
-[ -f node_modules/socket.io/package.json ] ||
-    fail "npm install finished but socket.io is not in node_modules"
+for m in socket.io @socket.io/cluster-adapter; do
+    [ -f "node_modules/$m/package.json" ] ||
+        fail "npm install finished but $m is not in node_modules"
+done
 deps_current -v ||
     echo "sio_peer: warning: an optional add-on is missing; ws uses its JavaScript fallback" >&2
 exit 0
