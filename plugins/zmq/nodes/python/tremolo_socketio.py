@@ -159,6 +159,48 @@ def _json_default(value):
     raise TypeError("%s is not JSON serializable" % type(value).__name__)
 
 
+def _make_dumps():
+    """json.dumps(obj, separators=(",", ":"), ensure_ascii=False,
+    default=_json_default) as a str, with the C encoder made once instead
+    of at every call.  It keeps no record of the containers it is in
+    (markers): a circular value overflows the recursion limit, and then
+    the standard encoder runs to raise its ValueError."""
+    slow = _json.JSONEncoder(separators=(",", ":"), ensure_ascii=False,
+                             default=_json_default).encode
+    make = getattr(_json.encoder, "c_make_encoder", None)
+    try:
+        fast = make(None, _json_default, _json.encoder.encode_basestring,
+                    None, ":", ",", False, False, True) if make else None
+    except TypeError:               # another signature: no fast path
+        fast = None
+    if fast is None:
+        return slow
+
+    def dumps(obj):
+        try:
+            return "".join(fast(obj, 0))
+        except RecursionError:
+            return slow(obj)
+    return dumps
+
+
+_dumps = _make_dumps()
+_scan = _json.JSONDecoder().scan_once
+_decode_json = _json.JSONDecoder().decode
+
+
+def _loads(text):
+    """json.loads(text): the scanner alone when the value fills the text
+    (no whitespace around it), the whole decoder otherwise."""
+    try:
+        obj, end = _scan(text, 0)
+    except StopIteration:
+        return _decode_json(text)      # raises the JSONDecodeError
+    if end != len(text):
+        return _decode_json(text)
+    return obj
+
+
 def _args_of(data):
     """python-socketio's data convention: a tuple is several arguments,
     None none, anything else one."""
@@ -242,6 +284,17 @@ class _Session:
         self.nsps = tuple(n for n in self.nsps if n != namespace)
         if self.data is not None:
             self.data.pop(namespace, None)
+
+
+def _env_refs(sess):
+    """sys.getrefcount of sess.env, counted the same way every time."""
+    env = sess.env
+    return sys.getrefcount(env)
+
+
+# _env_refs of an environ held by its session only (measured: what the
+# interpreter counts of its own references differs between versions)
+_UNHELD = _env_refs(_Session(bytes(16), 0, dict(unheld=True), None))
 
 
 def _environ_dict(pairs):
@@ -353,9 +406,13 @@ class Server:
         self._handshakes = _Handshakes()
         self._arities = {}              # connect handler -> arguments
         self._interned = {}             # see _intern
+        # handlers called in place (_run_event) unless a subclass runs
+        # them its own way (AsyncServer's tasks)
+        self._direct = type(self)._invoke is Server._invoke
         self._callbacks = {}            # (sid, id) -> callable
         self._lock = threading.RLock()
         self._node = None
+        self._batch = False             # the node takes send(batch=True)
         self._loop_thread = None
         self._stop = threading.Event()
         self._wsgi = None               # tremolo_wsgi.WSGIHandler, WSGIApp
@@ -398,8 +455,7 @@ class Server:
     def _dump(self, obj):
         if self.json is _json:
             # bytes anywhere reach default(): no walk over every emit
-            return _json.dumps(obj, separators=(",", ":"), ensure_ascii=False,
-                               default=_json_default).encode("utf-8")
+            return _dumps(obj).encode("utf-8")
         return self.json.dumps(encode_binary(obj), separators=(",", ":"),
                                ensure_ascii=False).encode("utf-8")
 
@@ -416,7 +472,12 @@ class Server:
         if route is not None:
             mtype = route + b":" + mtype
         body = b"" if obj is None else self._dump(obj)
-        node.send(sess.sid, mtype, body, sess.index)
+        if self._batch and threading.get_ident() == self._loop_thread:
+            # the loop drains its input before it waits, and the runtime
+            # writes what it held then: one write for a batch's replies
+            node.send(sess.sid, mtype, body, sess.index, batch=True)
+        else:
+            node.send(sess.sid, mtype, body, sess.index)
 
     @staticmethod
     def _with_nsp(obj, namespace):
@@ -672,12 +733,10 @@ class Server:
     def _forget_environ(self, sess, packed, snapshot):
         """After the connect handler: back to the packed handshake when
         nothing but the session holds the environ (the handler kept no
-        reference: our local, the slot and getrefcount's argument are the
-        3) and the handler changed nothing in it; a later get_environ()
-        makes an equal one."""
-        env = sess.env
-        if (isinstance(env, dict) and sys.getrefcount(env) == 3
-                and tuple(env.items()) == snapshot):
+        reference) and the handler changed nothing in it; a later
+        get_environ() makes an equal one."""
+        if (isinstance(sess.env, dict) and _env_refs(sess) == _UNHELD
+                and tuple(sess.env.items()) == snapshot):
             sess.env = packed
 
     def transport(self, sid):
@@ -747,7 +806,9 @@ class Server:
     def _decode(self, body, what):
         """A 7.8 JSON object, or None after a log line."""
         try:
-            obj = self.json.loads(bytes(body).decode("utf-8"))
+            text = (body if type(body) is bytes else bytes(body)).decode(
+                "utf-8")
+            obj = _loads(text) if self.json is _json else self.json.loads(text)
         except (ValueError, UnicodeDecodeError) as exc:
             self.logger.warning("tremolo_socketio: %s: bad JSON body "
                                 "ignored: %s", what, exc)
@@ -766,6 +827,17 @@ class Server:
 
     def dispatch(self, sid, mtype, body, index=0):
         """Handle one runtime message (sid, type, body, index)."""
+        if mtype == b"socket.io/event" and type(sid) is bytes:
+            # the common message first, with no detour
+            sess = self._sessions.get(sid)
+            if sess is not None:
+                sess.index = index
+                try:
+                    self._on_event(sess, body)
+                except Exception:
+                    self.logger.exception("tremolo_socketio: error "
+                                          "handling socket.io/event")
+                return
         sid, mtype = bytes(sid), bytes(mtype)
         if mtype == b"spawn":
             self._on_spawn(index)
@@ -1038,7 +1110,8 @@ class Server:
         return count
 
     def _on_event(self, sess, body):
-        body = bytes(body)
+        if type(body) is not bytes:
+            body = bytes(body)
         obj = self._decode(body, "socket.io/event")
         if obj is None:
             return
@@ -1054,12 +1127,13 @@ class Server:
         args = obj.get("args", [])
         if not isinstance(args, list):
             args = [args]
-        try:
-            args = self._binary_in(body, args)
-        except ValueError as exc:
-            self.logger.warning("tremolo_socketio: socket.io/event: %s; "
-                                "ignored", exc)
-            return
+        if b"binary" in body or b"\\u" in body:
+            try:
+                args = decode_binary(args)
+            except ValueError as exc:
+                self.logger.warning("tremolo_socketio: socket.io/event: %s; "
+                                    "ignored", exc)
+                return
         self._run_event(sess, obj["nsp"], name, args, ack_id)
 
     def _run_event(self, sess, namespace, name, args, ack_id):
@@ -1068,6 +1142,25 @@ class Server:
                                 "that %s has not joined; ignored", name,
                                 namespace, sess.text)
             return
+        if self._direct:
+            # Server's own _invoke: the handler's result is at hand, no
+            # closures needed (AsyncServer takes the path below)
+            handlers = self.handlers.get(namespace)
+            fn = handlers.get(name) if handlers is not None else None
+            if fn is not None:
+                try:
+                    result = fn(sess.sid.hex(), *args)
+                except Exception:
+                    self.logger.error("tremolo_socketio: handler of %r",
+                                      name, exc_info=True)
+                    return
+                if ack_id is not None and sess.sid in self._sessions:
+                    reply = {"id": ack_id, "args": _args_of(result)}
+                    if namespace != "/":
+                        reply["nsp"] = namespace
+                    self._send(sess, b"socket.io/ack", reply)
+                return
+
         def then(result, exc):
             if exc is not None:
                 self.logger.error("tremolo_socketio: handler of %r", name,
@@ -1112,6 +1205,7 @@ class Server:
     def serve_on(self, node):
         """Run the message loop on a runtime node until stop()."""
         self._node = node
+        self._batch = bool(getattr(node, "batch_sends", False))
         self._loop_thread = threading.get_ident()
         self._stop.clear()
         try:
