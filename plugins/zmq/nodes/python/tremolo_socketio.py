@@ -1208,14 +1208,21 @@ class Server:
         self._batch = bool(getattr(node, "batch_sends", False))
         self._loop_thread = threading.get_ident()
         self._stop.clear()
+        recv, recv_nowait, dispatch = node.recv, node.recv_nowait, \
+            self.dispatch
         try:
             while True:
-                msg = node.recv(100)
+                # what has come already first (no GIL round trip); the
+                # wait when there is none (its first look writes the
+                # batch of replies)
+                msg = recv_nowait()
                 if msg is None:
-                    if self._stop.is_set():
-                        return
-                    continue
-                self.dispatch(*msg)
+                    msg = recv(100)
+                    if msg is None:
+                        if self._stop.is_set():
+                            return
+                        continue
+                dispatch(*msg)
         finally:
             self._loop_thread = None
 
