@@ -403,6 +403,35 @@ def test_send_without_waiting_reports_a_full_queue(raw_factory):
     assert g.recv()[1:3] == [SID, b"end"]
 
 
+def test_batched_sends_leave_when_the_drain_ends(raw_factory, request):
+    """send(batch=True), as a loop that replies while it drains: every
+    reply arrives, in order, once recv_nowait() finds no more input (or at
+    flush()); a native link holds them while input it has read waits."""
+    g = raw_factory()
+    assert g.node.batch_sends is True
+    native = (request.node.callspec.params["runtime"] == "ext")
+    for round_ in range(2):
+        for i in range(50):
+            g.send(SID, b"msg", b"%d" % i)
+        time.sleep(0.2)                 # all of them in the node's socket
+        first = g.node.recv(1000)
+        assert first[:3] == (SID, b"msg", b"0")
+        g.node.send(SID, b"msg", b"r0", first[3], batch=True)
+        if native:
+            assert g.quiet(timeout=100)     # held: input is waiting
+        if round_ == 1:
+            g.node.flush()
+            assert g.recv()[1:] == [SID, b"msg", b"r0"]
+        for i in range(1, 50):
+            msg = g.node.recv_nowait()
+            assert msg[:3] == (SID, b"msg", b"%d" % i)
+            g.node.send(SID, b"msg", b"r%d" % i, msg[3], batch=True)
+        assert g.node.recv_nowait() is None          # the drain's end
+        for i in range(1 if round_ == 1 else 0, 50):
+            assert g.recv()[1:] == [SID, b"msg", b"r%d" % i]
+        assert g.quiet()
+
+
 def test_readable_after_sends(raw_factory):
     """After a send, a loop learns that a message waits from its fds or,
     where a send may have taken a ZMQ_FD's edge (libzmq), from

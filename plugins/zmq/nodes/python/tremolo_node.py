@@ -596,9 +596,15 @@ class RawNode:
                 self._poll.poll(wait)
         return None
 
-    def send(self, sid, mtype, body, index=0, wait=True):
+    # send() takes batch=True (see there)
+    batch_sends = True
+
+    def send(self, sid, mtype, body, index=0, wait=True, batch=False):
         """[sid, type, body] through socket `index` (bytes-like arguments);
-        wait=False raises BlockingIOError where a full queue would wait."""
+        wait=False raises BlockingIOError where a full queue would wait.
+        batch=True lets the C runtime hold the message until the caller's
+        drain ends (recv/recv_nowait finding no input, or flush()); here
+        libzmq's I/O thread batches every send already."""
         frames = [bytes(sid), bytes(mtype), bytes(body)]
         with self._lock:
             try:

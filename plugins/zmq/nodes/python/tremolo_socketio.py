@@ -47,6 +47,7 @@ import json as _json
 import logging
 import os
 import signal
+import struct
 import sys
 import threading
 import time
@@ -77,6 +78,8 @@ SID_LEN = tremolo_node.SID_LEN
 # SPAWN_GRACE seconds before the spawn are kept.
 SPAWN_GRACE = 2.0
 _NOT_HANDLED = object()
+# Server._intern's bound: distinct tuples of namespaces or rooms shared
+INTERN_MAX = 4096
 
 
 # --------------------------------------------------------------------------
@@ -156,6 +159,48 @@ def _json_default(value):
     raise TypeError("%s is not JSON serializable" % type(value).__name__)
 
 
+def _make_dumps():
+    """json.dumps(obj, separators=(",", ":"), ensure_ascii=False,
+    default=_json_default) as a str, with the C encoder made once instead
+    of at every call.  It keeps no record of the containers it is in
+    (markers): a circular value overflows the recursion limit, and then
+    the standard encoder runs to raise its ValueError."""
+    slow = _json.JSONEncoder(separators=(",", ":"), ensure_ascii=False,
+                             default=_json_default).encode
+    make = getattr(_json.encoder, "c_make_encoder", None)
+    try:
+        fast = make(None, _json_default, _json.encoder.encode_basestring,
+                    None, ":", ",", False, False, True) if make else None
+    except TypeError:               # another signature: no fast path
+        fast = None
+    if fast is None:
+        return slow
+
+    def dumps(obj):
+        try:
+            return "".join(fast(obj, 0))
+        except RecursionError:
+            return slow(obj)
+    return dumps
+
+
+_dumps = _make_dumps()
+_scan = _json.JSONDecoder().scan_once
+_decode_json = _json.JSONDecoder().decode
+
+
+def _loads(text):
+    """json.loads(text): the scanner alone when the value fills the text
+    (no whitespace around it), the whole decoder otherwise."""
+    try:
+        obj, end = _scan(text, 0)
+    except StopIteration:
+        return _decode_json(text)      # raises the JSONDecodeError
+    if end != len(text):
+        return _decode_json(text)
+    return obj
+
+
 def _args_of(data):
     """python-socketio's data convention: a tuple is several arguments,
     None none, anything else one."""
@@ -164,10 +209,6 @@ def _args_of(data):
     if isinstance(data, tuple):
         return list(data)
     return [data]
-
-
-def _sid_text(sid):
-    return bytes(sid).hex()
 
 
 def _sid_bytes(text):
@@ -191,35 +232,130 @@ def _group(room):
 
 
 class _Session:
-    """One Engine.IO connection as the node knows it."""
+    """One Engine.IO connection as the node knows it.  Kept small (an idle
+    client costs the node this object and little more): namespaces and
+    rooms are tuples, the per-namespace dicts are made on first use and the
+    handshake is kept as packed bytes until an environ is asked for."""
 
-    __slots__ = ("sid", "text", "index", "environ", "bucket", "nsps",
-                 "rooms", "next_id", "broadcast", "data", "held", "born")
+    __slots__ = ("sid", "index", "env", "bucket", "nsps", "rooms",
+                 "next_id", "broadcast", "data", "held", "born")
 
-    def __init__(self, sid, index, environ):
+    def __init__(self, sid, index, env, bucket):
         self.sid = sid
-        self.text = _sid_text(sid)
         self.index = index
-        self.environ = environ
+        # _Handshakes.pack()'s bytes, or the environ dict once one was
+        # handed out and may be held or changed (Server._environ)
+        self.env = env
         # Groups live per site (vhost) of one front end: a room broadcast
         # goes out once through a session of every (front end, site).
-        self.bucket = (index, environ.get("SERVER_NAME", ""),
-                       environ.get("SERVER_PORT", ""))
-        self.nsps = set()       # the namespaces the client has joined
-        self.rooms = {}         # namespace -> rooms entered there
+        self.bucket = bucket
+        self.nsps = ()          # the namespaces the client has joined
+        self.rooms = ()         # (namespace, room) pairs entered
         self.next_id = 1        # ids of our events that want an ack
         self.broadcast = False  # joined BROADCAST_ROOM
-        self.data = {}          # namespace -> user session dict
+        self.data = None        # namespace -> user session dict
         # NodeConnect node: emits to a namespace whose connect handler is
         # running wait for the accept (the client is not in it yet).
-        self.held = {}          # namespace -> [event bodies]
+        self.held = None        # namespace -> [event bodies]
         self.born = time.monotonic()
 
+    @property
+    def text(self):
+        """The sid handlers see: 32 hex digits."""
+        return self.sid.hex()
+
+    def rooms_in(self, namespace):
+        return [room for nsp, room in self.rooms if nsp == namespace]
+
+    def in_room(self, namespace, room):
+        return (namespace, room) in self.rooms
+
     def rooms_anywhere(self):
-        out = set()
-        for rooms in self.rooms.values():
-            out |= rooms
-        return out
+        return {room for _, room in self.rooms}
+
+    def drop_rooms(self, namespace):
+        """Leave every room of namespace; the set of rooms left."""
+        mine = {room for nsp, room in self.rooms if nsp == namespace}
+        if mine:
+            self.rooms = tuple(p for p in self.rooms if p[0] != namespace)
+        return mine
+
+    def drop_nsp(self, namespace):
+        self.nsps = tuple(n for n in self.nsps if n != namespace)
+        if self.data is not None:
+            self.data.pop(namespace, None)
+
+
+def _env_refs(sess):
+    """sys.getrefcount of sess.env, counted the same way every time."""
+    env = sess.env
+    return sys.getrefcount(env)
+
+
+# _env_refs of an environ held by its session only (measured: what the
+# interpreter counts of its own references differs between versions)
+_UNHELD = _env_refs(_Session(bytes(16), 0, dict(unheld=True), None))
+
+
+def _environ_dict(pairs):
+    """tremolo_node.parse_uwsgi's dict from the packet's pairs."""
+    out = {}
+    for key, value in pairs:
+        k = key.decode("latin-1")
+        v = value.decode("latin-1")
+        if k in out:
+            out[k] = out[k] + ("; " if k == "HTTP_COOKIE" else ", ") + v
+        else:
+            out[k] = v
+    return out
+
+
+class _Handshakes:
+    """The handshake packets of the sessions, packed.  The first packet of
+    each layout (the same keys in the same order: one per site, client
+    kind and transport, as a rule) is kept whole as its template; a later
+    one of that layout is stored as its differing values only (the
+    WebSocket key, the client port, ...): b"\\x01", u8 template, then
+    (u8 index, u16le length, value) per value.  Anything else is stored as
+    the packet itself (it starts with modifier1, 0)."""
+
+    MAX_LAYOUTS = 64
+
+    def __init__(self):
+        self.layouts = {}           # tuple of keys -> template number
+        self.templates = []         # template number -> list of pairs
+
+    def pack(self, packet, pairs):
+        keys = tuple(k for k, _ in pairs)
+        number = self.layouts.get(keys)
+        if number is None:
+            if len(self.templates) >= self.MAX_LAYOUTS or len(pairs) > 255:
+                return packet
+            number = len(self.templates)
+            self.layouts[keys] = number
+            self.templates.append(pairs)
+        out = [b"\x01", bytes((number,))]
+        for i, ((_, value), (_, tvalue)) in enumerate(
+                zip(pairs, self.templates[number])):
+            if value != tvalue:
+                out.append(struct.pack("<BH", i, len(value)))
+                out.append(value)
+        return b"".join(out)
+
+    def pairs(self, packed):
+        if packed[:1] != b"\x01":
+            return tremolo_node.parse_uwsgi_pairs(packed)
+        pairs = list(self.templates[packed[1]])
+        off = 2
+        while off < len(packed):
+            i, size = struct.unpack_from("<BH", packed, off)
+            off += 3
+            pairs[i] = (pairs[i][0], packed[off:off + size])
+            off += size
+        return pairs
+
+    def environ(self, packed):
+        return tremolo_node.environ_from_uwsgi(_environ_dict(self.pairs(packed)))
 
 
 # --------------------------------------------------------------------------
@@ -267,9 +403,16 @@ class Server:
         self.async_mode = "tremolo"
         self._sessions = {}             # 16-byte sid -> _Session
         self._buckets = {}              # (index, site) -> {sid: _Session}
+        self._handshakes = _Handshakes()
+        self._arities = {}              # connect handler -> arguments
+        self._interned = {}             # see _intern
+        # handlers called in place (_run_event) unless a subclass runs
+        # them its own way (AsyncServer's tasks)
+        self._direct = type(self)._invoke is Server._invoke
         self._callbacks = {}            # (sid, id) -> callable
         self._lock = threading.RLock()
         self._node = None
+        self._batch = False             # the node takes send(batch=True)
         self._loop_thread = None
         self._stop = threading.Event()
         self._wsgi = None               # tremolo_wsgi.WSGIHandler, WSGIApp
@@ -312,8 +455,7 @@ class Server:
     def _dump(self, obj):
         if self.json is _json:
             # bytes anywhere reach default(): no walk over every emit
-            return _json.dumps(obj, separators=(",", ":"), ensure_ascii=False,
-                               default=_json_default).encode("utf-8")
+            return _dumps(obj).encode("utf-8")
         return self.json.dumps(encode_binary(obj), separators=(",", ":"),
                                ensure_ascii=False).encode("utf-8")
 
@@ -330,7 +472,12 @@ class Server:
         if route is not None:
             mtype = route + b":" + mtype
         body = b"" if obj is None else self._dump(obj)
-        node.send(sess.sid, mtype, body, sess.index)
+        if self._batch and threading.get_ident() == self._loop_thread:
+            # the loop drains its input before it waits, and the runtime
+            # writes what it held then: one write for a batch's replies
+            node.send(sess.sid, mtype, body, sess.index, batch=True)
+        else:
+            node.send(sess.sid, mtype, body, sess.index)
 
     @staticmethod
     def _with_nsp(obj, namespace):
@@ -379,7 +526,8 @@ class Server:
                         sess.next_id += 1
                         self._callbacks[(sess.sid, ack_id)] = callback
                     body = self._event_body(event, data, namespace, ack_id)
-                    held = sess.held.get(namespace)
+                    held = sess.held.get(namespace) \
+                        if sess.held is not None else None
                     if held is not None:
                         held.append(body)
                     else:
@@ -415,7 +563,7 @@ class Server:
             if not members:
                 continue
             skipped = [s for s in members if s.sid in skip and
-                       room in s.rooms.get(namespace, ())]
+                       s.in_room(namespace, room)]
             if not skipped:
                 self._send(members[0], b"socket.io/event", body, route=group)
             elif len(skipped) == 1:
@@ -431,8 +579,7 @@ class Server:
                     "emit to room %r skipping %d sids: sent to this node's "
                     "members only", room, len(skipped))
                 for s in members:
-                    if (s.sid not in skip
-                            and room in s.rooms.get(namespace, ())):
+                    if s.sid not in skip and s.in_room(namespace, room):
                         self._send(s, b"socket.io/event", body)
 
     def send(self, data, to=None, room=None, skip_sid=None, namespace=None,
@@ -488,7 +635,8 @@ class Server:
         with self._lock:
             sess = self._session_or_raise(sid)
             anywhere = room in sess.rooms_anywhere()
-            sess.rooms.setdefault(namespace, set()).add(room)
+            if not sess.in_room(namespace, room):
+                sess.rooms = self._intern(sess.rooms + ((namespace, room),))
         if not anywhere:
             self._node.send(sess.sid, b"join", group, sess.index)
 
@@ -498,9 +646,10 @@ class Server:
         group = _group(room)
         with self._lock:
             sess = self._sessions.get(_sid_bytes(sid))
-            if sess is None or room not in sess.rooms.get(namespace, ()):
+            if sess is None or not sess.in_room(namespace, room):
                 return
-            sess.rooms[namespace].discard(room)
+            sess.rooms = tuple(p for p in sess.rooms
+                               if p != (namespace, room))
             left = room not in sess.rooms_anywhere()
         if left:
             self._node.send(sess.sid, b"leave", group, sess.index)
@@ -510,7 +659,7 @@ class Server:
         namespace = namespace or "/"
         with self._lock:
             members = [s.text for s in self._sessions.values()
-                       if room in s.rooms.get(namespace, ())]
+                       if s.in_room(namespace, room)]
         for text in members:
             self.leave_room(text, room, namespace)
 
@@ -522,7 +671,15 @@ class Server:
             sess = self._sessions.get(_sid_bytes(sid))
             if sess is None or namespace not in sess.nsps:
                 return []
-            return [sess.text] + sorted(sess.rooms.get(namespace, ()))
+            return [sess.text] + sorted(sess.rooms_in(namespace))
+
+    def _intern(self, value):
+        """One shared object for the tuples of namespaces and of rooms
+        that many sessions have alike (up to INTERN_MAX of them)."""
+        interned = self._interned
+        if len(interned) >= INTERN_MAX:
+            return interned.get(value, value)
+        return interned.setdefault(value, value)
 
     def _session_or_raise(self, sid):
         sess = self._sessions.get(_sid_bytes(sid))
@@ -534,12 +691,17 @@ class Server:
 
     def get_session(self, sid, namespace=None):
         with self._lock:
-            return self._session_or_raise(sid).data.setdefault(
-                namespace or "/", {})
+            sess = self._session_or_raise(sid)
+            if sess.data is None:
+                sess.data = {}
+            return sess.data.setdefault(namespace or "/", {})
 
     def save_session(self, sid, session, namespace=None):
         with self._lock:
-            self._session_or_raise(sid).data[namespace or "/"] = session
+            sess = self._session_or_raise(sid)
+            if sess.data is None:
+                sess.data = {}
+            sess.data[namespace or "/"] = session
 
     def session(self, sid, namespace=None):
         """with sio.session(sid) as s: ... (saved on exit)."""
@@ -557,12 +719,35 @@ class Server:
     def get_environ(self, sid, namespace=None):
         """The WSGI-style environ of the client's handshake request."""
         sess = self._sessions.get(_sid_bytes(sid))
-        return None if sess is None else sess.environ
+        return None if sess is None else self._environ(sess)
+
+    def _environ(self, sess):
+        """The session's environ, made from its packed handshake at the
+        first call and kept from then on (the caller may hold or change
+        it; _forget_environ packs it again when nobody did)."""
+        env = sess.env
+        if not isinstance(env, dict):
+            env = sess.env = self._handshakes.environ(env)
+        return env
+
+    def _forget_environ(self, sess, packed, snapshot):
+        """After the connect handler: back to the packed handshake when
+        nothing but the session holds the environ (the handler kept no
+        reference) and the handler changed nothing in it; a later
+        get_environ() makes an equal one."""
+        if (isinstance(sess.env, dict) and _env_refs(sess) == _UNHELD
+                and tuple(sess.env.items()) == snapshot):
+            sess.env = packed
 
     def transport(self, sid):
         """The transport of the handshake: "polling" or "websocket" (the
         client may have upgraded since)."""
-        env = self.get_environ(sid) or {}
+        sess = self._sessions.get(_sid_bytes(sid))
+        if sess is None:
+            return "polling"
+        env = sess.env
+        if not isinstance(env, dict):
+            env = _environ_dict(self._handshakes.pairs(env))
         return env.get("TREMOLO_TRANSPORT", "polling")
 
     def disconnect(self, sid, namespace=None, ignore_queue=False):
@@ -621,7 +806,9 @@ class Server:
     def _decode(self, body, what):
         """A 7.8 JSON object, or None after a log line."""
         try:
-            obj = self.json.loads(bytes(body).decode("utf-8"))
+            text = (body if type(body) is bytes else bytes(body)).decode(
+                "utf-8")
+            obj = _loads(text) if self.json is _json else self.json.loads(text)
         except (ValueError, UnicodeDecodeError) as exc:
             self.logger.warning("tremolo_socketio: %s: bad JSON body "
                                 "ignored: %s", what, exc)
@@ -640,6 +827,17 @@ class Server:
 
     def dispatch(self, sid, mtype, body, index=0):
         """Handle one runtime message (sid, type, body, index)."""
+        if mtype == b"socket.io/event" and type(sid) is bytes:
+            # the common message first, with no detour
+            sess = self._sessions.get(sid)
+            if sess is not None:
+                sess.index = index
+                try:
+                    self._on_event(sess, body)
+                except Exception:
+                    self.logger.exception("tremolo_socketio: error "
+                                          "handling socket.io/event")
+                return
         sid, mtype = bytes(sid), bytes(mtype)
         if mtype == b"spawn":
             self._on_spawn(index)
@@ -676,11 +874,13 @@ class Server:
             self._wsgi.pending.clear()
 
     def _on_uwsgi(self, sid, body, index):
+        body = bytes(body)
         try:
-            env = tremolo_node.parse_uwsgi(body)
+            pairs = tremolo_node.parse_uwsgi_pairs(body)
         except ValueError as exc:
             self.logger.warning("tremolo_socketio: bad uwsgi packet: %s", exc)
             return
+        env = _environ_dict(pairs)
         if "TREMOLO_TRANSPORT" not in env:
             if self._wsgi is not None:
                 self._wsgi.node.index[sid] = index
@@ -691,15 +891,23 @@ class Server:
                                     "the server with serve() to answer it)")
                 self._node.send(sid, b"end", b"", index)
             return
-        environ = tremolo_node.environ_from_uwsgi(env)
         with self._lock:
             old = self._sessions.get(sid)
         if old is not None:
             self._on_end(sid)
-        sess = _Session(sid, index, environ)
+        # the defaults are environ_from_uwsgi's
+        site = (index, env.get("SERVER_NAME", "localhost"),
+                env.get("SERVER_PORT", "80"))
         with self._lock:
+            bucket = self._buckets.get(site)
+            if bucket is None:
+                bucket = self._buckets[site] = {}
+            else:
+                site = next(iter(bucket.values())).bucket   # one tuple
+            sess = _Session(sid, index, self._handshakes.pack(body, pairs),
+                            site)
             self._sessions[sid] = sess
-            self._buckets.setdefault(sess.bucket, {})[sid] = sess
+            bucket[sid] = sess
 
     def _on_end(self, sid):
         with self._lock:
@@ -709,7 +917,7 @@ class Server:
                 self._wsgi.on_end(sid)
                 self._wsgi.node.index.pop(sid, None)
             return
-        for namespace in list(sess.nsps):
+        for namespace in sess.nsps:
             self._left(sess, namespace, ending=True)
         with self._lock:
             self._sessions.pop(sid, None)
@@ -732,9 +940,8 @@ class Server:
         self._invoke(lambda: self._trigger("disconnect", namespace, sess.text),
                      self._log_failure("disconnect handler"))
         with self._lock:
-            sess.nsps.discard(namespace)
-            sess.data.pop(namespace, None)
-            rooms = sess.rooms.pop(namespace, set())
+            sess.drop_nsp(namespace)
+            rooms = sess.drop_rooms(namespace)
             rooms -= sess.rooms_anywhere()
         if not ending and self._node is not None:
             for room in sorted(rooms):
@@ -810,14 +1017,28 @@ class Server:
             return
         handler = self._connect_handler(namespace)
         with self._lock:
-            sess.nsps.add(namespace)
+            sess.nsps = self._intern(sess.nsps + (namespace,))
             if self.node_connect:
+                if sess.held is None:
+                    sess.held = {}
                 sess.held[namespace] = []
         if handler is None:
             self._connect_done(sess, namespace, True, None)
             return
+        args = [sess.text, None, auth][:self._connect_arity(handler)]
+        packed = snapshot = None
+        if len(args) > 1:
+            packed = sess.env
+            args[1] = self._environ(sess)
+            if packed is sess.env:
+                packed = None               # a dict already: kept as is
+            else:
+                snapshot = tuple(args[1].items())
 
         def then(ok, exc):
+            if snapshot is not None:
+                args.clear()                # our last reference but one
+                self._forget_environ(sess, packed, snapshot)
             refusal = None
             if isinstance(exc, ConnectionRefusedError):
                 ok, refusal = False, exc.error_args
@@ -826,19 +1047,21 @@ class Server:
                                   exc_info=exc)
                 ok = False
             self._connect_done(sess, namespace, ok is not False, refusal)
-        self._invoke(lambda: self._call_connect(handler, sess, auth), then)
+        self._invoke(lambda: handler(*args), then)
 
     def _connect_done(self, sess, namespace, accepted, refusal):
         with self._lock:
-            held = sess.held.pop(namespace, None) or []
+            held = (sess.held.pop(namespace, None)
+                    if sess.held is not None else None) or []
+            if not sess.held:
+                sess.held = None
         if sess.sid not in self._sessions:
             return                          # ended meanwhile
         if not accepted:
             refusal = refusal or ConnectionRefusedError().error_args
             with self._lock:
-                sess.nsps.discard(namespace)
-                rooms = sess.rooms.pop(namespace, set())
-                sess.data.pop(namespace, None)
+                sess.drop_nsp(namespace)
+                rooms = sess.drop_rooms(namespace)
             for room in rooms - sess.rooms_anywhere():
                 self._node.send(sess.sid, b"leave", _group(room), sess.index)
             if self.node_connect:
@@ -862,11 +1085,14 @@ class Server:
             self._node.send(sess.sid, b"join", _group(self.broadcast_room),
                             sess.index)
 
-    @staticmethod
-    def _call_connect(handler, sess, auth):
-        """connect(sid, environ, auth), or connect(sid, environ) for a
-        handler that takes two arguments."""
-        args = [sess.text, sess.environ, auth]
+    def _connect_arity(self, handler):
+        """How many of (sid, environ, auth) handler takes: 3, or 2 (or
+        fewer) for a handler with that many positional parameters."""
+        try:
+            return self._arities[handler]
+        except (KeyError, TypeError):
+            pass
+        count = 3
         try:
             params = inspect.signature(handler).parameters.values()
         except (TypeError, ValueError):
@@ -876,11 +1102,16 @@ class Server:
                 p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
             varargs = any(p.kind == p.VAR_POSITIONAL for p in params)
             if not varargs and len(positional) < 3:
-                args = args[:len(positional)]
-        return handler(*args)
+                count = len(positional)
+        try:
+            self._arities[handler] = count
+        except TypeError:
+            pass                            # not hashable: asked each time
+        return count
 
     def _on_event(self, sess, body):
-        body = bytes(body)
+        if type(body) is not bytes:
+            body = bytes(body)
         obj = self._decode(body, "socket.io/event")
         if obj is None:
             return
@@ -896,12 +1127,13 @@ class Server:
         args = obj.get("args", [])
         if not isinstance(args, list):
             args = [args]
-        try:
-            args = self._binary_in(body, args)
-        except ValueError as exc:
-            self.logger.warning("tremolo_socketio: socket.io/event: %s; "
-                                "ignored", exc)
-            return
+        if b"binary" in body or b"\\u" in body:
+            try:
+                args = decode_binary(args)
+            except ValueError as exc:
+                self.logger.warning("tremolo_socketio: socket.io/event: %s; "
+                                    "ignored", exc)
+                return
         self._run_event(sess, obj["nsp"], name, args, ack_id)
 
     def _run_event(self, sess, namespace, name, args, ack_id):
@@ -910,6 +1142,25 @@ class Server:
                                 "that %s has not joined; ignored", name,
                                 namespace, sess.text)
             return
+        if self._direct:
+            # Server's own _invoke: the handler's result is at hand, no
+            # closures needed (AsyncServer takes the path below)
+            handlers = self.handlers.get(namespace)
+            fn = handlers.get(name) if handlers is not None else None
+            if fn is not None:
+                try:
+                    result = fn(sess.sid.hex(), *args)
+                except Exception:
+                    self.logger.error("tremolo_socketio: handler of %r",
+                                      name, exc_info=True)
+                    return
+                if ack_id is not None and sess.sid in self._sessions:
+                    reply = {"id": ack_id, "args": _args_of(result)}
+                    if namespace != "/":
+                        reply["nsp"] = namespace
+                    self._send(sess, b"socket.io/ack", reply)
+                return
+
         def then(result, exc):
             if exc is not None:
                 self.logger.error("tremolo_socketio: handler of %r", name,
@@ -954,16 +1205,24 @@ class Server:
     def serve_on(self, node):
         """Run the message loop on a runtime node until stop()."""
         self._node = node
+        self._batch = bool(getattr(node, "batch_sends", False))
         self._loop_thread = threading.get_ident()
         self._stop.clear()
+        recv, recv_nowait, dispatch = node.recv, node.recv_nowait, \
+            self.dispatch
         try:
             while True:
-                msg = node.recv(100)
+                # what has come already first (no GIL round trip); the
+                # wait when there is none (its first look writes the
+                # batch of replies)
+                msg = recv_nowait()
                 if msg is None:
-                    if self._stop.is_set():
-                        return
-                    continue
-                self.dispatch(*msg)
+                    msg = recv(100)
+                    if msg is None:
+                        if self._stop.is_set():
+                            return
+                        continue
+                dispatch(*msg)
         finally:
             self._loop_thread = None
 

@@ -881,14 +881,22 @@ static PyObject *Node_recv_nowait(TxNode *self, PyObject *unused)
 
 static PyObject *Node_send(TxNode *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"sid", "type", "body", "index", "wait", NULL};
+    static char *kwlist[] = {"sid", "type", "body", "index", "wait",
+                             "batch", NULL};
     Py_buffer sid, type, body;
-    int index = 0, wait = 1, rc;
+    int index = 0, wait = 1, batch = 0, rc;
+    enum node_mode mode;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*y*y*|ip:send", kwlist,
-                                     &sid, &type, &body, &index, &wait)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*y*y*|ipp:send", kwlist,
+                                     &sid, &type, &body, &index, &wait,
+                                     &batch)) {
         return NULL;
     }
+    /* batch: a native link may hold the message while input it has read
+     * waits, as the WSGI loop's responses (the caller drains until
+     * recv/recv_nowait finds nothing, which writes the batch, or calls
+     * flush) */
+    mode = batch ? NODE_SEND_BATCH : NODE_SEND_NOW;
     if (node_ready(self) < 0) {
         rc = -2;
     }
@@ -899,7 +907,7 @@ static PyObject *Node_send(TxNode *self, PyObject *args, PyObject *kwds)
     else if (!wait) {
         rc = node_send_now(self, index, sid.buf, (size_t) sid.len, type.buf,
                            (size_t) type.len, body.buf, (size_t) body.len,
-                           NODE_SEND_NOW);
+                           mode);
         if (rc == 0) {
             PyErr_SetString(PyExc_BlockingIOError, "the node's queue is full");
             rc = -2;
@@ -911,7 +919,7 @@ static PyObject *Node_send(TxNode *self, PyObject *args, PyObject *kwds)
     else {
         rc = node_send_gil(self, index, sid.buf, (size_t) sid.len, type.buf,
                            (size_t) type.len, body.buf, (size_t) body.len,
-                           NODE_SEND_NOW);
+                           mode);
         if (rc < 0) {
             PyErr_Format(PyExc_OSError, "zmq_send: %s", zmq_strerror(errno));
         }
@@ -1003,6 +1011,20 @@ static PyObject *Node_serve_wsgi(TxNode *self, PyObject *args, PyObject *kwds)
     return tx_serve_wsgi(self, args, kwds);
 }
 
+static PyObject *Node_batch_sends(TxNode *self, void *closure)
+{
+    (void) self;
+    (void) closure;
+    Py_RETURN_TRUE;
+}
+
+static PyGetSetDef Node_getset[] = {
+    {"batch_sends", (getter) Node_batch_sends, NULL,
+     "True: send() takes batch=True (tremolo_node.RawNode has it too).",
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL}
+};
+
 static PyMethodDef Node_methods[] = {
     {"filenos", (PyCFunction) Node_filenos, METH_NOARGS,
      "filenos() -> one fd per endpoint to watch for input, the same for "
@@ -1025,9 +1047,12 @@ static PyMethodDef Node_methods[] = {
      "the ZMQ_FDs are edge-triggered)."},
     {"send", (PyCFunction) (void (*)(void)) Node_send,
      METH_VARARGS | METH_KEYWORDS,
-     "send(sid, type, body, index=0, wait=True): one [sid, type, body]\n"
-     "message; wait=False raises BlockingIOError instead of waiting for a\n"
-     "full queue."},
+     "send(sid, type, body, index=0, wait=True, batch=False): one\n"
+     "[sid, type, body] message; wait=False raises BlockingIOError instead\n"
+     "of waiting for a full queue. batch=True lets a native endpoint hold\n"
+     "it while input already read waits: the sends made while a loop\n"
+     "drains leave in one write when recv()/recv_nowait() finds no more\n"
+     "input, or at flush()."},
     {"serve_wsgi", (PyCFunction) (void (*)(void)) Node_serve_wsgi,
      METH_VARARGS | METH_KEYWORDS,
      "serve_wsgi(app, max_body=64 MiB): run the WSGI app until stop()."},
@@ -1051,4 +1076,5 @@ PyTypeObject TxNode_Type = {
     .tp_init = (initproc) Node_init,
     .tp_dealloc = (destructor) Node_dealloc,
     .tp_methods = Node_methods,
+    .tp_getset = Node_getset,
 };
