@@ -1,0 +1,40 @@
+/*
+ * bench_node.h -- the ZeroMQ side of the benchmarks' C nodes
+ * (tests/bench/ws_echo_node.c, tests/bench/sio_node.c): one DEALER socket
+ * speaking [sid, type, body] messages (spec 1.2). Build a node with it:
+ *
+ *     cc -O2 -o ws_echo_node tests/bench/ws_echo_node.c tests/bench/bench_node.c -lzmq
+ */
+#ifndef TREMOLO_BENCH_NODE_H
+#define TREMOLO_BENCH_NODE_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <zmq.h>
+
+#define NODE_FRAMES 3            /* sid, type, body */
+
+/* Set by SIGINT/SIGTERM once node_open() ran. */
+extern volatile sig_atomic_t node_stop;
+
+/* A context and a DEALER socket with routing id `identity`, no linger and
+ * no high-water mark (thousands of connects arrive in a burst, and a
+ * dropped or blocked message would stall a client, not measure it),
+ * connected to Tremolo's [ZMQ] Bind `endpoint`; then the unsolicited
+ * `pong` that makes the node usable at once. Returns the socket, or NULL
+ * with errno set. Either way *ctx (maybe NULL) is the caller's to give to
+ * node_close(). */
+void *node_open(void **ctx, const char *identity, const char *endpoint);
+/* Close the socket and terminate the context; either may be NULL. */
+void node_close(void *ctx, void *sock);
+/* Send one [sid, type, body] message. 0, or -1 with errno set. */
+int node_send(void *sock, const void *sid, size_t sid_len,
+              const char *type, const void *body, size_t body_len);
+/* One message into frames[]; frames past NODE_FRAMES are dropped. Returns
+ * the frame count (the caller closes that many, NODE_FRAMES at most) or
+ * -1 (EINTR included). */
+int node_recv(void *sock, zmq_msg_t frames[NODE_FRAMES]);
+/* Whether frame m is the string `want`. */
+int is_type(zmq_msg_t *m, const char *want);
+
+#endif
