@@ -64,9 +64,6 @@ static int quiet_fail;               /* on_fail counts nothing */
 static size_t msg_size = 32;
 static char echo_arg[4096];
 
-/* echo */
-static uint64_t t_start, t_end, completed;
-static struct lat lat;
 /* bcast */
 static uint64_t round_t0;
 static struct lat lat_emit, lat_trigger;
@@ -127,22 +124,7 @@ static void on_ack(struct conn *c, const char *p, size_t len, uint64_t t)
         ack_wrong(c, "an ack with another id or other arguments");
         return;
     }
-    c->waiting = 0;
-    if (c->state == ST_FIRST) {
-        c->state = ST_READY;
-        nready++;
-        ninflight--;
-        return;
-    }
-    if (mode == M_ECHO && t_start) {
-        if (t <= t_end) {
-            completed++;
-            lat_add(&lat, t - c->sent_ns);
-        }
-        if (t < t_end) {
-            send_echo(c);
-        }
-    }
+    reply_arrived(c, t, send_echo);
 }
 
 /* p: the EVENT after "42": ["tick",T1] */

@@ -57,9 +57,6 @@ static int mode;
 static uint64_t errors;
 static size_t msg_size = 32;
 
-/* echo */
-static uint64_t t_start, t_end, completed;
-static struct lat lat;
 /* bcast */
 static int round_no;
 static struct lat lat_node, lat_client;
@@ -141,22 +138,7 @@ void on_message(struct conn *c, const char *m, size_t len, uint64_t t)
             conn_fail(c, "echo with wrong bytes");
             return;
         }
-        c->waiting = 0;
-        if (c->state == ST_FIRST) {
-            c->state = ST_READY;
-            nready++;
-            ninflight--;
-            return;
-        }
-        if (mode == M_ECHO && t_start) {
-            if (t <= t_end) {
-                completed++;
-                lat_add(&lat, t - c->sent_ns);
-            }
-            if (t < t_end) {
-                send_next_echo(c);
-            }
-        }
+        reply_arrived(c, t, send_next_echo);
         return;
     }
     if (mode == M_BCAST && c->state == ST_READY) {

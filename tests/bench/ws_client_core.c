@@ -33,6 +33,8 @@ volatile sig_atomic_t stop;
 uint64_t stdin_lines;
 int round_open;
 uint32_t round_got;
+uint64_t t_start, t_end, completed;
+struct lat lat;
 
 static struct sockaddr_in addr;
 static uint32_t rng = 2463534242u;
@@ -467,6 +469,26 @@ void run(uint64_t deadline, int (*done)(void))
                 continue;
             }
             on_event(&evs[i]);
+        }
+    }
+}
+
+void reply_arrived(struct conn *c, uint64_t t, void (*send_next)(struct conn *c))
+{
+    c->waiting = 0;
+    if (c->state != ST_READY) {
+        c->state = ST_READY;
+        nready++;
+        ninflight--;
+        return;
+    }
+    if (t_start) {
+        if (t <= t_end) {
+            completed++;
+            lat_add(&lat, t - c->sent_ns);
+        }
+        if (t < t_end) {
+            send_next(c);
         }
     }
 }

@@ -74,6 +74,11 @@ extern uint64_t stdin_lines;
 extern int round_open;
 extern uint32_t round_got;
 
+/* A closed-loop echo run: between t_start (0: no run) and t_end (ns),
+ * reply_arrived() counts replies and their latency from c->sent_ns. */
+extern uint64_t t_start, t_end, completed;
+extern struct lat lat;
+
 /* Hooks the tool defines. */
 extern const char client_name[];     /* prefix of messages on stderr */
 /* The 101 was right: set the tool's next state, maybe send something. */
@@ -95,6 +100,10 @@ void send_frame(struct conn *c, int opcode, const void *payload, size_t len);
 /* The loop (and its top-up of connections) until deadline (ns, 0: none),
  * stop, or done() says so. */
 void run(uint64_t deadline, int (*done)(void));
+/* c's awaited reply (c->waiting) arrived at t: the first one makes c
+ * ready; in a run, one by t_end counts, and send_next(c) sends the next
+ * while t_end is not reached. */
+void reply_arrived(struct conn *c, uint64_t t, void (*send_next)(struct conn *c));
 int all_opened(void);
 int round_done(void);
 /* Open every connection: the loop until all_opened(), OPEN_TIMEOUT at
