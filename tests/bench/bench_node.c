@@ -5,9 +5,10 @@
 #include "bench_node.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
-volatile sig_atomic_t node_stop;
+static volatile sig_atomic_t node_stop;
 
 static void node_on_signal(int sig)
 {
@@ -15,7 +16,7 @@ static void node_on_signal(int sig)
     node_stop = 1;
 }
 
-void *node_open(void **ctx, const char *identity, const char *endpoint)
+static void *node_open(void **ctx, const char *identity, const char *endpoint)
 {
     void *sock;
     int linger = 0, hwm = 0;
@@ -44,7 +45,7 @@ void *node_open(void **ctx, const char *identity, const char *endpoint)
     return sock;
 }
 
-void node_close(void *ctx, void *sock)
+static void node_close(void *ctx, void *sock)
 {
     if (sock) {
         zmq_close(sock);
@@ -100,4 +101,45 @@ int is_type(zmq_msg_t *m, const char *want)
 {
     size_t len = strlen(want);
     return zmq_msg_size(m) == len && memcmp(zmq_msg_data(m), want, len) == 0;
+}
+
+int node_run(const char *name, const char *identity, const char *endpoint,
+             node_handler on_msg)
+{
+    void *ctx = NULL, *sock;
+    zmq_msg_t frames[NODE_FRAMES];
+    int n, i, err, rc = 1;
+
+    sock = node_open(&ctx, identity, endpoint);
+    if (!sock) {
+        goto error;
+    }
+    while (!node_stop) {
+        n = node_recv(sock, frames);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            goto error;
+        }
+        if (n == NODE_FRAMES) {
+            err = is_type(&frames[1], "ping") ? node_send(sock, "", 0, "pong", "", 0)
+                                              : on_msg(sock, frames);
+            if (err < 0) {
+                fprintf(stderr, "%s: send: %s\n", name, zmq_strerror(errno));
+            }
+        }
+        /* Closing a sent (now empty) message is harmless. */
+        for (i = 0; i < n && i < NODE_FRAMES; i++) {
+            zmq_msg_close(&frames[i]);
+        }
+    }
+    rc = 0;
+
+error:
+    if (rc != 0) {
+        fprintf(stderr, "%s: %s\n", name, zmq_strerror(errno));
+    }
+    node_close(ctx, sock);
+    return rc;
 }

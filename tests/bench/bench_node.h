@@ -14,19 +14,21 @@
 
 #define NODE_FRAMES 3            /* sid, type, body */
 
-/* Set by SIGINT/SIGTERM once node_open() ran. */
-extern volatile sig_atomic_t node_stop;
+/* A handler of one [sid, type, body] message (not a ping): 0, or -1 with
+ * errno set when a send failed. It may send the frames themselves on. */
+typedef int (*node_handler)(void *sock, zmq_msg_t frames[NODE_FRAMES]);
 
-/* A context and a DEALER socket with routing id `identity`, no linger and
- * no high-water mark (thousands of connects arrive in a burst, and a
- * dropped or blocked message would stall a client, not measure it),
- * connected to Tremolo's [ZMQ] Bind `endpoint`; then the unsolicited
- * `pong` that makes the node usable at once. Returns the socket, or NULL
- * with errno set. Either way *ctx (maybe NULL) is the caller's to give to
- * node_close(). */
-void *node_open(void **ctx, const char *identity, const char *endpoint);
-/* Close the socket and terminate the context; either may be NULL. */
-void node_close(void *ctx, void *sock);
+/* Run a node until SIGINT/SIGTERM: a context and a DEALER socket with
+ * routing id `identity`, no linger and no high-water mark (thousands of
+ * connects arrive in a burst, and a dropped or blocked message would stall
+ * a client, not measure it), connected to Tremolo's [ZMQ] Bind `endpoint`;
+ * an unsolicited `pong` makes it usable at once. Then it answers ["",
+ * "ping", ""] with ["", "pong", ""] and gives every other three-frame
+ * message to on_msg; other frame counts are dropped. Errors are printed
+ * prefixed with `name`. Returns the exit status: 0 when a signal ended it,
+ * 1 when the socket failed. */
+int node_run(const char *name, const char *identity, const char *endpoint,
+             node_handler on_msg);
 /* Send one [sid, type, body] message. 0, or -1 with errno set. */
 int node_send(void *sock, const void *sid, size_t sid_len,
               const char *type, const void *body, size_t body_len);

@@ -33,7 +33,6 @@
  */
 #include "bench_node.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -237,72 +236,44 @@ static int node_broadcast(void *sock, zmq_msg_t *sid)
                      "all:socket.io/event", body, (size_t) n);
 }
 
+static unsigned long acks, bcasts, joins, bad;
+
+static int on_msg(void *sock, zmq_msg_t frames[NODE_FRAMES])
+{
+    struct node_event ev;
+
+    if (is_type(&frames[1], "socket.io/event")) {
+        if (node_event_scan(zmq_msg_data(&frames[2]),
+                            zmq_msg_size(&frames[2]), &ev) < 0) {
+            bad++;
+        }
+        else if (span_is(ev.name, "echo") && ev.id.p) {
+            acks++;
+            return node_ack(sock, &frames[0], &ev);
+        }
+        else if (span_is(ev.name, "bcast")) {
+            bcasts++;
+            return node_broadcast(sock, &frames[0]);
+        }
+    }
+    else if (is_type(&frames[1], "socket.io/connect")) {
+        joins++;
+        return node_send(sock, zmq_msg_data(&frames[0]),
+                         zmq_msg_size(&frames[0]), "join", "all", 3);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    void *ctx = NULL, *sock = NULL;
-    zmq_msg_t frames[NODE_FRAMES];
-    struct node_event ev;
-    unsigned long acks = 0, bcasts = 0, joins = 0, bad = 0;
-    int n, i, rc = 1;
+    int rc;
 
     if (argc != 3) {
         fprintf(stderr, "usage: %s IDENTITY ENDPOINT\n", argv[0]);
         return 2;
     }
-    sock = node_open(&ctx, argv[1], argv[2]);
-    if (!sock) {
-        goto error;
-    }
-
-    while (!node_stop) {
-        n = node_recv(sock, frames);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            goto error;
-        }
-        if (n == NODE_FRAMES) {
-            int err = 0;
-
-            if (is_type(&frames[1], "socket.io/event")) {
-                if (node_event_scan(zmq_msg_data(&frames[2]),
-                                    zmq_msg_size(&frames[2]), &ev) < 0) {
-                    bad++;
-                }
-                else if (span_is(ev.name, "echo") && ev.id.p) {
-                    err = node_ack(sock, &frames[0], &ev);
-                    acks++;
-                }
-                else if (span_is(ev.name, "bcast")) {
-                    err = node_broadcast(sock, &frames[0]);
-                    bcasts++;
-                }
-            }
-            else if (is_type(&frames[1], "socket.io/connect")) {
-                err = node_send(sock, zmq_msg_data(&frames[0]),
-                                zmq_msg_size(&frames[0]), "join", "all", 3);
-                joins++;
-            }
-            else if (is_type(&frames[1], "ping")) {
-                err = node_send(sock, "", 0, "pong", "", 0);
-            }
-            if (err < 0) {
-                fprintf(stderr, "sio_node: send: %s\n", zmq_strerror(errno));
-            }
-        }
-        for (i = 0; i < n && i < NODE_FRAMES; i++) {
-            zmq_msg_close(&frames[i]);
-        }
-    }
-    rc = 0;
-
-error:
-    if (rc != 0) {
-        fprintf(stderr, "sio_node: %s\n", zmq_strerror(errno));
-    }
+    rc = node_run("sio_node", argv[1], argv[2], on_msg);
     fprintf(stderr, "sio_node: %lu joins, %lu acks, %lu broadcasts, %lu bad bodies\n",
             joins, acks, bcasts, bad);
-    node_close(ctx, sock);
     return rc;
 }

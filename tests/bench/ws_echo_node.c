@@ -28,7 +28,6 @@
  */
 #include "bench_node.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -63,64 +62,30 @@ static int node_broadcast(void *sock, zmq_msg_t frames[NODE_FRAMES])
                      "all:websocket", body, len + (size_t) n);
 }
 
+static int bcast;
+
+static int on_msg(void *sock, zmq_msg_t frames[NODE_FRAMES])
+{
+    if (is_type(&frames[1], "websocket")) {
+        if (bcast && zmq_msg_size(&frames[2]) > 3 &&
+            memcmp(zmq_msg_data(&frames[2]), "go:", 3) == 0) {
+            return node_broadcast(sock, frames);
+        }
+        return node_echo(sock, frames);
+    }
+    if (bcast && is_type(&frames[1], "uwsgi")) {
+        return node_send(sock, zmq_msg_data(&frames[0]),
+                         zmq_msg_size(&frames[0]), "join", "all", 3);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    void *ctx = NULL, *sock = NULL;
-    zmq_msg_t frames[NODE_FRAMES];
-    int n, i, rc = 1, bcast;
-
     if (argc != 4 || (strcmp(argv[3], "echo") && strcmp(argv[3], "bcast"))) {
         fprintf(stderr, "usage: %s IDENTITY ENDPOINT echo|bcast\n", argv[0]);
         return 2;
     }
     bcast = strcmp(argv[3], "bcast") == 0;
-    sock = node_open(&ctx, argv[1], argv[2]);
-    if (!sock) {
-        goto error;
-    }
-
-    while (!node_stop) {
-        n = node_recv(sock, frames);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            goto error;
-        }
-        if (n == NODE_FRAMES) {
-            int err = 0;
-
-            if (is_type(&frames[1], "websocket")) {
-                if (bcast && zmq_msg_size(&frames[2]) > 3 &&
-                    memcmp(zmq_msg_data(&frames[2]), "go:", 3) == 0) {
-                    err = node_broadcast(sock, frames);
-                }
-                else {
-                    err = node_echo(sock, frames);
-                }
-            }
-            else if (is_type(&frames[1], "ping")) {
-                err = node_send(sock, "", 0, "pong", "", 0);
-            }
-            else if (bcast && is_type(&frames[1], "uwsgi")) {
-                err = node_send(sock, zmq_msg_data(&frames[0]),
-                                zmq_msg_size(&frames[0]), "join", "all", 3);
-            }
-            if (err < 0) {
-                fprintf(stderr, "ws_echo_node: send: %s\n", zmq_strerror(errno));
-            }
-        }
-        /* Closing a sent (now empty) message is harmless. */
-        for (i = 0; i < n && i < NODE_FRAMES; i++) {
-            zmq_msg_close(&frames[i]);
-        }
-    }
-    rc = 0;
-
-error:
-    if (rc != 0) {
-        fprintf(stderr, "ws_echo_node: %s\n", zmq_strerror(errno));
-    }
-    node_close(ctx, sock);
-    return rc;
+    return node_run("ws_echo_node", argv[1], argv[2], on_msg);
 }
