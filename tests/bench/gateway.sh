@@ -128,7 +128,7 @@ C_NODE="$TMP/c_node"
 M2_HANDLER="$TMP/m2_handler"
 WS_CLIENT="$TMP/ws_client"
 cc -O2 -o "$C_NODE" docs/examples/c_node.c -lzmq
-cc -O2 -o "$WS_CLIENT" tests/bench/ws_client.c
+cc -O2 -o "$WS_CLIENT" tests/bench/ws_client.c tests/bench/ws_client_core.c
 HAVE_M2=0
 if command -v mongrel2 >/dev/null && command -v m2sh >/dev/null; then
     cc -O2 -o "$M2_HANDLER" tests/bench/m2_handler.c -lzmq && HAVE_M2=1

@@ -3,7 +3,7 @@
  * (tests/bench/socketio.sh), the same work as tests/bench/sio_server.js
  * and tests/bench/sio_echo_app.py, over spec section 7.8.
  *
- *     cc -O2 -o sio_node tests/bench/sio_node.c -lzmq
+ *     cc -O2 -o sio_node tests/bench/sio_node.c tests/bench/bench_node.c -lzmq
  *     sio_node IDENTITY ENDPOINT
  *
  * One DEALER socket, identity IDENTITY (the site says `Node bench-*`),
@@ -31,17 +31,13 @@
  * cannot read is counted and ignored. SIGINT/SIGTERM end it, printing the
  * counters on stderr.
  */
-#include <errno.h>
-#include <signal.h>
+#include "bench_node.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-#include <zmq.h>
 
-#define NODE_FRAMES 3            /* sid, type, body */
 #define NODE_REPLY_MAX 65536
-
-static volatile sig_atomic_t node_stop;
 
 struct node_span {
     const char *p;
@@ -55,12 +51,6 @@ struct node_event {
     struct node_span id;         /* the raw number */
     struct node_span nsp;        /* the raw string, quotes included */
 };
-
-static void node_on_signal(int sig)
-{
-    (void) sig;
-    node_stop = 1;
-}
 
 static size_t node_skip_ws(const char *p, size_t len, size_t i)
 {
@@ -192,54 +182,6 @@ static int node_event_scan(const char *p, size_t len, struct node_event *ev)
     return -1;
 }
 
-static int node_send(void *sock, const void *sid, size_t sid_len,
-                     const char *type, const void *body, size_t body_len)
-{
-    if (zmq_send(sock, sid, sid_len, ZMQ_SNDMORE) < 0 ||
-        zmq_send(sock, type, strlen(type), ZMQ_SNDMORE) < 0 ||
-        zmq_send(sock, body, body_len, 0) < 0) {
-        return -1;
-    }
-    return 0;
-}
-
-/* One message into frames[]; frames past NODE_FRAMES are dropped. Returns
- * the frame count or -1 (EINTR included). */
-static int node_recv(void *sock, zmq_msg_t frames[NODE_FRAMES])
-{
-    int n = 0, more = 1;
-    size_t more_len;
-    zmq_msg_t extra;
-
-    while (more) {
-        zmq_msg_t *m = n < NODE_FRAMES ? &frames[n] : &extra;
-        zmq_msg_init(m);
-        if (zmq_msg_recv(m, sock, 0) < 0) {
-            zmq_msg_close(m);
-            while (n > 0) {
-                n--;
-                if (n < NODE_FRAMES) {
-                    zmq_msg_close(&frames[n]);
-                }
-            }
-            return -1;
-        }
-        more_len = sizeof(more);
-        zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &more_len);
-        if (m == &extra) {
-            zmq_msg_close(m);
-        }
-        n++;
-    }
-    return n;
-}
-
-static int is_type(zmq_msg_t *m, const char *want)
-{
-    size_t len = strlen(want);
-    return zmq_msg_size(m) == len && memcmp(zmq_msg_data(m), want, len) == 0;
-}
-
 static int span_is(struct node_span s, const char *want)
 {
     size_t len = strlen(want);
@@ -294,96 +236,44 @@ static int node_broadcast(void *sock, zmq_msg_t *sid)
                      "all:socket.io/event", body, (size_t) n);
 }
 
+static unsigned long acks, bcasts, joins, bad;
+
+static int on_msg(void *sock, zmq_msg_t frames[NODE_FRAMES])
+{
+    struct node_event ev;
+
+    if (is_type(&frames[1], "socket.io/event")) {
+        if (node_event_scan(zmq_msg_data(&frames[2]),
+                            zmq_msg_size(&frames[2]), &ev) < 0) {
+            bad++;
+        }
+        else if (span_is(ev.name, "echo") && ev.id.p) {
+            acks++;
+            return node_ack(sock, &frames[0], &ev);
+        }
+        else if (span_is(ev.name, "bcast")) {
+            bcasts++;
+            return node_broadcast(sock, &frames[0]);
+        }
+    }
+    else if (is_type(&frames[1], "socket.io/connect")) {
+        joins++;
+        return node_send(sock, zmq_msg_data(&frames[0]),
+                         zmq_msg_size(&frames[0]), "join", "all", 3);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    void *ctx = NULL, *sock = NULL;
-    zmq_msg_t frames[NODE_FRAMES];
-    struct node_event ev;
-    unsigned long acks = 0, bcasts = 0, joins = 0, bad = 0;
-    int n, i, rc = 1, linger = 0, hwm = 0;
+    int rc;
 
     if (argc != 3) {
         fprintf(stderr, "usage: %s IDENTITY ENDPOINT\n", argv[0]);
         return 2;
     }
-    signal(SIGINT, node_on_signal);
-    signal(SIGTERM, node_on_signal);
-
-    ctx = zmq_ctx_new();
-    if (!ctx) {
-        goto error;
-    }
-    sock = zmq_socket(ctx, ZMQ_DEALER);
-    if (!sock) {
-        goto error;
-    }
-    /* No high-water mark: thousands of connects arrive in a burst, and a
-     * dropped or blocked message would stall a client, not measure it. */
-    if (zmq_setsockopt(sock, ZMQ_ROUTING_ID, argv[1], strlen(argv[1])) < 0 ||
-        zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
-        zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof(hwm)) < 0 ||
-        zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof(hwm)) < 0 ||
-        zmq_connect(sock, argv[2]) < 0) {
-        goto error;
-    }
-    if (node_send(sock, "", 0, "pong", "", 0) < 0) {
-        goto error;
-    }
-
-    while (!node_stop) {
-        n = node_recv(sock, frames);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            goto error;
-        }
-        if (n == NODE_FRAMES) {
-            int err = 0;
-
-            if (is_type(&frames[1], "socket.io/event")) {
-                if (node_event_scan(zmq_msg_data(&frames[2]),
-                                    zmq_msg_size(&frames[2]), &ev) < 0) {
-                    bad++;
-                }
-                else if (span_is(ev.name, "echo") && ev.id.p) {
-                    err = node_ack(sock, &frames[0], &ev);
-                    acks++;
-                }
-                else if (span_is(ev.name, "bcast")) {
-                    err = node_broadcast(sock, &frames[0]);
-                    bcasts++;
-                }
-            }
-            else if (is_type(&frames[1], "socket.io/connect")) {
-                err = node_send(sock, zmq_msg_data(&frames[0]),
-                                zmq_msg_size(&frames[0]), "join", "all", 3);
-                joins++;
-            }
-            else if (is_type(&frames[1], "ping")) {
-                err = node_send(sock, "", 0, "pong", "", 0);
-            }
-            if (err < 0) {
-                fprintf(stderr, "sio_node: send: %s\n", zmq_strerror(errno));
-            }
-        }
-        for (i = 0; i < n && i < NODE_FRAMES; i++) {
-            zmq_msg_close(&frames[i]);
-        }
-    }
-    rc = 0;
-
-error:
-    if (rc != 0) {
-        fprintf(stderr, "sio_node: %s\n", zmq_strerror(errno));
-    }
+    rc = node_run("sio_node", argv[1], argv[2], on_msg);
     fprintf(stderr, "sio_node: %lu joins, %lu acks, %lu broadcasts, %lu bad bodies\n",
             joins, acks, bcasts, bad);
-    if (sock) {
-        zmq_close(sock);
-    }
-    if (ctx) {
-        zmq_ctx_term(ctx);
-    }
     return rc;
 }

@@ -161,9 +161,9 @@ trap 'exit 130' INT TERM
 
 NODE_BIN="$TMP/sio_node"
 SIO_CLIENT="$TMP/sio_client"
-cc -O2 -o "$SIO_CLIENT" tests/bench/sio_client.c
+cc -O2 -o "$SIO_CLIENT" tests/bench/sio_client.c tests/bench/ws_client_core.c
 if [ "$SELFTEST" != 1 ] && [[ " ${SLOTS[*]} " == *" tc "* ]]; then
-    cc -O2 -o "$NODE_BIN" tests/bench/sio_node.c -lzmq
+    cc -O2 -o "$NODE_BIN" tests/bench/sio_node.c tests/bench/bench_node.c -lzmq
 fi
 
 # sio_load.js with socket.io-client and the peer's node_modules on

@@ -90,8 +90,8 @@ trap 'exit 130' INT TERM
 
 CLIENT="$TMP/ws_client"
 NODE_BIN="$TMP/ws_echo_node"
-cc -O2 -o "$CLIENT" tests/bench/ws_client.c
-cc -O2 -o "$NODE_BIN" tests/bench/ws_echo_node.c -lzmq
+cc -O2 -o "$CLIENT" tests/bench/ws_client.c tests/bench/ws_client_core.c
+cc -O2 -o "$NODE_BIN" tests/bench/ws_echo_node.c tests/bench/bench_node.c -lzmq
 
 # ---------------------------------------------------------------- stacks
 

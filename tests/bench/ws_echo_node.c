@@ -2,7 +2,7 @@
  * ws_echo_node.c -- the C ZeroMQ node of the WebSocket benchmark
  * (tests/bench/websocket.sh).
  *
- *     cc -O2 -o ws_echo_node tests/bench/ws_echo_node.c -lzmq
+ *     cc -O2 -o ws_echo_node tests/bench/ws_echo_node.c tests/bench/bench_node.c -lzmq
  *     ws_echo_node IDENTITY ENDPOINT echo|bcast
  *
  * One DEALER socket, identity IDENTITY (the site says `Node bench-*`),
@@ -26,70 +26,11 @@
  * The upgrade's `uwsgi` is never answered with `headers` (spec 7.1).
  * SIGINT/SIGTERM end it.
  */
-#include <errno.h>
-#include <signal.h>
+#include "bench_node.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-#include <zmq.h>
-
-#define NODE_FRAMES 3            /* sid, type, body */
-
-static volatile sig_atomic_t node_stop;
-
-static void node_on_signal(int sig)
-{
-    (void) sig;
-    node_stop = 1;
-}
-
-static int node_send(void *sock, const void *sid, size_t sid_len,
-                     const char *type, const void *body, size_t body_len)
-{
-    if (zmq_send(sock, sid, sid_len, ZMQ_SNDMORE) < 0 ||
-        zmq_send(sock, type, strlen(type), ZMQ_SNDMORE) < 0 ||
-        zmq_send(sock, body, body_len, 0) < 0) {
-        return -1;
-    }
-    return 0;
-}
-
-/* One message into frames[]; frames past NODE_FRAMES are dropped. Returns
- * the frame count or -1 (EINTR included). */
-static int node_recv(void *sock, zmq_msg_t frames[NODE_FRAMES])
-{
-    int n = 0, more = 1;
-    size_t more_len;
-    zmq_msg_t extra;
-
-    while (more) {
-        zmq_msg_t *m = n < NODE_FRAMES ? &frames[n] : &extra;
-        zmq_msg_init(m);
-        if (zmq_msg_recv(m, sock, 0) < 0) {
-            zmq_msg_close(m);
-            while (n > 0) {
-                n--;
-                if (n < NODE_FRAMES) {
-                    zmq_msg_close(&frames[n]);
-                }
-            }
-            return -1;
-        }
-        more_len = sizeof(more);
-        zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &more_len);
-        if (m == &extra) {
-            zmq_msg_close(m);
-        }
-        n++;
-    }
-    return n;
-}
-
-static int is_type(zmq_msg_t *m, const char *want)
-{
-    size_t len = strlen(want);
-    return zmq_msg_size(m) == len && memcmp(zmq_msg_data(m), want, len) == 0;
-}
 
 /* Send the three received frames back as they are (zero copy: the
  * messages move into the socket). */
@@ -121,88 +62,30 @@ static int node_broadcast(void *sock, zmq_msg_t frames[NODE_FRAMES])
                      "all:websocket", body, len + (size_t) n);
 }
 
+static int bcast;
+
+static int on_msg(void *sock, zmq_msg_t frames[NODE_FRAMES])
+{
+    if (is_type(&frames[1], "websocket")) {
+        if (bcast && zmq_msg_size(&frames[2]) > 3 &&
+            memcmp(zmq_msg_data(&frames[2]), "go:", 3) == 0) {
+            return node_broadcast(sock, frames);
+        }
+        return node_echo(sock, frames);
+    }
+    if (bcast && is_type(&frames[1], "uwsgi")) {
+        return node_send(sock, zmq_msg_data(&frames[0]),
+                         zmq_msg_size(&frames[0]), "join", "all", 3);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    void *ctx = NULL, *sock = NULL;
-    zmq_msg_t frames[NODE_FRAMES];
-    int n, i, rc = 1, linger = 0, bcast, hwm = 0;
-
     if (argc != 4 || (strcmp(argv[3], "echo") && strcmp(argv[3], "bcast"))) {
         fprintf(stderr, "usage: %s IDENTITY ENDPOINT echo|bcast\n", argv[0]);
         return 2;
     }
     bcast = strcmp(argv[3], "bcast") == 0;
-    signal(SIGINT, node_on_signal);
-    signal(SIGTERM, node_on_signal);
-
-    ctx = zmq_ctx_new();
-    if (!ctx) {
-        goto error;
-    }
-    sock = zmq_socket(ctx, ZMQ_DEALER);
-    if (!sock) {
-        goto error;
-    }
-    /* No high-water mark: 10,000 handshakes arrive in a burst, and a
-     * dropped or blocked message would stall a client, not measure it. */
-    if (zmq_setsockopt(sock, ZMQ_ROUTING_ID, argv[1], strlen(argv[1])) < 0 ||
-        zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
-        zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof(hwm)) < 0 ||
-        zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof(hwm)) < 0 ||
-        zmq_connect(sock, argv[2]) < 0) {
-        goto error;
-    }
-    if (node_send(sock, "", 0, "pong", "", 0) < 0) {
-        goto error;
-    }
-
-    while (!node_stop) {
-        n = node_recv(sock, frames);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            goto error;
-        }
-        if (n == NODE_FRAMES) {
-            int err = 0;
-
-            if (is_type(&frames[1], "websocket")) {
-                if (bcast && zmq_msg_size(&frames[2]) > 3 &&
-                    memcmp(zmq_msg_data(&frames[2]), "go:", 3) == 0) {
-                    err = node_broadcast(sock, frames);
-                }
-                else {
-                    err = node_echo(sock, frames);
-                }
-            }
-            else if (is_type(&frames[1], "ping")) {
-                err = node_send(sock, "", 0, "pong", "", 0);
-            }
-            else if (bcast && is_type(&frames[1], "uwsgi")) {
-                err = node_send(sock, zmq_msg_data(&frames[0]),
-                                zmq_msg_size(&frames[0]), "join", "all", 3);
-            }
-            if (err < 0) {
-                fprintf(stderr, "ws_echo_node: send: %s\n", zmq_strerror(errno));
-            }
-        }
-        /* Closing a sent (now empty) message is harmless. */
-        for (i = 0; i < n && i < NODE_FRAMES; i++) {
-            zmq_msg_close(&frames[i]);
-        }
-    }
-    rc = 0;
-
-error:
-    if (rc != 0) {
-        fprintf(stderr, "ws_echo_node: %s\n", zmq_strerror(errno));
-    }
-    if (sock) {
-        zmq_close(sock);
-    }
-    if (ctx) {
-        zmq_ctx_term(ctx);
-    }
-    return rc;
+    return node_run("ws_echo_node", argv[1], argv[2], on_msg);
 }

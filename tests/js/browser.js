@@ -12,32 +12,15 @@
 // it did not within `timeout` ms, 1 when the browser could not be used.
 // The test judges the results; this script only fetches them.
 
-const { chromium } = require('playwright-core');
+const { launch, runMain } = require('./chromium');
 
 const cfg = JSON.parse(process.argv[2]);
 const timeout = cfg.timeout || 20000;
-const executablePath = cfg.executablePath || '/usr/bin/chromium';
 
 async function main() {
   const out = { done: false, results: null, console: [], errors: [] };
-  let browser;
-  try {
-    browser = await chromium.launch({
-      executablePath,
-      headless: true,
-      timeout: 60000,
-      // --no-sandbox: the tests run as root. The rest keeps Chromium off
-      // the network: the test machine has none but loopback.
-      args: ['--no-sandbox', '--headless=new', '--disable-gpu',
-             '--disable-quic', '--no-first-run',
-             '--disable-background-networking',
-             '--disable-component-update', '--disable-sync'],
-    });
-  } catch (e) {
-    out.errors.push('launch: ' + e.message);
-    process.stdout.write(JSON.stringify(out) + '\n');
-    return 1;
-  }
+  const browser = await launch(cfg, out);
+  if (!browser) return 1;
   let rc = 0;
   try {
     out.version = browser.version();
@@ -66,14 +49,4 @@ async function main() {
   return rc;
 }
 
-// Exit only once stdout is flushed: a pipe takes the output
-// asynchronously, and process.exit() would cut it short.
-function finish(rc) {
-  process.stdout.write('', () => process.exit(rc));
-}
-
-main().then(finish, (e) => {
-  process.stdout.write(JSON.stringify({ done: false,
-                                        errors: [String(e)] }) + '\n');
-  finish(1);
-});
+runMain(main);

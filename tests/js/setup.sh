@@ -60,26 +60,10 @@ Debian's npm package: it conflicts with nodesource's nodejs." ;;
 fi
 
 # 0 when every dependency of package.json is installed at exactly the
-# version it names (the versions are pinned: there is no lock file).
+# version it names (deps_current.js; the versions are pinned: there is no
+# lock file).
 deps_current() {
-    node -e '
-const fs = require("fs");
-const deps = JSON.parse(fs.readFileSync("package.json", "utf8")).dependencies;
-let ok = true;
-for (const [name, want] of Object.entries(deps)) {
-  let have = null;
-  try {
-    have = JSON.parse(fs.readFileSync("node_modules/" + name +
-                                      "/package.json", "utf8")).version;
-  } catch (e) { /* not installed */ }
-  if (have !== want) {
-    if (process.argv[1] === "-v")
-      console.error("tests/js: " + name + ": want " + want + ", have " +
-                    (have || "none"));
-    ok = false;
-  }
-}
-process.exit(ok ? 0 : 1);' -- "$@"
+    node deps_current.js tests/js "$@"
 }
 
 if deps_current; then

@@ -13,7 +13,7 @@
 // both lines arrived on both pages, 2 when not in time, 1 when the
 // browser could not be used.
 
-const { chromium } = require('playwright-core');
+const { launch, runMain } = require('./chromium');
 
 const cfg = JSON.parse(process.argv[2]);
 const timeout = cfg.timeout || 20000;
@@ -22,22 +22,8 @@ const B = 'hi alice, bob here';
 
 async function main() {
   const out = { done: false, console: [], errors: [] };
-  let browser;
-  try {
-    browser = await chromium.launch({
-      executablePath: cfg.executablePath || '/usr/bin/chromium',
-      headless: true,
-      timeout: 60000,
-      args: ['--no-sandbox', '--headless=new', '--disable-gpu',
-             '--disable-quic', '--no-first-run',
-             '--disable-background-networking',
-             '--disable-component-update', '--disable-sync'],
-    });
-  } catch (e) {
-    out.errors.push('launch: ' + e.message);
-    process.stdout.write(JSON.stringify(out) + '\n');
-    return 1;
-  }
+  const browser = await launch(cfg, out);
+  if (!browser) return 1;
   let rc = 0;
   const pages = {};
   try {
@@ -82,11 +68,4 @@ async function main() {
   return rc;
 }
 
-function finish(rc) {
-  process.stdout.write('', () => process.exit(rc));
-}
-
-main().then(finish, (e) => {
-  process.stdout.write(JSON.stringify({ done: false, errors: [String(e)] }) + '\n');
-  finish(1);
-});
+runMain(main);

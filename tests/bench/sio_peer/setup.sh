@@ -24,27 +24,9 @@ command -v node >/dev/null 2>&1 || fail "node not found (Node.js >= 20; see test
 command -v npm >/dev/null 2>&1 || fail "npm not found (sh tests/js/setup.sh installs it)"
 
 # 0 when every dependency (optional ones too) is installed at exactly the
-# version package.json names.
+# version package.json names (tests/js/deps_current.js).
 deps_current() {
-    node -e '
-const fs = require("fs");
-const pkg = JSON.parse(fs.readFileSync("package.json", "utf8"));
-const deps = Object.assign({}, pkg.dependencies, pkg.optionalDependencies);
-let ok = true;
-for (const [name, want] of Object.entries(deps)) {
-  let have = null;
-  try {
-    have = JSON.parse(fs.readFileSync("node_modules/" + name +
-                                      "/package.json", "utf8")).version;
-  } catch (e) { /* not installed */ }
-  if (have !== want) {
-    if (process.argv[1] === "-v")
-      console.error("sio_peer: " + name + ": want " + want + ", have " +
-                    (have || "none"));
-    ok = false;
-  }
-}
-process.exit(ok ? 0 : 1);' -- "$@"
+    node ../../js/deps_current.js sio_peer "$@"
 }
 
 if deps_current; then
