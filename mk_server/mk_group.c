@@ -454,7 +454,7 @@ size_t mk_group_deliver(const uint8_t *sids, size_t n, const char *type,
     size_t i, taken = 0;
 
     for (i = 0; i < n; i++) {
-        s = mk_session_local(sids + i * MK_SESSION_SID_LEN);
+        s = mk_session_find_local(sids + i * MK_SESSION_SID_LEN);
         if (s && mk_session_deliver(s, type, tlen, body, len, share) == 0) {
             taken++;
         }

@@ -240,11 +240,6 @@ int mk_session_owner(const uint8_t *sid)
 
 struct mk_session *mk_session_find_local(const uint8_t *sid)
 {
-    return mk_session_local(sid);
-}
-
-struct mk_session *mk_session_local(const uint8_t *sid)
-{
     struct session_shard *sh = session_shard(sid);
     struct mk_session *s;
 

@@ -40,9 +40,6 @@ struct mk_session {
 /* Any thread: the id of the worker owning `sid`, or -1 when no live
  * session has it (mk_group_fanout's batches). */
 int mk_session_owner(const uint8_t *sid);
-/* Owning worker: the session with `sid` if it lives on this worker, else
- * NULL (mk_group_deliver). */
-struct mk_session *mk_session_local(const uint8_t *sid);
 
 /* Worker thread start and end (mk_worker.c). Start: 0 or -1. Stop runs
  * after the plugins' worker_exit: a session still open then is unlinked
