@@ -59,6 +59,10 @@
 #   BENCH_PYHELPER      tremolo_node.py, tremolo_socketio.py [plugins/zmq/nodes/python]
 #   BENCH_PYEXT         the C runtime _tremolo*.so           [python/ next to the binary]
 #   BENCH_SELFTEST      1: the npm server in every slot      [0]
+#   BENCH_GUARD         Tremolo's NodeGuard (on, off, native) [native]: the
+#                       setting docs/configuration.md gives for nodes on
+#                       libzmq >= 4 or Tremolo's runtime (both nodes here),
+#                       as tests/bench/gateway.sh uses
 set -euo pipefail
 
 cd "${TREMOLO_SRC:-$(dirname "$0")/../..}"
@@ -68,6 +72,7 @@ REPO=$(pwd)
 TREMOLO=${BENCH_TREMOLO:-${TREMOLO_BIN:-build/tremolo}}
 ROUNDS=${BENCH_ROUNDS:-3}
 SECONDS_PER_RUN=${BENCH_SECONDS:-5}
+GUARD=${BENCH_GUARD:-native}
 UNPINNED=${BENCH_UNPINNED:-1}
 UNPINNED_WORKERS=${BENCH_UNPINNED_WORKERS:-2}
 CONNS=${BENCH_CONNS:-100}
@@ -214,7 +219,8 @@ start_tremolo() {
     MimeTypes $REPO/conf/mime.types
 EOF
     { echo '[PLUGINS]'; for p in $SIO_PLUGINS; do echo "    Load $p"; done; } > "$dir/plugins.load"
-    printf '[ZMQ]\n    Bind tcp://127.0.0.1:%s\n    PingFreq 1s\n' "$zport" > "$dir/zmq.conf"
+    printf '[ZMQ]\n    Bind tcp://127.0.0.1:%s\n    PingFreq 1s\n    NodeGuard %s\n' \
+        "$zport" "$GUARD" > "$dir/zmq.conf"
     cat > "$dir/sites/default.conf" <<EOF
 [HOST]
     ServerName 127.0.0.1
@@ -655,7 +661,7 @@ echo "socketio.sh: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(awk -F': '
 for s in tpy tc npm; do
     if [[ " ${SLOTS[*]} " == *" $s "* ]]; then
         case ${KIND[$s]} in
-            tremolo-py) echo "${LABEL[$s]}: $TREMOLO, 1 worker, plugins: $SIO_PLUGINS, no logger; node: sio_echo_app.py (tremolo_socketio, runtime: see its log line)" ;;
+            tremolo-py) echo "${LABEL[$s]}: $TREMOLO, 1 worker, plugins: $SIO_PLUGINS, no logger, NodeGuard $GUARD; node: sio_echo_app.py (tremolo_socketio, runtime: see its log line)" ;;
             tremolo-c)  echo "${LABEL[$s]}: the same Tremolo; node: sio_node.c (C, libzmq)" ;;
             nodejs)     echo "${LABEL[$s]}: socket.io $(sed -n 's/.*"version": "\(.*\)".*/\1/p' "$PEER_MODULES/socket.io/package.json") on Node.js $("$NODEJS" --version), NODE_ENV=production, perMessageDeflate off, ws add-ons: $(cd "$PEER_MODULES" && "$NODEJS" -e 'const a=[];for(const m of ["bufferutil","utf-8-validate"]){try{require(m);a.push(m)}catch(e){}}console.log(a.join(",")||"none")')" ;;
         esac
