@@ -92,7 +92,7 @@ static void eio_poll_on_message(void *data, struct mk_session *s,
     }
 }
 
-const struct mk_session_owner eio_poll_owner = {
+static const struct mk_session_owner eio_poll_owner = {
     .on_message = eio_poll_on_message,
 };
 

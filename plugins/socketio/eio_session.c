@@ -55,6 +55,7 @@ struct eio_from {
 };
 
 static void eio_on_ping_timer(struct mk_timer *t, void *data);
+static const struct mk_session_owner eio_session_owner;
 static void eio_on_connect_timer(struct mk_timer *t, void *data);
 
 struct eio_session *eio_session_of(struct mk_session *s)
@@ -71,11 +72,6 @@ struct eio_session *eio_session_of(struct mk_session *s)
 const uint8_t *eio_session_sid(const struct eio_session *e)
 {
     return mk_session_sid(e->ms);
-}
-
-struct sio_conf *eio_session_conf(const struct eio_session *e)
-{
-    return e->conf;
 }
 
 const struct sio_settings *eio_session_settings(const struct eio_session *e)
@@ -210,25 +206,35 @@ static void eio_reply_error(const uint8_t *to, enum eio_error code)
     eio_reply(to, 400, 2, &c, 1);
 }
 
+/* The queued packet at *off (eio_queue's records), and *off past it;
+ * 0 at the end of the queue. */
+static int eio_queue_next(const struct eio_session *e, size_t *off,
+                          struct eio_packet *pk)
+{
+    const uint8_t *q = (const uint8_t *) e->queue.data + *off;
+
+    if (*off + 6 > e->queue.len) {
+        return 0;
+    }
+    pk->type = (enum eio_type) q[0];
+    pk->binary = q[1];
+    pk->len = (size_t) q[2] << 24 | (size_t) q[3] << 16 |
+              (size_t) q[4] << 8 | q[5];
+    pk->data = (const char *) q + 6;
+    *off += 6 + pk->len;
+    return 1;
+}
+
 /* The queue, as one polling payload, answers the waiting GET. */
 static void eio_flush_poll(struct eio_session *e)
 {
     struct mk_buf payload;
     struct eio_packet pk;
     size_t off = 0;
-    const uint8_t *q = (const uint8_t *) e->queue.data;
 
     mk_buf_init(&payload);
-    while (off + 6 <= e->queue.len) {
-        pk.type = (enum eio_type) q[off];
-        pk.binary = q[off + 1];
-        pk.len = (size_t) q[off + 2] << 24 | (size_t) q[off + 3] << 16 |
-                 (size_t) q[off + 4] << 8 | q[off + 5];
-        pk.data = (const char *) q + off + 6;
-        off += 6 + pk.len;
-        if (eio_payload_append(&payload, &pk) < 0) {
-            break;
-        }
+    while (eio_queue_next(e, &off, &pk) &&
+           eio_payload_append(&payload, &pk) == 0) {
     }
     e->queue.len = 0;
     e->queued = 0;
@@ -501,25 +507,19 @@ static int eio_on_packet(struct eio_session *e, const struct eio_packet *pk,
         return 0;
     }
     if (probe && pk->type == EIO_UPGRADE) {
-        /* the upgrade is done: what waited for a poll goes over it */
-        const uint8_t *q = (const uint8_t *) e->queue.data;
-        size_t off = 0, len;
+        /* the upgrade is done: what waited for a poll goes over it (a
+         * poll still waiting has an empty queue: it gets its noop) */
+        struct eio_packet queued;
+        size_t off = 0;
 
         memcpy(e->ws, e->probe, SIO_SID_LEN);
         e->has_ws = 1;
         e->probing = 0;
         e->transport = EIO_WEBSOCKET;
         eio_answer_noop(e);
-        if (e->has_poll) {
-            e->has_poll = 0;             /* answered with the queue, empty */
-            eio_reply(e->poll, 200, 0, "6", 1);
-        }
-        while (off + 6 <= e->queue.len) {
-            len = (size_t) q[off + 2] << 24 | (size_t) q[off + 3] << 16 |
-                  (size_t) q[off + 4] << 8 | q[off + 5];
-            eio_ws_packet(e->ws, (enum eio_type) q[off], q[off + 1],
-                          q + off + 6, len, 0);
-            off += 6 + len;
+        while (eio_queue_next(e, &off, &queued)) {
+            eio_ws_packet(e->ws, queued.type, queued.binary, queued.data,
+                          queued.len, 0);
         }
         e->queue.len = 0;
         e->queued = 0;
@@ -657,19 +657,18 @@ static void eio_on_probe(struct eio_session *e, const struct eio_from *f)
     sio_send(f->sid, "eio:accept", NULL, 0, 0);
 }
 
-/* A frame from a websocket transport: [kind 't'|'b'][packet]. */
+/* A frame from a websocket transport: its packet, binary or text. */
 static void eio_on_frame(struct eio_session *e, const struct eio_from *f,
-                         const uint8_t *data, size_t len)
+                         const uint8_t *data, size_t len, int binary)
 {
     struct eio_packet pk;
     int current = e->has_ws && memcmp(f->sid, e->ws, SIO_SID_LEN) == 0;
     int probe = e->probing && memcmp(f->sid, e->probe, SIO_SID_LEN) == 0;
 
-    if ((!current && !probe) || len < 1) {
+    if (!current && !probe) {
         return;                          /* a transport it no longer has */
     }
-    if (eio_frame_decode((const char *) data + 1, len - 1, data[0] == 'b',
-                         &pk) < 0) {
+    if (eio_frame_decode((const char *) data, len, binary, &pk) < 0) {
         mk_info("socketio: session %s: a malformed websocket packet",
                 e->sid_text);
         eio_session_close(e, SIO_CLOSE_PARSE_ERROR);
@@ -728,8 +727,11 @@ static void eio_session_on_message(void *data, struct mk_session *s,
         }
         return;
     }
-    if (tlen == 5 && memcmp(type, "frame", 5) == 0) {
-        eio_on_frame(e, &f, rest, rest_len);
+    if (tlen == 4 && memcmp(type, "text", 4) == 0) {
+        eio_on_frame(e, &f, rest, rest_len, 0);
+    }
+    else if (tlen == 6 && memcmp(type, "binary", 6) == 0) {
+        eio_on_frame(e, &f, rest, rest_len, 1);
     }
     else if (tlen == 3 && memcmp(type, "get", 3) == 0) {
         eio_on_get(e, &f);
@@ -776,7 +778,7 @@ static void eio_session_on_ready(void *data, struct mk_session *s)
     }
 }
 
-const struct mk_session_owner eio_session_owner = {
+static const struct mk_session_owner eio_session_owner = {
     .on_message = eio_session_on_message,
     .on_ready = eio_session_on_ready,
     .on_end = eio_session_on_end,

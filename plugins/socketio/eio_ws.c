@@ -27,7 +27,6 @@ struct eio_ws {
     uint8_t to[SIO_SID_LEN];           /* the Engine.IO session */
     int answered;                      /* the request has its answer */
     int busy, done;                    /* as eio_poll.c */
-    struct mk_buf frame;               /* scratch: kind byte + packet */
     struct mk_timer deadline;
 };
 
@@ -42,7 +41,6 @@ static void eio_ws_free(struct eio_ws *ws)
 {
     mk_timer_disarm(sio_worker()->timers, &ws->deadline);
     mk_session_destroy(ws->ms);
-    mk_buf_release(&ws->frame);
     mk_mem_free(ws);
 }
 
@@ -53,14 +51,14 @@ static int eio_ws_backend_send(void *data, struct mk_session *s,
 {
     struct eio_ws *ws = data;
     struct mk_session *es;
-    char kind;
+    const char *to_type;
 
     (void) s;
     if (strcmp(type, "websocket") == 0) {
-        kind = 't';
+        to_type = "eio:text";
     }
     else if (strcmp(type, "websocket/binary") == 0) {
-        kind = 'b';
+        to_type = "eio:binary";
     }
     else {
         return 0;                        /* its close: stage 50 tells */
@@ -76,14 +74,9 @@ static int eio_ws_backend_send(void *data, struct mk_session *s,
                  sizeof(too_big) - 1, 0);
         return 0;
     }
-    ws->frame.len = 0;
-    if (mk_buf_append(&ws->frame, &kind, 1) < 0 ||
-        mk_buf_append(&ws->frame, body, len) < 0) {
-        return -1;
-    }
     /* a session already gone: its close frame is on its way here */
-    sio_send_from(ws->to, "eio:frame", mk_session_sid(ws->ms), ws->site,
-                  ws->frame.data, ws->frame.len);
+    sio_send_from(ws->to, to_type, mk_session_sid(ws->ms), ws->site, body,
+                  len);
     /* a node behind its client: stop reading until the session says its
      * node has room ("eio:ready"); only for a session on this worker, the
      * usual case (one whose handshake came over this websocket) */
@@ -167,7 +160,7 @@ static void eio_ws_on_message(void *data, struct mk_session *s,
     }
 }
 
-const struct mk_session_owner eio_ws_owner = {
+static const struct mk_session_owner eio_ws_owner = {
     .on_message = eio_ws_on_message,
 };
 
@@ -184,7 +177,6 @@ int eio_ws_request(struct sio_conf *conf, const struct sio_settings *set,
     ws->r = r;
     ws->set = set;
     ws->site = mk_vhost_name(mk_request_vhost(r));
-    mk_buf_init(&ws->frame);
     mk_timer_init(&ws->deadline, eio_ws_on_deadline, ws);
     ws->ms = mk_session_create(mk_conn_server(mk_request_conn(r)),
                                mk_request_vhost(r), &eio_ws_owner, ws);

@@ -194,8 +194,8 @@ static struct sio_conf *sio_conf_of(struct sio_conf *g, struct mk_vhost *vh)
     return count ? confs[0] : g;
 }
 
-const struct sio_settings *sio_settings_of(struct sio_conf *conf,
-                                           struct mk_vhost *vh)
+static const struct sio_settings *sio_settings_of(struct sio_conf *conf,
+                                                  struct mk_vhost *vh)
 {
     return &sio_conf_of(conf, vh)->set;
 }

@@ -118,9 +118,6 @@ uint64_t sio_now(void);
 /* socketio.c */
 extern const struct mk_plugin mk_plugin_socketio;
 extern const char *const sio_close_reason_name[SIO_CLOSE_REASONS];
-/* The settings of the site r asked for, and the global conf. */
-const struct sio_settings *sio_settings_of(struct sio_conf *conf,
-                                           struct mk_vhost *vh);
 /* 16-byte sid <-> the 22-character text Engine.IO clients carry. */
 void sio_sid_text(const uint8_t *sid, char out[SIO_SID_TEXT_LEN + 1]);
 int  sio_sid_parse(const char *text, size_t len, uint8_t *sid);
@@ -142,7 +139,6 @@ int  sio_http_answer(struct mk_stream *r, const struct sio_settings *set,
 
 /* eio_session.c: the Engine.IO session, on its owning worker */
 struct eio_session;
-extern const struct mk_session_owner eio_session_owner;
 /* A handshake on this worker: a new session whose node gets the request
  * as its `uwsgi`. The client's answer waits until a node has it: the
  * OPEN packet then answers a polling handshake (r), or goes as the first
@@ -163,7 +159,6 @@ const uint8_t *eio_session_sid(const struct eio_session *e);
 int  eio_session_send(struct eio_session *e, const struct sio_out *o,
                       uint64_t share);
 void eio_session_close(struct eio_session *e, enum sio_close_reason why);
-struct sio_conf *eio_session_conf(const struct eio_session *e);
 const struct sio_settings *eio_session_settings(const struct eio_session *e);
 struct mk_session *eio_session_ms(const struct eio_session *e);
 struct sio_state *eio_session_state(const struct eio_session *e);
@@ -195,13 +190,11 @@ int  eio_poll_request(struct sio_conf *conf, const struct sio_settings *set,
                       struct mk_stream *r, const uint8_t *sid);
 int  eio_poll_body(struct mk_stream *r, const char *data, size_t len);
 void eio_poll_done(struct mk_stream *r);
-extern const struct mk_session_owner eio_poll_owner;
 
 /* eio_ws.c: a websocket transport, on its connection's worker */
 int  eio_ws_request(struct sio_conf *conf, const struct sio_settings *set,
                     struct mk_stream *r, const uint8_t *sid);
 void eio_ws_done(struct mk_stream *r);
 void eio_ws_close(struct mk_conn *c);
-extern const struct mk_session_owner eio_ws_owner;
 
 #endif
