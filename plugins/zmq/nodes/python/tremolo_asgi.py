@@ -32,7 +32,6 @@ when the site says `[WEBSOCKET] Accept node`, else a close frame after the
 
 import argparse
 import asyncio
-import importlib
 import os
 import signal
 import struct
@@ -1075,21 +1074,14 @@ def serve(app, identity, endpoints, max_body=64 << 20, lifespan="auto"):
 
 def load_app(spec):
     """Import "module:attr" (attr defaults to "app")."""
-    module_name, _, attr = spec.partition(":")
-    obj = importlib.import_module(module_name)
-    for part in (attr or "app").split("."):
-        obj = getattr(obj, part)
-    return obj
+    return tremolo_node.load_object(spec, "app")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description="Run an ASGI application as a Tremolo ZeroMQ node.")
     parser.add_argument("app", help="module:attribute, e.g. myapp:app")
-    parser.add_argument("--id", required=True, help="node name (ZMQ identity)")
-    parser.add_argument("--connect", action="append", required=True,
-                        metavar="ENDPOINT", help="gateway ROUTER endpoint; "
-                        "repeat for several front ends")
+    tremolo_node.add_node_options(parser, processes=False)
     parser.add_argument("--max-body", type=int, default=64 << 20,
                         help="largest request body in bytes (413 above)")
     parser.add_argument("--lifespan", choices=("auto", "on", "off"),

@@ -17,6 +17,7 @@ node name as ZMQ_IDENTITY.  Every message is three frames, [sid, type, body]
 Only the standard library and pyzmq (Debian python3-zmq) are used.
 """
 
+import importlib
 import io
 import os
 import select
@@ -730,6 +731,33 @@ _REASONS = {
     411: "Length Required", 413: "Content Too Large", 500: "Internal Server Error",
     501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
 }
+
+
+# -- the command line every adapter shares -----------------------------------
+
+def load_object(spec, default):
+    """Import "module:attr" (attr, dotted, defaults to `default`): the
+    application an adapter's command line names."""
+    module_name, _, attr = spec.partition(":")
+    obj = importlib.import_module(module_name)
+    for part in (attr or default).split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def add_node_options(parser, processes=True):
+    """--id, --connect (repeatable) and, unless processes is False,
+    --processes: how every adapter's node joins Tremolo."""
+    parser.add_argument("--id", required=True, help="node name (ZMQ identity)"
+                        + ("; with --processes N > 1, process i is NAME-i"
+                           if processes else ""))
+    parser.add_argument("--connect", action="append", required=True,
+                        metavar="ENDPOINT", help="gateway ROUTER endpoint; "
+                        "repeat for several front ends")
+    if processes:
+        parser.add_argument("--processes", type=int, default=1, metavar="N",
+                            help="node processes to fork, NAME-1 ... NAME-N "
+                            "(1)")
 
 
 # -- several processes ------------------------------------------------------

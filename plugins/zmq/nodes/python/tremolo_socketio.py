@@ -41,7 +41,6 @@ json module (or the `json=` module given to Server).
 import argparse
 import base64
 import binascii
-import importlib
 import inspect
 import json as _json
 import logging
@@ -1578,11 +1577,7 @@ def _run_async(sio, node, main_thread):
 
 def load(spec):
     """Import "module:attr" (attr defaults to "sio")."""
-    module_name, _, attr = spec.partition(":")
-    obj = importlib.import_module(module_name)
-    for part in (attr or "sio").split("."):
-        obj = getattr(obj, part)
-    return obj
+    return tremolo_node.load_object(spec, "sio")
 
 
 def main(argv=None):
@@ -1592,13 +1587,7 @@ def main(argv=None):
         description="Run a tremolo_socketio Server as a Tremolo ZeroMQ node.")
     parser.add_argument("app", help="module:attr naming a Server or a "
                         "WSGIApp (attr defaults to sio)")
-    parser.add_argument("--id", required=True, help="node name (ZMQ identity); "
-                        "with --processes N > 1, process i is NAME-i")
-    parser.add_argument("--connect", action="append", required=True,
-                        metavar="ENDPOINT", help="gateway ROUTER endpoint; "
-                        "repeat for several front ends")
-    parser.add_argument("--processes", type=int, default=1, metavar="N",
-                        help="node processes to fork, NAME-1 ... NAME-N (1)")
+    tremolo_node.add_node_options(parser)
     parser.add_argument("--node-connect", action="store_true",
                         help="the site has `NodeConnect node`: answer every "
                         "namespace CONNECT (sets Server.node_connect)")

@@ -31,7 +31,6 @@ WSGIHandler below.  TREMOLO_NODE_PURE=1 forces the pure path.
 """
 
 import argparse
-import importlib
 import io
 import os
 import signal
@@ -39,6 +38,7 @@ import sys
 import threading
 import traceback
 
+import tremolo_node
 from tremolo_node import (Handler, environ_from_uwsgi, format_head,
                           run_processes, runtime,
                           _REASONS)
@@ -353,12 +353,7 @@ def serve(app, identity, endpoints, max_body=64 * 1024 * 1024, node=None):
 
 def load_app(spec):
     """Import "module:attr" (attr defaults to "application")."""
-    module_name, _, attr = spec.partition(":")
-    module = importlib.import_module(module_name)
-    obj = module
-    for part in (attr or "application").split("."):
-        obj = getattr(obj, part)
-    return obj
+    return tremolo_node.load_object(spec, "application")
 
 
 def main(argv=None, prog=None):
@@ -373,13 +368,7 @@ def main(argv=None, prog=None):
                             help="module:callable, e.g. myapp:app")
     else:
         parser.add_argument("app", help="module:callable, e.g. myapp:app")
-    parser.add_argument("--id", required=True, help="node name (ZMQ identity); "
-                        "with --processes N > 1, process i is NAME-i")
-    parser.add_argument("--connect", action="append", required=True,
-                        metavar="ENDPOINT", help="gateway ROUTER endpoint; "
-                        "repeat for several front ends")
-    parser.add_argument("--processes", type=int, default=1, metavar="N",
-                        help="node processes to fork, NAME-1 ... NAME-N (1)")
+    tremolo_node.add_node_options(parser)
     parser.add_argument("--max-body", type=int, default=64 * 1024 * 1024,
                         help="largest request body in bytes (413 above)")
     args = parser.parse_args(argv)
