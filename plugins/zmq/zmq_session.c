@@ -348,12 +348,41 @@ static int zmq_upgraded(struct zmq_session *s, struct mk_stream *r,
     return 0;
 }
 
+/* The request's `uwsgi` packet (with `vars`) on its way to the gateway,
+ * as the session's next request. 0, 431 (the packet does not fit) or -1
+ * (no memory). */
+static int zmq_post_request(struct zmq_session *s, struct mk_stream *r,
+                            const char *const *vars, struct zmq_vconf *vc,
+                            int upgrade)
+{
+    struct zmq_wire *w;
+    struct mk_buf b;
+
+    mk_buf_init(&b);
+    if (zmq_request_packet(r, vars, &b) < 0) {
+        mk_buf_release(&b);
+        return 431;
+    }
+    w = zmq_wire_create(ZMQ_WIRE_REQUEST, s->sid);
+    if (!w || zmq_msg_init_size(&w->payload, b.len) < 0) {
+        mk_buf_release(&b);
+        mk_mem_free(w);
+        return -1;
+    }
+    memcpy(zmq_msg_data(&w->payload), b.data, b.len);
+    mk_buf_release(&b);
+    w->vc = vc;
+    w->seq = ++s->seq;
+    w->upgrade = upgrade;
+    zmq_to_gateway(w);
+    return 0;
+}
+
 int zmq_session_request(struct zmq_conf *conf, struct mk_stream *r,
                         struct zmq_vconf *vc)
 {
     struct zmq_session *s;
-    struct zmq_wire *w;
-    struct mk_buf b;
+    int ret;
 
     if (!vc || vc->site.count == 0) {
         return zmq_refuse(r, 503);
@@ -376,23 +405,11 @@ int zmq_session_request(struct zmq_conf *conf, struct mk_stream *r,
     s->upgraded = mk_request_is_upgrade(r);
     s->choosing = mk_request_upgrade_wants_choice(r);
     s->accepted = 0;
-    mk_buf_init(&b);
-    if (zmq_request_packet(r, NULL, &b) < 0) {
-        mk_buf_release(&b);
-        return zmq_refuse(r, 431);
+    /* an upgrade: the gateway says when it is bound */
+    ret = zmq_post_request(s, r, NULL, vc, s->upgraded);
+    if (ret != 0) {
+        return ret == 431 ? zmq_refuse(r, 431) : MK_STAGE_CLOSE;
     }
-    w = zmq_wire_create(ZMQ_WIRE_REQUEST, s->sid);
-    if (!w || zmq_msg_init_size(&w->payload, b.len) < 0) {
-        mk_buf_release(&b);
-        mk_mem_free(w);
-        return MK_STAGE_CLOSE;
-    }
-    memcpy(zmq_msg_data(&w->payload), b.data, b.len);
-    mk_buf_release(&b);
-    w->vc = vc;
-    w->seq = ++s->seq;
-    w->upgrade = s->upgraded;        /* the gateway says when it is bound */
-    zmq_to_gateway(w);
     if (s->upgraded) {
         mk_session_set_backend(s->ms, &zmq_backend, s);
     }
@@ -414,8 +431,8 @@ int zmq_session_open(struct zmq_conf *conf, struct zmq_vconf *vc,
                      const char *const *vars)
 {
     struct zmq_session *s;
-    struct zmq_wire *w = NULL;
-    struct mk_buf b;
+    struct zmq_wire *w;
+    int ret;
 
     if (!vc || vc->site.count == 0) {
         return 503;
@@ -434,31 +451,15 @@ int zmq_session_open(struct zmq_conf *conf, struct zmq_vconf *vc,
         mk_mem_free(s);
         return 503;
     }
-    mk_buf_init(&b);
-    if (zmq_request_packet(r, vars, &b) < 0) {
-        mk_buf_release(&b);
+    ret = mk_hash_set(zmq_self->sessions, (const char *) s->sid, ZMQ_SID_LEN,
+                      s) < 0 ? 503
+          : zmq_post_request(s, r, vars, vc, 1);  /* bound for its life */
+    if (ret != 0) {
+        mk_hash_del(zmq_self->sessions, (const char *) s->sid, ZMQ_SID_LEN);
         zmq_session_unsite(s);
         mk_mem_free(s);
-        return 431;
+        return ret == 431 ? 431 : 503;
     }
-    w = zmq_wire_create(ZMQ_WIRE_REQUEST, s->sid);
-    if (!w || zmq_msg_init_size(&w->payload, b.len) < 0 ||
-        mk_hash_set(zmq_self->sessions, (const char *) s->sid, ZMQ_SID_LEN,
-                    s) < 0) {
-        mk_buf_release(&b);
-        if (w) {
-            zmq_wire_destroy(w);
-        }
-        zmq_session_unsite(s);
-        mk_mem_free(s);
-        return 503;
-    }
-    memcpy(zmq_msg_data(&w->payload), b.data, b.len);
-    mk_buf_release(&b);
-    w->vc = vc;
-    w->seq = ++s->seq;
-    w->upgrade = 1;                  /* bound for the session's whole life */
-    zmq_to_gateway(w);
     w = zmq_wire_create(ZMQ_WIRE_UPGRADED, s->sid);
     if (w) {
         zmq_to_gateway(w);           /* nothing kept for a retry */
