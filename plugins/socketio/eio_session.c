@@ -211,11 +211,12 @@ static void eio_reply_error(const uint8_t *to, enum eio_error code)
 static int eio_queue_next(const struct eio_session *e, size_t *off,
                           struct eio_packet *pk)
 {
-    const uint8_t *q = (const uint8_t *) e->queue.data + *off;
+    const uint8_t *q;
 
     if (*off + 6 > e->queue.len) {
-        return 0;
+        return 0;                        /* (an empty queue has no data) */
     }
+    q = (const uint8_t *) e->queue.data + *off;
     pk->type = (enum eio_type) q[0];
     pk->binary = q[1];
     pk->len = (size_t) q[2] << 24 | (size_t) q[3] << 16 |
