@@ -803,6 +803,11 @@ size_t mk_conn_queued(const struct mk_conn *c);
 int  mk_conn_flush(struct mk_conn *c);
 /* Close after the queue is flushed (graceful) or at once. */
 void mk_conn_close(struct mk_conn *c, int graceful);
+/* The client may still be sending (a protocol closing on its error): the
+ * graceful close reads and drops its input for a moment after the queue
+ * is written, so the last bytes (an HTTP/2 GOAWAY) are not destroyed by
+ * a reset for unread input. */
+void mk_conn_linger(struct mk_conn *c);
 /* Closes at once `ms` from now whatever is still queued or unread; until
  * then the connection and its protocol go on (a WebSocket waits for the
  * client's answer to its close frame, maybe behind a slow reader's

@@ -55,6 +55,7 @@ static int h2_calm(struct h2_conn *hc, const char *what)
     mk_warn("[fd %d] http2: client %s: %s; GOAWAY ENHANCE_YOUR_CALM",
             mk_conn_fd(hc->c), mk_conn_peer_str(hc->c), what);
     hc->shutdown = 1;
+    mk_conn_linger(hc->c);             /* let the GOAWAY arrive */
     nghttp2_session_terminate_session(hc->ng, NGHTTP2_ENHANCE_YOUR_CALM);
     return 0;
 }
@@ -484,10 +485,14 @@ static int h2_on_read(struct mk_conn *c)
                         mk_conn_peer_str(c), nghttp2_strerror((int) n));
             }
             mk_conn_consume(c, in.len);
+            mk_conn_linger(c);
             h2_flush(hc);              /* a GOAWAY nghttp2 queued */
             return MK_PROTO_CLOSE;
         }
         mk_conn_consume(c, (size_t) n);
+        if (!nghttp2_session_want_read(hc->ng)) {
+            mk_conn_linger(c);         /* a connection error: GOAWAY sent */
+        }
     }
     if (hc->upgraded && in.len > 0) {
         struct h2_stream *hs = hc->upgraded;
