@@ -66,7 +66,7 @@ int h2_conn_over_limit(const struct h2_conn *hc, size_t more)
     size_t held = mk_conn_queued(hc->c) + more;
 
     mk_list_foreach(it, &hc->streams) {
-        held += mk_list_entry(it, struct h2_stream, _head)->out_len;
+        held += mk_list_entry(it, struct h2_stream, _head)->out_mem;
     }
     return held > mk_conn_write_limit(hc->c);
 }
@@ -517,6 +517,11 @@ static void h2_on_posted(struct mk_conn *c)
     hc->flush_posted = 0;
     mk_list_foreach_safe(it, tmp, &hc->streams) {
         struct h2_stream *hs = mk_list_entry(it, struct h2_stream, _head);
+        if (hs->promised) {
+            hs->promised = 0;          /* a push: its request is complete */
+            h2_stream_begin(hs, 1);
+            continue;
+        }
         if (!hs->paused && (hs->held.len > 0 || hs->body_end_pending)) {
             h2_stream_resume_body(hs);
         }

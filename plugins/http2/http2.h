@@ -104,8 +104,10 @@ struct h2_stream {
     /* the response */
     struct mk_list out;                /* h2_piece */
     size_t out_len;
+    size_t out_mem;                    /* of out_len, bytes held in memory */
     int head_sent, has_body, end_queued, deferred;
     int closed;                        /* nghttp2 closed it */
+    int promised;                      /* a push: begins at the posted pass */
 };
 
 extern const struct mk_plugin mk_plugin_http2;

@@ -593,7 +593,7 @@ static void zmq_fail(struct zmq_session *s, int status)
     }
     s->ended = 1;
     if (mk_response_head_sent(s->r)) {
-        mk_conn_close(s->conn, 0);
+        mk_response_abort(s->r);     /* HTTP/2: this stream alone */
         return;
     }
     zmq_refuse(s->r, status);
