@@ -79,6 +79,9 @@ static ssize_t h2_on_send(nghttp2_session *ng, const uint8_t *data,
 
     (void) ng;
     (void) flags;
+    if (hc->dead) {
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     if (mk_conn_queued(hc->c) >= H2_OUT_HIGH) {
         return NGHTTP2_ERR_WOULDBLOCK;
     }
@@ -126,6 +129,9 @@ static int h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame,
     struct h2_conn *hc = user;
     struct h2_stream *hs;
 
+    if (hc->dead) {
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     if (frame->hd.type != NGHTTP2_HEADERS ||
         frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
         return 0;                      /* trailers: the stream exists */
@@ -146,7 +152,9 @@ static int h2_on_header(nghttp2_session *ng, const nghttp2_frame *frame,
     struct h2_stream *hs;
 
     (void) flags;
-    (void) user;
+    if (((struct h2_conn *) user)->dead) {
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     if (frame->hd.type != NGHTTP2_HEADERS ||
         frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
         return 0;                      /* trailer fields are not kept */
@@ -166,6 +174,9 @@ static int h2_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame,
     struct h2_stream *hs = NULL;
     int end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
 
+    if (hc->dead) {
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     if (frame->hd.stream_id) {
         hs = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
     }
@@ -218,7 +229,9 @@ static int h2_on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id,
     struct h2_stream *hs = nghttp2_session_get_stream_user_data(ng, id);
 
     (void) flags;
-    (void) user;
+    if (((struct h2_conn *) user)->dead) {
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     /* the connection's window never waits for a handler */
     nghttp2_session_consume_connection(ng, len);
     if (!hs) {
@@ -395,6 +408,8 @@ struct h2_conn *h2_conn_create(struct mk_conn *c, const struct h2_settings *set,
 }
 
 /* Streams nghttp2 closed: stage 40, the backend's end, the memory. */
+static void h2_conn_free(struct h2_conn *hc);
+
 static void h2_reap(struct h2_conn *hc)
 {
     while (!mk_list_is_empty(&hc->closed)) {
@@ -455,8 +470,14 @@ static int h2_on_read(struct mk_conn *c)
         return MK_PROTO_CLOSE;         /* on_start had no memory */
     }
     if (in.len > 0) {
+        hc->in_recv = 1;
         n = nghttp2_session_mem_recv(hc->ng, (const uint8_t *) in.data,
                                      in.len);
+        hc->in_recv = 0;
+        if (hc->dead) {
+            h2_conn_free(hc);          /* a stage closed the connection */
+            return MK_PROTO_CLOSE;
+        }
         if (n < 0) {
             if (n != NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
                 mk_info("[fd %d] http2: client %s: %s", mk_conn_fd(c),
@@ -539,13 +560,10 @@ static void h2_on_shutdown(struct mk_conn *c)
     h2_conn_post_flush(hc);
 }
 
-static void h2_on_close(struct mk_conn *c)
+static void h2_conn_free(struct h2_conn *hc)
 {
-    struct h2_conn *hc = mk_conn_proto_data(c);
+    struct mk_conn *c = hc->c;
 
-    if (!hc) {
-        return;
-    }
     h2_reap(hc);
     while (!mk_list_is_empty(&hc->streams)) {
         struct h2_stream *hs = mk_list_entry(hc->streams.next,
@@ -556,6 +574,23 @@ static void h2_on_close(struct mk_conn *c)
     nghttp2_session_del(hc->ng);
     mk_mem_free(hc);
     mk_conn_set_proto(c, &h2_proto, NULL);
+}
+
+/* A stage may close the connection from inside nghttp2's callbacks (a
+ * plugin returning CLOSE): the session is then freed once the library
+ * has returned, its remaining callbacks refusing to go on. */
+static void h2_on_close(struct mk_conn *c)
+{
+    struct h2_conn *hc = mk_conn_proto_data(c);
+
+    if (!hc) {
+        return;
+    }
+    if (hc->in_recv) {
+        hc->dead = 1;
+        return;
+    }
+    h2_conn_free(hc);
 }
 
 static int h2_is_idle(const struct mk_conn *c)

@@ -6,6 +6,7 @@
  * response into HEADERS, DATA and trailers.
  */
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
