@@ -436,12 +436,13 @@ static int h2_flush(struct h2_conn *hc)
         mk_info("[fd %d] http2: %s", mk_conn_fd(hc->c), nghttp2_strerror(rc));
         return MK_PROTO_CLOSE;
     }
-    if (!nghttp2_session_want_read(hc->ng) &&
+    if ((!nghttp2_session_want_read(hc->ng) ||
+         (hc->shutdown && hc->open == 0)) &&
         !nghttp2_session_want_write(hc->ng)) {
-        return MK_PROTO_CLOSE;         /* graceful: the queue is written */
-    }
-    if (hc->shutdown && hc->open == 0 &&
-        !nghttp2_session_want_write(hc->ng)) {
+        /* graceful: the queue is written first; the client may still be
+         * sending (WINDOW_UPDATE for what it reads), and unread input at
+         * close() would reset the connection under our last bytes */
+        mk_conn_linger(hc->c);
         return MK_PROTO_CLOSE;
     }
     if (hc->open == 0) {
