@@ -103,6 +103,7 @@ static int h2_on_send_data(nghttp2_session *ng, nghttp2_frame *frame,
     if (mk_conn_queued(hc->c) >= H2_OUT_HIGH) {
         return NGHTTP2_ERR_WOULDBLOCK;
     }
+    hc->data_at = mk_clock_monotonic_ms();     /* the client reads */
     return h2_stream_write_data(source->ptr, framehd, length) < 0
            ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
 }
@@ -419,6 +420,47 @@ static void h2_reap(struct h2_conn *hc)
     }
 }
 
+/* Bytes of response waiting in the streams for the client's windows. */
+static size_t h2_waiting(const struct h2_conn *hc)
+{
+    const struct mk_list *it;
+    size_t n = 0;
+
+    mk_list_foreach(it, &hc->streams) {
+        n += mk_list_entry(it, struct h2_stream, _head)->out_len;
+    }
+    return n;
+}
+
+/* The connection's one timer: IdleTimeout with no stream open; with
+ * responses waiting for windows the client does not open (a zero-window
+ * or slow-read client holding streams, descriptors and buffers),
+ * WindowTimeout from the last DATA that went out. While bytes wait in
+ * the connection's queue the timer is the core's (SendTimeout). */
+static void h2_arm(struct h2_conn *hc)
+{
+    uint64_t now = mk_clock_monotonic_ms(), due;
+
+    if (mk_conn_queued(hc->c) > 0) {
+        return;                        /* the core's SendTimeout runs */
+    }
+    if (hc->open == 0) {
+        hc->data_at = 0;
+        mk_conn_timeout(hc->c, hc->set->idle_timeout);
+        return;
+    }
+    if (h2_waiting(hc) == 0) {
+        hc->data_at = 0;
+        mk_conn_timeout(hc->c, 0);     /* the handlers own their deadlines */
+        return;
+    }
+    if (hc->data_at == 0) {
+        hc->data_at = now;
+    }
+    due = hc->data_at + hc->set->window_timeout;
+    mk_conn_timeout(hc->c, due > now ? due - now : 1);
+}
+
 /* Serialises what nghttp2 has to send, as far as the queue bound lets,
  * then decides whether the connection is done. MK_PROTO_OK or CLOSE. */
 static int h2_flush(struct h2_conn *hc)
@@ -445,12 +487,7 @@ static int h2_flush(struct h2_conn *hc)
         mk_conn_linger(hc->c);
         return MK_PROTO_CLOSE;
     }
-    if (hc->open == 0) {
-        mk_conn_timeout(hc->c, hc->set->idle_timeout);
-    }
-    else {
-        mk_conn_timeout(hc->c, 0);
-    }
+    h2_arm(hc);
     return MK_PROTO_OK;
 }
 
@@ -548,7 +585,15 @@ static int h2_on_timeout(struct mk_conn *c)
         return MK_PROTO_CLOSE;
     }
     if (hc->open > 0) {
-        return MK_PROTO_OK;            /* the handlers own their deadlines */
+        if (hc->data_at && h2_waiting(hc) > 0 && mk_clock_monotonic_ms() -
+            hc->data_at >= hc->set->window_timeout) {
+            h2_calm(hc, "no window opened for WindowTimeout while "
+                    "responses wait (slow read)");
+            h2_flush(hc);
+            return MK_PROTO_CLOSE;
+        }
+        h2_arm(hc);
+        return MK_PROTO_OK;
     }
     hc->shutdown = 1;
     nghttp2_session_terminate_session(hc->ng, NGHTTP2_NO_ERROR);

@@ -32,6 +32,7 @@ struct h2_settings {
     uint32_t max_header_list;          /* decoded bytes, RFC 9113 6.5.2 */
     uint32_t header_table;
     uint64_t idle_timeout;             /* ms */
+    uint64_t window_timeout;           /* ms */
     int push;
     uint32_t reset_rate;               /* per second; burst twice that */
     uint32_t control_rate;
@@ -41,7 +42,7 @@ struct h2_settings {
 struct h2_conf {
     long long max_streams;
     uint64_t initial_window, conn_window, max_frame, max_header_list;
-    uint64_t header_table, idle_timeout;
+    uint64_t header_table, idle_timeout, window_timeout;
     int push;
     long long reset_rate, control_rate, max_continuations;
     struct h2_settings set;
@@ -69,6 +70,8 @@ struct h2_conn {
     int flush_posted;
     struct h2_bucket resets, control;
     uint32_t continuations;            /* of the header block being read */
+    uint64_t data_at;                  /* ms: DATA last went out, or none
+                                        * waited */
     struct h2_stream *upgraded;        /* h2c: stream 1, begun on input */
 };
 
