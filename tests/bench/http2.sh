@@ -341,21 +341,17 @@ start_slot() {
     bench_log "$slot: pids${PIDS[$slot]} (front${FRONT[$slot]}) port ${PORT[$slot]}${cpus:+ cpu $cpus}"
 }
 
-# check_slot SLOT: every scenario's URL answers 200 over h2 and TLS 1.2
-# with the expected bytes. Prints what failed on stderr.
+# check_slot SLOT SCENARIO: the scenario's URL answers 200 over h2 and
+# TLS 1.2 with the expected bytes. Says what failed on stdout.
 check_slot() {
-    local slot=$1 s out code ver
-    for s in $ONLY; do
-        out=$(OPENSSL_CONF="$TMP/openssl.cnf" curl -sk --http2 --tlsv1.2 --ciphers "$CIPHER" \
-              -o "$TMP/check.body" -w '%{http_code} %{http_version}' \
-              "https://127.0.0.1:${PORT[$slot]}${URLPATH[$s]}" 2>&1 || true)
-        read -r code ver <<< "$out"
-        if [ "$code" != 200 ] || [ "$ver" != 2 ] ||
-           ! cmp -s "$TMP/check.body" "${EXPECTED[$s]}"; then
-            echo "http2.sh: $slot ${URLPATH[$s]}: status ${code:-none}, HTTP version ${ver:-none}, $(cmp -s "$TMP/check.body" "${EXPECTED[$s]}" && echo "right" || echo "WRONG") bytes" >&2
-            return 1
-        fi
-    done
+    local slot=$1 s=$2 out code ver bytes
+    out=$(OPENSSL_CONF="$TMP/openssl.cnf" curl -sk --http2 --tlsv1.2 --ciphers "$CIPHER"           -o "$TMP/check.body" -w '%{http_code} %{http_version}'           "https://127.0.0.1:${PORT[$slot]}${URLPATH[$s]}" 2>&1 || true)
+    read -r code ver <<< "$out"
+    bytes=right
+    cmp -s "$TMP/check.body" "${EXPECTED[$s]}" || bytes=WRONG
+    [ "$code" = 200 ] && [ "$ver" = 2 ] && [ $bytes = right ] && return 0
+    echo "$slot ${URLPATH[$s]}: status ${code:-none}, HTTP version ${ver:-none}, $bytes bytes"
+    return 1
 }
 
 # ---------------------------------------------------------------- measure
@@ -367,10 +363,14 @@ ticks() {
     echo "$t"
 }
 
-# h2load_parse OUT LOG: "requests req_per_s p99_ms errors non2xx proto_ok"
-# from h2load's output and its --log-file (start, status, microseconds).
+# h2load_parse OUT LOG SECONDS: "requests req_per_s p99_ms errors non2xx
+# ok" from h2load's output and its --log-file (start, status,
+# microseconds). ok: 1, or why the run does not count: "proto" (not h2
+# over TLS 1.2 with the cipher), "stopped" (requests ended before 80 % of
+# the run: connections were closed), "uneven" (one connection made less
+# than half the mean's requests/s: it was closed or starved).
 h2load_parse() {
-    local out=$1 log=$2 p99 badlog
+    local out=$1 log=$2 secs=$3 p99 badlog span
     # the 99th percentile: the ceil(0.99 n)-th smallest time
     p99=$(cut -f3 "$log" 2>/dev/null | sort -n | awk '
         { t[NR] = $1 }
@@ -379,7 +379,12 @@ h2load_parse() {
             i = int(NR * 0.99); if (i < NR * 0.99) i++; if (i < 1) i = 1
             printf "%.3f\n", t[i] / 1000 }')
     badlog=$(awk -F'\t' '$2 !~ /^2[0-9][0-9]$/ { bad++ } END { print bad + 0 }' "$log" 2>/dev/null || echo 0)
-    awk -v p99="$p99" -v badlog="${badlog:-0}" -v cipher="$CIPHER" '
+    # the seconds from the first request's start to the last one's: a
+    # server that closes connections (a GOAWAY after N requests: h2load
+    # does not reconnect) leaves the rest of the run without requests
+    span=$(awk -F'\t' 'NR == 1 { lo = hi = $1 } { if ($1 < lo) lo = $1; if ($1 > hi) hi = $1 }
+                       END { printf "%.3f\n", NR ? (hi - lo) / 1e6 : 0 }' "$log" 2>/dev/null || echo 0)
+    awk -v p99="$p99" -v badlog="${badlog:-0}" -v cipher="$CIPHER" -v span="$span" -v secs="$secs" '
         /^finished in/ { rps = $4 }
         /^requests:/ {
             for (i = 2; i < NF; i++) {
@@ -395,11 +400,15 @@ h2load_parse() {
         /^TLS Protocol:/         { tls = $3 }
         /^Cipher:/               { ciph = $2 }
         /^Application protocol:/ { alpn = $3 }
+        /^req\/s *:/ { cmin = $3; cmean = $5 }
         END {
-            ok = (tls == "TLSv1.2" && ciph == cipher && alpn == "h2")
+            ok = 1
+            if (span + 0 < 0.8 * secs) ok = "stopped"
+            if (cmin + 0 < 0.5 * cmean) ok = "uneven"
+            if (!(tls == "TLSv1.2" && ciph == cipher && alpn == "h2")) ok = "proto"
             if (done == "" || rps == "") { print "- - - 1 0 " ok; exit }
             if (non2xx < badlog) non2xx = badlog
-            printf "%d %s %s %d %d %d\n", done, rps, p99, err, non2xx, ok }' "$out"
+            printf "%d %s %s %d %d %s\n", done, rps, p99, err, non2xx, ok }' "$out"
 }
 
 # measure SLOT SCENARIO SECONDS H2LOADCPU: one h2load run; prints
@@ -414,13 +423,13 @@ measure() {
         -D"$secs" --ciphers="$CIPHER" --log-file="$log" \
         "https://127.0.0.1:${PORT[$slot]}${URLPATH[$s]}" > "$out" 2>&1 || true
     s1=$(ticks ${PIDS[$slot]}); f1=$(ticks ${FRONT[$slot]})
-    read -r n rps p99 err non ok < <(h2load_parse "$out" "$log")
+    read -r n rps p99 err non ok < <(h2load_parse "$out" "$log" "$secs")
     if [ "$n" = - ] || [ "$n" = 0 ]; then
         echo "- - - - ${err:-1} ${non:-0} ${ok:-0}"; return 0
     fi
     awk -v s=$((s1 - s0)) -v f=$((f1 - f0)) -v hz="$BENCH_CLK_TCK" -v n="$n" \
         -v r="$rps" -v p="$p99" -v e="$err" -v x="$non" -v ok="$ok" 'BEGIN {
-            printf "%.0f %s %.2f %.2f %d %d %d\n", r, p, s / hz * 1e6 / n,
+            printf "%.0f %s %.2f %.2f %d %d %s\n", r, p, s / hz * 1e6 / n,
                 f / hz * 1e6 / n, e, x, ok }'
 }
 
@@ -448,8 +457,14 @@ rounds() {
             flag=""
             if [ "$rps" = - ] || [ "$err" != 0 ] || [ "$non" != 0 ]; then
                 flag="INVALID ($err errors, $non non-2xx)"
-            elif [ "$ok" != 1 ]; then
-                flag="INVALID (not h2 over TLSv1.2 $CIPHER)"
+            else
+                case $ok in
+                1) ;;
+                proto)   flag="INVALID (not h2 over TLSv1.2 $CIPHER)" ;;
+                stopped) flag="INVALID (no requests in the last 20 % of the run: connections closed)" ;;
+                uneven)  flag="INVALID (a connection made < 1/2 the mean req/s: closed or starved)" ;;
+                *)       flag="INVALID (no h2load summary)" ;;
+                esac
             fi
             if [ -n "$flag" ]; then
                 bad=1; STATUS=1
@@ -529,38 +544,36 @@ pass() {
             SUMMARY+=("$SHORT: $slot did not start")
             continue
         fi
-        if ! check_slot "$slot"; then
-            if [ "$slot" = tremolo ]; then
-                TREMOLO_WHY="Tremolo does not serve the files / the node over h2 (TLS 1.2, ALPN h2): see above"
-                echo "Tremolo skipped: $TREMOLO_WHY"
-            else
-                echo "NOT MEASURED: $slot answered wrong"; STATUS=1
-                SUMMARY+=("$SHORT: $slot answered wrong")
-            fi
-            stop_slot "$slot"
-            continue
-        fi
         up+=("$slot")
     done
-    if [ "${#up[@]}" = 0 ]; then
-        return 0
-    fi
-    RATIO_PAIRS=""
-    case " ${up[*]} " in *" tremolo "*)
-        for slot in nginx h2o; do
-            case " ${up[*]} " in *" $slot "*) RATIO_PAIRS+=" tremolo/$slot" ;; esac
-        done ;;
-    *)
-        case " ${up[*]} " in *" h2o "*)
-            case " ${up[*]} " in *" nginx "*) RATIO_PAIRS="h2o/nginx" ;; esac ;;
-        esac ;;
-    esac
     for s in $ONLY; do
+        local -a here=()
+        for slot in ${up[@]+"${up[@]}"}; do
+            if check_slot "$slot" "$s"; then
+                here+=("$slot")
+            elif [ "$slot" = tremolo ]; then
+                echo "Tremolo skipped in $s: it does not serve ${URLPATH[$s]} over h2 (TLS 1.2, the right bytes)"
+                SUMMARY+=("$SHORT $s: Tremolo skipped (no right answer over h2)")
+            else
+                echo "NOT MEASURED: $slot answered wrong"; STATUS=1
+                SUMMARY+=("$SHORT $s: $slot answered wrong")
+            fi
+        done
+        [ "${#here[@]}" = 0 ] && continue
+        RATIO_PAIRS=""
+        case " ${here[*]} " in
+        *" tremolo "*)
+            for slot in nginx h2o; do
+                case " ${here[*]} " in *" $slot "*) RATIO_PAIRS+=" tremolo/$slot" ;; esac
+            done ;;
+        *" h2o "*)
+            case " ${here[*]} " in *" nginx "*) RATIO_PAIRS="h2o/nginx" ;; esac ;;
+        esac
         echo
         echo "== $label, $s (${URLPATH[$s]}): h2load -t1 -c$CONNS -m$STREAMS -D$SECONDS_PER_RUN, $ROUNDS rounds =="
-        rounds "$label, $s" "$s" "$wcpu" "${up[@]}"
+        rounds "$label, $s" "$s" "$wcpu" "${here[@]}"
     done
-    for slot in "${up[@]}"; do stop_slot "$slot"; done
+    for slot in ${up[@]+"${up[@]}"}; do stop_slot "$slot"; done
 }
 
 # ---------------------------------------------------------------- main
