@@ -793,6 +793,9 @@ int  mk_conn_write_shared(struct mk_conn *c, struct mk_shared_buf *sb);
 /* This connection's WriteQueueLimit in bytes (0: the server's): a site
  * may allow its clients more or less than the server default. */
 void mk_conn_set_write_limit(struct mk_conn *c, size_t bytes);
+/* The WriteQueueLimit in force for this connection (a multiplexing
+ * protocol bounds what its streams hold with it too). */
+size_t mk_conn_write_limit(const struct mk_conn *c);
 /* Bytes queued and not yet written (for backpressure decisions). */
 size_t mk_conn_queued(const struct mk_conn *c);
 /* Tries to write now (otherwise the core flushes when the event handler
@@ -877,6 +880,12 @@ void mk_request_body_resume(struct mk_stream *r);
  * and on_close); mk_response_header's and mk_response_raw's -1 only refuse
  * and leave the connection open.
  */
+/* Room for the handler's header fields, counted as their HTTP/1.1 text
+ * ("Name: value\r\n") so the limit is the same on every protocol; a
+ * serialiser may size its buffers by these. */
+#define MK_RESPONSE_FIELDS_ROOM 1024
+#define MK_RESPONSE_FIELDS_MAX  128
+
 void mk_response_status(struct mk_stream *r, int status);
 /* -1 (header not added; the connection stays) for a value with CR or LF, a
  * Location a browser would follow to another site ("//host", "/\host"),
