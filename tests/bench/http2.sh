@@ -60,7 +60,10 @@
 # (>= 1.0x nginx) and <= h2o's / 0.9 (>= 0.9x h2o), p99 no worse; they are
 # reported, not asserted. While the tree has no plugins/http2/http2.c, or
 # Tremolo does not negotiate h2, Tremolo is skipped with the reason and
-# the peers are measured alone (with the h2o/nginx ratio).
+# the peers are measured alone (with the h2o/nginx ratio). At the end, the
+# floor under the 100 KB file: mbedTLS's AES-128-GCM (tests/bench/
+# gcm_floor.c) against OpenSSL's (`openssl speed -evp aes-128-gcm`) per
+# 100 KB of records.
 #
 # Environment knobs (defaults in brackets):
 #   BENCH_TREMOLO           server binary [$TREMOLO_BIN (set by make), build/tremolo]
@@ -596,9 +599,29 @@ if [ "$UNPINNED" = 1 ]; then
         "$UNPINNED_WORKERS" "" "" "unpinned"
 fi
 
+# The floor under the 100 KB file: sealing its bytes in AES-128-GCM
+# records, mbedTLS (Tremolo's tls plugin; tests/bench/gcm_floor.c) against
+# OpenSSL (the peers; `openssl speed -evp`, 16 KiB blocks), on CPU 0.
+case " $ONLY " in *" large "*)
+    echo
+    echo "== AES-128-GCM per 100 KB response (the record cipher alone, CPU 0) =="
+    if cc -O2 -o "$TMP/gcm_floor" tests/bench/gcm_floor.c -lmbedcrypto; then
+        read -r _ mb_rate mb_us < <(taskset -c 0 "$TMP/gcm_floor" 1000 102400)
+        os_rate=$(taskset -c 0 openssl speed -seconds 1 -evp aes-128-gcm 2>/dev/null |
+                  awk '/^AES-128-GCM/ { v = $NF; sub(/k$/, "", v); printf "%.0f", v * 1000 / 1e6 }')
+        os_us=$(awk -v r="$os_rate" 'BEGIN { if (r > 0) printf "%.1f", 102400 / r; else print "-" }')
+        echo "mbedTLS: $mb_rate MB/s, $mb_us us per 100 KB"
+        echo "OpenSSL: $os_rate MB/s, $os_us us per 100 KB"
+        SUMMARY+=("100 KB AES-128-GCM floor: mbedTLS ${mb_us} us, OpenSSL ${os_us} us per response")
+    else
+        echo "http2.sh: cannot build tests/bench/gcm_floor.c (libmbedtls-dev?)" >&2
+    fi ;;
+esac
+
 echo
 echo "load average at end: $(cut -d' ' -f1 /proc/loadavg)"
 [ -n "$TREMOLO_WHY" ] && echo "Tremolo skipped: $TREMOLO_WHY"
 printf 'SUMMARY: %s\n' "$(IFS=';'; echo "${SUMMARY[*]:-nothing measured}" | sed 's/;/; /g')"
 echo "targets (issue 14): server CPU per request >= 1.0x nginx (tremolo/nginx CPU <= 1.0) and >= 0.9x h2o (tremolo/h2o CPU <= 1.11), p99 no worse"
+echo "(the 100 KB file cannot cost Tremolo less than the mbedTLS AES-GCM floor above)"
 exit $STATUS
