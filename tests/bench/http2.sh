@@ -40,7 +40,7 @@
 #     `proxy_pass` to an `upstream { server unix:SOCK; keepalive K; }`,
 #     K = connections x streams (at least 64): the idle pool must hold
 #     every request that can be in flight, or the upstream connections past
-#     it are closed after each response (4x the backend's CPU with 64),
+#     it are closed after each response (6x the backend's CPU with 64),
 #     `proxy_http_version 1.1`, `Connection ""` (the pool needs both).
 #   h2o (Debian h2o 2.2.5): `num-threads: 1` (W), no `access-log` directive
 #     (h2o then writes none), HTTP/2 through ALPN on its TLS listener (its
