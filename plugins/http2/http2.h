@@ -64,6 +64,8 @@ struct h2_conn {
     uint32_t open;                     /* streams with a request */
     int shutdown;                      /* GOAWAY sent: no new streams */
     int sending;                       /* in nghttp2_session_send */
+    int in_recv;                       /* in nghttp2_session_mem_recv */
+    int dead;                          /* closed under nghttp2: freed after */
     int flush_posted;
     struct h2_bucket resets, control;
     uint32_t continuations;            /* of the header block being read */
@@ -102,8 +104,10 @@ struct h2_stream {
     /* the response */
     struct mk_list out;                /* h2_piece */
     size_t out_len;
+    size_t out_mem;                    /* of out_len, bytes held in memory */
     int head_sent, has_body, end_queued, deferred;
     int closed;                        /* nghttp2 closed it */
+    int promised;                      /* a push: begins at the posted pass */
 };
 
 extern const struct mk_plugin mk_plugin_http2;
