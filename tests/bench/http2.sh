@@ -369,8 +369,9 @@ ticks() {
 # h2load_parse OUT LOG SECONDS: "requests req_per_s p99_ms errors non2xx
 # ok" from h2load's output and its --log-file (start, status,
 # microseconds). ok: 1, or why the run does not count: "proto" (not h2
-# over TLS 1.2 with the cipher), "stopped" (requests ended before 80 % of
-# the run: connections were closed), "uneven" (one connection made less
+# over TLS 1.2 with the cipher), "stopped:SPAN" (the requests' start
+# times span less than 80 % of the run: connections were closed, or the
+# server stalled past the end), "uneven" (one connection made less
 # than half the mean's requests/s: it was closed or starved).
 h2load_parse() {
     local out=$1 log=$2 secs=$3 p99 badlog span
@@ -406,7 +407,7 @@ h2load_parse() {
         /^req\/s *:/ { cmin = $3; cmean = $5 }
         END {
             ok = 1
-            if (span + 0 < 0.8 * secs) ok = "stopped"
+            if (span + 0 < 0.8 * secs) ok = sprintf("stopped:%.2f", span)
             if (cmin + 0 < 0.5 * cmean) ok = "uneven"
             if (!(tls == "TLSv1.2" && ciph == cipher && alpn == "h2")) ok = "proto"
             if (done == "" || rps == "") { print "- - - 1 0 " ok; exit }
@@ -464,7 +465,7 @@ rounds() {
                 case $ok in
                 1) ;;
                 proto)   flag="INVALID (not h2 over TLSv1.2 $CIPHER)" ;;
-                stopped) flag="INVALID (no requests in the last 20 % of the run: connections closed)" ;;
+                stopped:*) flag="INVALID (requests started over ${ok#stopped:} s of $SECONDS_PER_RUN: connections closed or stalled)" ;;
                 uneven)  flag="INVALID (a connection made < 1/2 the mean req/s: closed or starved)" ;;
                 *)       flag="INVALID (no h2load summary)" ;;
                 esac
