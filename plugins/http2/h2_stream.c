@@ -6,6 +6,7 @@
  * response into HEADERS, DATA and trailers.
  */
 #include <ctype.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -16,22 +17,87 @@
 #include "mk_core/mk_string.h"
 #include "plugins/http2/http2.h"
 
+/* ---- Text ------------------------------------------------------------- */
+
+static void h2_text_init(struct h2_text *t, char *own, size_t cap)
+{
+    t->p = own;
+    t->own = own;
+    t->own_cap = own ? cap : 0;
+    t->len = 0;
+    t->cap = t->own_cap;
+}
+
+static int h2_text_add(struct h2_text *t, const void *data, size_t len)
+{
+    char *p;
+    size_t cap;
+
+    if (t->len + len > t->cap) {
+        cap = t->cap ? t->cap * 2 : 256;
+        while (cap < t->len + len) {
+            cap *= 2;
+        }
+        p = mk_mem_alloc(cap);
+        if (!p) {
+            return -1;
+        }
+        if (t->len) {
+            memcpy(p, t->p, t->len);
+        }
+        if (t->p != t->own) {
+            mk_mem_free(t->p);
+        }
+        t->p = p;
+        t->cap = cap;
+    }
+    memcpy(t->p + t->len, data, len);
+    t->len += len;
+    return 0;
+}
+
+static void h2_text_release(struct h2_text *t)
+{
+    if (t->p != t->own) {
+        mk_mem_free(t->p);
+    }
+    h2_text_init(t, t->own, t->own_cap);
+}
+
+static int h2_pseudo(struct h2_stream *hs, struct h2_span *sp,
+                     const void *value, size_t len)
+{
+    if (sp->len > 0) {
+        return 0;                      /* nghttp2 refuses a repeated one */
+    }
+    sp->off = (uint32_t) hs->pseudo.len;
+    sp->len = (uint32_t) len;
+    return h2_text_add(&hs->pseudo, value, len);
+}
+
+static const char *h2_span_at(const struct h2_stream *hs,
+                              const struct h2_span *sp)
+{
+    return hs->pseudo.p + sp->off;
+}
+
 /* ---- Life ------------------------------------------------------------- */
 
 struct h2_stream *h2_stream_new(struct h2_conn *hc, int32_t id)
 {
-    struct h2_stream *hs = mk_mem_zalloc(sizeof(*hs));
+    /* not zeroed whole: the inline text storage needs no clearing */
+    struct h2_stream *hs = mk_mem_alloc(sizeof(*hs));
 
     if (!hs) {
         return NULL;
     }
+    memset(hs, 0, offsetof(struct h2_stream, fields_own));
     hs->hc = hc;
     hs->id = id;
-    mk_buf_init(&hs->fields);
-    mk_buf_init(&hs->cookie);
-    mk_buf_init(&hs->method);
-    mk_buf_init(&hs->path);
-    mk_buf_init(&hs->authority);
+    h2_text_init(&hs->fields, hs->fields_own, sizeof(hs->fields_own));
+    h2_text_init(&hs->cookie, NULL, 0);
+    h2_text_init(&hs->pseudo, hs->pseudo_own, sizeof(hs->pseudo_own));
+    h2_text_init(&hs->text, hs->text_own, sizeof(hs->text_own));
     mk_buf_init(&hs->held);
     mk_list_init(&hs->out);
     mk_list_add(&hs->_head, &hc->streams);
@@ -63,13 +129,11 @@ void h2_stream_free(struct h2_stream *hs)
     while (!mk_list_is_empty(&hs->out)) {
         h2_piece_free(mk_list_entry(hs->out.next, struct h2_piece, _head));
     }
-    mk_buf_release(&hs->fields);
-    mk_buf_release(&hs->cookie);
-    mk_buf_release(&hs->method);
-    mk_buf_release(&hs->path);
-    mk_buf_release(&hs->authority);
+    h2_text_release(&hs->fields);
+    h2_text_release(&hs->cookie);
+    h2_text_release(&hs->pseudo);
+    h2_text_release(&hs->text);
     mk_buf_release(&hs->held);
-    mk_mem_free(hs->head);
     mk_mem_free(hs);
 }
 
@@ -87,7 +151,7 @@ static int h2_is(const uint8_t *name, size_t len, const char *lit)
 int h2_stream_header(struct h2_stream *hs, const uint8_t *name, size_t nlen,
                      const uint8_t *value, size_t vlen)
 {
-    struct mk_buf *pseudo = NULL;
+    struct h2_span *pseudo = NULL;
     int ret = 0;
 
     hs->header_bytes += nlen + vlen + 32;
@@ -108,24 +172,24 @@ int h2_stream_header(struct h2_stream *hs, const uint8_t *name, size_t nlen,
             pseudo = &hs->authority;
         }
         if (pseudo) {
-            ret = mk_buf_append(pseudo, value, vlen);
+            ret = h2_pseudo(hs, pseudo, value, vlen);
         }
         return ret;                    /* :scheme: the listener says */
     }
     if (h2_is(name, nlen, "cookie")) {
         if (hs->cookie.len > 0) {
-            ret |= mk_buf_append(&hs->cookie, "; ", 2);
+            ret |= h2_text_add(&hs->cookie, "; ", 2);
         }
-        return ret | mk_buf_append(&hs->cookie, value, vlen);
+        return ret | h2_text_add(&hs->cookie, value, vlen);
     }
     /* :authority wins over Host (RFC 9113 8.3.1) */
     if (h2_is(name, nlen, "host") && hs->authority.len > 0) {
         return 0;
     }
-    ret |= mk_buf_append(&hs->fields, name, nlen);
-    ret |= mk_buf_append(&hs->fields, ": ", 2);
-    ret |= mk_buf_append(&hs->fields, value, vlen);
-    ret |= mk_buf_append(&hs->fields, "\r\n", 2);
+    ret |= h2_text_add(&hs->fields, name, nlen);
+    ret |= h2_text_add(&hs->fields, ": ", 2);
+    ret |= h2_text_add(&hs->fields, value, vlen);
+    ret |= h2_text_add(&hs->fields, "\r\n", 2);
     return ret;
 }
 
@@ -185,7 +249,9 @@ static void h2_stream_run(struct h2_stream *hs, size_t len, int end_stream)
 /* END_HEADERS of a request: the head as HTTP/1.1 text, then the stream. */
 void h2_stream_begin(struct h2_stream *hs, int end_stream)
 {
-    struct mk_buf t;
+    struct h2_text *t = &hs->text;
+    const char *method = h2_span_at(hs, &hs->method);
+    const char *auth = h2_span_at(hs, &hs->authority);
     int ret = 0;
 
     if (hs->too_large) {
@@ -193,44 +259,41 @@ void h2_stream_begin(struct h2_stream *hs, int end_stream)
         return;
     }
     if (hs->method.len == 0 || (hs->path.len == 0 &&
-        !h2_is((const uint8_t *) hs->method.data, hs->method.len,
-               "CONNECT"))) {
+        !h2_is((const uint8_t *) method, hs->method.len, "CONNECT"))) {
         nghttp2_submit_rst_stream(hs->hc->ng, NGHTTP2_FLAG_NONE, hs->id,
                                   NGHTTP2_PROTOCOL_ERROR);
         return;
     }
-    mk_buf_init(&t);
-    ret |= mk_buf_append(&t, hs->method.data, hs->method.len);
-    ret |= mk_buf_append(&t, " ", 1);
+    ret |= h2_text_add(t, method, hs->method.len);
+    ret |= h2_text_add(t, " ", 1);
     if (hs->path.len > 0) {
-        ret |= mk_buf_append(&t, hs->path.data, hs->path.len);
+        ret |= h2_text_add(t, h2_span_at(hs, &hs->path), hs->path.len);
     }
     else {
-        ret |= mk_buf_append(&t, hs->authority.data, hs->authority.len);
+        ret |= h2_text_add(t, auth, hs->authority.len);
     }
-    ret |= mk_buf_append(&t, " HTTP/1.1\r\n", 11);
+    ret |= h2_text_add(t, " HTTP/1.1\r\n", 11);
     if (hs->authority.len > 0) {
-        ret |= mk_buf_append(&t, "host: ", 6);
-        ret |= mk_buf_append(&t, hs->authority.data, hs->authority.len);
-        ret |= mk_buf_append(&t, "\r\n", 2);
+        ret |= h2_text_add(t, "host: ", 6);
+        ret |= h2_text_add(t, auth, hs->authority.len);
+        ret |= h2_text_add(t, "\r\n", 2);
     }
-    ret |= mk_buf_append(&t, hs->fields.data, hs->fields.len);
+    ret |= h2_text_add(t, hs->fields.p, hs->fields.len);
     if (hs->cookie.len > 0) {
-        ret |= mk_buf_append(&t, "cookie: ", 8);
-        ret |= mk_buf_append(&t, hs->cookie.data, hs->cookie.len);
-        ret |= mk_buf_append(&t, "\r\n", 2);
+        ret |= h2_text_add(t, "cookie: ", 8);
+        ret |= h2_text_add(t, hs->cookie.p, hs->cookie.len);
+        ret |= h2_text_add(t, "\r\n", 2);
     }
-    ret |= mk_buf_append(&t, "\r\n", 2);
-    mk_buf_release(&hs->fields);
-    mk_buf_release(&hs->cookie);
+    ret |= h2_text_add(t, "\r\n", 2);
+    h2_text_release(&hs->fields);
+    h2_text_release(&hs->cookie);
     if (ret < 0) {
-        mk_buf_release(&t);
         nghttp2_submit_rst_stream(hs->hc->ng, NGHTTP2_FLAG_NONE, hs->id,
                                   NGHTTP2_INTERNAL_ERROR);
         return;
     }
-    hs->head = t.data;                 /* the stream's spans index it */
-    h2_stream_run(hs, t.len, end_stream);
+    hs->head = t->p;                   /* the stream's spans index it */
+    h2_stream_run(hs, t->len, end_stream);
 }
 
 /* The field names the upgrade spoke to HTTP/1.1 only (RFC 9113 3.2 and
@@ -254,15 +317,14 @@ static int h2_hop_field(const char *name, size_t len)
 int h2_stream_from_http1(struct h2_stream *hs, const char *head, size_t len)
 {
     const char *p = head, *end = head + len, *eol, *colon;
-    struct mk_buf t;
+    struct h2_text *t = &hs->text;
     int ret = 0;
 
-    mk_buf_init(&t);
     eol = memchr(p, '\n', (size_t) (end - p));
     if (!eol) {
         return -1;
     }
-    ret |= mk_buf_append(&t, p, (size_t) (eol + 1 - p));   /* request line */
+    ret |= h2_text_add(t, p, (size_t) (eol + 1 - p));     /* request line */
     for (p = eol + 1; p < end; p = eol + 1) {
         eol = memchr(p, '\n', (size_t) (end - p));
         if (!eol || eol - p <= 1) {
@@ -272,15 +334,14 @@ int h2_stream_from_http1(struct h2_stream *hs, const char *head, size_t len)
         if (colon && h2_hop_field(p, (size_t) (colon - p))) {
             continue;
         }
-        ret |= mk_buf_append(&t, p, (size_t) (eol + 1 - p));
+        ret |= h2_text_add(t, p, (size_t) (eol + 1 - p));
     }
-    ret |= mk_buf_append(&t, "\r\n", 2);
+    ret |= h2_text_add(t, "\r\n", 2);
     if (ret < 0) {
-        mk_buf_release(&t);
         return -1;
     }
-    hs->head = t.data;
-    hs->head_len_upgrade = t.len;
+    hs->head = t->p;
+    hs->head_len_upgrade = t->len;
     return 0;
 }
 
@@ -441,7 +502,9 @@ static int h2_send_head(struct mk_stream *s)
     nghttp2_data_provider dp;
     size_t n = 0;
 
-    mk_str_printf(status, sizeof(status), "%03d", code);
+    status[0] = (char) ('0' + code / 100 % 10);
+    status[1] = (char) ('0' + code / 10 % 10);
+    status[2] = (char) ('0' + code % 10);
     nv[n++] = (nghttp2_nv) { (uint8_t *) ":status", (uint8_t *) status, 7,
                              3, NGHTTP2_NV_FLAG_NONE };
     nv[n++] = (nghttp2_nv) { (uint8_t *) "server", (uint8_t *) server, 6,
@@ -646,9 +709,9 @@ static int h2_push(struct mk_stream *s, const char *path, size_t len)
     nv[3] = (nghttp2_nv) { (uint8_t *) ":authority", (uint8_t *) host.data,
                            10, host.len, NGHTTP2_NV_FLAG_NONE };
     ps = h2_stream_new(hc, 0);
-    if (!ps || mk_buf_append(&ps->method, "GET", 3) < 0 ||
-        mk_buf_append(&ps->path, path, len) < 0 ||
-        mk_buf_append(&ps->authority, host.data, host.len) < 0) {
+    if (!ps || h2_pseudo(ps, &ps->method, "GET", 3) < 0 ||
+        h2_pseudo(ps, &ps->path, path, len) < 0 ||
+        h2_pseudo(ps, &ps->authority, host.data, host.len) < 0) {
         if (ps) {
             h2_stream_free(ps);
         }

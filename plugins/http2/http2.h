@@ -86,16 +86,35 @@ struct h2_piece {
     size_t off, len;
 };
 
+/* Text that starts in storage of its own (inside the stream: no malloc
+ * for a usual request) and moves to the heap when it outgrows it. */
+struct h2_text {
+    char *p;
+    size_t len, cap;
+    char *own;                         /* the inline storage */
+    size_t own_cap;
+};
+
+struct h2_span {
+    uint32_t off, len;
+};
+
+#define H2_FIELDS_INLINE 1024          /* "name: value\r\n" of a request */
+#define H2_PSEUDO_INLINE 512           /* :method, :path, :authority */
+#define H2_HEAD_INLINE   1536          /* the head the core parses */
+
 struct h2_stream {
     struct mk_list _head;
     struct h2_conn *hc;
     struct mk_stream *s;               /* once the head is complete */
     int32_t id;
     /* the request head, as HTTP/1.1 text for the core's parser */
-    struct mk_buf fields;              /* "name: value\r\n" ... */
-    struct mk_buf cookie;              /* crumbs joined (RFC 9113 8.2.3) */
-    struct mk_buf method, path, authority;
-    char *head;                        /* the text the head's spans index */
+    struct h2_text fields;             /* "name: value\r\n" ... */
+    struct h2_text cookie;             /* crumbs joined (RFC 9113 8.2.3) */
+    struct h2_text pseudo;             /* the values of: */
+    struct h2_span method, path, authority;
+    struct h2_text text;               /* the head, built at END_HEADERS */
+    char *head;                        /* text.p: the head's spans index it */
     size_t head_len_upgrade;           /* h2c: stream 1's head, ready */
     size_t header_bytes;               /* RFC 9113 6.5.2 accounting */
     int too_large;
@@ -111,6 +130,9 @@ struct h2_stream {
     int head_sent, has_body, end_queued, deferred;
     int closed;                        /* nghttp2 closed it */
     int promised;                      /* a push: begins at the posted pass */
+    char fields_own[H2_FIELDS_INLINE];
+    char pseudo_own[H2_PSEUDO_INLINE];
+    char text_own[H2_HEAD_INLINE];
 };
 
 extern const struct mk_plugin mk_plugin_http2;
