@@ -301,6 +301,11 @@ void mk_conn_set_write_limit(struct mk_conn *c, size_t bytes)
     c->wq_limit = bytes;
 }
 
+size_t mk_conn_write_limit(const struct mk_conn *c)
+{
+    return c->wq_limit ? c->wq_limit : (size_t) c->srv->conf.write_queue_limit;
+}
+
 size_t mk_conn_queued(const struct mk_conn *c)
 {
     return c->wq_bytes;

@@ -380,10 +380,51 @@ static void http_process(struct mk_conn *c)
 
 /* ---- mk_proto callbacks ------------------------------------------------ */
 
+/* Prior knowledge (RFC 9113 3.3): a connection whose first bytes are a
+ * loaded protocol's preface is that protocol's. 1: switched, 0: not a
+ * preface, -1: a preface's beginning, wait for more. */
+static int http_preface(struct mk_conn *c)
+{
+    const struct mk_server *srv = c->srv;
+    size_t i, n, m;
+
+    if (c->streams != 0 || http_stream(c)) {
+        return 0;
+    }
+    for (i = 0; i < srv->proto_count; i++) {
+        const struct mk_proto_decl *d = srv->protos[i].decl;
+        if (!d->preface) {
+            continue;
+        }
+        n = strlen(d->preface);
+        m = c->in_len < n ? c->in_len : n;
+        if (memcmp(c->in, d->preface, m) != 0) {
+            continue;
+        }
+        if (m < n) {
+            return -1;
+        }
+        mk_conn_set_proto(c, d->proto, NULL);
+        if (d->proto->on_start) {
+            d->proto->on_start(c);
+        }
+        return 1;
+    }
+    return 0;
+}
+
 static int http_on_read(struct mk_conn *c)
 {
     if (c->flags & MK_CONN_F_PROCESSING) {
         return MK_PROTO_OK;
+    }
+    switch (http_preface(c)) {
+    case 1:
+        return c->proto->on_read(c);
+    case -1:
+        return (c->flags & MK_CONN_F_EOF) ? MK_PROTO_CLOSE : MK_PROTO_OK;
+    default:
+        break;
     }
     http_process(c);
     if (c->state == MK_CONN_OPEN && !http_stream(c) && c->in_len == 0 &&

@@ -11,6 +11,16 @@
 
 #define MK_SERVER_TOKEN "tremolo/" TREMOLO_VERSION
 
+const char *mk_server_software(const struct mk_server *srv)
+{
+    return srv->conf.hide_version ? "tremolo" : MK_SERVER_TOKEN;
+}
+
+const char *mk_server_date(void)
+{
+    return mk_http_date();
+}
+
 /* RFC 9112 9.3: HTTP/1.1 persists unless "close"; 1.0 only on request. */
 int mk_http_response_will_close(const struct mk_stream *r)
 {

@@ -40,7 +40,8 @@
 #include "mk_core/mk_string.h"
 #include "mk_server/mk_http_parser.h"
 
-#define MK_PLUGIN_ABI 3   /* 3: claims, standalone sessions' backends (issue 13) */
+#define MK_PLUGIN_ABI 4   /* 4: protocol prefaces, on_shutdown, stream protocol
+                           * names, preload hints (issue 14) */
 
 /* Plugins build with -fvisibility=hidden and export only their descriptor:
  *     MK_PLUGIN_EXPORT const struct mk_plugin mk_plugin_acl = { ... };
@@ -128,6 +129,11 @@ struct mk_proto {
      * goodbye its own way (a WebSocket close frame). NULL: the connection
      * closes after its queue is written. */
     int  (*on_end)(struct mk_conn *c, int failed);
+    /* Optional: the worker began a graceful stop or reload. The protocol
+     * takes no new work, tells its client (HTTP/2: GOAWAY), and closes
+     * once what is in flight is done. NULL: an idle connection is closed
+     * at once, a busy one when its exchange ends. */
+    void (*on_shutdown)(struct mk_conn *c);
 };
 
 /*
@@ -173,6 +179,13 @@ struct mk_stream_ops {
      * the connection's requests follow one another and share one session
      * across keep-alive requests (BlastBeat: one sid per connection). */
     int shares_conn;
+    /* The protocol as backends name it (SERVER_PROTOCOL: "HTTP/2"); NULL:
+     * HTTP/1.x, from the request line. */
+    const char *version;
+    /* Optional: an interim response (103 Early Hints) with the given
+     * fields (name, value pairs ended by NULL), before the head. */
+    int  (*send_interim)(struct mk_stream *s, int status,
+                         const char *const *fields);
 };
 
 /*
@@ -484,6 +497,10 @@ struct mk_proto_decl {
     const char *alpn;              /* ALPN id ("h2"), or NULL: not offered */
     int preference;                /* higher is offered first (HTTP/1.1: 0) */
     const struct mk_proto *proto;
+    /* Optional: the bytes a client opens a connection with in this
+     * protocol ("PRI * HTTP/2.0\r\n..."): an HTTP/1.1 connection whose
+     * first bytes are these is switched to it (prior knowledge). */
+    const char *preface;
 };
 
 /* The ALPN ids of the generation's protocols, highest preference first
@@ -776,6 +793,9 @@ int  mk_conn_write_shared(struct mk_conn *c, struct mk_shared_buf *sb);
 /* This connection's WriteQueueLimit in bytes (0: the server's): a site
  * may allow its clients more or less than the server default. */
 void mk_conn_set_write_limit(struct mk_conn *c, size_t bytes);
+/* The WriteQueueLimit in force for this connection (a multiplexing
+ * protocol bounds what its streams hold with it too). */
+size_t mk_conn_write_limit(const struct mk_conn *c);
 /* Bytes queued and not yet written (for backpressure decisions). */
 size_t mk_conn_queued(const struct mk_conn *c);
 /* Tries to write now (otherwise the core flushes when the event handler
@@ -817,6 +837,8 @@ struct mk_ptr mk_request_path(const struct mk_stream *r);      /* raw */
 struct mk_ptr mk_request_query(const struct mk_stream *r);
 struct mk_ptr mk_request_header(const struct mk_stream *r, const char *name);
 int mk_request_version_minor(const struct mk_stream *r);
+/* "HTTP/1.0", "HTTP/1.1" or the carrying protocol's name ("HTTP/2"). */
+const char *mk_request_protocol(const struct mk_stream *r);
 /* Percent-decoded, dot-segment-normalised path (always starts with '/';
  * NUL-terminated), or NULL if the path was invalid (the core answers 400
  * before any plugin sees such a request). */
@@ -858,6 +880,12 @@ void mk_request_body_resume(struct mk_stream *r);
  * and on_close); mk_response_header's and mk_response_raw's -1 only refuse
  * and leave the connection open.
  */
+/* Room for the handler's header fields, counted as their HTTP/1.1 text
+ * ("Name: value\r\n") so the limit is the same on every protocol; a
+ * serialiser may size its buffers by these. */
+#define MK_RESPONSE_FIELDS_ROOM 1024
+#define MK_RESPONSE_FIELDS_MAX  128
+
 void mk_response_status(struct mk_stream *r, int status);
 /* -1 (header not added; the connection stays) for a value with CR or LF, a
  * Location a browser would follow to another site ("//host", "/\host"),
@@ -923,6 +951,17 @@ int  mk_response_field_next(const struct mk_stream *r, size_t *iter,
                             struct mk_ptr *name, struct mk_ptr *value,
                             int *trailer);
 const char *mk_http_status_reason(int status);
+/* For serialisers: the Server field's value in this generation
+ * (HideVersion) and the current Date (MK_HTTP_DATE_LEN = 29 characters,
+ * refreshed once a second by the clock thread). */
+const char *mk_server_software(const struct mk_server *srv);
+const char *mk_server_date(void);
+/* A resource the client should fetch early (a node's `push`): the
+ * response gets `Link: <url>; rel=preload` and, while its head is not
+ * sent, a protocol that carries interim responses sends a 103 Early Hints
+ * with that Link at once (HTTP/2). -1: the head is sent, a bad URL, or no
+ * room for the field. */
+int  mk_response_preload(struct mk_stream *r, const char *url, size_t len);
 
 /* ---- Static files (core content handler "static") ---------------------- */
 const char *mk_vhost_document_root(const struct mk_vhost *vh);

@@ -13,7 +13,7 @@
 #include "mk_server/mk_server.h"
 
 static const struct mk_proto_decl proto_http1 = {
-    "http/1.1", "http/1.1", 0, &mk_http_proto
+    "http/1.1", "http/1.1", 0, &mk_http_proto, NULL
 };
 
 static const char *proto_owner(const struct mk_proto_entry *e)

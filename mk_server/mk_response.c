@@ -5,6 +5,7 @@
  * mk_http_response.c); this file is the one place a body piece is handed
  * to the protocol.
  */
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -144,6 +145,36 @@ int mk_response_header(struct mk_stream *r, const char *name,
                        const char *value)
 {
     return mk_response_header_n(r, name, value, strlen(value));
+}
+
+int mk_response_preload(struct mk_stream *r, const char *url, size_t len)
+{
+    char link[1024];
+    const char *fields[3] = { "Link", link, NULL };
+    size_t i;
+    int n;
+
+    if (r->resp.head_sent || r->resp.raw || len == 0 || len > 900) {
+        return -1;
+    }
+    /* the URL goes between angle brackets: nothing that would end it or
+     * the field (RFC 8288 3: a URI-Reference has none of these) */
+    for (i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char) url[i];
+        if (ch <= 0x20 || ch >= 0x7f || ch == '<' || ch == '>' ||
+            ch == '"') {
+            return -1;
+        }
+    }
+    n = snprintf(link, sizeof(link), "<%.*s>; rel=preload", (int) len, url);
+    if (response_field_add(r, "Link", link, (size_t) n, 0) < 0) {
+        return -1;
+    }
+    if (r->ops->send_interim &&
+        r->ops->send_interim(r, 103, fields) < 0) {
+        return -1;
+    }
+    return 0;
 }
 
 int mk_response_trailer(struct mk_stream *r, const char *name,

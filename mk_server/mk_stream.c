@@ -371,6 +371,14 @@ int mk_request_version_minor(const struct mk_stream *r)
     return r->head.version_minor;
 }
 
+const char *mk_request_protocol(const struct mk_stream *r)
+{
+    if (r->ops->version) {
+        return r->ops->version;
+    }
+    return r->head.version_minor ? "HTTP/1.1" : "HTTP/1.0";
+}
+
 const char *mk_request_clean_path(const struct mk_stream *r)
 {
     return r->clean_ok ? r->clean_path : NULL;

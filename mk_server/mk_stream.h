@@ -25,10 +25,6 @@
 struct mk_location;
 struct mk_plugin_inst;
 
-/* Room for the handler's header fields, counted as their HTTP/1.1 text
- * ("Name: value\r\n") so the limit is the same on every protocol. */
-#define MK_RESPONSE_FIELDS_ROOM 1024
-#define MK_RESPONSE_FIELDS_MAX  128
 
 struct mk_response_field {
     uint16_t off;            /* name at fields_buf + off, value right after */

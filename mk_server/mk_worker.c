@@ -223,12 +223,18 @@ static void acceptor_on_accept(struct mk_event *ev, uint32_t events)
 
 /* ---- Worker thread -------------------------------------------------------- */
 
+/* Drain: idle connections close now; a protocol that says goodbye its
+ * own way (HTTP/2's GOAWAY) is told, and closes when its work is done. */
 static void worker_close_idle(struct mk_worker *w)
 {
     struct mk_list *it, *tmp;
 
     mk_list_foreach_safe(it, tmp, &w->conns) {
         struct mk_conn *c = mk_list_entry(it, struct mk_conn, _head);
+        if (c->proto->on_shutdown) {
+            c->proto->on_shutdown(c);
+            continue;
+        }
         if ((!c->proto->is_idle || c->proto->is_idle(c)) &&
             mk_list_is_empty(&c->wq) && c->in_len == 0) {
             mk_conn_close_internal(c, 0);

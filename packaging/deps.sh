@@ -14,10 +14,11 @@ want build-essential cmake pkg-config clang libclang-rt-14-dev
 want libjemalloc-dev libmbedtls-dev libzmq3-dev zlib1g-dev \
      libnghttp2-dev libcrypt-dev
 # Test runners and the real clients the integration tests drive.
-want python3-pytest python3-zmq curl nghttp2-client
+want python3-pytest python3-zmq curl nghttp2-client python3-h2
 # Benchmark: load generator and the peers we compare with (nginx for static
-# files; Mongrel2 and nginx + uWSGI for the ZeroMQ gateway).
-want wrk nginx-light mongrel2-core uwsgi-core uwsgi-plugin-python3
+# files and HTTP/2; h2o for HTTP/2; Mongrel2 and nginx + uWSGI for the
+# ZeroMQ gateway).
+want wrk nginx-light mongrel2-core uwsgi-core uwsgi-plugin-python3 h2o
 # The Python node runtime (a CPython extension) and the frameworks its
 # tests run as nodes; uvicorn with uvloop and httptools is the ASGI peer the
 # gateway benchmark compares with (websockets for its WebSocket side).

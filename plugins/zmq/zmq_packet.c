@@ -20,7 +20,8 @@ int zmq_request_packet(struct mk_stream *r, const char *const *vars,
     struct mk_conn *c = mk_request_conn(r);
     struct mk_ptr target = mk_request_target(r);
     const char *path = mk_request_clean_path(r);
-    char port[8], proto[16], key[ZMQ_IDENTITY_MAX + 8], sport[8];
+    char port[8], key[ZMQ_IDENTITY_MAX + 8], sport[8];
+    const char *proto;
     uint32_t i;
     size_t kl;
     int ret = 0;
@@ -36,7 +37,6 @@ int zmq_request_packet(struct mk_stream *r, const char *const *vars,
     else {
         mk_str_printf(sport, sizeof(sport), "%u", mk_conn_local_port(c));
     }
-    mk_str_printf(proto, sizeof(proto), "HTTP/1.%d", h->version_minor);
     zmq_uwsgi_begin(b);
     ret |= zmq_add(b, "REQUEST_METHOD", mk_http_span_ptr(buf, h->method_name));
     ret |= zmq_add(b, "SCRIPT_NAME", MK_PTR_NONE);
@@ -55,6 +55,7 @@ int zmq_request_packet(struct mk_stream *r, const char *const *vars,
     ret |= zmq_add(b, "SERVER_NAME", mk_ptr_make(name, colon ? (size_t) (colon - name)
                                                          : strlen(name)));
     ret |= zmq_add(b, "SERVER_PORT", mk_ptr_make(sport, strlen(sport)));
+    proto = mk_request_protocol(r);     /* HTTP/2 streams say so */
     ret |= zmq_add(b, "SERVER_PROTOCOL", mk_ptr_make(proto, strlen(proto)));
     ret |= zmq_add(b, "REMOTE_ADDR", mk_ptr_make(mk_conn_peer_str(c),
                                                  strlen(mk_conn_peer_str(c))));

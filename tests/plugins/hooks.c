@@ -86,8 +86,8 @@ static const struct mk_proto hooks_line_proto = {
 };
 
 static const struct mk_proto_decl hooks_protos[] = {
-    { "hooks-line", "x-hooks", 5, &hooks_line_proto },
-    { NULL, NULL, 0, NULL }
+    { "hooks-line", "x-hooks", 5, &hooks_line_proto, NULL },
+    { NULL, NULL, 0, NULL, NULL }
 };
 
 /* ---- Accounting ------------------------------------------------------- */

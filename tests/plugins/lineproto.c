@@ -316,8 +316,8 @@ static const struct mk_proto lp_proto = {
 };
 
 static const struct mk_proto_decl lp_protos[] = {
-    { "lineproto", NULL, 0, &lp_proto },
-    { NULL, NULL, 0, NULL }
+    { "lineproto", NULL, 0, &lp_proto, NULL },
+    { NULL, NULL, 0, NULL, NULL }
 };
 
 MK_PLUGIN_EXPORT const struct mk_plugin mk_plugin_lineproto = {

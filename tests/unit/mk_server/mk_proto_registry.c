@@ -24,14 +24,14 @@ static const struct mk_proto proto_b = { .name = "b", .on_read = dummy_read,
                                          .on_close = counting_close };
 
 static const struct mk_proto_decl decls_one[] = {
-    { "h2c", NULL, 9, &proto_a },             /* no ALPN: never offered */
-    { "toy", "x-toy", 0, &proto_b },          /* ties with http/1.1 */
-    { NULL, NULL, 0, NULL }
+    { "h2c", NULL, 9, &proto_a, NULL },             /* no ALPN: never offered */
+    { "toy", "x-toy", 0, &proto_b, NULL },          /* ties with http/1.1 */
+    { NULL, NULL, 0, NULL, NULL }
 };
 static const struct mk_proto_decl decls_two[] = {
-    { "h2", "h2", 10, &proto_a },
-    { "old", "x-old", -1, &proto_a },
-    { NULL, NULL, 0, NULL }
+    { "h2", "h2", 10, &proto_a, NULL },
+    { "old", "x-old", -1, &proto_a, NULL },
+    { NULL, NULL, 0, NULL, NULL }
 };
 
 static struct mk_plugin plugin_one = { .name = "one", .protos = decls_one };
@@ -91,13 +91,13 @@ MK_TEST(alpn_ids_by_preference_then_load_order)
 MK_TEST(duplicates_refused)
 {
     static const struct mk_proto_decl same_name[] = {
-        { "toy", "x-other", 0, &proto_a }, { NULL, NULL, 0, NULL }
+        { "toy", "x-other", 0, &proto_a, NULL }, { NULL, NULL, 0, NULL, NULL }
     };
     static const struct mk_proto_decl same_alpn[] = {
-        { "h2-too", "h2", 0, &proto_a }, { NULL, NULL, 0, NULL }
+        { "h2-too", "h2", 0, &proto_a, NULL }, { NULL, NULL, 0, NULL, NULL }
     };
     static const struct mk_proto_decl core_name[] = {
-        { "http/1.1", NULL, 0, &proto_a }, { NULL, NULL, 0, NULL }
+        { "http/1.1", NULL, 0, &proto_a, NULL }, { NULL, NULL, 0, NULL, NULL }
     };
     struct mk_plugin p_name = { .name = "dupname", .protos = same_name };
     struct mk_plugin p_alpn = { .name = "dupalpn", .protos = same_alpn };
