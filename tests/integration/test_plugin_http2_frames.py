@@ -252,7 +252,7 @@ class H2Raw:
             body = payload
             if flags & PADDED and body:
                 body = body[1:len(body) - body[0]]
-            self.data[sid] = self.data.get(sid, b"") + body
+            self.data.setdefault(sid, bytearray()).extend(body)
 
     def _decode_block(self):
         sid, block = self.block
@@ -343,7 +343,7 @@ class H2Raw:
         if f is None or f[0] in (RST_STREAM, GOAWAY):
             pytest.fail("stream %d did not complete; frames:\n%s"
                         % (sid, self.seen()))
-        return self.status(sid), self.data.get(sid, b"")
+        return self.status(sid), bytes(self.data.get(sid, b""))
 
     def close(self):
         self.sock.close()
@@ -368,7 +368,7 @@ class Good:
                                      (":authority", "127.0.0.1"),
                                      (":path", path)], end_stream=True)
         self.sock.sendall(self.conn.data_to_send())
-        status, body = None, b""
+        status, body = None, bytearray()
         deadline = time.monotonic() + self.timeout
         while True:
             left = deadline - time.monotonic()
@@ -395,7 +395,7 @@ class Good:
                 elif isinstance(ev, h2.events.StreamEnded) and \
                         ev.stream_id == sid:
                     self.sock.sendall(self.conn.data_to_send())
-                    return status, body
+                    return status, bytes(body)
             self.sock.sendall(self.conn.data_to_send())
 
     def close(self):
@@ -418,7 +418,8 @@ def rss_kb(pid):
 def h2_server(tremolo, http2=None, sites=None, env=None):
     """A Tremolo with liana + http2 serving FILES; `http2`: the lines of
     the global [HTTP2] section (None: no http2.conf at all)."""
-    confs = {} if http2 is None else {"http2": "[HTTP2]\n" + http2}
+    confs = {} if http2 is None else {"http2": "[HTTP2]\n" + "".join(
+        "    %s\n" % ln.strip() for ln in http2.splitlines() if ln.strip())}
     return tremolo(plugins=PLUGINS, plugin_confs=confs, files=FILES,
                    sites=sites, env=env)
 
@@ -436,11 +437,10 @@ def server_settings(port):
         c.until(lambda f: f[0] == SETTINGS and not f[1] & ACK)
         assert c.frames[0][0] == SETTINGS, \
             "the server's first frame is not SETTINGS:\n" + c.seen()
-        # The server's connection window updates, if any, come with it.
-        try:
-            c.until(lambda f: f[0] == SETTINGS and f[1] & ACK, 2)
-        except TimeoutError:
-            pass
+        # The server's connection window update is queued with its SETTINGS:
+        # it has come by the end of a response.
+        c.send(headers(1, request_block()))
+        assert c.response(1) == (200, INDEX)
         conn_window = 65535 + sum(
             struct.unpack(">I", f[3])[0] & 0x7fffffff for f in c.frames
             if f[0] == WINDOW_UPDATE and f[2] == 0)
