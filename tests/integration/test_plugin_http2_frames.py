@@ -415,13 +415,13 @@ def rss_kb(pid):
         return int(next(ln for ln in f if ln.startswith("VmRSS")).split()[1])
 
 
-def h2_server(tremolo, http2=None, sites=None, env=None):
+def h2_server(tremolo, http2=None, sites=None, env=None, server=""):
     """A Tremolo with liana + http2 serving FILES; `http2`: the lines of
     the global [HTTP2] section (None: no http2.conf at all)."""
     confs = {} if http2 is None else {"http2": "[HTTP2]\n" + "".join(
         "    %s\n" % ln.strip() for ln in http2.splitlines() if ln.strip())}
     return tremolo(plugins=PLUGINS, plugin_confs=confs, files=FILES,
-                   sites=sites, env=env)
+                   sites=sites, env=env, server=server)
 
 
 @pytest.fixture
@@ -609,12 +609,33 @@ def test_flood_ping(srv):
     flood_case(srv, [ping(struct.pack(">Q", i)) for i in range(500)])
 
 
+def test_flood_priority(srv):
+    """500 PRIORITY frames in a burst (ControlRate 50, burst 100)."""
+    flood_case(srv, [frame(PRIORITY, 0, 1 + 2 * i, struct.pack(">IB", 0, 15))
+                     for i in range(500)])
+
+
 def test_flood_empty_data(srv):
     """500 DATA frames of length 0 without END_STREAM on an open stream."""
     pieces = [headers(1, request_block(method="POST", path="/"),
                       end_stream=False)]
     pieces += [frame(DATA, 0, 1) for _ in range(500)]
     flood_case(srv, pieces)
+
+
+def test_idle_timeout_goaway(tremolo):
+    """IdleTimeout with no stream open: GOAWAY NO_ERROR with the last
+    stream id, then the connection closed."""
+    srv = h2_server(tremolo, http2="IdleTimeout 500ms\n")
+    c = H2Raw(srv.port)
+    try:
+        c.send(headers(1, request_block()))
+        assert c.response(1) == (200, INDEX)
+        last, code = c.goaway(10)
+        assert (last, code) == (1, NO_ERROR), c.seen()
+        assert c.closed(), c.seen()
+    finally:
+        c.close()
 
 
 def test_ping_below_rate_answered(srv):
@@ -738,6 +759,27 @@ def test_never_reading_client(tremolo):
         window_update(0, 0x7fffffff - 65535), 50, read=False)
     if memory_bounded():
         assert grown < 64, "RSS grew %.1f MB" % grown
+
+
+def test_large_downloads_not_reset(tremolo):
+    """The output bound is for memory: a file waiting for the client's
+    window is a descriptor, as in HTTP/1.1's write queue. With
+    WriteQueueLimit 1M, a client that opens its windows wide and reads
+    gets four 8 MB files on one connection, none reset; HTTP/1.1 serves
+    the same file under the same limit."""
+    srv = h2_server(tremolo, server="WriteQueueLimit 1M")
+    status, _, body = srv.get("/big.bin")
+    assert status == 200 and body == BIG
+    c = H2Raw(srv.port, client_settings=[(S_INITIAL_WINDOW_SIZE, 1 << 26)])
+    try:
+        c.send(window_update(0, 1 << 30) +
+               b"".join(headers(1 + 2 * i, request_block("/big.bin"))
+                        for i in range(4)))
+        for i in range(4):
+            status, body = c.response(1 + 2 * i, 30)
+            assert status == 200 and body == BIG, (1 + 2 * i, len(body))
+    finally:
+        c.close()
 
 
 # ---- malformed frames and header blocks ---------------------------------------
