@@ -1041,6 +1041,95 @@ def test_frame_interleaved_in_header_block(srv):
                      PROTOCOL_ERROR)
 
 
+POST = request_block(method="POST", path="/")
+
+# (name, bytes after the preface, expected code): connection errors.
+CONNECTION_ERRORS = [
+    ("data-idle-stream", frame(DATA, 0, 1, b"x"), PROTOCOL_ERROR),
+    ("rst-idle-stream", rst_stream(1), PROTOCOL_ERROR),
+    ("window-update-idle-stream", window_update(1, 1), PROTOCOL_ERROR),
+    ("rst-bad-length", frame(RST_STREAM, 0, 1, b"\0\0\0"), FRAME_SIZE_ERROR),
+    ("window-update-bad-length", frame(WINDOW_UPDATE, 0, 0, b"\0\0\1"),
+     FRAME_SIZE_ERROR),
+    ("goaway-on-stream", frame(GOAWAY, 0, 1, b"\0" * 8), PROTOCOL_ERROR),
+    ("ping-on-stream", frame(PING, 0, 1, b"\0" * 8), PROTOCOL_ERROR),
+    ("settings-on-stream", frame(SETTINGS, 0, 1), PROTOCOL_ERROR),
+    ("push-promise-from-client",
+     headers(1, POST, end_stream=False) +
+     frame(PUSH_PROMISE, END_HEADERS, 1, b"\0\0\0\2" + request_block()),
+     PROTOCOL_ERROR),
+    ("headers-padding-too-long",
+     frame(HEADERS, PADDED | END_HEADERS | END_STREAM, 1,
+           bytes([200]) + request_block()), PROTOCOL_ERROR),
+    ("data-padding-too-long",
+     headers(1, POST, end_stream=False) +
+     frame(DATA, PADDED, 1, b"\x05abc"), PROTOCOL_ERROR),
+    ("continuation-other-stream",
+     headers(1, request_block()[:5], end_headers=False) +
+     frame(CONTINUATION, END_HEADERS, 3, request_block()[5:]),
+     PROTOCOL_ERROR),
+    ("hpack-size-update-after-field",
+     headers(1, request_block() + hpack_int(0, 5, 0x20)), COMPRESSION_ERROR),
+    ("hpack-integer-overflow",
+     headers(1, request_block() + b"\xff" + b"\xff" * 10 + b"\x01"),
+     COMPRESSION_ERROR),
+]
+
+
+@pytest.mark.parametrize("name,data,code", CONNECTION_ERRORS,
+                         ids=[c[0] for c in CONNECTION_ERRORS])
+def test_connection_errors(srv, name, data, code):
+    connection_error(srv, data, code)
+
+
+# (name, bytes after the preface, stream, expected code): stream errors
+# (RST_STREAM, or GOAWAY with the code: RFC 9113 5.4).
+STREAM_ERRORS = [
+    ("priority-bad-length", frame(PRIORITY, 0, 1, b"\0\0\0\0"), 1,
+     FRAME_SIZE_ERROR),
+    ("headers-depends-on-itself",
+     frame(HEADERS, PRIORITY_FLAG | END_HEADERS | END_STREAM, 1,
+           struct.pack(">IB", 1, 15) + request_block()), 1, PROTOCOL_ERROR),
+    ("trailers-without-end-stream",
+     headers(1, POST, end_stream=False) + frame(DATA, 0, 1, b"x") +
+     headers(1, literal("x-trailer", "1"), end_stream=False), 1,
+     PROTOCOL_ERROR),
+    ("pseudo-header-in-trailers",
+     headers(1, POST, end_stream=False) + frame(DATA, 0, 1, b"x") +
+     headers(1, literal(":path", "/")), 1, PROTOCOL_ERROR),
+    ("duplicate-path",
+     headers(1, request_block(extra=[(":path", "/x")])), 1, PROTOCOL_ERROR),
+    ("empty-path", headers(1, request_block(path="")), 1, PROTOCOL_ERROR),
+    ("missing-method", headers(1, request_block(skip=(":method",))), 1,
+     PROTOCOL_ERROR),
+    ("missing-scheme", headers(1, request_block(skip=(":scheme",))), 1,
+     PROTOCOL_ERROR),
+    ("response-pseudo-header",
+     headers(1, request_block(extra=[(":status", "200")])), 1,
+     PROTOCOL_ERROR),
+]
+
+
+@pytest.mark.parametrize("name,data,sid,code", STREAM_ERRORS,
+                         ids=[c[0] for c in STREAM_ERRORS])
+def test_stream_errors(srv, name, data, sid, code):
+    stream_error(srv, data, sid, code)
+
+
+def test_unknown_settings_and_flags_ignored(srv):
+    """An unknown SETTINGS identifier and unknown flags are ignored (RFC
+    9113 6.5.2, 4.1)."""
+    c = H2Raw(srv.port)
+    try:
+        c.send(settings((0xff, 1)) + ping(b"pingpong")[:4] + b"\xf0" +
+               ping(b"pingpong")[5:] + headers(1, request_block()))
+        assert c.response(1) == (200, INDEX)
+        assert any(f[0] == PING and f[1] & ACK and f[3] == b"pingpong"
+                   for f in c.frames), c.seen()
+    finally:
+        c.close()
+
+
 def test_unknown_frame_type_ignored(srv):
     """An unknown frame type is ignored (RFC 9113 4.1): the request that
     follows is served."""
