@@ -51,7 +51,7 @@ static const char fuzz_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
  * read what a crashing input did. */
 static int fuzz_trace;
 
-/* ---- The content handler ------------------------------------------------- */
+/* ---- The content handler ------------------------------------------------ */
 
 static char fuzz_big[200 * 1024];
 
@@ -92,7 +92,7 @@ static const struct mk_plugin fuzz_app = {
     .on_body = fuzz_app_body,
 };
 
-/* ---- The world: a server, a listener, a worker --------------------------- */
+/* ---- The world: a server, a listener, a worker -------------------------- */
 
 static ssize_t fuzz_io_read(struct mk_conn *c, void *buf, size_t len)
 {
@@ -179,7 +179,7 @@ static void fuzz_free_closed(void)
     }
 }
 
-/* ---- The client's end ---------------------------------------------------- */
+/* ---- The client's end --------------------------------------------------- */
 
 struct fuzz_out {
     uint8_t *buf;
@@ -250,7 +250,8 @@ static void fuzz_check_output(const struct fuzz_out *o)
                 for (i = 0; i < len; i += 6) {
                     const uint8_t *e = o->buf + pos + 9 + i;
                     uint16_t id = (uint16_t) (e[0] << 8 | e[1]);
-                    uint32_t v = (uint32_t) e[2] << 24 | (uint32_t) e[3] << 16 |
+                    uint32_t v = (uint32_t) e[2] << 24 |
+                                 (uint32_t) e[3] << 16 |
                                  (uint32_t) e[4] << 8 | e[5];
                     if (id == NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS) {
                         streams = v == fuzz_h2.set.max_streams;
@@ -267,7 +268,7 @@ static void fuzz_check_output(const struct fuzz_out *o)
     }
 }
 
-/* ---- One input ------------------------------------------------------------ */
+/* ---- One input ---------------------------------------------------------- */
 
 static void fuzz_one(const uint8_t *data, size_t size, struct fuzz_out *o)
 {

@@ -429,7 +429,7 @@ def srv(tremolo):
     return h2_server(tremolo)
 
 
-# ---- SETTINGS -----------------------------------------------------------------
+# ---- SETTINGS ---------------------------------------------------------------
 
 def server_settings(port):
     c = H2Raw(port)
@@ -514,7 +514,7 @@ def test_header_list_over_limit_431(tremolo):
         c.close()
 
 
-# ---- floods -------------------------------------------------------------------
+# ---- floods -----------------------------------------------------------------
 
 def flood_case(srv, pieces, client_settings=()):
     """Send a flood on one connection while a well behaved client is open
@@ -782,7 +782,7 @@ def test_large_downloads_not_reset(tremolo):
         c.close()
 
 
-# ---- malformed frames and header blocks ---------------------------------------
+# ---- malformed frames and header blocks -------------------------------------
 
 def test_bad_preface(srv):
     """Not the client preface: GOAWAY PROTOCOL_ERROR or an HTTP/1.x error,
@@ -933,8 +933,8 @@ def test_window_overflow_stream(srv):
 
 def test_hpack_invalid_index(srv):
     """Index 300 (no such entry) and index 0: COMPRESSION_ERROR."""
-    connection_error(srv, headers(1, request_block() + hpack_int(300, 7, 0x80)),
-                     COMPRESSION_ERROR)
+    connection_error(srv, headers(1, request_block() +
+                                  hpack_int(300, 7, 0x80)), COMPRESSION_ERROR)
     connection_error(srv, headers(1, b"\x80" + request_block()),
                      COMPRESSION_ERROR)
 
@@ -1153,7 +1153,7 @@ def test_many_streams_one_connection(srv):
         c.close()
 
 
-# ---- h2c upgrade --------------------------------------------------------------
+# ---- h2c upgrade ------------------------------------------------------------
 
 def h2_settings_b64(*pairs):
     import base64
