@@ -453,7 +453,8 @@ int mk_conn_flush_now(struct mk_conn *c)
         if (c->flags & MK_CONN_F_LINGERING) {
             return 0;                  /* the linger deadline ends it */
         }
-        if ((c->flags & MK_CONN_F_EOF) == 0 && c->in_len > 0) {
+        if ((c->flags & MK_CONN_F_EOF) == 0 &&
+            (c->in_len > 0 || (c->flags & MK_CONN_F_LINGER))) {
             c->flags |= MK_CONN_F_LINGERING;
             shutdown(c->ev.fd, SHUT_WR);
             mk_conn_set_deadline(c, MK_CONN_LINGER_MS);
@@ -508,6 +509,11 @@ void mk_conn_close_internal(struct mk_conn *c, int graceful)
         return;
     }
     conn_close_now(c);
+}
+
+void mk_conn_linger(struct mk_conn *c)
+{
+    c->flags |= MK_CONN_F_LINGER;
 }
 
 void mk_conn_close_after(struct mk_conn *c, uint64_t ms)

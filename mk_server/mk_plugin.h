@@ -186,6 +186,14 @@ struct mk_stream_ops {
      * fields (name, value pairs ended by NULL), before the head. */
     int  (*send_interim)(struct mk_stream *s, int status,
                          const char *const *fields);
+    /* Optional: promise the client a GET of `path` on this site and
+     * answer it as a request of its own (HTTP/2 server push, where the
+     * site and the client allow it). 0 pushed, 1 not pushed, -1 failed. */
+    int  (*push)(struct mk_stream *s, const char *path, size_t len);
+    /* Optional: the response cannot be completed (its backend failed
+     * after the head went out): HTTP/2 resets the stream alone. NULL: the
+     * connection closes, the only way HTTP/1.x has to say it. */
+    void (*abort)(struct mk_stream *s);
 };
 
 /*
@@ -803,6 +811,11 @@ size_t mk_conn_queued(const struct mk_conn *c);
 int  mk_conn_flush(struct mk_conn *c);
 /* Close after the queue is flushed (graceful) or at once. */
 void mk_conn_close(struct mk_conn *c, int graceful);
+/* The client may still be sending (a protocol closing on its error): the
+ * graceful close reads and drops its input for a moment after the queue
+ * is written, so the last bytes (an HTTP/2 GOAWAY) are not destroyed by
+ * a reset for unread input. */
+void mk_conn_linger(struct mk_conn *c);
 /* Closes at once `ms` from now whatever is still queued or unread; until
  * then the connection and its protocol go on (a WebSocket waits for the
  * client's answer to its close frame, maybe behind a slow reader's
@@ -927,6 +940,11 @@ int  mk_response_write_raw(struct mk_stream *r, const void *data, size_t len,
 int  mk_response_trailer(struct mk_stream *r, const char *name,
                          const char *value, size_t vlen);
 int  mk_response_end(struct mk_stream *r);
+/* The response started and cannot be completed (a backend failed
+ * mid-body): the client learns it is cut, the stream alone where the
+ * protocol can say so (HTTP/2 RST_STREAM), else by the connection
+ * closing. Stage 40 sees it not ended. */
+void mk_response_abort(struct mk_stream *r);
 /* A complete error response (vhost ErrorPage if configured, else a short
  * HTML body), then end. */
 int  mk_response_error(struct mk_stream *r, int status);
@@ -959,8 +977,9 @@ const char *mk_server_date(void);
 /* A resource the client should fetch early (a node's `push`): the
  * response gets `Link: <url>; rel=preload` and, while its head is not
  * sent, a protocol that carries interim responses sends a 103 Early Hints
- * with that Link at once (HTTP/2). -1: the head is sent, a bad URL, or no
- * room for the field. */
+ * with that Link at once (HTTP/2), and a protocol that pushes (HTTP/2 with
+ * `Push on` and a client that takes pushes) promises a GET of a path on
+ * this site. -1: the head is sent, a bad URL, or no room for the field. */
 int  mk_response_preload(struct mk_stream *r, const char *url, size_t len);
 
 /* ---- Static files (core content handler "static") ---------------------- */

@@ -147,6 +147,15 @@ int mk_response_header(struct mk_stream *r, const char *name,
     return mk_response_header_n(r, name, value, strlen(value));
 }
 
+void mk_response_abort(struct mk_stream *r)
+{
+    if (r->ops->abort) {
+        r->ops->abort(r);
+        return;
+    }
+    mk_conn_close(r->conn, 0);
+}
+
 int mk_response_preload(struct mk_stream *r, const char *url, size_t len)
 {
     char link[1024];
@@ -172,6 +181,9 @@ int mk_response_preload(struct mk_stream *r, const char *url, size_t len)
     }
     if (r->ops->send_interim &&
         r->ops->send_interim(r, 103, fields) < 0) {
+        return -1;
+    }
+    if (r->ops->push && url[0] == '/' && r->ops->push(r, url, len) < 0) {
         return -1;
     }
     return 0;

@@ -55,6 +55,7 @@ static int h2_calm(struct h2_conn *hc, const char *what)
     mk_warn("[fd %d] http2: client %s: %s; GOAWAY ENHANCE_YOUR_CALM",
             mk_conn_fd(hc->c), mk_conn_peer_str(hc->c), what);
     hc->shutdown = 1;
+    mk_conn_linger(hc->c);             /* let the GOAWAY arrive */
     nghttp2_session_terminate_session(hc->ng, NGHTTP2_ENHANCE_YOUR_CALM);
     return 0;
 }
@@ -65,7 +66,7 @@ int h2_conn_over_limit(const struct h2_conn *hc, size_t more)
     size_t held = mk_conn_queued(hc->c) + more;
 
     mk_list_foreach(it, &hc->streams) {
-        held += mk_list_entry(it, struct h2_stream, _head)->out_len;
+        held += mk_list_entry(it, struct h2_stream, _head)->out_mem;
     }
     return held > mk_conn_write_limit(hc->c);
 }
@@ -79,6 +80,9 @@ static ssize_t h2_on_send(nghttp2_session *ng, const uint8_t *data,
 
     (void) ng;
     (void) flags;
+    if (hc->dead) {
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     if (mk_conn_queued(hc->c) >= H2_OUT_HIGH) {
         return NGHTTP2_ERR_WOULDBLOCK;
     }
@@ -99,6 +103,7 @@ static int h2_on_send_data(nghttp2_session *ng, nghttp2_frame *frame,
     if (mk_conn_queued(hc->c) >= H2_OUT_HIGH) {
         return NGHTTP2_ERR_WOULDBLOCK;
     }
+    hc->data_at = mk_clock_monotonic_ms();     /* the client reads */
     return h2_stream_write_data(source->ptr, framehd, length) < 0
            ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
 }
@@ -126,6 +131,9 @@ static int h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame,
     struct h2_conn *hc = user;
     struct h2_stream *hs;
 
+    if (hc->dead) {
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     if (frame->hd.type != NGHTTP2_HEADERS ||
         frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
         return 0;                      /* trailers: the stream exists */
@@ -146,7 +154,9 @@ static int h2_on_header(nghttp2_session *ng, const nghttp2_frame *frame,
     struct h2_stream *hs;
 
     (void) flags;
-    (void) user;
+    if (((struct h2_conn *) user)->dead) {
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     if (frame->hd.type != NGHTTP2_HEADERS ||
         frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
         return 0;                      /* trailer fields are not kept */
@@ -166,6 +176,9 @@ static int h2_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame,
     struct h2_stream *hs = NULL;
     int end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
 
+    if (hc->dead) {
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     if (frame->hd.stream_id) {
         hs = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
     }
@@ -218,7 +231,9 @@ static int h2_on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id,
     struct h2_stream *hs = nghttp2_session_get_stream_user_data(ng, id);
 
     (void) flags;
-    (void) user;
+    if (((struct h2_conn *) user)->dead) {
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     /* the connection's window never waits for a handler */
     nghttp2_session_consume_connection(ng, len);
     if (!hs) {
@@ -395,12 +410,55 @@ struct h2_conn *h2_conn_create(struct mk_conn *c, const struct h2_settings *set,
 }
 
 /* Streams nghttp2 closed: stage 40, the backend's end, the memory. */
+static void h2_conn_free(struct h2_conn *hc);
+
 static void h2_reap(struct h2_conn *hc)
 {
     while (!mk_list_is_empty(&hc->closed)) {
         h2_stream_free(mk_list_entry(hc->closed.next, struct h2_stream,
                                      _head));
     }
+}
+
+/* Bytes of response waiting in the streams for the client's windows. */
+static size_t h2_waiting(const struct h2_conn *hc)
+{
+    const struct mk_list *it;
+    size_t n = 0;
+
+    mk_list_foreach(it, &hc->streams) {
+        n += mk_list_entry(it, struct h2_stream, _head)->out_len;
+    }
+    return n;
+}
+
+/* The connection's one timer: IdleTimeout with no stream open; with
+ * responses waiting for windows the client does not open (a zero-window
+ * or slow-read client holding streams, descriptors and buffers),
+ * WindowTimeout from the last DATA that went out. While bytes wait in
+ * the connection's queue the timer is the core's (SendTimeout). */
+static void h2_arm(struct h2_conn *hc)
+{
+    uint64_t now = mk_clock_monotonic_ms(), due;
+
+    if (mk_conn_queued(hc->c) > 0) {
+        return;                        /* the core's SendTimeout runs */
+    }
+    if (hc->open == 0) {
+        hc->data_at = 0;
+        mk_conn_timeout(hc->c, hc->set->idle_timeout);
+        return;
+    }
+    if (h2_waiting(hc) == 0) {
+        hc->data_at = 0;
+        mk_conn_timeout(hc->c, 0);     /* the handlers own their deadlines */
+        return;
+    }
+    if (hc->data_at == 0) {
+        hc->data_at = now;
+    }
+    due = hc->data_at + hc->set->window_timeout;
+    mk_conn_timeout(hc->c, due > now ? due - now : 1);
 }
 
 /* Serialises what nghttp2 has to send, as far as the queue bound lets,
@@ -420,20 +478,16 @@ static int h2_flush(struct h2_conn *hc)
         mk_info("[fd %d] http2: %s", mk_conn_fd(hc->c), nghttp2_strerror(rc));
         return MK_PROTO_CLOSE;
     }
-    if (!nghttp2_session_want_read(hc->ng) &&
+    if ((!nghttp2_session_want_read(hc->ng) ||
+         (hc->shutdown && hc->open == 0)) &&
         !nghttp2_session_want_write(hc->ng)) {
-        return MK_PROTO_CLOSE;         /* graceful: the queue is written */
-    }
-    if (hc->shutdown && hc->open == 0 &&
-        !nghttp2_session_want_write(hc->ng)) {
+        /* graceful: the queue is written first; the client may still be
+         * sending (WINDOW_UPDATE for what it reads), and unread input at
+         * close() would reset the connection under our last bytes */
+        mk_conn_linger(hc->c);
         return MK_PROTO_CLOSE;
     }
-    if (hc->open == 0) {
-        mk_conn_timeout(hc->c, hc->set->idle_timeout);
-    }
-    else {
-        mk_conn_timeout(hc->c, 0);
-    }
+    h2_arm(hc);
     return MK_PROTO_OK;
 }
 
@@ -455,18 +509,28 @@ static int h2_on_read(struct mk_conn *c)
         return MK_PROTO_CLOSE;         /* on_start had no memory */
     }
     if (in.len > 0) {
+        hc->in_recv = 1;
         n = nghttp2_session_mem_recv(hc->ng, (const uint8_t *) in.data,
                                      in.len);
+        hc->in_recv = 0;
+        if (hc->dead) {
+            h2_conn_free(hc);          /* a stage closed the connection */
+            return MK_PROTO_CLOSE;
+        }
         if (n < 0) {
             if (n != NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
                 mk_info("[fd %d] http2: client %s: %s", mk_conn_fd(c),
                         mk_conn_peer_str(c), nghttp2_strerror((int) n));
             }
             mk_conn_consume(c, in.len);
+            mk_conn_linger(c);
             h2_flush(hc);              /* a GOAWAY nghttp2 queued */
             return MK_PROTO_CLOSE;
         }
         mk_conn_consume(c, (size_t) n);
+        if (!nghttp2_session_want_read(hc->ng)) {
+            mk_conn_linger(c);         /* a connection error: GOAWAY sent */
+        }
     }
     if (hc->upgraded && in.len > 0) {
         struct h2_stream *hs = hc->upgraded;
@@ -491,6 +555,11 @@ static void h2_on_posted(struct mk_conn *c)
     hc->flush_posted = 0;
     mk_list_foreach_safe(it, tmp, &hc->streams) {
         struct h2_stream *hs = mk_list_entry(it, struct h2_stream, _head);
+        if (hs->promised) {
+            hs->promised = 0;          /* a push: its request is complete */
+            h2_stream_begin(hs, 1);
+            continue;
+        }
         if (!hs->paused && (hs->held.len > 0 || hs->body_end_pending)) {
             h2_stream_resume_body(hs);
         }
@@ -516,7 +585,15 @@ static int h2_on_timeout(struct mk_conn *c)
         return MK_PROTO_CLOSE;
     }
     if (hc->open > 0) {
-        return MK_PROTO_OK;            /* the handlers own their deadlines */
+        if (hc->data_at && h2_waiting(hc) > 0 && mk_clock_monotonic_ms() -
+            hc->data_at >= hc->set->window_timeout) {
+            h2_calm(hc, "no window opened for WindowTimeout while "
+                    "responses wait (slow read)");
+            h2_flush(hc);
+            return MK_PROTO_CLOSE;
+        }
+        h2_arm(hc);
+        return MK_PROTO_OK;
     }
     hc->shutdown = 1;
     nghttp2_session_terminate_session(hc->ng, NGHTTP2_NO_ERROR);
@@ -539,13 +616,10 @@ static void h2_on_shutdown(struct mk_conn *c)
     h2_conn_post_flush(hc);
 }
 
-static void h2_on_close(struct mk_conn *c)
+static void h2_conn_free(struct h2_conn *hc)
 {
-    struct h2_conn *hc = mk_conn_proto_data(c);
+    struct mk_conn *c = hc->c;
 
-    if (!hc) {
-        return;
-    }
     h2_reap(hc);
     while (!mk_list_is_empty(&hc->streams)) {
         struct h2_stream *hs = mk_list_entry(hc->streams.next,
@@ -556,6 +630,23 @@ static void h2_on_close(struct mk_conn *c)
     nghttp2_session_del(hc->ng);
     mk_mem_free(hc);
     mk_conn_set_proto(c, &h2_proto, NULL);
+}
+
+/* A stage may close the connection from inside nghttp2's callbacks (a
+ * plugin returning CLOSE): the session is then freed once the library
+ * has returned, its remaining callbacks refusing to go on. */
+static void h2_on_close(struct mk_conn *c)
+{
+    struct h2_conn *hc = mk_conn_proto_data(c);
+
+    if (!hc) {
+        return;
+    }
+    if (hc->in_recv) {
+        hc->dead = 1;
+        return;
+    }
+    h2_conn_free(hc);
 }
 
 static int h2_is_idle(const struct mk_conn *c)

@@ -31,6 +31,8 @@ static const struct mk_conf_key h2_keys[] = {
                  65536),
     MK_CONF_TIME("IdleTimeout", struct h2_conf, idle_timeout, "60s", 100,
                  24 * 3600 * 1000ULL),
+    MK_CONF_TIME("WindowTimeout", struct h2_conf, window_timeout, "30s", 100,
+                 24 * 3600 * 1000ULL),
     MK_CONF_BOOL("Push", struct h2_conf, push, "off"),
     MK_CONF_INT("ResetRate", struct h2_conf, reset_rate, "100", 1, 1000000),
     MK_CONF_INT("ControlRate", struct h2_conf, control_rate, "50", 1, 1000000),
@@ -48,6 +50,7 @@ static const struct mk_conf_key h2_vhost_keys[] = {
     MK_CONF_INHERIT("MaxHeaderListSize", struct h2_conf, max_header_list),
     MK_CONF_INHERIT("HeaderTableSize", struct h2_conf, header_table),
     MK_CONF_INHERIT("IdleTimeout", struct h2_conf, idle_timeout),
+    MK_CONF_INHERIT("WindowTimeout", struct h2_conf, window_timeout),
     MK_CONF_INHERIT("Push", struct h2_conf, push),
     MK_CONF_INHERIT("ResetRate", struct h2_conf, reset_rate),
     MK_CONF_INHERIT("ControlRate", struct h2_conf, control_rate),
@@ -66,6 +69,7 @@ static void h2_resolve(struct h2_conf *cf)
     s->max_header_list = (uint32_t) cf->max_header_list;
     s->header_table = (uint32_t) cf->header_table;
     s->idle_timeout = cf->idle_timeout;
+    s->window_timeout = cf->window_timeout;
     s->push = cf->push;
     s->reset_rate = (uint32_t) cf->reset_rate;
     s->control_rate = (uint32_t) cf->control_rate;

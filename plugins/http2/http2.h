@@ -32,6 +32,7 @@ struct h2_settings {
     uint32_t max_header_list;          /* decoded bytes, RFC 9113 6.5.2 */
     uint32_t header_table;
     uint64_t idle_timeout;             /* ms */
+    uint64_t window_timeout;           /* ms */
     int push;
     uint32_t reset_rate;               /* per second; burst twice that */
     uint32_t control_rate;
@@ -41,7 +42,7 @@ struct h2_settings {
 struct h2_conf {
     long long max_streams;
     uint64_t initial_window, conn_window, max_frame, max_header_list;
-    uint64_t header_table, idle_timeout;
+    uint64_t header_table, idle_timeout, window_timeout;
     int push;
     long long reset_rate, control_rate, max_continuations;
     struct h2_settings set;
@@ -64,9 +65,13 @@ struct h2_conn {
     uint32_t open;                     /* streams with a request */
     int shutdown;                      /* GOAWAY sent: no new streams */
     int sending;                       /* in nghttp2_session_send */
+    int in_recv;                       /* in nghttp2_session_mem_recv */
+    int dead;                          /* closed under nghttp2: freed after */
     int flush_posted;
     struct h2_bucket resets, control;
     uint32_t continuations;            /* of the header block being read */
+    uint64_t data_at;                  /* ms: DATA last went out, or none
+                                        * waited */
     struct h2_stream *upgraded;        /* h2c: stream 1, begun on input */
 };
 
@@ -102,8 +107,10 @@ struct h2_stream {
     /* the response */
     struct mk_list out;                /* h2_piece */
     size_t out_len;
+    size_t out_mem;                    /* of out_len, bytes held in memory */
     int head_sent, has_body, end_queued, deferred;
     int closed;                        /* nghttp2 closed it */
+    int promised;                      /* a push: begins at the posted pass */
 };
 
 extern const struct mk_plugin mk_plugin_http2;

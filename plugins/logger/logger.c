@@ -248,12 +248,11 @@ static void logger_entry_fill(struct logger_entry *e, struct mk_stream *r,
     e->status = mk_response_get_status(r);
     e->bytes = mk_response_bytes(r);
     e->request_time_ms = mk_clock_monotonic_ms() - mk_request_start_ms(r);
-    e->version_minor = -1;
     if (!head || !buf)
         return;
     e->method = mk_http_span_ptr(buf, head->method_name);
     e->target = mk_http_span_ptr(buf, head->target);
-    e->version_minor = head->version_minor;
+    e->protocol = mk_request_protocol(r);
     e->referer = mk_request_header(r, "Referer");
     e->user_agent = mk_request_header(r, "User-Agent");
     e->host = mk_request_header(r, "Host");

@@ -24,7 +24,7 @@ struct logger_entry {
     struct mk_ptr user;            /* accepted Basic user, or empty */
     struct mk_ptr method;
     struct mk_ptr target;          /* raw request-target */
-    int version_minor;             /* HTTP/1.x; -1 if no request line */
+    const char *protocol;          /* "HTTP/1.1", "HTTP/2"; NULL: no request */
     int status;
     uint64_t bytes;                /* response body bytes */
     struct mk_ptr referer;

@@ -188,11 +188,9 @@ static void logger_put_json_u64(struct logger_out *o, const char *key,
     logger_put_u64(o, v);
 }
 
-static struct mk_ptr logger_protocol(int version_minor)
+static struct mk_ptr logger_protocol(const char *protocol)
 {
-    if (version_minor < 0)
-        return MK_PTR_NONE;
-    return version_minor == 0 ? MK_PTR_LIT("HTTP/1.0") : MK_PTR_LIT("HTTP/1.1");
+    return protocol ? mk_ptr_make(protocol, strlen(protocol)) : MK_PTR_NONE;
 }
 
 /*
@@ -211,7 +209,7 @@ size_t logger_format_combined(const struct logger_entry *e, char *out)
     logger_puts(&o, " [");
     logger_puts(&o, clf);
     logger_puts(&o, "] \"");
-    if (e->version_minor < 0) {
+    if (!e->protocol) {
         logger_put(&o, "-", 1);
     }
     else {
@@ -219,7 +217,7 @@ size_t logger_format_combined(const struct logger_entry *e, char *out)
         logger_put(&o, " ", 1);
         logger_put_clf(&o, e->target, LOGGER_FIELD_MAX, 0);
         logger_put(&o, " ", 1);
-        logger_put_clf(&o, logger_protocol(e->version_minor), 16, 0);
+        logger_put_clf(&o, logger_protocol(e->protocol), 16, 0);
     }
     logger_puts(&o, "\" ");
     logger_put_u64(&o, (uint64_t) (e->status > 0 ? e->status : 0));
@@ -248,7 +246,7 @@ size_t logger_format_json(const struct logger_entry *e, char *out)
     logger_put_json_str(&o, "remote_user", e->user, 1);
     logger_put_json_str(&o, "method", e->method, 1);
     logger_put_json_str(&o, "uri", e->target, 1);
-    logger_put_json_str(&o, "protocol", logger_protocol(e->version_minor), 1);
+    logger_put_json_str(&o, "protocol", logger_protocol(e->protocol), 1);
     logger_put_json_u64(&o, "status",
                         (uint64_t) (e->status > 0 ? e->status : 0));
     logger_put_json_u64(&o, "bytes", e->bytes);

@@ -528,6 +528,11 @@ static void gw_dispatch(struct zmq_gw *gw, struct zmq_binding *b,
          * worker closes it and the node gets `end` */
         m->type = ZMQ_MSG_END;
         break;
+    case ZMQ_MSG_PUSH:
+        if (m->route.kind == ZMQ_ROUTE_NONE) {
+            gw_forward(gw, b, m->type, body);   /* not the response's start */
+        }
+        return;
     default:
         if (!zmq_msg_type_is_http(m->type) && !gw_plugin_type(gw, b, m)) {
             return;                       /* unknown types: ignored (1.3) */

@@ -475,7 +475,9 @@ int zmq_session_body(struct zmq_conf *conf, struct mk_stream *r,
     int full;
 
     if (!s) {
-        return -1;
+        /* refused (503, 431) and answered: the core drops the body and
+         * the connection goes on; else the session failed */
+        return mk_response_ended(r) ? 0 : -1;
     }
     if (s->upgraded) {
         return 0;                    /* no body, no end marker: frames follow */
@@ -591,7 +593,7 @@ static void zmq_fail(struct zmq_session *s, int status)
     }
     s->ended = 1;
     if (mk_response_head_sent(s->r)) {
-        mk_conn_close(s->conn, 0);
+        mk_response_abort(s->r);     /* HTTP/2: this stream alone */
         return;
     }
     zmq_refuse(s->r, status);
@@ -951,6 +953,38 @@ static void zmq_apply_upgraded(struct zmq_session *s, struct zmq_wire *w)
     }
 }
 
+/* `push` (spec 2.3): BlastBeat's SPDY server push, a head naming the
+ * resource in `Url:`. Browsers no longer take pushes; the resource
+ * becomes a preload hint: a `Link` on the response and, while its head
+ * is not out, a 103 Early Hints where the protocol has them (HTTP/2). */
+static void zmq_push(struct zmq_session *s, const char *data, size_t len)
+{
+    const char *p = data, *end = data + len, *eol, *v;
+
+    if (!s->r || s->ended || mk_response_head_sent(s->r)) {
+        return;
+    }
+    for (; p < end; p = eol + 1) {
+        eol = memchr(p, '\n', (size_t) (end - p));
+        if (!eol) {
+            eol = end;
+        }
+        if (eol - p < 4 || strncasecmp(p, "Url:", 4) != 0) {
+            continue;
+        }
+        for (v = p + 4; v < eol && (*v == ' ' || *v == '\t'); v++) {
+        }
+        while (eol > v && (eol[-1] == '\r' || eol[-1] == ' ' ||
+                           eol[-1] == '\t')) {
+            eol--;
+        }
+        if (mk_response_preload(s->r, v, (size_t) (eol - v)) < 0) {
+            mk_debug("zmq: a node's push: no preload for that Url");
+        }
+        return;
+    }
+}
+
 static void zmq_apply(struct zmq_session *s, struct zmq_wire *w)
 {
     const char *data = zmq_msg_data(&w->payload);
@@ -977,6 +1011,10 @@ static void zmq_apply(struct zmq_session *s, struct zmq_wire *w)
     }
     if (s->accepted) {
         zmq_apply_upgraded(s, w);
+        return;
+    }
+    if (w->type == ZMQ_MSG_PUSH) {
+        zmq_push(s, data, len);
         return;
     }
     if (!zmq_msg_type_is_http(w->type)) {

@@ -19,7 +19,7 @@ static struct logger_entry sample(void)
     e.remote_addr = "127.0.0.1";
     e.method = S("GET");
     e.target = S("/index.html?a=1");
-    e.version_minor = 1;
+    e.protocol = "HTTP/1.1";
     e.status = 200;
     e.bytes = 1234;
     e.referer = S("http://example.com/");
@@ -42,13 +42,13 @@ MK_TEST(combined_line)
     e.referer = MK_PTR_NONE;
     e.user_agent = MK_PTR_NONE;
     e.user = S("alice");
-    e.version_minor = 0;
+    e.protocol = "HTTP/1.0";
     e.status = 404;
     e.bytes = 0;
     n = logger_format_combined(&e, line);
     CHECK_EQ_MEM(line, n, "127.0.0.1 - alice [14/Nov/2023:22:13:20 +0000] "
                  "\"GET /index.html?a=1 HTTP/1.0\" 404 0 \"-\" \"-\"\n");
-    e.version_minor = -1;
+    e.protocol = NULL;
     n = logger_format_combined(&e, line);
     CHECK(strstr(line, "] \"-\" 404 0") != NULL);
 }
