@@ -750,6 +750,52 @@ def test_zero_window_slow_read(tremolo):
         assert grown < 64, "RSS grew %.1f MB" % grown
 
 
+def test_zero_window_ends_after_window_timeout(tremolo):
+    """A response waiting WindowTimeout for a window the client never
+    opens ends the connection: GOAWAY ENHANCE_YOUR_CALM, close; others
+    are served meanwhile."""
+    srv = h2_server(tremolo, http2="WindowTimeout 1s\n")
+    c = H2Raw(srv.port, client_settings=[(S_INITIAL_WINDOW_SIZE, 0)])
+    try:
+        c.send(headers(1, request_block("/big.bin")))
+        assert good_get(srv.port) == (200, INDEX)
+        _, code = c.goaway(15)
+        assert code == ENHANCE_YOUR_CALM, c.seen()
+        assert c.closed(), c.seen()
+        assert not c.data.get(1), "DATA sent into a zero window"
+    finally:
+        c.close()
+    assert good_get(srv.port) == (200, INDEX)
+
+
+def test_max_concurrent_streams_enforced(tremolo):
+    """MaxConcurrentStreams 3: three responses held by a zero window, a
+    fourth stream is refused: RST_STREAM REFUSED_STREAM or PROTOCOL_ERROR
+    (RFC 9113 5.1.2), after which the three still complete once the window
+    opens, or GOAWAY PROTOCOL_ERROR (a stream error treated as a
+    connection error, 5.4; what nghttp2 does) and the connection closed."""
+    srv = h2_server(tremolo, http2="MaxConcurrentStreams 3\n")
+    c = H2Raw(srv.port, client_settings=[(S_INITIAL_WINDOW_SIZE, 0)])
+    try:
+        # our SETTINGS must be acknowledged before the limit is binding
+        c.until(lambda f: f[0] == SETTINGS and f[1] & ACK)
+        c.send(b"".join(headers(1 + 2 * i, request_block("/big.bin"))
+                        for i in range(4)))
+        kind, code = c.error(7)
+        if kind == "goaway":
+            assert code == PROTOCOL_ERROR, c.seen()
+            assert c.closed(), c.seen()
+            return
+        assert code in (REFUSED_STREAM, PROTOCOL_ERROR), c.seen()
+        c.send(window_update(0, 1 << 30) +
+               settings((S_INITIAL_WINDOW_SIZE, 1 << 26)))
+        for sid in (1, 3, 5):
+            status, body = c.response(sid, 30)
+            assert status == 200 and body == BIG, (sid, len(body))
+    finally:
+        c.close()
+
+
 def test_never_reading_client(tremolo):
     """Windows opened wide (2^31-1) and the socket never read: 50 streams of
     8 MB (400 MB) are bounded by the per-connection output cap."""
