@@ -1153,6 +1153,23 @@ STREAM_ERRORS = [
     ("response-pseudo-header",
      headers(1, request_block(extra=[(":status", "200")])), 1,
      PROTOCOL_ERROR),
+    # RFC 9113 8.2.1: field names and values
+    ("name-with-space",
+     headers(1, request_block(extra=[("x y", "1")])), 1, PROTOCOL_ERROR),
+    ("name-with-control-char",
+     headers(1, request_block(extra=[("x\x01y", "1")])), 1, PROTOCOL_ERROR),
+    ("value-with-crlf",
+     headers(1, request_block(extra=[("x-a", "1\r\nx-b: 2")])), 1,
+     PROTOCOL_ERROR),
+    ("value-with-nul",
+     headers(1, request_block(extra=[("x-a", "1\x002")])), 1,
+     PROTOCOL_ERROR),
+    ("value-leading-space",
+     headers(1, request_block(extra=[("x-a", " 1")])), 1, PROTOCOL_ERROR),
+    # 8.5: CONNECT carries neither :scheme nor :path
+    ("connect-with-path",
+     headers(1, request_block(method="CONNECT", skip=(":scheme",))), 1,
+     PROTOCOL_ERROR),
 ]
 
 
