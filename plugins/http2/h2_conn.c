@@ -499,22 +499,39 @@ void h2_conn_post_flush(struct h2_conn *hc)
     }
 }
 
+/* Around what may run stages (nghttp2's callbacks begin streams, a
+ * resumed body reaches its handler): a stage that closes the connection
+ * (a plugin returning CLOSE) runs on_close under us, which then only
+ * marks the state; it is freed here, once nothing of it is on the stack.
+ * h2_unbusy returns -1 when it was. */
+static void h2_busy(struct h2_conn *hc)
+{
+    hc->busy++;
+}
+
+static int h2_unbusy(struct h2_conn *hc)
+{
+    if (--hc->busy == 0 && hc->dead) {
+        h2_conn_free(hc);
+        return -1;
+    }
+    return 0;
+}
+
 static int h2_on_read(struct mk_conn *c)
 {
     struct h2_conn *hc = mk_conn_proto_data(c);
     struct mk_ptr in = mk_conn_input(c);
-    ssize_t n;
+    ssize_t n = 0;
 
     if (!hc) {
         return MK_PROTO_CLOSE;         /* on_start had no memory */
     }
     if (in.len > 0) {
-        hc->in_recv = 1;
+        h2_busy(hc);
         n = nghttp2_session_mem_recv(hc->ng, (const uint8_t *) in.data,
                                      in.len);
-        hc->in_recv = 0;
-        if (hc->dead) {
-            h2_conn_free(hc);          /* a stage closed the connection */
+        if (h2_unbusy(hc) < 0) {
             return MK_PROTO_CLOSE;
         }
         if (n < 0) {
@@ -535,11 +552,14 @@ static int h2_on_read(struct mk_conn *c)
     if (hc->upgraded && in.len > 0) {
         struct h2_stream *hs = hc->upgraded;
         hc->upgraded = NULL;           /* h2c: the client's preface came */
+        h2_busy(hc);
         h2_stream_run_upgraded(hs);
+        if (h2_unbusy(hc) < 0) {
+            return MK_PROTO_CLOSE;
+        }
     }
     if (mk_conn_is_eof(c)) {
-        h2_flush(hc);
-        return MK_PROTO_CLOSE;
+        hc->shutdown = 1;              /* nothing more can come: finish */
     }
     return h2_flush(hc);
 }
@@ -553,6 +573,7 @@ static void h2_on_posted(struct mk_conn *c)
         return;
     }
     hc->flush_posted = 0;
+    h2_busy(hc);
     mk_list_foreach_safe(it, tmp, &hc->streams) {
         struct h2_stream *hs = mk_list_entry(it, struct h2_stream, _head);
         if (hs->promised) {
@@ -563,6 +584,12 @@ static void h2_on_posted(struct mk_conn *c)
         if (!hs->paused && (hs->held.len > 0 || hs->body_end_pending)) {
             h2_stream_resume_body(hs);
         }
+        if (hc->dead) {
+            break;
+        }
+    }
+    if (h2_unbusy(hc) < 0) {
+        return;
     }
     if (h2_flush(hc) == MK_PROTO_CLOSE) {
         mk_conn_close(c, 1);
@@ -642,7 +669,7 @@ static void h2_on_close(struct mk_conn *c)
     if (!hc) {
         return;
     }
-    if (hc->in_recv) {
+    if (hc->busy) {
         hc->dead = 1;
         return;
     }

@@ -65,8 +65,8 @@ struct h2_conn {
     uint32_t open;                     /* streams with a request */
     int shutdown;                      /* GOAWAY sent: no new streams */
     int sending;                       /* in nghttp2_session_send */
-    int in_recv;                       /* in nghttp2_session_mem_recv */
-    int dead;                          /* closed under nghttp2: freed after */
+    int busy;                          /* running stages or nghttp2 */
+    int dead;                          /* closed meanwhile: freed after */
     int flush_posted;
     struct h2_bucket resets, control;
     uint32_t continuations;            /* of the header block being read */

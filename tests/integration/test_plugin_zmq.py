@@ -592,13 +592,13 @@ def test_unhandled_type_logged_once_per_node(gateway):
     srv.wait_log(r'node "node1" is available')
     (conn,) = _held_sessions(srv, sids, 1)
     for _ in range(3):
-        node.send(sids[0], b"push", b"x")
+        node.send(sids[0], b"pipe", b"x")
         node.send(sids[0], b"nosuchtype", b"x")
     hello(node, sids[0], None)               # the session still works
     conn.settimeout(5)
     assert conn.recv(4096).startswith(b"HTTP/1.1 200")
     log = srv.error_log()
-    assert log.count('sent "push", which no loaded plugin handles') == 1
+    assert log.count('sent "pipe", which no loaded plugin handles') == 1
     assert log.count('sent "nosuchtype", which no loaded plugin handles') == 1
     conn.close()
 
