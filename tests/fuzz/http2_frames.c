@@ -19,11 +19,13 @@
  *
  * Per input: preface + input are written to the client's end while the
  * worker loop runs, then the client half-closes and the loop runs until
- * the connection is gone. The server's output must be whole frames (up to
- * where a failed connection stopped it), start with the plugin's SETTINGS,
- * never hold PUSH_PROMISE nor an even stream id (Push off: the server opens
- * no stream), and the connection must close once the client has; ASan/LSan
- * see the rest (every stream and buffer freed at close).
+ * the connection is gone; one that still waits (zero windows, a held
+ * stream) has its deadline passed, then is closed as a stopping worker
+ * does, and must then be gone. The server's output must be frames (cut
+ * only where a failed connection stopped it), start with the plugin's
+ * SETTINGS, never hold PUSH_PROMISE nor an even stream id (Push off: the
+ * server opens no stream); ASan/LSan see the rest (every stream and
+ * buffer freed at close).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -214,6 +216,17 @@ static void fuzz_turn(int peer, struct fuzz_out *o)
     fuzz_drain(peer, o);
 }
 
+/* Worker passes until the connection is gone (or FUZZ_SPINS). */
+static void fuzz_settle(int peer, struct fuzz_out *o)
+{
+    int spins;
+
+    for (spins = 0; spins < FUZZ_SPINS &&
+         !mk_list_is_empty(&fuzz_worker.conns); spins++) {
+        fuzz_turn(peer, o);
+    }
+}
+
 /* The server's bytes: frames (a cut only in the last one, which a failed
  * connection may leave), the plugin's SETTINGS first, no PUSH_PROMISE and
  * no even stream id (Push off), no unknown frame type. */
@@ -312,11 +325,24 @@ static void fuzz_one(const uint8_t *data, size_t size, struct fuzz_out *o)
         fuzz_turn(sv[1], o);
     }
     shutdown(sv[1], SHUT_WR);
-    for (spins = 0; spins < FUZZ_SPINS &&
-         !mk_list_is_empty(&fuzz_worker.conns); spins++) {
-        fuzz_turn(sv[1], o);
+    fuzz_settle(sv[1], o);
+    /* The client's FIN lets streams finish: responses still waiting (a
+     * zero window, a window never reopened) wait for the connection's
+     * deadline, which passes here as WindowTimeout or SendTimeout would;
+     * a stream its handler holds ("/hold") lasts until the worker stops. */
+    if (!mk_list_is_empty(&fuzz_worker.conns)) {
+        c = mk_list_entry(fuzz_worker.conns.next, struct mk_conn, _head);
+        if (c->deadline) {
+            c->deadline = 1;
+            c->timer.cb(&c->timer, c->timer.data);
+        }
+        fuzz_settle(sv[1], o);
     }
-    /* a server that keeps a connection its client has left is a bug */
+    if (!mk_list_is_empty(&fuzz_worker.conns)) {
+        c = mk_list_entry(fuzz_worker.conns.next, struct mk_conn, _head);
+        mk_conn_close(c, 0);
+        fuzz_settle(sv[1], o);
+    }
     FUZZ_CHECK(mk_list_is_empty(&fuzz_worker.conns));
     fuzz_drain(sv[1], o);
     fuzz_check_output(o);

@@ -638,6 +638,27 @@ def test_idle_timeout_goaway(tremolo):
         c.close()
 
 
+@pytest.mark.parametrize("flood", ["empty-data", "ping", "rst"])
+def test_flood_then_frame_size_error(srv, flood):
+    """Frames keep coming after the flood in the same burst, the last a
+    PRIORITY of a bad length (a frame size error): still GOAWAY
+    ENHANCE_YOUR_CALM, and the server lives. nghttp2 1.52 goes on reading
+    after an on_frame_recv for DATA that terminated the session, and
+    asserts (aborting the whole server) when that frame size error
+    terminates it again; found by tests/fuzz/http2_frames."""
+    if flood == "empty-data":
+        pieces = [headers(1, request_block(method="POST", path="/"),
+                          end_stream=False)]
+        pieces += [frame(DATA, 0, 1) for _ in range(300)]
+    elif flood == "ping":
+        pieces = [ping() for _ in range(300)]
+    else:
+        pieces = [headers(1 + 2 * i, request_block()) + rst_stream(1 + 2 * i)
+                  for i in range(300)]
+    pieces.append(frame(PRIORITY, 0, 3))
+    flood_case(srv, pieces)
+
+
 def test_ping_below_rate_answered(srv):
     """20 PINGs (within the burst) are all acknowledged with their
     payload: the limit is not a ban on PING."""
