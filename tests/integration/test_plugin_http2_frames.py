@@ -789,6 +789,24 @@ def test_zero_window_ends_after_window_timeout(tremolo):
     assert good_get(srv.port) == (200, INDEX)
 
 
+def test_client_fin_ends_streams_waiting_for_window(srv):
+    """After the client's FIN no WINDOW_UPDATE can come: responses waiting
+    on a zero window can never finish, so the server closes the
+    connection then, not at WindowTimeout (30 s) nor, on a stop, at
+    DrainTimeout."""
+    c = H2Raw(srv.port, client_settings=[(S_INITIAL_WINDOW_SIZE, 0)])
+    try:
+        c.send(b"".join(headers(1 + 2 * i, request_block("/big.bin"))
+                        for i in range(3)))
+        c.until(lambda f: f[0] == HEADERS and f[2] == 5)
+        c.sock.shutdown(socket.SHUT_WR)
+        assert c.closed(5), "connection kept after the client's FIN:\n" + \
+            c.seen()
+    finally:
+        c.close()
+    assert good_get(srv.port) == (200, INDEX)
+
+
 def test_max_concurrent_streams_enforced(tremolo):
     """MaxConcurrentStreams 3: three responses held by a zero window, a
     fourth stream is refused: RST_STREAM REFUSED_STREAM or PROTOCOL_ERROR
