@@ -783,6 +783,88 @@ def test_node_push_is_early_hints_and_link(server, tmp_path):
         c.close()
 
 
+def _h2_push_client(port, enable_push):
+    """A hyper-h2 client connection (it understands PUSH_PROMISE)."""
+    import h2.config
+    import h2.connection
+    import h2.settings
+    sock = socket.create_connection((HOST, port), timeout=10)
+    conn = h2.connection.H2Connection(
+        h2.config.H2Configuration(client_side=True))
+    conn.local_settings = h2.settings.Settings(
+        client=True,
+        initial_values={h2.settings.SettingCodes.ENABLE_PUSH:
+                        1 if enable_push else 0})
+    conn.initiate_connection()
+    sock.sendall(conn.data_to_send())
+    return sock, conn
+
+
+def _h2_events_until(sock, conn, done, timeout=10):
+    events = []
+    deadline = time.monotonic() + timeout
+    while not done(events) and time.monotonic() < deadline:
+        data = sock.recv(65536)
+        if not data:
+            break
+        events += conn.receive_data(data)
+        out = conn.data_to_send()
+        if out:
+            sock.sendall(out)
+    return events
+
+
+@pytest.mark.parametrize("push", ["on", "off"])
+def test_node_push_as_push_promise_when_on(h2, push):
+    """`Push on` and a client that allows pushes: the node's push is a
+    PUSH_PROMISE for the path, answered as a request of its own (here the
+    static file), besides the 103 and the Link. `Push off`: no promise."""
+    from h2 import events as h2ev
+    srv = h2(http2="Push %s" % push)
+    srv.node(b"n1", push_app)
+    css = b"body { color: teal }\n"
+    (srv.conf_dir / "htdocs" / "style.css").write_bytes(css)
+    sock, conn = _h2_push_client(srv.port, enable_push=True)
+    try:
+        sid = conn.get_next_available_stream_id()
+        conn.send_headers(sid, [(":method", "GET"), (":path", "/app/page"),
+                                (":scheme", "http"),
+                                (":authority", "127.0.0.1")],
+                          end_stream=True)
+        sock.sendall(conn.data_to_send())
+
+        def ended(evs):
+            ends = {e.stream_id for e in evs
+                    if isinstance(e, h2ev.StreamEnded)}
+            promised = [e.pushed_stream_id for e in evs
+                        if isinstance(e, h2ev.PushedStreamReceived)]
+            return sid in ends and all(p in ends for p in promised)
+        events = _h2_events_until(sock, conn, ended)
+    finally:
+        sock.close()
+    pushes = [e for e in events if isinstance(e, h2ev.PushedStreamReceived)]
+    data = {}
+    for e in events:
+        if isinstance(e, h2ev.DataReceived):
+            data[e.stream_id] = data.get(e.stream_id, b"") + e.data
+    assert data.get(sid) == b"<html>with a preload</html>", events
+    if push == "off":
+        assert pushes == []
+        return
+    assert len(pushes) == 1, events
+    p = pushes[0]
+    fields = {k.decode() if isinstance(k, bytes) else k:
+              v.decode() if isinstance(v, bytes) else v for k, v in p.headers}
+    assert p.parent_stream_id == sid and p.pushed_stream_id % 2 == 0
+    assert fields[":path"] == "/style.css" and fields[":method"] == "GET"
+    responses = {e.stream_id: dict((k.decode() if isinstance(k, bytes) else k,
+                                    v.decode() if isinstance(v, bytes) else v)
+                                   for k, v in e.headers)
+                 for e in events if isinstance(e, h2ev.ResponseReceived)}
+    assert responses[p.pushed_stream_id][":status"] == "200"
+    assert data.get(p.pushed_stream_id) == css
+
+
 def test_connection_fields_dropped_and_chunks_unframed(server, tmp_path):
     def app(node, sid, env):
         node.send(sid, b"headers", b"HTTP/1.1 200 OK\r\nConnection: keep-alive"
