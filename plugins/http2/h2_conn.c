@@ -27,6 +27,17 @@
 
 /* ---- Defences ------------------------------------------------------------ */
 
+static int h2_terminate(struct h2_conn *hc, uint32_t code)
+{
+    if (!hc->terminated) {
+        hc->terminated = 1;
+        hc->shutdown = 1;
+        mk_conn_linger(hc->c);         /* let the GOAWAY arrive */
+        nghttp2_session_terminate_session(hc->ng, code);
+    }
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
 /* Takes one token from a bucket of `rate` per second (burst 2 x rate):
  * 0, or -1 when empty. */
 static int h2_bucket_take(struct h2_bucket *b, uint32_t rate)
@@ -50,14 +61,13 @@ static int h2_bucket_take(struct h2_bucket *b, uint32_t rate)
     return 0;
 }
 
+/* Ends the connection for a flood; from a callback, its return value
+ * stops nghttp2 at once (parsing on after terminating is not allowed). */
 static int h2_calm(struct h2_conn *hc, const char *what)
 {
     mk_warn("[fd %d] http2: client %s: %s; GOAWAY ENHANCE_YOUR_CALM",
             mk_conn_fd(hc->c), mk_conn_peer_str(hc->c), what);
-    hc->shutdown = 1;
-    mk_conn_linger(hc->c);             /* let the GOAWAY arrive */
-    nghttp2_session_terminate_session(hc->ng, NGHTTP2_ENHANCE_YOUR_CALM);
-    return 0;
+    return h2_terminate(hc, NGHTTP2_ENHANCE_YOUR_CALM);
 }
 
 int h2_conn_over_limit(const struct h2_conn *hc, size_t more)
@@ -113,9 +123,20 @@ static int h2_on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd,
 {
     struct h2_conn *hc = user;
 
-    (void) ng;
     if (hd->type == NGHTTP2_HEADERS) {
         hc->continuations = 0;
+        /* RFC 9113 5.1.1: a new stream's id is above every earlier one;
+         * nghttp2 1.52 drops a lower one silently instead of failing */
+        if ((hd->stream_id & 1) && hd->stream_id <= hc->max_client_id &&
+            !nghttp2_session_find_stream(ng, hd->stream_id)) {
+            mk_info("[fd %d] http2: client %s: stream %d after %d",
+                    mk_conn_fd(hc->c), mk_conn_peer_str(hc->c),
+                    hd->stream_id, hc->max_client_id);
+            return h2_terminate(hc, NGHTTP2_PROTOCOL_ERROR);
+        }
+        if ((hd->stream_id & 1) && hd->stream_id > hc->max_client_id) {
+            hc->max_client_id = hd->stream_id;
+        }
     }
     else if (hd->type == NGHTTP2_CONTINUATION &&
              ++hc->continuations > hc->set->max_continuations) {
@@ -432,6 +453,29 @@ static size_t h2_waiting(const struct h2_conn *hc)
     return n;
 }
 
+/* Some response waits, and every one that waits is held by a window the
+ * client has closed (nothing of them can go until it opens one). */
+static int h2_window_blocked(const struct h2_conn *hc)
+{
+    const struct mk_list *it;
+    int waiting = 0;
+
+    mk_list_foreach(it, &hc->streams) {
+        const struct h2_stream *hs = mk_list_entry(it, struct h2_stream,
+                                                   _head);
+        if (hs->out_len == 0) {
+            continue;
+        }
+        if (nghttp2_session_get_remote_window_size(hc->ng) > 0 &&
+            nghttp2_session_get_stream_remote_window_size(hc->ng,
+                                                          hs->id) > 0) {
+            return 0;
+        }
+        waiting = 1;
+    }
+    return waiting;
+}
+
 /* The connection's one timer: IdleTimeout with no stream open; with
  * responses waiting for windows the client does not open (a zero-window
  * or slow-read client holding streams, descriptors and buffers),
@@ -478,9 +522,11 @@ static int h2_flush(struct h2_conn *hc)
         mk_info("[fd %d] http2: %s", mk_conn_fd(hc->c), nghttp2_strerror(rc));
         return MK_PROTO_CLOSE;
     }
-    if ((!nghttp2_session_want_read(hc->ng) ||
-         (hc->shutdown && hc->open == 0)) &&
-        !nghttp2_session_want_write(hc->ng)) {
+    if (((!nghttp2_session_want_read(hc->ng) ||
+          (hc->shutdown && hc->open == 0)) &&
+         !nghttp2_session_want_write(hc->ng)) ||
+        /* after the client's FIN no WINDOW_UPDATE can come */
+        (hc->eof && h2_window_blocked(hc))) {
         /* graceful: the queue is written first; the client may still be
          * sending (WINDOW_UPDATE for what it reads), and unread input at
          * close() would reset the connection under our last bytes */
@@ -535,7 +581,7 @@ static int h2_on_read(struct mk_conn *c)
             return MK_PROTO_CLOSE;
         }
         if (n < 0) {
-            if (n != NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
+            if (n != NGHTTP2_ERR_BAD_CLIENT_MAGIC && !hc->terminated) {
                 mk_info("[fd %d] http2: client %s: %s", mk_conn_fd(c),
                         mk_conn_peer_str(c), nghttp2_strerror((int) n));
             }
@@ -560,6 +606,7 @@ static int h2_on_read(struct mk_conn *c)
     }
     if (mk_conn_is_eof(c)) {
         hc->shutdown = 1;              /* nothing more can come: finish */
+        hc->eof = 1;
     }
     return h2_flush(hc);
 }

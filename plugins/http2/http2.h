@@ -64,6 +64,9 @@ struct h2_conn {
     struct mk_list closed;             /* closed by nghttp2, freed after */
     uint32_t open;                     /* streams with a request */
     int shutdown;                      /* GOAWAY sent: no new streams */
+    int terminated;                    /* GOAWAY for an error: closing */
+    int eof;                           /* the client sent its FIN */
+    int32_t max_client_id;             /* highest stream the client began */
     int sending;                       /* in nghttp2_session_send */
     int busy;                          /* running stages or nghttp2 */
     int dead;                          /* closed meanwhile: freed after */
