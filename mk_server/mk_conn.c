@@ -215,8 +215,11 @@ void mk_conn_read(struct mk_conn *c)
             c->in_len += (uint32_t) n;
             /* A short read emptied the socket: edge-triggered epoll reports
              * the next bytes, so skip the read that would say EAGAIN (one
-             * syscall per request). Not for layers that buffer (TLS). */
-            if ((size_t) n < space && !c->listen->io->buffered) {
+             * syscall per request). Not for layers that buffer (TLS), nor
+             * once the peer's FIN is known: no new edge would announce
+             * the end of the stream that follows these bytes. */
+            if ((size_t) n < space && !c->listen->io->buffered &&
+                !(c->flags & MK_CONN_F_RDHUP)) {
                 c->flags &= ~MK_CONN_F_READABLE;
             }
         }
@@ -318,6 +321,9 @@ static void conn_on_event(struct mk_event *ev, uint32_t events)
     if ((events & MK_EVENT_WRITE) && (c->flags & MK_CONN_F_IO_WANT_WRITE)) {
         c->flags &= ~MK_CONN_F_IO_WANT_WRITE;
         events |= MK_EVENT_READ;          /* the layer's read goes on now */
+    }
+    if (events & MK_EVENT_CLOSE) {
+        c->flags |= MK_CONN_F_RDHUP;
     }
     if (events & (MK_EVENT_READ | MK_EVENT_CLOSE)) {
         c->flags |= MK_CONN_F_READABLE;

@@ -75,6 +75,7 @@ enum mk_conn_state {
 #define MK_CONN_F_IO_WANT_WRITE 0x400 /* the I/O layer reads on when writable */
 #define MK_CONN_F_WANT_PROTO_READ 0x800 /* run the protocol's on_read when posted */
 #define MK_CONN_F_LINGER      0x1000 /* linger at close even with no input left */
+#define MK_CONN_F_RDHUP       0x2000 /* the kernel said the peer sent its FIN */
 
 struct mk_conn {
     struct mk_event ev;                 /* first member */

@@ -33,6 +33,9 @@ static int h2_text_add(struct h2_text *t, const void *data, size_t len)
     char *p;
     size_t cap;
 
+    if (len == 0) {
+        return 0;
+    }
     if (t->len + len > t->cap) {
         cap = t->cap ? t->cap * 2 : 256;
         while (cap < t->len + len) {
