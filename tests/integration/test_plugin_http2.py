@@ -29,6 +29,7 @@ from hyperframe.frame import (ContinuationFrame, DataFrame, Frame,
                               WindowUpdateFrame)
 
 from test_plugin_zmq import Node, wait_for
+from test_plugin_zmq_streams import Held
 from tremolo_harness import HOST, free_port
 
 PLUGINS = ("liana", "tls", "http2", "zmq")
@@ -129,26 +130,6 @@ def h2(tremolo, cert):
     yield start
     for n in started:
         n.close()
-
-
-class Held:
-    """Requests a node took and has not answered: (node, sid, vars)."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.items = []
-
-    def app(self, node, sid, env):
-        with self.lock:
-            self.items.append((node, sid, env))
-
-    def count(self):
-        with self.lock:
-            return len(self.items)
-
-    def get(self):
-        with self.lock:
-            return list(self.items)
 
 
 # ---- a frame-level HTTP/2 client --------------------------------------------
@@ -898,6 +879,18 @@ def test_connection_fields_dropped_and_chunks_unframed(server, tmp_path):
 
 # ---- GOAWAY on reload and on graceful stop ----------------------------------
 
+def expect_goaway_naming(c, sid, after):
+    """A GOAWAY NO_ERROR whose last stream id covers `sid`, while that
+    stream is still in flight."""
+    assert c.pump(lambda: c.goaways, timeout=10), \
+        "no GOAWAY after %s (%s)" % (after, "the server closed the "
+                                     "connection" if c.eof
+                                     else "nothing within 10 s")
+    last, code = c.goaways[0]
+    assert code == NO_ERROR and last >= sid, c.goaways
+    assert not c.stream(sid).done, "stream %d ended before the GOAWAY" % sid
+
+
 @pytest.mark.parametrize("tls", [False, True], ids=["h2c", "h2"])
 def test_goaway_on_stop_with_the_in_flight_node_stream_completing(h2, tls):
     """SIGTERM: GOAWAY NO_ERROR naming the stream in flight, which a node
@@ -917,13 +910,7 @@ def test_goaway_on_stop_with_the_in_flight_node_stream_completing(h2, tls):
         node.send(sid, b"body", b"first")
         assert c.pump(lambda: bytes(c.stream(s3).data) == b"first")
         srv.signal(signal.SIGTERM)
-        assert c.pump(lambda: c.goaways, timeout=10), \
-            "no GOAWAY after SIGTERM (%s)" % (
-                "the server closed the connection" if c.eof
-                else "nothing within 10 s")
-        last, code = c.goaways[0]
-        assert code == NO_ERROR and last >= s3, c.goaways
-        assert not c.stream(s3).done
+        expect_goaway_naming(c, s3, "SIGTERM")
         for i in range(0, len(rest), 64 * 1024):      # the rest, after it
             node.send(sid, b"body", rest[i:i + 64 * 1024])
         st = c.wait(s3, timeout=20)[0]
@@ -950,13 +937,7 @@ def test_goaway_on_reload_with_the_in_flight_download_completing(h2, tls):
         s3 = c.request("/big.bin")                      # stream 3
         assert c.pump(lambda: len(c.stream(s3).data) > 0)
         srv.signal(signal.SIGHUP)
-        assert c.pump(lambda: c.goaways, timeout=10), \
-            "no GOAWAY after SIGHUP (%s)" % (
-                "the server closed the connection" if c.eof
-                else "nothing within 10 s")
-        last, code = c.goaways[0]
-        assert code == NO_ERROR and last >= s3, c.goaways
-        assert not c.stream(s3).done, "the download ended before the GOAWAY"
+        expect_goaway_naming(c, s3, "SIGHUP")
         st = c.wait(s3, timeout=60)[0]
         assert st.ended and st.reset is None, \
             "in-flight stream: %d of %d bytes, reset %s, closed %s" % (

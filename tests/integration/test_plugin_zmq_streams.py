@@ -43,6 +43,10 @@ class Held:
         with self.lock:
             return len(self.items)
 
+    def get(self):
+        with self.lock:
+            return list(self.items)
+
     def by_path(self, path):
         with self.lock:
             return [(n, s) for n, s, env in self.items
