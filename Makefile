@@ -28,7 +28,7 @@ TSAN_CTEST_JOBS ?= 1
 # gateway and its nodes, WebSocket sessions on the gateway, socket.io
 # sessions reached from any worker, reload and stop
 # (the browser test is left to the other two runs: too slow under TSan).
-TSAN_TESTS  = ^unit/(mk_core/mk_channel|mk_core/mk_event|mk_core/mk_clock|mk_server/mk_http_date|mk_server/mk_session|plugins/zmq/|plugins/websocket/)|^integration/test_(plugin_zmq|plugin_websocket$$|plugin_websocket_groups|plugin_websocket_transport|core_lifecycle|socketio_python_node)
+TSAN_TESTS  = ^unit/(mk_core/mk_channel|mk_core/mk_event|mk_core/mk_clock|mk_server/mk_http_date|mk_server/mk_session|plugins/zmq/|plugins/websocket/)|^integration/test_(plugin_zmq|plugin_websocket$$|plugin_websocket_groups|plugin_websocket_transport|core_lifecycle|socketio_python_node|plugin_http2$$)
 
 .PHONY: all build deps run test test-build test-asan test-tsan bench clean
 
