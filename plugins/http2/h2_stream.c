@@ -791,10 +791,10 @@ ssize_t h2_stream_read(struct h2_stream *hs, size_t length,
 }
 
 /* One DATA frame: its header, then `length` bytes of the queued pieces,
- * into the connection's write queue. A file piece goes as a file range
- * (sendfile where the I/O layer has it); the range that ends it takes its
- * descriptor, earlier ones a duplicate, so no queued range outlives the
- * descriptor it reads. 0, or -1. */
+ * into the connection's write queue. On TLS a file piece is read into the
+ * frame; on a plain socket it goes as a file range (sendfile): the range
+ * that ends it takes its descriptor, earlier ones a duplicate, so no
+ * queued range outlives the descriptor it reads. 0, or -1. */
 int h2_stream_write_data(struct h2_stream *hs, const uint8_t *framehd,
                          size_t length)
 {
@@ -811,6 +811,20 @@ int h2_stream_write_data(struct h2_stream *hs, const uint8_t *framehd,
 
         if (!p->is_file) {
             if (mk_conn_write(c, p->data + p->off, take, MK_WRITE_COPY) < 0) {
+                return -1;
+            }
+        }
+        else if (mk_conn_is_secure(c)) {
+            /* a layer that encrypts reads the file into memory anyway:
+             * read it here, one pread per frame, no descriptor to share */
+            char *buf = mk_mem_alloc(take);
+            ssize_t n = buf ? pread(p->fd, buf, take,
+                                    p->offset + (off_t) p->off) : -1;
+            if (n != (ssize_t) take ||
+                mk_conn_write(c, buf, take, MK_WRITE_FREE) < 0) {
+                if (n != (ssize_t) take) {
+                    mk_mem_free(buf);
+                }
                 return -1;
             }
         }
