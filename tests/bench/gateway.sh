@@ -111,15 +111,7 @@ declare -A PIDS FRONT APP PORT   # slot -> root pids (all / front / app), port
 STATUS=0
 SUMMARY=()
 
-cleanup() {
-    local name p
-    set +e
-    for name in "${!PIDS[@]}"; do
-        for p in ${PIDS[$name]}; do bench_stop "$p"; done
-    done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+trap bench_cleanup_pids EXIT
 trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- builds

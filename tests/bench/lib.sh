@@ -144,6 +144,18 @@ bench_stop() {
     wait "$pid" 2>/dev/null || true
 }
 
+# bench_cleanup_pids: an EXIT trap for scripts that keep their stacks in
+# the associative array PIDS (name -> "root pid ..."): stops every one of
+# them (bench_stop) and removes $TMP.
+bench_cleanup_pids() {
+    local name p
+    set +e
+    for name in "${!PIDS[@]}"; do
+        for p in ${PIDS[$name]}; do bench_stop "$p"; done
+    done
+    rm -rf "$TMP"
+}
+
 # bench_stats V...: "median min max" of the numbers given (median of an
 # even count = mean of the middle two). Prints "- - -" for no numbers.
 bench_stats() {
