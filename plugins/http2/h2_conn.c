@@ -70,10 +70,10 @@ static int h2_calm(struct h2_conn *hc, const char *what)
     return h2_terminate(hc, NGHTTP2_ENHANCE_YOUR_CALM);
 }
 
-int h2_conn_over_limit(const struct h2_conn *hc, size_t more)
+int h2_conn_over_limit(const struct h2_conn *hc)
 {
     const struct mk_list *it;
-    size_t held = mk_conn_queued(hc->c) + more;
+    size_t held = mk_conn_queued(hc->c);
 
     mk_list_foreach(it, &hc->streams) {
         held += mk_list_entry(it, struct h2_stream, _head)->out_mem;

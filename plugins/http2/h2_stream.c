@@ -563,7 +563,7 @@ static int h2_queue(struct h2_stream *hs, struct h2_piece *p)
     if (!p->is_file) {
         hs->out_mem += p->len;         /* a file range costs no memory */
     }
-    if (!p->is_file && h2_conn_over_limit(hs->hc, 0)) {
+    if (!p->is_file && h2_conn_over_limit(hs->hc)) {
         mk_warn("[fd %d] http2: stream %d: more than WriteQueueLimit "
                 "waits for a client that does not read; resetting it",
                 mk_conn_fd(hs->hc->c), hs->id);

@@ -148,7 +148,9 @@ struct h2_conn *h2_conn_create(struct mk_conn *c, const struct h2_settings *set,
                                int head_request);
 const struct h2_settings *h2_settings_for(struct mk_conn *c);
 void h2_conn_post_flush(struct h2_conn *hc);
-int  h2_conn_over_limit(const struct h2_conn *hc, size_t more);
+/* The response bytes the streams hold in memory, with the connection's
+ * queue, are past its WriteQueueLimit. */
+int  h2_conn_over_limit(const struct h2_conn *hc);
 
 /* h2_stream.c */
 struct h2_stream *h2_stream_new(struct h2_conn *hc, int32_t id);
