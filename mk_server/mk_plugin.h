@@ -66,7 +66,8 @@ struct mk_plugin;
 enum mk_stage_result {
     MK_STAGE_NEXT    = 0,   /* not mine / continue with the next plugin */
     MK_STAGE_HANDLED = 1,   /* I answered (20) / I own the response (30) */
-    MK_STAGE_CLOSE   = -1,  /* close the connection now */
+    MK_STAGE_CLOSE   = -1,  /* close the connection (at the end of the
+                             * current event, not inside the caller) */
 };
 
 /* ---- Network I/O layer --------------------------------------------------- */

@@ -208,11 +208,14 @@ static void stream_content(struct mk_stream *s)
         }
     }
     if (ret == MK_STAGE_CLOSE) {
-        mk_conn_close_internal(c, 0);
+        mk_conn_fail(c);
     }
 }
 
-/* Stage 20, then stage 30. */
+/* Stage 20, then stage 30. A stage that says CLOSE fails the connection
+ * at the posted pass (mk_conn_fail), never inside this call: a protocol
+ * calls mk_stream_begin from its own callbacks (HTTP/2 from inside
+ * nghttp2's), which must not see the connection freed under them. */
 static void stream_stages(struct mk_stream *s)
 {
     struct mk_conn *c = s->conn;
@@ -227,7 +230,7 @@ static void stream_stages(struct mk_stream *s)
             continue;
         }
         if (ret == MK_STAGE_CLOSE) {
-            mk_conn_close_internal(c, 0);
+            mk_conn_fail(c);
         }
         return;                         /* HANDLED: the plugin answered */
     }
@@ -261,7 +264,7 @@ int mk_stream_begin(struct mk_stream *s)
         s->head.content_length > srv->conf.max_request_body) {
         /* answered before its body: dropped like any early answer's */
         if (mk_response_error(s, 413) < 0) {
-            mk_conn_close_internal(c, 0);
+            mk_conn_fail(c);
         }
         return 0;
     }

@@ -54,7 +54,7 @@ int mk_stream_hooks_open(struct mk_stream *r)
         mk_debug("[fd %d] stream refused by plugin %s: %d", c->ev.fd,
                  pi->p->name, status);
         if (mk_response_error(r, status) < 0) {
-            mk_conn_close_internal(c, 0);
+            mk_conn_fail(c);
         }
         return -1;
     }

@@ -90,9 +90,6 @@ static ssize_t h2_on_send(nghttp2_session *ng, const uint8_t *data,
 
     (void) ng;
     (void) flags;
-    if (hc->dead) {
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
-    }
     if (mk_conn_queued(hc->c) >= H2_OUT_HIGH) {
         return NGHTTP2_ERR_WOULDBLOCK;
     }
@@ -152,9 +149,6 @@ static int h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame,
     struct h2_conn *hc = user;
     struct h2_stream *hs;
 
-    if (hc->dead) {
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
-    }
     if (frame->hd.type != NGHTTP2_HEADERS ||
         frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
         return 0;                      /* trailers: the stream exists */
@@ -175,9 +169,6 @@ static int h2_on_header(nghttp2_session *ng, const nghttp2_frame *frame,
     struct h2_stream *hs;
 
     (void) flags;
-    if (((struct h2_conn *) user)->dead) {
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
-    }
     if (frame->hd.type != NGHTTP2_HEADERS ||
         frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
         return 0;                      /* trailer fields are not kept */
@@ -197,9 +188,6 @@ static int h2_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame,
     struct h2_stream *hs = NULL;
     int end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
 
-    if (hc->dead) {
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
-    }
     if (frame->hd.stream_id) {
         hs = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
     }
@@ -252,9 +240,6 @@ static int h2_on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id,
     struct h2_stream *hs = nghttp2_session_get_stream_user_data(ng, id);
 
     (void) flags;
-    if (((struct h2_conn *) user)->dead) {
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
-    }
     /* the connection's window never waits for a handler */
     nghttp2_session_consume_connection(ng, len);
     if (!hs) {
@@ -431,8 +416,6 @@ struct h2_conn *h2_conn_create(struct mk_conn *c, const struct h2_settings *set,
 }
 
 /* Streams nghttp2 closed: stage 40, the backend's end, the memory. */
-static void h2_conn_free(struct h2_conn *hc);
-
 static void h2_reap(struct h2_conn *hc)
 {
     while (!mk_list_is_empty(&hc->closed)) {
@@ -545,25 +528,6 @@ void h2_conn_post_flush(struct h2_conn *hc)
     }
 }
 
-/* Around what may run stages (nghttp2's callbacks begin streams, a
- * resumed body reaches its handler): a stage that closes the connection
- * (a plugin returning CLOSE) runs on_close under us, which then only
- * marks the state; it is freed here, once nothing of it is on the stack.
- * h2_unbusy returns -1 when it was. */
-static void h2_busy(struct h2_conn *hc)
-{
-    hc->busy++;
-}
-
-static int h2_unbusy(struct h2_conn *hc)
-{
-    if (--hc->busy == 0 && hc->dead) {
-        h2_conn_free(hc);
-        return -1;
-    }
-    return 0;
-}
-
 static int h2_on_read(struct mk_conn *c)
 {
     struct h2_conn *hc = mk_conn_proto_data(c);
@@ -574,12 +538,8 @@ static int h2_on_read(struct mk_conn *c)
         return MK_PROTO_CLOSE;         /* on_start had no memory */
     }
     if (in.len > 0) {
-        h2_busy(hc);
         n = nghttp2_session_mem_recv(hc->ng, (const uint8_t *) in.data,
                                      in.len);
-        if (h2_unbusy(hc) < 0) {
-            return MK_PROTO_CLOSE;
-        }
         if (n < 0) {
             if (n != NGHTTP2_ERR_BAD_CLIENT_MAGIC && !hc->terminated) {
                 mk_info("[fd %d] http2: client %s: %s", mk_conn_fd(c),
@@ -598,11 +558,7 @@ static int h2_on_read(struct mk_conn *c)
     if (hc->upgraded && in.len > 0) {
         struct h2_stream *hs = hc->upgraded;
         hc->upgraded = NULL;           /* h2c: the client's preface came */
-        h2_busy(hc);
         h2_stream_run_upgraded(hs);
-        if (h2_unbusy(hc) < 0) {
-            return MK_PROTO_CLOSE;
-        }
     }
     if (mk_conn_is_eof(c)) {
         hc->shutdown = 1;              /* nothing more can come: finish */
@@ -620,7 +576,6 @@ static void h2_on_posted(struct mk_conn *c)
         return;
     }
     hc->flush_posted = 0;
-    h2_busy(hc);
     mk_list_foreach_safe(it, tmp, &hc->streams) {
         struct h2_stream *hs = mk_list_entry(it, struct h2_stream, _head);
         if (hs->promised) {
@@ -631,12 +586,6 @@ static void h2_on_posted(struct mk_conn *c)
         if (!hs->paused && (hs->held.len > 0 || hs->body_end_pending)) {
             h2_stream_resume_body(hs);
         }
-        if (hc->dead) {
-            break;
-        }
-    }
-    if (h2_unbusy(hc) < 0) {
-        return;
     }
     if (h2_flush(hc) == MK_PROTO_CLOSE) {
         mk_conn_close(c, 1);
@@ -690,10 +639,15 @@ static void h2_on_shutdown(struct mk_conn *c)
     h2_conn_post_flush(hc);
 }
 
-static void h2_conn_free(struct h2_conn *hc)
+/* Stages never close a connection under its protocol's callbacks (the
+ * core fails it at the posted pass), so this never runs inside nghttp2. */
+static void h2_on_close(struct mk_conn *c)
 {
-    struct mk_conn *c = hc->c;
+    struct h2_conn *hc = mk_conn_proto_data(c);
 
+    if (!hc) {
+        return;
+    }
     h2_reap(hc);
     while (!mk_list_is_empty(&hc->streams)) {
         struct h2_stream *hs = mk_list_entry(hc->streams.next,
@@ -704,23 +658,6 @@ static void h2_conn_free(struct h2_conn *hc)
     nghttp2_session_del(hc->ng);
     mk_mem_free(hc);
     mk_conn_set_proto(c, &h2_proto, NULL);
-}
-
-/* A stage may close the connection from inside nghttp2's callbacks (a
- * plugin returning CLOSE): the session is then freed once the library
- * has returned, its remaining callbacks refusing to go on. */
-static void h2_on_close(struct mk_conn *c)
-{
-    struct h2_conn *hc = mk_conn_proto_data(c);
-
-    if (!hc) {
-        return;
-    }
-    if (hc->busy) {
-        hc->dead = 1;
-        return;
-    }
-    h2_conn_free(hc);
 }
 
 static int h2_is_idle(const struct mk_conn *c)

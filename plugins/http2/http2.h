@@ -68,8 +68,6 @@ struct h2_conn {
     int eof;                           /* the client sent its FIN */
     int32_t max_client_id;             /* highest stream the client began */
     int sending;                       /* in nghttp2_session_send */
-    int busy;                          /* running stages or nghttp2 */
-    int dead;                          /* closed meanwhile: freed after */
     int flush_posted;
     struct h2_bucket resets, control;
     uint32_t continuations;            /* of the header block being read */
