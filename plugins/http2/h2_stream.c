@@ -299,23 +299,30 @@ void h2_stream_begin(struct h2_stream *hs, int end_stream)
     h2_stream_run(hs, t->len, end_stream);
 }
 
-/* The field names the upgrade spoke to HTTP/1.1 only (RFC 9113 3.2 and
- * 8.2.2): stream 1 carries the request without them. */
-static int h2_hop_field(const char *name, size_t len)
+/* Whether `name` (any case) is in the NULL-ended list. */
+static int h2_field_in(const char *const *list, const char *name, size_t len)
 {
-    static const char *const hop[] = {
-        "connection", "upgrade", "http2-settings", "keep-alive",
-        "proxy-connection", "transfer-encoding", "te", NULL
-    };
-    size_t i;
-
-    for (i = 0; hop[i]; i++) {
-        if (strlen(hop[i]) == len && strncasecmp(hop[i], name, len) == 0) {
+    for (; *list; list++) {
+        if (strlen(*list) == len && strncasecmp(*list, name, len) == 0) {
             return 1;
         }
     }
     return 0;
 }
+
+/* RFC 9113 8.2.2: fields that are HTTP/1.1's connection management; a
+ * response never carries them over HTTP/2 ... */
+static const char *const h2_connection_fields[] = {
+    "connection", "keep-alive", "proxy-connection", "transfer-encoding",
+    "upgrade", NULL
+};
+
+/* ... and an h2c upgrade's request (RFC 9113 3.2) sheds them, with its
+ * HTTP2-Settings and TE, as stream 1. */
+static const char *const h2_upgrade_fields[] = {
+    "connection", "keep-alive", "proxy-connection", "transfer-encoding",
+    "upgrade", "http2-settings", "te", NULL
+};
 
 int h2_stream_from_http1(struct h2_stream *hs, const char *head, size_t len)
 {
@@ -334,7 +341,7 @@ int h2_stream_from_http1(struct h2_stream *hs, const char *head, size_t len)
             break;                     /* the blank line */
         }
         colon = memchr(p, ':', (size_t) (eol - p));
-        if (colon && h2_hop_field(p, (size_t) (colon - p))) {
+        if (colon && h2_field_in(h2_upgrade_fields, p, (size_t) (colon - p))) {
             continue;
         }
         ret |= h2_text_add(t, p, (size_t) (eol + 1 - p));
@@ -435,49 +442,48 @@ void h2_stream_resume_body(struct h2_stream *hs)
 
 /* ---- The response: stream ops ----------------------------------------- */
 
-/* RFC 9113 8.2.2: fields that are HTTP/1.1's connection management. */
-static int h2_connection_field(const char *name, size_t len)
+/* A field as an nghttp2 pair, its name lowercased into `lower` (HTTP/2
+ * field names are lowercase: RFC 9113 8.2.1). */
+static void h2_nv_lower(nghttp2_nv *nv, char *lower, const char *name,
+                        size_t nlen, const char *value, size_t vlen)
 {
-    static const char *const conn[] = {
-        "connection", "keep-alive", "proxy-connection", "transfer-encoding",
-        "upgrade", NULL
-    };
     size_t i;
 
-    for (i = 0; conn[i]; i++) {
-        if (strlen(conn[i]) == len && strncasecmp(conn[i], name, len) == 0) {
-            return 1;
-        }
+    for (i = 0; i < nlen; i++) {
+        lower[i] = (char) tolower((unsigned char) name[i]);
     }
-    return 0;
+    *nv = (nghttp2_nv) { (uint8_t *) lower, (uint8_t *) value, nlen, vlen,
+                         NGHTTP2_NV_FLAG_NONE };
+}
+
+/* A status code as the three digits of :status. */
+static void h2_status_digits(int code, char *out)
+{
+    out[0] = (char) ('0' + code / 100 % 10);
+    out[1] = (char) ('0' + code / 10 % 10);
+    out[2] = (char) ('0' + code % 10);
 }
 
 #define H2_NV_MAX (MK_RESPONSE_FIELDS_MAX + 4)
 
-/* The handler's fields as nghttp2 name/value pairs, names lowercased into
- * `lower` (HTTP/2 field names are lowercase: RFC 9113 8.2.1). */
+/* The handler's fields (or trailers) as nghttp2 pairs, names lowercased
+ * into `lower`; the connection's own fields are dropped. */
 static size_t h2_fields(const struct mk_stream *s, nghttp2_nv *nv, size_t n,
                         char *lower, int trailers)
 {
     struct mk_ptr name, value;
-    size_t it = 0, used = 0, i;
+    size_t it = 0, used = 0;
     int trailer;
 
     while (n < H2_NV_MAX &&
            mk_response_field_next(s, &it, &name, &value, &trailer)) {
-        if (trailer != trailers || h2_connection_field(name.data, name.len)) {
+        if (trailer != trailers ||
+            h2_field_in(h2_connection_fields, name.data, name.len)) {
             continue;
         }
-        for (i = 0; i < name.len; i++) {
-            lower[used + i] = (char) tolower((unsigned char) name.data[i]);
-        }
-        nv[n].name = (uint8_t *) lower + used;
-        nv[n].namelen = name.len;
-        nv[n].value = (uint8_t *) value.data;
-        nv[n].valuelen = value.len;
-        nv[n].flags = NGHTTP2_NV_FLAG_NONE;
+        h2_nv_lower(&nv[n++], lower + used, name.data, name.len, value.data,
+                    value.len);
         used += name.len;
-        n++;
     }
     return n;
 }
@@ -505,9 +511,7 @@ static int h2_send_head(struct mk_stream *s)
     nghttp2_data_provider dp;
     size_t n = 0;
 
-    status[0] = (char) ('0' + code / 100 % 10);
-    status[1] = (char) ('0' + code / 10 % 10);
-    status[2] = (char) ('0' + code % 10);
+    h2_status_digits(code, status);
     nv[n++] = (nghttp2_nv) { (uint8_t *) ":status", (uint8_t *) status, 7,
                              3, NGHTTP2_NV_FLAG_NONE };
     nv[n++] = (nghttp2_nv) { (uint8_t *) "server", (uint8_t *) server, 6,
@@ -664,7 +668,7 @@ static int h2_send_interim(struct mk_stream *s, int status,
     if (hs->head_sent) {
         return -1;
     }
-    mk_str_printf(code, sizeof(code), "%03d", status);
+    h2_status_digits(status, code);
     nv[n++] = (nghttp2_nv) { (uint8_t *) ":status", (uint8_t *) code, 7, 3,
                              NGHTTP2_NV_FLAG_NONE };
     for (i = 0; fields[i] && fields[i + 1] && n < 8; i += 2) {
@@ -672,12 +676,8 @@ static int h2_send_interim(struct mk_stream *s, int status,
         if (used + len > sizeof(lower)) {
             break;
         }
-        for (size_t k = 0; k < len; k++) {
-            lower[used + k] = (char) tolower((unsigned char) fields[i][k]);
-        }
-        nv[n++] = (nghttp2_nv) { (uint8_t *) lower + used,
-                                 (uint8_t *) fields[i + 1], len,
-                                 strlen(fields[i + 1]), NGHTTP2_NV_FLAG_NONE };
+        h2_nv_lower(&nv[n++], lower + used, fields[i], len, fields[i + 1],
+                    strlen(fields[i + 1]));
         used += len;
     }
     h2_conn_post_flush(hs->hc);
